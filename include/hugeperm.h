@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hugeperm.h - page allocator for executable and permission-changing memory
+ * on huge pages.
+ *
+ * hugeperm hands out 4 KiB pages in permission classes (the ordinary PROT_*
+ * values) from 2 MiB blocks that it keeps uniform in protection, so that the
+ * kernel can map each block with one huge (PMD) entry.  When protection
+ * changes make a block mixed, the kernel splits its huge mapping; when the
+ * block is uniform again hugeperm asks the kernel to collapse it back
+ * (MADV_COLLAPSE).
+ *
+ * Every call is thread-safe.  Calls behave like the system calls they stand
+ * beside: pointer-returning calls give NULL and set errno (like mmap), the
+ * others return 0 or -1 and set errno (like mprotect and munmap).  A failed
+ * call changes nothing.  See hugeperm(3).
+ */
+#ifndef HUGEPERM_H
+#define HUGEPERM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define HP_API __attribute__((visibility("default")))
+#else
+#define HP_API
+#endif
+
+/*
+ * HP_HOME(prot) - place an allocation in the class @prot although its pages
+ * start with another protection.  The usual case is a JIT that writes code
+ * into fresh pages and then makes them executable:
+ *
+ *	p = hp_alloc(size, PROT_READ | PROT_WRITE | HP_HOME(PROT_READ | PROT_EXEC));
+ *	...emit code into p...
+ *	hp_protect(p, size, PROT_READ | PROT_EXEC);
+ *
+ * The pages are taken from an RX block, which stays mixed only while the code
+ * is being written and becomes uniform (and collapsible) again after the
+ * hp_protect.  Without HP_HOME the pages would come from an RW block, and
+ * every function made executable would split it.
+ */
+#define HP_HOME_SHIFT 8
+#define HP_HOME(prot) ((((prot) & 7) | 8) << HP_HOME_SHIFT)
+
+/* Number of protection classes: one per combination of PROT_READ/WRITE/EXEC. */
+#define HP_NCLASS 8
+
+/* Flags for hp_stats_print(). */
+#define HP_STATS_JSON 0x1 /* one JSON object instead of a table */
+
+/* Backends, best first.  hp_stats.backend holds one of these. */
+enum hp_backend {
+	HP_BACKEND_AUTO = 0,	   /* probe and choose the best available */
+	HP_BACKEND_HUGETLB_1G = 1, /* hugetlbfs 1 GiB pages */
+	HP_BACKEND_HUGETLB_2M = 2, /* hugetlbfs 2 MiB pages */
+	HP_BACKEND_THP = 3,	   /* anonymous memory + MADV_HUGEPAGE */
+	HP_BACKEND_SMALL = 4,	   /* anonymous 4 KiB pages, never huge */
+};
+
+/* Collapse policies (HUGEPERM_COLLAPSE). */
+enum hp_collapse_mode {
+	HP_COLLAPSE_DEFAULT = 0,  /* in hp_config: what HUGEPERM_COLLAPSE says */
+	HP_COLLAPSE_DEFERRED = 1, /* queue; run by hp_collapse_pending() or the thread */
+	HP_COLLAPSE_SYNC = 2,	  /* at the end of the call that made a block uniform */
+	HP_COLLAPSE_OFF = 3,	  /* never */
+};
+
+/* Per-class statistics; the index into hp_stats.cls is the PROT_* value. */
+struct hp_class_stats {
+	uint64_t used_bytes;	  /* bytes in use whose pages have this protection */
+	uint64_t huge_used_bytes; /* ... of which in huge-mapped blocks */
+	uint64_t blocks;	  /* blocks whose home class this is */
+	uint64_t huge_blocks;	  /* ... of which huge-mapped now */
+	uint64_t splits;	  /* huge blocks of this home class made mixed */
+	uint64_t collapses;	  /* successful collapses of blocks of this class */
+	uint64_t steals;	  /* allocations of this class served from another's block */
+};
+
+struct hp_stats {
+	size_t size;		    /* set by the caller to sizeof(struct hp_stats) */
+	int backend;		    /* enum hp_backend in use for new blocks */
+	int collapse_mode;	    /* enum hp_collapse_mode */
+	uint64_t reserved_bytes;    /* virtual address space reserved */
+	uint64_t committed_bytes;   /* memory backing blocks */
+	uint64_t used_bytes;	    /* pages handed out */
+	uint64_t free_bytes;	    /* committed pages not handed out */
+	uint64_t cached_bytes;	    /* pages held in thread caches */
+	uint64_t blocks;	    /* committed blocks */
+	uint64_t free_blocks;	    /* committed blocks with no page in use */
+	uint64_t huge_blocks;	    /* blocks believed huge-mapped now */
+	uint64_t mixed_blocks;	    /* blocks whose pages differ in protection */
+	uint64_t huge_used_bytes;   /* used bytes in huge-mapped blocks */
+	double coverage;	    /* huge_used_bytes / used_bytes (1.0 when nothing is used) */
+	uint64_t splits;	    /* huge blocks made mixed by a protection change */
+	uint64_t collapse_attempts; /* MADV_COLLAPSE calls */
+	uint64_t collapses;	    /* ... that succeeded */
+	uint64_t collapse_eagain;   /* failures by errno */
+	uint64_t collapse_enomem;
+	uint64_t collapse_ebusy;
+	uint64_t collapse_einval;
+	uint64_t collapse_other;
+	uint64_t collapse_pending;  /* blocks queued for collapse now */
+	uint64_t steals;	    /* allocations served from another class's block */
+	uint64_t mprotect_calls;    /* mprotect calls made for protection changes */
+	uint64_t allocs, frees;	    /* successful hp_alloc / hp_free calls */
+	uint64_t trimmed_blocks;    /* blocks returned to the kernel by hp_trim */
+	struct hp_class_stats cls[HP_NCLASS];
+};
+
+/*
+ * struct hp_config - settings of an arena.  Zero means "the default", which
+ * is what the HUGEPERM_* environment options say (see hugeperm(3)).
+ */
+struct hp_config {
+	size_t size;		/* set by the caller to sizeof(struct hp_config) */
+	int backend;		/* enum hp_backend */
+	int collapse_mode;	/* enum hp_collapse_mode */
+	size_t max_bytes;	/* cap on committed memory; 0 = no cap */
+	unsigned int flags;	/* HP_ARENA_* */
+};
+
+#define HP_ARENA_ALLOW_RWX 0x1 /* allow pages writable and executable at once */
+
+struct hp_arena; /* opaque */
+
+/**
+ * hp_alloc() - allocate pages.
+ * @size: bytes; rounded up to whole 4 KiB pages.  Up to 1 GiB.
+ * @prot: the pages' protection, PROT_NONE or PROT_READ/WRITE/EXEC bits,
+ *        optionally with HP_HOME(class).
+ *
+ * Allocations of up to 2 MiB come from one block of their class; larger ones
+ * take whole contiguous blocks.  The memory is zeroed the first time a block
+ * is used; later it holds what the previous owner left.
+ *
+ * Return: a page-aligned pointer, or NULL with errno set to EINVAL (size 0,
+ * unknown bits in @prot), EACCES (write and execute together without
+ * HUGEPERM_ALLOW_RWX), or ENOMEM (size too large, out of memory, or the
+ * backend has no pages).  Thread-safe.
+ */
+HP_API void *hp_alloc(size_t size, int prot);
+
+/**
+ * hp_free() - free an allocation.
+ * @ptr: a pointer returned by hp_alloc(); NULL is a no-op.
+ *
+ * The pages go back to their block's home class.
+ * Return: 0, or -1 with errno EINVAL when @ptr is not the start of a live
+ * allocation (foreign, interior, or already freed).  Thread-safe.
+ */
+HP_API int hp_free(void *ptr);
+
+/**
+ * hp_protect() - change the protection of pages of one allocation.
+ * @ptr: page-aligned address inside an allocation.
+ * @size: bytes, rounded up to whole pages; the range must stay inside the
+ *        allocation.
+ * @prot: new protection (PROT_* bits).
+ *
+ * Return: 0, or -1 with errno EINVAL (unaligned @ptr, size 0, unknown bits,
+ * or a change to part of a hugetlb block, which the kernel cannot do),
+ * ENOMEM (the range is not inside one live allocation, as mprotect(2) says of
+ * unmapped pages), or EACCES (write and execute without opt-in).
+ * Thread-safe.
+ */
+HP_API int hp_protect(void *ptr, size_t size, int prot);
+
+/**
+ * hp_usable_size() - bytes usable at an allocation.
+ * Return: the size of the allocation starting at @ptr, or 0 when @ptr is not
+ * the start of a live allocation.  Thread-safe.
+ */
+HP_API size_t hp_usable_size(const void *ptr);
+
+/**
+ * hp_collapse_pending() - run the queued collapses now.
+ * Return: how many blocks were collapsed back to a huge mapping.
+ */
+HP_API int hp_collapse_pending(void);
+
+/**
+ * hp_trim() - return blocks with no page in use to the kernel.
+ * Return: 0, or -1 with errno from the kernel.
+ */
+HP_API int hp_trim(void);
+
+/**
+ * hp_stats_get() - snapshot of the default arena's statistics.
+ * @st: filled in; st->size must be set to sizeof(*st) by the caller.
+ * Return: 0, or -1 with errno EINVAL when @st is NULL or st->size is too small.
+ */
+HP_API int hp_stats_get(struct hp_stats *st);
+
+/**
+ * hp_stats_print() - write the statistics to @fd as a table, or as JSON
+ * with HP_STATS_JSON.  Makes no allocation.
+ */
+HP_API void hp_stats_print(int fd, int flags);
+
+/* Arenas: private pools with their own configuration. */
+HP_API struct hp_arena *hp_arena_create(const struct hp_config *cfg);
+HP_API void *hp_arena_alloc(struct hp_arena *arena, size_t size, int prot);
+HP_API int hp_arena_free(struct hp_arena *arena, void *ptr);
+HP_API int hp_arena_protect(struct hp_arena *arena, void *ptr, size_t size, int prot);
+HP_API int hp_arena_collapse_pending(struct hp_arena *arena);
+HP_API int hp_arena_trim(struct hp_arena *arena);
+HP_API int hp_arena_stats_get(struct hp_arena *arena, struct hp_stats *st);
+HP_API void hp_arena_stats_print(struct hp_arena *arena, int fd, int flags);
+/* Destroys the arena and unmaps all its memory, including live allocations. */
+HP_API int hp_arena_destroy(struct hp_arena *arena);
+
+/* Name of a backend ("thp", ...), for messages. */
+HP_API const char *hp_backend_name(int backend);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HUGEPERM_H */

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api.c - the public calls: checking input, the default arena, backends.
+ *
+ * Every public call checks its arguments here, before any state changes,
+ * and fails like the system call it stands beside (NULL or -1 with errno).
+ * With HUGEPERM_CHECKED=1 a bad argument aborts instead, with a message
+ * that names the call, the address and the reason.
+ *
+ * The default arena is set up on first use (pthread_once): options are
+ * read, the machine probed, the backend chosen.  An explicit
+ * HUGEPERM_BACKEND that the machine cannot honour is an error there: the
+ * reason is printed once and every call fails with ENODEV.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static struct hp_arena default_arena;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static int default_err; /* errno for every call when set-up failed */
+static struct hp_probe probe;
+
+/*
+ * Choose the backend for @want (enum hp_backend) on a machine like @pr.
+ * Returns 0 with *backend and *mutable_backend set, or ENODEV with the
+ * reason in @why.
+ */
+int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mutable_backend,
+		      struct hp_buf *why)
+{
+	*mutable_backend = pr->thp ? HP_BACKEND_THP : HP_BACKEND_SMALL;
+	switch (want) {
+	case HP_BACKEND_AUTO:
+		if (pr->hugetlb_1g_free > 0) {
+			*backend = HP_BACKEND_HUGETLB_1G;
+			hp_buf_str(why, "free 1 GiB hugetlb pages: ");
+			hp_buf_u64(why, (uint64_t)pr->hugetlb_1g_free);
+		} else if (pr->hugetlb_2m_free > 0) {
+			*backend = HP_BACKEND_HUGETLB_2M;
+			hp_buf_str(why, "no free 1 GiB hugetlb pages; free 2 MiB pages: ");
+			hp_buf_u64(why, (uint64_t)pr->hugetlb_2m_free);
+		} else if (pr->thp) {
+			*backend = HP_BACKEND_THP;
+			hp_buf_str(why, "no free hugetlb pages; THP mode [");
+			hp_buf_str(why, pr->thp_mode);
+			hp_buf_str(why, "]");
+		} else {
+			*backend = HP_BACKEND_SMALL;
+			hp_buf_str(why, "no free hugetlb pages and THP is [");
+			hp_buf_str(why, pr->thp_mode);
+			hp_buf_str(why, "]");
+		}
+		return 0;
+	case HP_BACKEND_HUGETLB_1G:
+	case HP_BACKEND_HUGETLB_2M: {
+		long free = want == HP_BACKEND_HUGETLB_1G ? pr->hugetlb_1g_free : pr->hugetlb_2m_free;
+		const char *size = want == HP_BACKEND_HUGETLB_1G ? "1048576kB" : "2048kB";
+		*backend = want;
+		if (free > 0) {
+			hp_buf_str(why, "requested; free pages: ");
+			hp_buf_u64(why, (uint64_t)free);
+			return 0;
+		}
+		if (free < 0) {
+			hp_buf_str(why, "the kernel has no pool of that size (/sys/kernel/mm/hugepages/hugepages-");
+			hp_buf_str(why, size);
+			hp_buf_str(why, " is missing)");
+		} else {
+			hp_buf_str(why, "its pool has no free pages (raise /sys/kernel/mm/hugepages/hugepages-");
+			hp_buf_str(why, size);
+			hp_buf_str(why, "/nr_hugepages)");
+		}
+		return ENODEV;
+	}
+	case HP_BACKEND_THP:
+		*backend = HP_BACKEND_THP;
+		if (pr->thp) {
+			hp_buf_str(why, "requested; THP mode [");
+			hp_buf_str(why, pr->thp_mode);
+			hp_buf_str(why, "]");
+			return 0;
+		}
+		hp_buf_str(why, "THP does not allow madvise (/sys/kernel/mm/transparent_hugepage/enabled is [");
+		hp_buf_str(why, pr->thp_mode);
+		hp_buf_str(why, "])");
+		return ENODEV;
+	default:
+		*backend = HP_BACKEND_SMALL;
+		hp_buf_str(why, "requested");
+		return 0;
+	}
+}
+
+static void say(const char *s, size_t n)
+{
+	hp_os_write_all(2, s, n);
+}
+
+/* Set up @a for @cfg (NULL: the options); 0 or errno, reason printed. */
+static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool announce)
+{
+	int want = cfg && cfg->backend ? cfg->backend : (int)hp_opt.backend;
+	int backend, mutable_backend;
+	char msg[512];
+	struct hp_buf why = {msg, sizeof(msg), 0};
+
+	hp_buf_str(&why, "hugeperm: backend ");
+	hp_buf_str(&why, hp_backend_name(want));
+	hp_buf_str(&why, ": ");
+	int err = hp_backend_choose(&probe, want, &backend, &mutable_backend, &why);
+	if (err) {
+		hp_buf_str(&why, "\n");
+		say(msg, why.len < why.cap ? why.len : why.cap);
+		return err;
+	}
+	if (announce && hp_opt.verbose) {
+		hp_buf_str(&why, " -> using ");
+		hp_buf_str(&why, hp_backend_name(backend));
+		hp_buf_str(&why, "; blocks that change protection in part: ");
+		hp_buf_str(&why, hp_backend_name(mutable_backend));
+		hp_buf_str(&why, "; MADV_COLLAPSE ");
+		hp_buf_str(&why, probe.collapse ? "works" : "unavailable");
+		hp_buf_str(&why, "; VMA names ");
+		hp_buf_str(&why, probe.vma_names ? "work" : "unavailable (no CONFIG_ANON_VMA_NAME)");
+		hp_buf_str(&why, "\n");
+		say(msg, why.len < why.cap ? why.len : why.cap);
+	}
+	hp_arena_init(a, &hp_os_linux, backend, mutable_backend);
+	a->collapse_mode = cfg && cfg->collapse_mode ? cfg->collapse_mode : (int)hp_opt.collapse;
+	if (!probe.collapse && a->collapse_mode != HP_COLLAPSE_OFF)
+		a->collapse_mode = HP_COLLAPSE_OFF;
+	a->allow_rwx = hp_opt.allow_rwx || (cfg && (cfg->flags & HP_ARENA_ALLOW_RWX));
+	a->max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)hp_opt.max_mb << 20;
+	return 0;
+}
+
+static void print_stats_at_exit(void)
+{
+	hp_stats_print(2, 0);
+}
+
+static void probe_once(void)
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	hp_options_init();
+	if (!hp_os_page_size_ok())
+		hp_os_die("the page size is not 4 KiB");
+	hp_os_probe(&probe);
+	if (hp_opt.verbose)
+		hp_options_print(2);
+}
+
+static void default_init(void)
+{
+	probe_once();
+	default_err = arena_setup(&default_arena, NULL, true);
+	if (!default_err && hp_opt.stats)
+		atexit(print_stats_at_exit);
+}
+
+static struct hp_arena *default_get(void)
+{
+	pthread_once(&default_once, default_init);
+	if (default_err) {
+		errno = default_err;
+		return NULL;
+	}
+	return &default_arena;
+}
+
+/* Bad input: errno, or with HUGEPERM_CHECKED an abort that says why. */
+static int bad(int err, const char *call, const void *ptr, const char *why)
+{
+	if (hp_opt.checked) {
+		char msg[256];
+		struct hp_buf b = {msg, sizeof(msg) - 1, 0};
+		hp_buf_str(&b, call);
+		hp_buf_str(&b, "(0x");
+		hp_buf_hex(&b, (uintptr_t)ptr);
+		hp_buf_str(&b, "): ");
+		hp_buf_str(&b, why);
+		msg[b.len < b.cap ? b.len : b.cap] = 0;
+		hp_os_die(msg);
+	}
+	errno = err;
+	return -1;
+}
+
+/* Check @prot (with HP_HOME bits); 0, or -1 with errno set. */
+static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int prot,
+		      bool home_ok)
+{
+	const int wx = PROT_WRITE | PROT_EXEC;
+	int home_bits = (prot >> HP_HOME_SHIFT) & 0xf;
+	if ((prot & ~(HP_PROT_MASK | (0xf << HP_HOME_SHIFT))) ||
+	    (home_bits && (!home_ok || !(home_bits & 8))))
+		return bad(EINVAL, call, ptr, "unknown protection bits");
+	if (!a->allow_rwx && ((prot & wx) == wx || (home_bits & wx) == wx))
+		return bad(EACCES, call, ptr,
+			   "writable and executable at once without HUGEPERM_ALLOW_RWX");
+	return 0;
+}
+
+static void after_call(struct hp_arena *a)
+{
+	if (a->collapse_mode == HP_COLLAPSE_SYNC && a->nqueued)
+		hp_collapse_run(a, true, 0, NULL);
+}
+
+void *hp_arena_alloc(struct hp_arena *a, size_t size, int prot)
+{
+	if (!a) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (check_prot(a, "hp_alloc", NULL, prot, true))
+		return NULL;
+	if (size == 0) {
+		bad(EINVAL, "hp_alloc", NULL, "size 0");
+		return NULL;
+	}
+	if (size > HP_MAX_ALLOC) {
+		bad(ENOMEM, "hp_alloc", NULL, "size over 1 GiB");
+		return NULL;
+	}
+	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
+	int base = prot & HP_PROT_MASK;
+	int home = (prot >> HP_HOME_SHIFT) & 8 ? (prot >> HP_HOME_SHIFT) & HP_PROT_MASK : base;
+
+	pthread_mutex_lock(&a->lock);
+	void *p = hp_pool_alloc(a, npages, base, home);
+	int err = errno;
+	if (p)
+		a->n.allocs++;
+	pthread_mutex_unlock(&a->lock);
+	after_call(a);
+	if (!p)
+		errno = err;
+	return p;
+}
+
+int hp_arena_free(struct hp_arena *a, void *ptr)
+{
+	if (!a) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!ptr)
+		return 0;
+	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
+		return bad(EINVAL, "hp_free", ptr, "not page-aligned");
+	pthread_mutex_lock(&a->lock);
+	int err = hp_pool_free(a, (uintptr_t)ptr);
+	if (!err)
+		a->n.frees++;
+	pthread_mutex_unlock(&a->lock);
+	if (err == EINVAL)
+		return bad(EINVAL, "hp_free", ptr,
+			   "not the start of a live allocation (foreign, interior or freed)");
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	after_call(a);
+	return 0;
+}
+
+int hp_arena_protect(struct hp_arena *a, void *ptr, size_t size, int prot)
+{
+	if (!a) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (check_prot(a, "hp_protect", ptr, prot, false))
+		return -1;
+	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
+		return bad(EINVAL, "hp_protect", ptr, "not page-aligned");
+	if (size == 0)
+		return bad(EINVAL, "hp_protect", ptr, "size 0");
+	if (size > HP_MAX_ALLOC || (uintptr_t)ptr + size < (uintptr_t)ptr)
+		return bad(ENOMEM, "hp_protect", ptr, "range overflows");
+	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
+
+	pthread_mutex_lock(&a->lock);
+	int err = hp_pool_protect(a, (uintptr_t)ptr, npages, prot);
+	pthread_mutex_unlock(&a->lock);
+	if (err == ENOMEM)
+		return bad(ENOMEM, "hp_protect", ptr, "range not inside one live allocation");
+	if (err == EINVAL)
+		return bad(EINVAL, "hp_protect", ptr,
+			   "part of a hugetlb page (it changes protection only whole)");
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	after_call(a);
+	return 0;
+}
+
+int hp_arena_collapse_pending(struct hp_arena *a)
+{
+	if (!a) {
+		errno = EINVAL;
+		return -1;
+	}
+	return hp_collapse_run(a, true, 0, NULL);
+}
+
+int hp_arena_trim(struct hp_arena *a)
+{
+	if (!a) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&a->lock);
+	long n = hp_arena_trim_blocks(a);
+	pthread_mutex_unlock(&a->lock);
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
+	return 0;
+}
+
+int hp_arena_stats_get(struct hp_arena *a, struct hp_stats *st)
+{
+	if (!a || !st || st->size < sizeof(struct hp_stats)) {
+		errno = EINVAL;
+		return -1;
+	}
+	hp_stats_collect(a, st);
+	return 0;
+}
+
+void hp_arena_stats_print(struct hp_arena *a, int fd, int flags)
+{
+	struct hp_stats st = {.size = sizeof(st)};
+	if (hp_arena_stats_get(a, &st) == 0)
+		hp_stats_write(&st, fd, flags);
+}
+
+struct hp_arena *hp_arena_create(const struct hp_config *cfg)
+{
+	if (cfg && cfg->size < sizeof(struct hp_config)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (cfg && (cfg->backend < HP_BACKEND_AUTO || cfg->backend > HP_BACKEND_SMALL ||
+		    cfg->collapse_mode < 0 || cfg->collapse_mode > HP_COLLAPSE_OFF ||
+		    (cfg->flags & ~HP_ARENA_ALLOW_RWX))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	pthread_once(&default_once, default_init); /* options and probe */
+	struct hp_arena *a = hp_os_linux.meta_alloc(sizeof(*a));
+	if (!a) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	int err = arena_setup(a, cfg, false);
+	if (err) {
+		hp_os_linux.meta_free(a, sizeof(*a));
+		errno = err;
+		return NULL;
+	}
+	return a;
+}
+
+int hp_arena_destroy(struct hp_arena *a)
+{
+	if (!a || a == &default_arena) {
+		errno = EINVAL;
+		return -1;
+	}
+	hp_collapse_thread_stop(a);
+	hp_arena_fini(a);
+	hp_os_linux.meta_free(a, sizeof(*a));
+	return 0;
+}
+
+/* The default arena's calls. */
+
+void *hp_alloc(size_t size, int prot)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_alloc(a, size, prot) : NULL;
+}
+
+int hp_free(void *ptr)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_free(a, ptr) : -1;
+}
+
+int hp_protect(void *ptr, size_t size, int prot)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_protect(a, ptr, size, prot) : -1;
+}
+
+size_t hp_usable_size(const void *ptr)
+{
+	struct hp_arena *a = default_get();
+	if (!a || ((uintptr_t)ptr & (HP_PAGE_SIZE - 1)))
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	size_t n = hp_pool_usable(a, (uintptr_t)ptr);
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+int hp_collapse_pending(void)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_collapse_pending(a) : -1;
+}
+
+int hp_trim(void)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_trim(a) : -1;
+}
+
+int hp_stats_get(struct hp_stats *st)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_stats_get(a, st) : -1;
+}
+
+void hp_stats_print(int fd, int flags)
+{
+	struct hp_arena *a = default_get();
+	if (a)
+		hp_arena_stats_print(a, fd, flags);
+}

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arena.c - address space and blocks.
+ *
+ * An arena reserves address space in 1 GiB chunks (aligned, PROT_NONE,
+ * MAP_NORESERVE) and commits 2 MiB blocks inside them as they are needed.
+ * Metadata lives outside the chunk (os meta_alloc), so every byte of a chunk
+ * is usable and the chunk stays aligned for a 1 GiB hugetlb page.
+ *
+ * Address -> block is O(1) and takes no lock: chunk_map[addr >> 30] holds
+ * the chunk (written once with a release store, read with acquire), and the
+ * block is chunk->blocks[(addr >> 21) & 511].  Chunks are only unmapped by
+ * hp_arena_destroy(), when the caller promises nobody uses the arena.
+ *
+ * Committed blocks with no page in use sit on the arena's free list
+ * (state EMPTY) with whatever home class they had last; taking one for
+ * another class is one whole-block mprotect, which keeps the huge mapping.
+ * hp_trim() hands them back to the kernel: the seeds' shrinker.
+ *
+ * With the 1 GiB hugetlb backend the whole chunk is one page and one
+ * mapping unit: it is committed at once, all its blocks share one home
+ * class, and it can only change class (or be trimmed) when all are EMPTY.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "internal.h"
+
+/* 47-bit user address space / 1 GiB chunks: 128 Ki entries, 1 MiB of
+ * zero-fill BSS that is only touched where chunks exist. */
+#define HP_MAP_BITS (47 - HP_CHUNK_SHIFT)
+static struct hp_chunk *chunk_map[1UL << HP_MAP_BITS];
+
+bool hp_backend_is_hugetlb(int backend)
+{
+	return backend == HP_BACKEND_HUGETLB_2M || backend == HP_BACKEND_HUGETLB_1G;
+}
+
+struct hp_block *hp_block_of(uintptr_t addr)
+{
+	uintptr_t idx = addr >> HP_CHUNK_SHIFT;
+	if (idx >= (1UL << HP_MAP_BITS))
+		return NULL;
+	struct hp_chunk *c = __atomic_load_n(&chunk_map[idx], __ATOMIC_ACQUIRE);
+	if (!c)
+		return NULL;
+	return &c->blocks[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)];
+}
+
+int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int mutable_backend)
+{
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->collapse_done, NULL);
+	pthread_cond_init(&a->thread_wake, NULL);
+	a->os = os;
+	a->backend = backend;
+	a->mutable_backend = mutable_backend;
+	return 0;
+}
+
+void hp_arena_fini(struct hp_arena *a)
+{
+	struct hp_chunk *c = a->chunks;
+	while (c) {
+		struct hp_chunk *next = c->next;
+		__atomic_store_n(&chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
+		a->os->release(c->base, HP_CHUNK_SIZE);
+		a->os->meta_free(c, sizeof(*c));
+		c = next;
+	}
+	a->chunks = NULL;
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->collapse_done);
+	pthread_cond_destroy(&a->thread_wake);
+}
+
+static struct hp_chunk *chunk_new(struct hp_arena *a)
+{
+	uintptr_t base;
+	int err = a->os->reserve(HP_CHUNK_SIZE, HP_CHUNK_SIZE, &base);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	if ((base >> HP_CHUNK_SHIFT) >= (1UL << HP_MAP_BITS)) {
+		a->os->release(base, HP_CHUNK_SIZE);
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct hp_chunk *c = a->os->meta_alloc(sizeof(*c));
+	if (!c) {
+		a->os->release(base, HP_CHUNK_SIZE);
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->base = base;
+	c->arena = a;
+	for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
+		hp_block_init(&c->blocks[i], base + i * HP_BLOCK_SIZE, c);
+	c->next = a->chunks;
+	a->chunks = c;
+	a->reserved_bytes += HP_CHUNK_SIZE;
+	__atomic_store_n(&chunk_map[base >> HP_CHUNK_SHIFT], c, __ATOMIC_RELEASE);
+	return c;
+}
+
+static void free_list_del(struct hp_arena *a, struct hp_block *b)
+{
+	struct hp_block **head = &a->free_blocks[b->pool_set];
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		*head = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	b->next = b->prev = NULL;
+}
+
+void hp_arena_put_block(struct hp_arena *a, struct hp_block *b)
+{
+	struct hp_block **head = &a->free_blocks[b->pool_set];
+	b->state = HP_BLOCK_EMPTY;
+	b->span = 0;
+	b->prev = NULL;
+	b->next = *head;
+	if (*head)
+		(*head)->prev = b;
+	*head = b;
+}
+
+static const char *vma_name(int prot)
+{
+	static const char *names[HP_NCLASS] = {
+		"hugeperm:none", "hugeperm:r",	 "hugeperm:w",	"hugeperm:rw",
+		"hugeperm:x",	 "hugeperm:rx", "hugeperm:wx", "hugeperm:rwx",
+	};
+	return names[prot & HP_PROT_MASK];
+}
+
+/* After a block's memory arrived: set its state and learn if it is huge. */
+static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int backend,
+			    int prot)
+{
+	hp_block_reset(b, prot);
+	b->pool_set = (uint8_t)set;
+	b->backend = (uint8_t)backend;
+	b->chunk->ncommitted++;
+	a->committed_bytes += HP_BLOCK_SIZE;
+	if (hp_backend_is_hugetlb(backend)) {
+		b->huge = true;
+	} else if (backend == HP_BACKEND_THP) {
+		/* The populate fault normally took a huge page; MADV_COLLAPSE on
+		 * a block that is already huge returns at once (~40 us), and on
+		 * one that is not, makes it so.  Either way its answer is the
+		 * kernel's word on the block, not a guess. */
+		b->huge = a->os->collapse(b->base, HP_BLOCK_SIZE) == 0;
+	} else {
+		b->huge = false;
+	}
+	a->os->name(b->base, HP_BLOCK_SIZE, vma_name(prot));
+}
+
+/* Commit blocks [first, first+n) of chunk @c for pool set @set. */
+static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, unsigned n,
+		      int set, int prot)
+{
+	int backend = set ? a->mutable_backend : a->backend;
+	size_t size = (size_t)n * HP_BLOCK_SIZE;
+
+	if (a->max_bytes && a->committed_bytes + size > a->max_bytes)
+		return ENOMEM;
+	int err = a->os->commit(c->blocks[first].base, size, prot, backend);
+	if (err)
+		return err;
+	for (unsigned i = first; i < first + n; i++)
+		block_committed(a, &c->blocks[i], set, backend, prot);
+	return 0;
+}
+
+/* Commit a whole chunk as one 1 GiB hugetlb page of class @prot. */
+static int commit_chunk_1g(struct hp_arena *a, int prot)
+{
+	struct hp_chunk *c = NULL;
+	for (struct hp_chunk *it = a->chunks; it; it = it->next)
+		if (it->ncommitted == 0) {
+			c = it;
+			break;
+		}
+	if (!c && !(c = chunk_new(a)))
+		return errno;
+	int err = commit_run(a, c, 0, HP_CHUNK_BLOCKS, 0, prot);
+	if (err)
+		return err;
+	c->hugetlb_1g = true;
+	for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
+		hp_arena_put_block(a, &c->blocks[i]);
+	return 0;
+}
+
+/* Re-home an EMPTY block to @home with one whole-block mprotect. */
+static int rehome(struct hp_arena *a, struct hp_block *b, int home)
+{
+	if (b->home == home)
+		return 0;
+	int err = a->os->protect(b->base, HP_BLOCK_SIZE, home);
+	a->n.mprotect_calls++;
+	if (err)
+		return err;
+	hp_block_reset(b, home);
+	a->os->name(b->base, HP_BLOCK_SIZE, vma_name(home));
+	return 0;
+}
+
+/* A reserved block in a chunk that may hold 2 MiB commits. */
+static struct hp_block *find_reserved(struct hp_arena *a)
+{
+	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
+		if (c->hugetlb_1g || c->ncommitted == HP_CHUNK_BLOCKS)
+			continue;
+		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
+			if (c->blocks[i].state == HP_BLOCK_RESERVED)
+				return &c->blocks[i];
+	}
+	struct hp_chunk *c = chunk_new(a);
+	return c ? &c->blocks[0] : NULL;
+}
+
+/*
+ * A commit of the primary hugetlb backend failed: with HUGEPERM_BACKEND=auto
+ * fall back to the mutable backend (THP) for good, and say so once.
+ */
+static bool fall_back(struct hp_arena *a, int set, int err)
+{
+	if (set != 0 || err != ENOMEM || !hp_backend_is_hugetlb(a->backend) ||
+	    hp_opt.backend != HP_BACKEND_AUTO)
+		return false;
+	if (hp_opt.verbose) {
+		char msg[160];
+		struct hp_buf b = {msg, sizeof(msg), 0};
+		hp_buf_str(&b, "hugeperm: hugetlb pool exhausted (ENOMEM); falling back to ");
+		hp_buf_str(&b, hp_backend_name(a->mutable_backend));
+		hp_buf_str(&b, "\n");
+		hp_os_write_all(2, msg, b.len < b.cap ? b.len : b.cap);
+	}
+	a->backend = a->mutable_backend;
+	return true;
+}
+
+struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home)
+{
+	struct hp_block *b, *any = NULL;
+
+	for (b = a->free_blocks[set]; b; b = b->next) {
+		if (b->home == home)
+			break;
+		if (!any && !b->chunk->hugetlb_1g)
+			any = b;
+	}
+	if (!b && any) {
+		int err = rehome(a, any, home);
+		if (err) {
+			errno = err;
+			return NULL;
+		}
+		b = any;
+	}
+	if (b) {
+		free_list_del(a, b);
+		return b;
+	}
+
+	for (;;) {
+		int backend = set ? a->mutable_backend : a->backend;
+		int err;
+		if (backend == HP_BACKEND_HUGETLB_1G) {
+			err = commit_chunk_1g(a, home);
+			if (!err)
+				return hp_arena_take_block(a, set, home);
+		} else {
+			b = find_reserved(a);
+			if (!b)
+				return NULL; /* errno from chunk_new */
+			err = commit_run(a, b->chunk, (unsigned)(b - b->chunk->blocks), 1, set, home);
+			if (!err)
+				return b;
+		}
+		if (!fall_back(a, set, err)) {
+			errno = err;
+			return NULL;
+		}
+	}
+}
+
+/* Can block @b be part of a span of class @prot in pool set @set? */
+static bool span_ok(const struct hp_block *b, int set, int prot)
+{
+	if (b->state == HP_BLOCK_RESERVED)
+		return !b->chunk->hugetlb_1g;
+	return b->state == HP_BLOCK_EMPTY && b->pool_set == set &&
+	       (b->home == prot || !b->chunk->hugetlb_1g);
+}
+
+static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int prot)
+{
+	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
+		unsigned run = 0;
+		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+			run = span_ok(&c->blocks[i], set, prot) ? run + 1 : 0;
+			if (run == n)
+				return &c->blocks[i + 1 - n];
+		}
+	}
+	return NULL;
+}
+
+struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int prot)
+{
+	struct hp_block *head = find_span(a, set, n, prot);
+	int err;
+
+	if (!head) {
+		int backend = set ? a->mutable_backend : a->backend;
+		if (backend == HP_BACKEND_HUGETLB_1G)
+			err = commit_chunk_1g(a, prot);
+		else
+			err = chunk_new(a) ? 0 : errno;
+		if (err) {
+			errno = err;
+			return NULL;
+		}
+		head = find_span(a, set, n, prot);
+		if (!head) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+
+	/* Commit the reserved runs, re-home the empty blocks. */
+	struct hp_chunk *c = head->chunk;
+	unsigned first = (unsigned)(head - c->blocks);
+	for (unsigned i = first; i < first + n;) {
+		struct hp_block *b = &c->blocks[i];
+		if (b->state == HP_BLOCK_EMPTY) {
+			err = rehome(a, b, prot);
+			if (err)
+				goto undo;
+			free_list_del(a, b);
+			b->state = HP_BLOCK_SPAN;
+			i++;
+			continue;
+		}
+		unsigned j = i;
+		while (j < first + n && c->blocks[j].state == HP_BLOCK_RESERVED)
+			j++;
+		err = commit_run(a, c, i, j - i, set, prot);
+		if (err)
+			goto undo;
+		for (; i < j; i++)
+			c->blocks[i].state = HP_BLOCK_SPAN;
+	}
+	for (unsigned i = first; i < first + n; i++) {
+		struct hp_block *b = &c->blocks[i];
+		b->span_head = first;
+		hp_block_take(b, 0, HP_BLOCK_PAGES);
+	}
+	head->span = n;
+	return head;
+
+undo:
+	/* Blocks already taken go back to the free list, committed. */
+	for (unsigned i = first; i < first + n; i++)
+		if (c->blocks[i].state == HP_BLOCK_SPAN)
+			hp_arena_put_block(a, &c->blocks[i]);
+	errno = err;
+	return NULL;
+}
+
+long hp_arena_trim_blocks(struct hp_arena *a)
+{
+	long n = 0;
+	for (int set = 0; set < 2; set++) {
+		struct hp_block *b = a->free_blocks[set], *next;
+		for (; b; b = next) {
+			next = b->next;
+			if (b->chunk->hugetlb_1g)
+				continue;
+			int err = a->os->decommit(b->base, HP_BLOCK_SIZE);
+			if (err)
+				return -err;
+			free_list_del(a, b);
+			b->state = HP_BLOCK_RESERVED;
+			b->huge = false;
+			b->chunk->ncommitted--;
+			a->committed_bytes -= HP_BLOCK_SIZE;
+			n++;
+		}
+	}
+	/* 1 GiB pages go back whole, when none of their blocks is in use. */
+	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
+		if (!c->hugetlb_1g)
+			continue;
+		bool all_empty = true;
+		for (unsigned i = 0; i < HP_CHUNK_BLOCKS && all_empty; i++)
+			all_empty = c->blocks[i].state == HP_BLOCK_EMPTY;
+		if (!all_empty)
+			continue;
+		int err = a->os->decommit(c->base, HP_CHUNK_SIZE);
+		if (err)
+			return -err;
+		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+			free_list_del(a, &c->blocks[i]);
+			c->blocks[i].state = HP_BLOCK_RESERVED;
+			c->blocks[i].huge = false;
+		}
+		c->hugetlb_1g = false;
+		c->ncommitted = 0;
+		a->committed_bytes -= HP_CHUNK_SIZE;
+		n += HP_CHUNK_BLOCKS;
+	}
+	a->n.trimmed_blocks += (uint64_t)n;
+	return n;
+}

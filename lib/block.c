@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * block.c - the state of one 2 MiB block: which pages are used, where
+ * allocations start, and each page's protection.  Pure: no system calls,
+ * no locks (the caller holds the arena lock).
+ *
+ * Two bitmaps describe the allocations: `used` marks pages handed out and
+ * `start` marks the first page of each allocation, so an allocation runs
+ * from a start bit up to the next start bit or the next free page.  That is
+ * 128 bytes per block and needs no per-allocation header.
+ *
+ * Runs are placed best-fit: of the free runs long enough, the shortest,
+ * lowest address first.  With 512 pages the scan is eight words.
+ *
+ * nprot[] counts pages per protection and is the exact per-block counter
+ * the cpa-merge thread found hard to keep right in the kernel; here every
+ * change goes through hp_block_set_prot(), so it cannot drift (and the
+ * tests compare prot[] with /proc/self/maps).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "internal.h"
+
+static void set_bits(uint64_t *map, unsigned first, unsigned n, bool on)
+{
+	for (unsigned i = first; i < first + n;) {
+		unsigned w = i / 64, bit = i % 64;
+		unsigned k = 64 - bit < first + n - i ? 64 - bit : first + n - i;
+		uint64_t m = (k == 64 ? ~0ULL : ((1ULL << k) - 1)) << bit;
+		if (on)
+			map[w] |= m;
+		else
+			map[w] &= ~m;
+		i += k;
+	}
+}
+
+/* Index of the first bit at or after @from that equals @value, or 512. */
+static unsigned find_bit(const uint64_t *map, unsigned from, bool value)
+{
+	while (from < HP_BLOCK_PAGES) {
+		unsigned w = from / 64;
+		uint64_t word = value ? map[w] : ~map[w];
+		word &= ~0ULL << (from % 64);
+		if (word)
+			return w * 64 + (unsigned)__builtin_ctzll(word);
+		from = (w + 1) * 64;
+	}
+	return HP_BLOCK_PAGES;
+}
+
+void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk)
+{
+	memset(b, 0, sizeof(*b));
+	b->base = base;
+	b->chunk = chunk;
+	b->bucket = -1;
+	b->state = HP_BLOCK_RESERVED;
+}
+
+void hp_block_reset(struct hp_block *b, int prot)
+{
+	memset(b->used, 0, sizeof(b->used));
+	memset(b->start, 0, sizeof(b->start));
+	memset(b->prot, prot, sizeof(b->prot));
+	memset(b->nprot, 0, sizeof(b->nprot));
+	b->nprot[prot] = HP_BLOCK_PAGES;
+	b->nused = 0;
+	b->longest_free = HP_BLOCK_PAGES;
+	b->home = (uint8_t)prot;
+	b->span = 0;
+	b->span_head = 0;
+	b->nfailed = 0;
+	b->retry_at_ns = 0;
+	b->collapse_off = false;
+}
+
+int hp_block_find_run(const struct hp_block *b, unsigned n)
+{
+	int best = -1;
+	unsigned best_len = HP_BLOCK_PAGES + 1;
+
+	if (n == 0 || n > b->longest_free)
+		return -1;
+	for (unsigned i = find_bit(b->used, 0, false); i < HP_BLOCK_PAGES;) {
+		unsigned end = find_bit(b->used, i, true);
+		unsigned len = end - i;
+		if (len >= n && len < best_len) {
+			best = (int)i;
+			best_len = len;
+			if (len == n)
+				break;
+		}
+		i = find_bit(b->used, end, false);
+	}
+	return best;
+}
+
+unsigned hp_block_longest_free(const struct hp_block *b)
+{
+	unsigned best = 0;
+	for (unsigned i = find_bit(b->used, 0, false); i < HP_BLOCK_PAGES;) {
+		unsigned end = find_bit(b->used, i, true);
+		if (end - i > best)
+			best = end - i;
+		i = find_bit(b->used, end, false);
+	}
+	return best;
+}
+
+void hp_block_take(struct hp_block *b, unsigned first, unsigned n)
+{
+	set_bits(b->used, first, n, true);
+	set_bits(b->start, first, 1, true);
+	b->nused = (uint16_t)(b->nused + n);
+	b->longest_free = (uint16_t)hp_block_longest_free(b);
+}
+
+void hp_block_give(struct hp_block *b, unsigned first, unsigned n)
+{
+	set_bits(b->used, first, n, false);
+	set_bits(b->start, first, 1, false);
+	b->nused = (uint16_t)(b->nused - n);
+	b->longest_free = (uint16_t)hp_block_longest_free(b);
+}
+
+unsigned hp_block_alloc_len(const struct hp_block *b, unsigned first)
+{
+	if (first >= HP_BLOCK_PAGES || !hp_test_bit(b->start, first) ||
+	    !hp_test_bit(b->used, first))
+		return 0;
+	unsigned next_start = find_bit(b->start, first + 1, true);
+	unsigned next_free = find_bit(b->used, first + 1, false);
+	return (next_start < next_free ? next_start : next_free) - first;
+}
+
+int hp_block_alloc_start(const struct hp_block *b, unsigned page)
+{
+	if (page >= HP_BLOCK_PAGES || !hp_test_bit(b->used, page))
+		return -1;
+	/* Walk back to the nearest start bit; every page between must be used. */
+	for (int i = (int)page; i >= 0; i--) {
+		if (!hp_test_bit(b->used, (unsigned)i))
+			return -1;
+		if (hp_test_bit(b->start, (unsigned)i))
+			return i;
+	}
+	return -1;
+}
+
+void hp_block_set_prot(struct hp_block *b, unsigned first, unsigned n, int prot)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		b->nprot[b->prot[i]]--;
+		b->prot[i] = (uint8_t)prot;
+	}
+	b->nprot[prot] = (uint16_t)(b->nprot[prot] + n);
+}
+
+bool hp_block_prot_is(const struct hp_block *b, unsigned first, unsigned n, int prot)
+{
+	for (unsigned i = first; i < first + n; i++)
+		if (b->prot[i] != prot)
+			return false;
+	return true;
+}

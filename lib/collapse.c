@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * collapse.c - putting huge mappings back.
+ *
+ * A THP block that turns uniform again is still mapped with 4 KiB entries;
+ * nothing in the kernel re-merges it on its own soon (khugepaged scans
+ * slowly).  We queue it and issue MADV_COLLAPSE, which allocates a huge
+ * page, copies the 512 pages in and installs one PMD: ~200 us per block on
+ * the reference machine.  That is too dear to pay on every protection flip
+ * of a JIT, so the default is deferred: the queue is drained by
+ * hp_collapse_pending() or by an optional thread that waits until a block
+ * has stayed uniform for collapse_delay_ms and keeps to collapse_rate per
+ * second.  HUGEPERM_COLLAPSE=sync drains at the end of the call that made
+ * the block uniform; =off never collapses.
+ *
+ * Errors of MADV_COLLAPSE (madvise(2)) and what we do:
+ *   EAGAIN  transient (page locked, contention): retry at once, up to
+ *           collapse_retries times, then back off like ENOMEM.
+ *   ENOMEM  no huge page could be had; EBUSY: memcg charge failed.  Back off
+ *           exponentially (1 ms << failures, at most 1 s) and stay queued.
+ *   EINVAL  the range can never collapse (no THP support for it, bad
+ *           range): collapse is disabled for that block and reported.
+ *   other   counted; the block leaves the queue until it turns uniform again.
+ *
+ * The collapse runs with the arena lock dropped: the block is marked
+ * `collapsing` and protection changes on it wait (protect.c), so the
+ * block is still uniform when the kernel looks at it, and our split count
+ * matches the kernel's.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "internal.h"
+
+#define NS_PER_MS 1000000ULL
+#define BACKOFF_MAX_NS (1000 * NS_PER_MS)
+
+static void *collapse_thread(void *arg);
+
+static void queue_push(struct hp_arena *a, struct hp_block *b)
+{
+	b->queued = true;
+	b->qnext = a->queue;
+	a->queue = b;
+	a->nqueued++;
+}
+
+void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
+{
+	if (a->collapse_mode == HP_COLLAPSE_OFF || b->huge || b->backend != HP_BACKEND_THP ||
+	    b->collapse_off)
+		return;
+	b->uniform_since_ns = a->os->now_ns();
+	if (b->queued)
+		return;
+	queue_push(a, b);
+	if (a->collapse_mode == HP_COLLAPSE_DEFERRED && hp_opt.collapse_thread) {
+		if (!a->thread_running && !a->thread_stop &&
+		    pthread_create(&a->thread, NULL, collapse_thread, a) == 0)
+			a->thread_running = true;
+		pthread_cond_signal(&a->thread_wake);
+	}
+}
+
+/* Does @b still need a collapse at all? */
+static bool wanted(const struct hp_block *b)
+{
+	return b->state != HP_BLOCK_RESERVED && !b->huge && !b->collapse_off &&
+	       hp_block_uniform(b, NULL);
+}
+
+/* Take the next block due for a collapse off the queue, or NULL. */
+static struct hp_block *queue_pop_due(struct hp_arena *a, bool all, uint64_t now)
+{
+	uint64_t delay = (uint64_t)hp_opt.collapse_delay_ms * NS_PER_MS;
+	struct hp_block **pp = &a->queue;
+
+	while (*pp) {
+		struct hp_block *b = *pp;
+		bool due = all || (now >= b->uniform_since_ns + delay && now >= b->retry_at_ns);
+		if (!wanted(b) || due) {
+			*pp = b->qnext;
+			b->queued = false;
+			b->qnext = NULL;
+			a->nqueued--;
+			if (wanted(b))
+				return b;
+			continue;
+		}
+		pp = &b->qnext;
+	}
+	return NULL;
+}
+
+static void back_off(struct hp_arena *a, struct hp_block *b, struct hp_block **later)
+{
+	if (b->nfailed < 10)
+		b->nfailed++;
+	uint64_t wait = NS_PER_MS << b->nfailed;
+	b->retry_at_ns = a->os->now_ns() + (wait < BACKOFF_MAX_NS ? wait : BACKOFF_MAX_NS);
+	b->queued = true;
+	b->qnext = *later;
+	*later = b;
+}
+
+static void report_einval(const struct hp_block *b)
+{
+	if (!hp_opt.verbose)
+		return;
+	char msg[128];
+	struct hp_buf m = {msg, sizeof(msg), 0};
+	hp_buf_str(&m, "hugeperm: MADV_COLLAPSE gave EINVAL for block 0x");
+	hp_buf_hex(&m, b->base);
+	hp_buf_str(&m, "; collapse disabled for it\n");
+	hp_os_write_all(2, msg, m.len < m.cap ? m.len : m.cap);
+}
+
+int hp_collapse_run(struct hp_arena *a, bool all, int budget, int *tried)
+{
+	struct hp_block *later = NULL; /* backed off: re-queued at the end */
+	int done = 0, ntried = 0;
+	int retries = (int)hp_opt.collapse_retries;
+
+	pthread_mutex_lock(&a->lock);
+	while (budget == 0 || ntried < budget) {
+		struct hp_block *b = queue_pop_due(a, all, a->os->now_ns());
+		if (!b)
+			break;
+		ntried++;
+		b->collapsing = true;
+		pthread_mutex_unlock(&a->lock);
+
+		int err, attempts = 0;
+		do {
+			err = a->os->collapse(b->base, HP_BLOCK_SIZE);
+			attempts++;
+		} while (err == EAGAIN && attempts <= retries);
+
+		pthread_mutex_lock(&a->lock);
+		b->collapsing = false;
+		pthread_cond_broadcast(&a->collapse_done);
+		a->n.collapse_attempts += (uint64_t)attempts;
+		switch (err) {
+		case 0:
+			b->huge = true;
+			b->nfailed = 0;
+			a->n.collapses[b->home]++;
+			done++;
+			break;
+		case EAGAIN:
+			a->n.collapse_eagain++;
+			back_off(a, b, &later);
+			break;
+		case ENOMEM:
+			a->n.collapse_enomem++;
+			back_off(a, b, &later);
+			break;
+		case EBUSY:
+			a->n.collapse_ebusy++;
+			back_off(a, b, &later);
+			break;
+		case EINVAL:
+			a->n.collapse_einval++;
+			b->collapse_off = true;
+			report_einval(b);
+			break;
+		default:
+			a->n.collapse_other++;
+			break;
+		}
+	}
+	while (later) {
+		struct hp_block *b = later;
+		later = b->qnext;
+		queue_push(a, b);
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (tried)
+		*tried = ntried;
+	return done;
+}
+
+static void *collapse_thread(void *arg)
+{
+	struct hp_arena *a = arg;
+	uint64_t gap = 1000000000ULL / (uint64_t)hp_opt.collapse_rate;
+	uint64_t idle = (uint64_t)hp_opt.collapse_delay_ms * NS_PER_MS / 2 + NS_PER_MS;
+
+	pthread_mutex_lock(&a->lock);
+	while (!a->thread_stop) {
+		if (a->nqueued == 0) {
+			pthread_cond_wait(&a->thread_wake, &a->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&a->lock);
+		int tried = 0;
+		hp_collapse_run(a, false, 1, &tried);
+		pthread_mutex_lock(&a->lock);
+		if (!a->thread_stop)
+			hp_os_cond_wait_ns(&a->thread_wake, &a->lock, tried ? gap : idle);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+void hp_collapse_thread_stop(struct hp_arena *a)
+{
+	pthread_mutex_lock(&a->lock);
+	bool running = a->thread_running;
+	a->thread_stop = true;
+	pthread_cond_broadcast(&a->thread_wake);
+	pthread_mutex_unlock(&a->lock);
+	if (running)
+		pthread_join(a->thread, NULL);
+	a->thread_running = false;
+}

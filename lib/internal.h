@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - what the modules of libhugeperm share.
+ *
+ * Glossary
+ *   page      4 KiB, the unit handed out.  run: contiguous pages of one
+ *             allocation.
+ *   block     2 MiB, aligned, 512 pages: what the kernel can map with one
+ *             PMD entry.
+ *   chunk     1 GiB of reserved address space, aligned, 512 blocks.  The
+ *             address -> block lookup is chunk_map[addr >> 30] + offset.
+ *   class     a protection value (PROT_* bits, 0..7).  Every block has a
+ *             home class: the protection its free pages carry.
+ *   uniform   all 512 pages of a block carry one protection: it can be
+ *             huge-mapped.  mixed: some page differs: the kernel maps it
+ *             with 4 KiB entries.
+ *   split     a huge-mapped block made mixed (the kernel splits the PMD:
+ *             thp_split_pmd).  collapse: mixed -> uniform, then
+ *             MADV_COLLAPSE puts the huge mapping back.
+ *   steal     serving class C from a block whose home class is another:
+ *             a fallback that makes a block mixed; always counted.
+ *   coverage  in-use bytes in huge-mapped blocks / all in-use bytes.
+ *
+ * Layering (calls only go down; only os.c makes system calls):
+ *
+ *   api ── pool ── protect ── collapse
+ *           │         │
+ *           └─────── block (pure: bitmaps, per-page protections)
+ *           │
+ *          arena (chunks, address map, committing blocks) ── os
+ *
+ * Locking: one mutex per arena guards its blocks, pools and counters.
+ * mprotect is called with the lock held (it must be atomic with the
+ * bookkeeping); MADV_COLLAPSE never is: the block is marked `collapsing`,
+ * the lock dropped, and protection changes on that block wait on the
+ * arena's condition variable until the collapse returns.
+ */
+#ifndef HP_INTERNAL_H
+#define HP_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hugeperm.h"
+
+#define HP_PAGE_SHIFT 12
+#define HP_PAGE_SIZE (1UL << HP_PAGE_SHIFT)
+#define HP_BLOCK_SHIFT 21
+#define HP_BLOCK_SIZE (1UL << HP_BLOCK_SHIFT)
+#define HP_BLOCK_PAGES (HP_BLOCK_SIZE / HP_PAGE_SIZE) /* 512 */
+#define HP_CHUNK_SHIFT 30
+#define HP_CHUNK_SIZE (1UL << HP_CHUNK_SHIFT)
+#define HP_CHUNK_BLOCKS (HP_CHUNK_SIZE / HP_BLOCK_SIZE) /* 512 */
+#define HP_MAX_ALLOC HP_CHUNK_SIZE
+#define HP_BITMAP_WORDS (HP_BLOCK_PAGES / 64)
+#define HP_PROT_MASK (PROT_READ | PROT_WRITE | PROT_EXEC)
+/* Buckets of partial blocks by free pages, HP_BUCKET_PAGES wide. */
+#define HP_BUCKET_PAGES 8
+#define HP_NBUCKETS (HP_BLOCK_PAGES / HP_BUCKET_PAGES) /* 64 */
+
+struct hp_buf;
+
+#define HP_UNUSED __attribute__((unused))
+#define hp_likely(x) __builtin_expect(!!(x), 1)
+#define hp_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---------------------------------------------------------------------
+ * os: the system-call boundary (os.c).  Each function returns 0 or the
+ * errno captured right after the call.  A struct of hooks so that unit
+ * tests can drive the policy code with fakes and a fake clock.
+ * ------------------------------------------------------------------- */
+
+/* What the machine offers, probed once (hp_os_probe). */
+struct hp_probe {
+	long hugetlb_2m_free;	/* free - reserved 2 MiB pages; -1 = no pool */
+	long hugetlb_1g_free;	/* likewise for 1 GiB; -1 = kernel has none */
+	bool thp;		/* THP 'enabled' allows madvise */
+	char thp_mode[16];	/* always / madvise / never */
+	bool collapse;		/* MADV_COLLAPSE works */
+	bool vma_names;		/* PR_SET_VMA_ANON_NAME works */
+};
+
+struct hp_os {
+	/* Reserve @size bytes of address space aligned to @align, PROT_NONE. */
+	int (*reserve)(size_t size, size_t align, uintptr_t *out);
+	int (*release)(uintptr_t addr, size_t size);
+	/* Back [addr, addr+size) with memory of @backend, protection @prot,
+	 * populated.  Replaces the reservation there. */
+	int (*commit)(uintptr_t addr, size_t size, int prot, int backend);
+	/* Give the memory back; the range becomes a reservation again. */
+	int (*decommit)(uintptr_t addr, size_t size);
+	int (*protect)(uintptr_t addr, size_t size, int prot);
+	int (*collapse)(uintptr_t addr, size_t size);
+	int (*name)(uintptr_t addr, size_t size, const char *name);
+	uint64_t (*now_ns)(void);
+	/* Metadata memory (zeroed); never malloc, so the preload can use it. */
+	void *(*meta_alloc)(size_t size);
+	void (*meta_free)(void *p, size_t size);
+};
+
+extern const struct hp_os hp_os_linux;
+void hp_os_probe(struct hp_probe *pr);
+/* Write @len bytes to @fd with write(2), retrying short writes. */
+void hp_os_write_all(int fd, const char *buf, size_t len);
+/* Print "hugeperm: <msg>" to stderr and abort. */
+__attribute__((noreturn)) void hp_os_die(const char *msg);
+int hp_os_page_size_ok(void);
+
+/* ---------------------------------------------------------------------
+ * options (options.c): one table, read from HUGEPERM_<NAME>.
+ * ------------------------------------------------------------------- */
+#define HP_OPTIONS(X)                                                                         \
+	X(VERBOSE, verbose, 0, 0, 1, "print the options and the backend decision")           \
+	X(STATS, stats, 0, 0, 1, "print the default arena's statistics at exit")             \
+	X(BACKEND, backend, HP_BACKEND_AUTO, 0, 4, "auto|hugetlb-1g|hugetlb-2m|thp|small")    \
+	X(COLLAPSE, collapse, HP_COLLAPSE_DEFERRED, 1, 3, "deferred|sync|off")                \
+	X(COLLAPSE_THREAD, collapse_thread, 0, 0, 1, "run deferred collapses in a thread")    \
+	X(COLLAPSE_DELAY_MS, collapse_delay_ms, 50, 0, 60000,                                \
+	  "the thread collapses a block once it has stayed uniform this long")               \
+	X(COLLAPSE_RATE, collapse_rate, 100, 1, 100000, "the thread's collapses per second") \
+	X(COLLAPSE_RETRIES, collapse_retries, 3, 0, 100, "EAGAIN retries per attempt")       \
+	X(CHECKED, checked, 0, 0, 1, "abort with a message on bad input")                    \
+	X(ALLOW_RWX, allow_rwx, 0, 0, 1, "allow pages writable and executable at once")     \
+	X(MAX_MB, max_mb, 0, 0, (1L << 30), "cap on the default arena's memory, MiB (0: none)")
+
+enum hp_option_id {
+#define HP_OPT_ENUM(NAME, field, def, lo, hi, help) HP_OPT_##NAME,
+	HP_OPTIONS(HP_OPT_ENUM)
+#undef HP_OPT_ENUM
+	HP_NOPTIONS
+};
+
+struct hp_options {
+#define HP_OPT_FIELD(NAME, field, def, lo, hi, help) long field;
+	HP_OPTIONS(HP_OPT_FIELD)
+#undef HP_OPT_FIELD
+};
+
+extern struct hp_options hp_opt;
+/* Read the environment once; later calls do nothing. */
+void hp_options_init(void);
+/* Parse one option value; 0, or EINVAL with the default kept. */
+int hp_option_parse(enum hp_option_id id, const char *value, long *out);
+void hp_options_print(int fd);
+const char *hp_collapse_mode_name(int mode);
+
+/* ---------------------------------------------------------------------
+ * block (block.c): per-block state, pure functions, no system calls.
+ * ------------------------------------------------------------------- */
+enum hp_block_state {
+	HP_BLOCK_RESERVED = 0, /* address space only */
+	HP_BLOCK_EMPTY,	       /* committed, no page used, on the arena's free list */
+	HP_BLOCK_ACTIVE,       /* committed, in a class pool (or full) */
+	HP_BLOCK_SPAN,	       /* part of an allocation of whole blocks */
+};
+
+struct hp_block {
+	uintptr_t base;			  /* address of the block */
+	struct hp_chunk *chunk;		  /* chunk holding the block */
+	struct hp_block *next, *prev;	  /* free list or pool bucket */
+	struct hp_block *qnext;		  /* collapse queue */
+	uint64_t used[HP_BITMAP_WORDS];	  /* page handed out */
+	uint64_t start[HP_BITMAP_WORDS];  /* page starts an allocation */
+	uint8_t prot[HP_BLOCK_PAGES];	  /* each page's protection, as the kernel has it */
+	uint16_t nprot[HP_NCLASS];	  /* pages per protection */
+	uint16_t nused;			  /* pages handed out */
+	uint16_t longest_free;		  /* longest run of free pages */
+	uint32_t span;			  /* blocks in this span (head only), else 0 */
+	uint32_t span_head;		  /* index of the span's head block in the chunk */
+	uint8_t home;			  /* home class */
+	uint8_t state;			  /* enum hp_block_state */
+	uint8_t backend;		  /* enum hp_backend of its memory */
+	uint8_t pool_set;		  /* 0: primary blocks, 1: mutable (THP) blocks */
+	int8_t bucket;			  /* pool bucket, -1 when in none */
+	bool huge;			  /* believed huge-mapped now */
+	bool queued;			  /* in the collapse queue */
+	bool collapsing;		  /* MADV_COLLAPSE in flight, lock dropped */
+	bool collapse_off;		  /* EINVAL from MADV_COLLAPSE: never again */
+	uint8_t nfailed;		  /* consecutive ENOMEM/EBUSY failures */
+	uint64_t uniform_since_ns;	  /* when it last became uniform */
+	uint64_t retry_at_ns;		  /* no collapse before this (backoff) */
+};
+
+static inline bool hp_block_uniform(const struct hp_block *b, int *prot)
+{
+	for (int c = 0; c < HP_NCLASS; c++)
+		if (b->nprot[c] == HP_BLOCK_PAGES) {
+			if (prot)
+				*prot = c;
+			return true;
+		}
+	return false;
+}
+
+static inline bool hp_test_bit(const uint64_t *map, unsigned i)
+{
+	return (map[i / 64] >> (i % 64)) & 1;
+}
+
+void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk);
+/* Reset the page state of a committed block: all free, all @prot. */
+void hp_block_reset(struct hp_block *b, int prot);
+/* Best-fitting free run of @n pages: its first page, or -1. */
+int hp_block_find_run(const struct hp_block *b, unsigned n);
+/* Mark [first, first+n) used as one allocation. */
+void hp_block_take(struct hp_block *b, unsigned first, unsigned n);
+/* Mark [first, first+n) free. */
+void hp_block_give(struct hp_block *b, unsigned first, unsigned n);
+/* Length of the allocation starting at @first, or 0 if none starts there. */
+unsigned hp_block_alloc_len(const struct hp_block *b, unsigned first);
+/* First page of the allocation that holds page @page, or -1. */
+int hp_block_alloc_start(const struct hp_block *b, unsigned page);
+/* Record that [first, first+n) now have protection @prot. */
+void hp_block_set_prot(struct hp_block *b, unsigned first, unsigned n, int prot);
+/* Do all of [first, first+n) have @prot already? */
+bool hp_block_prot_is(const struct hp_block *b, unsigned first, unsigned n, int prot);
+unsigned hp_block_longest_free(const struct hp_block *b);
+
+/* ---------------------------------------------------------------------
+ * arena (arena.c): chunks, the address map, committing blocks.
+ * ------------------------------------------------------------------- */
+struct hp_chunk {
+	uintptr_t base;			       /* 1 GiB aligned */
+	struct hp_arena *arena;		       /* owner */
+	struct hp_chunk *next;		       /* arena's chunk list */
+	uint32_t ncommitted;		       /* blocks not RESERVED */
+	bool hugetlb_1g;		       /* backed whole by one 1 GiB page */
+	struct hp_block blocks[HP_CHUNK_BLOCKS];
+};
+
+struct hp_pool {
+	struct hp_block *bucket[HP_NBUCKETS]; /* partial blocks by free pages */
+	uint64_t mask;			      /* non-empty buckets */
+};
+
+struct hp_counters {
+	uint64_t splits[HP_NCLASS];
+	uint64_t collapses[HP_NCLASS];
+	uint64_t steals[HP_NCLASS];
+	uint64_t collapse_attempts, collapse_eagain, collapse_enomem, collapse_ebusy,
+		collapse_einval, collapse_other;
+	uint64_t mprotect_calls, allocs, frees, trimmed_blocks;
+};
+
+struct hp_arena {
+	pthread_mutex_t lock;		/* guards everything below */
+	pthread_cond_t collapse_done;	/* signalled when a collapse returns */
+	const struct hp_os *os;		/* system calls (or fakes) */
+	int backend;			/* enum hp_backend for new blocks */
+	int mutable_backend;		/* for blocks whose pages change class: THP or small */
+	int collapse_mode;		/* enum hp_collapse_mode */
+	bool allow_rwx;			/* HP_ARENA_ALLOW_RWX or HUGEPERM_ALLOW_RWX */
+	size_t max_bytes;		/* cap on committed bytes, 0 = none */
+	size_t committed_bytes;		/* blocks not RESERVED */
+	size_t reserved_bytes;		/* chunks */
+	struct hp_chunk *chunks;	/* all chunks */
+	struct hp_block *free_blocks[2]; /* EMPTY blocks, per pool set */
+	struct hp_pool pools[2][HP_NCLASS]; /* partial blocks per pool set and class */
+	struct hp_block *queue;		/* collapse queue (LIFO) */
+	uint32_t nqueued;
+	struct hp_counters n;		/* event counters */
+	pthread_t thread;		/* background collapse thread */
+	bool thread_running, thread_stop;
+	pthread_cond_t thread_wake;
+};
+
+/* Choose the backend for @want on a machine like @pr (api.c): 0 with
+ * *backend and *mutable_backend set, or ENODEV; the reason goes to @why. */
+int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mutable_backend,
+		      struct hp_buf *why);
+/* Set up @a with backends already decided. */
+int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int mutable_backend);
+void hp_arena_fini(struct hp_arena *a);
+/* The block holding @addr, or NULL if no arena owns it. */
+struct hp_block *hp_block_of(uintptr_t addr);
+/* An EMPTY block of @pool_set for class @home (committing one if needed),
+ * taken off the free list; NULL with errno ENOMEM. */
+struct hp_block *hp_arena_take_block(struct hp_arena *a, int pool_set, int home);
+/* @n contiguous free blocks for an allocation of whole blocks. */
+struct hp_block *hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n, int prot);
+/* Put an EMPTY block on the free list. */
+void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
+/* Return EMPTY blocks to the kernel; how many, or -errno. */
+long hp_arena_trim_blocks(struct hp_arena *a);
+/* Is @b (believed) huge-mapped right after commit? */
+bool hp_backend_is_hugetlb(int backend);
+
+/* ---------------------------------------------------------------------
+ * protect (protect.c): protection changes with split accounting.
+ * ------------------------------------------------------------------- */
+/* Change @n pages from page @first of block @b to @prot; the range may run
+ * on into the following blocks of the chunk (a span).  One mprotect for the
+ * whole range, skipped when nothing changes; counts splits and queues
+ * collapses.  Lock held.  0 or errno. */
+int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n,
+		     int prot);
+/* Wait until no collapse is in flight on @b.  Lock held. */
+void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
+
+/* ---------------------------------------------------------------------
+ * collapse (collapse.c): the queue, its policy, the optional thread.
+ * ------------------------------------------------------------------- */
+/* @b became uniform; queue it if it needs a collapse.  Lock held. */
+void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b);
+/* Run queued collapses.  @all: ignore the delay and the backoff; @budget:
+ * at most this many blocks (0: no limit); @tried, if not NULL, gets how
+ * many blocks were tried.  Lock NOT held.  Returns the blocks collapsed. */
+int hp_collapse_run(struct hp_arena *a, bool all, int budget, int *tried);
+/* Wait on @cond for at most @ns nanoseconds.  Lock held. */
+void hp_os_cond_wait_ns(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t ns);
+void hp_collapse_thread_stop(struct hp_arena *a);
+
+/* ---------------------------------------------------------------------
+ * pool (pool.c): placement.
+ * ------------------------------------------------------------------- */
+void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home);
+int hp_pool_free(struct hp_arena *a, uintptr_t addr);
+int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot);
+size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr);
+void hp_pool_insert(struct hp_arena *a, struct hp_block *b);
+void hp_pool_remove(struct hp_arena *a, struct hp_block *b);
+
+/* ---------------------------------------------------------------------
+ * stats (stats.c)
+ * ------------------------------------------------------------------- */
+void hp_stats_collect(struct hp_arena *a, struct hp_stats *st);
+void hp_stats_write(const struct hp_stats *st, int fd, int flags);
+
+/* ---------------------------------------------------------------------
+ * formatting without malloc or stdio (fmt.c): for error and preload paths.
+ * ------------------------------------------------------------------- */
+struct hp_buf {
+	char *p;    /* buffer */
+	size_t cap; /* its size */
+	size_t len; /* bytes used; output past cap is dropped */
+};
+void hp_buf_str(struct hp_buf *b, const char *s);
+void hp_buf_u64(struct hp_buf *b, uint64_t v);
+void hp_buf_hex(struct hp_buf *b, uint64_t v);
+void hp_buf_pad(struct hp_buf *b, size_t col);
+/* Fixed-point: v with @decimals digits after the point. */
+void hp_buf_fixed(struct hp_buf *b, double v, int decimals);
+const char *hp_prot_name(int prot);
+
+#endif /* HP_INTERNAL_H */

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * options.c - the HUGEPERM_* environment options, from one table
+ * (HP_OPTIONS in internal.h: name, field, default, bounds, help).
+ *
+ * Read once, at the first call, from environ directly: getenv() does not
+ * allocate, and the preload may get here before libc is fully set up.  A
+ * bad value warns (with write(2)) and keeps the default.  Enumerated
+ * options (BACKEND, COLLAPSE) take their names; the rest take numbers.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct hp_options hp_opt = {
+#define HP_OPT_DEFAULT(NAME, field, def, lo, hi, help) .field = (def),
+	HP_OPTIONS(HP_OPT_DEFAULT)
+#undef HP_OPT_DEFAULT
+};
+
+struct option_desc {
+	const char *name;
+	long *value;
+	long def, lo, hi;
+	const char *help;
+};
+
+static struct option_desc table[HP_NOPTIONS] = {
+#define HP_OPT_DESC(NAME, field, def, lo, hi, help) \
+	[HP_OPT_##NAME] = {#NAME, &hp_opt.field, (def), (lo), (hi), (help)},
+	HP_OPTIONS(HP_OPT_DESC)
+#undef HP_OPT_DESC
+};
+
+static const char *const backend_names[] = {"auto", "hugetlb-1g", "hugetlb-2m", "thp", "small"};
+static const char *const collapse_names[] = {"default", "deferred", "sync", "off"};
+
+const char *hp_collapse_mode_name(int mode)
+{
+	return mode >= 0 && mode < 4 ? collapse_names[mode] : "?";
+}
+
+static int parse_name(const char *value, const char *const *names, int n, long *out)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(value, names[i])) {
+			*out = i;
+			return 0;
+		}
+	return EINVAL;
+}
+
+int hp_option_parse(enum hp_option_id id, const char *value, long *out)
+{
+	const struct option_desc *d = &table[id];
+	if (id == HP_OPT_BACKEND)
+		return parse_name(value, backend_names, 5, out);
+	if (id == HP_OPT_COLLAPSE)
+		return parse_name(value, collapse_names + 1, 3, out) ? EINVAL : (++*out, 0);
+	char *end;
+	errno = 0;
+	long v = strtol(value, &end, 10);
+	if (errno || end == value || *end || v < d->lo || v > d->hi)
+		return EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void warn_bad(const char *name, const char *value)
+{
+	char msg[256];
+	struct hp_buf b = {msg, sizeof(msg), 0};
+	hp_buf_str(&b, "hugeperm: ignoring HUGEPERM_");
+	hp_buf_str(&b, name);
+	hp_buf_str(&b, "='");
+	hp_buf_str(&b, value);
+	hp_buf_str(&b, "' (EINVAL); keeping the default\n");
+	hp_os_write_all(2, msg, b.len < b.cap ? b.len : b.cap);
+}
+
+void hp_options_init(void)
+{
+	static bool done;
+	char key[64] = "HUGEPERM_";
+
+	if (done)
+		return;
+	done = true;
+	for (int i = 0; i < HP_NOPTIONS; i++) {
+		strcpy(key + 9, table[i].name);
+		const char *v = getenv(key);
+		if (!v)
+			continue;
+		if (hp_option_parse((enum hp_option_id)i, v, table[i].value))
+			warn_bad(table[i].name, v);
+	}
+}
+
+void hp_options_print(int fd)
+{
+	char out[2048];
+	struct hp_buf b = {out, sizeof(out), 0};
+	hp_buf_str(&b, "hugeperm options:\n");
+	for (int i = 0; i < HP_NOPTIONS; i++) {
+		const struct option_desc *d = &table[i];
+		hp_buf_str(&b, "  HUGEPERM_");
+		hp_buf_str(&b, d->name);
+		hp_buf_pad(&b, 30);
+		if (i == HP_OPT_BACKEND)
+			hp_buf_str(&b, backend_names[*d->value]);
+		else if (i == HP_OPT_COLLAPSE)
+			hp_buf_str(&b, collapse_names[*d->value]);
+		else
+			hp_buf_u64(&b, (uint64_t)*d->value);
+		hp_buf_pad(&b, 42);
+		hp_buf_str(&b, d->help);
+		hp_buf_str(&b, "\n");
+	}
+	hp_os_write_all(fd, out, b.len < b.cap ? b.len : b.cap);
+}

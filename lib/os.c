@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os.c - the only file that makes system calls.
+ *
+ * Contract: every function returns 0 or the errno captured right after the
+ * failing call, and leaves the range as it was on failure where the kernel
+ * allows (a failed commit puts the reservation back).  Nothing here calls
+ * malloc or stdio, so the preload can use it before anything is set up.
+ *
+ * Backends and how a block is committed:
+ *   THP         mmap(MAP_FIXED) RW, MADV_HUGEPAGE, MADV_POPULATE_WRITE so
+ *               the fault takes a huge page now, then one whole-block
+ *               mprotect to the home class (a whole-PMD change keeps the
+ *               huge mapping).  MADV_POPULATE_WRITE refuses non-writable
+ *               mappings, hence RW first.
+ *   hugetlb     mmap(MAP_FIXED|MAP_HUGETLB|MAP_HUGE_2MB/1GB): the kernel
+ *               takes the pages from the pool at map time (ENOMEM when it is
+ *               empty), which is where the fallback happens.
+ *   small       mmap(MAP_FIXED) with MADV_NOHUGEPAGE: 4 KiB pages, never
+ *               huge, for machines without THP.
+ * Reservations are PROT_NONE + MAP_NORESERVE anonymous mappings.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_LINUX_MMAN_H
+#include <linux/mman.h>
+#endif
+
+#include "internal.h"
+
+/* Debian 12's glibc headers predate these. */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#endif
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB (30 << MAP_HUGE_SHIFT)
+#endif
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
+
+static int os_reserve(size_t size, size_t align, uintptr_t *out)
+{
+	/* Over-reserve, then cut the unaligned head and tail off. */
+	size_t span = size + align;
+	char *p = mmap(NULL, span, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+	size_t head = start - (uintptr_t)p;
+	size_t tail = span - head - size;
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap((char *)start + size, tail);
+	*out = start;
+	return 0;
+}
+
+static int os_release(uintptr_t addr, size_t size)
+{
+	return munmap((void *)addr, size) ? errno : 0;
+}
+
+/* Put the reservation back over a range whose commit failed half-way. */
+static void os_rereserve(uintptr_t addr, size_t size)
+{
+	mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+}
+
+static int os_commit(uintptr_t addr, size_t size, int prot, int backend)
+{
+	void *want = (void *)addr;
+	void *p;
+	int err;
+
+	switch (backend) {
+	case HP_BACKEND_HUGETLB_2M:
+	case HP_BACKEND_HUGETLB_1G: {
+		int huge = backend == HP_BACKEND_HUGETLB_1G ? MAP_HUGE_1GB : MAP_HUGE_2MB;
+		p = mmap(want, size, prot, ANON | MAP_FIXED | MAP_HUGETLB | huge, -1, 0);
+		if (p == MAP_FAILED) {
+			err = errno;
+			os_rereserve(addr, size);
+			return err;
+		}
+		return 0;
+	}
+	case HP_BACKEND_THP:
+		p = mmap(want, size, PROT_READ | PROT_WRITE, ANON | MAP_FIXED, -1, 0);
+		if (p == MAP_FAILED)
+			return errno;
+		if (madvise(want, size, MADV_HUGEPAGE) ||
+		    madvise(want, size, MADV_POPULATE_WRITE) ||
+		    (prot != (PROT_READ | PROT_WRITE) && mprotect(want, size, prot))) {
+			err = errno;
+			os_rereserve(addr, size);
+			return err;
+		}
+		return 0;
+	default: /* HP_BACKEND_SMALL */
+		p = mmap(want, size, prot, ANON | MAP_FIXED, -1, 0);
+		if (p == MAP_FAILED)
+			return errno;
+		madvise(want, size, MADV_NOHUGEPAGE);
+		return 0;
+	}
+}
+
+static int os_decommit(uintptr_t addr, size_t size)
+{
+	void *p = mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? errno : 0;
+}
+
+static int os_protect(uintptr_t addr, size_t size, int prot)
+{
+	return mprotect((void *)addr, size, prot) ? errno : 0;
+}
+
+static int os_collapse(uintptr_t addr, size_t size)
+{
+	return madvise((void *)addr, size, MADV_COLLAPSE) ? errno : 0;
+}
+
+static int os_name(uintptr_t addr, size_t size, const char *name)
+{
+	return prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, size, (unsigned long)name) ? errno
+											 : 0;
+}
+
+static uint64_t os_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *os_meta_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, ANON, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void os_meta_free(void *p, size_t size)
+{
+	munmap(p, size);
+}
+
+const struct hp_os hp_os_linux = {
+	.reserve = os_reserve,
+	.release = os_release,
+	.commit = os_commit,
+	.decommit = os_decommit,
+	.protect = os_protect,
+	.collapse = os_collapse,
+	.name = os_name,
+	.now_ns = os_now_ns,
+	.meta_alloc = os_meta_alloc,
+	.meta_free = os_meta_free,
+};
+
+/* ---------------------------------------------------------------------
+ * Probing: what the machine offers, read once.
+ * ------------------------------------------------------------------- */
+
+/* Read a small file into @buf (NUL-terminated); bytes read or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return n;
+}
+
+static long read_long(const char *path)
+{
+	char buf[64];
+	if (read_small(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+/* Free hugetlb pages of one size that a new mapping could still take. */
+static long hugetlb_available(const char *dir)
+{
+	char path[128];
+	size_t n = strlen(dir);
+	memcpy(path, dir, n);
+	strcpy(path + n, "/free_hugepages");
+	long free = read_long(path);
+	if (free < 0)
+		return -1;
+	strcpy(path + n, "/resv_hugepages");
+	long resv = read_long(path);
+	return free - (resv > 0 ? resv : 0);
+}
+
+void hp_os_probe(struct hp_probe *pr)
+{
+	char buf[128];
+
+	memset(pr, 0, sizeof(*pr));
+	pr->hugetlb_2m_free = hugetlb_available("/sys/kernel/mm/hugepages/hugepages-2048kB");
+	pr->hugetlb_1g_free = hugetlb_available("/sys/kernel/mm/hugepages/hugepages-1048576kB");
+
+	strcpy(pr->thp_mode, "absent");
+	if (read_small("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof(buf)) > 0) {
+		char *l = strchr(buf, '['), *r = l ? strchr(l, ']') : NULL;
+		if (l && r && (size_t)(r - l - 1) < sizeof(pr->thp_mode)) {
+			memcpy(pr->thp_mode, l + 1, r - l - 1);
+			pr->thp_mode[r - l - 1] = 0;
+		}
+		pr->thp = !strcmp(pr->thp_mode, "always") || !strcmp(pr->thp_mode, "madvise");
+	}
+
+	/* MADV_COLLAPSE and VMA names: try them on a scratch block.  An
+	 * unknown advice and a range that cannot collapse both give EINVAL,
+	 * so the probe uses a populated, aligned THP block that can. */
+	uintptr_t blk;
+	if (pr->thp && os_reserve(HP_BLOCK_SIZE, HP_BLOCK_SIZE, &blk) == 0) {
+		void *p = mmap((void *)blk, HP_BLOCK_SIZE, PROT_READ | PROT_WRITE, ANON | MAP_FIXED,
+			       -1, 0);
+		if (p != MAP_FAILED) {
+			madvise(p, HP_BLOCK_SIZE, MADV_HUGEPAGE);
+			*(volatile char *)p = 1;
+			pr->collapse = madvise(p, HP_BLOCK_SIZE, MADV_COLLAPSE) == 0;
+			pr->vma_names = os_name(blk, HP_BLOCK_SIZE, "hugeperm:probe") == 0;
+		}
+		munmap((void *)blk, HP_BLOCK_SIZE);
+	}
+}
+
+void hp_os_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void hp_os_die(const char *msg)
+{
+	hp_os_write_all(2, "hugeperm: ", 10);
+	hp_os_write_all(2, msg, strlen(msg));
+	hp_os_write_all(2, "\n", 1);
+	abort();
+}
+
+int hp_os_page_size_ok(void)
+{
+	return sysconf(_SC_PAGESIZE) == (long)HP_PAGE_SIZE;
+}
+
+void hp_os_cond_wait_ns(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t ns)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t t = (uint64_t)ts.tv_nsec + ns;
+	ts.tv_sec += (time_t)(t / 1000000000u);
+	ts.tv_nsec = (long)(t % 1000000000u);
+	pthread_cond_timedwait(cond, lock, &ts);
+}

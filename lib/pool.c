@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.c - where an allocation goes.
+ *
+ * Each class has a pool of partial blocks (blocks of that home class with
+ * some page free), bucketed by free pages, 8 pages a bucket, with a bit
+ * mask of the non-empty buckets.  Placement, best first:
+ *
+ *   1. the fullest partial block of the class that has a long enough free
+ *      run (packing, as Temeraire does: fills blocks up so that others
+ *      empty out and can be trimmed);
+ *   2. an empty block: one on the arena's free list, else a new one;
+ *   3. a steal: a partial block of another class.  The pages are
+ *      mprotected to the class asked for, which makes that block mixed.
+ *      Counted, and only when no block can be had (the arena's cap, or the
+ *      kernel said ENOMEM).
+ *
+ * An allocation whose pages start in another protection than their home
+ * class (HP_HOME: write code, then make it executable) will make its block
+ * mixed for a while; such allocations prefer a block that is already mixed,
+ * so that they cost no new split.
+ *
+ * Freed pages go back to the home class (one mprotect if they changed), so
+ * a block whose allocations are all freed is uniform again; a block with no
+ * page in use goes back to the arena's free list.
+ *
+ * Pool sets: with a hugetlb backend, blocks cannot change protection in
+ * part, so allocations that will (prot != home) come from a second set of
+ * blocks on the mutable backend (THP, or small pages).  With THP or small
+ * pages as the backend only set 0 is used.
+ */
+#include "config.h"
+
+#include "internal.h"
+
+static unsigned nfree(const struct hp_block *b)
+{
+	return HP_BLOCK_PAGES - b->nused;
+}
+
+void hp_pool_insert(struct hp_arena *a, struct hp_block *b)
+{
+	if (b->state != HP_BLOCK_ACTIVE || nfree(b) == 0)
+		return;
+	unsigned k = (nfree(b) - 1) / HP_BUCKET_PAGES;
+	struct hp_pool *p = &a->pools[b->pool_set][b->home];
+	b->bucket = (int8_t)k;
+	b->prev = NULL;
+	b->next = p->bucket[k];
+	if (b->next)
+		b->next->prev = b;
+	p->bucket[k] = b;
+	p->mask |= 1ULL << k;
+}
+
+void hp_pool_remove(struct hp_arena *a, struct hp_block *b)
+{
+	if (b->bucket < 0)
+		return;
+	struct hp_pool *p = &a->pools[b->pool_set][b->home];
+	unsigned k = (unsigned)b->bucket;
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		p->bucket[k] = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	if (!p->bucket[k])
+		p->mask &= ~(1ULL << k);
+	b->next = b->prev = NULL;
+	b->bucket = -1;
+}
+
+/*
+ * The fullest block of pool @p with a free run of @n pages.  With
+ * @want_mixed, a block that is not huge-mapped now is preferred.
+ */
+static struct hp_block *pool_find(struct hp_pool *p, unsigned n, bool want_mixed)
+{
+	struct hp_block *fallback = NULL;
+	uint64_t mask = p->mask & (~0ULL << ((n - 1) / HP_BUCKET_PAGES));
+
+	while (mask) {
+		unsigned k = (unsigned)__builtin_ctzll(mask);
+		mask &= mask - 1;
+		for (struct hp_block *b = p->bucket[k]; b; b = b->next) {
+			if (b->longest_free < n)
+				continue;
+			if (!want_mixed || !b->huge)
+				return b;
+			if (!fallback)
+				fallback = b;
+		}
+	}
+	return fallback;
+}
+
+/* A block of another class to steal @n pages of class @prot from. */
+static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int prot)
+{
+	struct hp_block *best = NULL;
+	for (int c = 0; c < HP_NCLASS; c++) {
+		if (c == prot)
+			continue;
+		struct hp_block *b = pool_find(&a->pools[set][c], n, true);
+		if (!b || hp_backend_is_hugetlb(b->backend))
+			continue;
+		if (!b->huge) /* already mixed: stealing costs no split */
+			return b;
+		if (!best)
+			best = b;
+	}
+	return best;
+}
+
+static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, int home)
+{
+	unsigned n = (unsigned)((npages + HP_BLOCK_PAGES - 1) / HP_BLOCK_PAGES);
+	struct hp_block *head = hp_arena_take_span(a, set, n, home);
+	if (!head)
+		return NULL;
+	if (prot != home) {
+		int err = hp_pages_protect(a, head, 0, (size_t)n * HP_BLOCK_PAGES, prot);
+		if (err) {
+			for (unsigned i = 0; i < n; i++) {
+				hp_block_give(&head[i], 0, HP_BLOCK_PAGES);
+				hp_arena_put_block(a, &head[i]);
+			}
+			errno = err;
+			return NULL;
+		}
+	}
+	return (void *)head->base;
+}
+
+void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home)
+{
+	int set = (prot != home && hp_backend_is_hugetlb(a->backend)) ? 1 : 0;
+	bool changes = prot != home;
+
+	if (npages > HP_BLOCK_PAGES)
+		return alloc_span(a, set, npages, prot, home);
+
+	unsigned n = (unsigned)npages;
+	struct hp_block *b = pool_find(&a->pools[set][home], n, changes);
+	bool stolen = false;
+	if (!b) {
+		b = hp_arena_take_block(a, set, home);
+		if (b) {
+			b->state = HP_BLOCK_ACTIVE;
+		} else {
+			int err = errno;
+			if (changes || (set == 0 && hp_backend_is_hugetlb(a->backend)) ||
+			    !(b = pool_steal(a, set, n, home))) {
+				errno = err;
+				return NULL;
+			}
+			stolen = true;
+		}
+	}
+
+	hp_pool_remove(a, b);
+	int first = hp_block_find_run(b, n);
+	hp_block_take(b, (unsigned)first, n);
+	int err = hp_pages_protect(a, b, (unsigned)first, n, prot);
+	if (err) {
+		hp_block_give(b, (unsigned)first, n);
+		if (b->nused == 0)
+			hp_arena_put_block(a, b);
+		else
+			hp_pool_insert(a, b);
+		errno = err;
+		return NULL;
+	}
+	hp_pool_insert(a, b);
+	if (stolen)
+		a->n.steals[home]++;
+	return (void *)(b->base + (uintptr_t)first * HP_PAGE_SIZE);
+}
+
+/* Where the allocation that holds @addr lives: its first block, first page
+ * and length in pages.  EINVAL when no live allocation holds it. */
+static int find_alloc(struct hp_arena *a, uintptr_t addr, struct hp_block **head,
+		      unsigned *first, size_t *npages)
+{
+	struct hp_block *b = hp_block_of(addr);
+	if (!b || b->chunk->arena != a)
+		return EINVAL;
+	unsigned page = (unsigned)((addr - b->base) >> HP_PAGE_SHIFT);
+	if (b->state == HP_BLOCK_SPAN) {
+		*head = &b->chunk->blocks[b->span_head];
+		*first = 0;
+		*npages = (size_t)(*head)->span * HP_BLOCK_PAGES;
+		return 0;
+	}
+	if (b->state != HP_BLOCK_ACTIVE)
+		return EINVAL;
+	int start = hp_block_alloc_start(b, page);
+	if (start < 0)
+		return EINVAL;
+	*head = b;
+	*first = (unsigned)start;
+	*npages = hp_block_alloc_len(b, (unsigned)start);
+	return 0;
+}
+
+int hp_pool_free(struct hp_arena *a, uintptr_t addr)
+{
+	struct hp_block *b;
+	unsigned first;
+	size_t n;
+
+	if (find_alloc(a, addr, &b, &first, &n) ||
+	    addr != b->base + (uintptr_t)first * HP_PAGE_SIZE)
+		return EINVAL;
+	/* Pages go back to the home class first: if that fails, nothing
+	 * has changed and the allocation is still live. */
+	int err = hp_pages_protect(a, b, first, n, b->home);
+	if (err)
+		return err;
+	if (b->state == HP_BLOCK_SPAN) {
+		unsigned nblocks = b->span;
+		for (unsigned i = 0; i < nblocks; i++) {
+			hp_block_give(&b[i], 0, HP_BLOCK_PAGES);
+			hp_arena_put_block(a, &b[i]);
+		}
+		return 0;
+	}
+	hp_pool_remove(a, b);
+	hp_block_give(b, first, (unsigned)n);
+	if (b->nused == 0)
+		hp_arena_put_block(a, b);
+	else
+		hp_pool_insert(a, b);
+	return 0;
+}
+
+int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot)
+{
+	struct hp_block *b;
+	unsigned first;
+	size_t n;
+
+	if (find_alloc(a, addr, &b, &first, &n))
+		return ENOMEM;
+	uintptr_t start = b->base + (uintptr_t)first * HP_PAGE_SIZE;
+	if (addr + npages * HP_PAGE_SIZE > start + n * HP_PAGE_SIZE)
+		return ENOMEM;
+	if (hp_backend_is_hugetlb(b->backend)) {
+		/* The kernel changes a hugetlb page's protection only whole. */
+		uintptr_t unit = b->chunk->hugetlb_1g ? HP_CHUNK_SIZE : HP_BLOCK_SIZE;
+		if ((addr & (unit - 1)) || ((npages * HP_PAGE_SIZE) & (unit - 1)))
+			return EINVAL;
+	}
+	/* In a span the range may start in a later block than the head. */
+	struct hp_block *at = hp_block_of(addr);
+	unsigned page = (unsigned)((addr - at->base) >> HP_PAGE_SHIFT);
+	return hp_pages_protect(a, at, page, npages, prot);
+}
+
+size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr)
+{
+	struct hp_block *b;
+	unsigned first;
+	size_t n;
+
+	if (find_alloc(a, addr, &b, &first, &n) ||
+	    addr != b->base + (uintptr_t)first * HP_PAGE_SIZE)
+		return 0;
+	return n * HP_PAGE_SIZE;
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * collapse.t - the collapse policy on fake OS hooks and a fake clock:
+ * the delay, the errno handling (EAGAIN retry, ENOMEM/EBUSY backoff,
+ * EINVAL disables), and the sync and off modes.
+ */
+#include "fake_os.h"
+#include "tap.h"
+
+#define RW (PROT_READ | PROT_WRITE)
+#define RX (PROT_READ | PROT_EXEC)
+#define MS 1000000ULL
+
+/* A block made mixed and uniform again: queued for collapse. */
+static struct hp_block *uniform_again(struct hp_arena *a)
+{
+	void *p = hp_pool_alloc(a, 1, RW, RX);
+	hp_pool_protect(a, (uintptr_t)p, 1, RX);
+	return hp_block_of((uintptr_t)p);
+}
+
+int main(void)
+{
+	struct hp_arena *a;
+	struct hp_block *b;
+	int tried;
+
+	/* Deferred: nothing before the delay, then one collapse. */
+	fake_reset();
+	hp_opt.collapse_delay_ms = 50;
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	b = uniform_again(a);
+	ok(!b->huge && b->queued, "a block uniform again is queued, not yet huge");
+	fake.now_ns += 10 * MS;
+	is(hp_collapse_run(a, false, 0, &tried), 0, "10 ms later: not due yet");
+	is(tried, 0, "... and not tried");
+	fake.now_ns += 45 * MS;
+	is(hp_collapse_run(a, false, 0, NULL), 1, "55 ms later: collapsed");
+	ok(b->huge && !b->queued, "the block is huge and left the queue");
+	is(a->n.collapses[RX], 1, "one collapse counted for RX");
+	is(a->n.collapse_attempts, 1, "one attempt");
+
+	/* A block that goes mixed again while queued is dropped, not collapsed. */
+	b = uniform_again(a);
+	void *q = hp_pool_alloc(a, 1, RW, RX);
+	ok(hp_block_of((uintptr_t)q) == b && !hp_block_uniform(b, NULL), "queued block mixed again");
+	is(hp_collapse_run(a, true, 0, &tried), 0, "nothing to collapse");
+	is(a->nqueued, 0, "the mixed block left the queue");
+	hp_pool_free(a, (uintptr_t)q);
+	fake_arena_free(a);
+
+	/* EAGAIN: retried at once, up to collapse_retries times. */
+	fake_reset();
+	hp_opt.collapse_retries = 3;
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	b = uniform_again(a);
+	fake.collapse_script[0] = EAGAIN;
+	fake.collapse_script[1] = EAGAIN;
+	fake.ncollapse_script = 2;
+	is(hp_collapse_run(a, true, 0, NULL), 1, "EAGAIN twice, then success");
+	is(a->n.collapse_attempts, 3, "three attempts");
+	fake.collapse_calls = 0;
+	fake.ncollapse_script = 5;
+	for (int i = 0; i < 5; i++)
+		fake.collapse_script[i] = EAGAIN;
+	b = uniform_again(a);
+	b = uniform_again(a);
+	is(hp_collapse_run(a, true, 0, NULL), 0, "EAGAIN every time");
+	is(fake.collapse_calls, 4, "gives up after 1 + 3 retries");
+	is(a->n.collapse_eagain, 1, "counted as one EAGAIN failure");
+	ok(b->queued && b->retry_at_ns > fake.now_ns, "and backs off, still queued");
+	fake_arena_free(a);
+
+	/* ENOMEM and EBUSY: exponential backoff, stays queued. */
+	fake_reset();
+	hp_opt.collapse_delay_ms = 0;
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	b = uniform_again(a);
+	fake.collapse_script[0] = ENOMEM;
+	fake.collapse_script[1] = EBUSY;
+	fake.ncollapse_script = 2;
+	is(hp_collapse_run(a, false, 0, NULL), 0, "ENOMEM: not collapsed");
+	uint64_t first_wait = b->retry_at_ns - fake.now_ns;
+	is(first_wait, 2 * MS, "backs off 2 ms");
+	is(hp_collapse_run(a, false, 0, &tried), 0, "before the backoff ends ...");
+	is(tried, 0, "... it is not tried");
+	fake.now_ns += 2 * MS;
+	is(hp_collapse_run(a, false, 0, NULL), 0, "EBUSY next");
+	is(b->retry_at_ns - fake.now_ns, 4 * MS, "the backoff doubles");
+	fake.now_ns += 4 * MS;
+	is(hp_collapse_run(a, false, 0, NULL), 1, "then it collapses");
+	is(a->n.collapse_enomem, 1, "ENOMEM counted");
+	is(a->n.collapse_ebusy, 1, "EBUSY counted");
+	fake_arena_free(a);
+
+	/* EINVAL: never again for that block. */
+	fake_reset();
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	b = uniform_again(a);
+	fake.collapse_script[0] = EINVAL;
+	fake.ncollapse_script = 1;
+	is(hp_collapse_run(a, true, 0, NULL), 0, "EINVAL: not collapsed");
+	ok(b->collapse_off && !b->queued, "collapse disabled for the block");
+	b = uniform_again(a);
+	ok(!b->queued, "and it is not queued again");
+	is(a->n.collapse_einval, 1, "EINVAL counted once");
+	fake_arena_free(a);
+
+	/* Budget: at most N per run (the thread's rate limit). */
+	fake_reset();
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	void *ps[3];
+	for (int i = 0; i < 3; i++) {
+		ps[i] = hp_pool_alloc(a, 512, RW, RX);
+		hp_pool_protect(a, (uintptr_t)ps[i], 512, RX);
+	}
+	/* Whole-block changes never split: those blocks stay huge. */
+	is(a->nqueued, 0, "whole-block protection changes queue nothing");
+	for (int i = 0; i < 3; i++) {
+		hp_pool_protect(a, (uintptr_t)ps[i], 1, RW);
+		hp_pool_protect(a, (uintptr_t)ps[i], 1, RX);
+	}
+	is(a->nqueued, 3, "three blocks split and uniform again");
+	is(hp_collapse_run(a, true, 2, NULL), 2, "a budget of 2 collapses 2");
+	is(a->nqueued, 1, "one left");
+	fake_arena_free(a);
+
+	/* Off and hugetlb: nothing is ever queued. */
+	fake_reset();
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_OFF);
+	uniform_again(a);
+	is(a->nqueued, 0, "COLLAPSE=off queues nothing");
+	fake_arena_free(a);
+	return tap_done();
+}

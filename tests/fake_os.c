@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_os.h"
+
+struct fake_os_state fake;
+static uintptr_t next_addr = 0x500000000000UL;
+static bool committing;
+
+static int f_reserve(size_t size, size_t align, uintptr_t *out)
+{
+	*out = next_addr;
+	next_addr += (size + align - 1) & ~(align - 1);
+	return 0;
+}
+
+static int f_release(uintptr_t addr, size_t size)
+{
+	return 0;
+}
+
+static int f_commit(uintptr_t addr, size_t size, int prot, int backend)
+{
+	/* Only hugetlb pools run dry; THP and small pages always commit. */
+	if (fake.commit_fail_after == 0 && hp_backend_is_hugetlb(backend))
+		return ENOMEM;
+	if (fake.commit_fail_after > 0)
+		fake.commit_fail_after--;
+	fake.commit_calls++;
+	/* The verification collapse that follows a THP commit is not counted. */
+	committing = backend == HP_BACKEND_THP;
+	return 0;
+}
+
+static int f_decommit(uintptr_t addr, size_t size)
+{
+	return 0;
+}
+
+static int f_protect(uintptr_t addr, size_t size, int prot)
+{
+	fake.protect_calls++;
+	fake.last_protect_prot = prot;
+	fake.last_protect_size = size;
+	return 0;
+}
+
+static int f_collapse(uintptr_t addr, size_t size)
+{
+	if (committing) {
+		committing = false;
+		return 0;
+	}
+	int i = fake.collapse_calls++;
+	return i < fake.ncollapse_script ? fake.collapse_script[i] : 0;
+}
+
+static int f_name(uintptr_t addr, size_t size, const char *name)
+{
+	return EINVAL;
+}
+
+static uint64_t f_now(void)
+{
+	return fake.now_ns;
+}
+
+static void *f_meta_alloc(size_t size)
+{
+	return calloc(1, size);
+}
+
+static void f_meta_free(void *p, size_t size)
+{
+	free(p);
+}
+
+const struct hp_os fake_os = {
+	.reserve = f_reserve,
+	.release = f_release,
+	.commit = f_commit,
+	.decommit = f_decommit,
+	.protect = f_protect,
+	.collapse = f_collapse,
+	.name = f_name,
+	.now_ns = f_now,
+	.meta_alloc = f_meta_alloc,
+	.meta_free = f_meta_free,
+};
+
+void fake_reset(void)
+{
+	memset(&fake, 0, sizeof(fake));
+	fake.commit_fail_after = -1;
+	committing = false;
+}
+
+struct hp_arena *fake_arena(int backend, int mode)
+{
+	struct hp_arena *a = calloc(1, sizeof(*a));
+	hp_arena_init(a, &fake_os, backend,
+		      hp_backend_is_hugetlb(backend) ? HP_BACKEND_THP : backend);
+	a->collapse_mode = mode;
+	return a;
+}
+
+void fake_arena_free(struct hp_arena *a)
+{
+	hp_arena_fini(a);
+	free(a);
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fake_os.h - OS hooks that make no system call, for policy tests.
+ *
+ * Addresses come from a private range that no real mapping uses; commit
+ * makes blocks "huge" as THP would; every protect and collapse is recorded;
+ * collapse answers from a script of errnos; the clock is set by the test.
+ */
+#ifndef HP_TEST_FAKE_OS_H
+#define HP_TEST_FAKE_OS_H
+
+#include "internal.h"
+
+struct fake_os_state {
+	uint64_t now_ns;	  /* the fake clock */
+	int collapse_script[64];  /* errnos to answer, in order; then 0 */
+	int ncollapse_script;
+	int collapse_calls;	  /* collapses after commit verification */
+	int protect_calls;
+	int commit_calls;
+	int commit_fail_after;	  /* commits that succeed before hugetlb ENOMEM; -1: never */
+	int last_protect_prot;
+	size_t last_protect_size;
+};
+
+extern struct fake_os_state fake;
+extern const struct hp_os fake_os;
+void fake_reset(void);
+/* An arena on the fake OS with @backend; collapse mode @mode. */
+struct hp_arena *fake_arena(int backend, int mode);
+void fake_arena_free(struct hp_arena *a);
+
+#endif

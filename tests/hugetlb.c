@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hugetlb.t - the hugetlb backends on the real kernel.  As root it
+ * reserves pages in the pool, checks HugePages_Free moves as blocks are
+ * used and trimmed, that protection changes only apply to whole pages, and
+ * puts the pool back as it was.  Skips with the reason otherwise.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kernel.h"
+#include "tap.h"
+
+#define POOL_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define POOL_1G "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
+#define RW (PROT_READ | PROT_WRITE)
+#define RX (PROT_READ | PROT_EXEC)
+
+static long old_2m = -1, old_1g = -1;
+
+static void restore(void)
+{
+	if (old_2m >= 0)
+		kernel_write_long(POOL_2M, old_2m);
+	if (old_1g >= 0)
+		kernel_write_long(POOL_1G, old_1g);
+}
+
+static void test_2m(void)
+{
+	old_2m = kernel_read_long(POOL_2M);
+	if (old_2m < 0 || kernel_write_long(POOL_2M, old_2m + 4) ||
+	    kernel_read_long(POOL_2M) < old_2m + 4) {
+		restore();
+		old_2m = -1;
+		tap_skip(12, "could not reserve 4 more 2 MiB hugetlb pages (not root, or no memory)");
+		return;
+	}
+	long free0 = kernel_meminfo("HugePages_Free");
+	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_HUGETLB_2M};
+	struct hp_arena *a = hp_arena_create(&cfg);
+	ok(a != NULL, "hugetlb-2m arena with 4 free pages");
+
+	char *d = hp_arena_alloc(a, 4 * 4096, RW);
+	ok(d != NULL, "4 RW pages");
+	d[0] = 1;
+	d[4095] = 2;
+	is(kernel_meminfo("HugePages_Free"), free0 - 1, "HugePages_Free went down by one");
+	uintptr_t chunk = (uintptr_t)d & ~(HP_CHUNK_SIZE - 1);
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Private_Hugetlb"), 2048,
+	   "smaps: 2048 kB Private_Hugetlb");
+
+	errno = 0;
+	ok(hp_arena_protect(a, d, 4096, PROT_READ) == -1 && errno == EINVAL,
+	   "part of a hugetlb page cannot change protection: EINVAL");
+	is(kernel_prot_at((uintptr_t)d), RW, "... and the kernel still has it RW");
+
+	char *whole = hp_arena_alloc(a, HP_BLOCK_SIZE, RW);
+	whole[0] = 3;
+	is(hp_arena_protect(a, whole, HP_BLOCK_SIZE, PROT_READ), 0, "a whole hugetlb block can change");
+	is(kernel_prot_at((uintptr_t)whole), PROT_READ, "... the kernel agrees: r--");
+
+	char *code = hp_arena_alloc(a, 4096, RW | HP_HOME(RX));
+	code[0] = (char)0xc3;
+	is(hp_arena_protect(a, code, 4096, RX), 0,
+	   "an allocation that changes class part-way lives on THP, and can");
+	struct hp_block *cb = hp_block_of((uintptr_t)code);
+	is(cb->backend, HP_BACKEND_THP, "its block is a THP block");
+
+	hp_arena_free(a, d);
+	hp_arena_free(a, whole);
+	hp_arena_free(a, code);
+	hp_arena_trim(a);
+	is(kernel_meminfo("HugePages_Free"), free0, "after free + trim the pool has its pages back");
+	hp_arena_destroy(a);
+	restore();
+	is(kernel_read_long(POOL_2M), old_2m, "nr_hugepages restored to %ld", old_2m);
+	old_2m = -1;
+}
+
+static void test_1g(void)
+{
+	if (access(POOL_1G, F_OK)) {
+		tap_skip(3, "the kernel has no 1 GiB hugetlb pool (no hugepages-1048576kB)");
+		return;
+	}
+	old_1g = kernel_read_long(POOL_1G);
+	if (kernel_write_long(POOL_1G, old_1g + 1) || kernel_read_long(POOL_1G) < old_1g + 1) {
+		restore();
+		old_1g = -1;
+		tap_skip(3, "could not reserve a 1 GiB hugetlb page (memory too fragmented?)");
+		return;
+	}
+	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_HUGETLB_1G};
+	struct hp_arena *a = hp_arena_create(&cfg);
+	char *p = a ? hp_arena_alloc(a, 4096, RW) : NULL;
+	ok(p != NULL, "an allocation on a 1 GiB page");
+	if (p)
+		p[0] = 1;
+	uintptr_t chunk = (uintptr_t)p & ~(HP_CHUNK_SIZE - 1);
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Private_Hugetlb"), 1048576,
+	   "smaps: one 1 GiB hugetlb page");
+	errno = 0;
+	ok(hp_arena_protect(a, p, HP_BLOCK_SIZE, PROT_READ) == -1 && errno == EINVAL,
+	   "even a whole 2 MiB block of a 1 GiB page cannot change alone: EINVAL");
+	hp_arena_destroy(a);
+	restore();
+	old_1g = -1;
+}
+
+int main(void)
+{
+	tap_plan(15);
+	test_2m();
+	test_1g();
+	restore();
+	return tap_done();
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.t - placement policy on fake OS hooks: packing, classes apart,
+ * steals, HP_HOME, spans, the hugetlb pool sets and the fallback.
+ */
+#include "fake_os.h"
+#include "tap.h"
+
+#define RW (PROT_READ | PROT_WRITE)
+#define RX (PROT_READ | PROT_EXEC)
+#define PG HP_PAGE_SIZE
+
+static struct hp_block *blk(void *p)
+{
+	return hp_block_of((uintptr_t)p);
+}
+
+static void check_identity(struct hp_arena *a, const char *when)
+{
+	struct hp_stats st = {.size = sizeof(st)};
+	hp_stats_collect(a, &st);
+	ok(st.free_bytes + st.used_bytes + st.cached_bytes == st.committed_bytes,
+	   "free + cached + used == committed %s", when);
+}
+
+static void test_packing(void)
+{
+	fake_reset();
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	void *p400 = hp_pool_alloc(a, 400, RW, RW);
+	void *p200 = hp_pool_alloc(a, 200, RW, RW);
+	ok(p400 && p200 && blk(p400) != blk(p200), "400 + 200 pages need two blocks");
+	ok(blk(p400)->huge, "a fresh THP block is huge-mapped");
+	void *p50 = hp_pool_alloc(a, 50, RW, RW);
+	ok(blk(p50) == blk(p400), "50 pages go to the fullest block that fits");
+	void *rx = hp_pool_alloc(a, 1, RX, RX);
+	ok(blk(rx) != blk(p400) && blk(rx) != blk(p200), "RX gets its own block while blocks can be had");
+	is(blk(rx)->home, RX, "... whose home class is RX");
+	is(fake.protect_calls, 0, "no mprotect for allocations in their home class");
+	check_identity(a, "after packing");
+
+	/* Free the RX allocation: its block is empty and can serve another class. */
+	is(hp_pool_free(a, (uintptr_t)rx), 0, "free RX");
+	is(blk(rx)->state, HP_BLOCK_EMPTY, "its block goes back to the free list");
+	void *r = hp_pool_alloc(a, 1, PROT_READ, PROT_READ);
+	ok(blk(r) == blk(rx), "an empty block is reused for another class");
+	is(fake.protect_calls, 1, "... with one whole-block mprotect");
+	is(fake.last_protect_size, HP_BLOCK_SIZE, "... of the whole block");
+	ok(blk(r)->huge, "... which keeps it huge-mapped");
+	struct hp_stats st = {.size = sizeof(st)};
+	hp_stats_collect(a, &st);
+	is(st.splits, 0, "no split so far");
+	is(st.steals, 0, "no steal so far");
+	fake_arena_free(a);
+}
+
+static void test_steal(void)
+{
+	fake_reset();
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	a->max_bytes = 2 * HP_BLOCK_SIZE;
+	void *rw = hp_pool_alloc(a, 10, RW, RW);
+	void *rx = hp_pool_alloc(a, 10, RX, RX);
+	ok(rw && rx, "two blocks within the cap");
+	void *r = hp_pool_alloc(a, 4, PROT_READ, PROT_READ);
+	ok(r != NULL, "a third class is served at the cap ...");
+	ok(blk(r) == blk(rw) || blk(r) == blk(rx), "... by stealing from another class's block");
+	struct hp_stats st = {.size = sizeof(st)};
+	hp_stats_collect(a, &st);
+	is(st.steals, 1, "the steal is counted");
+	is(st.cls[PROT_READ].steals, 1, "... against the class asked for");
+	is(st.splits, 1, "and it split the huge block it stole from");
+	is(st.mixed_blocks, 1, "that block is mixed");
+	is(hp_pool_free(a, (uintptr_t)r), 0, "free the stolen pages");
+	hp_stats_collect(a, &st);
+	is(st.mixed_blocks, 0, "freed pages return to the home class: uniform again");
+	is(st.collapse_pending, 1, "and the block is queued for collapse");
+	a->max_bytes = 2 * HP_BLOCK_SIZE;
+	void *big = hp_pool_alloc(a, 600, RW, RW);
+	ok(!big && errno == ENOMEM, "a span over the cap fails with ENOMEM");
+	check_identity(a, "after steals");
+	fake_arena_free(a);
+}
+
+static void test_home(void)
+{
+	fake_reset();
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	void *f1 = hp_pool_alloc(a, 1, RW, RX);
+	ok(f1 && blk(f1)->home == RX, "HP_HOME(RX): RW pages placed in an RX block");
+	is(a->n.splits[RX], 1, "which splits the block while the code is written");
+	is(hp_pool_protect(a, (uintptr_t)f1, 1, RX), 0, "make it executable");
+	ok(hp_block_uniform(blk(f1), NULL), "the block is uniform RX again");
+	is(a->nqueued, 1, "and queued for collapse");
+	void *f2 = hp_pool_alloc(a, 1, RW, RX);
+	ok(blk(f2) == blk(f1), "the next function goes to the same (not huge) block");
+	is(a->n.splits[RX], 1, "costing no new split");
+	is(hp_pool_free(a, (uintptr_t)f2), 0, "free the unfinished function");
+	is(fake.last_protect_prot, RX, "its pages go back to RX");
+	fake_arena_free(a);
+}
+
+static void test_span(void)
+{
+	fake_reset();
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	void *p = hp_pool_alloc(a, 768, RW, RW); /* 3 MiB */
+	ok(p && ((uintptr_t)p & (HP_BLOCK_SIZE - 1)) == 0, "3 MiB: block-aligned span");
+	is(hp_pool_usable(a, (uintptr_t)p), 2 * HP_BLOCK_SIZE, "takes two whole blocks");
+	is(blk((char *)p + HP_BLOCK_SIZE)->state, HP_BLOCK_SPAN, "the second block is in the span");
+	is(hp_pool_free(a, (uintptr_t)p + HP_BLOCK_SIZE), EINVAL, "free of the span's middle: EINVAL");
+	is(hp_pool_protect(a, (uintptr_t)p + HP_BLOCK_SIZE, 512, RX), 0,
+	   "protect the second block of the span");
+	is(a->n.splits[RW], 0, "a whole-block change is no split");
+	is(hp_pool_protect(a, (uintptr_t)p + HP_BLOCK_SIZE - PG, 2, PROT_READ), 0,
+	   "protect two pages across the blocks' boundary");
+	is(fake.last_protect_size, 2 * PG, "... with one mprotect");
+	is(a->n.splits[RW], 2, "which splits both blocks");
+	is(hp_pool_free(a, (uintptr_t)p), 0, "free the span");
+	ok(blk(p)->state == HP_BLOCK_EMPTY && blk((char *)p + HP_BLOCK_SIZE)->state == HP_BLOCK_EMPTY,
+	   "both blocks are empty again");
+	void *g = hp_pool_alloc(a, HP_CHUNK_BLOCKS * HP_BLOCK_PAGES, RX, RX);
+	ok(g && hp_pool_usable(a, (uintptr_t)g) == HP_CHUNK_SIZE, "a 1 GiB allocation");
+	check_identity(a, "with a 1 GiB span");
+	fake_arena_free(a);
+}
+
+static void test_hugetlb(void)
+{
+	fake_reset();
+	struct hp_arena *a = fake_arena(HP_BACKEND_HUGETLB_2M, HP_COLLAPSE_DEFERRED);
+	void *d = hp_pool_alloc(a, 4, RW, RW);
+	is(blk(d)->backend, HP_BACKEND_HUGETLB_2M, "fixed-class allocation on hugetlb");
+	is(hp_pool_protect(a, (uintptr_t)d, 4, PROT_READ), EINVAL,
+	   "part of a hugetlb block cannot change: EINVAL");
+	is(fake.protect_calls, 0, "... and nothing was asked of the kernel");
+	void *code = hp_pool_alloc(a, 1, RW, RX);
+	is(blk(code)->backend, HP_BACKEND_THP, "HP_HOME allocation goes to a THP block");
+	void *whole = hp_pool_alloc(a, 512, RW, RW);
+	is(hp_pool_protect(a, (uintptr_t)whole, 512, PROT_READ), 0, "a whole hugetlb block can change");
+	fake_arena_free(a);
+
+	/* Pool exhausted at commit time: with BACKEND=auto, fall back to THP. */
+	fake_reset();
+	a = fake_arena(HP_BACKEND_HUGETLB_2M, HP_COLLAPSE_DEFERRED);
+	fake.commit_fail_after = 1;
+	void *x = hp_pool_alloc(a, 1, RW, RW);
+	void *y = hp_pool_alloc(a, 1, RX, RX); /* needs a second block: commit fails */
+	ok(x && y, "allocation goes on when the hugetlb pool runs dry");
+	is(blk(x)->backend, HP_BACKEND_HUGETLB_2M, "first block was hugetlb");
+	fake.commit_fail_after = -1;
+	is(a->backend, HP_BACKEND_THP, "the arena fell back to THP");
+	fake_arena_free(a);
+}
+
+int main(void)
+{
+	test_packing();
+	test_steal();
+	test_home();
+	test_span();
+	test_hugetlb();
+	return tap_done();
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * thp.t - the kernel's view on the THP backend.  Runs alone (the vmstat
+ * counters are system-wide): an RX block is huge in smaps and pagemap; a
+ * partial protection change splits it (thp_split_pmd +1, ours +1); putting
+ * it back and collapsing restores it (thp_collapse_alloc +1); classes keep
+ * apart.
+ */
+#include <string.h>
+
+#include "internal.h"
+#include "kernel.h"
+#include "tap.h"
+
+#define RW (PROT_READ | PROT_WRITE)
+#define RX (PROT_READ | PROT_EXEC)
+
+static struct hp_stats stats(struct hp_arena *a)
+{
+	struct hp_stats st = {.size = sizeof(st)};
+	hp_arena_stats_get(a, &st);
+	return st;
+}
+
+int main(void)
+{
+	struct hp_probe pr;
+	hp_os_probe(&pr);
+	if (!pr.thp)
+		tap_skip_all("THP is not available (transparent_hugepage/enabled is not madvise/always)");
+	if (!pr.collapse)
+		tap_skip_all("MADV_COLLAPSE does not work on this kernel (before 6.1)");
+
+	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_THP,
+				.collapse_mode = HP_COLLAPSE_DEFERRED};
+	struct hp_arena *a = hp_arena_create(&cfg);
+	ok(a != NULL, "THP arena");
+
+	/* hp_alloc of RX memory: the block is huge-mapped, says the kernel. */
+	char *code = hp_arena_alloc(a, 8 * 4096, RX);
+	uintptr_t blk = (uintptr_t)code & ~(HP_BLOCK_SIZE - 1);
+	uintptr_t chunk = (uintptr_t)code & ~(HP_CHUNK_SIZE - 1);
+	ok(code != NULL, "8 RX pages");
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 2048,
+	   "smaps: the block shows AnonHugePages 2048 kB");
+	long hp = kernel_huge_pages(blk, HP_BLOCK_SIZE);
+	if (hp >= 0)
+		is(hp, 512, "pagemap: all 512 pages PMD-mapped");
+	else
+		tap_skip(1, "no PAGEMAP_SCAN on this kernel");
+	is(kernel_prot_at((uintptr_t)code), RX, "maps: r-x");
+
+	/* Part of it made RW: the kernel splits the PMD, and we count it. */
+	long split0 = kernel_vmstat("thp_split_pmd");
+	struct hp_stats st0 = stats(a);
+	is(hp_arena_protect(a, code, 4096, RW), 0, "hp_protect one page RW");
+	is(kernel_vmstat("thp_split_pmd") - split0, 1, "vmstat: thp_split_pmd +1");
+	is(stats(a).splits - st0.splits, 1, "our split count +1");
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 0,
+	   "smaps: AnonHugePages 0 for the split block");
+	if (hp >= 0)
+		is(kernel_huge_pages(blk, HP_BLOCK_SIZE), 0, "pagemap: no PMD mapping left");
+	else
+		tap_skip(1, "no PAGEMAP_SCAN on this kernel");
+	is(kernel_prot_at((uintptr_t)code), RW, "maps: the page is rw-");
+	is(kernel_prot_at((uintptr_t)code + 4096), RX, "maps: its neighbour is still r-x");
+	code[0] = (char)0xc3;
+	ok(stats(a).coverage < 0.01, "coverage fell to 0");
+
+	/* Back to RX: uniform again; the collapse restores the huge mapping. */
+	long coll0 = kernel_vmstat("thp_collapse_alloc");
+	is(hp_arena_protect(a, code, 4096, RX), 0, "hp_protect it back to RX");
+	is(stats(a).collapse_pending, 1, "one collapse queued (deferred)");
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 0,
+	   "smaps: still 4K-mapped before the collapse");
+	is(hp_arena_collapse_pending(a), 1, "hp_collapse_pending collapses one block");
+	is(kernel_vmstat("thp_collapse_alloc") - coll0, 1, "vmstat: thp_collapse_alloc +1");
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 2048,
+	   "smaps: AnonHugePages 2048 kB again");
+	if (hp >= 0)
+		is(kernel_huge_pages(blk, HP_BLOCK_SIZE), 512, "pagemap: PMD-mapped again");
+	else
+		tap_skip(1, "no PAGEMAP_SCAN on this kernel");
+	ok((unsigned char)code[0] == 0xc3, "the contents survived the collapse");
+	struct hp_stats st = stats(a);
+	ok(st.coverage > 0.999, "coverage back to 100%%");
+	is(st.collapses, 1, "our collapse count: 1");
+
+	/* Classes keep apart while empty blocks can be had. */
+	char *data = hp_arena_alloc(a, 4096, RW);
+	char *ro = hp_arena_alloc(a, 4096, PROT_READ);
+	ok(((uintptr_t)data & ~(HP_BLOCK_SIZE - 1)) != blk &&
+		   ((uintptr_t)ro & ~(HP_BLOCK_SIZE - 1)) != blk &&
+		   ((uintptr_t)ro & ~(HP_BLOCK_SIZE - 1)) != ((uintptr_t)data & ~(HP_BLOCK_SIZE - 1)),
+	   "RW, R and RX each in a block of their own");
+	is(stats(a).steals, 0, "no steals");
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 3 * 2048,
+	   "smaps: three huge blocks");
+	is(stats(a).huge_blocks, 3, "and we believe the same");
+
+	/* Whole-block change: no split, still huge. */
+	split0 = kernel_vmstat("thp_split_pmd");
+	char *whole = hp_arena_alloc(a, HP_BLOCK_SIZE, RW);
+	is(hp_arena_protect(a, whole, HP_BLOCK_SIZE, PROT_READ), 0, "protect a whole block R");
+	is(kernel_vmstat("thp_split_pmd") - split0, 0, "no split for a whole-block change");
+	if (hp >= 0)
+		is(kernel_huge_pages((uintptr_t)whole, HP_BLOCK_SIZE), 512, "still PMD-mapped");
+	else
+		tap_skip(1, "no PAGEMAP_SCAN on this kernel");
+
+	/* The JIT pattern with HP_HOME: write RW, flip RX, many functions. */
+	split0 = kernel_vmstat("thp_split_pmd");
+	coll0 = kernel_vmstat("thp_collapse_alloc");
+	st0 = stats(a);
+	char *fn[300];
+	for (int i = 0; i < 300; i++) {
+		fn[i] = hp_arena_alloc(a, 4096, RW | HP_HOME(RX));
+		memset(fn[i], 0xc3, 64);
+		hp_arena_protect(a, fn[i], 4096, RX);
+	}
+	st = stats(a);
+	is(st.splits - st0.splits, kernel_vmstat("thp_split_pmd") - split0,
+	   "300 write-then-exec functions: our splits equal the kernel's (%ld)",
+	   kernel_vmstat("thp_split_pmd") - split0);
+	ok(st.splits - st0.splits <= 1, "at most one split for 300 functions");
+	int n = hp_arena_collapse_pending(a);
+	is(kernel_vmstat("thp_collapse_alloc") - coll0, n, "collapses: ours (%d) equal the kernel's", n);
+	st = stats(a);
+	ok(st.cls[RX].used_bytes > 0 && st.cls[RX].huge_used_bytes == st.cls[RX].used_bytes,
+	   "all RX bytes are huge-mapped after the collapse");
+	hp_arena_destroy(a);
+	return tap_done();
+}
