@@ -30,6 +30,7 @@ int main(void)
 	}
 	int (*f)(void) = (int (*)(void))(void *)fn;
 	printf("function at %p returned %d\n", (void *)fn, f());
+	fflush(stdout); /* hp_stats_print writes with write(2) */
 	hp_collapse_pending();
 	hp_stats_print(1, 0);
 	return hp_free(fn) ? 1 : 0;

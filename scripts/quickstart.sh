@@ -1,0 +1,73 @@
+#!/bin/sh
+# quickstart.sh - from a fresh Debian 12 checkout to a running demo or a
+# full test run.  Run as root (it installs build dependencies with apt-get).
+#
+#   scripts/quickstart.sh demo    install deps, build, run the demo
+#   scripts/quickstart.sh check   install deps, build, run the test suite:
+#                                 plain build, ASan+UBSan build, distcheck;
+#                                 ends with "N passed, N failed, N skipped"
+set -eu
+mode=${1:-demo}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+deps="build-essential autoconf automake libtool autoconf-archive pkg-config liburcu-dev libnuma-dev"
+missing=""
+for p in $deps; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "== installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq $missing >/dev/null
+fi
+
+echo "== configuring and building"
+./autogen.sh >/dev/null 2>&1 || { ./autogen.sh; exit 1; }
+
+build() { # build DIR CONFIGURE-ARGS...
+	dir=$1
+	shift
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" -q "$@" && make -s -j"$jobs") >"$top/$dir.build.log" 2>&1 ||
+		{ cat "$top/$dir.build.log"; echo "build in $dir failed" >&2; exit 1; }
+}
+
+case "$mode" in
+demo)
+	build build
+	exec ./build/examples/demo
+	;;
+check)
+	build build
+	build build-asan --enable-sanitizers
+	status=0
+	# Tests run one at a time: the kernel-truth tests compare system-wide
+	# counters (/proc/vmstat) and must not overlap.
+	echo "== make check (plain build)"
+	(cd build && make -s check) || status=1
+	echo "== make check (ASan + UBSan build)"
+	(cd build-asan && ASAN_OPTIONS=detect_leaks=1 make -s check) || status=1
+	echo "== make distcheck"
+	if (cd build && make -s distcheck >distcheck.log 2>&1); then
+		echo "distcheck: ok"
+		dist=pass
+	else
+		tail -40 build/distcheck.log
+		echo "distcheck: FAILED"
+		dist=fail
+		status=1
+	fi
+	for d in build build-asan; do
+		[ -f $d/test-suite.log ] && grep -q '^FAIL\|^ERROR' $d/test-suite.log && cat $d/test-suite.log
+	done
+	sh scripts/summary.sh "$dist" build/test-suite.log build-asan/test-suite.log
+	exit $status
+	;;
+*)
+	echo "usage: $0 demo|check" >&2
+	exit 2
+	;;
+esac
