@@ -47,7 +47,7 @@ extern "C" {
  * every function made executable would split it.
  */
 #define HP_HOME_SHIFT 8
-#define HP_HOME(prot) ((((prot) & 7) | 8) << HP_HOME_SHIFT)
+#define HP_HOME(prot) ((((prot)&7) | 8) << HP_HOME_SHIFT)
 
 /* Number of protection classes: one per combination of PROT_READ/WRITE/EXEC. */
 #define HP_NCLASS 8
@@ -106,11 +106,11 @@ struct hp_stats {
 	uint64_t collapse_ebusy;
 	uint64_t collapse_einval;
 	uint64_t collapse_other;
-	uint64_t collapse_pending;  /* blocks queued for collapse now */
-	uint64_t steals;	    /* allocations served from another class's block */
-	uint64_t mprotect_calls;    /* mprotect calls made for protection changes */
-	uint64_t allocs, frees;	    /* successful hp_alloc / hp_free calls */
-	uint64_t trimmed_blocks;    /* blocks returned to the kernel by hp_trim */
+	uint64_t collapse_pending; /* blocks queued for collapse now */
+	uint64_t steals;	   /* allocations served from another class's block */
+	uint64_t mprotect_calls;   /* mprotect calls made for protection changes */
+	uint64_t allocs, frees;	   /* successful hp_alloc / hp_free calls */
+	uint64_t trimmed_blocks;   /* blocks returned to the kernel by hp_trim */
 	struct hp_class_stats cls[HP_NCLASS];
 };
 
@@ -119,11 +119,11 @@ struct hp_stats {
  * is what the HUGEPERM_* environment options say (see hugeperm(3)).
  */
 struct hp_config {
-	size_t size;		/* set by the caller to sizeof(struct hp_config) */
-	int backend;		/* enum hp_backend */
-	int collapse_mode;	/* enum hp_collapse_mode */
-	size_t max_bytes;	/* cap on committed memory; 0 = no cap */
-	unsigned int flags;	/* HP_ARENA_* */
+	size_t size;	    /* set by the caller to sizeof(struct hp_config) */
+	int backend;	    /* enum hp_backend */
+	int collapse_mode;  /* enum hp_collapse_mode */
+	size_t max_bytes;   /* cap on committed memory; 0 = no cap */
+	unsigned int flags; /* HP_ARENA_* */
 };
 
 #define HP_ARENA_ALLOW_RWX 0x1 /* allow pages writable and executable at once */

@@ -57,7 +57,8 @@ int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mu
 		return 0;
 	case HP_BACKEND_HUGETLB_1G:
 	case HP_BACKEND_HUGETLB_2M: {
-		long free = want == HP_BACKEND_HUGETLB_1G ? pr->hugetlb_1g_free : pr->hugetlb_2m_free;
+		long free =
+		    want == HP_BACKEND_HUGETLB_1G ? pr->hugetlb_1g_free : pr->hugetlb_2m_free;
 		const char *size = want == HP_BACKEND_HUGETLB_1G ? "1048576kB" : "2048kB";
 		*backend = want;
 		if (free > 0) {
@@ -66,11 +67,13 @@ int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mu
 			return 0;
 		}
 		if (free < 0) {
-			hp_buf_str(why, "the kernel has no pool of that size (/sys/kernel/mm/hugepages/hugepages-");
+			hp_buf_str(why, "the kernel has no pool of that size "
+					"(/sys/kernel/mm/hugepages/hugepages-");
 			hp_buf_str(why, size);
 			hp_buf_str(why, " is missing)");
 		} else {
-			hp_buf_str(why, "its pool has no free pages (raise /sys/kernel/mm/hugepages/hugepages-");
+			hp_buf_str(why, "its pool has no free pages (raise "
+					"/sys/kernel/mm/hugepages/hugepages-");
 			hp_buf_str(why, size);
 			hp_buf_str(why, "/nr_hugepages)");
 		}
@@ -84,7 +87,9 @@ int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mu
 			hp_buf_str(why, "]");
 			return 0;
 		}
-		hp_buf_str(why, "THP does not allow madvise (/sys/kernel/mm/transparent_hugepage/enabled is [");
+		hp_buf_str(
+		    why,
+		    "THP does not allow madvise (/sys/kernel/mm/transparent_hugepage/enabled is [");
 		hp_buf_str(why, pr->thp_mode);
 		hp_buf_str(why, "])");
 		return ENODEV;
@@ -125,7 +130,8 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 		hp_buf_str(&why, "; MADV_COLLAPSE ");
 		hp_buf_str(&why, probe.collapse ? "works" : "unavailable");
 		hp_buf_str(&why, "; VMA names ");
-		hp_buf_str(&why, probe.vma_names ? "work" : "unavailable (no CONFIG_ANON_VMA_NAME)");
+		hp_buf_str(&why,
+			   probe.vma_names ? "work" : "unavailable (no CONFIG_ANON_VMA_NAME)");
 		hp_buf_str(&why, "\n");
 		say(msg, why.len < why.cap ? why.len : why.cap);
 	}
@@ -194,8 +200,7 @@ static int bad(int err, const char *call, const void *ptr, const char *why)
 }
 
 /* Check @prot (with HP_HOME bits); 0, or -1 with errno set. */
-static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int prot,
-		      bool home_ok)
+static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int prot, bool home_ok)
 {
 	const int wx = PROT_WRITE | PROT_EXEC;
 	int home_bits = (prot >> HP_HOME_SHIFT) & 0xf;

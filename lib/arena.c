@@ -133,15 +133,14 @@ void hp_arena_put_block(struct hp_arena *a, struct hp_block *b)
 static const char *vma_name(int prot)
 {
 	static const char *names[HP_NCLASS] = {
-		"hugeperm:none", "hugeperm:r",	 "hugeperm:w",	"hugeperm:rw",
-		"hugeperm:x",	 "hugeperm:rx", "hugeperm:wx", "hugeperm:rwx",
+	    "hugeperm:none", "hugeperm:r",  "hugeperm:w",  "hugeperm:rw",
+	    "hugeperm:x",    "hugeperm:rx", "hugeperm:wx", "hugeperm:rwx",
 	};
 	return names[prot & HP_PROT_MASK];
 }
 
 /* After a block's memory arrived: set its state and learn if it is huge. */
-static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int backend,
-			    int prot)
+static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int backend, int prot)
 {
 	hp_block_reset(b, prot);
 	b->pool_set = (uint8_t)set;
@@ -163,8 +162,8 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 }
 
 /* Commit blocks [first, first+n) of chunk @c for pool set @set. */
-static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, unsigned n,
-		      int set, int prot)
+static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, unsigned n, int set,
+		      int prot)
 {
 	int backend = set ? a->mutable_backend : a->backend;
 	size_t size = (size_t)n * HP_BLOCK_SIZE;
@@ -282,7 +281,8 @@ struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home)
 			b = find_reserved(a);
 			if (!b)
 				return NULL; /* errno from chunk_new */
-			err = commit_run(a, b->chunk, (unsigned)(b - b->chunk->blocks), 1, set, home);
+			err =
+			    commit_run(a, b->chunk, (unsigned)(b - b->chunk->blocks), 1, set, home);
 			if (!err)
 				return b;
 		}

@@ -33,7 +33,7 @@
 
 #include "internal.h"
 
-#define NS_PER_MS 1000000ULL
+#define NS_PER_MS      1000000ULL
 #define BACKOFF_MAX_NS (1000 * NS_PER_MS)
 
 static void *collapse_thread(void *arg);

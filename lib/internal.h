@@ -46,25 +46,25 @@
 
 #include "hugeperm.h"
 
-#define HP_PAGE_SHIFT 12
-#define HP_PAGE_SIZE (1UL << HP_PAGE_SHIFT)
-#define HP_BLOCK_SHIFT 21
-#define HP_BLOCK_SIZE (1UL << HP_BLOCK_SHIFT)
-#define HP_BLOCK_PAGES (HP_BLOCK_SIZE / HP_PAGE_SIZE) /* 512 */
-#define HP_CHUNK_SHIFT 30
-#define HP_CHUNK_SIZE (1UL << HP_CHUNK_SHIFT)
+#define HP_PAGE_SHIFT	12
+#define HP_PAGE_SIZE	(1UL << HP_PAGE_SHIFT)
+#define HP_BLOCK_SHIFT	21
+#define HP_BLOCK_SIZE	(1UL << HP_BLOCK_SHIFT)
+#define HP_BLOCK_PAGES	(HP_BLOCK_SIZE / HP_PAGE_SIZE) /* 512 */
+#define HP_CHUNK_SHIFT	30
+#define HP_CHUNK_SIZE	(1UL << HP_CHUNK_SHIFT)
 #define HP_CHUNK_BLOCKS (HP_CHUNK_SIZE / HP_BLOCK_SIZE) /* 512 */
-#define HP_MAX_ALLOC HP_CHUNK_SIZE
+#define HP_MAX_ALLOC	HP_CHUNK_SIZE
 #define HP_BITMAP_WORDS (HP_BLOCK_PAGES / 64)
-#define HP_PROT_MASK (PROT_READ | PROT_WRITE | PROT_EXEC)
+#define HP_PROT_MASK	(PROT_READ | PROT_WRITE | PROT_EXEC)
 /* Buckets of partial blocks by free pages, HP_BUCKET_PAGES wide. */
 #define HP_BUCKET_PAGES 8
-#define HP_NBUCKETS (HP_BLOCK_PAGES / HP_BUCKET_PAGES) /* 64 */
+#define HP_NBUCKETS	(HP_BLOCK_PAGES / HP_BUCKET_PAGES) /* 64 */
 
 struct hp_buf;
 
-#define HP_UNUSED __attribute__((unused))
-#define hp_likely(x) __builtin_expect(!!(x), 1)
+#define HP_UNUSED      __attribute__((unused))
+#define hp_likely(x)   __builtin_expect(!!(x), 1)
 #define hp_unlikely(x) __builtin_expect(!!(x), 0)
 
 /* ---------------------------------------------------------------------
@@ -75,12 +75,12 @@ struct hp_buf;
 
 /* What the machine offers, probed once (hp_os_probe). */
 struct hp_probe {
-	long hugetlb_2m_free;	/* free - reserved 2 MiB pages; -1 = no pool */
-	long hugetlb_1g_free;	/* likewise for 1 GiB; -1 = kernel has none */
-	bool thp;		/* THP 'enabled' allows madvise */
-	char thp_mode[16];	/* always / madvise / never */
-	bool collapse;		/* MADV_COLLAPSE works */
-	bool vma_names;		/* PR_SET_VMA_ANON_NAME works */
+	long hugetlb_2m_free; /* free - reserved 2 MiB pages; -1 = no pool */
+	long hugetlb_1g_free; /* likewise for 1 GiB; -1 = kernel has none */
+	bool thp;	      /* THP 'enabled' allows madvise */
+	char thp_mode[16];    /* always / madvise / never */
+	bool collapse;	      /* MADV_COLLAPSE works */
+	bool vma_names;	      /* PR_SET_VMA_ANON_NAME works */
 };
 
 struct hp_os {
@@ -112,25 +112,25 @@ int hp_os_page_size_ok(void);
 /* ---------------------------------------------------------------------
  * options (options.c): one table, read from HUGEPERM_<NAME>.
  * ------------------------------------------------------------------- */
-#define HP_OPTIONS(X)                                                                         \
-	X(VERBOSE, verbose, 0, 0, 1, "print the options and the backend decision")           \
-	X(STATS, stats, 0, 0, 1, "print the default arena's statistics at exit")             \
-	X(BACKEND, backend, HP_BACKEND_AUTO, 0, 4, "auto|hugetlb-1g|hugetlb-2m|thp|small")    \
-	X(COLLAPSE, collapse, HP_COLLAPSE_DEFERRED, 1, 3, "deferred|sync|off")                \
-	X(COLLAPSE_THREAD, collapse_thread, 0, 0, 1, "run deferred collapses in a thread")    \
-	X(COLLAPSE_DELAY_MS, collapse_delay_ms, 50, 0, 60000,                                \
-	  "the thread collapses a block once it has stayed uniform this long")               \
-	X(COLLAPSE_RATE, collapse_rate, 100, 1, 100000, "the thread's collapses per second") \
-	X(COLLAPSE_RETRIES, collapse_retries, 3, 0, 100, "EAGAIN retries per attempt")       \
-	X(CHECKED, checked, 0, 0, 1, "abort with a message on bad input")                    \
-	X(ALLOW_RWX, allow_rwx, 0, 0, 1, "allow pages writable and executable at once")     \
+#define HP_OPTIONS(X)                                                                              \
+	X(VERBOSE, verbose, 0, 0, 1, "print the options and the backend decision")                 \
+	X(STATS, stats, 0, 0, 1, "print the default arena's statistics at exit")                   \
+	X(BACKEND, backend, HP_BACKEND_AUTO, 0, 4, "auto|hugetlb-1g|hugetlb-2m|thp|small")         \
+	X(COLLAPSE, collapse, HP_COLLAPSE_DEFERRED, 1, 3, "deferred|sync|off")                     \
+	X(COLLAPSE_THREAD, collapse_thread, 0, 0, 1, "run deferred collapses in a thread")         \
+	X(COLLAPSE_DELAY_MS, collapse_delay_ms, 50, 0, 60000,                                      \
+	  "the thread collapses a block once it has stayed uniform this long")                     \
+	X(COLLAPSE_RATE, collapse_rate, 100, 1, 100000, "the thread's collapses per second")       \
+	X(COLLAPSE_RETRIES, collapse_retries, 3, 0, 100, "EAGAIN retries per attempt")             \
+	X(CHECKED, checked, 0, 0, 1, "abort with a message on bad input")                          \
+	X(ALLOW_RWX, allow_rwx, 0, 0, 1, "allow pages writable and executable at once")            \
 	X(MAX_MB, max_mb, 0, 0, (1L << 30), "cap on the default arena's memory, MiB (0: none)")
 
 enum hp_option_id {
 #define HP_OPT_ENUM(NAME, field, def, lo, hi, help) HP_OPT_##NAME,
 	HP_OPTIONS(HP_OPT_ENUM)
 #undef HP_OPT_ENUM
-	HP_NOPTIONS
+	    HP_NOPTIONS
 };
 
 struct hp_options {
@@ -158,30 +158,30 @@ enum hp_block_state {
 };
 
 struct hp_block {
-	uintptr_t base;			  /* address of the block */
-	struct hp_chunk *chunk;		  /* chunk holding the block */
-	struct hp_block *next, *prev;	  /* free list or pool bucket */
-	struct hp_block *qnext;		  /* collapse queue */
-	uint64_t used[HP_BITMAP_WORDS];	  /* page handed out */
-	uint64_t start[HP_BITMAP_WORDS];  /* page starts an allocation */
-	uint8_t prot[HP_BLOCK_PAGES];	  /* each page's protection, as the kernel has it */
-	uint16_t nprot[HP_NCLASS];	  /* pages per protection */
-	uint16_t nused;			  /* pages handed out */
-	uint16_t longest_free;		  /* longest run of free pages */
-	uint32_t span;			  /* blocks in this span (head only), else 0 */
-	uint32_t span_head;		  /* index of the span's head block in the chunk */
-	uint8_t home;			  /* home class */
-	uint8_t state;			  /* enum hp_block_state */
-	uint8_t backend;		  /* enum hp_backend of its memory */
-	uint8_t pool_set;		  /* 0: primary blocks, 1: mutable (THP) blocks */
-	int8_t bucket;			  /* pool bucket, -1 when in none */
-	bool huge;			  /* believed huge-mapped now */
-	bool queued;			  /* in the collapse queue */
-	bool collapsing;		  /* MADV_COLLAPSE in flight, lock dropped */
-	bool collapse_off;		  /* EINVAL from MADV_COLLAPSE: never again */
-	uint8_t nfailed;		  /* consecutive ENOMEM/EBUSY failures */
-	uint64_t uniform_since_ns;	  /* when it last became uniform */
-	uint64_t retry_at_ns;		  /* no collapse before this (backoff) */
+	uintptr_t base;			 /* address of the block */
+	struct hp_chunk *chunk;		 /* chunk holding the block */
+	struct hp_block *next, *prev;	 /* free list or pool bucket */
+	struct hp_block *qnext;		 /* collapse queue */
+	uint64_t used[HP_BITMAP_WORDS];	 /* page handed out */
+	uint64_t start[HP_BITMAP_WORDS]; /* page starts an allocation */
+	uint8_t prot[HP_BLOCK_PAGES];	 /* each page's protection, as the kernel has it */
+	uint16_t nprot[HP_NCLASS];	 /* pages per protection */
+	uint16_t nused;			 /* pages handed out */
+	uint16_t longest_free;		 /* longest run of free pages */
+	uint32_t span;			 /* blocks in this span (head only), else 0 */
+	uint32_t span_head;		 /* index of the span's head block in the chunk */
+	uint8_t home;			 /* home class */
+	uint8_t state;			 /* enum hp_block_state */
+	uint8_t backend;		 /* enum hp_backend of its memory */
+	uint8_t pool_set;		 /* 0: primary blocks, 1: mutable (THP) blocks */
+	int8_t bucket;			 /* pool bucket, -1 when in none */
+	bool huge;			 /* believed huge-mapped now */
+	bool queued;			 /* in the collapse queue */
+	bool collapsing;		 /* MADV_COLLAPSE in flight, lock dropped */
+	bool collapse_off;		 /* EINVAL from MADV_COLLAPSE: never again */
+	uint8_t nfailed;		 /* consecutive ENOMEM/EBUSY failures */
+	uint64_t uniform_since_ns;	 /* when it last became uniform */
+	uint64_t retry_at_ns;		 /* no collapse before this (backoff) */
 };
 
 static inline bool hp_block_uniform(const struct hp_block *b, int *prot)
@@ -223,11 +223,11 @@ unsigned hp_block_longest_free(const struct hp_block *b);
  * arena (arena.c): chunks, the address map, committing blocks.
  * ------------------------------------------------------------------- */
 struct hp_chunk {
-	uintptr_t base;			       /* 1 GiB aligned */
-	struct hp_arena *arena;		       /* owner */
-	struct hp_chunk *next;		       /* arena's chunk list */
-	uint32_t ncommitted;		       /* blocks not RESERVED */
-	bool hugetlb_1g;		       /* backed whole by one 1 GiB page */
+	uintptr_t base;		/* 1 GiB aligned */
+	struct hp_arena *arena; /* owner */
+	struct hp_chunk *next;	/* arena's chunk list */
+	uint32_t ncommitted;	/* blocks not RESERVED */
+	bool hugetlb_1g;	/* backed whole by one 1 GiB page */
 	struct hp_block blocks[HP_CHUNK_BLOCKS];
 };
 
@@ -241,28 +241,28 @@ struct hp_counters {
 	uint64_t collapses[HP_NCLASS];
 	uint64_t steals[HP_NCLASS];
 	uint64_t collapse_attempts, collapse_eagain, collapse_enomem, collapse_ebusy,
-		collapse_einval, collapse_other;
+	    collapse_einval, collapse_other;
 	uint64_t mprotect_calls, allocs, frees, trimmed_blocks;
 };
 
 struct hp_arena {
-	pthread_mutex_t lock;		/* guards everything below */
-	pthread_cond_t collapse_done;	/* signalled when a collapse returns */
-	const struct hp_os *os;		/* system calls (or fakes) */
-	int backend;			/* enum hp_backend for new blocks */
-	int mutable_backend;		/* for blocks whose pages change class: THP or small */
-	int collapse_mode;		/* enum hp_collapse_mode */
-	bool allow_rwx;			/* HP_ARENA_ALLOW_RWX or HUGEPERM_ALLOW_RWX */
-	size_t max_bytes;		/* cap on committed bytes, 0 = none */
-	size_t committed_bytes;		/* blocks not RESERVED */
-	size_t reserved_bytes;		/* chunks */
-	struct hp_chunk *chunks;	/* all chunks */
-	struct hp_block *free_blocks[2]; /* EMPTY blocks, per pool set */
+	pthread_mutex_t lock;		    /* guards everything below */
+	pthread_cond_t collapse_done;	    /* signalled when a collapse returns */
+	const struct hp_os *os;		    /* system calls (or fakes) */
+	int backend;			    /* enum hp_backend for new blocks */
+	int mutable_backend;		    /* for blocks whose pages change class: THP or small */
+	int collapse_mode;		    /* enum hp_collapse_mode */
+	bool allow_rwx;			    /* HP_ARENA_ALLOW_RWX or HUGEPERM_ALLOW_RWX */
+	size_t max_bytes;		    /* cap on committed bytes, 0 = none */
+	size_t committed_bytes;		    /* blocks not RESERVED */
+	size_t reserved_bytes;		    /* chunks */
+	struct hp_chunk *chunks;	    /* all chunks */
+	struct hp_block *free_blocks[2];    /* EMPTY blocks, per pool set */
 	struct hp_pool pools[2][HP_NCLASS]; /* partial blocks per pool set and class */
-	struct hp_block *queue;		/* collapse queue (LIFO) */
+	struct hp_block *queue;		    /* collapse queue (LIFO) */
 	uint32_t nqueued;
-	struct hp_counters n;		/* event counters */
-	pthread_t thread;		/* background collapse thread */
+	struct hp_counters n; /* event counters */
+	pthread_t thread;     /* background collapse thread */
 	bool thread_running, thread_stop;
 	pthread_cond_t thread_wake;
 };
@@ -295,8 +295,7 @@ bool hp_backend_is_hugetlb(int backend);
  * on into the following blocks of the chunk (a span).  One mprotect for the
  * whole range, skipped when nothing changes; counts splits and queues
  * collapses.  Lock held.  0 or errno. */
-int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n,
-		     int prot);
+int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n, int prot);
 /* Wait until no collapse is in flight on @b.  Lock held. */
 void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 

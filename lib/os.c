@@ -52,7 +52,7 @@
 #define MAP_HUGE_1GB (30 << MAP_HUGE_SHIFT)
 #endif
 #ifndef PR_SET_VMA
-#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA	     0x53564d41
 #define PR_SET_VMA_ANON_NAME 0
 #endif
 
@@ -144,8 +144,7 @@ static int os_collapse(uintptr_t addr, size_t size)
 
 static int os_name(uintptr_t addr, size_t size, const char *name)
 {
-	return prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, size, (unsigned long)name) ? errno
-											 : 0;
+	return prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, size, (unsigned long)name) ? errno : 0;
 }
 
 static uint64_t os_now_ns(void)
@@ -167,16 +166,16 @@ static void os_meta_free(void *p, size_t size)
 }
 
 const struct hp_os hp_os_linux = {
-	.reserve = os_reserve,
-	.release = os_release,
-	.commit = os_commit,
-	.decommit = os_decommit,
-	.protect = os_protect,
-	.collapse = os_collapse,
-	.name = os_name,
-	.now_ns = os_now_ns,
-	.meta_alloc = os_meta_alloc,
-	.meta_free = os_meta_free,
+    .reserve = os_reserve,
+    .release = os_release,
+    .commit = os_commit,
+    .decommit = os_decommit,
+    .protect = os_protect,
+    .collapse = os_collapse,
+    .name = os_name,
+    .now_ns = os_now_ns,
+    .meta_alloc = os_meta_alloc,
+    .meta_free = os_meta_free,
 };
 
 /* ---------------------------------------------------------------------

@@ -180,8 +180,8 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home)
 
 /* Where the allocation that holds @addr lives: its first block, first page
  * and length in pages.  EINVAL when no live allocation holds it. */
-static int find_alloc(struct hp_arena *a, uintptr_t addr, struct hp_block **head,
-		      unsigned *first, size_t *npages)
+static int find_alloc(struct hp_arena *a, uintptr_t addr, struct hp_block **head, unsigned *first,
+		      size_t *npages)
 {
 	struct hp_block *b = hp_block_of(addr);
 	if (!b || b->chunk->arena != a)

@@ -29,8 +29,7 @@ void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 		pthread_cond_wait(&a->collapse_done, &a->lock);
 }
 
-int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n,
-		     int prot)
+int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n, int prot)
 {
 	struct hp_block *blk = b;
 	size_t left = n;
@@ -52,8 +51,7 @@ int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, siz
 		left -= k;
 	}
 
-	int err = a->os->protect(b->base + (uintptr_t)first * HP_PAGE_SIZE, n * HP_PAGE_SIZE,
-				 prot);
+	int err = a->os->protect(b->base + (uintptr_t)first * HP_PAGE_SIZE, n * HP_PAGE_SIZE, prot);
 	a->n.mprotect_calls++;
 	if (err)
 		return err;

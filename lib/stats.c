@@ -146,8 +146,13 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 			continue;
 		hp_buf_str(b, "  ");
 		hp_buf_str(b, hp_prot_name(c));
-		const uint64_t cols[] = {cs->used_bytes >> 10, cs->huge_used_bytes >> 10, cs->blocks,
-					 cs->huge_blocks, cs->splits, cs->collapses, cs->steals};
+		const uint64_t cols[] = {cs->used_bytes >> 10,
+					 cs->huge_used_bytes >> 10,
+					 cs->blocks,
+					 cs->huge_blocks,
+					 cs->splits,
+					 cs->collapses,
+					 cs->steals};
 		const size_t at[] = {9, 19, 29, 37, 43, 51, 62};
 		for (int i = 0; i < 7; i++) {
 			hp_buf_pad(b, at[i]);

@@ -50,7 +50,8 @@ int main(void)
 	struct hp_stats st = {.size = sizeof(st)};
 	hp_arena_stats_get(a, &st);
 	is(st.committed_bytes, 0, "nothing committed after trim");
-	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Rss"), 0, "smaps: no Rss left in the chunk");
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Rss"), 0,
+	   "smaps: no Rss left in the chunk");
 	hp_arena_destroy(a);
 	is(kernel_prot_at(chunk), -1, "destroy unmapped the chunk");
 

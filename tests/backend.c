@@ -49,8 +49,8 @@ int main(void)
 {
 	char why[512];
 	int be;
-	struct hp_probe pr = {.hugetlb_2m_free = 4, .hugetlb_1g_free = 1, .thp = true,
-			      .thp_mode = "madvise"};
+	struct hp_probe pr = {
+	    .hugetlb_2m_free = 4, .hugetlb_1g_free = 1, .thp = true, .thp_mode = "madvise"};
 
 	is(choose(&pr, HP_BACKEND_AUTO, &be, why, sizeof(why)), 0, "auto works");
 	is(be, HP_BACKEND_HUGETLB_1G, "auto takes 1 GiB hugetlb first");
@@ -66,12 +66,14 @@ int main(void)
 	choose(&pr, HP_BACKEND_AUTO, &be, why, sizeof(why));
 	is(be, HP_BACKEND_SMALL, "then small pages");
 
-	is(choose(&pr, HP_BACKEND_THP, &be, why, sizeof(why)), ENODEV, "thp with THP [never]: ENODEV");
+	is(choose(&pr, HP_BACKEND_THP, &be, why, sizeof(why)), ENODEV,
+	   "thp with THP [never]: ENODEV");
 	ok(strstr(why, "[never]"), "the reason names the THP mode: %s", why);
 	pr.hugetlb_1g_free = -1;
 	is(choose(&pr, HP_BACKEND_HUGETLB_1G, &be, why, sizeof(why)), ENODEV,
 	   "hugetlb-1g without a 1 GiB pool: ENODEV");
-	ok(strstr(why, "hugepages-1048576kB is missing"), "the reason names the missing pool: %s", why);
+	ok(strstr(why, "hugepages-1048576kB is missing"), "the reason names the missing pool: %s",
+	   why);
 	is(choose(&pr, HP_BACKEND_HUGETLB_2M, &be, why, sizeof(why)), ENODEV,
 	   "hugetlb-2m with no free pages: ENODEV");
 	ok(strstr(why, "nr_hugepages"), "the reason says how to fix it: %s", why);
@@ -86,7 +88,8 @@ int main(void)
 	char err[1024];
 	int rc = child_alloc("hugetlb-1g", err, sizeof(err));
 	if (real.hugetlb_1g_free <= 0) {
-		is(rc, ENODEV, "HUGEPERM_BACKEND=hugetlb-1g on this machine: hp_alloc fails ENODEV");
+		is(rc, ENODEV,
+		   "HUGEPERM_BACKEND=hugetlb-1g on this machine: hp_alloc fails ENODEV");
 		ok(strstr(err, "hugetlb-1g") && strstr(err, "1048576kB"),
 		   "and the error names the reason: %s", err);
 	} else {

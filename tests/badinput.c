@@ -32,20 +32,21 @@ static bool unchanged(void)
 {
 	struct hp_stats now = {.size = sizeof(now)};
 	hp_stats_get(&now);
-	return now.used_bytes == before.used_bytes && now.committed_bytes == before.committed_bytes &&
+	return now.used_bytes == before.used_bytes &&
+	       now.committed_bytes == before.committed_bytes &&
 	       now.mprotect_calls == before.mprotect_calls && now.allocs == before.allocs &&
 	       now.frees == before.frees && now.splits == before.splits;
 }
 
-#define BAD(expr, err, what)                                                                  \
-	do {                                                                                  \
-		snap();                                                                       \
-		errno = 0;                                                                    \
-		long r_ = (long)(expr);                                                       \
-		int e_ = errno;                                                               \
-		ok((r_ == -1 || r_ == 0) && e_ == (err) && unchanged(), "%s: %s", what, #err); \
-		if (e_ != (err))                                                              \
-			tap_diag("  errno %d (%s)", e_, strerror(e_));                         \
+#define BAD(expr, err, what)                                                                       \
+	do {                                                                                       \
+		snap();                                                                            \
+		errno = 0;                                                                         \
+		long r_ = (long)(expr);                                                            \
+		int e_ = errno;                                                                    \
+		ok((r_ == -1 || r_ == 0) && e_ == (err) && unchanged(), "%s: %s", what, #err);     \
+		if (e_ != (err))                                                                   \
+			tap_diag("  errno %d (%s)", e_, strerror(e_));                             \
 	} while (0)
 
 /* Run @argv0 checked-child @which with HUGEPERM_CHECKED=1; its stderr. */
@@ -97,7 +98,8 @@ int main(int argc, char **argv)
 	BAD(hp_alloc(SIZE_MAX, RW), ENOMEM, "hp_alloc SIZE_MAX (would overflow rounding)");
 	BAD(hp_alloc(4096, 0x10), EINVAL, "hp_alloc unknown protection bit");
 	BAD(hp_alloc(4096, RW | PROT_EXEC), EACCES, "hp_alloc RWX without opt-in");
-	BAD(hp_alloc(4096, RW | HP_HOME(RW | PROT_EXEC)), EACCES, "hp_alloc RWX home without opt-in");
+	BAD(hp_alloc(4096, RW | HP_HOME(RW | PROT_EXEC)), EACCES,
+	    "hp_alloc RWX home without opt-in");
 	BAD(hp_free(&stack), EINVAL, "hp_free of a foreign (stack) pointer");
 	BAD(hp_free((char *)malloc(64)), EINVAL, "hp_free of a malloc pointer");
 	BAD(hp_free(p + 4096), EINVAL, "hp_free of an interior pointer");
@@ -105,7 +107,8 @@ int main(int argc, char **argv)
 	BAD(hp_protect(p, 4 * 4096, PROT_READ), ENOMEM, "hp_protect past the allocation's end");
 	BAD(hp_protect(p + 2 * 4096, 2 * 4096, PROT_READ), ENOMEM,
 	    "hp_protect of a range crossing into the next allocation");
-	BAD(hp_protect(&stack, 4096, PROT_READ), EINVAL, "hp_protect of an unaligned foreign pointer");
+	BAD(hp_protect(&stack, 4096, PROT_READ), EINVAL,
+	    "hp_protect of an unaligned foreign pointer");
 	BAD(hp_protect((void *)((uintptr_t)&stack & ~4095UL), 4096, PROT_READ), ENOMEM,
 	    "hp_protect of foreign memory");
 	BAD(hp_protect(p, 0, PROT_READ), EINVAL, "hp_protect size 0");
@@ -137,6 +140,7 @@ int main(int argc, char **argv)
 	   "naming the call, the address and the reason: %s", out);
 	sig = checked_child("/proc/self/exe", "rwx", out, sizeof(out));
 	is(sig, SIGABRT, "HUGEPERM_CHECKED=1: RWX without opt-in aborts");
-	ok(strstr(out, "hp_alloc") && strstr(out, "HUGEPERM_ALLOW_RWX"), "saying how to opt in: %s", out);
+	ok(strstr(out, "hp_alloc") && strstr(out, "HUGEPERM_ALLOW_RWX"), "saying how to opt in: %s",
+	   out);
 	return tap_done();
 }

@@ -43,7 +43,8 @@ int main(void)
 	/* A block that goes mixed again while queued is dropped, not collapsed. */
 	b = uniform_again(a);
 	void *q = hp_pool_alloc(a, 1, RW, RX);
-	ok(hp_block_of((uintptr_t)q) == b && !hp_block_uniform(b, NULL), "queued block mixed again");
+	ok(hp_block_of((uintptr_t)q) == b && !hp_block_uniform(b, NULL),
+	   "queued block mixed again");
 	is(hp_collapse_run(a, true, 0, &tried), 0, "nothing to collapse");
 	is(a->nqueued, 0, "the mixed block left the queue");
 	hp_pool_free(a, (uintptr_t)q);

@@ -77,16 +77,16 @@ static void f_meta_free(void *p, size_t size)
 }
 
 const struct hp_os fake_os = {
-	.reserve = f_reserve,
-	.release = f_release,
-	.commit = f_commit,
-	.decommit = f_decommit,
-	.protect = f_protect,
-	.collapse = f_collapse,
-	.name = f_name,
-	.now_ns = f_now,
-	.meta_alloc = f_meta_alloc,
-	.meta_free = f_meta_free,
+    .reserve = f_reserve,
+    .release = f_release,
+    .commit = f_commit,
+    .decommit = f_decommit,
+    .protect = f_protect,
+    .collapse = f_collapse,
+    .name = f_name,
+    .now_ns = f_now,
+    .meta_alloc = f_meta_alloc,
+    .meta_free = f_meta_free,
 };
 
 void fake_reset(void)

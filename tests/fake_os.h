@@ -12,13 +12,13 @@
 #include "internal.h"
 
 struct fake_os_state {
-	uint64_t now_ns;	  /* the fake clock */
-	int collapse_script[64];  /* errnos to answer, in order; then 0 */
+	uint64_t now_ns;	 /* the fake clock */
+	int collapse_script[64]; /* errnos to answer, in order; then 0 */
 	int ncollapse_script;
-	int collapse_calls;	  /* collapses after commit verification */
+	int collapse_calls; /* collapses after commit verification */
 	int protect_calls;
 	int commit_calls;
-	int commit_fail_after;	  /* commits that succeed before hugetlb ENOMEM; -1: never */
+	int commit_fail_after; /* commits that succeed before hugetlb ENOMEM; -1: never */
 	int last_protect_prot;
 	size_t last_protect_size;
 };

@@ -15,8 +15,8 @@
 
 #define POOL_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 #define POOL_1G "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
-#define RW (PROT_READ | PROT_WRITE)
-#define RX (PROT_READ | PROT_EXEC)
+#define RW	(PROT_READ | PROT_WRITE)
+#define RX	(PROT_READ | PROT_EXEC)
 
 static long old_2m = -1, old_1g = -1;
 
@@ -35,7 +35,8 @@ static void test_2m(void)
 	    kernel_read_long(POOL_2M) < old_2m + 4) {
 		restore();
 		old_2m = -1;
-		tap_skip(12, "could not reserve 4 more 2 MiB hugetlb pages (not root, or no memory)");
+		tap_skip(12,
+			 "could not reserve 4 more 2 MiB hugetlb pages (not root, or no memory)");
 		return;
 	}
 	long free0 = kernel_meminfo("HugePages_Free");
@@ -59,7 +60,8 @@ static void test_2m(void)
 
 	char *whole = hp_arena_alloc(a, HP_BLOCK_SIZE, RW);
 	whole[0] = 3;
-	is(hp_arena_protect(a, whole, HP_BLOCK_SIZE, PROT_READ), 0, "a whole hugetlb block can change");
+	is(hp_arena_protect(a, whole, HP_BLOCK_SIZE, PROT_READ), 0,
+	   "a whole hugetlb block can change");
 	is(kernel_prot_at((uintptr_t)whole), PROT_READ, "... the kernel agrees: r--");
 
 	char *code = hp_arena_alloc(a, 4096, RW | HP_HOME(RX));
@@ -73,7 +75,8 @@ static void test_2m(void)
 	hp_arena_free(a, whole);
 	hp_arena_free(a, code);
 	hp_arena_trim(a);
-	is(kernel_meminfo("HugePages_Free"), free0, "after free + trim the pool has its pages back");
+	is(kernel_meminfo("HugePages_Free"), free0,
+	   "after free + trim the pool has its pages back");
 	hp_arena_destroy(a);
 	restore();
 	is(kernel_read_long(POOL_2M), old_2m, "nr_hugepages restored to %ld", old_2m);

@@ -37,7 +37,8 @@ long kernel_smaps_kb(uintptr_t lo, uintptr_t hi, const char *field)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long s, e;
-		if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
 			in = s >= lo && s < hi;
 			continue;
 		}
@@ -61,7 +62,8 @@ int kernel_prot_at(uintptr_t addr)
 		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) != 3)
 			continue;
 		if (addr >= s && addr < e) {
-			prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+			prot = (perms[0] == 'r' ? PROT_READ : 0) |
+			       (perms[1] == 'w' ? PROT_WRITE : 0) |
 			       (perms[2] == 'x' ? PROT_EXEC : 0);
 			break;
 		}
@@ -85,13 +87,13 @@ long kernel_huge_pages(uintptr_t addr, size_t len)
 {
 	struct pm_page_region regions[64];
 	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.start = addr,
-		.end = addr + len,
-		.vec = (uintptr_t)regions,
-		.vec_len = 64,
-		.category_mask = PM_PAGE_IS_HUGE,
-		.return_mask = PM_PAGE_IS_HUGE,
+	    .size = sizeof(arg),
+	    .start = addr,
+	    .end = addr + len,
+	    .vec = (uintptr_t)regions,
+	    .vec_len = 64,
+	    .category_mask = PM_PAGE_IS_HUGE,
+	    .return_mask = PM_PAGE_IS_HUGE,
 	};
 	long pages = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY);

@@ -23,8 +23,10 @@ int main(void)
 	is(v, HP_COLLAPSE_SYNC, "... to HP_COLLAPSE_SYNC");
 	is(hp_option_parse(HP_OPT_COLLAPSE, "off", &v), 0, "COLLAPSE=off parses");
 	is(v, HP_COLLAPSE_OFF, "... to HP_COLLAPSE_OFF");
-	is(hp_option_parse(HP_OPT_COLLAPSE, "default", &v), EINVAL, "COLLAPSE=default is not a mode");
-	is(hp_option_parse(HP_OPT_COLLAPSE_RATE, "0", &v), EINVAL, "COLLAPSE_RATE=0 is out of bounds");
+	is(hp_option_parse(HP_OPT_COLLAPSE, "default", &v), EINVAL,
+	   "COLLAPSE=default is not a mode");
+	is(hp_option_parse(HP_OPT_COLLAPSE_RATE, "0", &v), EINVAL,
+	   "COLLAPSE_RATE=0 is out of bounds");
 	is(hp_option_parse(HP_OPT_COLLAPSE_RATE, "12x", &v), EINVAL, "trailing junk is EINVAL");
 	is(hp_option_parse(HP_OPT_COLLAPSE_DELAY_MS, "250", &v), 0, "COLLAPSE_DELAY_MS=250 parses");
 	is(v, 250, "... to 250");
@@ -40,7 +42,8 @@ int main(void)
 		setenv("HUGEPERM_COLLAPSE", "sometimes", 1);
 		setenv("HUGEPERM_COLLAPSE_RETRIES", "7", 1);
 		hp_options_init();
-		_exit(hp_opt.collapse == HP_COLLAPSE_DEFERRED && hp_opt.collapse_retries == 7 ? 0 : 1);
+		_exit(hp_opt.collapse == HP_COLLAPSE_DEFERRED && hp_opt.collapse_retries == 7 ? 0
+											      : 1);
 	}
 	close(fds[1]);
 	char buf[512] = {0};
@@ -48,7 +51,8 @@ int main(void)
 	(void)n;
 	int st;
 	waitpid(pid, &st, 0);
-	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bad value keeps the default, good value is read");
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "bad value keeps the default, good value is read");
 	ok(strstr(buf, "HUGEPERM_COLLAPSE='sometimes'") && strstr(buf, "EINVAL"),
 	   "the warning names the option, the value and EINVAL");
 
@@ -64,7 +68,7 @@ int main(void)
 	n = read(fds[0], out, sizeof(out) - 1);
 	waitpid(pid, &st, 0);
 	ok(strstr(out, "HUGEPERM_BACKEND") && strstr(out, "HUGEPERM_MAX_MB") &&
-		   strstr(out, "deferred"),
+	       strstr(out, "deferred"),
 	   "the options table lists every option with its value");
 	return tap_done();
 }

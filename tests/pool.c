@@ -34,7 +34,8 @@ static void test_packing(void)
 	void *p50 = hp_pool_alloc(a, 50, RW, RW);
 	ok(blk(p50) == blk(p400), "50 pages go to the fullest block that fits");
 	void *rx = hp_pool_alloc(a, 1, RX, RX);
-	ok(blk(rx) != blk(p400) && blk(rx) != blk(p200), "RX gets its own block while blocks can be had");
+	ok(blk(rx) != blk(p400) && blk(rx) != blk(p200),
+	   "RX gets its own block while blocks can be had");
 	is(blk(rx)->home, RX, "... whose home class is RX");
 	is(fake.protect_calls, 0, "no mprotect for allocations in their home class");
 	check_identity(a, "after packing");
@@ -108,7 +109,8 @@ static void test_span(void)
 	ok(p && ((uintptr_t)p & (HP_BLOCK_SIZE - 1)) == 0, "3 MiB: block-aligned span");
 	is(hp_pool_usable(a, (uintptr_t)p), 2 * HP_BLOCK_SIZE, "takes two whole blocks");
 	is(blk((char *)p + HP_BLOCK_SIZE)->state, HP_BLOCK_SPAN, "the second block is in the span");
-	is(hp_pool_free(a, (uintptr_t)p + HP_BLOCK_SIZE), EINVAL, "free of the span's middle: EINVAL");
+	is(hp_pool_free(a, (uintptr_t)p + HP_BLOCK_SIZE), EINVAL,
+	   "free of the span's middle: EINVAL");
 	is(hp_pool_protect(a, (uintptr_t)p + HP_BLOCK_SIZE, 512, RX), 0,
 	   "protect the second block of the span");
 	is(a->n.splits[RW], 0, "a whole-block change is no split");
@@ -117,7 +119,8 @@ static void test_span(void)
 	is(fake.last_protect_size, 2 * PG, "... with one mprotect");
 	is(a->n.splits[RW], 2, "which splits both blocks");
 	is(hp_pool_free(a, (uintptr_t)p), 0, "free the span");
-	ok(blk(p)->state == HP_BLOCK_EMPTY && blk((char *)p + HP_BLOCK_SIZE)->state == HP_BLOCK_EMPTY,
+	ok(blk(p)->state == HP_BLOCK_EMPTY &&
+	       blk((char *)p + HP_BLOCK_SIZE)->state == HP_BLOCK_EMPTY,
 	   "both blocks are empty again");
 	void *g = hp_pool_alloc(a, HP_CHUNK_BLOCKS * HP_BLOCK_PAGES, RX, RX);
 	ok(g && hp_pool_usable(a, (uintptr_t)g) == HP_CHUNK_SIZE, "a 1 GiB allocation");
@@ -137,7 +140,8 @@ static void test_hugetlb(void)
 	void *code = hp_pool_alloc(a, 1, RW, RX);
 	is(blk(code)->backend, HP_BACKEND_THP, "HP_HOME allocation goes to a THP block");
 	void *whole = hp_pool_alloc(a, 512, RW, RW);
-	is(hp_pool_protect(a, (uintptr_t)whole, 512, PROT_READ), 0, "a whole hugetlb block can change");
+	is(hp_pool_protect(a, (uintptr_t)whole, 512, PROT_READ), 0,
+	   "a whole hugetlb block can change");
 	fake_arena_free(a);
 
 	/* Pool exhausted at commit time: with BACKEND=auto, fall back to THP. */

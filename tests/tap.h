@@ -15,11 +15,11 @@ void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tap_done(void);
 
 #define ok(cond, ...) tap_ok((cond), __VA_ARGS__)
-#define is(got, want, ...)                                                                   \
-	do {                                                                                 \
-		long long g_ = (long long)(got), w_ = (long long)(want);                    \
-		if (!tap_ok(g_ == w_, __VA_ARGS__))                                          \
-			tap_diag("  got %lld, want %lld (%s)", g_, w_, #got);               \
+#define is(got, want, ...)                                                                         \
+	do {                                                                                       \
+		long long g_ = (long long)(got), w_ = (long long)(want);                           \
+		if (!tap_ok(g_ == w_, __VA_ARGS__))                                                \
+			tap_diag("  got %lld, want %lld (%s)", g_, w_, #got);                      \
 	} while (0)
 
 #endif
