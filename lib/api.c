@@ -216,7 +216,7 @@ static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int
 static void after_call(struct hp_arena *a)
 {
 	if (a->collapse_mode == HP_COLLAPSE_SYNC && a->nqueued)
-		hp_collapse_run(a, true, 0, NULL);
+		hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
 }
 
 void *hp_arena_alloc(struct hp_arena *a, size_t size, int prot)
@@ -315,7 +315,7 @@ int hp_arena_collapse_pending(struct hp_arena *a)
 		errno = EINVAL;
 		return -1;
 	}
-	return hp_collapse_run(a, true, 0, NULL);
+	return hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 0, NULL);
 }
 
 int hp_arena_trim(struct hp_arena *a)

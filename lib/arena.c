@@ -76,6 +76,12 @@ void hp_arena_fini(struct hp_arena *a)
 	pthread_cond_destroy(&a->thread_wake);
 }
 
+void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
+{
+	while (b->collapsing)
+		pthread_cond_wait(&a->collapse_done, &a->lock);
+}
+
 static struct hp_chunk *chunk_new(struct hp_arena *a)
 {
 	uintptr_t base;
@@ -203,6 +209,7 @@ static int rehome(struct hp_arena *a, struct hp_block *b, int home)
 {
 	if (b->home == home)
 		return 0;
+	hp_block_wait_collapse(a, b);
 	int err = a->os->protect(b->base, HP_BLOCK_SIZE, home);
 	a->n.mprotect_calls++;
 	if (err)
@@ -384,8 +391,8 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 		struct hp_block *b = a->free_blocks[set], *next;
 		for (; b; b = next) {
 			next = b->next;
-			if (b->chunk->hugetlb_1g)
-				continue;
+			if (b->chunk->hugetlb_1g || b->collapsing)
+				continue; /* a collapse in flight: next trim */
 			int err = a->os->decommit(b->base, HP_BLOCK_SIZE);
 			if (err)
 				return -err;
@@ -403,7 +410,8 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 			continue;
 		bool all_empty = true;
 		for (unsigned i = 0; i < HP_CHUNK_BLOCKS && all_empty; i++)
-			all_empty = c->blocks[i].state == HP_BLOCK_EMPTY;
+			all_empty =
+			    c->blocks[i].state == HP_BLOCK_EMPTY && !c->blocks[i].collapsing;
 		if (!all_empty)
 			continue;
 		int err = a->os->decommit(c->base, HP_CHUNK_SIZE);

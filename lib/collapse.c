@@ -17,7 +17,7 @@
  *   EAGAIN  transient (page locked, contention): retry at once, up to
  *           collapse_retries times, then back off like ENOMEM.
  *   ENOMEM  no huge page could be had; EBUSY: memcg charge failed.  Back off
- *           exponentially (1 ms << failures, at most 1 s) and stay queued.
+ *           exponentially (2 ms, 4 ms, ... at most 1 s) and stay queued.
  *   EINVAL  the range can never collapse (no THP support for it, bad
  *           range): collapse is disabled for that block and reported.
  *   other   counted; the block leaves the queue until it turns uniform again.
@@ -71,14 +71,15 @@ static bool wanted(const struct hp_block *b)
 }
 
 /* Take the next block due for a collapse off the queue, or NULL. */
-static struct hp_block *queue_pop_due(struct hp_arena *a, bool all, uint64_t now)
+static struct hp_block *queue_pop_due(struct hp_arena *a, int flags, uint64_t now)
 {
-	uint64_t delay = (uint64_t)hp_opt.collapse_delay_ms * NS_PER_MS;
+	uint64_t delay = flags & HP_RUN_NOW ? 0 : (uint64_t)hp_opt.collapse_delay_ms * NS_PER_MS;
+	bool force = flags & HP_RUN_FORCE;
 	struct hp_block **pp = &a->queue;
 
 	while (*pp) {
 		struct hp_block *b = *pp;
-		bool due = all || (now >= b->uniform_since_ns + delay && now >= b->retry_at_ns);
+		bool due = force || (now >= b->uniform_since_ns + delay && now >= b->retry_at_ns);
 		if (!wanted(b) || due) {
 			*pp = b->qnext;
 			b->queued = false;
@@ -116,7 +117,7 @@ static void report_einval(const struct hp_block *b)
 	hp_os_write_all(2, msg, m.len < m.cap ? m.len : m.cap);
 }
 
-int hp_collapse_run(struct hp_arena *a, bool all, int budget, int *tried)
+int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 {
 	struct hp_block *later = NULL; /* backed off: re-queued at the end */
 	int done = 0, ntried = 0;
@@ -124,7 +125,7 @@ int hp_collapse_run(struct hp_arena *a, bool all, int budget, int *tried)
 
 	pthread_mutex_lock(&a->lock);
 	while (budget == 0 || ntried < budget) {
-		struct hp_block *b = queue_pop_due(a, all, a->os->now_ns());
+		struct hp_block *b = queue_pop_due(a, flags, a->os->now_ns());
 		if (!b)
 			break;
 		ntried++;
@@ -195,7 +196,7 @@ static void *collapse_thread(void *arg)
 		}
 		pthread_mutex_unlock(&a->lock);
 		int tried = 0;
-		hp_collapse_run(a, false, 1, &tried);
+		hp_collapse_run(a, 0, 1, &tried);
 		pthread_mutex_lock(&a->lock);
 		if (!a->thread_stop)
 			hp_os_cond_wait_ns(&a->thread_wake, &a->lock, tried ? gap : idle);

@@ -281,6 +281,8 @@ struct hp_block *hp_block_of(uintptr_t addr);
 struct hp_block *hp_arena_take_block(struct hp_arena *a, int pool_set, int home);
 /* @n contiguous free blocks for an allocation of whole blocks. */
 struct hp_block *hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n, int prot);
+/* Wait until no collapse is in flight on @b.  Lock held. */
+void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 /* Put an EMPTY block on the free list. */
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
 /* Return EMPTY blocks to the kernel; how many, or -errno. */
@@ -296,18 +298,19 @@ bool hp_backend_is_hugetlb(int backend);
  * whole range, skipped when nothing changes; counts splits and queues
  * collapses.  Lock held.  0 or errno. */
 int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n, int prot);
-/* Wait until no collapse is in flight on @b.  Lock held. */
-void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 
 /* ---------------------------------------------------------------------
  * collapse (collapse.c): the queue, its policy, the optional thread.
  * ------------------------------------------------------------------- */
 /* @b became uniform; queue it if it needs a collapse.  Lock held. */
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b);
-/* Run queued collapses.  @all: ignore the delay and the backoff; @budget:
- * at most this many blocks (0: no limit); @tried, if not NULL, gets how
- * many blocks were tried.  Lock NOT held.  Returns the blocks collapsed. */
-int hp_collapse_run(struct hp_arena *a, bool all, int budget, int *tried);
+/* hp_collapse_run() flags */
+#define HP_RUN_NOW   0x1 /* ignore the delay (sync mode) */
+#define HP_RUN_FORCE 0x2 /* ignore the backoff too (hp_collapse_pending) */
+/* Run queued collapses that are due under @flags; @budget: at most this
+ * many blocks (0: no limit); @tried, if not NULL, gets how many blocks were
+ * tried.  Lock NOT held.  Returns the blocks collapsed. */
+int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried);
 /* Wait on @cond for at most @ns nanoseconds.  Lock held. */
 void hp_os_cond_wait_ns(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t ns);
 void hp_collapse_thread_stop(struct hp_arena *a);

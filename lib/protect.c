@@ -23,12 +23,6 @@
 
 #include "internal.h"
 
-void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
-{
-	while (b->collapsing)
-		pthread_cond_wait(&a->collapse_done, &a->lock);
-}
-
 int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n, int prot)
 {
 	struct hp_block *blk = b;

@@ -32,10 +32,10 @@ int main(void)
 	b = uniform_again(a);
 	ok(!b->huge && b->queued, "a block uniform again is queued, not yet huge");
 	fake.now_ns += 10 * MS;
-	is(hp_collapse_run(a, false, 0, &tried), 0, "10 ms later: not due yet");
+	is(hp_collapse_run(a, 0, 0, &tried), 0, "10 ms later: not due yet");
 	is(tried, 0, "... and not tried");
 	fake.now_ns += 45 * MS;
-	is(hp_collapse_run(a, false, 0, NULL), 1, "55 ms later: collapsed");
+	is(hp_collapse_run(a, 0, 0, NULL), 1, "55 ms later: collapsed");
 	ok(b->huge && !b->queued, "the block is huge and left the queue");
 	is(a->n.collapses[RX], 1, "one collapse counted for RX");
 	is(a->n.collapse_attempts, 1, "one attempt");
@@ -45,7 +45,7 @@ int main(void)
 	void *q = hp_pool_alloc(a, 1, RW, RX);
 	ok(hp_block_of((uintptr_t)q) == b && !hp_block_uniform(b, NULL),
 	   "queued block mixed again");
-	is(hp_collapse_run(a, true, 0, &tried), 0, "nothing to collapse");
+	is(hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 0, &tried), 0, "nothing to collapse");
 	is(a->nqueued, 0, "the mixed block left the queue");
 	hp_pool_free(a, (uintptr_t)q);
 	fake_arena_free(a);
@@ -58,7 +58,7 @@ int main(void)
 	fake.collapse_script[0] = EAGAIN;
 	fake.collapse_script[1] = EAGAIN;
 	fake.ncollapse_script = 2;
-	is(hp_collapse_run(a, true, 0, NULL), 1, "EAGAIN twice, then success");
+	is(hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 0, NULL), 1, "EAGAIN twice, then success");
 	is(a->n.collapse_attempts, 3, "three attempts");
 	fake.collapse_calls = 0;
 	fake.ncollapse_script = 5;
@@ -66,7 +66,7 @@ int main(void)
 		fake.collapse_script[i] = EAGAIN;
 	b = uniform_again(a);
 	b = uniform_again(a);
-	is(hp_collapse_run(a, true, 0, NULL), 0, "EAGAIN every time");
+	is(hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 0, NULL), 0, "EAGAIN every time");
 	is(fake.collapse_calls, 4, "gives up after 1 + 3 retries");
 	is(a->n.collapse_eagain, 1, "counted as one EAGAIN failure");
 	ok(b->queued && b->retry_at_ns > fake.now_ns, "and backs off, still queued");
@@ -80,16 +80,19 @@ int main(void)
 	fake.collapse_script[0] = ENOMEM;
 	fake.collapse_script[1] = EBUSY;
 	fake.ncollapse_script = 2;
-	is(hp_collapse_run(a, false, 0, NULL), 0, "ENOMEM: not collapsed");
+	is(hp_collapse_run(a, 0, 0, NULL), 0, "ENOMEM: not collapsed");
 	uint64_t first_wait = b->retry_at_ns - fake.now_ns;
 	is(first_wait, 2 * MS, "backs off 2 ms");
-	is(hp_collapse_run(a, false, 0, &tried), 0, "before the backoff ends ...");
+	is(hp_collapse_run(a, 0, 0, &tried), 0, "before the backoff ends ...");
 	is(tried, 0, "... it is not tried");
+	is(hp_collapse_run(a, HP_RUN_NOW, 0, &tried), 0,
+	   "nor in sync mode (which skips the delay)");
+	is(tried, 0, "... the backoff still holds");
 	fake.now_ns += 2 * MS;
-	is(hp_collapse_run(a, false, 0, NULL), 0, "EBUSY next");
+	is(hp_collapse_run(a, 0, 0, NULL), 0, "EBUSY next");
 	is(b->retry_at_ns - fake.now_ns, 4 * MS, "the backoff doubles");
 	fake.now_ns += 4 * MS;
-	is(hp_collapse_run(a, false, 0, NULL), 1, "then it collapses");
+	is(hp_collapse_run(a, 0, 0, NULL), 1, "then it collapses");
 	is(a->n.collapse_enomem, 1, "ENOMEM counted");
 	is(a->n.collapse_ebusy, 1, "EBUSY counted");
 	fake_arena_free(a);
@@ -100,7 +103,7 @@ int main(void)
 	b = uniform_again(a);
 	fake.collapse_script[0] = EINVAL;
 	fake.ncollapse_script = 1;
-	is(hp_collapse_run(a, true, 0, NULL), 0, "EINVAL: not collapsed");
+	is(hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 0, NULL), 0, "EINVAL: not collapsed");
 	ok(b->collapse_off && !b->queued, "collapse disabled for the block");
 	b = uniform_again(a);
 	ok(!b->queued, "and it is not queued again");
@@ -122,7 +125,7 @@ int main(void)
 		hp_pool_protect(a, (uintptr_t)ps[i], 1, RX);
 	}
 	is(a->nqueued, 3, "three blocks split and uniform again");
-	is(hp_collapse_run(a, true, 2, NULL), 2, "a budget of 2 collapses 2");
+	is(hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 2, NULL), 2, "a budget of 2 collapses 2");
 	is(a->nqueued, 1, "one left");
 	fake_arena_free(a);
 

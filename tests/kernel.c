@@ -85,7 +85,7 @@ struct pm_scan_arg {
 
 long kernel_huge_pages(uintptr_t addr, size_t len)
 {
-	struct pm_page_region regions[64];
+	struct pm_page_region regions[64] = {0}; /* zeroed: valgrind does not know this ioctl */
 	struct pm_scan_arg arg = {
 	    .size = sizeof(arg),
 	    .start = addr,

@@ -7,6 +7,8 @@
  * apart.
  */
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "kernel.h"
@@ -131,5 +133,39 @@ int main(void)
 	ok(st.cls[RX].used_bytes > 0 && st.cls[RX].huge_used_bytes == st.cls[RX].used_bytes,
 	   "all RX bytes are huge-mapped after the collapse");
 	hp_arena_destroy(a);
+
+	/* Sync mode: the call that makes the block uniform collapses it. */
+	cfg.collapse_mode = HP_COLLAPSE_SYNC;
+	a = hp_arena_create(&cfg);
+	char *s = hp_arena_alloc(a, 4096, RX);
+	blk = (uintptr_t)s & ~(HP_BLOCK_SIZE - 1);
+	coll0 = kernel_vmstat("thp_collapse_alloc");
+	hp_arena_protect(a, s, 4096, RW);
+	is(hp_arena_protect(a, s, 4096, RX), 0, "sync: back to RX");
+	is(kernel_vmstat("thp_collapse_alloc") - coll0, 1, "sync: collapsed within the call");
+	is(kernel_huge_pages(blk, HP_BLOCK_SIZE), hp >= 0 ? 512 : -1, "sync: PMD-mapped on return");
+	hp_arena_destroy(a);
+
+	/* The background thread: collapses once the block stayed uniform. */
+	hp_opt.collapse_thread = 1;
+	hp_opt.collapse_delay_ms = 100;
+	cfg.collapse_mode = HP_COLLAPSE_DEFERRED;
+	a = hp_arena_create(&cfg);
+	s = hp_arena_alloc(a, 4096, RX);
+	blk = (uintptr_t)s & ~(HP_BLOCK_SIZE - 1);
+	hp_arena_protect(a, s, 4096, RW);
+	hp_arena_protect(a, s, 4096, RX);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	is(stats(a).collapses, 0, "thread: not collapsed at once");
+	for (int i = 0; i < 300 && stats(a).collapses == 0; i++)
+		usleep(10000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	is(stats(a).collapses, 1, "thread: collapsed in the background (after %.0f ms)", ms);
+	ok(ms >= 90, "thread: not before the block stayed uniform for the delay (100 ms)");
+	is(kernel_huge_pages(blk, HP_BLOCK_SIZE), hp >= 0 ? 512 : -1, "thread: PMD-mapped");
+	hp_arena_destroy(a);
+	hp_opt.collapse_thread = 0;
 	return tap_done();
 }
