@@ -101,7 +101,9 @@ int main(int argc, char **argv)
 	BAD(hp_alloc(4096, RW | HP_HOME(RW | PROT_EXEC)), EACCES,
 	    "hp_alloc RWX home without opt-in");
 	BAD(hp_free(&stack), EINVAL, "hp_free of a foreign (stack) pointer");
-	BAD(hp_free((char *)malloc(64)), EINVAL, "hp_free of a malloc pointer");
+	char *heap = malloc(64);
+	BAD(hp_free(heap), EINVAL, "hp_free of a malloc pointer");
+	free(heap);
 	BAD(hp_free(p + 4096), EINVAL, "hp_free of an interior pointer");
 	BAD(hp_free(p + 1), EINVAL, "hp_free of an unaligned pointer");
 	BAD(hp_protect(p, 4 * 4096, PROT_READ), ENOMEM, "hp_protect past the allocation's end");

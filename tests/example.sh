@@ -17,7 +17,8 @@ pc=$(find "$stage/root" -name hugeperm.pc | head -n 1)
 export PKG_CONFIG_PATH="$(dirname "$pc")"
 export PKG_CONFIG_SYSROOT_DIR="$stage/root"
 libdir=$(dirname "$(dirname "$pc")") # $libdir/pkgconfig/hugeperm.pc
-if cc -o "$stage/tiny_jit" "$srcdir/examples/tiny_jit.c" $(pkg-config --cflags --libs hugeperm) \
+# HP_LDFLAGS: -fsanitize=... when the library was built with sanitizers.
+if cc ${HP_LDFLAGS:-} -o "$stage/tiny_jit" "$srcdir/examples/tiny_jit.c" $(pkg-config --cflags --libs hugeperm) \
 	>"$stage/cc.log" 2>&1; then
 	echo "ok 2 - tiny_jit builds with pkg-config --cflags --libs hugeperm"
 else
