@@ -204,14 +204,23 @@ static int find_alloc(struct hp_arena *a, uintptr_t addr, struct hp_block **head
 	return 0;
 }
 
+/* Like find_alloc(), but @addr must be where the allocation starts. */
+static int find_alloc_at(struct hp_arena *a, uintptr_t addr, struct hp_block **head,
+			 unsigned *first, size_t *npages)
+{
+	int err = find_alloc(a, addr, head, first, npages);
+	if (!err && addr != (*head)->base + (uintptr_t)*first * HP_PAGE_SIZE)
+		err = EINVAL;
+	return err;
+}
+
 int hp_pool_free(struct hp_arena *a, uintptr_t addr)
 {
 	struct hp_block *b;
 	unsigned first;
 	size_t n;
 
-	if (find_alloc(a, addr, &b, &first, &n) ||
-	    addr != b->base + (uintptr_t)first * HP_PAGE_SIZE)
+	if (find_alloc_at(a, addr, &b, &first, &n))
 		return EINVAL;
 	/* Pages go back to the home class first: if that fails, nothing
 	 * has changed and the allocation is still live. */
@@ -264,8 +273,5 @@ size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr)
 	unsigned first;
 	size_t n;
 
-	if (find_alloc(a, addr, &b, &first, &n) ||
-	    addr != b->base + (uintptr_t)first * HP_PAGE_SIZE)
-		return 0;
-	return n * HP_PAGE_SIZE;
+	return find_alloc_at(a, addr, &b, &first, &n) ? 0 : n * HP_PAGE_SIZE;
 }

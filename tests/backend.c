@@ -22,26 +22,19 @@ static int choose(struct hp_probe *pr, int want, int *backend, char *why, size_t
 	return err;
 }
 
-/* Run hp_alloc in a child with HUGEPERM_BACKEND=@value: its errno, stderr. */
-static int child_alloc(const char *value, char *err_out, size_t n)
+/* In a child: hp_alloc with the environment given; exits with its errno. */
+static void alloc_child(void *arg)
 {
-	int fds[2];
-	fflush(stdout);
-	if (pipe(fds))
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 2);
-		setenv("HUGEPERM_BACKEND", value, 1);
-		void *p = hp_alloc(4096, PROT_READ | PROT_WRITE);
-		_exit(p ? 0 : errno);
-	}
-	close(fds[1]);
-	ssize_t got = read(fds[0], err_out, n - 1);
-	err_out[got > 0 ? got : 0] = 0;
-	close(fds[0]);
-	int st;
-	waitpid(pid, &st, 0);
+	void *p = hp_alloc(4096, PROT_READ | PROT_WRITE);
+	_exit(p ? 0 : errno);
+}
+
+/* hp_alloc's errno with HUGEPERM_BACKEND=@value, and what it printed. */
+static int child_alloc(const char *value, char *out, size_t n)
+{
+	static char env[64];
+	snprintf(env, sizeof(env), "HUGEPERM_BACKEND=%s", value);
+	int st = tap_child(alloc_child, NULL, env, out, n);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

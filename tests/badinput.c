@@ -49,29 +49,18 @@ static bool unchanged(void)
 			tap_diag("  errno %d (%s)", e_, strerror(e_));                             \
 	} while (0)
 
-/* Run @argv0 checked-child @which with HUGEPERM_CHECKED=1; its stderr. */
-static int checked_child(const char *self, const char *which, char *out, size_t n)
+/* In a child: run this program again as "checked-child WHICH". */
+static const char *self;
+static void exec_checked(void *which)
 {
-	int fds[2];
-	fflush(stdout);
-	if (pipe(fds))
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 2);
-		setenv("HUGEPERM_CHECKED", "1", 1);
-		execl(self, self, "checked-child", which, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	size_t got = 0;
-	ssize_t k;
-	while ((k = read(fds[0], out + got, n - 1 - got)) > 0)
-		got += (size_t)k;
-	out[got] = 0;
-	close(fds[0]);
-	int st;
-	waitpid(pid, &st, 0);
+	execl(self, self, "checked-child", (const char *)which, (char *)NULL);
+	_exit(127);
+}
+
+/* The signal that ended "checked-child @which" under HUGEPERM_CHECKED=1. */
+static int checked_child(const char *which, char *out, size_t n)
+{
+	int st = tap_child(exec_checked, (void *)which, "HUGEPERM_CHECKED=1", out, n);
 	return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 }
 
@@ -88,6 +77,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	self = argv[0];
 	char *p = hp_alloc(3 * 4096, RW);
 	char *q = hp_alloc(4096, RW);
 	ok(p && q, "two allocations to misuse");
@@ -136,11 +126,11 @@ int main(int argc, char **argv)
 
 	/* Checked mode: abort with a message. */
 	char out[1024];
-	int sig = checked_child(argv[0], "double-free", out, sizeof(out));
+	int sig = checked_child("double-free", out, sizeof(out));
 	is(sig, SIGABRT, "HUGEPERM_CHECKED=1: a double free aborts");
 	ok(strstr(out, "hp_free(0x") && strstr(out, "not the start of a live allocation"),
 	   "naming the call, the address and the reason: %s", out);
-	sig = checked_child(argv[0], "rwx", out, sizeof(out));
+	sig = checked_child("rwx", out, sizeof(out));
 	is(sig, SIGABRT, "HUGEPERM_CHECKED=1: RWX without opt-in aborts");
 	ok(strstr(out, "hp_alloc") && strstr(out, "HUGEPERM_ALLOW_RWX"), "saying how to opt in: %s",
 	   out);

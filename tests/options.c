@@ -9,6 +9,18 @@
 #include "internal.h"
 #include "tap.h"
 
+static void read_env(void *arg)
+{
+	setenv("HUGEPERM_COLLAPSE_RETRIES", "7", 1);
+	hp_options_init();
+	_exit(hp_opt.collapse == HP_COLLAPSE_DEFERRED && hp_opt.collapse_retries == 7 ? 0 : 1);
+}
+
+static void print_options(void *arg)
+{
+	hp_options_print(1);
+}
+
 int main(void)
 {
 	long v = -1;
@@ -31,42 +43,15 @@ int main(void)
 	is(hp_option_parse(HP_OPT_COLLAPSE_DELAY_MS, "250", &v), 0, "COLLAPSE_DELAY_MS=250 parses");
 	is(v, 250, "... to 250");
 
-	/* The environment path: a child with bad and good values. */
-	fflush(stdout);
-	int fds[2];
-	if (pipe(fds))
-		return 1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 2);
-		setenv("HUGEPERM_COLLAPSE", "sometimes", 1);
-		setenv("HUGEPERM_COLLAPSE_RETRIES", "7", 1);
-		hp_options_init();
-		_exit(hp_opt.collapse == HP_COLLAPSE_DEFERRED && hp_opt.collapse_retries == 7 ? 0
-											      : 1);
-	}
-	close(fds[1]);
-	char buf[512] = {0};
-	ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
-	(void)n;
-	int st;
-	waitpid(pid, &st, 0);
+	/* The environment path: a child with a bad value and a good one. */
+	char out[4096];
+	int st = tap_child(read_env, NULL, "HUGEPERM_COLLAPSE=sometimes", out, sizeof(out));
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	   "bad value keeps the default, good value is read");
-	ok(strstr(buf, "HUGEPERM_COLLAPSE='sometimes'") && strstr(buf, "EINVAL"),
+	ok(strstr(out, "HUGEPERM_COLLAPSE='sometimes'") && strstr(out, "EINVAL"),
 	   "the warning names the option, the value and EINVAL");
 
-	char out[4096] = {0};
-	if (pipe(fds))
-		return 1;
-	pid = fork();
-	if (pid == 0) {
-		hp_options_print(fds[1]);
-		_exit(0);
-	}
-	close(fds[1]);
-	n = read(fds[0], out, sizeof(out) - 1);
-	waitpid(pid, &st, 0);
+	tap_child(print_options, NULL, NULL, out, sizeof(out));
 	ok(strstr(out, "HUGEPERM_BACKEND") && strstr(out, "HUGEPERM_MAX_MB") &&
 	       strstr(out, "deferred"),
 	   "the options table lists every option with its value");

@@ -2,6 +2,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -51,6 +53,33 @@ void tap_diag(const char *fmt, ...)
 	va_end(ap);
 	printf("\n");
 	fflush(stdout);
+}
+
+int tap_child(void (*fn)(void *arg), void *arg, const char *env, char *out, size_t n)
+{
+	int fds[2], status = -1;
+	fflush(stdout);
+	if (pipe(fds))
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		if (env)
+			putenv((char *)env);
+		fn(arg);
+		exit(0); /* not _exit: atexit handlers (HUGEPERM_STATS) must run */
+	}
+	close(fds[1]);
+	size_t got = 0;
+	ssize_t k;
+	while (got < n - 1 && (k = read(fds[0], out + got, n - 1 - got)) > 0)
+		got += (size_t)k;
+	out[got] = 0;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return status;
 }
 
 int tap_done(void)

@@ -4,6 +4,7 @@
 #define HP_TAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 void tap_plan(int n);
 /* Skip the whole program: "1..0 # SKIP reason". */
@@ -11,6 +12,10 @@ __attribute__((noreturn)) void tap_skip_all(const char *reason);
 bool tap_ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tap_skip(int n, const char *reason);
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Run fn(arg) in a child with @env ("NAME=value", or NULL) added to its
+ * environment; its stdout and stderr go to @out (NUL-terminated).  Returns
+ * the wait status. */
+int tap_child(void (*fn)(void *arg), void *arg, const char *env, char *out, size_t n);
 /* Print the plan if none was given; exit status 0 if all passed. */
 int tap_done(void);
 
