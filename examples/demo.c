@@ -185,8 +185,8 @@ int main(int argc, char **argv)
 	size_t calls = 20000000;
 
 	const struct placement pls[] = {
-	    {"plain mmap + mprotect", mmap_alloc, mmap_exec, mmap_finish, mmap_release},
-	    {"hugeperm", hp_page_alloc, hp_page_exec, hp_finish, hp_release},
+		{"plain mmap + mprotect", mmap_alloc, mmap_exec, mmap_finish, mmap_release},
+		{"hugeperm", hp_page_alloc, hp_page_exec, hp_finish, hp_release},
 	};
 	struct result res[2];
 	struct hp_stats st = {.size = sizeof(st)};
@@ -209,9 +209,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		printf("%-24s %10.1f %10.2f %15.1f%% %12ld\n", pls[i].name, res[i].build_ms,
 		       res[i].ns_per_call, res[i].huge_pct, res[i].splits);
-	printf(
-	    "\ncalls into hugeperm-placed code are %.2fx the speed of calls into plain mmap code\n",
-	    res[0].ns_per_call / res[1].ns_per_call);
+	printf("\ncalls into hugeperm-placed code are %.2fx the speed of calls into plain mmap "
+	       "code\n",
+	       res[0].ns_per_call / res[1].ns_per_call);
 	printf("hugeperm backend %s: %lu collapses (%lu attempts), %lu splits counted, "
 	       "%lu mprotect calls\n",
 	       hp_backend_name(st.backend), (unsigned long)st.collapses,

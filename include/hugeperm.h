@@ -111,6 +111,11 @@ struct hp_stats {
 	uint64_t mprotect_calls;   /* mprotect calls made for protection changes */
 	uint64_t allocs, frees;	   /* successful hp_alloc / hp_free calls */
 	uint64_t trimmed_blocks;   /* blocks returned to the kernel by hp_trim */
+	uint64_t aliased_blocks;   /* blocks with a writable alias (executable classes) */
+	uint64_t writes_direct;	   /* hp_write into pages already writable */
+	uint64_t writes_alias;	   /* ... through a block's alias: a memcpy */
+	uint64_t writes_procmem;   /* ... through /proc/self/mem: no protection change */
+	uint64_t writes_flip;	   /* ... by flipping the pages writable and back */
 	struct hp_class_stats cls[HP_NCLASS];
 };
 
@@ -127,6 +132,7 @@ struct hp_config {
 };
 
 #define HP_ARENA_ALLOW_RWX 0x1 /* allow pages writable and executable at once */
+#define HP_ARENA_NO_ALIAS  0x2 /* executable blocks are private: hp_write uses /proc/self/mem */
 
 struct hp_arena; /* opaque */
 
@@ -138,7 +144,8 @@ struct hp_arena; /* opaque */
  *
  * Allocations of up to 2 MiB come from one block of their class; larger ones
  * take whole contiguous blocks.  The memory is zeroed the first time a block
- * is used; later it holds what the previous owner left.
+ * is used (executable classes: filled with int3 traps); later it holds what
+ * the previous owner left (executable classes: int3 again).
  *
  * Return: a page-aligned pointer, or NULL with errno set to EINVAL (size 0,
  * unknown bits in @prot), EACCES (write and execute together without
@@ -171,6 +178,39 @@ HP_API int hp_free(void *ptr);
  * Thread-safe.
  */
 HP_API int hp_protect(void *ptr, size_t size, int prot);
+
+/**
+ * hp_write() - copy into an allocation, whatever its protection.
+ * @dst: an address inside a live allocation.
+ * @src: bytes to copy.
+ * @size: how many; [dst, dst+size) must stay inside the allocation.
+ *
+ * Writes code without making its pages writable: no page that another thread
+ * may be executing changes protection, and no huge mapping is split.  The
+ * way it is done, best first: a memcpy through the block's writable alias
+ * (executable blocks are shared memory with a second, RW, never executable
+ * view); a write through /proc/self/mem (where no alias exists); and only as
+ * a last resort, the pages flipped writable (never executable) and back.
+ * hp_stats counts the writes of each kind.  The instruction cache is kept
+ * coherent (on x86 by the hardware).
+ *
+ * Return: 0, or -1 with errno ENOMEM (the range is not inside one live
+ * allocation) or EINVAL (@src NULL).  Size 0 does nothing.  Thread-safe,
+ * but the caller must not free the allocation meanwhile.
+ */
+HP_API int hp_write(void *dst, const void *src, size_t size);
+
+/**
+ * hp_writable() - a writable address for the byte at @ptr.
+ *
+ * For pages that are writable, @ptr itself; for executable blocks with an
+ * alias, the alias address, valid for the allocation's life (no release is
+ * needed: the alias is never executable).  JITs that emit in place write
+ * there and run at @ptr.
+ * Return: the address, or NULL with errno EINVAL (@ptr not in a live
+ * allocation) or EOPNOTSUPP (no alias: use hp_write()).
+ */
+HP_API void *hp_writable(void *ptr);
 
 /**
  * hp_usable_size() - bytes usable at an allocation.
@@ -209,6 +249,8 @@ HP_API struct hp_arena *hp_arena_create(const struct hp_config *cfg);
 HP_API void *hp_arena_alloc(struct hp_arena *arena, size_t size, int prot);
 HP_API int hp_arena_free(struct hp_arena *arena, void *ptr);
 HP_API int hp_arena_protect(struct hp_arena *arena, void *ptr, size_t size, int prot);
+HP_API int hp_arena_write(struct hp_arena *arena, void *dst, const void *src, size_t size);
+HP_API void *hp_arena_writable(struct hp_arena *arena, void *ptr);
 HP_API int hp_arena_collapse_pending(struct hp_arena *arena);
 HP_API int hp_arena_trim(struct hp_arena *arena);
 HP_API int hp_arena_stats_get(struct hp_arena *arena, struct hp_stats *st);

@@ -58,7 +58,7 @@ int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mu
 	case HP_BACKEND_HUGETLB_1G:
 	case HP_BACKEND_HUGETLB_2M: {
 		long free =
-		    want == HP_BACKEND_HUGETLB_1G ? pr->hugetlb_1g_free : pr->hugetlb_2m_free;
+			want == HP_BACKEND_HUGETLB_1G ? pr->hugetlb_1g_free : pr->hugetlb_2m_free;
 		const char *size = want == HP_BACKEND_HUGETLB_1G ? "1048576kB" : "2048kB";
 		*backend = want;
 		if (free > 0) {
@@ -87,9 +87,8 @@ int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mu
 			hp_buf_str(why, "]");
 			return 0;
 		}
-		hp_buf_str(
-		    why,
-		    "THP does not allow madvise (/sys/kernel/mm/transparent_hugepage/enabled is [");
+		hp_buf_str(why, "THP does not allow madvise "
+				"(/sys/kernel/mm/transparent_hugepage/enabled is [");
 		hp_buf_str(why, pr->thp_mode);
 		hp_buf_str(why, "])");
 		return ENODEV;
@@ -140,6 +139,8 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 	if (!probe.collapse && a->collapse_mode != HP_COLLAPSE_OFF)
 		a->collapse_mode = HP_COLLAPSE_OFF;
 	a->allow_rwx = hp_opt.allow_rwx || (cfg && (cfg->flags & HP_ARENA_ALLOW_RWX));
+	a->alias = hp_opt.alias && !(cfg && (cfg->flags & HP_ARENA_NO_ALIAS));
+	a->poison = hp_opt.poison;
 	a->max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)hp_opt.max_mb << 20;
 	return 0;
 }
@@ -309,6 +310,46 @@ int hp_arena_protect(struct hp_arena *a, void *ptr, size_t size, int prot)
 	return 0;
 }
 
+int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
+{
+	if (!a) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (size == 0)
+		return 0;
+	if (!src)
+		return bad(EINVAL, "hp_write", dst, "src is NULL");
+	pthread_mutex_lock(&a->lock);
+	int err = hp_pool_write(a, (uintptr_t)dst, src, size);
+	pthread_mutex_unlock(&a->lock);
+	if (err == ENOMEM)
+		return bad(ENOMEM, "hp_write", dst, "range not inside one live allocation");
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	after_call(a);
+	return 0;
+}
+
+void *hp_arena_writable(struct hp_arena *a, void *ptr)
+{
+	if (!a) {
+		errno = EINVAL;
+		return NULL;
+	}
+	int err;
+	pthread_mutex_lock(&a->lock);
+	uintptr_t w = hp_pool_writable(a, (uintptr_t)ptr, &err);
+	pthread_mutex_unlock(&a->lock);
+	if (err == EINVAL)
+		bad(EINVAL, "hp_writable", ptr, "not inside a live allocation");
+	if (err)
+		errno = err;
+	return (void *)w;
+}
+
 int hp_arena_collapse_pending(struct hp_arena *a)
 {
 	if (!a) {
@@ -359,7 +400,7 @@ struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 	}
 	if (cfg && (cfg->backend < HP_BACKEND_AUTO || cfg->backend > HP_BACKEND_SMALL ||
 		    cfg->collapse_mode < 0 || cfg->collapse_mode > HP_COLLAPSE_OFF ||
-		    (cfg->flags & ~HP_ARENA_ALLOW_RWX))) {
+		    (cfg->flags & ~(HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS)))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -419,6 +460,18 @@ size_t hp_usable_size(const void *ptr)
 	size_t n = hp_pool_usable(a, (uintptr_t)ptr);
 	pthread_mutex_unlock(&a->lock);
 	return n;
+}
+
+int hp_write(void *dst, const void *src, size_t size)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_write(a, dst, src, size) : -1;
+}
+
+void *hp_writable(void *ptr)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_writable(a, ptr) : NULL;
 }
 
 int hp_collapse_pending(void)

@@ -17,6 +17,13 @@
  * another class is one whole-block mprotect, which keeps the huge mapping.
  * hp_trim() hands them back to the kernel: the seeds' shrinker.
  *
+ * Blocks of executable classes are shared memory with a writable alias
+ * (when the arena allows it): each chunk gets a memfd per kind (shmem,
+ * hugetlb) lazily, and a second 1 GiB reservation where the alias views
+ * sit at the same offsets, so alias = alias_base + (addr - base).  If the
+ * kernel refuses an executable memfd (vm.memfd_noexec=2), the arena drops
+ * aliases for good and commits private memory, saying so once.
+ *
  * With the 1 GiB hugetlb backend the whole chunk is one page and one
  * mapping unit: it is committed at once, all its blocks share one home
  * class, and it can only change class (or be trimmed) when all are EMPTY.
@@ -67,6 +74,11 @@ void hp_arena_fini(struct hp_arena *a)
 		struct hp_chunk *next = c->next;
 		__atomic_store_n(&chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
 		a->os->release(c->base, HP_CHUNK_SIZE);
+		if (c->alias_base)
+			a->os->release(c->alias_base, HP_CHUNK_SIZE);
+		for (int k = 0; k < 2; k++)
+			if (c->shm_fd[k] >= 0)
+				a->os->shm_close(c->shm_fd[k]);
 		a->os->meta_free(c, sizeof(*c));
 		c = next;
 	}
@@ -103,6 +115,7 @@ static struct hp_chunk *chunk_new(struct hp_arena *a)
 	}
 	c->base = base;
 	c->arena = a;
+	c->shm_fd[0] = c->shm_fd[1] = -1;
 	for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
 		hp_block_init(&c->blocks[i], base + i * HP_BLOCK_SIZE, c);
 	c->next = a->chunks;
@@ -139,18 +152,20 @@ void hp_arena_put_block(struct hp_arena *a, struct hp_block *b)
 static const char *vma_name(int prot)
 {
 	static const char *names[HP_NCLASS] = {
-	    "hugeperm:none", "hugeperm:r",  "hugeperm:w",  "hugeperm:rw",
-	    "hugeperm:x",    "hugeperm:rx", "hugeperm:wx", "hugeperm:rwx",
+		"hugeperm:none", "hugeperm:r",	"hugeperm:w",  "hugeperm:rw",
+		"hugeperm:x",	 "hugeperm:rx", "hugeperm:wx", "hugeperm:rwx",
 	};
 	return names[prot & HP_PROT_MASK];
 }
 
 /* After a block's memory arrived: set its state and learn if it is huge. */
-static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int backend, int prot)
+static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int backend, int prot,
+			    bool aliased)
 {
 	hp_block_reset(b, prot);
 	b->pool_set = (uint8_t)set;
 	b->backend = (uint8_t)backend;
+	b->aliased = aliased;
 	b->chunk->ncommitted++;
 	a->committed_bytes += HP_BLOCK_SIZE;
 	if (hp_backend_is_hugetlb(backend)) {
@@ -167,20 +182,75 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 	a->os->name(b->base, HP_BLOCK_SIZE, vma_name(prot));
 }
 
+/* Should blocks of class @prot be shared memory with an alias? */
+static bool wants_alias(const struct hp_arena *a, int prot)
+{
+	return a->alias && (prot & PROT_EXEC);
+}
+
+static int shm_kind(int backend)
+{
+	return hp_backend_is_hugetlb(backend) ? 1 : 0;
+}
+
+/* The chunk's memfd for @backend and its alias reservation. */
+static int chunk_shm(struct hp_arena *a, struct hp_chunk *c, int backend)
+{
+	int err = 0;
+	if (!c->alias_base)
+		err = a->os->reserve(HP_CHUNK_SIZE, HP_BLOCK_SIZE, &c->alias_base);
+	if (!err && c->shm_fd[shm_kind(backend)] < 0)
+		err = a->os->shm_create(HP_CHUNK_SIZE, backend, &c->shm_fd[shm_kind(backend)]);
+	return err;
+}
+
+/* The kernel refused an executable memfd: no aliases from now on. */
+static void drop_aliases(struct hp_arena *a, int err)
+{
+	a->alias = false;
+	if (!hp_opt.verbose)
+		return;
+	char msg[200];
+	struct hp_buf b = {msg, sizeof(msg), 0};
+	hp_buf_str(&b, "hugeperm: executable shared memory refused (errno ");
+	hp_buf_u64(&b, (uint64_t)err);
+	hp_buf_str(&b, ", vm.memfd_noexec?); executable blocks are private, written through "
+		       "/proc/self/mem\n");
+	hp_os_write_all(2, msg, b.len < b.cap ? b.len : b.cap);
+}
+
 /* Commit blocks [first, first+n) of chunk @c for pool set @set. */
 static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, unsigned n, int set,
 		      int prot)
 {
 	int backend = set ? a->mutable_backend : a->backend;
 	size_t size = (size_t)n * HP_BLOCK_SIZE;
+	uintptr_t base = c->blocks[first].base;
+	int fill = (prot & PROT_EXEC) ? HP_TRAP_BYTE : -1;
+	bool aliased = false;
+	int err;
 
 	if (a->max_bytes && a->committed_bytes + size > a->max_bytes)
 		return ENOMEM;
-	int err = a->os->commit(c->blocks[first].base, size, prot, backend);
-	if (err)
-		return err;
+	if (wants_alias(a, prot) && backend != HP_BACKEND_HUGETLB_1G) {
+		err = chunk_shm(a, c, backend);
+		if (!err)
+			err = a->os->shm_commit(base, c->alias_base + (base - c->base),
+						c->shm_fd[shm_kind(backend)], base - c->base, size,
+						prot, backend, fill);
+		if (err == ENOMEM)
+			return err; /* a hugetlb pool ran dry: the caller falls back */
+		if (err)
+			drop_aliases(a, err);
+		aliased = !err;
+	}
+	if (!aliased) {
+		err = a->os->commit(base, size, prot, backend, fill);
+		if (err)
+			return err;
+	}
 	for (unsigned i = first; i < first + n; i++)
-		block_committed(a, &c->blocks[i], set, backend, prot);
+		block_committed(a, &c->blocks[i], set, backend, prot, aliased);
 	return 0;
 }
 
@@ -254,32 +324,46 @@ static bool fall_back(struct hp_arena *a, int set, int err)
 	return true;
 }
 
-struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home)
+/* Take free block @b for class @home off the free list. */
+static struct hp_block *take_free(struct hp_arena *a, struct hp_block *b, int home)
 {
-	struct hp_block *b, *any = NULL;
+	int err = rehome(a, b, home);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	free_list_del(a, b);
+	return b;
+}
+
+/*
+ * A free block of @set for class @home: one of that class, else one with
+ * the right backing (shared with an alias or not) to re-home; with @any,
+ * whatever there is.
+ */
+static struct hp_block *free_find(struct hp_arena *a, int set, int home, bool any)
+{
+	bool want = wants_alias(a, home);
+	struct hp_block *b, *other = NULL;
 
 	for (b = a->free_blocks[set]; b; b = b->next) {
-		if (b->home == home)
-			break;
-		if (!any && !b->chunk->hugetlb_1g)
-			any = b;
+		if (b->home == home && b->aliased == want)
+			return b;
+		if (!other && !b->chunk->hugetlb_1g && (any || b->aliased == want))
+			other = b;
 	}
-	if (!b && any) {
-		int err = rehome(a, any, home);
-		if (err) {
-			errno = err;
-			return NULL;
-		}
-		b = any;
-	}
-	if (b) {
-		free_list_del(a, b);
-		return b;
-	}
+	return other;
+}
 
+struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home)
+{
+	struct hp_block *b = free_find(a, set, home, false);
+	if (b)
+		return take_free(a, b, home);
+
+	int err;
 	for (;;) {
 		int backend = set ? a->mutable_backend : a->backend;
-		int err;
 		if (backend == HP_BACKEND_HUGETLB_1G) {
 			err = commit_chunk_1g(a, home);
 			if (!err)
@@ -288,25 +372,29 @@ struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home)
 			b = find_reserved(a);
 			if (!b)
 				return NULL; /* errno from chunk_new */
-			err =
-			    commit_run(a, b->chunk, (unsigned)(b - b->chunk->blocks), 1, set, home);
+			err = commit_run(a, b->chunk, (unsigned)(b - b->chunk->blocks), 1, set,
+					 home);
 			if (!err)
 				return b;
 		}
-		if (!fall_back(a, set, err)) {
-			errno = err;
-			return NULL;
-		}
+		if (!fall_back(a, set, err))
+			break;
 	}
+	/* No new block: a free block of the other backing still beats a steal. */
+	b = free_find(a, set, home, true);
+	if (b)
+		return take_free(a, b, home);
+	errno = err;
+	return NULL;
 }
 
 /* Can block @b be part of a span of class @prot in pool set @set? */
-static bool span_ok(const struct hp_block *b, int set, int prot)
+static bool span_ok(const struct hp_arena *a, const struct hp_block *b, int set, int prot)
 {
 	if (b->state == HP_BLOCK_RESERVED)
 		return !b->chunk->hugetlb_1g;
 	return b->state == HP_BLOCK_EMPTY && b->pool_set == set &&
-	       (b->home == prot || !b->chunk->hugetlb_1g);
+	       b->aliased == wants_alias(a, prot) && (b->home == prot || !b->chunk->hugetlb_1g);
 }
 
 static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int prot)
@@ -314,7 +402,7 @@ static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int p
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
 		unsigned run = 0;
 		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
-			run = span_ok(&c->blocks[i], set, prot) ? run + 1 : 0;
+			run = span_ok(a, &c->blocks[i], set, prot) ? run + 1 : 0;
 			if (run == n)
 				return &c->blocks[i + 1 - n];
 		}
@@ -393,12 +481,17 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 			next = b->next;
 			if (b->chunk->hugetlb_1g || b->collapsing)
 				continue; /* a collapse in flight: next trim */
-			int err = a->os->decommit(b->base, HP_BLOCK_SIZE);
+			struct hp_chunk *c = b->chunk;
+			int err = b->aliased ? a->os->shm_decommit(b->base, hp_alias_of(b, b->base),
+								   c->shm_fd[shm_kind(b->backend)],
+								   b->base - c->base, HP_BLOCK_SIZE)
+					     : a->os->decommit(b->base, HP_BLOCK_SIZE);
 			if (err)
 				return -err;
 			free_list_del(a, b);
 			b->state = HP_BLOCK_RESERVED;
 			b->huge = false;
+			b->aliased = false;
 			b->chunk->ncommitted--;
 			a->committed_bytes -= HP_BLOCK_SIZE;
 			n++;
@@ -411,7 +504,7 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 		bool all_empty = true;
 		for (unsigned i = 0; i < HP_CHUNK_BLOCKS && all_empty; i++)
 			all_empty =
-			    c->blocks[i].state == HP_BLOCK_EMPTY && !c->blocks[i].collapsing;
+				c->blocks[i].state == HP_BLOCK_EMPTY && !c->blocks[i].collapsing;
 		if (!all_empty)
 			continue;
 		int err = a->os->decommit(c->base, HP_CHUNK_SIZE);

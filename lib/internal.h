@@ -63,6 +63,11 @@
 
 struct hp_buf;
 
+/* Freed and fresh pages of executable classes hold int3 (x86): stale or
+ * stray code traps.  Freed writable pages may be poisoned. */
+#define HP_TRAP_BYTE   0xcc
+#define HP_POISON_BYTE 0xa5
+
 #define HP_UNUSED      __attribute__((unused))
 #define hp_likely(x)   __builtin_expect(!!(x), 1)
 #define hp_unlikely(x) __builtin_expect(!!(x), 0)
@@ -81,6 +86,7 @@ struct hp_probe {
 	char thp_mode[16];    /* always / madvise / never */
 	bool collapse;	      /* MADV_COLLAPSE works */
 	bool vma_names;	      /* PR_SET_VMA_ANON_NAME works */
+	long memfd_noexec;    /* vm.memfd_noexec: 0, 1, 2; -1 = kernel has none */
 };
 
 struct hp_os {
@@ -88,13 +94,26 @@ struct hp_os {
 	int (*reserve)(size_t size, size_t align, uintptr_t *out);
 	int (*release)(uintptr_t addr, size_t size);
 	/* Back [addr, addr+size) with memory of @backend, protection @prot,
-	 * populated.  Replaces the reservation there. */
-	int (*commit)(uintptr_t addr, size_t size, int prot, int backend);
+	 * populated, each byte set to @fill (-1: left zero).  Replaces the
+	 * reservation there. */
+	int (*commit)(uintptr_t addr, size_t size, int prot, int backend, int fill);
 	/* Give the memory back; the range becomes a reservation again. */
 	int (*decommit)(uintptr_t addr, size_t size);
 	int (*protect)(uintptr_t addr, size_t size, int prot);
 	int (*collapse)(uintptr_t addr, size_t size);
 	int (*name)(uintptr_t addr, size_t size, const char *name);
+	/* Shared memory for blocks with a writable alias: a memfd of @size
+	 * (hugetlb 2 MiB pages for a hugetlb @backend, else shmem). */
+	int (*shm_create)(size_t size, int backend, int *fd);
+	void (*shm_close)(int fd);
+	/* Map [off, off+size) of @fd at @alias (RW) and at @addr (@prot),
+	 * populated, each byte set to @fill.  Replaces the reservations. */
+	int (*shm_commit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size,
+			  int prot, int backend, int fill);
+	/* Both views back to reservations, the file's pages freed. */
+	int (*shm_decommit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size);
+	/* Write through /proc/self/mem: no protection changes. */
+	int (*mem_write)(uintptr_t dst, const void *src, size_t size);
 	uint64_t (*now_ns)(void);
 	/* Metadata memory (zeroed); never malloc, so the preload can use it. */
 	void *(*meta_alloc)(size_t size);
@@ -124,13 +143,15 @@ int hp_os_page_size_ok(void);
 	X(COLLAPSE_RETRIES, collapse_retries, 3, 0, 100, "EAGAIN retries per attempt")             \
 	X(CHECKED, checked, 0, 0, 1, "abort with a message on bad input")                          \
 	X(ALLOW_RWX, allow_rwx, 0, 0, 1, "allow pages writable and executable at once")            \
+	X(ALIAS, alias, 1, 0, 1, "executable blocks get a writable alias (memfd)")                 \
+	X(POISON, poison, 0, 0, 1, "fill freed writable pages with 0xa5")                          \
 	X(MAX_MB, max_mb, 0, 0, (1L << 30), "cap on the default arena's memory, MiB (0: none)")
 
 enum hp_option_id {
 #define HP_OPT_ENUM(NAME, field, def, lo, hi, help) HP_OPT_##NAME,
 	HP_OPTIONS(HP_OPT_ENUM)
 #undef HP_OPT_ENUM
-	    HP_NOPTIONS
+		HP_NOPTIONS
 };
 
 struct hp_options {
@@ -179,6 +200,7 @@ struct hp_block {
 	bool queued;			 /* in the collapse queue */
 	bool collapsing;		 /* MADV_COLLAPSE in flight, lock dropped */
 	bool collapse_off;		 /* EINVAL from MADV_COLLAPSE: never again */
+	bool aliased;			 /* shared memory with an RW alias view */
 	uint8_t nfailed;		 /* consecutive ENOMEM/EBUSY failures */
 	uint64_t uniform_since_ns;	 /* when it last became uniform */
 	uint64_t retry_at_ns;		 /* no collapse before this (backoff) */
@@ -228,8 +250,16 @@ struct hp_chunk {
 	struct hp_chunk *next;	/* arena's chunk list */
 	uint32_t ncommitted;	/* blocks not RESERVED */
 	bool hugetlb_1g;	/* backed whole by one 1 GiB page */
+	int shm_fd[2];		/* memfds of aliased blocks: [0] shmem, [1] hugetlb; -1: none */
+	uintptr_t alias_base;	/* the chunk's RW alias view; 0: none yet */
 	struct hp_block blocks[HP_CHUNK_BLOCKS];
 };
+
+/* Where @addr of aliased block @b can be written. */
+static inline uintptr_t hp_alias_of(const struct hp_block *b, uintptr_t addr)
+{
+	return b->chunk->alias_base + (addr - b->chunk->base);
+}
 
 struct hp_pool {
 	struct hp_block *bucket[HP_NBUCKETS]; /* partial blocks by free pages */
@@ -241,8 +271,9 @@ struct hp_counters {
 	uint64_t collapses[HP_NCLASS];
 	uint64_t steals[HP_NCLASS];
 	uint64_t collapse_attempts, collapse_eagain, collapse_enomem, collapse_ebusy,
-	    collapse_einval, collapse_other;
+		collapse_einval, collapse_other;
 	uint64_t mprotect_calls, allocs, frees, trimmed_blocks;
+	uint64_t writes_direct, writes_alias, writes_procmem, writes_flip;
 };
 
 struct hp_arena {
@@ -253,6 +284,8 @@ struct hp_arena {
 	int mutable_backend;		    /* for blocks whose pages change class: THP or small */
 	int collapse_mode;		    /* enum hp_collapse_mode */
 	bool allow_rwx;			    /* HP_ARENA_ALLOW_RWX or HUGEPERM_ALLOW_RWX */
+	bool alias;			    /* executable classes get shared blocks with an alias */
+	bool poison;			    /* fill freed writable pages with HP_POISON_BYTE */
 	size_t max_bytes;		    /* cap on committed bytes, 0 = none */
 	size_t committed_bytes;		    /* blocks not RESERVED */
 	size_t reserved_bytes;		    /* chunks */
@@ -322,6 +355,10 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home);
 int hp_pool_free(struct hp_arena *a, uintptr_t addr);
 int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot);
 size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr);
+/* Copy into a live allocation whatever its protection.  0 or errno. */
+int hp_pool_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t size);
+/* A writable address for @addr (itself, or its alias); 0 with *err set. */
+uintptr_t hp_pool_writable(struct hp_arena *a, uintptr_t addr, int *err);
 void hp_pool_insert(struct hp_arena *a, struct hp_block *b);
 void hp_pool_remove(struct hp_arena *a, struct hp_block *b);
 

@@ -17,7 +17,7 @@
 
 struct hp_options hp_opt = {
 #define HP_OPT_DEFAULT(NAME, field, def, lo, hi, help) .field = (def),
-    HP_OPTIONS(HP_OPT_DEFAULT)
+	HP_OPTIONS(HP_OPT_DEFAULT)
 #undef HP_OPT_DEFAULT
 };
 
@@ -31,7 +31,7 @@ struct option_desc {
 static struct option_desc table[HP_NOPTIONS] = {
 #define HP_OPT_DESC(NAME, field, def, lo, hi, help)                                                \
 	[HP_OPT_##NAME] = {#NAME, &hp_opt.field, (def), (lo), (hi), (help)},
-    HP_OPTIONS(HP_OPT_DESC)
+	HP_OPTIONS(HP_OPT_DESC)
 #undef HP_OPT_DESC
 };
 

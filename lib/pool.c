@@ -24,12 +24,22 @@
  * a block whose allocations are all freed is uniform again; a block with no
  * page in use goes back to the arena's free list.
  *
+ * Freed pages of executable classes are filled with int3 (HP_TRAP_BYTE)
+ * before anyone can get them again, so stale code never runs; freed
+ * writable pages are poisoned with HUGEPERM_POISON=1.  Writes into pages
+ * the caller cannot write (hp_write) go, best first: through the block's
+ * alias (a memcpy), through /proc/self/mem (a system call, but no change
+ * of protection), and only as a last resort by flipping the pages to
+ * writable and back.
+ *
  * Pool sets: with a hugetlb backend, blocks cannot change protection in
  * part, so allocations that will (prot != home) come from a second set of
  * blocks on the mutable backend (THP, or small pages).  With THP or small
  * pages as the backend only set 0 is used.
  */
 #include "config.h"
+
+#include <string.h>
 
 #include "internal.h"
 
@@ -214,6 +224,81 @@ static int find_alloc_at(struct hp_arena *a, uintptr_t addr, struct hp_block **h
 	return err;
 }
 
+/* The block holding page @page of the range starting at block @b. */
+static struct hp_block *nth_block(struct hp_block *b, size_t page)
+{
+	return b + page / HP_BLOCK_PAGES;
+}
+
+/* How a write reached pages the caller cannot write itself. */
+enum write_method { W_DIRECT, W_ALIAS, W_PROCMEM, W_FLIP };
+
+/*
+ * Copy @size bytes to @dst, inside a live allocation that starts in block
+ * @b (a span's head: later pages are in the following blocks), changing no
+ * page's protection if that can be helped.  Lock held.  0 or errno; the
+ * method used goes to @method.
+ */
+static int write_pages(struct hp_arena *a, struct hp_block *b, uintptr_t dst, const void *src,
+		       size_t size, enum write_method *method)
+{
+	size_t p0 = (dst - b->base) >> HP_PAGE_SHIFT;
+	size_t p1 = (dst + size - 1 - b->base) >> HP_PAGE_SHIFT;
+	bool writable = true, aliased = true;
+
+	for (size_t p = p0; p <= p1; p++) {
+		struct hp_block *blk = nth_block(b, p);
+		writable &= (blk->prot[p % HP_BLOCK_PAGES] & PROT_WRITE) != 0;
+		aliased &= blk->aliased;
+	}
+	if (writable) {
+		memcpy((void *)dst, src, size);
+		*method = W_DIRECT;
+		return 0;
+	}
+	if (aliased) {
+		memcpy((void *)hp_alias_of(b, dst), src, size);
+		*method = W_ALIAS;
+		return 0;
+	}
+	if (a->os->mem_write(dst, src, size) == 0) {
+		*method = W_PROCMEM;
+		return 0;
+	}
+	/* Last resort: each page writable (never executable) for the copy. */
+	const char *s = src;
+	for (size_t p = p0; p <= p1; p++) {
+		struct hp_block *blk = nth_block(b, p);
+		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
+		int prot = blk->prot[i];
+		uintptr_t page = blk->base + (uintptr_t)i * HP_PAGE_SIZE;
+		uintptr_t from = dst > page ? dst : page;
+		uintptr_t to = dst + size < page + HP_PAGE_SIZE ? dst + size : page + HP_PAGE_SIZE;
+		int err = hp_pages_protect(a, blk, i, 1,
+					   (prot | PROT_READ | PROT_WRITE) & ~PROT_EXEC);
+		if (err)
+			return err;
+		memcpy((void *)from, s + (from - dst), to - from);
+		err = hp_pages_protect(a, blk, i, 1, prot);
+		if (err)
+			return err;
+	}
+	*method = W_FLIP;
+	return 0;
+}
+
+static const char trap_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP_TRAP_BYTE};
+static const char poison_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP_POISON_BYTE};
+
+/* Fill @n pages from page @first of the allocation at block @b (free path). */
+static void fill_pages(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n,
+		       const char *page_of_bytes)
+{
+	enum write_method m;
+	for (size_t p = first; p < first + n; p++)
+		write_pages(a, b, b->base + p * HP_PAGE_SIZE, page_of_bytes, HP_PAGE_SIZE, &m);
+}
+
 int hp_pool_free(struct hp_arena *a, uintptr_t addr)
 {
 	struct hp_block *b;
@@ -227,6 +312,10 @@ int hp_pool_free(struct hp_arena *a, uintptr_t addr)
 	int err = hp_pages_protect(a, b, first, n, b->home);
 	if (err)
 		return err;
+	if (b->home & PROT_EXEC)
+		fill_pages(a, b, first, n, trap_page);
+	else if (a->poison && (b->home & PROT_WRITE))
+		fill_pages(a, b, first, n, poison_page);
 	if (b->state == HP_BLOCK_SPAN) {
 		unsigned nblocks = b->span;
 		for (unsigned i = 0; i < nblocks; i++) {
@@ -274,4 +363,48 @@ size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr)
 	size_t n;
 
 	return find_alloc_at(a, addr, &b, &first, &n) ? 0 : n * HP_PAGE_SIZE;
+}
+
+int hp_pool_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t size)
+{
+	struct hp_block *b;
+	unsigned first;
+	size_t n;
+
+	if (find_alloc(a, dst, &b, &first, &n))
+		return ENOMEM;
+	uintptr_t end = b->base + ((uintptr_t)first + n) * HP_PAGE_SIZE;
+	if (size > end - dst)
+		return ENOMEM;
+	enum write_method m;
+	int err = write_pages(a, b, dst, src, size, &m);
+	if (err)
+		return err;
+	uint64_t *count[] = {&a->n.writes_direct, &a->n.writes_alias, &a->n.writes_procmem,
+			     &a->n.writes_flip};
+	(*count[m])++;
+	/* x86 keeps instruction fetch coherent with stores, through any alias;
+	 * other architectures need the caches synchronised for the code view. */
+	__builtin___clear_cache((char *)dst, (char *)dst + size);
+	return 0;
+}
+
+uintptr_t hp_pool_writable(struct hp_arena *a, uintptr_t addr, int *err)
+{
+	struct hp_block *b;
+	unsigned first;
+	size_t n;
+
+	*err = 0;
+	if (find_alloc(a, addr, &b, &first, &n)) {
+		*err = EINVAL;
+		return 0;
+	}
+	struct hp_block *at = hp_block_of(addr);
+	if (at->prot[(addr - at->base) >> HP_PAGE_SHIFT] & PROT_WRITE)
+		return addr;
+	if (at->aliased)
+		return hp_alias_of(at, addr);
+	*err = EOPNOTSUPP;
+	return 0;
 }

@@ -36,6 +36,8 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 			cs->blocks++;
 			if (b->state == HP_BLOCK_EMPTY)
 				st->free_blocks++;
+			if (b->aliased)
+				st->aliased_blocks++;
 			if (b->huge) {
 				st->huge_blocks++;
 				cs->huge_blocks++;
@@ -75,6 +77,10 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	st->allocs = a->n.allocs;
 	st->frees = a->n.frees;
 	st->trimmed_blocks = a->n.trimmed_blocks;
+	st->writes_direct = a->n.writes_direct;
+	st->writes_alias = a->n.writes_alias;
+	st->writes_procmem = a->n.writes_procmem;
+	st->writes_flip = a->n.writes_flip;
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -108,6 +114,7 @@ static void write_json(const struct hp_stats *st, struct hp_buf *b)
 	F(splits), F(collapse_attempts), F(collapses), F(collapse_eagain), F(collapse_enomem);
 	F(collapse_ebusy), F(collapse_einval), F(collapse_other), F(collapse_pending);
 	F(steals), F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks);
+	F(aliased_blocks), F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
 #undef F
 	hp_buf_str(b, ",\"classes\":{");
 	bool first = true;
@@ -165,7 +172,8 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 	F(free_blocks), F(huge_blocks), F(mixed_blocks), F(splits), F(collapse_attempts);
 	F(collapses), F(collapse_eagain), F(collapse_enomem), F(collapse_ebusy);
 	F(collapse_einval), F(collapse_other), F(collapse_pending), F(steals);
-	F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks);
+	F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks), F(aliased_blocks);
+	F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
 #undef F
 }
 

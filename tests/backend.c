@@ -43,7 +43,7 @@ int main(void)
 	char why[512];
 	int be;
 	struct hp_probe pr = {
-	    .hugetlb_2m_free = 4, .hugetlb_1g_free = 1, .thp = true, .thp_mode = "madvise"};
+		.hugetlb_2m_free = 4, .hugetlb_1g_free = 1, .thp = true, .thp_mode = "madvise"};
 
 	is(choose(&pr, HP_BACKEND_AUTO, &be, why, sizeof(why)), 0, "auto works");
 	is(be, HP_BACKEND_HUGETLB_1G, "auto takes 1 GiB hugetlb first");

@@ -20,7 +20,7 @@ static int f_release(uintptr_t addr, size_t size)
 	return 0;
 }
 
-static int f_commit(uintptr_t addr, size_t size, int prot, int backend)
+static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill)
 {
 	/* Only hugetlb pools run dry; THP and small pages always commit. */
 	if (fake.commit_fail_after == 0 && hp_backend_is_hugetlb(backend))
@@ -30,6 +30,37 @@ static int f_commit(uintptr_t addr, size_t size, int prot, int backend)
 	fake.commit_calls++;
 	/* The verification collapse that follows a THP commit is not counted. */
 	committing = backend == HP_BACKEND_THP;
+	return 0;
+}
+
+static int f_shm_create(size_t size, int backend, int *fd)
+{
+	*fd = 1000 + fake.shm_files++;
+	return 0;
+}
+
+static void f_shm_close(int fd)
+{
+}
+
+static int f_shm_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
+			int backend, int fill)
+{
+	if (fake.shm_refuse)
+		return fake.shm_refuse;
+	fake.shm_commits++;
+	committing = backend == HP_BACKEND_THP;
+	return 0;
+}
+
+static int f_shm_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size)
+{
+	return 0;
+}
+
+static int f_mem_write(uintptr_t dst, const void *src, size_t size)
+{
+	fake.mem_writes++; /* nothing behind fake addresses: count, touch nothing */
 	return 0;
 }
 
@@ -77,16 +108,21 @@ static void f_meta_free(void *p, size_t size)
 }
 
 const struct hp_os fake_os = {
-    .reserve = f_reserve,
-    .release = f_release,
-    .commit = f_commit,
-    .decommit = f_decommit,
-    .protect = f_protect,
-    .collapse = f_collapse,
-    .name = f_name,
-    .now_ns = f_now,
-    .meta_alloc = f_meta_alloc,
-    .meta_free = f_meta_free,
+	.reserve = f_reserve,
+	.release = f_release,
+	.commit = f_commit,
+	.decommit = f_decommit,
+	.protect = f_protect,
+	.collapse = f_collapse,
+	.name = f_name,
+	.shm_create = f_shm_create,
+	.shm_close = f_shm_close,
+	.shm_commit = f_shm_commit,
+	.shm_decommit = f_shm_decommit,
+	.mem_write = f_mem_write,
+	.now_ns = f_now,
+	.meta_alloc = f_meta_alloc,
+	.meta_free = f_meta_free,
 };
 
 void fake_reset(void)

@@ -87,13 +87,13 @@ long kernel_huge_pages(uintptr_t addr, size_t len)
 {
 	struct pm_page_region regions[64] = {0}; /* zeroed: valgrind does not know this ioctl */
 	struct pm_scan_arg arg = {
-	    .size = sizeof(arg),
-	    .start = addr,
-	    .end = addr + len,
-	    .vec = (uintptr_t)regions,
-	    .vec_len = 64,
-	    .category_mask = PM_PAGE_IS_HUGE,
-	    .return_mask = PM_PAGE_IS_HUGE,
+		.size = sizeof(arg),
+		.start = addr,
+		.end = addr + len,
+		.vec = (uintptr_t)regions,
+		.vec_len = 64,
+		.category_mask = PM_PAGE_IS_HUGE,
+		.return_mask = PM_PAGE_IS_HUGE,
 	};
 	long pages = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY);

@@ -53,7 +53,7 @@ int main(void)
 
 	tap_child(print_options, NULL, NULL, out, sizeof(out));
 	ok(strstr(out, "HUGEPERM_BACKEND") && strstr(out, "HUGEPERM_MAX_MB") &&
-	       strstr(out, "deferred"),
+		   strstr(out, "deferred"),
 	   "the options table lists every option with its value");
 	return tap_done();
 }

@@ -120,7 +120,7 @@ static void test_span(void)
 	is(a->n.splits[RW], 2, "which splits both blocks");
 	is(hp_pool_free(a, (uintptr_t)p), 0, "free the span");
 	ok(blk(p)->state == HP_BLOCK_EMPTY &&
-	       blk((char *)p + HP_BLOCK_SIZE)->state == HP_BLOCK_EMPTY,
+		   blk((char *)p + HP_BLOCK_SIZE)->state == HP_BLOCK_EMPTY,
 	   "both blocks are empty again");
 	void *g = hp_pool_alloc(a, HP_CHUNK_BLOCKS * HP_BLOCK_PAGES, RX, RX);
 	ok(g && hp_pool_usable(a, (uintptr_t)g) == HP_CHUNK_SIZE, "a 1 GiB allocation");

@@ -50,8 +50,8 @@ static void load_maps(void)
 			continue;
 		vmas[nvmas++] = (struct vma){s, e,
 					     (perms[0] == 'r' ? PROT_READ : 0) |
-						 (perms[1] == 'w' ? PROT_WRITE : 0) |
-						 (perms[2] == 'x' ? PROT_EXEC : 0)};
+						     (perms[1] == 'w' ? PROT_WRITE : 0) |
+						     (perms[2] == 'x' ? PROT_EXEC : 0)};
 	}
 	if (f)
 		fclose(f);
@@ -117,8 +117,11 @@ int main(void)
 	if (!pr.thp || !pr.collapse)
 		tap_skip_all("needs THP in madvise mode and MADV_COLLAPSE");
 
-	struct hp_config cfg = {
-	    .size = sizeof(cfg), .backend = HP_BACKEND_THP, .collapse_mode = HP_COLLAPSE_DEFERRED};
+	struct hp_config cfg = {.size = sizeof(cfg),
+				.backend = HP_BACKEND_THP,
+				.collapse_mode = HP_COLLAPSE_DEFERRED,
+				/* anonymous THP: tests/write.c covers aliased blocks */
+				.flags = HP_ARENA_NO_ALIAS};
 	struct hp_arena *a = hp_arena_create(&cfg);
 	srandom(12345);
 	long split0 = kernel_vmstat("thp_split_pmd");

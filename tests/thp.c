@@ -29,13 +29,16 @@ int main(void)
 	struct hp_probe pr;
 	hp_os_probe(&pr);
 	if (!pr.thp)
-		tap_skip_all(
-		    "THP is not available (transparent_hugepage/enabled is not madvise/always)");
+		tap_skip_all("THP is not available (transparent_hugepage/enabled is not "
+			     "madvise/always)");
 	if (!pr.collapse)
 		tap_skip_all("MADV_COLLAPSE does not work on this kernel (before 6.1)");
 
-	struct hp_config cfg = {
-	    .size = sizeof(cfg), .backend = HP_BACKEND_THP, .collapse_mode = HP_COLLAPSE_DEFERRED};
+	struct hp_config cfg = {.size = sizeof(cfg),
+				.backend = HP_BACKEND_THP,
+				.collapse_mode = HP_COLLAPSE_DEFERRED,
+				/* anonymous THP: tests/write.c covers aliased blocks */
+				.flags = HP_ARENA_NO_ALIAS};
 	struct hp_arena *a = hp_arena_create(&cfg);
 	ok(a != NULL, "THP arena");
 
@@ -93,8 +96,9 @@ int main(void)
 	char *data = hp_arena_alloc(a, 4096, RW);
 	char *ro = hp_arena_alloc(a, 4096, PROT_READ);
 	ok(((uintptr_t)data & ~(HP_BLOCK_SIZE - 1)) != blk &&
-	       ((uintptr_t)ro & ~(HP_BLOCK_SIZE - 1)) != blk &&
-	       ((uintptr_t)ro & ~(HP_BLOCK_SIZE - 1)) != ((uintptr_t)data & ~(HP_BLOCK_SIZE - 1)),
+		   ((uintptr_t)ro & ~(HP_BLOCK_SIZE - 1)) != blk &&
+		   ((uintptr_t)ro & ~(HP_BLOCK_SIZE - 1)) !=
+			   ((uintptr_t)data & ~(HP_BLOCK_SIZE - 1)),
 	   "RW, R and RX each in a block of their own");
 	is(stats(a).steals, 0, "no steals");
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 3 * 2048,
