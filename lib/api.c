@@ -25,6 +25,74 @@ static int default_err; /* errno for every call when set-up failed */
 static struct hp_probe probe;
 
 /*
+ * Fork.  Every arena is in a registry; around fork() the prepare handler
+ * takes the registry lock and every arena's lock, so the child never sees
+ * an arena half-changed.  In the child: no collapse thread exists and no
+ * collapse is in flight any more, and aliased blocks, which are MAP_SHARED,
+ * get memory of their own (hp_arena_unshare): otherwise parent and child
+ * would run and patch one copy of their code.
+ */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hp_arena *registry;
+
+static void registry_add(struct hp_arena *a)
+{
+	pthread_mutex_lock(&registry_lock);
+	a->next_arena = registry;
+	registry = a;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_del(struct hp_arena *a)
+{
+	pthread_mutex_lock(&registry_lock);
+	struct hp_arena **pp = &registry;
+	while (*pp && *pp != a)
+		pp = &(*pp)->next_arena;
+	if (*pp)
+		*pp = a->next_arena;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&registry_lock);
+	for (struct hp_arena *a = registry; a; a = a->next_arena)
+		pthread_mutex_lock(&a->lock);
+}
+
+static void fork_parent(void)
+{
+	for (struct hp_arena *a = registry; a; a = a->next_arena)
+		pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static void fork_child(void)
+{
+	for (struct hp_arena *a = registry; a; a = a->next_arena) {
+		a->thread_running = false;
+		for (struct hp_chunk *c = a->chunks; c; c = c->next)
+			for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
+				c->blocks[i].collapsing = false;
+		int err = hp_arena_unshare(a);
+		if (err) {
+			char msg[128];
+			struct hp_buf b = {msg, sizeof(msg) - 1, 0};
+			hp_buf_str(
+				&b,
+				"cannot unshare executable memory in the child after fork (errno ");
+			hp_buf_u64(&b, (uint64_t)err);
+			hp_buf_str(&b, ")");
+			msg[b.len < b.cap ? b.len : b.cap] = 0;
+			hp_os_die(msg);
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/*
  * Choose the backend for @want (enum hp_backend) on a machine like @pr.
  * Returns 0 with *backend and *mutable_backend set, or ENODEV with the
  * reason in @why.
@@ -167,7 +235,10 @@ static void probe_once(void)
 static void default_init(void)
 {
 	probe_once();
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	default_err = arena_setup(&default_arena, NULL, true);
+	if (!default_err)
+		registry_add(&default_arena);
 	if (!default_err && hp_opt.stats)
 		atexit(print_stats_at_exit);
 }
@@ -416,6 +487,7 @@ struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 		errno = err;
 		return NULL;
 	}
+	registry_add(a);
 	return a;
 }
 
@@ -425,6 +497,7 @@ int hp_arena_destroy(struct hp_arena *a)
 		errno = EINVAL;
 		return -1;
 	}
+	registry_del(a);
 	hp_collapse_thread_stop(a);
 	hp_arena_fini(a);
 	hp_os_linux.meta_free(a, sizeof(*a));

@@ -523,3 +523,58 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 	a->n.trimmed_blocks += (uint64_t)n;
 	return n;
 }
+
+/*
+ * In the child after fork(): aliased blocks are MAP_SHARED, so parent and
+ * child would share their code, and a write in one would change the other.
+ * Give every chunk new memfds, copy each aliased block across (through its
+ * alias, always readable) and map both views onto the copy, then put each
+ * page's protection back.  The copies start 4K-mapped: they are queued for
+ * collapse.  Lock held (taken before fork).  0 or errno.
+ */
+int hp_arena_unshare(struct hp_arena *a)
+{
+	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
+		int fresh[2] = {-1, -1};
+		for (int k = 0; k < 2; k++) {
+			if (c->shm_fd[k] < 0)
+				continue;
+			int err = a->os->shm_create(HP_CHUNK_SIZE,
+						    k ? HP_BACKEND_HUGETLB_2M : HP_BACKEND_THP,
+						    &fresh[k]);
+			if (err)
+				return err;
+		}
+		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+			struct hp_block *b = &c->blocks[i];
+			if (b->state == HP_BLOCK_RESERVED || !b->aliased)
+				continue;
+			int fd = fresh[shm_kind(b->backend)];
+			size_t off = b->base - c->base;
+			int err = a->os->shm_copy(fd, off, hp_alias_of(b, b->base), HP_BLOCK_SIZE);
+			if (!err)
+				err = a->os->shm_remap(b->base, hp_alias_of(b, b->base), fd, off,
+						       HP_BLOCK_SIZE, b->home, b->backend);
+			for (unsigned p = 0; !err && p < HP_BLOCK_PAGES;) {
+				unsigned q = p;
+				while (q < HP_BLOCK_PAGES && b->prot[q] == b->prot[p])
+					q++;
+				if (b->prot[p] != b->home)
+					err = a->os->protect(b->base + p * HP_PAGE_SIZE,
+							     (q - p) * HP_PAGE_SIZE, b->prot[p]);
+				p = q;
+			}
+			if (err)
+				return err;
+			b->huge = hp_backend_is_hugetlb(b->backend);
+			if (hp_block_uniform(b, NULL))
+				hp_collapse_enqueue(a, b); /* no thread may start here */
+		}
+		for (int k = 0; k < 2; k++)
+			if (fresh[k] >= 0) {
+				a->os->shm_close(c->shm_fd[k]);
+				c->shm_fd[k] = fresh[k];
+			}
+	}
+	return 0;
+}

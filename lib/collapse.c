@@ -46,15 +46,22 @@ static void queue_push(struct hp_arena *a, struct hp_block *b)
 	a->nqueued++;
 }
 
-void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
+bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b)
 {
 	if (a->collapse_mode == HP_COLLAPSE_OFF || b->huge || b->backend != HP_BACKEND_THP ||
 	    b->collapse_off)
-		return;
+		return false;
 	b->uniform_since_ns = a->os->now_ns();
 	if (b->queued)
-		return;
+		return false;
 	queue_push(a, b);
+	return true;
+}
+
+void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
+{
+	if (!hp_collapse_enqueue(a, b))
+		return;
 	if (a->collapse_mode == HP_COLLAPSE_DEFERRED && hp_opt.collapse_thread) {
 		if (!a->thread_running && !a->thread_stop &&
 		    pthread_create(&a->thread, NULL, collapse_thread, a) == 0)

@@ -112,6 +112,12 @@ struct hp_os {
 			  int prot, int backend, int fill);
 	/* Both views back to reservations, the file's pages freed. */
 	int (*shm_decommit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size);
+	/* Copy @size bytes from @from into [off, off+size) of @fd. */
+	int (*shm_copy)(int fd, size_t off, uintptr_t from, size_t size);
+	/* Map [off, off+size) of @fd again at @alias (RW) and @addr (@prot),
+	 * replacing what is there, without populating. */
+	int (*shm_remap)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
+			 int backend);
 	/* Write through /proc/self/mem: no protection changes. */
 	int (*mem_write)(uintptr_t dst, const void *src, size_t size);
 	uint64_t (*now_ns)(void);
@@ -297,6 +303,7 @@ struct hp_arena {
 	struct hp_counters n; /* event counters */
 	pthread_t thread;     /* background collapse thread */
 	bool thread_running, thread_stop;
+	struct hp_arena *next_arena; /* registry, for fork handling */
 	pthread_cond_t thread_wake;
 };
 
@@ -318,6 +325,8 @@ struct hp_block *hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n
 void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 /* Put an EMPTY block on the free list. */
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
+/* After fork(), in the child: give aliased blocks memory of their own. */
+int hp_arena_unshare(struct hp_arena *a);
 /* Return EMPTY blocks to the kernel; how many, or -errno. */
 long hp_arena_trim_blocks(struct hp_arena *a);
 /* Is @b (believed) huge-mapped right after commit? */
@@ -335,7 +344,10 @@ int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, siz
 /* ---------------------------------------------------------------------
  * collapse (collapse.c): the queue, its policy, the optional thread.
  * ------------------------------------------------------------------- */
-/* @b became uniform; queue it if it needs a collapse.  Lock held. */
+/* Queue @b if it needs a collapse; true if it was queued now.  Lock held. */
+bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b);
+/* @b became uniform; queue it if it needs a collapse, and wake (or start)
+ * the collapse thread.  Lock held. */
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b);
 /* hp_collapse_run() flags */
 #define HP_RUN_NOW   0x1 /* ignore the delay (sync mode) */

@@ -218,6 +218,33 @@ undo:
 	return err;
 }
 
+static int os_shm_copy(int fd, size_t off, uintptr_t from, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+	if (p == MAP_FAILED)
+		return errno;
+	memcpy(p, (const void *)from, size);
+	munmap(p, size);
+	return 0;
+}
+
+static int os_shm_remap(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
+			int backend)
+{
+	void *w = mmap((void *)alias, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		       (off_t)off);
+	if (w == MAP_FAILED)
+		return errno;
+	void *x = mmap((void *)addr, size, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
+	if (x == MAP_FAILED)
+		return errno;
+	if (backend == HP_BACKEND_THP) {
+		madvise(w, size, MADV_HUGEPAGE);
+		madvise(x, size, MADV_HUGEPAGE);
+	}
+	return 0;
+}
+
 static int os_shm_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size)
 {
 	void *p = mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
@@ -231,11 +258,27 @@ static int os_shm_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, 
 
 /* /proc/self/mem, opened once.  pwrite there goes through the kernel's
  * FOLL_FORCE path: it writes read-only private pages without changing the
- * mapping (no split of a huge block, measured), at ~1.7 us per call. */
+ * mapping (no split of a huge block, measured), at ~1.7 us per call.
+ * The fd is bound to the mm of the process that opened it: a child after
+ * fork() must not inherit it, or its writes would land in the parent. */
 static int proc_mem_fd = -1;
+static pthread_once_t proc_mem_once = PTHREAD_ONCE_INIT;
+
+static void proc_mem_forget(void)
+{
+	if (proc_mem_fd >= 0)
+		close(proc_mem_fd);
+	proc_mem_fd = -1;
+}
+
+static void proc_mem_atfork(void)
+{
+	pthread_atfork(NULL, NULL, proc_mem_forget);
+}
 
 static int os_mem_write(uintptr_t dst, const void *src, size_t size)
 {
+	pthread_once(&proc_mem_once, proc_mem_atfork);
 	int fd = __atomic_load_n(&proc_mem_fd, __ATOMIC_ACQUIRE);
 	if (fd < 0) {
 		int nfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
@@ -315,6 +358,8 @@ const struct hp_os hp_os_linux = {
 	.shm_close = os_shm_close,
 	.shm_commit = os_shm_commit,
 	.shm_decommit = os_shm_decommit,
+	.shm_copy = os_shm_copy,
+	.shm_remap = os_shm_remap,
 	.mem_write = os_mem_write,
 	.now_ns = os_now_ns,
 	.meta_alloc = os_meta_alloc,
