@@ -8,9 +8,10 @@
  *
  *   plain mmap   what JITs do today: mmap RW, write, mprotect RX.  The
  *                code ends up on 4 KiB pages.
- *   hugeperm     hp_alloc with HP_HOME(RX), write, hp_protect RX, then
- *                hp_collapse_pending(): the code sits in uniform RX blocks
- *                that the kernel maps with 2 MiB entries.
+ *   hugeperm     hp_alloc(PROT_READ | PROT_EXEC), then hp_write the code
+ *                in through the block's writable alias: no page ever changes
+ *                protection, the RX blocks stay uniform and the kernel maps
+ *                them with 2 MiB entries.
  *
  * For each it prints the time to build the code, the time per call of a
  * random walk through all of it (the iTLB cost), how much of the code is
@@ -45,12 +46,13 @@ static size_t offset_of(size_t i)
 	return (i * 11 % 63) * 64;
 }
 
-/* Emit a function at @at that returns its argument plus @k. */
-static void emit(unsigned char *at, uint8_t k)
+/* Code for a function that returns its argument plus @k; its length. */
+static size_t emit(unsigned char *code, uint8_t k)
 {
-	const unsigned char code[] = {0x48, 0x8d, 0x47, k, /* lea rax, [rdi + k] */
-				      0xc3};		   /* ret */
-	memcpy(at, code, sizeof(code));
+	const unsigned char f[] = {0x48, 0x8d, 0x47, k, /* lea rax, [rdi + k] */
+				   0xc3};		/* ret */
+	memcpy(code, f, sizeof(f));
+	return sizeof(f);
 }
 
 typedef long (*fn_t)(long);
@@ -76,19 +78,22 @@ static long walk(fn_t *fns, size_t n, size_t calls)
 struct placement {
 	const char *name;
 	void *(*alloc)(void);
-	int (*make_exec)(void *page);
+	/* Put @len bytes of code at @at (in page @page) and make it runnable. */
+	int (*emit)(unsigned char *page, unsigned char *at, const void *code, size_t len);
 	void (*finish)(void);
 	void (*release)(void *page);
 };
 
+/* What JITs do today: a RW page, write, mprotect RX. */
 static void *mmap_alloc(void)
 {
 	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
-static int mmap_exec(void *p)
+static int mmap_emit(unsigned char *page, unsigned char *at, const void *code, size_t len)
 {
-	return mprotect(p, PAGE, PROT_READ | PROT_EXEC);
+	memcpy(at, code, len);
+	return mprotect(page, PAGE, PROT_READ | PROT_EXEC);
 }
 static void mmap_finish(void)
 {
@@ -98,78 +103,85 @@ static void mmap_release(void *p)
 	munmap(p, PAGE);
 }
 
+/* hugeperm: the page is RX from the start; hp_write puts the code in. */
 static void *hp_page_alloc(void)
 {
-	return hp_alloc(PAGE, PROT_READ | PROT_WRITE | HP_HOME(PROT_READ | PROT_EXEC));
+	return hp_alloc(PAGE, PROT_READ | PROT_EXEC);
 }
-static int hp_page_exec(void *p)
+static int hp_emit(unsigned char *page, unsigned char *at, const void *code, size_t len)
 {
-	return hp_protect(p, PAGE, PROT_READ | PROT_EXEC);
+	return hp_write(at, code, len);
 }
 static void hp_finish(void)
 {
-	hp_collapse_pending();
+	hp_collapse_pending(); /* nothing to do unless something split */
 }
 static void hp_release(void *p)
 {
 	hp_free(p);
 }
 
+#define ROUNDS 7
+
 struct result {
-	double build_ms, ns_per_call, huge_pct;
+	unsigned char **page;
+	fn_t *fns;
+	uintptr_t lo, hi;
+	double build_ms, huge_pct, ns[ROUNDS];
 	long splits, checksum;
 };
 
-static int run(const struct placement *pl, size_t n, size_t calls, struct result *r)
+/* Build @n functions with placement @pl; how long, and the splits. */
+static int build(const struct placement *pl, size_t n, struct result *r)
 {
-	unsigned char **page = calloc(n, sizeof(*page));
-	fn_t *fns = calloc(n, sizeof(*fns));
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	r->page = calloc(n, sizeof(*r->page));
+	r->fns = calloc(n, sizeof(*r->fns));
+	r->lo = UINTPTR_MAX;
+	r->hi = 0;
 
 	long split0 = kernel_vmstat("thp_split_pmd");
 	double t0 = now_ms();
 	for (size_t i = 0; i < n; i++) {
-		if (!(page[i] = pl->alloc())) {
+		unsigned char *page = pl->alloc();
+		if (!page) {
 			perror(pl->name);
 			return -1;
 		}
-		lo = (uintptr_t)page[i] < lo ? (uintptr_t)page[i] : lo;
-		hi = (uintptr_t)page[i] + PAGE > hi ? (uintptr_t)page[i] + PAGE : hi;
-		/* Emit, then make executable, as a JIT does per function. */
-		emit(page[i] + offset_of(i), (uint8_t)(i % 3 + 1));
-		if (pl->make_exec(page[i])) {
-			perror("make executable");
+		r->page[i] = page;
+		r->lo = (uintptr_t)page < r->lo ? (uintptr_t)page : r->lo;
+		r->hi = (uintptr_t)page + PAGE > r->hi ? (uintptr_t)page + PAGE : r->hi;
+		/* Emit each function as it is compiled, as a JIT does. */
+		unsigned char code[8];
+		size_t len = emit(code, (uint8_t)(i % 3 + 1));
+		if (pl->emit(page, page + offset_of(i), code, len)) {
+			perror("emit");
 			return -1;
 		}
-		fns[i] = (fn_t)(void *)(page[i] + offset_of(i));
+		r->fns[i] = (fn_t)(void *)(page + offset_of(i));
 	}
 	pl->finish();
 	r->build_ms = now_ms() - t0;
 	r->splits = kernel_vmstat("thp_split_pmd") - split0;
 
-	long want = 0;
-	for (size_t i = 0; i < n; i++)
+	long want = 0, got = 0;
+	for (size_t i = 0; i < n; i++) { /* every function runs and gives its value */
 		want += (long)(i % 3 + 1);
-	long got = 0;
-	for (size_t i = 0; i < n; i++) /* every function runs and gives its value */
-		got += fns[i](0);
+		got += r->fns[i](0);
+	}
 	if (got != want) {
 		fprintf(stderr, "%s: the functions returned %ld, not %ld\n", pl->name, got, want);
 		return -1;
 	}
-	walk(fns, n, calls / 10); /* warm up */
-	double t1 = now_ms();
-	r->checksum = walk(fns, n, calls);
-	r->ns_per_call = (now_ms() - t1) * 1e6 / (double)calls;
-
-	long huge_kb = kernel_smaps_kb(lo & ~((uintptr_t)(2 << 20) - 1), hi, "AnonHugePages");
+	long huge_kb = kernel_huge_kb(r->lo & ~((uintptr_t)(2 << 20) - 1), r->hi);
 	double code_kb = (double)n * PAGE / 1024;
 	r->huge_pct = 100.0 * (huge_kb > code_kb ? code_kb : (double)huge_kb) / code_kb;
-	for (size_t i = 0; i < n; i++)
-		pl->release(page[i]);
-	free(page);
-	free(fns);
 	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -185,8 +197,8 @@ int main(int argc, char **argv)
 	size_t calls = 20000000;
 
 	const struct placement pls[] = {
-		{"plain mmap + mprotect", mmap_alloc, mmap_exec, mmap_finish, mmap_release},
-		{"hugeperm", hp_page_alloc, hp_page_exec, hp_finish, hp_release},
+		{"plain mmap + mprotect", mmap_alloc, mmap_emit, mmap_finish, mmap_release},
+		{"hugeperm + hp_write", hp_page_alloc, hp_emit, hp_finish, hp_release},
 	};
 	struct result res[2];
 	struct hp_stats st = {.size = sizeof(st)};
@@ -196,27 +208,46 @@ int main(int argc, char **argv)
 	       "random.\n\n",
 	       n, mib, calls);
 	for (int i = 0; i < 2; i++)
-		if (run(&pls[i], n, calls, &res[i]))
+		if (build(&pls[i], n, &res[i]))
 			return 1;
+	/* Both placements are timed in alternation, so that whatever else the
+	 * machine does falls on both; the median of ROUNDS rounds is reported. */
+	for (int i = 0; i < 2; i++)
+		walk(res[i].fns, n, calls / 10); /* warm up */
+	for (int k = 0; k < ROUNDS; k++)
+		for (int i = 0; i < 2; i++) {
+			double t = now_ms();
+			res[i].checksum = walk(res[i].fns, n, calls / ROUNDS);
+			res[i].ns[k] = (now_ms() - t) * 1e6 / (double)(calls / ROUNDS);
+		}
 	if (res[0].checksum != res[1].checksum) {
 		fprintf(stderr, "the two placements computed different results\n");
 		return 1;
+	}
+	double med[2];
+	for (int i = 0; i < 2; i++) {
+		qsort(res[i].ns, ROUNDS, sizeof(double), cmp_double);
+		med[i] = res[i].ns[ROUNDS / 2];
 	}
 	hp_stats_get(&st);
 
 	printf("%-24s %10s %10s %16s %12s\n", "code placed by", "build ms", "ns/call",
 	       "code huge-mapped", "THP splits");
 	for (int i = 0; i < 2; i++)
-		printf("%-24s %10.1f %10.2f %15.1f%% %12ld\n", pls[i].name, res[i].build_ms,
-		       res[i].ns_per_call, res[i].huge_pct, res[i].splits);
+		printf("%-24s %10.1f %10.2f %15.1f%% %12ld\n", pls[i].name, res[i].build_ms, med[i],
+		       res[i].huge_pct, res[i].splits);
 	printf("\ncalls into hugeperm-placed code are %.2fx the speed of calls into plain mmap "
-	       "code\n",
-	       res[0].ns_per_call / res[1].ns_per_call);
-	printf("hugeperm backend %s: %lu collapses (%lu attempts), %lu splits counted, "
-	       "%lu mprotect calls\n",
-	       hp_backend_name(st.backend), (unsigned long)st.collapses,
-	       (unsigned long)st.collapse_attempts, (unsigned long)st.splits,
-	       (unsigned long)st.mprotect_calls);
+	       "code\n"
+	       "(median of %d alternating rounds; per round, plain %.1f-%.1f ns, hugeperm "
+	       "%.1f-%.1f ns)\n",
+	       med[0] / med[1], ROUNDS, res[0].ns[0], res[0].ns[ROUNDS - 1], res[1].ns[0],
+	       res[1].ns[ROUNDS - 1]);
+	printf("hugeperm backend %s: %lu mprotect calls, %lu splits, %lu collapses; writes: %lu "
+	       "through the alias, %lu through /proc/self/mem, %lu by flipping\n",
+	       hp_backend_name(st.backend), (unsigned long)st.mprotect_calls,
+	       (unsigned long)st.splits, (unsigned long)st.collapses,
+	       (unsigned long)st.writes_alias, (unsigned long)st.writes_procmem,
+	       (unsigned long)st.writes_flip);
 	if (st.backend != HP_BACKEND_THP && st.backend != HP_BACKEND_HUGETLB_2M &&
 	    st.backend != HP_BACKEND_HUGETLB_1G)
 		printf("note: no huge pages on this machine (backend %s): nothing to gain here\n",

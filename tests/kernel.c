@@ -49,6 +49,19 @@ long kernel_smaps_kb(uintptr_t lo, uintptr_t hi, const char *field)
 	return sum;
 }
 
+long kernel_huge_kb(uintptr_t lo, uintptr_t hi)
+{
+	static const char *const fields[] = {"AnonHugePages", "ShmemPmdMapped", "FilePmdMapped",
+					     "Private_Hugetlb", "Shared_Hugetlb"};
+	long sum = 0;
+	for (unsigned i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		long kb = kernel_smaps_kb(lo, hi, fields[i]);
+		if (kb > 0)
+			sum += kb;
+	}
+	return sum;
+}
+
 int kernel_prot_at(uintptr_t addr)
 {
 	FILE *f = fopen("/proc/self/maps", "r");

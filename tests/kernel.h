@@ -14,6 +14,9 @@
 long kernel_vmstat(const char *name);
 /* Sum of smaps field @field (kB) over the VMAs that start in [lo, hi). */
 long kernel_smaps_kb(uintptr_t lo, uintptr_t hi, const char *field);
+/* Huge-mapped kB in the VMAs that start in [lo, hi): anonymous THP
+ * (AnonHugePages), shmem THP (ShmemPmdMapped) and hugetlb pages. */
+long kernel_huge_kb(uintptr_t lo, uintptr_t hi);
 /* PROT_* of the VMA holding @addr, or -1 if none. */
 int kernel_prot_at(uintptr_t addr);
 /* Pages of [addr, addr+len) mapped by a huge (PMD) entry, or -1 when the
