@@ -116,6 +116,8 @@ struct hp_stats {
 	uint64_t writes_alias;	   /* ... through a block's alias: a memcpy */
 	uint64_t writes_procmem;   /* ... through /proc/self/mem: no protection change */
 	uint64_t writes_flip;	   /* ... by flipping the pages writable and back */
+	uint64_t guards_madvise;   /* guard pages installed with MADV_GUARD_INSTALL */
+	uint64_t guards_prot;	   /* ... as PROT_NONE pages (older kernels) */
 	struct hp_class_stats cls[HP_NCLASS];
 };
 
@@ -153,6 +155,18 @@ struct hp_arena; /* opaque */
  * backend has no pages).  Thread-safe.
  */
 HP_API void *hp_alloc(size_t size, int prot);
+
+/**
+ * hp_alloc_guarded() - hp_alloc() with a guard page on each side.
+ *
+ * Touching the page before or after the allocation raises SIGSEGV.  Guarded
+ * allocations live in small-page blocks of their own, so that no guard ever
+ * splits a huge mapping; the guards are installed with MADV_GUARD_INSTALL
+ * (Linux 6.13+: no new mapping, no protection change), or as PROT_NONE pages
+ * on older kernels.  hp_stats counts guard pages by method.
+ * Return: as hp_alloc().
+ */
+HP_API void *hp_alloc_guarded(size_t size, int prot);
 
 /**
  * hp_free() - free an allocation.
@@ -247,6 +261,7 @@ HP_API void hp_stats_print(int fd, int flags);
 /* Arenas: private pools with their own configuration. */
 HP_API struct hp_arena *hp_arena_create(const struct hp_config *cfg);
 HP_API void *hp_arena_alloc(struct hp_arena *arena, size_t size, int prot);
+HP_API void *hp_arena_alloc_guarded(struct hp_arena *arena, size_t size, int prot);
 HP_API int hp_arena_free(struct hp_arena *arena, void *ptr);
 HP_API int hp_arena_protect(struct hp_arena *arena, void *ptr, size_t size, int prot);
 HP_API int hp_arena_write(struct hp_arena *arena, void *dst, const void *src, size_t size);

@@ -209,6 +209,7 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 	a->allow_rwx = hp_opt.allow_rwx || (cfg && (cfg->flags & HP_ARENA_ALLOW_RWX));
 	a->alias = hp_opt.alias && !(cfg && (cfg->flags & HP_ARENA_NO_ALIAS));
 	a->poison = hp_opt.poison;
+	a->guard_madvise = true; /* until the kernel says EINVAL */
 	a->max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)hp_opt.max_mb << 20;
 	return 0;
 }
@@ -291,20 +292,21 @@ static void after_call(struct hp_arena *a)
 		hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
 }
 
-void *hp_arena_alloc(struct hp_arena *a, size_t size, int prot)
+static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded)
 {
+	const char *call = guarded ? "hp_alloc_guarded" : "hp_alloc";
 	if (!a) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (check_prot(a, "hp_alloc", NULL, prot, true))
+	if (check_prot(a, call, NULL, prot, true))
 		return NULL;
 	if (size == 0) {
-		bad(EINVAL, "hp_alloc", NULL, "size 0");
+		bad(EINVAL, call, NULL, "size 0");
 		return NULL;
 	}
-	if (size > HP_MAX_ALLOC) {
-		bad(ENOMEM, "hp_alloc", NULL, "size over 1 GiB");
+	if (size > HP_MAX_ALLOC - (guarded ? 2 * HP_PAGE_SIZE : 0)) {
+		bad(ENOMEM, call, NULL, "size over 1 GiB");
 		return NULL;
 	}
 	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
@@ -312,7 +314,7 @@ void *hp_arena_alloc(struct hp_arena *a, size_t size, int prot)
 	int home = (prot >> HP_HOME_SHIFT) & 8 ? (prot >> HP_HOME_SHIFT) & HP_PROT_MASK : base;
 
 	pthread_mutex_lock(&a->lock);
-	void *p = hp_pool_alloc(a, npages, base, home);
+	void *p = hp_pool_alloc(a, npages, base, home, guarded);
 	int err = errno;
 	if (p)
 		a->n.allocs++;
@@ -321,6 +323,16 @@ void *hp_arena_alloc(struct hp_arena *a, size_t size, int prot)
 	if (!p)
 		errno = err;
 	return p;
+}
+
+void *hp_arena_alloc(struct hp_arena *a, size_t size, int prot)
+{
+	return arena_alloc(a, size, prot, false);
+}
+
+void *hp_arena_alloc_guarded(struct hp_arena *a, size_t size, int prot)
+{
+	return arena_alloc(a, size, prot, true);
 }
 
 int hp_arena_free(struct hp_arena *a, void *ptr)
@@ -510,6 +522,12 @@ void *hp_alloc(size_t size, int prot)
 {
 	struct hp_arena *a = default_get();
 	return a ? hp_arena_alloc(a, size, prot) : NULL;
+}
+
+void *hp_alloc_guarded(size_t size, int prot)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_alloc_guarded(a, size, prot) : NULL;
 }
 
 int hp_free(void *ptr)

@@ -44,6 +44,18 @@ bool hp_backend_is_hugetlb(int backend)
 	return backend == HP_BACKEND_HUGETLB_2M || backend == HP_BACKEND_HUGETLB_1G;
 }
 
+int hp_set_backend(const struct hp_arena *a, int set)
+{
+	switch (set) {
+	case HP_SET_MUTABLE:
+		return a->mutable_backend;
+	case HP_SET_GUARDED:
+		return HP_BACKEND_SMALL; /* a guard in a huge block would split it */
+	default:
+		return a->backend;
+	}
+}
+
 struct hp_block *hp_block_of(uintptr_t addr)
 {
 	uintptr_t idx = addr >> HP_CHUNK_SHIFT;
@@ -223,7 +235,7 @@ static void drop_aliases(struct hp_arena *a, int err)
 static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, unsigned n, int set,
 		      int prot)
 {
-	int backend = set ? a->mutable_backend : a->backend;
+	int backend = hp_set_backend(a, set);
 	size_t size = (size_t)n * HP_BLOCK_SIZE;
 	uintptr_t base = c->blocks[first].base;
 	int fill = (prot & PROT_EXEC) ? HP_TRAP_BYTE : -1;
@@ -363,7 +375,7 @@ struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home)
 
 	int err;
 	for (;;) {
-		int backend = set ? a->mutable_backend : a->backend;
+		int backend = hp_set_backend(a, set);
 		if (backend == HP_BACKEND_HUGETLB_1G) {
 			err = commit_chunk_1g(a, home);
 			if (!err)
@@ -416,7 +428,7 @@ struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int
 	int err;
 
 	if (!head) {
-		int backend = set ? a->mutable_backend : a->backend;
+		int backend = hp_set_backend(a, set);
 		if (backend == HP_BACKEND_HUGETLB_1G)
 			err = commit_chunk_1g(a, prot);
 		else
@@ -475,7 +487,7 @@ undo:
 long hp_arena_trim_blocks(struct hp_arena *a)
 {
 	long n = 0;
-	for (int set = 0; set < 2; set++) {
+	for (int set = 0; set < HP_NSETS; set++) {
 		struct hp_block *b = a->free_blocks[set], *next;
 		for (; b; b = next) {
 			next = b->next;
@@ -524,12 +536,38 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 	return n;
 }
 
+/* Guard pages of the guarded block @b, installed again on a new mapping
+ * (PROT_NONE guards come back with the page protections). */
+static int reguard(struct hp_arena *a, struct hp_block *b)
+{
+	if (b->pool_set != HP_SET_GUARDED || !a->guard_madvise)
+		return 0;
+	struct hp_block *first = b->chunk->blocks;
+	for (unsigned p = 0; p < HP_BLOCK_PAGES; p++) {
+		unsigned len = hp_block_alloc_len(b, p);
+		if (!len)
+			continue;
+		uintptr_t lo = b->base + (uintptr_t)p * HP_PAGE_SIZE, hi = lo + len * HP_PAGE_SIZE;
+		if (b->state == HP_BLOCK_SPAN) { /* only the head starts one: its end is farther */
+			if (b->span == 0)
+				continue;
+			hi = first[b->span_head + b->span - 1].base + HP_BLOCK_SIZE;
+		}
+		int err = a->os->guard(lo, HP_PAGE_SIZE, true);
+		if (!err)
+			err = a->os->guard(hi - HP_PAGE_SIZE, HP_PAGE_SIZE, true);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /*
  * In the child after fork(): aliased blocks are MAP_SHARED, so parent and
  * child would share their code, and a write in one would change the other.
  * Give every chunk new memfds, copy each aliased block across (through its
  * alias, always readable) and map both views onto the copy, then put each
- * page's protection back.  The copies start 4K-mapped: they are queued for
+ * page's protection and guard pages back.  The copies start 4K-mapped: they are queued for
  * collapse.  Lock held (taken before fork).  0 or errno.
  */
 int hp_arena_unshare(struct hp_arena *a)
@@ -564,6 +602,8 @@ int hp_arena_unshare(struct hp_arena *a)
 							     (q - p) * HP_PAGE_SIZE, b->prot[p]);
 				p = q;
 			}
+			if (!err)
+				err = reguard(a, b); /* the new mapping has no guard markers */
 			if (err)
 				return err;
 			b->huge = hp_backend_is_hugetlb(b->backend);

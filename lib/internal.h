@@ -118,6 +118,8 @@ struct hp_os {
 	 * replacing what is there, without populating. */
 	int (*shm_remap)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
 			 int backend);
+	/* Install (or remove) guard pages: MADV_GUARD_INSTALL, Linux 6.13+. */
+	int (*guard)(uintptr_t addr, size_t size, bool install);
 	/* Write through /proc/self/mem: no protection changes. */
 	int (*mem_write)(uintptr_t dst, const void *src, size_t size);
 	uint64_t (*now_ns)(void);
@@ -200,7 +202,7 @@ struct hp_block {
 	uint8_t home;			 /* home class */
 	uint8_t state;			 /* enum hp_block_state */
 	uint8_t backend;		 /* enum hp_backend of its memory */
-	uint8_t pool_set;		 /* 0: primary blocks, 1: mutable (THP) blocks */
+	uint8_t pool_set;		 /* HP_SET_* */
 	int8_t bucket;			 /* pool bucket, -1 when in none */
 	bool huge;			 /* believed huge-mapped now */
 	bool queued;			 /* in the collapse queue */
@@ -267,6 +269,12 @@ static inline uintptr_t hp_alias_of(const struct hp_block *b, uintptr_t addr)
 	return b->chunk->alias_base + (addr - b->chunk->base);
 }
 
+/* Pool sets: blocks that are kept apart. */
+#define HP_SET_PRIMARY 0 /* the arena's backend */
+#define HP_SET_MUTABLE 1 /* THP blocks for class changes, when the backend is hugetlb */
+#define HP_SET_GUARDED 2 /* small-page blocks, one guard page around each allocation */
+#define HP_NSETS       3
+
 struct hp_pool {
 	struct hp_block *bucket[HP_NBUCKETS]; /* partial blocks by free pages */
 	uint64_t mask;			      /* non-empty buckets */
@@ -280,25 +288,27 @@ struct hp_counters {
 		collapse_einval, collapse_other;
 	uint64_t mprotect_calls, allocs, frees, trimmed_blocks;
 	uint64_t writes_direct, writes_alias, writes_procmem, writes_flip;
+	uint64_t guards_madvise, guards_prot;
 };
 
 struct hp_arena {
-	pthread_mutex_t lock;		    /* guards everything below */
-	pthread_cond_t collapse_done;	    /* signalled when a collapse returns */
-	const struct hp_os *os;		    /* system calls (or fakes) */
-	int backend;			    /* enum hp_backend for new blocks */
-	int mutable_backend;		    /* for blocks whose pages change class: THP or small */
-	int collapse_mode;		    /* enum hp_collapse_mode */
-	bool allow_rwx;			    /* HP_ARENA_ALLOW_RWX or HUGEPERM_ALLOW_RWX */
-	bool alias;			    /* executable classes get shared blocks with an alias */
-	bool poison;			    /* fill freed writable pages with HP_POISON_BYTE */
-	size_t max_bytes;		    /* cap on committed bytes, 0 = none */
-	size_t committed_bytes;		    /* blocks not RESERVED */
-	size_t reserved_bytes;		    /* chunks */
-	struct hp_chunk *chunks;	    /* all chunks */
-	struct hp_block *free_blocks[2];    /* EMPTY blocks, per pool set */
-	struct hp_pool pools[2][HP_NCLASS]; /* partial blocks per pool set and class */
-	struct hp_block *queue;		    /* collapse queue (LIFO) */
+	pthread_mutex_t lock;	      /* guards everything below */
+	pthread_cond_t collapse_done; /* signalled when a collapse returns */
+	const struct hp_os *os;	      /* system calls (or fakes) */
+	int backend;		      /* enum hp_backend for new blocks */
+	int mutable_backend;	      /* for blocks whose pages change class: THP or small */
+	int collapse_mode;	      /* enum hp_collapse_mode */
+	bool allow_rwx;		      /* HP_ARENA_ALLOW_RWX or HUGEPERM_ALLOW_RWX */
+	bool alias;		      /* executable classes get shared blocks with an alias */
+	bool poison;		      /* fill freed writable pages with HP_POISON_BYTE */
+	bool guard_madvise;	      /* MADV_GUARD_INSTALL works (until it says EINVAL) */
+	size_t max_bytes;	      /* cap on committed bytes, 0 = none */
+	size_t committed_bytes;	      /* blocks not RESERVED */
+	size_t reserved_bytes;	      /* chunks */
+	struct hp_chunk *chunks;      /* all chunks */
+	struct hp_block *free_blocks[HP_NSETS];	   /* EMPTY blocks, per pool set */
+	struct hp_pool pools[HP_NSETS][HP_NCLASS]; /* partial blocks per set and class */
+	struct hp_block *queue;			   /* collapse queue (LIFO) */
 	uint32_t nqueued;
 	struct hp_counters n; /* event counters */
 	pthread_t thread;     /* background collapse thread */
@@ -329,8 +339,9 @@ void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
 int hp_arena_unshare(struct hp_arena *a);
 /* Return EMPTY blocks to the kernel; how many, or -errno. */
 long hp_arena_trim_blocks(struct hp_arena *a);
-/* Is @b (believed) huge-mapped right after commit? */
 bool hp_backend_is_hugetlb(int backend);
+/* The backend of the blocks of pool set @set. */
+int hp_set_backend(const struct hp_arena *a, int set);
 
 /* ---------------------------------------------------------------------
  * protect (protect.c): protection changes with split accounting.
@@ -363,7 +374,8 @@ void hp_collapse_thread_stop(struct hp_arena *a);
 /* ---------------------------------------------------------------------
  * pool (pool.c): placement.
  * ------------------------------------------------------------------- */
-void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home);
+/* @guarded: a guard page before and after, in a block of HP_SET_GUARDED. */
+void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded);
 int hp_pool_free(struct hp_arena *a, uintptr_t addr);
 int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot);
 size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr);

@@ -307,6 +307,17 @@ static int os_mem_write(uintptr_t dst, const void *src, size_t size)
 	return 0;
 }
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE  103
+#endif
+
+static int os_guard(uintptr_t addr, size_t size, bool install)
+{
+	return madvise((void *)addr, size, install ? MADV_GUARD_INSTALL : MADV_GUARD_REMOVE) ? errno
+											     : 0;
+}
+
 static int os_decommit(uintptr_t addr, size_t size)
 {
 	void *p = mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
@@ -360,6 +371,7 @@ const struct hp_os hp_os_linux = {
 	.shm_decommit = os_shm_decommit,
 	.shm_copy = os_shm_copy,
 	.shm_remap = os_shm_remap,
+	.guard = os_guard,
 	.mem_write = os_mem_write,
 	.now_ns = os_now_ns,
 	.meta_alloc = os_meta_alloc,

@@ -143,9 +143,9 @@ static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, in
 	return (void *)head->base;
 }
 
-void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home)
+/* Place @npages of class @home, with protection @prot, in pool set @set. */
+static void *place(struct hp_arena *a, int set, size_t npages, int prot, int home)
 {
-	int set = (prot != home && hp_backend_is_hugetlb(a->backend)) ? 1 : 0;
 	bool changes = prot != home;
 
 	if (npages > HP_BLOCK_PAGES)
@@ -160,7 +160,8 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home)
 			b->state = HP_BLOCK_ACTIVE;
 		} else {
 			int err = errno;
-			if (changes || (set == 0 && hp_backend_is_hugetlb(a->backend)) ||
+			if (changes ||
+			    (set == HP_SET_PRIMARY && hp_backend_is_hugetlb(a->backend)) ||
 			    !(b = pool_steal(a, set, n, home))) {
 				errno = err;
 				return NULL;
@@ -188,10 +189,71 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home)
 	return (void *)(b->base + (uintptr_t)first * HP_PAGE_SIZE);
 }
 
+/* The block holding page @page of the range starting at block @b. */
+static struct hp_block *nth_block(struct hp_block *b, size_t page)
+{
+	return b + page / HP_BLOCK_PAGES;
+}
+
+/*
+ * Guard pages at both ends of the allocation [first, first+n) of block run
+ * @b: MADV_GUARD_INSTALL where the kernel has it (no VMA, no protection
+ * change: nothing splits, and the blocks are small-page ones anyway), else
+ * PROT_NONE pages.
+ */
+static void guard_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n)
+{
+	size_t at[2] = {first, first + n - 1};
+	for (int k = 0; k < 2; k++) {
+		struct hp_block *blk = nth_block(b, at[k]);
+		unsigned i = (unsigned)(at[k] % HP_BLOCK_PAGES);
+		if (a->guard_madvise) {
+			int err = a->os->guard(blk->base + (uintptr_t)i * HP_PAGE_SIZE,
+					       HP_PAGE_SIZE, true);
+			if (!err) {
+				a->n.guards_madvise++;
+				continue;
+			}
+			if (err == EINVAL) /* before Linux 6.13 */
+				a->guard_madvise = false;
+		}
+		if (hp_pages_protect(a, blk, i, 1, PROT_NONE) == 0)
+			a->n.guards_prot++;
+	}
+}
+
+/* Take the guards off (PROT_NONE ones go with the home protection). */
+static void unguard_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n)
+{
+	size_t at[2] = {first, first + n - 1};
+	for (int k = 0; k < 2 && a->guard_madvise; k++) {
+		struct hp_block *blk = nth_block(b, at[k]);
+		a->os->guard(blk->base + (at[k] % HP_BLOCK_PAGES) * HP_PAGE_SIZE, HP_PAGE_SIZE,
+			     false);
+	}
+}
+
+void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded)
+{
+	int set = guarded						? HP_SET_GUARDED
+		  : (prot != home && hp_backend_is_hugetlb(a->backend)) ? HP_SET_MUTABLE
+									: HP_SET_PRIMARY;
+	if (!guarded)
+		return place(a, set, npages, prot, home);
+	uintptr_t p = (uintptr_t)place(a, set, npages + 2, prot, home);
+	if (!p)
+		return NULL;
+	struct hp_block *b = hp_block_of(p);
+	size_t first = (p - b->base) >> HP_PAGE_SHIFT;
+	guard_pages(a, b, first,
+		    b->state == HP_BLOCK_SPAN ? (size_t)b->span * HP_BLOCK_PAGES : npages + 2);
+	return (void *)(p + HP_PAGE_SIZE);
+}
+
 /* Where the allocation that holds @addr lives: its first block, first page
  * and length in pages.  EINVAL when no live allocation holds it. */
-static int find_alloc(struct hp_arena *a, uintptr_t addr, struct hp_block **head, unsigned *first,
-		      size_t *npages)
+static int find_raw(struct hp_arena *a, uintptr_t addr, struct hp_block **head, unsigned *first,
+		    size_t *npages)
 {
 	struct hp_block *b = hp_block_of(addr);
 	if (!b || b->chunk->arena != a)
@@ -214,6 +276,21 @@ static int find_alloc(struct hp_arena *a, uintptr_t addr, struct hp_block **head
 	return 0;
 }
 
+/* Like find_raw(), but for the caller's part: guard pages excluded. */
+static int find_alloc(struct hp_arena *a, uintptr_t addr, struct hp_block **head, unsigned *first,
+		      size_t *npages)
+{
+	int err = find_raw(a, addr, head, first, npages);
+	if (err || (*head)->pool_set != HP_SET_GUARDED)
+		return err;
+	*first += 1;
+	*npages -= 2;
+	uintptr_t start = (*head)->base + (uintptr_t)*first * HP_PAGE_SIZE;
+	if (addr < start || addr >= start + *npages * HP_PAGE_SIZE)
+		return EINVAL; /* a guard page */
+	return 0;
+}
+
 /* Like find_alloc(), but @addr must be where the allocation starts. */
 static int find_alloc_at(struct hp_arena *a, uintptr_t addr, struct hp_block **head,
 			 unsigned *first, size_t *npages)
@@ -222,12 +299,6 @@ static int find_alloc_at(struct hp_arena *a, uintptr_t addr, struct hp_block **h
 	if (!err && addr != (*head)->base + (uintptr_t)*first * HP_PAGE_SIZE)
 		err = EINVAL;
 	return err;
-}
-
-/* The block holding page @page of the range starting at block @b. */
-static struct hp_block *nth_block(struct hp_block *b, size_t page)
-{
-	return b + page / HP_BLOCK_PAGES;
 }
 
 /* How a write reached pages the caller cannot write itself. */
@@ -307,6 +378,11 @@ int hp_pool_free(struct hp_arena *a, uintptr_t addr)
 
 	if (find_alloc_at(a, addr, &b, &first, &n))
 		return EINVAL;
+	if (b->pool_set == HP_SET_GUARDED) { /* the whole allocation, guards too */
+		first--;
+		n += 2;
+		unguard_pages(a, b, first, n);
+	}
 	/* Pages go back to the home class first: if that fails, nothing
 	 * has changed and the allocation is still live. */
 	int err = hp_pages_protect(a, b, first, n, b->home);

@@ -14,7 +14,7 @@
 /* A block made mixed and uniform again: queued for collapse. */
 static struct hp_block *uniform_again(struct hp_arena *a)
 {
-	void *p = hp_pool_alloc(a, 1, RW, RX);
+	void *p = hp_pool_alloc(a, 1, RW, RX, false);
 	hp_pool_protect(a, (uintptr_t)p, 1, RX);
 	return hp_block_of((uintptr_t)p);
 }
@@ -42,7 +42,7 @@ int main(void)
 
 	/* A block that goes mixed again while queued is dropped, not collapsed. */
 	b = uniform_again(a);
-	void *q = hp_pool_alloc(a, 1, RW, RX);
+	void *q = hp_pool_alloc(a, 1, RW, RX, false);
 	ok(hp_block_of((uintptr_t)q) == b && !hp_block_uniform(b, NULL),
 	   "queued block mixed again");
 	is(hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 0, &tried), 0, "nothing to collapse");
@@ -115,7 +115,7 @@ int main(void)
 	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
 	void *ps[3];
 	for (int i = 0; i < 3; i++) {
-		ps[i] = hp_pool_alloc(a, 512, RW, RX);
+		ps[i] = hp_pool_alloc(a, 512, RW, RX, false);
 		hp_pool_protect(a, (uintptr_t)ps[i], 512, RX);
 	}
 	/* Whole-block changes never split: those blocks stay huge. */

@@ -58,6 +58,14 @@ static int f_shm_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, s
 	return 0;
 }
 
+static int f_guard(uintptr_t addr, size_t size, bool install)
+{
+	if (fake.guard_refuse)
+		return fake.guard_refuse;
+	fake.guard_calls++;
+	return 0;
+}
+
 static int f_mem_write(uintptr_t dst, const void *src, size_t size)
 {
 	fake.mem_writes++; /* nothing behind fake addresses: count, touch nothing */
@@ -120,6 +128,7 @@ const struct hp_os fake_os = {
 	.shm_commit = f_shm_commit,
 	.shm_decommit = f_shm_decommit,
 	.mem_write = f_mem_write,
+	.guard = f_guard,
 	.now_ns = f_now,
 	.meta_alloc = f_meta_alloc,
 	.meta_free = f_meta_free,

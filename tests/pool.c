@@ -27,13 +27,13 @@ static void test_packing(void)
 {
 	fake_reset();
 	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
-	void *p400 = hp_pool_alloc(a, 400, RW, RW);
-	void *p200 = hp_pool_alloc(a, 200, RW, RW);
+	void *p400 = hp_pool_alloc(a, 400, RW, RW, false);
+	void *p200 = hp_pool_alloc(a, 200, RW, RW, false);
 	ok(p400 && p200 && blk(p400) != blk(p200), "400 + 200 pages need two blocks");
 	ok(blk(p400)->huge, "a fresh THP block is huge-mapped");
-	void *p50 = hp_pool_alloc(a, 50, RW, RW);
+	void *p50 = hp_pool_alloc(a, 50, RW, RW, false);
 	ok(blk(p50) == blk(p400), "50 pages go to the fullest block that fits");
-	void *rx = hp_pool_alloc(a, 1, RX, RX);
+	void *rx = hp_pool_alloc(a, 1, RX, RX, false);
 	ok(blk(rx) != blk(p400) && blk(rx) != blk(p200),
 	   "RX gets its own block while blocks can be had");
 	is(blk(rx)->home, RX, "... whose home class is RX");
@@ -43,7 +43,7 @@ static void test_packing(void)
 	/* Free the RX allocation: its block is empty and can serve another class. */
 	is(hp_pool_free(a, (uintptr_t)rx), 0, "free RX");
 	is(blk(rx)->state, HP_BLOCK_EMPTY, "its block goes back to the free list");
-	void *r = hp_pool_alloc(a, 1, PROT_READ, PROT_READ);
+	void *r = hp_pool_alloc(a, 1, PROT_READ, PROT_READ, false);
 	ok(blk(r) == blk(rx), "an empty block is reused for another class");
 	is(fake.protect_calls, 1, "... with one whole-block mprotect");
 	is(fake.last_protect_size, HP_BLOCK_SIZE, "... of the whole block");
@@ -60,10 +60,10 @@ static void test_steal(void)
 	fake_reset();
 	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
 	a->max_bytes = 2 * HP_BLOCK_SIZE;
-	void *rw = hp_pool_alloc(a, 10, RW, RW);
-	void *rx = hp_pool_alloc(a, 10, RX, RX);
+	void *rw = hp_pool_alloc(a, 10, RW, RW, false);
+	void *rx = hp_pool_alloc(a, 10, RX, RX, false);
 	ok(rw && rx, "two blocks within the cap");
-	void *r = hp_pool_alloc(a, 4, PROT_READ, PROT_READ);
+	void *r = hp_pool_alloc(a, 4, PROT_READ, PROT_READ, false);
 	ok(r != NULL, "a third class is served at the cap ...");
 	ok(blk(r) == blk(rw) || blk(r) == blk(rx), "... by stealing from another class's block");
 	struct hp_stats st = {.size = sizeof(st)};
@@ -77,7 +77,7 @@ static void test_steal(void)
 	is(st.mixed_blocks, 0, "freed pages return to the home class: uniform again");
 	is(st.collapse_pending, 1, "and the block is queued for collapse");
 	a->max_bytes = 2 * HP_BLOCK_SIZE;
-	void *big = hp_pool_alloc(a, 600, RW, RW);
+	void *big = hp_pool_alloc(a, 600, RW, RW, false);
 	ok(!big && errno == ENOMEM, "a span over the cap fails with ENOMEM");
 	check_identity(a, "after steals");
 	fake_arena_free(a);
@@ -87,13 +87,13 @@ static void test_home(void)
 {
 	fake_reset();
 	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
-	void *f1 = hp_pool_alloc(a, 1, RW, RX);
+	void *f1 = hp_pool_alloc(a, 1, RW, RX, false);
 	ok(f1 && blk(f1)->home == RX, "HP_HOME(RX): RW pages placed in an RX block");
 	is(a->n.splits[RX], 1, "which splits the block while the code is written");
 	is(hp_pool_protect(a, (uintptr_t)f1, 1, RX), 0, "make it executable");
 	ok(hp_block_uniform(blk(f1), NULL), "the block is uniform RX again");
 	is(a->nqueued, 1, "and queued for collapse");
-	void *f2 = hp_pool_alloc(a, 1, RW, RX);
+	void *f2 = hp_pool_alloc(a, 1, RW, RX, false);
 	ok(blk(f2) == blk(f1), "the next function goes to the same (not huge) block");
 	is(a->n.splits[RX], 1, "costing no new split");
 	is(hp_pool_free(a, (uintptr_t)f2), 0, "free the unfinished function");
@@ -105,7 +105,7 @@ static void test_span(void)
 {
 	fake_reset();
 	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
-	void *p = hp_pool_alloc(a, 768, RW, RW); /* 3 MiB */
+	void *p = hp_pool_alloc(a, 768, RW, RW, false); /* 3 MiB */
 	ok(p && ((uintptr_t)p & (HP_BLOCK_SIZE - 1)) == 0, "3 MiB: block-aligned span");
 	is(hp_pool_usable(a, (uintptr_t)p), 2 * HP_BLOCK_SIZE, "takes two whole blocks");
 	is(blk((char *)p + HP_BLOCK_SIZE)->state, HP_BLOCK_SPAN, "the second block is in the span");
@@ -122,7 +122,7 @@ static void test_span(void)
 	ok(blk(p)->state == HP_BLOCK_EMPTY &&
 		   blk((char *)p + HP_BLOCK_SIZE)->state == HP_BLOCK_EMPTY,
 	   "both blocks are empty again");
-	void *g = hp_pool_alloc(a, HP_CHUNK_BLOCKS * HP_BLOCK_PAGES, RX, RX);
+	void *g = hp_pool_alloc(a, HP_CHUNK_BLOCKS * HP_BLOCK_PAGES, RX, RX, false);
 	ok(g && hp_pool_usable(a, (uintptr_t)g) == HP_CHUNK_SIZE, "a 1 GiB allocation");
 	check_identity(a, "with a 1 GiB span");
 	fake_arena_free(a);
@@ -132,14 +132,14 @@ static void test_hugetlb(void)
 {
 	fake_reset();
 	struct hp_arena *a = fake_arena(HP_BACKEND_HUGETLB_2M, HP_COLLAPSE_DEFERRED);
-	void *d = hp_pool_alloc(a, 4, RW, RW);
+	void *d = hp_pool_alloc(a, 4, RW, RW, false);
 	is(blk(d)->backend, HP_BACKEND_HUGETLB_2M, "fixed-class allocation on hugetlb");
 	is(hp_pool_protect(a, (uintptr_t)d, 4, PROT_READ), EINVAL,
 	   "part of a hugetlb block cannot change: EINVAL");
 	is(fake.protect_calls, 0, "... and nothing was asked of the kernel");
-	void *code = hp_pool_alloc(a, 1, RW, RX);
+	void *code = hp_pool_alloc(a, 1, RW, RX, false);
 	is(blk(code)->backend, HP_BACKEND_THP, "HP_HOME allocation goes to a THP block");
-	void *whole = hp_pool_alloc(a, 512, RW, RW);
+	void *whole = hp_pool_alloc(a, 512, RW, RW, false);
 	is(hp_pool_protect(a, (uintptr_t)whole, 512, PROT_READ), 0,
 	   "a whole hugetlb block can change");
 	fake_arena_free(a);
@@ -148,12 +148,40 @@ static void test_hugetlb(void)
 	fake_reset();
 	a = fake_arena(HP_BACKEND_HUGETLB_2M, HP_COLLAPSE_DEFERRED);
 	fake.commit_fail_after = 1;
-	void *x = hp_pool_alloc(a, 1, RW, RW);
-	void *y = hp_pool_alloc(a, 1, RX, RX); /* needs a second block: commit fails */
+	void *x = hp_pool_alloc(a, 1, RW, RW, false);
+	void *y = hp_pool_alloc(a, 1, RX, RX, false); /* needs a second block: commit fails */
 	ok(x && y, "allocation goes on when the hugetlb pool runs dry");
 	is(blk(x)->backend, HP_BACKEND_HUGETLB_2M, "first block was hugetlb");
 	fake.commit_fail_after = -1;
 	is(a->backend, HP_BACKEND_THP, "the arena fell back to THP");
+	fake_arena_free(a);
+}
+
+static void test_guards(void)
+{
+	fake_reset();
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	a->guard_madvise = true;
+	char *p = hp_pool_alloc(a, 3, RW, RW, true);
+	struct hp_block *b = blk(p);
+	is(b->pool_set, HP_SET_GUARDED, "guarded: a block of the guarded set");
+	is(b->backend, HP_BACKEND_SMALL, "... on small pages, whatever the arena's backend");
+	is(fake.guard_calls, 2, "two MADV_GUARD_INSTALL calls");
+	is(hp_pool_usable(a, (uintptr_t)p), 3 * PG, "usable: 3 pages");
+	is(hp_pool_free(a, (uintptr_t)p), 0, "free");
+	is(fake.guard_calls, 4, "and two MADV_GUARD_REMOVE calls");
+
+	/* An older kernel: EINVAL, then PROT_NONE pages for good. */
+	fake.guard_refuse = EINVAL;
+	p = hp_pool_alloc(a, 2, RW, RW, true);
+	b = blk(p);
+	unsigned at = (unsigned)(((uintptr_t)p - b->base) / PG);
+	ok(b->prot[at - 1] == PROT_NONE && b->prot[at + 2] == PROT_NONE,
+	   "MADV_GUARD_INSTALL refused: the guards are PROT_NONE pages");
+	ok(!a->guard_madvise && a->n.guards_prot == 2, "counted, and madvise is not tried again");
+	is(hp_pool_free(a, (uintptr_t)p), 0, "free");
+	ok(b->prot[at - 1] == RW && b->prot[at + 2] == RW, "the PROT_NONE guards went back to RW");
+	check_identity(a, "with guards");
 	fake_arena_free(a);
 }
 
@@ -164,5 +192,6 @@ int main(void)
 	test_home();
 	test_span();
 	test_hugetlb();
+	test_guards();
 	return tap_done();
 }
