@@ -51,6 +51,20 @@ static unsigned find_bit(const uint64_t *map, unsigned from, bool value)
 	return HP_BLOCK_PAGES;
 }
 
+/* Index of the last bit at or before @from that equals @value, or -1. */
+static int find_bit_rev(const uint64_t *map, int from, bool value)
+{
+	while (from >= 0) {
+		unsigned w = (unsigned)from / 64, bit = (unsigned)from % 64;
+		uint64_t word = value ? map[w] : ~map[w];
+		word &= bit == 63 ? ~0ULL : (1ULL << (bit + 1)) - 1;
+		if (word)
+			return (int)(w * 64 + 63 - (unsigned)__builtin_clzll(word));
+		from = (int)(w * 64) - 1;
+	}
+	return -1;
+}
+
 void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk)
 {
 	memset(b, 0, sizeof(*b));
@@ -140,14 +154,10 @@ int hp_block_alloc_start(const struct hp_block *b, unsigned page)
 {
 	if (page >= HP_BLOCK_PAGES || !hp_test_bit(b->used, page))
 		return -1;
-	/* Walk back to the nearest start bit; every page between must be used. */
-	for (int i = (int)page; i >= 0; i--) {
-		if (!hp_test_bit(b->used, (unsigned)i))
-			return -1;
-		if (hp_test_bit(b->start, (unsigned)i))
-			return i;
-	}
-	return -1;
+	/* The nearest start bit at or before @page, with no free page between. */
+	int start = find_bit_rev(b->start, (int)page, true);
+	int hole = find_bit_rev(b->used, (int)page, false);
+	return start > hole ? start : -1;
 }
 
 void hp_block_set_prot(struct hp_block *b, unsigned first, unsigned n, int prot)

@@ -35,7 +35,7 @@ static void test_2m(void)
 	    kernel_read_long(POOL_2M) < old_2m + 4) {
 		restore();
 		old_2m = -1;
-		tap_skip(12,
+		tap_skip(15,
 			 "could not reserve 4 more 2 MiB hugetlb pages (not root, or no memory)");
 		return;
 	}
@@ -71,6 +71,19 @@ static void test_2m(void)
 	struct hp_block *cb = hp_block_of((uintptr_t)code);
 	is(cb->backend, HP_BACKEND_THP, "its block is a THP block");
 
+	/* RX on hugetlb: a hugetlb memfd with an alias; code goes in by hp_write. */
+	static const unsigned char ret42[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
+	unsigned char *rx = hp_arena_alloc(a, 4096, RX);
+	ok(rx && hp_arena_write(a, rx, ret42, sizeof(ret42)) == 0 &&
+		   ((int (*)(void))(void *)rx)() == 42,
+	   "RX on hugetlb: written through the alias, runs");
+	struct hp_block *xb = hp_block_of((uintptr_t)rx);
+	ok(xb->aliased && xb->backend == HP_BACKEND_HUGETLB_2M,
+	   "its block is an aliased hugetlb block");
+	uintptr_t xblk = (uintptr_t)rx & ~(HP_BLOCK_SIZE - 1);
+	is(kernel_smaps_kb(xblk, xblk + 1, "Shared_Hugetlb"), 2048,
+	   "smaps: a shared 2 MiB hugetlb page");
+	hp_arena_free(a, rx);
 	hp_arena_free(a, d);
 	hp_arena_free(a, whole);
 	hp_arena_free(a, code);
@@ -115,7 +128,7 @@ static void test_1g(void)
 
 int main(void)
 {
-	tap_plan(15);
+	tap_plan(18);
 	test_2m();
 	test_1g();
 	restore();

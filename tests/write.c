@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -156,8 +157,49 @@ static void fork_in_new_pidns(void *arg)
 	exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
 }
 
-int main(void)
+/* No alias and no /proc: the last resort, a flip that never makes a page
+ * writable and executable at once. */
+static void flip_child(void *arg)
 {
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("none", "/proc", "tmpfs", 0, NULL)) {
+		printf("cannot hide /proc: %s", strerror(errno));
+		exit(3);
+	}
+	struct hp_config cfg = {
+		.size = sizeof(cfg), .backend = HP_BACKEND_THP, .flags = HP_ARENA_NO_ALIAS};
+	struct hp_arena *a = hp_arena_create(&cfg);
+	unsigned char *f = hp_arena_alloc(a, 4096, RX);
+	int r = f && hp_arena_write(a, f, ret42, sizeof(ret42)) == 0 ? ((int (*)(void))(void *)f)()
+								     : -1;
+	struct hp_stats st = stats(a);
+	printf("flip %lu procmem %lu ret %d", (unsigned long)st.writes_flip,
+	       (unsigned long)st.writes_procmem, r);
+	exit(st.writes_flip == 1 && r == 42 ? 0 : 1);
+}
+
+static const char *self;
+
+/* Options are read once: the poison test runs this program again. */
+static void exec_poison(void *arg)
+{
+	execl(self, self, "poison-child", (char *)NULL);
+	exit(127);
+}
+
+static void poison_child(void)
+{
+	unsigned char *p = hp_alloc(2 * 4096, PROT_READ | PROT_WRITE);
+	memset(p, 1, 2 * 4096);
+	hp_free(p);
+	exit(p[0] == 0xa5 && p[8191] == 0xa5 ? 0 : 1); /* freed, still mapped */
+}
+
+int main(int argc, char **argv)
+{
+	self = argv[0];
+	if (argc == 2 && !strcmp(argv[1], "poison-child"))
+		poison_child();
 	struct hp_probe pr;
 	hp_os_probe(&pr);
 	if (!pr.thp || !pr.collapse)
@@ -202,7 +244,16 @@ int main(void)
 	hp_arena_destroy(a);
 
 	char out[512];
-	int st = tap_child(fork_in_new_pidns, NULL, NULL, out, sizeof(out));
+	int st = tap_child(flip_child, NULL, NULL, out, sizeof(out));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
+		tap_skip(1, "cannot hide /proc in a mount namespace (not root?)");
+	else
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		   "no alias, no /proc: hp_write flips RX -> RW -> RX, never RWX (%s)", out);
+	st = tap_child(exec_poison, NULL, "HUGEPERM_POISON=1", out, sizeof(out));
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "HUGEPERM_POISON=1: freed RW pages read 0xa5");
+
+	st = tap_child(fork_in_new_pidns, NULL, NULL, out, sizeof(out));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
 		tap_skip(1, "cannot set vm.memfd_noexec in a new PID namespace (not root?)");
 	else
