@@ -204,8 +204,7 @@ int main(int argc, char **argv)
 	struct hp_stats st = {.size = sizeof(st)};
 
 	printf("hugeperm demo: %zu JIT-compiled functions, one per 4 KiB page (%zu MiB of code),\n"
-	       "each written and then made executable; then %zu calls to functions picked at "
-	       "random.\n\n",
+	       "each emitted as it is compiled; then %zu calls to functions picked at random.\n\n",
 	       n, mib, calls);
 	for (int i = 0; i < 2; i++)
 		if (build(&pls[i], n, &res[i]))
