@@ -199,6 +199,11 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 		hp_buf_str(&why, "; VMA names ");
 		hp_buf_str(&why,
 			   probe.vma_names ? "work" : "unavailable (no CONFIG_ANON_VMA_NAME)");
+		hp_buf_str(&why, "; vm.memfd_noexec ");
+		if (probe.memfd_noexec >= 0)
+			hp_buf_u64(&why, (uint64_t)probe.memfd_noexec);
+		else
+			hp_buf_str(&why, "absent");
 		hp_buf_str(&why, "\n");
 		say(msg, why.len < why.cap ? why.len : why.cap);
 	}

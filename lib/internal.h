@@ -68,10 +68,6 @@ struct hp_buf;
 #define HP_TRAP_BYTE   0xcc
 #define HP_POISON_BYTE 0xa5
 
-#define HP_UNUSED      __attribute__((unused))
-#define hp_likely(x)   __builtin_expect(!!(x), 1)
-#define hp_unlikely(x) __builtin_expect(!!(x), 0)
-
 /* ---------------------------------------------------------------------
  * os: the system-call boundary (os.c).  Each function returns 0 or the
  * errno captured right after the call.  A struct of hooks so that unit

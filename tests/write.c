@@ -125,12 +125,20 @@ static void exercise(struct hp_arena *a, const char *how, int want_method)
 	hp_arena_free(a, g);
 }
 
+/* Children that hide /proc or live in a new PID namespace leave with
+ * _exit: LeakSanitizer's exit-time scan reads /proc and would fail there. */
+static void quit(int code)
+{
+	fflush(stdout);
+	_exit(code);
+}
+
 static void noexec_child(void *arg)
 {
 	/* PID 1 of a new namespace: its memfd_noexec is its own. */
 	if (kernel_write_long("/proc/sys/vm/memfd_noexec", 2)) {
 		printf("cannot set memfd_noexec here\n");
-		exit(3);
+		quit(3);
 	}
 	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_THP};
 	struct hp_arena *a = hp_arena_create(&cfg);
@@ -142,7 +150,7 @@ static void noexec_child(void *arg)
 	printf("aliased %lu, writes: procmem %lu flip %lu direct %lu, ret %d",
 	       (unsigned long)st.aliased_blocks, (unsigned long)st.writes_procmem,
 	       (unsigned long)st.writes_flip, (unsigned long)st.writes_direct, r);
-	exit(st.aliased_blocks == 0 && st.writes_procmem == 1 && r == 42 ? 0 : 1);
+	quit(st.aliased_blocks == 0 && st.writes_procmem == 1 && r == 42 ? 0 : 1);
 }
 
 static void fork_in_new_pidns(void *arg)
@@ -150,11 +158,11 @@ static void fork_in_new_pidns(void *arg)
 	char out[256];
 	if (unshare(CLONE_NEWPID)) {
 		printf("unshare: %s\n", strerror(errno));
-		exit(3);
+		quit(3);
 	}
 	int st = tap_child(noexec_child, NULL, NULL, out, sizeof(out));
 	fputs(out, stdout);
-	exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+	quit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
 }
 
 /* No alias and no /proc: the last resort, a flip that never makes a page
@@ -164,7 +172,7 @@ static void flip_child(void *arg)
 	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 	    mount("none", "/proc", "tmpfs", 0, NULL)) {
 		printf("cannot hide /proc: %s", strerror(errno));
-		exit(3);
+		quit(3);
 	}
 	struct hp_config cfg = {
 		.size = sizeof(cfg), .backend = HP_BACKEND_THP, .flags = HP_ARENA_NO_ALIAS};
@@ -175,7 +183,7 @@ static void flip_child(void *arg)
 	struct hp_stats st = stats(a);
 	printf("flip %lu procmem %lu ret %d", (unsigned long)st.writes_flip,
 	       (unsigned long)st.writes_procmem, r);
-	exit(st.writes_flip == 1 && r == 42 ? 0 : 1);
+	quit(st.writes_flip == 1 && r == 42 ? 0 : 1);
 }
 
 static const char *self;
