@@ -4,15 +4,18 @@
 #
 #   scripts/quickstart.sh demo    install deps, build, run the demo
 #   scripts/quickstart.sh check   install deps, build, run the test suite:
-#                                 plain build, ASan+UBSan build, distcheck;
+#                                 plain build (with the benchmarks built and
+#                                 smoke-tested), ASan+UBSan build, distcheck;
 #                                 ends with "N passed, N failed, N skipped"
+#   scripts/quickstart.sh bench   install deps, build, make bench
 set -eu
 mode=${1:-demo}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 
-deps="build-essential autoconf automake libtool autoconf-archive pkg-config liburcu-dev libnuma-dev"
+deps="build-essential autoconf automake libtool autoconf-archive pkg-config liburcu-dev libnuma-dev
+	g++ libbenchmark-dev libmimalloc-dev python3"
 missing=""
 for p in $deps; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -40,8 +43,12 @@ demo)
 	build build
 	exec ./build/examples/demo
 	;;
+bench)
+	build build --enable-bench
+	cd build && exec make bench
+	;;
 check)
-	build build
+	build build --enable-bench
 	build build-asan --enable-sanitizers
 	status=0
 	# Tests run one at a time: the kernel-truth tests compare system-wide
@@ -67,7 +74,7 @@ check)
 	exit $status
 	;;
 *)
-	echo "usage: $0 demo|check" >&2
+	echo "usage: $0 demo|check|bench" >&2
 	exit 2
 	;;
 esac
