@@ -29,7 +29,7 @@ static struct hp_probe probe;
  * takes the registry lock and every arena's lock, so the child never sees
  * an arena half-changed.  In the child: no collapse thread exists and no
  * collapse is in flight any more, and aliased blocks, which are MAP_SHARED,
- * get memory of their own (hp_arena_unshare): otherwise parent and child
+ * get memory of their own (hp_arena_fork_child): otherwise parent and child
  * would run and patch one copy of their code.
  */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,11 +71,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	for (struct hp_arena *a = registry; a; a = a->next_arena) {
-		a->thread_running = false;
-		for (struct hp_chunk *c = a->chunks; c; c = c->next)
-			for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
-				c->blocks[i].collapsing = false;
-		int err = hp_arena_unshare(a);
+		int err = hp_arena_fork_child(a);
 		if (err) {
 			char msg[128];
 			struct hp_buf b = {msg, sizeof(msg) - 1, 0};

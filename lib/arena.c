@@ -563,16 +563,22 @@ static int reguard(struct hp_arena *a, struct hp_block *b)
 }
 
 /*
- * In the child after fork(): aliased blocks are MAP_SHARED, so parent and
+ * In the child after fork(): no collapse thread, nothing in flight; and
+ * aliased blocks are MAP_SHARED, so parent and
  * child would share their code, and a write in one would change the other.
  * Give every chunk new memfds, copy each aliased block across (through its
  * alias, always readable) and map both views onto the copy, then put each
  * page's protection and guard pages back.  The copies start 4K-mapped: they are queued for
  * collapse.  Lock held (taken before fork).  0 or errno.
  */
-int hp_arena_unshare(struct hp_arena *a)
+int hp_arena_fork_child(struct hp_arena *a)
 {
+	/* The collapse thread and the collapses it had in flight stayed in the
+	 * parent. */
+	a->thread_running = false;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
+		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
+			c->blocks[i].collapsing = false;
 		int fresh[2] = {-1, -1};
 		for (int k = 0; k < 2; k++) {
 			if (c->shm_fd[k] < 0)

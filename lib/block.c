@@ -112,7 +112,7 @@ int hp_block_find_run(const struct hp_block *b, unsigned n)
 	return best;
 }
 
-unsigned hp_block_longest_free(const struct hp_block *b)
+static unsigned longest_free(const struct hp_block *b)
 {
 	unsigned best = 0;
 	for (unsigned i = find_bit(b->used, 0, false); i < HP_BLOCK_PAGES;) {
@@ -129,7 +129,7 @@ void hp_block_take(struct hp_block *b, unsigned first, unsigned n)
 	set_bits(b->used, first, n, true);
 	set_bits(b->start, first, 1, true);
 	b->nused = (uint16_t)(b->nused + n);
-	b->longest_free = (uint16_t)hp_block_longest_free(b);
+	b->longest_free = (uint16_t)longest_free(b);
 }
 
 void hp_block_give(struct hp_block *b, unsigned first, unsigned n)
@@ -137,7 +137,7 @@ void hp_block_give(struct hp_block *b, unsigned first, unsigned n)
 	set_bits(b->used, first, n, false);
 	set_bits(b->start, first, 1, false);
 	b->nused = (uint16_t)(b->nused - n);
-	b->longest_free = (uint16_t)hp_block_longest_free(b);
+	b->longest_free = (uint16_t)longest_free(b);
 }
 
 unsigned hp_block_alloc_len(const struct hp_block *b, unsigned first)

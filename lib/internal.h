@@ -243,7 +243,6 @@ int hp_block_alloc_start(const struct hp_block *b, unsigned page);
 void hp_block_set_prot(struct hp_block *b, unsigned first, unsigned n, int prot);
 /* Do all of [first, first+n) have @prot already? */
 bool hp_block_prot_is(const struct hp_block *b, unsigned first, unsigned n, int prot);
-unsigned hp_block_longest_free(const struct hp_block *b);
 
 /* ---------------------------------------------------------------------
  * arena (arena.c): chunks, the address map, committing blocks.
@@ -331,8 +330,9 @@ struct hp_block *hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n
 void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 /* Put an EMPTY block on the free list. */
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
-/* After fork(), in the child: give aliased blocks memory of their own. */
-int hp_arena_unshare(struct hp_arena *a);
+/* After fork(), in the child: forget the parent's collapse thread and
+ * in-flight collapses, give aliased blocks memory of their own. */
+int hp_arena_fork_child(struct hp_arena *a);
 /* Return EMPTY blocks to the kernel; how many, or -errno. */
 long hp_arena_trim_blocks(struct hp_arena *a);
 bool hp_backend_is_hugetlb(int backend);

@@ -5,7 +5,7 @@
  * guards change no mapping and split nothing, calls that reach a guard
  * fail like any range outside the allocation, and free takes them off.
  * The probes run in forked children: guards must also survive the child's
- * unsharing of executable memory (hp_arena_unshare).
+ * unsharing of executable memory (hp_arena_fork_child).
  */
 #include <signal.h>
 #include <stdlib.h>
