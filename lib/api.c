@@ -16,6 +16,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <urcu/urcu-bp.h>
 
 #include "internal.h"
 
@@ -54,15 +55,50 @@ static void registry_del(struct hp_arena *a)
 	pthread_mutex_unlock(&registry_lock);
 }
 
+static struct hp_arena *registry_find(struct hp_arena *a, uint64_t id)
+{
+	struct hp_arena *it = registry;
+	while (it && !(it == a && it->id == id))
+		it = it->next_arena;
+	return it;
+}
+
+struct hp_arena *hp_registry_lock(struct hp_arena *a, uint64_t id)
+{
+	pthread_mutex_lock(&registry_lock);
+	if (!registry_find(a, id)) {
+		pthread_mutex_unlock(&registry_lock);
+		return NULL;
+	}
+	pthread_mutex_lock(&a->lock);
+	return a;
+}
+
+void hp_registry_unlock(struct hp_arena *a)
+{
+	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+bool hp_registry_has(struct hp_arena *a, uint64_t id)
+{
+	pthread_mutex_lock(&registry_lock);
+	bool found = registry_find(a, id) != NULL;
+	pthread_mutex_unlock(&registry_lock);
+	return found;
+}
+
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&registry_lock);
 	for (struct hp_arena *a = registry; a; a = a->next_arena)
 		pthread_mutex_lock(&a->lock);
+	urcu_bp_before_fork();
 }
 
 static void fork_parent(void)
 {
+	urcu_bp_after_fork_parent();
 	for (struct hp_arena *a = registry; a; a = a->next_arena)
 		pthread_mutex_unlock(&a->lock);
 	pthread_mutex_unlock(&registry_lock);
@@ -70,7 +106,11 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	urcu_bp_after_fork_child(); /* forget the readers that did not fork */
 	for (struct hp_arena *a = registry; a; a = a->next_arena) {
+		/* Other threads' caches: their pages go back (those threads are
+		 * gone); ours stays, drained. */
+		hp_tcache_destroy_all(a, true);
 		int err = hp_arena_fork_child(a);
 		if (err) {
 			char msg[128];
@@ -289,7 +329,7 @@ static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int
 
 static void after_call(struct hp_arena *a)
 {
-	if (a->collapse_mode == HP_COLLAPSE_SYNC && a->nqueued)
+	if (a->collapse_mode == HP_COLLAPSE_SYNC && __atomic_load_n(&a->nqueued, __ATOMIC_RELAXED))
 		hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
 }
 
@@ -313,6 +353,9 @@ static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded
 	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
 	int base = prot & HP_PROT_MASK;
 	int home = (prot >> HP_HOME_SHIFT) & 8 ? (prot >> HP_HOME_SHIFT) & HP_PROT_MASK : base;
+	int k = hp_tcache_bin(npages);
+	if (k >= 0 && home == base && !guarded)
+		return hp_tcache_alloc(a, k, base); /* the fast path */
 
 	pthread_mutex_lock(&a->lock);
 	void *p = hp_pool_alloc(a, npages, base, home, guarded);
@@ -346,8 +389,17 @@ int hp_arena_free(struct hp_arena *a, void *ptr)
 		return 0;
 	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
 		return bad(EINVAL, "hp_free", ptr, "not page-aligned");
+	int err = hp_tcache_free(a, (uintptr_t)ptr); /* the fast path */
+	if (err == 0) {
+		after_call(a);
+		return 0;
+	}
+	if (err > 0) {
+		errno = err;
+		return -1;
+	}
 	pthread_mutex_lock(&a->lock);
-	int err = hp_pool_free(a, (uintptr_t)ptr);
+	err = hp_pool_free(a, (uintptr_t)ptr);
 	if (!err)
 		a->n.frees++;
 	pthread_mutex_unlock(&a->lock);
@@ -450,6 +502,7 @@ int hp_arena_trim(struct hp_arena *a)
 		return -1;
 	}
 	pthread_mutex_lock(&a->lock);
+	hp_tcache_drain_mine(a);
 	long n = hp_arena_trim_blocks(a);
 	pthread_mutex_unlock(&a->lock);
 	if (n < 0) {

@@ -34,10 +34,8 @@
 
 #include "internal.h"
 
-/* 47-bit user address space / 1 GiB chunks: 128 Ki entries, 1 MiB of
- * zero-fill BSS that is only touched where chunks exist. */
-#define HP_MAP_BITS (47 - HP_CHUNK_SHIFT)
-static struct hp_chunk *chunk_map[1UL << HP_MAP_BITS];
+struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
+#define chunk_map hp_chunk_map
 
 bool hp_backend_is_hugetlb(int backend)
 {
@@ -56,20 +54,11 @@ int hp_set_backend(const struct hp_arena *a, int set)
 	}
 }
 
-struct hp_block *hp_block_of(uintptr_t addr)
-{
-	uintptr_t idx = addr >> HP_CHUNK_SHIFT;
-	if (idx >= (1UL << HP_MAP_BITS))
-		return NULL;
-	struct hp_chunk *c = __atomic_load_n(&chunk_map[idx], __ATOMIC_ACQUIRE);
-	if (!c)
-		return NULL;
-	return &c->blocks[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)];
-}
-
 int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int mutable_backend)
 {
+	static uint64_t next_id = 1;
 	memset(a, 0, sizeof(*a));
+	a->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->collapse_done, NULL);
 	pthread_cond_init(&a->thread_wake, NULL);
@@ -81,6 +70,9 @@ int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int m
 
 void hp_arena_fini(struct hp_arena *a)
 {
+	pthread_mutex_lock(&a->lock);
+	hp_tcache_destroy_all(a, false);
+	pthread_mutex_unlock(&a->lock);
 	struct hp_chunk *c = a->chunks;
 	while (c) {
 		struct hp_chunk *next = c->next;
@@ -471,6 +463,8 @@ struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int
 		struct hp_block *b = &c->blocks[i];
 		b->span_head = first;
 		hp_block_take(b, 0, HP_BLOCK_PAGES);
+		if (i != first) /* only the head carries the span's state */
+			hp_astate_set(b, 0, HP_A_FREE, 0);
 	}
 	head->span = n;
 	return head;

@@ -128,6 +128,7 @@ void hp_block_take(struct hp_block *b, unsigned first, unsigned n)
 {
 	set_bits(b->used, first, n, true);
 	set_bits(b->start, first, 1, true);
+	hp_astate_set(b, first, HP_A_LIVE, n);
 	b->nused = (uint16_t)(b->nused + n);
 	b->longest_free = (uint16_t)longest_free(b);
 }
@@ -136,6 +137,7 @@ void hp_block_give(struct hp_block *b, unsigned first, unsigned n)
 {
 	set_bits(b->used, first, n, false);
 	set_bits(b->start, first, 1, false);
+	hp_astate_set(b, first, HP_A_FREE, 0);
 	b->nused = (uint16_t)(b->nused - n);
 	b->longest_free = (uint16_t)longest_free(b);
 }

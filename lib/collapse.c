@@ -43,7 +43,7 @@ static void queue_push(struct hp_arena *a, struct hp_block *b)
 	b->queued = true;
 	b->qnext = a->queue;
 	a->queue = b;
-	a->nqueued++;
+	__atomic_store_n(&a->nqueued, a->nqueued + 1, __ATOMIC_RELAXED);
 }
 
 bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b)
@@ -91,7 +91,7 @@ static struct hp_block *queue_pop_due(struct hp_arena *a, int flags, uint64_t no
 			*pp = b->qnext;
 			b->queued = false;
 			b->qnext = NULL;
-			a->nqueued--;
+			__atomic_store_n(&a->nqueued, a->nqueued - 1, __ATOMIC_RELAXED);
 			if (wanted(b))
 				return b;
 			continue;

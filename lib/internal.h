@@ -190,6 +190,7 @@ struct hp_block {
 	uint64_t used[HP_BITMAP_WORDS];	 /* page handed out */
 	uint64_t start[HP_BITMAP_WORDS]; /* page starts an allocation */
 	uint8_t prot[HP_BLOCK_PAGES];	 /* each page's protection, as the kernel has it */
+	uint32_t astate[HP_BLOCK_PAGES]; /* at an allocation's first page: HP_A_* | pages << 2 */
 	uint16_t nprot[HP_NCLASS];	 /* pages per protection */
 	uint16_t nused;			 /* pages handed out */
 	uint16_t longest_free;		 /* longest run of free pages */
@@ -209,6 +210,38 @@ struct hp_block {
 	uint64_t uniform_since_ns;	 /* when it last became uniform */
 	uint64_t retry_at_ns;		 /* no collapse before this (backoff) */
 };
+
+/*
+ * Allocation states, kept at the first page of each allocation and changed
+ * with atomics, so that hp_free can claim an allocation without the arena
+ * lock: exactly one caller wins LIVE -> HELD, a second free of the same
+ * pointer loses and gets EINVAL.  HELD: in a thread cache, or being freed.
+ */
+#define HP_A_FREE 0u
+#define HP_A_LIVE 1u
+#define HP_A_HELD 2u
+#define HP_A_MASK 3u
+
+static inline uint32_t hp_astate(const struct hp_block *b, unsigned page)
+{
+	return __atomic_load_n(&b->astate[page], __ATOMIC_ACQUIRE);
+}
+
+static inline void hp_astate_set(struct hp_block *b, unsigned page, uint32_t state, size_t n)
+{
+	__atomic_store_n(&b->astate[page], state | (uint32_t)n << 2, __ATOMIC_RELEASE);
+}
+
+/* LIVE -> HELD; true if this caller won.  *n gets the allocation's pages. */
+static inline bool hp_astate_claim(struct hp_block *b, unsigned page, size_t *n)
+{
+	uint32_t cur = __atomic_load_n(&b->astate[page], __ATOMIC_RELAXED);
+	if ((cur & HP_A_MASK) != HP_A_LIVE)
+		return false;
+	*n = cur >> 2;
+	return __atomic_compare_exchange_n(&b->astate[page], &cur, (cur & ~HP_A_MASK) | HP_A_HELD,
+					   false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
 
 static inline bool hp_block_uniform(const struct hp_block *b, int *prot)
 {
@@ -286,8 +319,30 @@ struct hp_counters {
 	uint64_t guards_madvise, guards_prot;
 };
 
+/* Per-thread caches (cache.c): bins of 1, 2, 4, 8, 16 pages per class. */
+#define HP_TCACHE_BINS	5
+#define HP_TCACHE_SLOTS 64 /* entries of the 1-page bin; bin k has 64 >> k */
+
+struct hp_tbin {
+	uint32_t n;			 /* entries held */
+	uintptr_t slot[HP_TCACHE_SLOTS]; /* allocations, HELD */
+};
+
+struct hp_tcache {
+	pthread_t owner;
+	uint64_t epoch;		       /* the arena's trim_epoch when last drained */
+	uint64_t allocs, frees;	       /* served here; written by the owner only */
+	struct hp_tcache *next, *prev; /* the arena's list (arena lock) */
+	struct hp_tbin bin[HP_NCLASS][HP_TCACHE_BINS];
+};
+
 struct hp_arena {
-	pthread_mutex_t lock;	      /* guards everything below */
+	pthread_mutex_t lock;	   /* guards everything below */
+	uint64_t id;		   /* unique for the process's lifetime, never 0 */
+	uint64_t trim_epoch;	   /* bumped by hp_trim: caches drain (atomic) */
+	struct hp_tcache *tcaches; /* every thread's cache of this arena */
+	uint64_t ncache_allocs;	   /* served by caches since freed */
+	uint64_t ncache_frees;
 	pthread_cond_t collapse_done; /* signalled when a collapse returns */
 	const struct hp_os *os;	      /* system calls (or fakes) */
 	int backend;		      /* enum hp_backend for new blocks */
@@ -319,8 +374,24 @@ int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mu
 /* Set up @a with backends already decided. */
 int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int mutable_backend);
 void hp_arena_fini(struct hp_arena *a);
-/* The block holding @addr, or NULL if no arena owns it. */
-struct hp_block *hp_block_of(uintptr_t addr);
+/* 47-bit user address space / 1 GiB chunks: 128 Ki entries, 1 MiB of
+ * zero-fill BSS that is only touched where chunks exist. */
+#define HP_MAP_BITS (47 - HP_CHUNK_SHIFT)
+extern struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
+
+/* The block holding @addr, or NULL if no arena owns it.  No lock: chunks
+ * are published with a release store; inside an RCU read-side section the
+ * chunk stays valid even if it is being retired. */
+static inline struct hp_block *hp_block_of(uintptr_t addr)
+{
+	uintptr_t idx = addr >> HP_CHUNK_SHIFT;
+	if (idx >= (1UL << HP_MAP_BITS))
+		return NULL;
+	struct hp_chunk *c = __atomic_load_n(&hp_chunk_map[idx], __ATOMIC_ACQUIRE);
+	if (!c)
+		return NULL;
+	return &c->blocks[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)];
+}
 /* An EMPTY block of @pool_set for class @home (committing one if needed),
  * taken off the free list; NULL with errno ENOMEM. */
 struct hp_block *hp_arena_take_block(struct hp_arena *a, int pool_set, int home);
@@ -373,6 +444,13 @@ void hp_collapse_thread_stop(struct hp_arena *a);
 /* @guarded: a guard page before and after, in a block of HP_SET_GUARDED. */
 void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded);
 int hp_pool_free(struct hp_arena *a, uintptr_t addr);
+/* Free the allocation at page @first of @b, already claimed (HELD): back
+ * to the home class, scrubbed, given back.  On error it is LIVE again. */
+int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first);
+/* Fill freed pages: int3 for executable classes, poison if asked. */
+void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n);
+/* Pages already at the home class and scrubbed go back to the block. */
+void hp_pool_give_back(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n);
 int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot);
 size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr);
 /* Copy into a live allocation whatever its protection.  0 or errno. */
@@ -381,6 +459,34 @@ int hp_pool_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t siz
 uintptr_t hp_pool_writable(struct hp_arena *a, uintptr_t addr, int *err);
 void hp_pool_insert(struct hp_arena *a, struct hp_block *b);
 void hp_pool_remove(struct hp_arena *a, struct hp_block *b);
+
+/* ---------------------------------------------------------------------
+ * cache (cache.c): per-thread caches; no lock, no system call on a hit.
+ * ------------------------------------------------------------------- */
+/* The bin for allocations of @npages, or -1 if they are not cached. */
+int hp_tcache_bin(size_t npages);
+/* An allocation of bin @k, class @cls (protection == home): from this
+ * thread's cache, refilled under the lock if empty.  NULL with errno. */
+void *hp_tcache_alloc(struct hp_arena *a, int k, int cls);
+/* Free @addr into this thread's cache: 0 done, an errno if it was freed
+ * (under the lock) and that failed, -1 if the caller must take the locked
+ * path (not the start of a live allocation, as far as a lock-free look
+ * can tell). */
+int hp_tcache_free(struct hp_arena *a, uintptr_t addr);
+/* hp_trim: drain this thread's cache, make the others drain.  Lock held. */
+void hp_tcache_drain_mine(struct hp_arena *a);
+/* allocs and frees served by caches.  Lock held. */
+void hp_tcache_counts(struct hp_arena *a, uint64_t *allocs, uint64_t *frees);
+/* Drain and free every cache (arena destroy); after fork, @keep_mine keeps
+ * (drained) the forking thread's own.  Lock held. */
+void hp_tcache_destroy_all(struct hp_arena *a, bool keep_mine);
+
+/* The registry of arenas (api.c).  hp_registry_lock: @a locked if it still
+ * exists with @id (registry lock held too until hp_registry_unlock), else
+ * NULL. */
+struct hp_arena *hp_registry_lock(struct hp_arena *a, uint64_t id);
+void hp_registry_unlock(struct hp_arena *a);
+bool hp_registry_has(struct hp_arena *a, uint64_t id);
 
 /* ---------------------------------------------------------------------
  * stats (stats.c)

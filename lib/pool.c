@@ -263,13 +263,13 @@ static int find_raw(struct hp_arena *a, uintptr_t addr, struct hp_block **head, 
 		*head = &b->chunk->blocks[b->span_head];
 		*first = 0;
 		*npages = (size_t)(*head)->span * HP_BLOCK_PAGES;
-		return 0;
+		return (hp_astate(*head, 0) & HP_A_MASK) == HP_A_LIVE ? 0 : EINVAL;
 	}
 	if (b->state != HP_BLOCK_ACTIVE)
 		return EINVAL;
 	int start = hp_block_alloc_start(b, page);
-	if (start < 0)
-		return EINVAL;
+	if (start < 0 || (hp_astate(b, (unsigned)start) & HP_A_MASK) != HP_A_LIVE)
+		return EINVAL; /* none, or freed into a thread cache */
 	*head = b;
 	*first = (unsigned)start;
 	*npages = hp_block_alloc_len(b, (unsigned)start);
@@ -370,6 +370,53 @@ static void fill_pages(struct hp_arena *a, struct hp_block *b, unsigned first, s
 		write_pages(a, b, b->base + p * HP_PAGE_SIZE, page_of_bytes, HP_PAGE_SIZE, &m);
 }
 
+void hp_pool_give_back(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
+{
+	if (b->state == HP_BLOCK_SPAN) {
+		unsigned nblocks = b->span;
+		for (unsigned i = 0; i < nblocks; i++) {
+			hp_block_give(&b[i], 0, HP_BLOCK_PAGES);
+			hp_arena_put_block(a, &b[i]);
+		}
+		return;
+	}
+	hp_pool_remove(a, b);
+	hp_block_give(b, first, (unsigned)n);
+	if (b->nused == 0)
+		hp_arena_put_block(a, b);
+	else
+		hp_pool_insert(a, b);
+}
+
+int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first)
+{
+	size_t n = b->state == HP_BLOCK_SPAN ? (size_t)b->span * HP_BLOCK_PAGES
+					     : hp_block_alloc_len(b, first);
+	bool guarded = b->pool_set == HP_SET_GUARDED;
+	if (guarded) /* the guards' state goes back first: a retry must find them */
+		unguard_pages(a, b, first, n);
+	/* Pages go back to the home class first: if that fails, nothing
+	 * has changed and the allocation is still live. */
+	int err = hp_pages_protect(a, b, first, n, b->home);
+	if (err) {
+		if (guarded)
+			guard_pages(a, b, first, n);
+		hp_astate_set(b, first, HP_A_LIVE, n);
+		return err;
+	}
+	hp_pool_scrub(a, b, first, n);
+	hp_pool_give_back(a, b, first, n);
+	return 0;
+}
+
+void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
+{
+	if (b->home & PROT_EXEC)
+		fill_pages(a, b, first, n, trap_page);
+	else if (a->poison && (b->home & PROT_WRITE))
+		fill_pages(a, b, first, n, poison_page);
+}
+
 int hp_pool_free(struct hp_arena *a, uintptr_t addr)
 {
 	struct hp_block *b;
@@ -378,35 +425,12 @@ int hp_pool_free(struct hp_arena *a, uintptr_t addr)
 
 	if (find_alloc_at(a, addr, &b, &first, &n))
 		return EINVAL;
-	if (b->pool_set == HP_SET_GUARDED) { /* the whole allocation, guards too */
+	if (b->pool_set == HP_SET_GUARDED) /* the whole allocation, guards too */
 		first--;
-		n += 2;
-		unguard_pages(a, b, first, n);
-	}
-	/* Pages go back to the home class first: if that fails, nothing
-	 * has changed and the allocation is still live. */
-	int err = hp_pages_protect(a, b, first, n, b->home);
-	if (err)
-		return err;
-	if (b->home & PROT_EXEC)
-		fill_pages(a, b, first, n, trap_page);
-	else if (a->poison && (b->home & PROT_WRITE))
-		fill_pages(a, b, first, n, poison_page);
-	if (b->state == HP_BLOCK_SPAN) {
-		unsigned nblocks = b->span;
-		for (unsigned i = 0; i < nblocks; i++) {
-			hp_block_give(&b[i], 0, HP_BLOCK_PAGES);
-			hp_arena_put_block(a, &b[i]);
-		}
-		return 0;
-	}
-	hp_pool_remove(a, b);
-	hp_block_give(b, first, (unsigned)n);
-	if (b->nused == 0)
-		hp_arena_put_block(a, b);
-	else
-		hp_pool_insert(a, b);
-	return 0;
+	size_t len;
+	if (!hp_astate_claim(b, first, &len))
+		return EINVAL; /* another thread freed it first */
+	return hp_pool_free_claimed(a, b, first);
 }
 
 int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot)

@@ -44,9 +44,17 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 			}
 			if (!hp_block_uniform(b, NULL))
 				st->mixed_blocks++;
+			bool held = false; /* the allocation this page is in is cached */
 			for (unsigned p = 0; p < HP_BLOCK_PAGES; p++) {
 				if (!hp_test_bit(b->used, p))
 					continue;
+				if (hp_test_bit(b->start, p) &&
+				    (p > 0 || b->state != HP_BLOCK_SPAN || b->span))
+					held = (hp_astate(b, p) & HP_A_MASK) == HP_A_HELD;
+				if (held) {
+					st->cached_bytes += HP_PAGE_SIZE;
+					continue;
+				}
 				st->cls[b->prot[p]].used_bytes += HP_PAGE_SIZE;
 				if (b->huge)
 					st->cls[b->prot[p]].huge_used_bytes += HP_PAGE_SIZE;
@@ -74,8 +82,9 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	st->collapse_other = a->n.collapse_other;
 	st->collapse_pending = a->nqueued;
 	st->mprotect_calls = a->n.mprotect_calls;
-	st->allocs = a->n.allocs;
-	st->frees = a->n.frees;
+	hp_tcache_counts(a, &st->allocs, &st->frees);
+	st->allocs += a->n.allocs;
+	st->frees += a->n.frees;
 	st->trimmed_blocks = a->n.trimmed_blocks;
 	st->writes_direct = a->n.writes_direct;
 	st->writes_alias = a->n.writes_alias;
