@@ -118,6 +118,7 @@ struct hp_stats {
 	uint64_t writes_flip;	   /* ... by flipping the pages writable and back */
 	uint64_t guards_madvise;   /* guard pages installed with MADV_GUARD_INSTALL */
 	uint64_t guards_prot;	   /* ... as PROT_NONE pages (older kernels) */
+	uint64_t khugepaged;	   /* blocks the kernel's khugepaged collapsed before we did */
 	struct hp_class_stats cls[HP_NCLASS];
 };
 

@@ -504,7 +504,16 @@ int hp_arena_trim(struct hp_arena *a)
 	pthread_mutex_lock(&a->lock);
 	hp_tcache_drain_mine(a);
 	long n = hp_arena_trim_blocks(a);
+	struct hp_chunk *retired = n < 0 ? NULL : hp_arena_retire_chunks(a);
 	pthread_mutex_unlock(&a->lock);
+	if (retired) {
+		/* Lock-free lookups may still hold a retired chunk: wait for them
+		 * (without the lock: they may be waiting for it). */
+		a->os->synchronize();
+		pthread_mutex_lock(&a->lock);
+		hp_arena_release_chunks(a, retired);
+		pthread_mutex_unlock(&a->lock);
+	}
 	if (n < 0) {
 		errno = (int)-n;
 		return -1;

@@ -68,24 +68,57 @@ int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int m
 	return 0;
 }
 
-void hp_arena_fini(struct hp_arena *a)
+static void unpublish(struct hp_chunk *c)
 {
-	pthread_mutex_lock(&a->lock);
-	hp_tcache_destroy_all(a, false);
-	pthread_mutex_unlock(&a->lock);
-	struct hp_chunk *c = a->chunks;
+	__atomic_store_n(&chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
+}
+
+void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *c)
+{
 	while (c) {
 		struct hp_chunk *next = c->next;
-		__atomic_store_n(&chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
 		a->os->release(c->base, HP_CHUNK_SIZE);
 		if (c->alias_base)
 			a->os->release(c->alias_base, HP_CHUNK_SIZE);
 		for (int k = 0; k < 2; k++)
 			if (c->shm_fd[k] >= 0)
 				a->os->shm_close(c->shm_fd[k]);
+		a->reserved_bytes -= HP_CHUNK_SIZE;
 		a->os->meta_free(c, sizeof(*c));
 		c = next;
 	}
+}
+
+struct hp_chunk *hp_arena_retire_chunks(struct hp_arena *a)
+{
+	struct hp_chunk *retired = NULL, **pp = &a->chunks;
+	while (*pp) {
+		struct hp_chunk *c = *pp;
+		bool idle = c->ncommitted == 0;
+		for (unsigned i = 0; idle && i < HP_CHUNK_BLOCKS; i++)
+			idle = !c->blocks[i].collapsing;
+		if (!idle) {
+			pp = &c->next;
+			continue;
+		}
+		hp_collapse_forget(a, c);
+		*pp = c->next;
+		unpublish(c);
+		c->next = retired;
+		retired = c;
+	}
+	return retired;
+}
+
+void hp_arena_fini(struct hp_arena *a)
+{
+	pthread_mutex_lock(&a->lock);
+	hp_tcache_destroy_all(a, false);
+	pthread_mutex_unlock(&a->lock);
+	for (struct hp_chunk *c = a->chunks; c; c = c->next)
+		unpublish(c);
+	a->os->synchronize();
+	hp_arena_release_chunks(a, a->chunks);
 	a->chunks = NULL;
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->collapse_done);

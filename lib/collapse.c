@@ -101,6 +101,22 @@ static struct hp_block *queue_pop_due(struct hp_arena *a, int flags, uint64_t no
 	return NULL;
 }
 
+void hp_collapse_forget(struct hp_arena *a, struct hp_chunk *c)
+{
+	struct hp_block **pp = &a->queue;
+	while (*pp) {
+		struct hp_block *b = *pp;
+		if (b->chunk != c) {
+			pp = &b->qnext;
+			continue;
+		}
+		*pp = b->qnext;
+		b->queued = false;
+		b->qnext = NULL;
+		__atomic_store_n(&a->nqueued, a->nqueued - 1, __ATOMIC_RELAXED);
+	}
+}
+
 static void back_off(struct hp_arena *a, struct hp_block *b, struct hp_block **later)
 {
 	if (b->nfailed < 10)

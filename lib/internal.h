@@ -122,6 +122,10 @@ struct hp_os {
 	/* Metadata memory (zeroed); never malloc, so the preload can use it. */
 	void *(*meta_alloc)(size_t size);
 	void (*meta_free)(void *p, size_t size);
+	/* An RCU grace period: lock-free readers of the chunk map are done. */
+	void (*synchronize)(void);
+	/* Is the range PMD-mapped now (PAGEMAP_SCAN)?  0 with *huge, or errno. */
+	int (*huge_mapped)(uintptr_t addr, size_t size, bool *huge);
 };
 
 extern const struct hp_os hp_os_linux;
@@ -317,6 +321,7 @@ struct hp_counters {
 	uint64_t mprotect_calls, allocs, frees, trimmed_blocks;
 	uint64_t writes_direct, writes_alias, writes_procmem, writes_flip;
 	uint64_t guards_madvise, guards_prot;
+	uint64_t khugepaged; /* blocks found huge that we had not collapsed */
 };
 
 /* Per-thread caches (cache.c): bins of 1, 2, 4, 8, 16 pages per class. */
@@ -406,6 +411,12 @@ void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
 int hp_arena_fork_child(struct hp_arena *a);
 /* Return EMPTY blocks to the kernel; how many, or -errno. */
 long hp_arena_trim_blocks(struct hp_arena *a);
+/* Unpublish the chunks with nothing committed: the list to release after
+ * a grace period.  Lock held. */
+struct hp_chunk *hp_arena_retire_chunks(struct hp_arena *a);
+/* Give retired chunks' address space and metadata back.  No lock needed:
+ * nobody can reach them any more. */
+void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *list);
 bool hp_backend_is_hugetlb(int backend);
 /* The backend of the blocks of pool set @set. */
 int hp_set_backend(const struct hp_arena *a, int set);
@@ -437,6 +448,8 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried);
 /* Wait on @cond for at most @ns nanoseconds.  Lock held. */
 void hp_os_cond_wait_ns(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t ns);
 void hp_collapse_thread_stop(struct hp_arena *a);
+/* Take the blocks of chunk @c off the queue.  Lock held. */
+void hp_collapse_forget(struct hp_arena *a, struct hp_chunk *c);
 
 /* ---------------------------------------------------------------------
  * pool (pool.c): placement.

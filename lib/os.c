@@ -36,11 +36,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_LINUX_MMAN_H
 #include <linux/mman.h>
+#include <urcu/urcu-bp.h>
 #endif
 
 #include "internal.h"
@@ -256,43 +258,90 @@ static int os_shm_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, 
 		       : 0;
 }
 
-/* /proc/self/mem, opened once.  pwrite there goes through the kernel's
- * FOLL_FORCE path: it writes read-only private pages without changing the
- * mapping (no split of a huge block, measured), at ~1.7 us per call.
- * The fd is bound to the mm of the process that opened it: a child after
- * fork() must not inherit it, or its writes would land in the parent. */
-static int proc_mem_fd = -1;
-static pthread_once_t proc_mem_once = PTHREAD_ONCE_INIT;
+/* /proc/self/mem and /proc/self/pagemap, each opened once.  Such an fd is
+ * bound to the mm of the process that opened it: a child after fork()
+ * must not inherit it, or its writes would land in the parent. */
+static int proc_fds[2] = {-1, -1};
+static pthread_once_t proc_once = PTHREAD_ONCE_INIT;
+enum { PROC_MEM, PROC_PAGEMAP };
 
-static void proc_mem_forget(void)
+static void proc_forget(void)
 {
-	if (proc_mem_fd >= 0)
-		close(proc_mem_fd);
-	proc_mem_fd = -1;
+	for (int i = 0; i < 2; i++) {
+		if (proc_fds[i] >= 0)
+			close(proc_fds[i]);
+		proc_fds[i] = -1;
+	}
 }
 
-static void proc_mem_atfork(void)
+static void proc_atfork(void)
 {
-	pthread_atfork(NULL, NULL, proc_mem_forget);
+	pthread_atfork(NULL, NULL, proc_forget);
 }
 
+/* The fd of /proc/self/<which>, or -errno. */
+static int proc_fd(int which)
+{
+	static const char *const path[2] = {"/proc/self/mem", "/proc/self/pagemap"};
+	static const int flags[2] = {O_RDWR | O_CLOEXEC, O_RDONLY | O_CLOEXEC};
+	pthread_once(&proc_once, proc_atfork);
+	int fd = __atomic_load_n(&proc_fds[which], __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		return fd;
+	int nfd = open(path[which], flags[which]);
+	if (nfd < 0)
+		return -errno;
+	int expect = -1;
+	if (__atomic_compare_exchange_n(&proc_fds[which], &expect, nfd, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return nfd;
+	close(nfd);
+	return expect;
+}
+
+/* PAGEMAP_SCAN (Linux 6.7), spelled out: Debian 12's headers predate it. */
+struct pm_page_region {
+	uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted,
+		category_mask, category_anyof_mask, return_mask;
+};
+#define PM_PAGE_IS_HUGE (1 << 6)
+#define PM_PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+
+/* Is [addr, addr+size) mapped with huge entries (PMD-mapped) right now?
+ * The kernel's khugepaged may have collapsed a block we left 4K-mapped. */
+static int os_huge_mapped(uintptr_t addr, size_t size, bool *huge)
+{
+	int fd = proc_fd(PROC_PAGEMAP);
+	if (fd < 0)
+		return -fd;
+	struct pm_page_region r[4] = {0};
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = addr,
+		.end = addr + size,
+		.vec = (uintptr_t)r,
+		.vec_len = 4,
+		.category_mask = PM_PAGE_IS_HUGE,
+		.return_mask = PM_PAGE_IS_HUGE,
+	};
+	long n = ioctl(fd, PM_PAGEMAP_SCAN, &arg);
+	if (n < 0)
+		return errno; /* before Linux 6.7: EINVAL or ENOTTY */
+	*huge = n == 1 && r[0].start == addr && r[0].end == addr + size;
+	return 0;
+}
+
+/* pwrite to /proc/self/mem goes through the kernel's FOLL_FORCE path: it
+ * writes read-only private pages without changing the mapping (no split of
+ * a huge block, measured), at ~1.7 us per call. */
 static int os_mem_write(uintptr_t dst, const void *src, size_t size)
 {
-	pthread_once(&proc_mem_once, proc_mem_atfork);
-	int fd = __atomic_load_n(&proc_mem_fd, __ATOMIC_ACQUIRE);
-	if (fd < 0) {
-		int nfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-		if (nfd < 0)
-			return errno;
-		int expect = -1;
-		if (__atomic_compare_exchange_n(&proc_mem_fd, &expect, nfd, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE))
-			fd = nfd;
-		else {
-			close(nfd);
-			fd = expect;
-		}
-	}
+	int fd = proc_fd(PROC_MEM);
+	if (fd < 0)
+		return -fd;
 	const char *s = src;
 	while (size > 0) {
 		ssize_t n = pwrite(fd, s, size, (off_t)dst);
@@ -352,6 +401,13 @@ static void *os_meta_alloc(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* Wait until every RCU reader that may have seen an unpublished chunk is
+ * done (membarrier(2) inside liburcu-bp). */
+static void os_synchronize(void)
+{
+	urcu_bp_synchronize_rcu();
+}
+
 static void os_meta_free(void *p, size_t size)
 {
 	munmap(p, size);
@@ -376,6 +432,8 @@ const struct hp_os hp_os_linux = {
 	.now_ns = os_now_ns,
 	.meta_alloc = os_meta_alloc,
 	.meta_free = os_meta_free,
+	.synchronize = os_synchronize,
+	.huge_mapped = os_huge_mapped,
 };
 
 /* ---------------------------------------------------------------------

@@ -42,6 +42,16 @@ int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, siz
 	for (blk = b, left = n, at = first; left; blk++, at = 0) {
 		unsigned k = (unsigned)(HP_BLOCK_PAGES - at < left ? HP_BLOCK_PAGES - at : left);
 		hp_block_wait_collapse(a, blk);
+		/* A uniform block we left 4K-mapped may have been collapsed by
+		 * khugepaged meanwhile: ask the kernel before a partial change,
+		 * or its split would go uncounted. */
+		bool huge;
+		if (k < HP_BLOCK_PAGES && !blk->huge && blk->backend == HP_BACKEND_THP &&
+		    hp_block_uniform(blk, NULL) &&
+		    a->os->huge_mapped(blk->base, HP_BLOCK_SIZE, &huge) == 0 && huge) {
+			blk->huge = true;
+			a->n.khugepaged++;
+		}
 		left -= k;
 	}
 

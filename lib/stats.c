@@ -92,6 +92,7 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	st->writes_flip = a->n.writes_flip;
 	st->guards_madvise = a->n.guards_madvise;
 	st->guards_prot = a->n.guards_prot;
+	st->khugepaged = a->n.khugepaged;
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -126,7 +127,7 @@ static void write_json(const struct hp_stats *st, struct hp_buf *b)
 	F(collapse_ebusy), F(collapse_einval), F(collapse_other), F(collapse_pending);
 	F(steals), F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks);
 	F(aliased_blocks), F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
-	F(guards_madvise), F(guards_prot);
+	F(guards_madvise), F(guards_prot), F(khugepaged);
 #undef F
 	hp_buf_str(b, ",\"classes\":{");
 	bool first = true;
@@ -186,7 +187,7 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 	F(collapse_einval), F(collapse_other), F(collapse_pending), F(steals);
 	F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks), F(aliased_blocks);
 	F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
-	F(guards_madvise), F(guards_prot);
+	F(guards_madvise), F(guards_prot), F(khugepaged);
 #undef F
 }
 

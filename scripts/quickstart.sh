@@ -5,7 +5,8 @@
 #   scripts/quickstart.sh demo    install deps, build, run the demo
 #   scripts/quickstart.sh check   install deps, build, run the test suite:
 #                                 plain build (with the benchmarks built and
-#                                 smoke-tested), ASan+UBSan build, distcheck;
+#                                 smoke-tested), ASan+UBSan build, the
+#                                 concurrency tests under TSan, distcheck;
 #                                 ends with "N passed, N failed, N skipped"
 #   scripts/quickstart.sh bench   install deps, build, make bench
 set -eu
@@ -15,7 +16,7 @@ cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 
 deps="build-essential autoconf automake libtool autoconf-archive pkg-config liburcu-dev libnuma-dev
-	g++ libbenchmark-dev libmimalloc-dev python3"
+	g++ libbenchmark-dev libmimalloc-dev python3 strace"
 missing=""
 for p in $deps; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -38,6 +39,8 @@ build() { # build DIR CONFIGURE-ARGS...
 		{ cat "$top/$dir.build.log"; echo "build in $dir failed" >&2; exit 1; }
 }
 
+tsan_tests="tests/threads.t tests/stress.t tests/fork.t tests/cache.t"
+
 case "$mode" in
 demo)
 	build build
@@ -50,6 +53,7 @@ bench)
 check)
 	build build --enable-bench
 	build build-asan --enable-sanitizers
+	build build-tsan --enable-sanitizers=thread
 	status=0
 	# Tests run one at a time: the kernel-truth tests compare system-wide
 	# counters (/proc/vmstat) and must not overlap.
@@ -57,6 +61,9 @@ check)
 	(cd build && make -s check) || status=1
 	echo "== make check (ASan + UBSan build)"
 	(cd build-asan && ASAN_OPTIONS=detect_leaks=1 make -s check) || status=1
+	echo "== make check (TSan build: the concurrency tests)"
+	(cd build-tsan && HP_STRESS_OPS=1000 TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+		make -s check TESTS="$tsan_tests") || status=1
 	echo "== make distcheck"
 	if (cd build && make -s distcheck >distcheck.log 2>&1); then
 		echo "distcheck: ok"
@@ -67,10 +74,11 @@ check)
 		dist=fail
 		status=1
 	fi
-	for d in build build-asan; do
+	for d in build build-asan build-tsan; do
 		[ -f $d/test-suite.log ] && grep -q '^FAIL\|^ERROR' $d/test-suite.log && cat $d/test-suite.log
 	done
-	sh scripts/summary.sh "$dist" build/test-suite.log build-asan/test-suite.log
+	sh scripts/summary.sh "$dist" build/test-suite.log build-asan/test-suite.log \
+		build-tsan/test-suite.log
 	exit $status
 	;;
 *)

@@ -2,7 +2,7 @@
 /*
  * arena.t - arenas on the real kernel: allocations of whole blocks up to
  * 1 GiB, a steal under a memory cap (split seen by the kernel), trim giving
- * memory back (Rss), destroy unmapping everything.
+ * memory back (Rss) and retiring empty chunks, destroy unmapping everything.
  */
 #include <string.h>
 
@@ -52,8 +52,12 @@ int main(void)
 	is(st.committed_bytes, 0, "nothing committed after trim");
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Rss"), 0,
 	   "smaps: no Rss left in the chunk");
+	is(st.reserved_bytes, 0, "trim retired the empty chunks");
+	is(kernel_prot_at(chunk), -1, "after a grace period their address space is unmapped");
+	p = hp_arena_alloc(a, 4096, RW);
+	ok(p && hp_arena_free(a, p) == 0, "the arena grows again after that");
 	hp_arena_destroy(a);
-	is(kernel_prot_at(chunk), -1, "destroy unmapped the chunk");
+	is(kernel_prot_at((uintptr_t)p & ~(HP_CHUNK_SIZE - 1)), -1, "destroy unmapped the chunk");
 
 	/* Under a cap of two blocks, a third class steals, and the kernel splits. */
 	cfg.max_bytes = 2 * HP_BLOCK_SIZE;

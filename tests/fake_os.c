@@ -110,6 +110,15 @@ static void *f_meta_alloc(size_t size)
 	return calloc(1, size);
 }
 
+static void f_synchronize(void)
+{
+}
+
+static int f_huge_mapped(uintptr_t addr, size_t size, bool *huge)
+{
+	return ENOTTY; /* no khugepaged here: our bookkeeping is the truth */
+}
+
 static void f_meta_free(void *p, size_t size)
 {
 	free(p);
@@ -132,6 +141,8 @@ const struct hp_os fake_os = {
 	.now_ns = f_now,
 	.meta_alloc = f_meta_alloc,
 	.meta_free = f_meta_free,
+	.synchronize = f_synchronize,
+	.huge_mapped = f_huge_mapped,
 };
 
 void fake_reset(void)
