@@ -235,6 +235,11 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 		hp_buf_str(&why, "; VMA names ");
 		hp_buf_str(&why,
 			   probe.vma_names ? "work" : "unavailable (no CONFIG_ANON_VMA_NAME)");
+		hp_buf_str(&why, "; NUMA nodes ");
+		hp_buf_u64(&why, (uint64_t)probe.nnodes);
+		hp_buf_str(&why, hp_opt.numa == HP_NUMA_LOCAL	     ? " (local)"
+				 : hp_opt.numa == HP_NUMA_INTERLEAVE ? " (interleave)"
+								     : " (fixed node)");
 		hp_buf_str(&why, "; vm.memfd_noexec ");
 		if (probe.memfd_noexec >= 0)
 			hp_buf_u64(&why, (uint64_t)probe.memfd_noexec);
@@ -243,7 +248,20 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 		hp_buf_str(&why, "\n");
 		say(msg, why.len < why.cap ? why.len : why.cap);
 	}
+	if (hp_opt.numa >= probe.nnodes) {
+		char nmsg[160];
+		struct hp_buf nb = {nmsg, sizeof(nmsg), 0};
+		hp_buf_str(&nb, "hugeperm: HUGEPERM_NUMA=");
+		hp_buf_u64(&nb, (uint64_t)hp_opt.numa);
+		hp_buf_str(&nb, ": no such node with memory (this machine has ");
+		hp_buf_u64(&nb, (uint64_t)probe.nnodes);
+		hp_buf_str(&nb, probe.nnodes == 1 ? " node)\n" : " nodes)\n");
+		say(nmsg, nb.len < nb.cap ? nb.len : nb.cap);
+		return ENODEV;
+	}
 	hp_arena_init(a, &hp_os_linux, backend, mutable_backend);
+	a->numa = (int)hp_opt.numa;
+	a->nnodes = probe.nnodes;
 	a->collapse_mode = cfg && cfg->collapse_mode ? cfg->collapse_mode : (int)hp_opt.collapse;
 	if (!probe.collapse && a->collapse_mode != HP_COLLAPSE_OFF)
 		a->collapse_mode = HP_COLLAPSE_OFF;

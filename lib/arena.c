@@ -63,6 +63,8 @@ int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int m
 	pthread_cond_init(&a->collapse_done, NULL);
 	pthread_cond_init(&a->thread_wake, NULL);
 	a->os = os;
+	a->numa = HP_NUMA_LOCAL;
+	a->nnodes = 1;
 	a->backend = backend;
 	a->mutable_backend = mutable_backend;
 	return 0;
@@ -164,7 +166,7 @@ static struct hp_chunk *chunk_new(struct hp_arena *a)
 
 static void free_list_del(struct hp_arena *a, struct hp_block *b)
 {
-	struct hp_block **head = &a->free_blocks[b->pool_set];
+	struct hp_block **head = &a->node[b->node].free_blocks[b->pool_set];
 	if (b->prev)
 		b->prev->next = b->next;
 	else
@@ -176,7 +178,7 @@ static void free_list_del(struct hp_arena *a, struct hp_block *b)
 
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b)
 {
-	struct hp_block **head = &a->free_blocks[b->pool_set];
+	struct hp_block **head = &a->node[b->node].free_blocks[b->pool_set];
 	b->state = HP_BLOCK_EMPTY;
 	b->span = 0;
 	b->prev = NULL;
@@ -197,10 +199,11 @@ static const char *vma_name(int prot)
 
 /* After a block's memory arrived: set its state and learn if it is huge. */
 static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int backend, int prot,
-			    bool aliased)
+			    bool aliased, int node)
 {
 	hp_block_reset(b, prot);
 	b->pool_set = (uint8_t)set;
+	b->node = (uint8_t)(node % HP_MAX_NODES);
 	b->backend = (uint8_t)backend;
 	b->aliased = aliased;
 	b->chunk->ncommitted++;
@@ -256,9 +259,16 @@ static void drop_aliases(struct hp_arena *a, int err)
 	hp_os_write_all(2, msg, b.len < b.cap ? b.len : b.cap);
 }
 
-/* Commit blocks [first, first+n) of chunk @c for pool set @set. */
+/* The node to bind new memory to: none at all on a one-node machine
+ * unless HUGEPERM_NUMA names one. */
+static int bind_to(const struct hp_arena *a, int node)
+{
+	return a->nnodes > 1 || a->numa >= 0 ? node : -1;
+}
+
+/* Commit blocks [first, first+n) of chunk @c for pool set @set, on @node. */
 static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, unsigned n, int set,
-		      int prot)
+		      int prot, int node)
 {
 	int backend = hp_set_backend(a, set);
 	size_t size = (size_t)n * HP_BLOCK_SIZE;
@@ -274,7 +284,7 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 		if (!err)
 			err = a->os->shm_commit(base, c->alias_base + (base - c->base),
 						c->shm_fd[shm_kind(backend)], base - c->base, size,
-						prot, backend, fill);
+						prot, backend, fill, bind_to(a, node));
 		if (err == ENOMEM)
 			return err; /* a hugetlb pool ran dry: the caller falls back */
 		if (err)
@@ -282,17 +292,17 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 		aliased = !err;
 	}
 	if (!aliased) {
-		err = a->os->commit(base, size, prot, backend, fill);
+		err = a->os->commit(base, size, prot, backend, fill, bind_to(a, node));
 		if (err)
 			return err;
 	}
 	for (unsigned i = first; i < first + n; i++)
-		block_committed(a, &c->blocks[i], set, backend, prot, aliased);
+		block_committed(a, &c->blocks[i], set, backend, prot, aliased, node);
 	return 0;
 }
 
 /* Commit a whole chunk as one 1 GiB hugetlb page of class @prot. */
-static int commit_chunk_1g(struct hp_arena *a, int prot)
+static int commit_chunk_1g(struct hp_arena *a, int prot, int node)
 {
 	struct hp_chunk *c = NULL;
 	for (struct hp_chunk *it = a->chunks; it; it = it->next)
@@ -302,7 +312,7 @@ static int commit_chunk_1g(struct hp_arena *a, int prot)
 		}
 	if (!c && !(c = chunk_new(a)))
 		return errno;
-	int err = commit_run(a, c, 0, HP_CHUNK_BLOCKS, 0, prot);
+	int err = commit_run(a, c, 0, HP_CHUNK_BLOCKS, 0, prot, node);
 	if (err)
 		return err;
 	c->hugetlb_1g = true;
@@ -378,12 +388,12 @@ static struct hp_block *take_free(struct hp_arena *a, struct hp_block *b, int ho
  * the right backing (shared with an alias or not) to re-home; with @any,
  * whatever there is.
  */
-static struct hp_block *free_find(struct hp_arena *a, int set, int home, bool any)
+static struct hp_block *free_find(struct hp_arena *a, int set, int home, bool any, int node)
 {
 	bool want = wants_alias(a, home);
 	struct hp_block *b, *other = NULL;
 
-	for (b = a->free_blocks[set]; b; b = b->next) {
+	for (b = a->node[node % HP_MAX_NODES].free_blocks[set]; b; b = b->next) {
 		if (b->home == home && b->aliased == want)
 			return b;
 		if (!other && !b->chunk->hugetlb_1g && (any || b->aliased == want))
@@ -392,9 +402,20 @@ static struct hp_block *free_find(struct hp_arena *a, int set, int home, bool an
 	return other;
 }
 
-struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home)
+int hp_arena_node(struct hp_arena *a)
 {
-	struct hp_block *b = free_find(a, set, home, false);
+	if (a->numa >= 0)
+		return a->numa;
+	if (a->nnodes <= 1)
+		return 0;
+	if (a->numa == HP_NUMA_INTERLEAVE)
+		return (int)(a->next_node % (unsigned)a->nnodes);
+	return a->os->cpu_node();
+}
+
+struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home, int node)
+{
+	struct hp_block *b = free_find(a, set, home, false, node);
 	if (b)
 		return take_free(a, b, home);
 
@@ -402,44 +423,49 @@ struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home)
 	for (;;) {
 		int backend = hp_set_backend(a, set);
 		if (backend == HP_BACKEND_HUGETLB_1G) {
-			err = commit_chunk_1g(a, home);
+			err = commit_chunk_1g(a, home, node);
 			if (!err)
-				return hp_arena_take_block(a, set, home);
+				return hp_arena_take_block(a, set, home, node);
 		} else {
 			b = find_reserved(a);
 			if (!b)
 				return NULL; /* errno from chunk_new */
 			err = commit_run(a, b->chunk, (unsigned)(b - b->chunk->blocks), 1, set,
-					 home);
-			if (!err)
+					 home, node);
+			if (!err) {
+				a->next_node++; /* interleave: the next block, the next node */
 				return b;
+			}
 		}
 		if (!fall_back(a, set, err))
 			break;
 	}
-	/* No new block: a free block of the other backing still beats a steal. */
-	b = free_find(a, set, home, true);
-	if (b)
-		return take_free(a, b, home);
+	/* No new block: a free block of the other backing, or of another node,
+	 * still beats a steal. */
+	for (int k = 0; k < HP_MAX_NODES; k++) {
+		b = free_find(a, set, home, true, (node + k) % HP_MAX_NODES);
+		if (b)
+			return take_free(a, b, home);
+	}
 	errno = err;
 	return NULL;
 }
 
 /* Can block @b be part of a span of class @prot in pool set @set? */
-static bool span_ok(const struct hp_arena *a, const struct hp_block *b, int set, int prot)
+static bool span_ok(const struct hp_arena *a, const struct hp_block *b, int set, int prot, int node)
 {
 	if (b->state == HP_BLOCK_RESERVED)
 		return !b->chunk->hugetlb_1g;
-	return b->state == HP_BLOCK_EMPTY && b->pool_set == set &&
+	return b->state == HP_BLOCK_EMPTY && b->pool_set == set && b->node == node % HP_MAX_NODES &&
 	       b->aliased == wants_alias(a, prot) && (b->home == prot || !b->chunk->hugetlb_1g);
 }
 
-static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int prot)
+static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int prot, int node)
 {
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
 		unsigned run = 0;
 		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
-			run = span_ok(a, &c->blocks[i], set, prot) ? run + 1 : 0;
+			run = span_ok(a, &c->blocks[i], set, prot, node) ? run + 1 : 0;
 			if (run == n)
 				return &c->blocks[i + 1 - n];
 		}
@@ -447,22 +473,22 @@ static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int p
 	return NULL;
 }
 
-struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int prot)
+struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int prot, int node)
 {
-	struct hp_block *head = find_span(a, set, n, prot);
+	struct hp_block *head = find_span(a, set, n, prot, node);
 	int err;
 
 	if (!head) {
 		int backend = hp_set_backend(a, set);
 		if (backend == HP_BACKEND_HUGETLB_1G)
-			err = commit_chunk_1g(a, prot);
+			err = commit_chunk_1g(a, prot, node);
 		else
 			err = chunk_new(a) ? 0 : errno;
 		if (err) {
 			errno = err;
 			return NULL;
 		}
-		head = find_span(a, set, n, prot);
+		head = find_span(a, set, n, prot, node);
 		if (!head) {
 			errno = ENOMEM;
 			return NULL;
@@ -486,7 +512,7 @@ struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int
 		unsigned j = i;
 		while (j < first + n && c->blocks[j].state == HP_BLOCK_RESERVED)
 			j++;
-		err = commit_run(a, c, i, j - i, set, prot);
+		err = commit_run(a, c, i, j - i, set, prot, node);
 		if (err)
 			goto undo;
 		for (; i < j; i++)
@@ -514,28 +540,30 @@ undo:
 long hp_arena_trim_blocks(struct hp_arena *a)
 {
 	long n = 0;
-	for (int set = 0; set < HP_NSETS; set++) {
-		struct hp_block *b = a->free_blocks[set], *next;
-		for (; b; b = next) {
-			next = b->next;
-			if (b->chunk->hugetlb_1g || b->collapsing)
-				continue; /* a collapse in flight: next trim */
-			struct hp_chunk *c = b->chunk;
-			int err = b->aliased ? a->os->shm_decommit(b->base, hp_alias_of(b, b->base),
-								   c->shm_fd[shm_kind(b->backend)],
-								   b->base - c->base, HP_BLOCK_SIZE)
-					     : a->os->decommit(b->base, HP_BLOCK_SIZE);
-			if (err)
-				return -err;
-			free_list_del(a, b);
-			b->state = HP_BLOCK_RESERVED;
-			b->huge = false;
-			b->aliased = false;
-			b->chunk->ncommitted--;
-			a->committed_bytes -= HP_BLOCK_SIZE;
-			n++;
+	for (int nd = 0; nd < HP_MAX_NODES; nd++)
+		for (int set = 0; set < HP_NSETS; set++) {
+			struct hp_block *b = a->node[nd].free_blocks[set], *next;
+			for (; b; b = next) {
+				next = b->next;
+				if (b->chunk->hugetlb_1g || b->collapsing)
+					continue; /* a collapse in flight: next trim */
+				struct hp_chunk *c = b->chunk;
+				int err = b->aliased ? a->os->shm_decommit(
+							       b->base, hp_alias_of(b, b->base),
+							       c->shm_fd[shm_kind(b->backend)],
+							       b->base - c->base, HP_BLOCK_SIZE)
+						     : a->os->decommit(b->base, HP_BLOCK_SIZE);
+				if (err)
+					return -err;
+				free_list_del(a, b);
+				b->state = HP_BLOCK_RESERVED;
+				b->huge = false;
+				b->aliased = false;
+				b->chunk->ncommitted--;
+				a->committed_bytes -= HP_BLOCK_SIZE;
+				n++;
+			}
 		}
-	}
 	/* 1 GiB pages go back whole, when none of their blocks is in use. */
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
 		if (!c->hugetlb_1g)

@@ -63,6 +63,13 @@
 
 struct hp_buf;
 
+/* NUMA: nodes 0..HP_MAX_NODES-1 get pools of their own; a larger node
+ * number shares the pools of node % HP_MAX_NODES (its blocks are still
+ * bound to the real node). */
+#define HP_MAX_NODES	   8
+#define HP_NUMA_LOCAL	   (-1) /* HUGEPERM_NUMA=local: the calling thread's node */
+#define HP_NUMA_INTERLEAVE (-2) /* new blocks round-robin over the nodes */
+
 /* Freed and fresh pages of executable classes hold int3 (x86): stale or
  * stray code traps.  Freed writable pages may be poisoned. */
 #define HP_TRAP_BYTE   0xcc
@@ -83,6 +90,8 @@ struct hp_probe {
 	bool collapse;	      /* MADV_COLLAPSE works */
 	bool vma_names;	      /* PR_SET_VMA_ANON_NAME works */
 	long memfd_noexec;    /* vm.memfd_noexec: 0, 1, 2; -1 = kernel has none */
+	int nnodes;	      /* NUMA nodes with memory (1 without NUMA) */
+	long node_hugetlb_2m_free[HP_MAX_NODES]; /* per-node 2 MiB pools; -1: none */
 };
 
 struct hp_os {
@@ -90,9 +99,10 @@ struct hp_os {
 	int (*reserve)(size_t size, size_t align, uintptr_t *out);
 	int (*release)(uintptr_t addr, size_t size);
 	/* Back [addr, addr+size) with memory of @backend, protection @prot,
-	 * populated, each byte set to @fill (-1: left zero).  Replaces the
+	 * populated, each byte set to @fill (-1: left zero), preferably on
+	 * NUMA node @node (-1: no policy: the kernel's default).  Replaces the
 	 * reservation there. */
-	int (*commit)(uintptr_t addr, size_t size, int prot, int backend, int fill);
+	int (*commit)(uintptr_t addr, size_t size, int prot, int backend, int fill, int node);
 	/* Give the memory back; the range becomes a reservation again. */
 	int (*decommit)(uintptr_t addr, size_t size);
 	int (*protect)(uintptr_t addr, size_t size, int prot);
@@ -105,7 +115,7 @@ struct hp_os {
 	/* Map [off, off+size) of @fd at @alias (RW) and at @addr (@prot),
 	 * populated, each byte set to @fill.  Replaces the reservations. */
 	int (*shm_commit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size,
-			  int prot, int backend, int fill);
+			  int prot, int backend, int fill, int node);
 	/* Both views back to reservations, the file's pages freed. */
 	int (*shm_decommit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size);
 	/* Copy @size bytes from @from into [off, off+size) of @fd. */
@@ -126,6 +136,8 @@ struct hp_os {
 	void (*synchronize)(void);
 	/* Is the range PMD-mapped now (PAGEMAP_SCAN)?  0 with *huge, or errno. */
 	int (*huge_mapped)(uintptr_t addr, size_t size, bool *huge);
+	/* The NUMA node of the CPU the caller runs on (0 without NUMA). */
+	int (*cpu_node)(void);
 };
 
 extern const struct hp_os hp_os_linux;
@@ -153,7 +165,9 @@ int hp_os_page_size_ok(void);
 	X(ALLOW_RWX, allow_rwx, 0, 0, 1, "allow pages writable and executable at once")            \
 	X(ALIAS, alias, 1, 0, 1, "executable blocks get a writable alias (memfd)")                 \
 	X(POISON, poison, 0, 0, 1, "fill freed writable pages with 0xa5")                          \
-	X(MAX_MB, max_mb, 0, 0, (1L << 30), "cap on the default arena's memory, MiB (0: none)")
+	X(MAX_MB, max_mb, 0, 0, (1L << 30), "cap on the default arena's memory, MiB (0: none)")    \
+	X(NUMA, numa, HP_NUMA_LOCAL, HP_NUMA_INTERLEAVE, 1023,                                     \
+	  "local|interleave|N: the node new blocks are placed on")
 
 enum hp_option_id {
 #define HP_OPT_ENUM(NAME, field, def, lo, hi, help) HP_OPT_##NAME,
@@ -204,6 +218,7 @@ struct hp_block {
 	uint8_t state;			 /* enum hp_block_state */
 	uint8_t backend;		 /* enum hp_backend of its memory */
 	uint8_t pool_set;		 /* HP_SET_* */
+	uint8_t node;			 /* pools of this node index (NUMA) */
 	int8_t bucket;			 /* pool bucket, -1 when in none */
 	bool huge;			 /* believed huge-mapped now */
 	bool queued;			 /* in the collapse queue */
@@ -361,9 +376,14 @@ struct hp_arena {
 	size_t committed_bytes;	      /* blocks not RESERVED */
 	size_t reserved_bytes;	      /* chunks */
 	struct hp_chunk *chunks;      /* all chunks */
-	struct hp_block *free_blocks[HP_NSETS];	   /* EMPTY blocks, per pool set */
-	struct hp_pool pools[HP_NSETS][HP_NCLASS]; /* partial blocks per set and class */
-	struct hp_block *queue;			   /* collapse queue (LIFO) */
+	int numa;		      /* HP_NUMA_LOCAL, HP_NUMA_INTERLEAVE or a node */
+	int nnodes;		      /* nodes (1: no NUMA, no mbind at all) */
+	unsigned next_node;	      /* interleave: the node of the next new block */
+	struct hp_node_pools {
+		struct hp_block *free_blocks[HP_NSETS];	   /* EMPTY blocks, per pool set */
+		struct hp_pool pools[HP_NSETS][HP_NCLASS]; /* partial blocks per set, class */
+	} node[HP_MAX_NODES];
+	struct hp_block *queue; /* collapse queue (LIFO) */
 	uint32_t nqueued;
 	struct hp_counters n; /* event counters */
 	pthread_t thread;     /* background collapse thread */
@@ -397,11 +417,14 @@ static inline struct hp_block *hp_block_of(uintptr_t addr)
 		return NULL;
 	return &c->blocks[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)];
 }
-/* An EMPTY block of @pool_set for class @home (committing one if needed),
- * taken off the free list; NULL with errno ENOMEM. */
-struct hp_block *hp_arena_take_block(struct hp_arena *a, int pool_set, int home);
+/* An EMPTY block of @pool_set for class @home on node @node (committing
+ * one if needed), taken off the free list; NULL with errno ENOMEM. */
+struct hp_block *hp_arena_take_block(struct hp_arena *a, int pool_set, int home, int node);
 /* @n contiguous free blocks for an allocation of whole blocks. */
-struct hp_block *hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n, int prot);
+struct hp_block *hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n, int prot,
+				    int node);
+/* The node whose pools serve the calling thread now (policy applied). */
+int hp_arena_node(struct hp_arena *a);
 /* Wait until no collapse is in flight on @b.  Lock held. */
 void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 /* Put an EMPTY block on the free list. */

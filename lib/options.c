@@ -60,6 +60,16 @@ int hp_option_parse(enum hp_option_id id, const char *value, long *out)
 		return parse_name(value, backend_names, 5, out);
 	if (id == HP_OPT_COLLAPSE)
 		return parse_name(value, collapse_names + 1, 3, out) ? EINVAL : (++*out, 0);
+	if (id == HP_OPT_NUMA && !strcmp(value, "local")) {
+		*out = HP_NUMA_LOCAL;
+		return 0;
+	}
+	if (id == HP_OPT_NUMA && !strcmp(value, "interleave")) {
+		*out = HP_NUMA_INTERLEAVE;
+		return 0;
+	}
+	if (id == HP_OPT_NUMA && (*value < '0' || *value > '9'))
+		return EINVAL; /* a node number, not a negative one */
 	char *end;
 	errno = 0;
 	long v = strtol(value, &end, 10);
@@ -113,6 +123,8 @@ void hp_options_print(int fd)
 			hp_buf_str(&b, backend_names[*d->value]);
 		else if (i == HP_OPT_COLLAPSE)
 			hp_buf_str(&b, collapse_names[*d->value]);
+		else if (i == HP_OPT_NUMA && *d->value < 0)
+			hp_buf_str(&b, *d->value == HP_NUMA_LOCAL ? "local" : "interleave");
 		else
 			hp_buf_u64(&b, (uint64_t)*d->value);
 		hp_buf_pad(&b, 42);

@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <numaif.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -102,13 +104,16 @@ static int os_release(uintptr_t addr, size_t size)
 	return munmap((void *)addr, size) ? errno : 0;
 }
 
+static int bind_node(void *addr, size_t size, int node);
+static int os_cpu_node(void);
+
 /* Put the reservation back over a range whose commit failed half-way. */
 static void os_rereserve(uintptr_t addr, size_t size)
 {
 	mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
 }
 
-static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fill)
+static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fill, int node)
 {
 	void *want = (void *)addr;
 	void *p;
@@ -122,6 +127,10 @@ static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fil
 		p = mmap(want, size, first, ANON | MAP_FIXED | MAP_HUGETLB | huge, -1, 0);
 		if (p == MAP_FAILED) {
 			err = errno;
+			os_rereserve(addr, size);
+			return err;
+		}
+		if ((err = bind_node(want, size, node))) {
 			os_rereserve(addr, size);
 			return err;
 		}
@@ -139,7 +148,7 @@ static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fil
 		p = mmap(want, size, PROT_READ | PROT_WRITE, ANON | MAP_FIXED, -1, 0);
 		if (p == MAP_FAILED)
 			return errno;
-		if (madvise(want, size, MADV_HUGEPAGE) ||
+		if ((errno = bind_node(want, size, node)) || madvise(want, size, MADV_HUGEPAGE) ||
 		    madvise(want, size, MADV_POPULATE_WRITE) ||
 		    (fill >= 0 && !memset(want, fill, size)) ||
 		    (prot != (PROT_READ | PROT_WRITE) && mprotect(want, size, prot))) {
@@ -154,6 +163,10 @@ static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fil
 		if (p == MAP_FAILED)
 			return errno;
 		madvise(want, size, MADV_NOHUGEPAGE);
+		if ((err = bind_node(want, size, node))) {
+			os_rereserve(addr, size);
+			return err;
+		}
 		if (fill >= 0) {
 			memset(want, fill, size);
 			if (prot != (PROT_READ | PROT_WRITE) && mprotect(want, size, prot)) {
@@ -191,7 +204,7 @@ static void os_shm_close(int fd)
 }
 
 static int os_shm_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
-			 int backend, int fill)
+			 int backend, int fill, int node)
 {
 	bool thp = backend == HP_BACKEND_THP;
 	int err = 0;
@@ -199,6 +212,10 @@ static int os_shm_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, si
 		       (off_t)off);
 	if (w == MAP_FAILED)
 		return errno;
+	/* The policy of a shared mapping is the file's (shmem keeps it per
+	 * range), so binding the alias view places the pages for both. */
+	if ((err = bind_node(w, size, node)))
+		goto undo;
 	if ((thp && madvise(w, size, MADV_HUGEPAGE)) || madvise(w, size, MADV_POPULATE_WRITE)) {
 		err = errno;
 		goto undo;
@@ -434,6 +451,7 @@ const struct hp_os hp_os_linux = {
 	.meta_free = os_meta_free,
 	.synchronize = os_synchronize,
 	.huge_mapped = os_huge_mapped,
+	.cpu_node = os_cpu_node,
 };
 
 /* ---------------------------------------------------------------------
@@ -477,11 +495,98 @@ static long hugetlb_available(const char *dir)
 	return free - (resv > 0 ? resv : 0);
 }
 
+/* NUMA topology, read once by the probe: which node each CPU is on. */
+#define MAX_CPUS 1024
+static uint8_t cpu_node_tab[MAX_CPUS];
+
+/* Parse a sysfs list ("0-3,8,10-11"); call @fn for each number. */
+static void parse_list(const char *s, void (*fn)(long v, void *arg), void *arg)
+{
+	while (*s >= '0' && *s <= '9') {
+		char *end;
+		long lo = strtol(s, &end, 10), hi = lo;
+		if (*end == '-')
+			hi = strtol(end + 1, &end, 10);
+		for (long v = lo; v <= hi && v - lo < 4096; v++)
+			fn(v, arg);
+		s = *end == ',' ? end + 1 : end;
+	}
+}
+
+static void note_node(long v, void *arg)
+{
+	int *max = arg;
+	if (v + 1 > *max && v < 1024)
+		*max = (int)v + 1;
+}
+
+struct cpu_arg {
+	int node;
+};
+
+static void note_cpu(long v, void *arg)
+{
+	if (v >= 0 && v < MAX_CPUS)
+		cpu_node_tab[v] = (uint8_t)((struct cpu_arg *)arg)->node;
+}
+
+static void probe_numa(struct hp_probe *pr)
+{
+	char buf[512], path[96];
+	pr->nnodes = 1;
+	if (read_small("/sys/devices/system/node/has_memory", buf, sizeof(buf)) > 0) {
+		int max = 0;
+		parse_list(buf, note_node, &max);
+		if (max > 0)
+			pr->nnodes = max;
+	}
+	for (int n = 0; n < pr->nnodes && n < 256; n++) {
+		struct hp_buf b = {path, sizeof(path) - 1, 0};
+		hp_buf_str(&b, "/sys/devices/system/node/node");
+		hp_buf_u64(&b, (uint64_t)n);
+		size_t at = b.len;
+		hp_buf_str(&b, "/cpulist");
+		path[b.len] = 0;
+		struct cpu_arg ca = {n};
+		if (read_small(path, buf, sizeof(buf)) > 0)
+			parse_list(buf, note_cpu, &ca);
+		if (n < HP_MAX_NODES) {
+			b.len = at;
+			hp_buf_str(&b, "/hugepages/hugepages-2048kB");
+			path[b.len] = 0;
+			pr->node_hugetlb_2m_free[n] = hugetlb_available(path);
+		}
+	}
+}
+
+/* The node of the CPU we run on (sched_getcpu: the vDSO, no system call
+ * on x86_64), from the table the probe built. */
+static int os_cpu_node(void)
+{
+	int cpu = sched_getcpu();
+	return cpu >= 0 && cpu < MAX_CPUS ? cpu_node_tab[cpu] : 0;
+}
+
+/* Prefer node @node for the pages of [addr, addr+size) faulted from now on
+ * (MPOL_PREFERRED: another node if it has none; hugetlb takes the page
+ * from that node's pool).  -1: leave the kernel's default policy. */
+static int bind_node(void *addr, size_t size, int node)
+{
+	if (node < 0)
+		return 0;
+	unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {0};
+	mask[node / (8 * sizeof(unsigned long))] |= 1UL << (node % (8 * sizeof(unsigned long)));
+	return mbind(addr, size, MPOL_PREFERRED, mask, 1024, 0) ? errno : 0;
+}
+
 void hp_os_probe(struct hp_probe *pr)
 {
 	char buf[128];
 
 	memset(pr, 0, sizeof(*pr));
+	for (int n = 0; n < HP_MAX_NODES; n++)
+		pr->node_hugetlb_2m_free[n] = -1;
+	probe_numa(pr);
 	pr->hugetlb_2m_free = hugetlb_available("/sys/kernel/mm/hugepages/hugepages-2048kB");
 	pr->hugetlb_1g_free = hugetlb_available("/sys/kernel/mm/hugepages/hugepages-1048576kB");
 	pr->memfd_noexec = read_long("/proc/sys/vm/memfd_noexec");

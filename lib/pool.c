@@ -53,7 +53,7 @@ void hp_pool_insert(struct hp_arena *a, struct hp_block *b)
 	if (b->state != HP_BLOCK_ACTIVE || nfree(b) == 0)
 		return;
 	unsigned k = (nfree(b) - 1) / HP_BUCKET_PAGES;
-	struct hp_pool *p = &a->pools[b->pool_set][b->home];
+	struct hp_pool *p = &a->node[b->node].pools[b->pool_set][b->home];
 	b->bucket = (int8_t)k;
 	b->prev = NULL;
 	b->next = p->bucket[k];
@@ -67,7 +67,7 @@ void hp_pool_remove(struct hp_arena *a, struct hp_block *b)
 {
 	if (b->bucket < 0)
 		return;
-	struct hp_pool *p = &a->pools[b->pool_set][b->home];
+	struct hp_pool *p = &a->node[b->node].pools[b->pool_set][b->home];
 	unsigned k = (unsigned)b->bucket;
 	if (b->prev)
 		b->prev->next = b->next;
@@ -105,14 +105,15 @@ static struct hp_block *pool_find(struct hp_pool *p, unsigned n, bool want_mixed
 	return fallback;
 }
 
-/* A block of another class to steal @n pages of class @prot from. */
-static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int prot)
+/* A block of another class to steal @n pages of class @prot from, on the
+ * pools of node index @nd. */
+static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int prot, int nd)
 {
 	struct hp_block *best = NULL;
 	for (int c = 0; c < HP_NCLASS; c++) {
 		if (c == prot)
 			continue;
-		struct hp_block *b = pool_find(&a->pools[set][c], n, true);
+		struct hp_block *b = pool_find(&a->node[nd].pools[set][c], n, true);
 		if (!b || hp_backend_is_hugetlb(b->backend))
 			continue;
 		if (!b->huge) /* already mixed: stealing costs no split */
@@ -123,10 +124,10 @@ static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int 
 	return best;
 }
 
-static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, int home)
+static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, int home, int node)
 {
 	unsigned n = (unsigned)((npages + HP_BLOCK_PAGES - 1) / HP_BLOCK_PAGES);
-	struct hp_block *head = hp_arena_take_span(a, set, n, home);
+	struct hp_block *head = hp_arena_take_span(a, set, n, home, node);
 	if (!head)
 		return NULL;
 	if (prot != home) {
@@ -147,26 +148,32 @@ static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, in
 static void *place(struct hp_arena *a, int set, size_t npages, int prot, int home)
 {
 	bool changes = prot != home;
+	int node = hp_arena_node(a), nd = node % HP_MAX_NODES;
 
 	if (npages > HP_BLOCK_PAGES)
-		return alloc_span(a, set, npages, prot, home);
+		return alloc_span(a, set, npages, prot, home, node);
 
 	unsigned n = (unsigned)npages;
-	struct hp_block *b = pool_find(&a->pools[set][home], n, changes);
+	struct hp_block *b = pool_find(&a->node[nd].pools[set][home], n, changes);
 	bool stolen = false;
 	if (!b) {
-		b = hp_arena_take_block(a, set, home);
+		b = hp_arena_take_block(a, set, home, node);
 		if (b) {
 			b->state = HP_BLOCK_ACTIVE;
 		} else {
+			/* Memory is short: a partial block of the class on another
+			 * node, then a steal on ours. */
 			int err = errno;
-			if (changes ||
-			    (set == HP_SET_PRIMARY && hp_backend_is_hugetlb(a->backend)) ||
-			    !(b = pool_steal(a, set, n, home))) {
+			for (int k = 1; k < HP_MAX_NODES && !b; k++)
+				b = pool_find(&a->node[(nd + k) % HP_MAX_NODES].pools[set][home], n,
+					      changes);
+			if (!b && (changes ||
+				   (set == HP_SET_PRIMARY && hp_backend_is_hugetlb(a->backend)) ||
+				   !(b = pool_steal(a, set, n, home, nd)))) {
 				errno = err;
 				return NULL;
 			}
-			stolen = true;
+			stolen = b && b->home != home;
 		}
 	}
 

@@ -20,8 +20,9 @@ static int f_release(uintptr_t addr, size_t size)
 	return 0;
 }
 
-static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill)
+static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill, int node)
 {
+	fake.last_commit_node = node;
 	/* Only hugetlb pools run dry; THP and small pages always commit. */
 	if (fake.commit_fail_after == 0 && hp_backend_is_hugetlb(backend))
 		return ENOMEM;
@@ -44,8 +45,9 @@ static void f_shm_close(int fd)
 }
 
 static int f_shm_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
-			int backend, int fill)
+			int backend, int fill, int node)
 {
+	fake.last_commit_node = node;
 	if (fake.shm_refuse)
 		return fake.shm_refuse;
 	fake.shm_commits++;
@@ -114,6 +116,11 @@ static void f_synchronize(void)
 {
 }
 
+static int f_cpu_node(void)
+{
+	return fake.cpu_node;
+}
+
 static int f_huge_mapped(uintptr_t addr, size_t size, bool *huge)
 {
 	return ENOTTY; /* no khugepaged here: our bookkeeping is the truth */
@@ -143,6 +150,7 @@ const struct hp_os fake_os = {
 	.meta_free = f_meta_free,
 	.synchronize = f_synchronize,
 	.huge_mapped = f_huge_mapped,
+	.cpu_node = f_cpu_node,
 };
 
 void fake_reset(void)

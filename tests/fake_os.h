@@ -27,6 +27,8 @@ struct fake_os_state {
 	int mem_writes;	  /* writes through /proc/self/mem */
 	int guard_calls;  /* MADV_GUARD_INSTALL/REMOVE calls */
 	int guard_refuse; /* errno for them (old kernel: EINVAL), 0: accept */
+	int cpu_node;	  /* the fake topology: the node "this CPU" is on */
+	int last_commit_node; /* node the last commit was bound to (-1: none) */
 };
 
 extern struct fake_os_state fake;
