@@ -23,13 +23,16 @@
  *
  * Layering (calls only go down; only os.c makes system calls):
  *
- *   api ── pool ── protect ── collapse
- *           │         │
- *           └─────── block (pure: bitmaps, per-page protections)
- *           │
- *          arena (chunks, address map, committing blocks) ── os
+ *   api ── cache ── pool ── protect ── collapse
+ *                    │         │
+ *                    └─────── block (pure: bitmaps, per-page protections)
+ *                    │
+ *                   arena (chunks, address map, committing blocks) ── os
  *
- * Locking: one mutex per arena guards its blocks, pools and counters.
+ * Locking: one mutex per arena guards its blocks, pools and counters, except
+ * on the fast path (cache.c): per-thread bins, the chunk map (atomic, read
+ * inside liburcu-bp read-side sections) and the per-page allocation states
+ * (astate, atomics) are used without it.
  * mprotect is called with the lock held (it must be atomic with the
  * bookkeeping); MADV_COLLAPSE never is: the block is marked `collapsing`,
  * the lock dropped, and protection changes on that block wait on the
