@@ -183,7 +183,7 @@ static int refill(struct hp_arena *a, struct hp_tcache *tc, int cls, unsigned k)
 {
 	struct hp_tbin *bin = &tc->bin[cls][k];
 	size_t n = 1u << k;
-	unsigned want = bin_cap(k) / 2;
+	unsigned want = bin_cap(k) / 2, from = bin->n;
 	uint64_t steals = a->n.steals[cls];
 	while (bin->n < want) {
 		uintptr_t p = (uintptr_t)hp_pool_alloc(a, n, cls, cls, false);
@@ -194,6 +194,13 @@ static int refill(struct hp_arena *a, struct hp_tcache *tc, int cls, unsigned k)
 		bin->slot[bin->n++] = p;
 		if (a->n.steals[cls] != steals)
 			break; /* memory is short: no stolen pages hoarded */
+	}
+	/* Pops take the last slot: reverse the batch so that allocations come
+	 * out in placement (address) order, as they would without a cache. */
+	for (unsigned i = from, j = bin->n - 1; i < j; i++, j--) {
+		uintptr_t t = bin->slot[i];
+		bin->slot[i] = bin->slot[j];
+		bin->slot[j] = t;
 	}
 	return 0;
 }
