@@ -7,7 +7,7 @@
  * Metadata lives outside the chunk (os meta_alloc), so every byte of a chunk
  * is usable and the chunk stays aligned for a 1 GiB hugetlb page.
  *
- * Address -> block is O(1) and takes no lock: chunk_map[addr >> 30] holds
+ * Address -> block is O(1) and takes no lock: hp_chunk_map[addr >> 30] holds
  * the chunk (written once with a release store, read with acquire), and the
  * block is chunk->blocks[(addr >> 21) & 511].  Chunks are only unmapped by
  * hp_arena_destroy(), when the caller promises nobody uses the arena.
@@ -35,7 +35,6 @@
 #include "internal.h"
 
 struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
-#define chunk_map hp_chunk_map
 
 bool hp_backend_is_hugetlb(int backend)
 {
@@ -72,7 +71,7 @@ int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int m
 
 static void unpublish(struct hp_chunk *c)
 {
-	__atomic_store_n(&chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&hp_chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
 }
 
 void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *c)
@@ -160,7 +159,7 @@ static struct hp_chunk *chunk_new(struct hp_arena *a)
 	c->next = a->chunks;
 	a->chunks = c;
 	a->reserved_bytes += HP_CHUNK_SIZE;
-	__atomic_store_n(&chunk_map[base >> HP_CHUNK_SHIFT], c, __ATOMIC_RELEASE);
+	__atomic_store_n(&hp_chunk_map[base >> HP_CHUNK_SHIFT], c, __ATOMIC_RELEASE);
 	return c;
 }
 

@@ -234,13 +234,12 @@ void *hp_tcache_alloc(struct hp_arena *a, int bin_k, int cls)
  * into a bin as it is: at its home protection, and, for executable
  * classes, scrubbed with int3 through its alias (without a system call)?
  */
-static bool cacheable(const struct hp_arena *a, const struct hp_block *b, unsigned first, size_t n)
+static bool cacheable(const struct hp_block *b, unsigned first, size_t n)
 {
 	if (hp_tcache_bin(n) < 0 || b->state != HP_BLOCK_ACTIVE || b->pool_set == HP_SET_GUARDED)
 		return false;
 	if ((b->home & PROT_EXEC) && !b->aliased)
 		return false;
-	(void)a;
 	return hp_block_prot_is(b, first, (unsigned)n, b->home);
 }
 
@@ -264,7 +263,7 @@ int hp_tcache_free(struct hp_arena *a, uintptr_t addr)
 	unsigned first = (unsigned)((addr - b->base) >> HP_PAGE_SHIFT);
 	if (!hp_astate_claim(b, first, &n))
 		goto out; /* not an allocation's start (or guarded, or freed) */
-	if (!cacheable(a, b, first, n)) {
+	if (!cacheable(b, first, n)) {
 		pthread_mutex_lock(&a->lock);
 		if (b->pool_set == HP_SET_GUARDED) /* the guard page: not the caller's */
 			hp_astate_set(b, first, HP_A_LIVE, n);

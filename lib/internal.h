@@ -254,13 +254,15 @@ static inline void hp_astate_set(struct hp_block *b, unsigned page, uint32_t sta
 	__atomic_store_n(&b->astate[page], state | (uint32_t)n << 2, __ATOMIC_RELEASE);
 }
 
-/* LIVE -> HELD; true if this caller won.  *n gets the allocation's pages. */
+/* LIVE -> HELD; true if this caller won.  *n (if not NULL) gets the
+ * allocation's pages. */
 static inline bool hp_astate_claim(struct hp_block *b, unsigned page, size_t *n)
 {
 	uint32_t cur = __atomic_load_n(&b->astate[page], __ATOMIC_RELAXED);
 	if ((cur & HP_A_MASK) != HP_A_LIVE)
 		return false;
-	*n = cur >> 2;
+	if (n)
+		*n = cur >> 2;
 	return __atomic_compare_exchange_n(&b->astate[page], &cur, (cur & ~HP_A_MASK) | HP_A_HELD,
 					   false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }

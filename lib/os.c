@@ -48,6 +48,7 @@
 #endif
 
 #include "internal.h"
+#include "pagemap_scan.h"
 
 /* Debian 12's glibc headers predate these. */
 #ifndef MADV_COLLAPSE
@@ -148,7 +149,11 @@ static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fil
 		p = mmap(want, size, PROT_READ | PROT_WRITE, ANON | MAP_FIXED, -1, 0);
 		if (p == MAP_FAILED)
 			return errno;
-		if ((errno = bind_node(want, size, node)) || madvise(want, size, MADV_HUGEPAGE) ||
+		if ((err = bind_node(want, size, node))) {
+			os_rereserve(addr, size);
+			return err;
+		}
+		if (madvise(want, size, MADV_HUGEPAGE) ||
 		    madvise(want, size, MADV_POPULATE_WRITE) ||
 		    (fill >= 0 && !memset(want, fill, size)) ||
 		    (prot != (PROT_READ | PROT_WRITE) && mprotect(want, size, prot))) {
@@ -315,17 +320,6 @@ static int proc_fd(int which)
 	close(nfd);
 	return expect;
 }
-
-/* PAGEMAP_SCAN (Linux 6.7), spelled out: Debian 12's headers predate it. */
-struct pm_page_region {
-	uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted,
-		category_mask, category_anyof_mask, return_mask;
-};
-#define PM_PAGE_IS_HUGE (1 << 6)
-#define PM_PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 
 /* Is [addr, addr+size) mapped with huge entries (PMD-mapped) right now?
  * The kernel's khugepaged may have collapsed a block we left 4K-mapped. */

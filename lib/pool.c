@@ -434,8 +434,7 @@ int hp_pool_free(struct hp_arena *a, uintptr_t addr)
 		return EINVAL;
 	if (b->pool_set == HP_SET_GUARDED) /* the whole allocation, guards too */
 		first--;
-	size_t len;
-	if (!hp_astate_claim(b, first, &len))
+	if (!hp_astate_claim(b, first, NULL))
 		return EINVAL; /* another thread freed it first */
 	return hp_pool_free_claimed(a, b, first);
 }

@@ -48,8 +48,7 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 			for (unsigned p = 0; p < HP_BLOCK_PAGES; p++) {
 				if (!hp_test_bit(b->used, p))
 					continue;
-				if (hp_test_bit(b->start, p) &&
-				    (p > 0 || b->state != HP_BLOCK_SPAN || b->span))
+				if (hp_test_bit(b->start, p)) /* a span's later blocks read FREE */
 					held = (hp_astate(b, p) & HP_A_MASK) == HP_A_HELD;
 				if (held) {
 					st->cached_bytes += HP_PAGE_SIZE;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kernel.h"
+#include "pagemap_scan.h"
 
 long kernel_vmstat(const char *name)
 {
@@ -84,17 +85,6 @@ int kernel_prot_at(uintptr_t addr)
 	fclose(f);
 	return prot;
 }
-
-/* PAGEMAP_SCAN (Linux 6.7), spelled out: Debian 12's headers predate it. */
-struct pm_page_region {
-	uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PM_PAGE_IS_HUGE (1 << 6)
-#define PM_PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 
 long kernel_huge_pages(uintptr_t addr, size_t len)
 {
