@@ -40,6 +40,7 @@ static struct {
 	struct item it;
 } slot[SLOTS];
 static atomic_int errors, stop, race_wins, race_losses;
+static _Atomic uintptr_t a_worker_page; /* checked against the kernel at the end */
 static int nops;
 
 static unsigned char pattern(const struct item *it, size_t i)
@@ -97,6 +98,7 @@ static void *worker(void *arg)
 			continue;
 		}
 		fill(&it);
+		atomic_store(&a_worker_page, (uintptr_t)it.p);
 		if (rand_r(&seed) % 8 == 0) { /* a protection change and back */
 			int to = it.prot == PROT_READ ? PROT_READ | PROT_WRITE : PROT_READ;
 			if (hp_protect(it.p, it.n, to) || !intact(&it) ||
@@ -215,6 +217,7 @@ int main(int argc, char **argv)
 	race_arena = hp_arena_create(NULL);
 	long split0 = kernel_vmstat("thp_split_pmd");
 	long coll0 = kernel_vmstat("thp_collapse_alloc");
+	long huge0 = kernel_smaps_kb(0, UINTPTR_MAX, "AnonHugePages");
 
 	for (int i = 0; i < ncounts; i++)
 		run(counts[i]);
@@ -240,5 +243,9 @@ int main(int argc, char **argv)
 	hp_stats_get(&st);
 	is(st.committed_bytes, 0, "after trim nothing is committed");
 	is(st.reserved_bytes, 0, "and no address space is reserved");
+	is(kernel_prot_at(atomic_load(&a_worker_page)), -1,
+	   "the kernel agrees: no mapping is left where the workers' pages were");
+	ok(kernel_smaps_kb(0, UINTPTR_MAX, "AnonHugePages") <= huge0,
+	   "and no more AnonHugePages than at the start");
 	return tap_done();
 }
