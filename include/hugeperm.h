@@ -132,6 +132,9 @@ struct hp_config {
 	int collapse_mode;  /* enum hp_collapse_mode */
 	size_t max_bytes;   /* cap on committed memory; 0 = no cap */
 	unsigned int flags; /* HP_ARENA_* */
+	void *near;	    /* place memory as close to this address as the
+			     * address space allows (e.g. within a JIT's branch
+			     * range of its code); NULL: anywhere */
 };
 
 #define HP_ARENA_ALLOW_RWX 0x1 /* allow pages writable and executable at once */
@@ -273,6 +276,24 @@ HP_API int hp_arena_stats_get(struct hp_arena *arena, struct hp_stats *st);
 HP_API void hp_arena_stats_print(struct hp_arena *arena, int fd, int flags);
 /* Destroys the arena and unmaps all its memory, including live allocations. */
 HP_API int hp_arena_destroy(struct hp_arena *arena);
+
+/**
+ * hp_stats_write() - write a snapshot to @fd: a table, or JSON with
+ * HP_STATS_JSON.  For callers that combine several arenas' snapshots (the
+ * preload sums its arenas).  Makes no allocation.
+ */
+HP_API void hp_stats_write(const struct hp_stats *st, int fd, int flags);
+
+/**
+ * hp_owns() - does hugeperm hold address space in [addr, addr+size)?
+ *
+ * True when any page of the range lies in a chunk that an arena has
+ * reserved, whether or not it is allocated now.  Lock-free and makes no
+ * system call: the preload asks it on every munmap and mprotect, to send
+ * everything else straight to the kernel.
+ * Return: 1 or 0.
+ */
+HP_API int hp_owns(const void *addr, size_t size);
 
 /* Name of a backend ("thp", ...), for messages. */
 HP_API const char *hp_backend_name(int backend);

@@ -270,6 +270,9 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 	a->poison = hp_opt.poison;
 	a->guard_madvise = true; /* until the kernel says EINVAL */
 	a->max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)hp_opt.max_mb << 20;
+	/* hp_config grew near; callers built before it pass the old size. */
+	if (cfg && cfg->size >= offsetof(struct hp_config, near) + sizeof(cfg->near))
+		a->near = (uintptr_t)cfg->near;
 	return 0;
 }
 
@@ -558,7 +561,7 @@ void hp_arena_stats_print(struct hp_arena *a, int fd, int flags)
 
 struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 {
-	if (cfg && cfg->size < sizeof(struct hp_config)) {
+	if (cfg && cfg->size < offsetof(struct hp_config, near)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -669,4 +672,19 @@ void hp_stats_print(int fd, int flags)
 	struct hp_arena *a = default_get();
 	if (a)
 		hp_arena_stats_print(a, fd, flags);
+}
+
+int hp_owns(const void *addr, size_t size)
+{
+	uintptr_t first = (uintptr_t)addr, last;
+
+	if (size == 0 || __builtin_add_overflow(first, size - 1, &last))
+		return 0;
+	for (uintptr_t i = first >> HP_CHUNK_SHIFT; i <= last >> HP_CHUNK_SHIFT; i++) {
+		if (i >= (1UL << HP_MAP_BITS))
+			return 0;
+		if (__atomic_load_n(&hp_chunk_map[i], __ATOMIC_ACQUIRE))
+			return 1;
+	}
+	return 0;
 }

@@ -135,7 +135,7 @@ void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 static struct hp_chunk *chunk_new(struct hp_arena *a)
 {
 	uintptr_t base;
-	int err = a->os->reserve(HP_CHUNK_SIZE, HP_CHUNK_SIZE, &base);
+	int err = a->os->reserve(HP_CHUNK_SIZE, HP_CHUNK_SIZE, a->near, &base);
 	if (err) {
 		errno = err;
 		return NULL;
@@ -237,7 +237,7 @@ static int chunk_shm(struct hp_arena *a, struct hp_chunk *c, int backend)
 {
 	int err = 0;
 	if (!c->alias_base)
-		err = a->os->reserve(HP_CHUNK_SIZE, HP_BLOCK_SIZE, &c->alias_base);
+		err = a->os->reserve(HP_CHUNK_SIZE, HP_BLOCK_SIZE, 0, &c->alias_base);
 	if (!err && c->shm_fd[shm_kind(backend)] < 0)
 		err = a->os->shm_create(HP_CHUNK_SIZE, backend, &c->shm_fd[shm_kind(backend)]);
 	return err;
@@ -335,18 +335,50 @@ static int rehome(struct hp_arena *a, struct hp_block *b, int home)
 	return 0;
 }
 
-/* A reserved block in a chunk that may hold 2 MiB commits. */
+/* How far block @b is from the arena's hp_config.near (0 without one). */
+static uintptr_t near_distance(const struct hp_arena *a, const struct hp_block *b)
+{
+	if (!a->near)
+		return 0;
+	if (a->near < b->base)
+		return b->base - a->near;
+	return a->near < b->base + HP_BLOCK_SIZE ? 0 : a->near - b->base - HP_BLOCK_SIZE + 1;
+}
+
+/* The reserved block of @c nearest the arena's near address (the first one without). */
+static struct hp_block *chunk_reserved(const struct hp_arena *a, struct hp_chunk *c)
+{
+	struct hp_block *best = NULL;
+	for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+		struct hp_block *b = &c->blocks[i];
+		if (b->state != HP_BLOCK_RESERVED)
+			continue;
+		if (!a->near)
+			return b;
+		if (!best || near_distance(a, b) < near_distance(a, best))
+			best = b;
+	}
+	return best;
+}
+
+/* A reserved block in a chunk that may hold 2 MiB commits; the nearest one
+ * to hp_config.near when the arena has one. */
 static struct hp_block *find_reserved(struct hp_arena *a)
 {
+	struct hp_block *best = NULL;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
 		if (c->hugetlb_1g || c->ncommitted == HP_CHUNK_BLOCKS)
 			continue;
-		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
-			if (c->blocks[i].state == HP_BLOCK_RESERVED)
-				return &c->blocks[i];
+		struct hp_block *b = chunk_reserved(a, c);
+		if (!a->near)
+			return b;
+		if (b && (!best || near_distance(a, b) < near_distance(a, best)))
+			best = b;
 	}
+	if (best)
+		return best;
 	struct hp_chunk *c = chunk_new(a);
-	return c ? &c->blocks[0] : NULL;
+	return c ? chunk_reserved(a, c) : NULL;
 }
 
 /*
@@ -390,15 +422,20 @@ static struct hp_block *take_free(struct hp_arena *a, struct hp_block *b, int ho
 static struct hp_block *free_find(struct hp_arena *a, int set, int home, bool any, int node)
 {
 	bool want = wants_alias(a, home);
-	struct hp_block *b, *other = NULL;
+	struct hp_block *b, *same = NULL, *other = NULL;
 
 	for (b = a->node[node % HP_MAX_NODES].free_blocks[set]; b; b = b->next) {
-		if (b->home == home && b->aliased == want)
-			return b;
-		if (!other && !b->chunk->hugetlb_1g && (any || b->aliased == want))
+		if (b->home == home && b->aliased == want &&
+		    (!same || near_distance(a, b) < near_distance(a, same))) {
+			same = b;
+			if (!a->near)
+				return b;
+		}
+		if (!b->chunk->hugetlb_1g && (any || b->aliased == want) &&
+		    (!other || near_distance(a, b) < near_distance(a, other)))
 			other = b;
 	}
-	return other;
+	return same ? same : other;
 }
 
 int hp_arena_node(struct hp_arena *a)

@@ -98,8 +98,9 @@ struct hp_probe {
 };
 
 struct hp_os {
-	/* Reserve @size bytes of address space aligned to @align, PROT_NONE. */
-	int (*reserve)(size_t size, size_t align, uintptr_t *out);
+	/* Reserve @size bytes of address space aligned to @align, PROT_NONE;
+	 * as close to @near as the address space allows when @near is set. */
+	int (*reserve)(size_t size, size_t align, uintptr_t near, uintptr_t *out);
 	int (*release)(uintptr_t addr, size_t size);
 	/* Back [addr, addr+size) with memory of @backend, protection @prot,
 	 * populated, each byte set to @fill (-1: left zero), preferably on
@@ -382,6 +383,7 @@ struct hp_arena {
 	size_t reserved_bytes;	      /* chunks */
 	struct hp_chunk *chunks;      /* all chunks */
 	int numa;		      /* HP_NUMA_LOCAL, HP_NUMA_INTERLEAVE or a node */
+	uintptr_t near;		      /* hp_config.near: place chunks and blocks close to it */
 	int nnodes;		      /* nodes (1: no NUMA, no mbind at all) */
 	unsigned next_node;	      /* interleave: the node of the next new block */
 	struct hp_node_pools {
@@ -533,7 +535,6 @@ bool hp_registry_has(struct hp_arena *a, uint64_t id);
  * stats (stats.c)
  * ------------------------------------------------------------------- */
 void hp_stats_collect(struct hp_arena *a, struct hp_stats *st);
-void hp_stats_write(const struct hp_stats *st, int fd, int flags);
 
 /* ---------------------------------------------------------------------
  * formatting without malloc or stdio (fmt.c): for error and preload paths.

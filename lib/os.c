@@ -40,6 +40,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_LINUX_MMAN_H
@@ -82,27 +83,120 @@
 
 #define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
 
-static int os_reserve(size_t size, size_t align, uintptr_t *out)
+/*
+ * The mmap family goes to the kernel directly, not through libc's symbols:
+ * inside the preload those symbols are the preload's hooks, and the
+ * library's own calls must never be taken for the program's.
+ */
+static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+static int sys_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+static int sys_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+static int sys_madvise(void *addr, size_t len, int advice)
+{
+	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+/* Aligned slots tried on each side of a hint before taking any address. */
+#define NEAR_SLOTS 8
+#define USER_TOP   (1UL << 47)
+
+static uintptr_t slot_distance(uintptr_t slot, size_t size, uintptr_t near)
+{
+	if (near < slot)
+		return slot - near;
+	return near < slot + size ? 0 : near - (slot + size) + 1;
+}
+
+/* Reserve exactly at @at, or fail with EEXIST when something is there. */
+static int reserve_at(uintptr_t at, size_t size)
+{
+	void *p = sys_mmap((void *)at, size, PROT_NONE, ANON | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+			   -1, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	if ((uintptr_t)p != at) { /* a kernel older than 4.17 took it as a hint */
+		sys_munmap(p, size);
+		return EEXIST;
+	}
+	return 0;
+}
+
+/*
+ * The free aligned slot nearest @near, of the NEAR_SLOTS on each side: a
+ * JIT that asks for memory near its code (LuaJIT's +-1 GiB jump range) gets
+ * a chunk it can reach.
+ */
+static int reserve_near(size_t size, size_t align, uintptr_t near, uintptr_t *out)
+{
+	uintptr_t home = near & ~(uintptr_t)(align - 1);
+	uintptr_t slots[2 * NEAR_SLOTS + 1];
+	int n = 0;
+
+	for (long d = -NEAR_SLOTS; d <= NEAR_SLOTS; d++) {
+		uintptr_t s = home + (uintptr_t)d * align;
+		if (d < 0 && home < (uintptr_t)-d * align)
+			continue;
+		if (s == 0 || s >= USER_TOP || s + size > USER_TOP)
+			continue;
+		slots[n++] = s;
+	}
+	for (int i = 0; i < n; i++) { /* nearest first */
+		int best = i;
+		for (int j = i + 1; j < n; j++)
+			if (slot_distance(slots[j], size, near) <
+			    slot_distance(slots[best], size, near))
+				best = j;
+		uintptr_t t = slots[i];
+		slots[i] = slots[best];
+		slots[best] = t;
+		if (reserve_at(slots[i], size) == 0) {
+			*out = slots[i];
+			return 0;
+		}
+	}
+	return EEXIST;
+}
+
+static int os_reserve(size_t size, size_t align, uintptr_t near, uintptr_t *out)
+{
+	if (near && reserve_near(size, align, near, out) == 0)
+		return 0;
 	/* Over-reserve, then cut the unaligned head and tail off. */
 	size_t span = size + align;
-	char *p = mmap(NULL, span, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	char *p = sys_mmap(NULL, span, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return errno;
 	uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
 	size_t head = start - (uintptr_t)p;
 	size_t tail = span - head - size;
 	if (head)
-		munmap(p, head);
+		sys_munmap(p, head);
 	if (tail)
-		munmap((char *)start + size, tail);
+		sys_munmap((char *)start + size, tail);
 	*out = start;
 	return 0;
 }
 
 static int os_release(uintptr_t addr, size_t size)
 {
-	return munmap((void *)addr, size) ? errno : 0;
+	return sys_munmap((void *)addr, size) ? errno : 0;
 }
 
 static int bind_node(void *addr, size_t size, int node);
@@ -111,7 +205,7 @@ static int os_cpu_node(void);
 /* Put the reservation back over a range whose commit failed half-way. */
 static void os_rereserve(uintptr_t addr, size_t size)
 {
-	mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	sys_mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
 }
 
 static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fill, int node)
@@ -125,7 +219,7 @@ static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fil
 	case HP_BACKEND_HUGETLB_1G: {
 		int huge = backend == HP_BACKEND_HUGETLB_1G ? MAP_HUGE_1GB : MAP_HUGE_2MB;
 		int first = fill >= 0 ? PROT_READ | PROT_WRITE : prot;
-		p = mmap(want, size, first, ANON | MAP_FIXED | MAP_HUGETLB | huge, -1, 0);
+		p = sys_mmap(want, size, first, ANON | MAP_FIXED | MAP_HUGETLB | huge, -1, 0);
 		if (p == MAP_FAILED) {
 			err = errno;
 			os_rereserve(addr, size);
@@ -137,7 +231,7 @@ static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fil
 		}
 		if (fill >= 0) {
 			memset(want, fill, size);
-			if (prot != first && mprotect(want, size, prot)) {
+			if (prot != first && sys_mprotect(want, size, prot)) {
 				err = errno;
 				os_rereserve(addr, size);
 				return err;
@@ -146,35 +240,35 @@ static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fil
 		return 0;
 	}
 	case HP_BACKEND_THP:
-		p = mmap(want, size, PROT_READ | PROT_WRITE, ANON | MAP_FIXED, -1, 0);
+		p = sys_mmap(want, size, PROT_READ | PROT_WRITE, ANON | MAP_FIXED, -1, 0);
 		if (p == MAP_FAILED)
 			return errno;
 		if ((err = bind_node(want, size, node))) {
 			os_rereserve(addr, size);
 			return err;
 		}
-		if (madvise(want, size, MADV_HUGEPAGE) ||
-		    madvise(want, size, MADV_POPULATE_WRITE) ||
+		if (sys_madvise(want, size, MADV_HUGEPAGE) ||
+		    sys_madvise(want, size, MADV_POPULATE_WRITE) ||
 		    (fill >= 0 && !memset(want, fill, size)) ||
-		    (prot != (PROT_READ | PROT_WRITE) && mprotect(want, size, prot))) {
+		    (prot != (PROT_READ | PROT_WRITE) && sys_mprotect(want, size, prot))) {
 			err = errno;
 			os_rereserve(addr, size);
 			return err;
 		}
 		return 0;
 	default: /* HP_BACKEND_SMALL */
-		p = mmap(want, size, fill >= 0 ? PROT_READ | PROT_WRITE : prot, ANON | MAP_FIXED,
-			 -1, 0);
+		p = sys_mmap(want, size, fill >= 0 ? PROT_READ | PROT_WRITE : prot,
+			     ANON | MAP_FIXED, -1, 0);
 		if (p == MAP_FAILED)
 			return errno;
-		madvise(want, size, MADV_NOHUGEPAGE);
+		sys_madvise(want, size, MADV_NOHUGEPAGE);
 		if ((err = bind_node(want, size, node))) {
 			os_rereserve(addr, size);
 			return err;
 		}
 		if (fill >= 0) {
 			memset(want, fill, size);
-			if (prot != (PROT_READ | PROT_WRITE) && mprotect(want, size, prot)) {
+			if (prot != (PROT_READ | PROT_WRITE) && sys_mprotect(want, size, prot)) {
 				err = errno;
 				os_rereserve(addr, size);
 				return err;
@@ -213,27 +307,28 @@ static int os_shm_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, si
 {
 	bool thp = backend == HP_BACKEND_THP;
 	int err = 0;
-	void *w = mmap((void *)alias, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-		       (off_t)off);
+	void *w = sys_mmap((void *)alias, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+			   (off_t)off);
 	if (w == MAP_FAILED)
 		return errno;
 	/* The policy of a shared mapping is the file's (shmem keeps it per
 	 * range), so binding the alias view places the pages for both. */
 	if ((err = bind_node(w, size, node)))
 		goto undo;
-	if ((thp && madvise(w, size, MADV_HUGEPAGE)) || madvise(w, size, MADV_POPULATE_WRITE)) {
+	if ((thp && sys_madvise(w, size, MADV_HUGEPAGE)) ||
+	    sys_madvise(w, size, MADV_POPULATE_WRITE)) {
 		err = errno;
 		goto undo;
 	}
 	if (fill >= 0)
 		memset(w, fill, size);
-	void *x = mmap((void *)addr, size, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
+	void *x = sys_mmap((void *)addr, size, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
 	if (x == MAP_FAILED) {
 		err = errno; /* EPERM/EACCES under vm.memfd_noexec=2 */
 		goto undo;
 	}
 	if (thp)
-		madvise(x, size, MADV_HUGEPAGE);
+		sys_madvise(x, size, MADV_HUGEPAGE);
 	return 0;
 undo:
 	os_rereserve(alias, size);
@@ -244,35 +339,35 @@ undo:
 
 static int os_shm_copy(int fd, size_t off, uintptr_t from, size_t size)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+	void *p = sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
 	if (p == MAP_FAILED)
 		return errno;
 	memcpy(p, (const void *)from, size);
-	munmap(p, size);
+	sys_munmap(p, size);
 	return 0;
 }
 
 static int os_shm_remap(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
 			int backend)
 {
-	void *w = mmap((void *)alias, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-		       (off_t)off);
+	void *w = sys_mmap((void *)alias, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+			   (off_t)off);
 	if (w == MAP_FAILED)
 		return errno;
-	void *x = mmap((void *)addr, size, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
+	void *x = sys_mmap((void *)addr, size, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
 	if (x == MAP_FAILED)
 		return errno;
 	if (backend == HP_BACKEND_THP) {
-		madvise(w, size, MADV_HUGEPAGE);
-		madvise(x, size, MADV_HUGEPAGE);
+		sys_madvise(w, size, MADV_HUGEPAGE);
+		sys_madvise(x, size, MADV_HUGEPAGE);
 	}
 	return 0;
 }
 
 static int os_shm_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size)
 {
-	void *p = mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
-	void *q = mmap((void *)alias, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	void *p = sys_mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	void *q = sys_mmap((void *)alias, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED || q == MAP_FAILED)
 		return errno;
 	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)size)
@@ -374,24 +469,25 @@ static int os_mem_write(uintptr_t dst, const void *src, size_t size)
 
 static int os_guard(uintptr_t addr, size_t size, bool install)
 {
-	return madvise((void *)addr, size, install ? MADV_GUARD_INSTALL : MADV_GUARD_REMOVE) ? errno
-											     : 0;
+	return sys_madvise((void *)addr, size, install ? MADV_GUARD_INSTALL : MADV_GUARD_REMOVE)
+		       ? errno
+		       : 0;
 }
 
 static int os_decommit(uintptr_t addr, size_t size)
 {
-	void *p = mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	void *p = sys_mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? errno : 0;
 }
 
 static int os_protect(uintptr_t addr, size_t size, int prot)
 {
-	return mprotect((void *)addr, size, prot) ? errno : 0;
+	return sys_mprotect((void *)addr, size, prot) ? errno : 0;
 }
 
 static int os_collapse(uintptr_t addr, size_t size)
 {
-	return madvise((void *)addr, size, MADV_COLLAPSE) ? errno : 0;
+	return sys_madvise((void *)addr, size, MADV_COLLAPSE) ? errno : 0;
 }
 
 static int os_name(uintptr_t addr, size_t size, const char *name)
@@ -408,7 +504,7 @@ static uint64_t os_now_ns(void)
 
 static void *os_meta_alloc(size_t size)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, ANON, -1, 0);
+	void *p = sys_mmap(NULL, size, PROT_READ | PROT_WRITE, ANON, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -421,7 +517,7 @@ static void os_synchronize(void)
 
 static void os_meta_free(void *p, size_t size)
 {
-	munmap(p, size);
+	sys_munmap(p, size);
 }
 
 const struct hp_os hp_os_linux = {
@@ -599,16 +695,16 @@ void hp_os_probe(struct hp_probe *pr)
 	 * unknown advice and a range that cannot collapse both give EINVAL,
 	 * so the probe uses a populated, aligned THP block that can. */
 	uintptr_t blk;
-	if (pr->thp && os_reserve(HP_BLOCK_SIZE, HP_BLOCK_SIZE, &blk) == 0) {
-		void *p = mmap((void *)blk, HP_BLOCK_SIZE, PROT_READ | PROT_WRITE, ANON | MAP_FIXED,
-			       -1, 0);
+	if (pr->thp && os_reserve(HP_BLOCK_SIZE, HP_BLOCK_SIZE, 0, &blk) == 0) {
+		void *p = sys_mmap((void *)blk, HP_BLOCK_SIZE, PROT_READ | PROT_WRITE,
+				   ANON | MAP_FIXED, -1, 0);
 		if (p != MAP_FAILED) {
-			madvise(p, HP_BLOCK_SIZE, MADV_HUGEPAGE);
+			sys_madvise(p, HP_BLOCK_SIZE, MADV_HUGEPAGE);
 			*(volatile char *)p = 1;
-			pr->collapse = madvise(p, HP_BLOCK_SIZE, MADV_COLLAPSE) == 0;
+			pr->collapse = sys_madvise(p, HP_BLOCK_SIZE, MADV_COLLAPSE) == 0;
 			pr->vma_names = os_name(blk, HP_BLOCK_SIZE, "hugeperm:probe") == 0;
 		}
-		munmap((void *)blk, HP_BLOCK_SIZE);
+		sys_munmap((void *)blk, HP_BLOCK_SIZE);
 	}
 }
 

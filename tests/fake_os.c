@@ -8,7 +8,7 @@ struct fake_os_state fake;
 static uintptr_t next_addr = 0x500000000000UL;
 static bool committing;
 
-static int f_reserve(size_t size, size_t align, uintptr_t *out)
+static int f_reserve(size_t size, size_t align, uintptr_t near, uintptr_t *out)
 {
 	*out = next_addr;
 	next_addr += (size + align - 1) & ~(align - 1);
