@@ -1,0 +1,973 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload.c - libhugeperm-preload.so: serve an unmodified JIT's code
+ * mappings from hugeperm, through LD_PRELOAD.  Built on the public API only.
+ *
+ * What is served (the rest goes to the kernel untouched):
+ *   exec   anonymous private mappings that are executable when mapped
+ *          (PCRE2's sljit, PyPy, .NET): packed into blocks of their class,
+ *          RWX included, since the program asked for it;
+ *   areas  anonymous private RW (or R) mappings of up to 2 MiB whose
+ *          address hint is 64 KiB aligned: a JIT asking for code memory
+ *          near its own code (LuaJIT's mcode areas).  They are placed in an
+ *          arena near the hint, and HUGEPERM_PRELOAD_FLIP says how their
+ *          W<->X flips are done:
+ *            block  each area has a 2 MiB block of its own and a flip of the
+ *                   whole area is applied to the whole block: a whole-PMD
+ *                   mprotect, which splits nothing (default);
+ *            exact  areas share RX blocks and flips are applied exactly:
+ *                   each flip splits the block and a collapse follows;
+ *            rwx    areas live in RWX blocks and flips between RW, RX and
+ *                   RWX change nothing (relaxed: the code stays writable).
+ * Size bounds: HUGEPERM_PRELOAD_MAX_MB (64); HUGEPERM_PRELOAD_SERVE lists the
+ * kinds ("exec,areas", "exec", "areas" or "none").
+ *
+ * Served ranges keep the kernel's semantics: they read as zero when mapped,
+ * partial munmap/mprotect work, MAP_FIXED over them gives fresh zero pages
+ * (or, for a file or shared mapping, hands those pages to the kernel for
+ * good), mremap shrinks in place and grows in place or moves, MADV_DONTNEED
+ * zeroes.  The pages of a partial munmap return to hugeperm when the rest of
+ * the mapping goes.
+ *
+ * Safety: hooks never call malloc or stdio; a per-thread flag sends calls
+ * made while a hook runs (liburcu's registry, the library's own
+ * initialisation) straight to the kernel; the library's os.c makes raw
+ * system calls, which never reach these hooks.  Signals are blocked while the
+ * lock is held, so a handler that maps memory cannot deadlock; fork takes the
+ * lock first, then the library's.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <hugeperm.h>
+
+#include "preload.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MAP_HUGETLB
+#define MAP_HUGETLB 0x40000
+#endif
+
+/* The hooks are the preload's only exports besides the hp_ API. */
+#define HOOK __attribute__((visibility("default")))
+
+#define PAGE	     4096UL
+#define BLOCK	     (2UL << 20)
+#define PROTS	     (PROT_READ | PROT_WRITE | PROT_EXEC)
+#define RX	     (PROT_READ | PROT_EXEC)
+#define AREA_ALIGN   (64UL << 10)
+#define MAX_ARENAS   16
+#define NEAR_MATCH   (64UL << 20) /* a hint this close to an arena's goes to it */
+#define REGIONS_INIT 1024
+
+enum kind { KIND_EXEC, KIND_AREA };
+
+/* One range the program has mapped, inside one hugeperm allocation. */
+struct region {
+	uintptr_t start, end; /* the program's pages */
+	uintptr_t base;	      /* the allocation they live in */
+	size_t alloc_size;
+	unsigned char arena; /* index into arenas[] */
+	unsigned char kind;
+	unsigned char prot;    /* protection the program last gave the pages */
+	unsigned char relaxed; /* rwx mode: W/X flips are not applied */
+	unsigned char keyed;   /* a protection key was set on these pages */
+	unsigned char tainted; /* some pages of the allocation went to the kernel */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	int state; /* 0: not set up, 1: setting up, 2: ready */
+	bool serve_exec, serve_areas;
+	int flip;
+	size_t max_bytes;
+	int collapse_mode;
+	struct hp_arena *arenas[MAX_ARENAS];
+	uintptr_t near[MAX_ARENAS]; /* 0 for the arena without a hint */
+	int narenas;
+	bool atfork_done;
+	struct region *r;
+	size_t nr, cap;
+	struct hp_preload_counts n;
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static __thread int in_hook __attribute__((tls_model("initial-exec")));
+
+/* ------------------------------------------------------------------ */
+/* The kernel's calls: the next definition (another preload or libc), or the
+ * system call itself while dlsym is not there yet. */
+
+static void *(*next_mmap)(void *, size_t, int, int, int, off_t);
+static int (*next_munmap)(void *, size_t);
+static int (*next_mprotect)(void *, size_t, int);
+static int (*next_madvise)(void *, size_t, int);
+static void *(*next_mremap)(void *, size_t, size_t, int, ...);
+
+static void resolve(void)
+{
+	next_mmap = dlsym(RTLD_NEXT, "mmap");
+	next_munmap = dlsym(RTLD_NEXT, "munmap");
+	next_mprotect = dlsym(RTLD_NEXT, "mprotect");
+	next_madvise = dlsym(RTLD_NEXT, "madvise");
+	next_mremap = dlsym(RTLD_NEXT, "mremap");
+}
+
+static void *k_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (next_mmap)
+		return next_mmap(addr, len, prot, flags, fd, off);
+	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+static int k_munmap(void *addr, size_t len)
+{
+	return next_munmap ? next_munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+}
+
+static int k_mprotect(void *addr, size_t len, int prot)
+{
+	return next_mprotect ? next_mprotect(addr, len, prot)
+			     : (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+static int k_madvise(void *addr, size_t len, int advice)
+{
+	return next_madvise ? next_madvise(addr, len, advice)
+			    : (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+static void *k_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
+{
+	if (next_mremap)
+		return next_mremap(old, oldlen, newlen, flags, to);
+	long r = syscall(SYS_mremap, old, oldlen, newlen, flags, to);
+	return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+static int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+	return (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
+}
+
+/* ------------------------------------------------------------------ */
+/* Options, read from environ without allocating. */
+
+static size_t env_num(const char *name, size_t def, size_t hi)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return def;
+	size_t n = 0;
+	for (const char *s = v; *s; s++) {
+		if (*s < '0' || *s > '9' || n > hi)
+			return def;
+		n = n * 10 + (size_t)(*s - '0');
+	}
+	return n > hi ? def : n;
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *s = list; *s;) {
+		const char *e = s;
+		while (*e && *e != ',')
+			e++;
+		if ((size_t)(e - s) == n && !strncmp(s, word, n))
+			return true;
+		s = *e ? e + 1 : e;
+	}
+	return false;
+}
+
+/* HUGEPERM_PRELOAD_INHERIT=0: blank our entry out of LD_PRELOAD in place, so
+ * that programs this one executes run without us. */
+static void drop_from_ld_preload(void)
+{
+	char *v = getenv("LD_PRELOAD");
+	if (!v)
+		return;
+	for (char *s = v; *s;) {
+		char *e = s;
+		while (*e && *e != ':' && *e != ' ')
+			e++;
+		size_t n = (size_t)(e - s);
+		const char *me = "libhugeperm-preload.so";
+		size_t m = strlen(me);
+		if (n >= m && !strncmp(e - m, me, m))
+			memset(s, ' ', n);
+		s = *e ? e + 1 : e;
+	}
+}
+
+static void read_options(void)
+{
+	const char *serve = getenv("HUGEPERM_PRELOAD_SERVE");
+	if (!serve)
+		serve = "exec,areas";
+	P.serve_exec = has_word(serve, "exec");
+	P.serve_areas = has_word(serve, "areas");
+
+	const char *flip = getenv("HUGEPERM_PRELOAD_FLIP");
+	P.flip = HP_PRELOAD_FLIP_BLOCK;
+	if (flip && !strcmp(flip, "exact"))
+		P.flip = HP_PRELOAD_FLIP_EXACT;
+	else if (flip && !strcmp(flip, "rwx"))
+		P.flip = HP_PRELOAD_FLIP_RWX;
+	else if (flip && strcmp(flip, "block"))
+		hp_preload_say("hugeperm: HUGEPERM_PRELOAD_FLIP must be block, exact or rwx "
+			       "(EINVAL); using block\n");
+
+	P.max_bytes = env_num("HUGEPERM_PRELOAD_MAX_MB", 64, 1024) << 20;
+	/* A flip in exact mode is worth nothing unless the block is collapsed
+	 * back, and no one else would call hp_collapse_pending(). */
+	P.collapse_mode = getenv("HUGEPERM_COLLAPSE") ? HP_COLLAPSE_DEFAULT : HP_COLLAPSE_SYNC;
+	if (env_num("HUGEPERM_PRELOAD_INHERIT", 1, 1) == 0)
+		drop_from_ld_preload();
+}
+
+static bool ready(void)
+{
+	int s = __atomic_load_n(&P.state, __ATOMIC_ACQUIRE);
+	if (s == 2)
+		return true;
+	int zero = 0;
+	if (s != 0 || !__atomic_compare_exchange_n(&P.state, &zero, 1, false, __ATOMIC_ACQ_REL,
+						   __ATOMIC_ACQUIRE))
+		return false; /* another thread is setting up: this call goes to the kernel */
+	in_hook++;
+	resolve();
+	read_options();
+	in_hook--;
+	__atomic_store_n(&P.state, 2, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* The lock, with signals blocked while it is held. */
+
+struct held {
+	sigset_t old;
+};
+
+static void lock(struct held *h)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &h->old);
+	pthread_mutex_lock(&P.lock);
+	in_hook++;
+}
+
+static void unlock(struct held *h)
+{
+	in_hook--;
+	pthread_mutex_unlock(&P.lock);
+	pthread_sigmask(SIG_SETMASK, &h->old, NULL);
+}
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&P.lock);
+}
+
+static void fork_release(void)
+{
+	pthread_mutex_unlock(&P.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* The region table: sorted by address, in memory of its own. */
+
+static size_t region_find(uintptr_t addr) /* first region ending above @addr */
+{
+	size_t lo = 0, hi = P.nr;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (P.r[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool region_insert(const struct region *g)
+{
+	if (P.nr == P.cap) {
+		size_t cap = P.cap ? P.cap * 2 : REGIONS_INIT;
+		void *m = k_mmap(NULL, cap * sizeof(*P.r), PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return false;
+		if (P.r) {
+			memcpy(m, P.r, P.nr * sizeof(*P.r));
+			k_munmap(P.r, P.cap * sizeof(*P.r));
+		}
+		P.r = m;
+		P.cap = cap;
+	}
+	size_t i = region_find(g->start);
+	memmove(&P.r[i + 1], &P.r[i], (P.nr - i) * sizeof(*P.r));
+	P.r[i] = *g;
+	P.nr++;
+	return true;
+}
+
+static void region_delete(size_t i)
+{
+	memmove(&P.r[i], &P.r[i + 1], (P.nr - i - 1) * sizeof(*P.r));
+	P.nr--;
+}
+
+/* Does any region still live in the allocation at @base? */
+static bool alloc_in_use(uintptr_t base)
+{
+	for (size_t i = 0; i < P.nr; i++)
+		if (P.r[i].base == base)
+			return true;
+	return false;
+}
+
+/* The region record of an allocation, for one whose pages are all gone. */
+static const struct region *alloc_of(uintptr_t addr)
+{
+	for (size_t i = 0; i < P.nr; i++)
+		if (addr >= P.r[i].base && addr < P.r[i].base + P.r[i].alloc_size)
+			return &P.r[i];
+	return NULL;
+}
+
+/* Is every page of [start, end) that hugeperm owns inside a region? */
+static bool covered(uintptr_t start, uintptr_t end)
+{
+	uintptr_t at = start;
+	for (size_t i = region_find(start); i < P.nr && P.r[i].start < end; i++) {
+		if (P.r[i].start > at && hp_owns((void *)at, P.r[i].start - at))
+			return false;
+		at = P.r[i].end;
+	}
+	return at >= end || !hp_owns((void *)at, end - at);
+}
+
+/* ------------------------------------------------------------------ */
+/* Arenas. */
+
+static void register_fork(void)
+{
+	/* After the library's own handlers are in (the first arena brought
+	 * them), so that ours run first at fork: our lock, then the library's. */
+	if (!P.atfork_done && pthread_atfork(fork_prepare, fork_release, fork_release) == 0)
+		P.atfork_done = true;
+}
+
+static uintptr_t distance(uintptr_t a, uintptr_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/* The arena for requests near @hint (0: the one without a hint), made on
+ * first use; the nearest one when there can be no more. */
+static int arena_for(uintptr_t hint)
+{
+	int best = -1;
+	for (int i = 0; i < P.narenas; i++) {
+		if (!hint && !P.near[i])
+			return i;
+		if (!hint || !P.near[i])
+			continue;
+		if (distance(P.near[i], hint) <= NEAR_MATCH)
+			return i;
+		if (best < 0 || distance(P.near[i], hint) < distance(P.near[best], hint))
+			best = i;
+	}
+	if (P.narenas == MAX_ARENAS)
+		return best;
+	struct hp_config cfg = {
+		.size = sizeof(cfg),
+		.collapse_mode = P.collapse_mode,
+		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS,
+		.near = (void *)hint,
+	};
+	struct hp_arena *a = hp_arena_create(&cfg);
+	if (!a)
+		return best;
+	register_fork();
+	P.arenas[P.narenas] = a;
+	P.near[P.narenas] = hint;
+	P.n.arenas++;
+	return P.narenas++;
+}
+
+/* Make [p, p+len) of region @g read as zero, whatever its protection. */
+static void zero(const struct region *g, uintptr_t p, size_t len)
+{
+	static const char zeros[PAGE];
+	if ((g->prot & PROT_WRITE) && !g->keyed) {
+		memset((void *)p, 0, len);
+		return;
+	}
+	for (size_t off = 0; off < len; off += PAGE)
+		hp_arena_write(P.arenas[g->arena], (void *)(p + off), zeros, PAGE);
+}
+
+/*
+ * Serve a new mapping of @len bytes of @kind near @hint.  Returns the address
+ * or 0 with errno set.
+ */
+static uintptr_t serve(enum kind kind, uintptr_t hint, size_t len, int prot)
+{
+	int ai = arena_for(hint);
+	if (ai < 0)
+		return 0;
+	struct hp_arena *a = P.arenas[ai];
+	struct region g = {.arena = (unsigned char)ai, .kind = (unsigned char)kind};
+	int want = prot;
+	size_t size = len;
+
+	if (kind == KIND_AREA) {
+		if (P.flip == HP_PRELOAD_FLIP_BLOCK) {
+			size = (len + BLOCK - 1) & ~(BLOCK - 1);
+		} else if (P.flip == HP_PRELOAD_FLIP_EXACT) {
+			want = prot == RX ? RX : prot | HP_HOME(RX);
+		} else {
+			want = PROTS;
+			g.relaxed = 1;
+		}
+	}
+	void *p = hp_arena_alloc(a, size, want);
+	if (!p)
+		return 0;
+	g.base = (uintptr_t)p;
+	g.alloc_size = hp_usable_size(p) ? hp_usable_size(p) : size;
+	g.start = g.base;
+	g.end = g.base + len;
+	g.prot = (unsigned char)(g.relaxed ? PROTS : prot);
+	zero(&g, g.start, len);
+	g.prot = (unsigned char)prot;
+	if (!region_insert(&g)) {
+		hp_arena_free(a, p);
+		errno = ENOMEM;
+		return 0;
+	}
+	if (kind == KIND_AREA)
+		P.n.areas++;
+	else
+		P.n.exec++;
+	P.n.served_bytes += len;
+	return g.base;
+}
+
+/* Give the allocation behind a region back, if no region uses it now. */
+static void release(struct region g)
+{
+	if (alloc_in_use(g.base))
+		return;
+	if (g.tainted) {
+		P.n.given_bytes += g.alloc_size;
+		return; /* some of its pages belong to another mapping now */
+	}
+	if (g.keyed)
+		k_pkey_mprotect((void *)g.base, g.alloc_size, g.prot, 0);
+	hp_arena_free(P.arenas[g.arena], (void *)g.base);
+}
+
+enum cut_mode {
+	CUT_FREE,  /* munmap: an allocation with no region left goes back */
+	CUT_REUSE, /* the pages get a new region at once: keep the allocation */
+	CUT_GIVE,  /* a MAP_FIXED from the kernel takes the pages: the allocation
+		    * is tainted and never returns to hugeperm */
+};
+
+/* Take [start, end) out of the regions. */
+static void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
+{
+	size_t i = region_find(start);
+	while (i < P.nr && P.r[i].start < end) {
+		struct region g = P.r[i];
+		if (mode == CUT_GIVE)
+			for (size_t j = 0; j < P.nr; j++)
+				if (P.r[j].base == g.base)
+					P.r[j].tainted = g.tainted = 1;
+		region_delete(i);
+		struct region lo = g, hi = g;
+		lo.end = start;
+		hi.start = end;
+		if (g.start < start) {
+			region_insert(&lo); /* cannot fail: one was just deleted */
+			i++;
+		}
+		if (g.end > end) {
+			region_insert(&hi);
+			i++;
+		}
+		if (g.start >= start && g.end <= end && mode != CUT_REUSE)
+			release(g);
+	}
+}
+
+/*
+ * Apply @prot to region @g.  @whole: the change covers every region of g's
+ * allocation, so an area in block mode can take its whole block along.
+ */
+static int region_protect(struct region *g, bool whole, int prot)
+{
+	struct hp_arena *a = P.arenas[g->arena];
+	uintptr_t from = g->start, to = g->end;
+	int want = prot;
+
+	if (g->relaxed && (prot & PROT_READ) && (prot & (PROT_WRITE | PROT_EXEC))) {
+		want = PROTS; /* rwx mode: RW <-> RX flips stay RWX */
+		P.n.flips_relaxed++;
+	} else if (g->kind == KIND_AREA && P.flip == HP_PRELOAD_FLIP_BLOCK && whole) {
+		/* The whole area: the whole block, one PMD, no split.  Other
+		 * regions of the block (left by a partial munmap) come along. */
+		from = g->base;
+		to = g->base + g->alloc_size;
+		for (size_t i = 0; i < P.nr; i++)
+			if (P.r[i].base == g->base)
+				P.r[i].prot = (unsigned char)prot;
+		P.n.flips_block++;
+	}
+	if (hp_arena_protect(a, (void *)from, to - from, want))
+		return -1;
+	P.n.protects++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Which requests are ours. */
+
+static int classify(void *addr, size_t len, int prot, int flags, int fd)
+{
+	if (!(flags & MAP_ANONYMOUS) || (flags & MAP_TYPE) != MAP_PRIVATE || fd > 0)
+		return -1;
+	if (flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_32BIT | MAP_FIXED_NOREPLACE))
+		return -1;
+	if ((prot & ~PROTS) || prot == PROT_NONE || len == 0 || len > P.max_bytes)
+		return -1;
+	if ((prot & PROT_EXEC) && P.serve_exec)
+		return KIND_EXEC;
+	if (P.serve_areas && addr && !((uintptr_t)addr % AREA_ALIGN) && len <= BLOCK &&
+	    !(prot & PROT_EXEC))
+		return KIND_AREA;
+	return -1;
+}
+
+static size_t page_up(size_t n)
+{
+	return (n + PAGE - 1) & ~(PAGE - 1);
+}
+
+/* MAP_FIXED over our address space.  Returns the address, or MAP_FAILED. */
+static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	uintptr_t start = (uintptr_t)addr, end = start + page_up(len);
+	/* Every page must lie in an allocation the program was given. */
+	for (uintptr_t p = start; p < end; p += PAGE)
+		if (hp_owns((void *)p, PAGE) && !alloc_of(p)) {
+			errno = ENOMEM;
+			return MAP_FAILED;
+		}
+	bool anon = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+		    !(prot & ~PROTS) && !(flags & (MAP_HUGETLB | MAP_GROWSDOWN));
+	bool all_ours = true;
+	for (uintptr_t p = start; p < end; p += PAGE)
+		all_ours &= hp_owns((void *)p, PAGE) != 0;
+	if (!anon || !all_ours) {
+		cut(start, end, CUT_GIVE); /* those pages now belong to the kernel's mapping */
+		P.n.fixed_given++;
+		return k_mmap(addr, len, prot, flags, fd, off);
+	}
+	/* Fresh zero pages in place, allocation by allocation. */
+	for (uintptr_t p = start; p < end;) {
+		struct region g = *alloc_of(p);
+		cut(p, g.base + g.alloc_size < end ? g.base + g.alloc_size : end, CUT_REUSE);
+		g.start = p;
+		g.end = g.base + g.alloc_size < end ? g.base + g.alloc_size : end;
+		g.prot = (unsigned char)(g.relaxed ? PROTS : PROT_READ | PROT_WRITE);
+		g.keyed = 0;
+		if (hp_arena_protect(P.arenas[g.arena], (void *)g.start, g.end - g.start, g.prot))
+			return MAP_FAILED;
+		zero(&g, g.start, g.end - g.start);
+		region_insert(&g);
+		size_t i = region_find(g.start);
+		if (region_protect(&P.r[i], false, prot) == 0)
+			P.r[i].prot = (unsigned char)prot;
+		p = g.end;
+	}
+	P.n.fixed_fresh++;
+	return addr;
+}
+
+/* ------------------------------------------------------------------ */
+/* The hooks. */
+
+static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (in_hook || !ready())
+		return k_mmap(addr, len, prot, flags, fd, off);
+	struct held h;
+	if ((flags & MAP_FIXED) && len && hp_owns(addr, len)) {
+		if ((uintptr_t)addr % PAGE) {
+			errno = EINVAL;
+			return MAP_FAILED;
+		}
+		lock(&h);
+		void *p = fixed_over_ours(addr, len, prot, flags, fd, off);
+		unlock(&h);
+		return p;
+	}
+	int kind = (flags & MAP_FIXED) ? -1 : classify(addr, len, prot, flags, fd);
+	if (kind < 0) {
+		__atomic_fetch_add(&P.n.passed, 1, __ATOMIC_RELAXED);
+		return k_mmap(addr, len, prot, flags, fd, off);
+	}
+	lock(&h);
+	uintptr_t p = serve((enum kind)kind, (uintptr_t)addr, page_up(len), prot);
+	if (!p)
+		P.n.fallbacks++;
+	unlock(&h);
+	/* hugeperm could not: the kernel serves it as it always did. */
+	return p ? (void *)p : k_mmap(addr, len, prot, flags, fd, off);
+}
+
+HOOK void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return do_mmap(addr, len, prot, flags, fd, off);
+}
+
+HOOK void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return do_mmap(addr, len, prot, flags, fd, off);
+}
+
+/* Call @kernel on the parts of [start, end) that hugeperm does not own. */
+static int kernel_parts(uintptr_t start, uintptr_t end, int (*kernel)(void *, size_t, int), int arg)
+{
+	int rc = 0;
+	for (uintptr_t at = start; at < end;) { /* hugeperm owns whole 1 GiB chunks */
+		uintptr_t next = ((at >> 30) + 1) << 30;
+		if (next > end || next == 0)
+			next = end;
+		if (!hp_owns((void *)at, next - at) && kernel((void *)at, next - at, arg))
+			rc = -1;
+		at = next;
+	}
+	return rc;
+}
+
+static int k_munmap3(void *addr, size_t len, int unused)
+{
+	(void)unused;
+	return k_munmap(addr, len);
+}
+
+HOOK int munmap(void *addr, size_t len)
+{
+	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+		return k_munmap(addr, len);
+	uintptr_t start = (uintptr_t)addr;
+	if (start % PAGE) {
+		errno = EINVAL;
+		return -1;
+	}
+	uintptr_t end = start + page_up(len);
+	struct held h;
+	lock(&h);
+	cut(start, end, CUT_FREE);
+	P.n.unmaps++;
+	int rc = kernel_parts(start, end, k_munmap3, 0);
+	unlock(&h);
+	return rc;
+}
+
+/* Make @addr a region boundary: split the region that has it inside. */
+static bool split_at(uintptr_t addr)
+{
+	size_t i = region_find(addr);
+	if (i == P.nr || P.r[i].start >= addr)
+		return true;
+	struct region hi = P.r[i];
+	hi.start = addr;
+	P.r[i].end = addr;
+	return region_insert(&hi);
+}
+
+/* Do the regions of one allocation all lie inside [start, end)? */
+static bool whole_alloc(uintptr_t base, uintptr_t start, uintptr_t end)
+{
+	for (size_t i = 0; i < P.nr; i++)
+		if (P.r[i].base == base && (P.r[i].start < start || P.r[i].end > end))
+			return false;
+	return true;
+}
+
+static int cur_pkey; /* for kernel_parts, under the lock */
+
+static int k_pkey_parts(void *addr, size_t len, int prot)
+{
+	return cur_pkey >= 0 ? k_pkey_mprotect(addr, len, prot, cur_pkey)
+			     : k_mprotect(addr, len, prot);
+}
+
+/* mprotect or pkey_mprotect (@pkey >= 0) over a range that touches ours. */
+static int do_protect(void *addr, size_t len, int prot, int pkey)
+{
+	uintptr_t start = (uintptr_t)addr;
+	if (start % PAGE) {
+		errno = EINVAL;
+		return -1;
+	}
+	uintptr_t end = start + page_up(len);
+	struct held h;
+	int rc = -1;
+	lock(&h);
+	if (!covered(start, end)) {
+		errno = ENOMEM; /* as mprotect(2) says of unmapped pages */
+		goto out;
+	}
+	if (prot & ~PROTS) {
+		errno = EINVAL;
+		goto out;
+	}
+	if (!split_at(start) || !split_at(end)) {
+		errno = ENOMEM;
+		goto out;
+	}
+	for (size_t i = region_find(start); i < P.nr && P.r[i].start < end; i++) {
+		struct region *g = &P.r[i];
+		if (region_protect(g, whole_alloc(g->base, start, end), prot))
+			goto out;
+		if (pkey >= 0) {
+			if (k_pkey_mprotect((void *)g->start, g->end - g->start, prot, pkey))
+				goto out;
+			for (size_t j = 0; j < P.nr; j++)
+				if (P.r[j].base == g->base)
+					P.r[j].keyed = 1;
+		}
+		g->prot = (unsigned char)prot;
+	}
+	cur_pkey = pkey;
+	rc = kernel_parts(start, end, k_pkey_parts, prot);
+out:
+	unlock(&h);
+	return rc;
+}
+
+HOOK int mprotect(void *addr, size_t len, int prot)
+{
+	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+		return k_mprotect(addr, len, prot);
+	return do_protect(addr, len, prot, -1);
+}
+
+HOOK int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+		return k_pkey_mprotect(addr, len, prot, pkey);
+	return do_protect(addr, len, prot, pkey);
+}
+
+static int k_madvise3(void *addr, size_t len, int advice)
+{
+	return k_madvise(addr, len, advice);
+}
+
+HOOK int madvise(void *addr, size_t len, int advice)
+{
+	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+		return k_madvise(addr, len, advice);
+	uintptr_t start = (uintptr_t)addr;
+	if (start % PAGE) {
+		errno = EINVAL;
+		return -1;
+	}
+	uintptr_t end = start + page_up(len);
+	struct held h;
+	int rc = 0;
+	lock(&h);
+	switch (advice) {
+	case MADV_DONTNEED:
+		if (!covered(start, end)) {
+			errno = ENOMEM;
+			rc = -1;
+			break;
+		}
+		for (size_t i = region_find(start); i < P.nr && P.r[i].start < end; i++) {
+			uintptr_t s = P.r[i].start > start ? P.r[i].start : start;
+			uintptr_t e = P.r[i].end < end ? P.r[i].end : end;
+			zero(&P.r[i], s, e - s);
+		}
+		P.n.dontneed++;
+		break;
+	case MADV_FREE:	  /* the pages may keep their contents: allowed */
+	case MADV_NORMAL: /* access hints: nothing to do for resident memory */
+	case MADV_RANDOM:
+	case MADV_SEQUENTIAL:
+	case MADV_WILLNEED:
+	case MADV_DONTFORK: /* a child gets a copy: harmless */
+	case MADV_DOFORK:
+	case MADV_HUGEPAGE: /* hugeperm decides */
+	case MADV_NOHUGEPAGE:
+	case MADV_DONTDUMP:
+	case MADV_DODUMP:
+	case MADV_MERGEABLE:
+	case MADV_UNMERGEABLE:
+	case 20: /* MADV_COLD */
+	case 21: /* MADV_PAGEOUT */
+	case 22: /* MADV_POPULATE_READ: our pages are populated */
+	case 23: /* MADV_POPULATE_WRITE */
+	case 25: /* MADV_COLLAPSE */
+		if (!covered(start, end)) {
+			errno = ENOMEM;
+			rc = -1;
+		}
+		break;
+	default: /* WIPEONFORK, REMOVE, guards...: not for served memory */
+		errno = EINVAL;
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = kernel_parts(start, end, k_madvise3, advice);
+	unlock(&h);
+	return rc;
+}
+
+/* mremap of a served range: shrink in place, grow in place, or move. */
+static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
+{
+	/* [old, old+oldlen) must be mapped, in one allocation. */
+	size_t i = region_find(old), last = i;
+	uintptr_t at = old;
+	while (last < P.nr && P.r[last].start == at && P.r[last].base == P.r[i].base &&
+	       at < old + oldlen)
+		at = P.r[last++].end;
+	if (at < old + oldlen) {
+		errno = EFAULT;
+		return MAP_FAILED;
+	}
+	i = last - 1; /* the record that ends the range */
+	struct region g = P.r[i];
+	if (newlen <= oldlen) {
+		cut(old + newlen, old + oldlen, CUT_FREE);
+		P.n.remaps++;
+		return (void *)old;
+	}
+	uintptr_t grow_end = old + newlen;
+	bool room = old + oldlen == g.end && grow_end <= g.base + g.alloc_size &&
+		    (i + 1 == P.nr || P.r[i + 1].start >= grow_end);
+	for (size_t j = 0; room && j < P.nr; j++) /* pages cut earlier are not free */
+		room = P.r[j].base != g.base || P.r[j].end <= g.end || P.r[j].start >= grow_end;
+	if (room && !g.tainted) {
+		struct region more = g;
+		more.start = g.end;
+		more.end = grow_end;
+		if (hp_arena_protect(P.arenas[g.arena], (void *)more.start, more.end - more.start,
+				     g.relaxed ? PROTS : PROT_READ | PROT_WRITE))
+			return MAP_FAILED;
+		more.prot = (unsigned char)(g.relaxed ? PROTS : PROT_READ | PROT_WRITE);
+		zero(&more, more.start, more.end - more.start);
+		if (hp_arena_protect(P.arenas[g.arena], (void *)more.start, more.end - more.start,
+				     g.relaxed ? PROTS : g.prot))
+			return MAP_FAILED;
+		P.r[i].end = grow_end;
+		P.n.remaps++;
+		return (void *)old;
+	}
+	if (!(flags & MREMAP_MAYMOVE)) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	if (!(g.prot & PROT_READ)) {
+		errno = ENOMEM; /* cannot copy pages we may not read */
+		return MAP_FAILED;
+	}
+	uintptr_t to = serve((enum kind)g.kind, P.near[g.arena], newlen, g.prot);
+	if (!to)
+		return MAP_FAILED;
+	size_t j = region_find(to);
+	hp_arena_write(P.arenas[P.r[j].arena], (void *)to, (void *)old, oldlen);
+	cut(old, old + oldlen, CUT_FREE);
+	P.n.remaps++;
+	return (void *)to;
+}
+
+HOOK void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+	void *to = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		to = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (in_hook || !ready() || !hp_owns(old, oldlen ? oldlen : 1))
+		return k_mremap(old, oldlen, newlen, flags, to);
+	if ((uintptr_t)old % PAGE || !oldlen || !newlen ||
+	    (flags & ~MREMAP_MAYMOVE)) { /* FIXED, DONTUNMAP: not for served memory */
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	struct held h;
+	lock(&h);
+	void *p = remap_ours((uintptr_t)old, page_up(oldlen), page_up(newlen), flags);
+	unlock(&h);
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Counters and the report at exit. */
+
+void hp_preload_counts(struct hp_preload_counts *out)
+{
+	*out = P.n;
+	out->passed = __atomic_load_n(&P.n.passed, __ATOMIC_RELAXED);
+	out->live_regions = P.nr;
+	out->flip_mode = P.flip;
+}
+
+int hp_preload_stats(struct hp_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	sum->size = sizeof(*sum);
+	for (int i = 0; i < P.narenas; i++) {
+		struct hp_stats st = {.size = sizeof(st)};
+		if (hp_arena_stats_get(P.arenas[i], &st))
+			return -1;
+		hp_stats_add(sum, &st);
+	}
+	return 0;
+}
+
+/* Options take effect before main (HUGEPERM_PRELOAD_INHERIT=0 must edit the
+ * environment before the program reads it); a library constructor that
+ * maps memory before this runs gets the same set-up from its first hook. */
+__attribute__((constructor)) static void setup(void)
+{
+	ready();
+}
+
+__attribute__((destructor)) static void report(void)
+{
+	if (P.state != 2)
+		return;
+	in_hook++;
+	hp_preload_report();
+	in_hook--;
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report.c - the preload's report at exit: what it served, what it sent to
+ * the kernel, and hugeperm's statistics summed over its arenas.
+ *
+ * HUGEPERM_STATS_DIR=dir writes dir/PID.txt (a table) and dir/PID.json, one
+ * pair per process, which is how `hugeperm run --stats` collects them from
+ * a program and all its children.  HUGEPERM_PRELOAD_REPORT=1 writes the
+ * table to stderr.  Runs in a destructor, after the program is done, so it
+ * may use snprintf; the hooks never do.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "preload.h"
+
+static void write_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+void hp_preload_say(const char *msg)
+{
+	write_all(2, msg, strlen(msg));
+}
+
+/* Sum @st into @sum: every counter is a uint64_t but the two enums and the
+ * coverage ratio, which is recomputed. */
+void hp_stats_add(struct hp_stats *sum, const struct hp_stats *st)
+{
+	_Static_assert((sizeof(struct hp_stats) - offsetof(struct hp_stats, splits)) %
+				       sizeof(uint64_t) ==
+			       0,
+		       "hp_stats ends in counters");
+	uint64_t *d = &sum->reserved_bytes;
+	const uint64_t *s = &st->reserved_bytes;
+	for (; d <= &sum->huge_used_bytes; d++, s++)
+		*d += *s;
+	d = &sum->splits;
+	s = &st->splits;
+	for (; (char *)d < (char *)sum + sizeof(*sum); d++, s++)
+		*d += *s;
+	if (!sum->blocks || st->blocks) {
+		sum->backend = st->backend;
+		sum->collapse_mode = st->collapse_mode;
+	}
+	sum->coverage =
+		sum->used_bytes ? (double)sum->huge_used_bytes / (double)sum->used_bytes : 1.0;
+}
+
+static const char *const flip_names[] = {"block", "exact", "rwx"};
+
+/* Executable bytes in use, and of them in huge-mapped blocks. */
+static void code_bytes(const struct hp_stats *st, uint64_t *used, uint64_t *huge)
+{
+	*used = *huge = 0;
+	for (int c = 0; c < HP_NCLASS; c++)
+		if (c & PROT_EXEC) {
+			*used += st->cls[c].used_bytes;
+			*huge += st->cls[c].huge_used_bytes;
+		}
+}
+
+static void comm(char *out, size_t n)
+{
+	int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+	ssize_t r = fd >= 0 ? read(fd, out, n - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (r <= 0)
+		r = 0;
+	out[r] = 0;
+	char *nl = strchr(out, '\n');
+	if (nl)
+		*nl = 0;
+	for (char *s = out; *s; s++) /* stay valid JSON */
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			*s = '?';
+}
+
+static void write_table(int fd, const char *name, const struct hp_preload_counts *n,
+			const struct hp_stats *st)
+{
+	char buf[2048];
+	uint64_t code, code_huge;
+	code_bytes(st, &code, &code_huge);
+	int len = snprintf(
+		buf, sizeof(buf),
+		"hugeperm preload: pid %d (%s), flip mode %s\n"
+		"  served:    %llu executable mappings, %llu JIT areas, %llu KiB; %llu now mapped\n"
+		"  kernel:    %llu mmap calls passed through, %llu we could not serve\n"
+		"  changes:   %llu protection changes (%llu whole-block flips, %llu left RWX), "
+		"%llu munmap, %llu mremap, %llu MADV_DONTNEED, %llu MAP_FIXED\n"
+		"  at exit:   %llu KiB executable in use, %llu KiB of it huge-mapped (%.1f%%)\n",
+		(int)getpid(), name, flip_names[n->flip_mode], (unsigned long long)n->exec,
+		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
+		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
+		(unsigned long long)n->fallbacks, (unsigned long long)n->protects,
+		(unsigned long long)n->flips_block, (unsigned long long)n->flips_relaxed,
+		(unsigned long long)n->unmaps, (unsigned long long)n->remaps,
+		(unsigned long long)n->dontneed,
+		(unsigned long long)(n->fixed_fresh + n->fixed_given),
+		(unsigned long long)(code >> 10), (unsigned long long)(code_huge >> 10),
+		code ? 100.0 * (double)code_huge / (double)code : 0.0);
+	write_all(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
+	if (n->arenas)
+		hp_stats_write(st, fd, 0);
+}
+
+static void write_json(int fd, const char *name, const struct hp_preload_counts *n,
+		       const struct hp_stats *st)
+{
+	char buf[2048];
+	uint64_t code, code_huge;
+	code_bytes(st, &code, &code_huge);
+	int len = snprintf(
+		buf, sizeof(buf),
+		"{\"pid\":%d,\"comm\":\"%s\",\"preload\":{\"flip\":\"%s\",\"exec\":%llu,"
+		"\"areas\":%llu,\"served_bytes\":%llu,\"live_regions\":%llu,\"passed\":%llu,"
+		"\"fallbacks\":%llu,\"arenas\":%llu,\"protects\":%llu,\"flips_block\":%llu,"
+		"\"flips_relaxed\":%llu,\"unmaps\":%llu,\"remaps\":%llu,\"dontneed\":%llu,"
+		"\"fixed_fresh\":%llu,\"fixed_given\":%llu,\"given_bytes\":%llu,"
+		"\"code_bytes\":%llu,\"code_huge_bytes\":%llu},\"hugeperm\":",
+		(int)getpid(), name, flip_names[n->flip_mode], (unsigned long long)n->exec,
+		(unsigned long long)n->areas, (unsigned long long)n->served_bytes,
+		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
+		(unsigned long long)n->fallbacks, (unsigned long long)n->arenas,
+		(unsigned long long)n->protects, (unsigned long long)n->flips_block,
+		(unsigned long long)n->flips_relaxed, (unsigned long long)n->unmaps,
+		(unsigned long long)n->remaps, (unsigned long long)n->dontneed,
+		(unsigned long long)n->fixed_fresh, (unsigned long long)n->fixed_given,
+		(unsigned long long)n->given_bytes, (unsigned long long)code,
+		(unsigned long long)code_huge);
+	write_all(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
+	hp_stats_write(st, fd, HP_STATS_JSON);
+	write_all(fd, "}\n", 2);
+}
+
+static int open_report(const char *dir, const char *ext)
+{
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%d.%s", dir, (int)getpid(), ext) >=
+	    sizeof(path))
+		return -1;
+	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+void hp_preload_report(void)
+{
+	const char *dir = getenv("HUGEPERM_STATS_DIR");
+	const char *to_stderr = getenv("HUGEPERM_PRELOAD_REPORT");
+	if (!(dir && *dir) && !(to_stderr && !strcmp(to_stderr, "1")))
+		return;
+
+	struct hp_preload_counts n;
+	struct hp_stats st;
+	char name[64];
+	hp_preload_counts(&n);
+	if (hp_preload_stats(&st))
+		return;
+	comm(name, sizeof(name));
+	if (to_stderr && !strcmp(to_stderr, "1"))
+		write_table(2, name, &n, &st);
+	if (dir && *dir) {
+		int fd = open_report(dir, "txt");
+		if (fd >= 0) {
+			write_table(fd, name, &n, &st);
+			close(fd);
+		}
+		fd = open_report(dir, "json");
+		if (fd >= 0) {
+			write_json(fd, name, &n, &st);
+			close(fd);
+		}
+	}
+}

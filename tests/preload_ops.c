@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload_ops - run under libhugeperm-preload.so by tests/preload.sh.  It
+ * maps memory the way JITs do and checks, against the kernel's view
+ * (/proc/self/smaps, maps, vmstat), that the preload serves it from
+ * hugeperm with the kernel's semantics: zero pages, protections, partial
+ * munmap, MAP_FIXED, mremap, MADV_DONTNEED, fork, threads, signals, and
+ * errors that change nothing.  Not linked with the library: it reaches
+ * hp_owns() through the preload, as any program would see it.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernel.h"
+#include "tap.h"
+
+#define KB   1024UL
+#define MB   (1024 * KB)
+#define GIB  (1024 * MB)
+#define RW   (PROT_READ | PROT_WRITE)
+#define RX   (PROT_READ | PROT_EXEC)
+#define RWX  (PROT_READ | PROT_WRITE | PROT_EXEC)
+#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
+
+static int (*owns)(const void *, size_t);
+
+/* A field (kB) of the smaps entry of the VMA holding @addr; -1 if none. */
+static long vma_kb(uintptr_t addr, const char *field)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+	long v = -1;
+	size_t n = strlen(field);
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			if (in)
+				break;
+			in = addr >= lo && addr < hi;
+			continue;
+		}
+		if (in && !strncmp(line, field, n) && line[n] == ':')
+			v = atol(line + n + 1);
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		if (c[i])
+			return false;
+	return true;
+}
+
+/* Put "mov eax, imm32; ret" at @p and call it. */
+static int run_code(unsigned char *code, unsigned char *write_at, int value)
+{
+	unsigned char insn[6] = {0xb8, 0, 0, 0, 0, 0xc3};
+	memcpy(insn + 1, &value, 4);
+	memcpy(write_at, insn, sizeof(insn));
+	return ((int (*)(void))(void *)code)();
+}
+
+static uintptr_t dist(uintptr_t a, uintptr_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/* ---- threads and signals ---- */
+
+static void *churn(void *arg)
+{
+	long bad = 0;
+	for (int i = 0; i < 300; i++) {
+		unsigned char *p = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+		if (p == MAP_FAILED || !owns(p, 1) || !all_zero(p, 64 * KB)) {
+			bad++;
+			continue;
+		}
+		if (run_code(p, p, i) != i)
+			bad++;
+		memset(p, 0xab, 64 * KB);
+		if (mprotect(p, 64 * KB, RX) || mprotect(p, 64 * KB, RWX) || munmap(p, 64 * KB))
+			bad++;
+	}
+	return (void *)bad;
+}
+
+static volatile sig_atomic_t handler_runs, handler_bad;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	void *p = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	if (p == MAP_FAILED || munmap(p, 64 * KB))
+		handler_bad++;
+	handler_runs++;
+	errno = saved;
+}
+
+/* "hold": map 64 KiB of RWX code, say where, and wait for a line on stdin
+ * (tests/tool.sh looks at us with `hugeperm stats` meanwhile). */
+static int hold(void)
+{
+	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	if (x == MAP_FAILED)
+		return 1;
+	printf("pid %d code %lu served %d\n", (int)getpid(), (unsigned long)(uintptr_t)x,
+	       owns && owns(x, 1));
+	fflush(stdout);
+	char line[8];
+	return fgets(line, sizeof(line), stdin) ? run_code(x, x, 0) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	owns = (int (*)(const void *, size_t))dlsym(RTLD_DEFAULT, "hp_owns");
+	if (argc > 1 && !strcmp(argv[1], "hold"))
+		return hold();
+	if (!owns)
+		tap_skip_all("not running under libhugeperm-preload.so");
+	tap_plan(38);
+
+	/* 1. Executable at map time (PCRE2's sljit): served, zero, runs. */
+	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	ok(x != MAP_FAILED && owns(x, 64 * KB), "RWX anonymous mapping is served by hugeperm");
+	ok(all_zero(x, 64 * KB), "it reads as zero");
+	is(run_code(x, x, 42), 42, "code written there runs");
+	ok(vma_kb((uintptr_t)x, "AnonHugePages") >= 2048,
+	   "the kernel maps it with a huge page (%ld kB)", vma_kb((uintptr_t)x, "AnonHugePages"));
+	is(kernel_prot_at((uintptr_t)x), RWX, "the kernel has it RWX, as asked");
+
+	/* 2. A JIT area, asked for as LuaJIT's mcode_alloc does: RW, random
+	 * 64 KiB-aligned hints within +-1 GiB of our code, an area out of
+	 * range unmapped and the next hint tried, 31 tries at most. */
+	uintptr_t code = (uintptr_t)(void *)&main, hint = 0, range = GIB - 2 * MB;
+	unsigned char *a = MAP_FAILED;
+	int tries = 0, served = 0;
+	srand(7);
+	while (tries++ < 31) {
+		uintptr_t off = ((uintptr_t)rand() << 16) & (2 * GIB - 64 * KB);
+		if (off + 64 * KB >= 2 * range)
+			continue;
+		hint = (code & ~(64 * KB - 1)) + off - range;
+		a = mmap((void *)hint, 64 * KB, RW, ANON, -1, 0);
+		served += a != MAP_FAILED && owns(a, 1);
+		if (a != MAP_FAILED && dist((uintptr_t)a, code) < range)
+			break;
+		if (a != MAP_FAILED)
+			munmap(a, 64 * KB);
+		a = MAP_FAILED;
+	}
+	tap_diag("area at %p, %lu MiB from our code, after %d hints", (void *)a,
+		 (unsigned long)(dist((uintptr_t)a, code) / MB), tries);
+	ok(a != MAP_FAILED && dist((uintptr_t)a, code) < range,
+	   "an area within LuaJIT's +-1 GiB jump range of our code, in at most 31 hints");
+	ok(a != MAP_FAILED && owns(a, 64 * KB) && served == tries,
+	   "every hinted RW area was served by hugeperm");
+	ok(all_zero(a, 64 * KB), "the area reads as zero");
+	long split0 = kernel_vmstat("thp_split_pmd");
+	int runs_ok = 0;
+	for (int i = 0; i < 200; i++) { /* what LuaJIT does for each trace */
+		unsigned char insn[6] = {0xb8, 0, 0, 0, 0, 0xc3};
+		memcpy(insn + 1, &i, 4);
+		if (mprotect(a, 64 * KB, RW))
+			break;
+		memcpy(a + (i % 16) * 4 * KB, insn, sizeof(insn));
+		if (mprotect(a, 64 * KB, RX))
+			break;
+		runs_ok += ((int (*)(void))(void *)(a + (i % 16) * 4 * KB))() == i;
+	}
+	is(runs_ok, 200, "200 traces: write while RW, run after RX");
+	long split1 = kernel_vmstat("thp_split_pmd");
+	is(kernel_prot_at((uintptr_t)a), RX, "after the flips the area is RX in the kernel");
+	is(split1 - split0, 0,
+	   "200 W<->X flip pairs of the area split no huge page (thp_split_pmd)");
+	ok(vma_kb((uintptr_t)a, "AnonHugePages") == 2048, "the area's block is still huge (%ld kB)",
+	   vma_kb((uintptr_t)a, "AnonHugePages"));
+	ok(mprotect(a, 64 * KB, RW) == 0 && mprotect(a, 64 * KB, RX) == 0, "one more flip pair");
+
+	/* 3. Bad input changes nothing. */
+	errno = 0;
+	ok(mprotect(a + 1, 4096, RW) == -1 && errno == EINVAL, "unaligned mprotect: EINVAL");
+	errno = 0;
+	ok(mprotect(a, 4096, RW | PROT_GROWSDOWN) == -1 && errno == EINVAL,
+	   "PROT_GROWSDOWN on served memory: EINVAL");
+	errno = 0;
+	ok(madvise(x, 4096, MADV_WIPEONFORK) == -1 && errno == EINVAL,
+	   "MADV_WIPEONFORK on served memory: EINVAL");
+	errno = 0;
+	ok(mremap(x, 4096, 8192, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(64 * GIB)) == MAP_FAILED &&
+		   errno == EINVAL,
+	   "mremap MREMAP_FIXED of served memory: EINVAL");
+	ok(kernel_prot_at((uintptr_t)a) == RX && kernel_prot_at((uintptr_t)x) == RWX &&
+		   run_code(x, x, 5) == 5,
+	   "and nothing changed");
+
+	/* 4. Partial munmap and mprotect. */
+	ok(munmap(x + 48 * KB, 16 * KB) == 0, "munmap of the last 16 KiB of the RWX mapping");
+	errno = 0;
+	ok(mprotect(x + 48 * KB, 4096, RX) == -1 && errno == ENOMEM,
+	   "mprotect there now: ENOMEM, as for unmapped memory");
+	ok(mprotect(x + 16 * KB, 16 * KB, RX) == 0 &&
+		   kernel_prot_at((uintptr_t)x + 16 * KB) == RX &&
+		   kernel_prot_at((uintptr_t)x) == RWX,
+	   "mprotect of the middle: the kernel has RX there, RWX before");
+
+	/* 5. MAP_FIXED over part of a served mapping: fresh zero pages. */
+	memset(x, 0x5a, 16 * KB);
+	unsigned char *f = mmap(x + 4 * KB, 8 * KB, RW, ANON | MAP_FIXED, -1, 0);
+	ok(f == x + 4 * KB && all_zero(f, 8 * KB) && x[0] == 0x5a && owns(f, 1),
+	   "MAP_FIXED anonymous over part: zero there, the rest kept, still ours");
+	is(kernel_prot_at((uintptr_t)f), RW, "with the protection asked for");
+
+	/* 6. MADV_DONTNEED zeroes. */
+	memset(x, 0x77, 4 * KB);
+	ok(madvise(x, 4 * KB, MADV_DONTNEED) == 0 && all_zero(x, 4 * KB),
+	   "MADV_DONTNEED: the bytes read back as zero");
+	ok(madvise(x, 4 * KB, MADV_DONTFORK) == 0, "MADV_DONTFORK is accepted");
+
+	/* 7. mremap: grow in place, shrink, move. */
+	unsigned char *m =
+		mmap((void *)(((uintptr_t)a & ~(64 * KB - 1)) + 64 * MB), 64 * KB, RW, ANON, -1, 0);
+	memset(m, 0x11, 64 * KB);
+	unsigned char *g = mremap(m, 64 * KB, 128 * KB, 0);
+	ok(g == m && m[0] == 0x11 && all_zero(m + 64 * KB, 64 * KB),
+	   "mremap grows an area in place; the new part is zero");
+	g = mremap(m, 128 * KB, 3 * MB, MREMAP_MAYMOVE);
+	ok(g != MAP_FAILED && g != m && g[0] == 0x11 && g[64 * KB - 1] == 0x11 && owns(g, 1),
+	   "mremap(MAYMOVE) past its block moves it, contents kept");
+	errno = 0;
+	ok(mprotect(m, 4096, RW) == -1 && errno == ENOMEM, "the old range is unmapped");
+	ok(mremap(g, 3 * MB, 64 * KB, 0) == g && munmap(g, 64 * KB) == 0, "shrink, then unmap");
+
+	/* 8. munmap across a served range and a kernel mapping. */
+	unsigned char *k = mmap(NULL, 64 * KB, RW, ANON, -1, 0); /* no hint, not exec: kernel's */
+	ok(k != MAP_FAILED && !owns(k, 1), "an unhinted RW mapping goes to the kernel");
+	ok(munmap(k, 64 * KB) == 0 && kernel_prot_at((uintptr_t)k) < 0, "and munmap returns it");
+
+	/* 9. A file mapped MAP_FIXED over served memory takes those pages. */
+	int fd = open("/proc/self/exe", O_RDONLY);
+	unsigned char *fm = mmap(x + 32 * KB, 4096, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	ok(fm == x + 32 * KB && !memcmp(fm, "\177ELF", 4),
+	   "MAP_FIXED of a file over served memory");
+	close(fd);
+
+	/* 10. fork: the child has a copy and can map more. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		unsigned char *c = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+		int bad = c == MAP_FAILED || !owns(c, 1) || run_code(c, c, 9) != 9;
+		bad |= run_code(x, x, 3) != 3;
+		_exit(bad);
+	}
+	int st;
+	ok(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "a forked child runs inherited code and maps new code");
+	is(run_code(x, x, 4), 4, "the parent's code is its own");
+
+	/* 11. Threads. */
+	pthread_t t[4];
+	long bad = 0;
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, churn, NULL);
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		bad += (long)r;
+	}
+	is(bad, 0, "4 threads x 300 map/run/flip/unmap cycles");
+
+	/* 12. A signal handler that maps memory while the hooks run. */
+	struct sigaction sa = {.sa_handler = on_alarm};
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = {{0, 200}, {0, 200}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	int flips = 0;
+	for (int i = 0; i < 3000 && handler_runs < 50; i++)
+		flips += mprotect(a, 64 * KB, RW) == 0 && mprotect(a, 64 * KB, RX) == 0;
+	struct itimerval off = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_REAL, &off, NULL);
+	tap_diag("%d flip pairs, %d handler runs", flips, (int)handler_runs);
+	ok(handler_runs > 0 && handler_bad == 0,
+	   "signal handlers that map memory during hooks work");
+
+	/* 13. Unmap everything served. */
+	ok(munmap(x, 64 * KB) == 0 && munmap(a, 64 * KB) == 0, "munmap of the rest");
+	errno = 0;
+	ok(mprotect(a, 4096, RX) == -1 && errno == ENOMEM, "and it is gone");
+	return tap_done();
+}
