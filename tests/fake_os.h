@@ -21,13 +21,13 @@ struct fake_os_state {
 	int commit_fail_after; /* commits that succeed before hugetlb ENOMEM; -1: never */
 	int last_protect_prot;
 	size_t last_protect_size;
-	int shm_files;	  /* memfds created */
-	int shm_commits;  /* aliased blocks committed */
-	int shm_refuse;	  /* errno for shared commits (memfd_noexec=2), 0: accept */
-	int mem_writes;	  /* writes through /proc/self/mem */
-	int guard_calls;  /* MADV_GUARD_INSTALL/REMOVE calls */
-	int guard_refuse; /* errno for them (old kernel: EINVAL), 0: accept */
-	int cpu_node;	  /* the fake topology: the node "this CPU" is on */
+	int shm_files;	      /* memfds created */
+	int shm_commits;      /* aliased blocks committed */
+	int shm_refuse;	      /* errno for shared commits (memfd_noexec=2), 0: accept */
+	int mem_writes;	      /* writes through /proc/self/mem */
+	int guard_calls;      /* MADV_GUARD_INSTALL/REMOVE calls */
+	int guard_refuse;     /* errno for them (old kernel: EINVAL), 0: accept */
+	int cpu_node;	      /* the fake topology: the node "this CPU" is on */
 	int last_commit_node; /* node the last commit was bound to (-1: none) */
 };
 
