@@ -482,8 +482,15 @@ static void release(struct region g)
 		P.n.given_bytes += g.alloc_size;
 		return; /* some of its pages belong to another mapping now */
 	}
-	if (g.keyed)
-		k_pkey_mprotect((void *)g.base, g.alloc_size, g.prot, 0);
+	if (g.keyed) {
+		/* Key 0 again before the pages are reused: one protection for the
+		 * whole allocation first, so that hugeperm's record stays true. */
+		if (hp_arena_protect(P.arenas[g.arena], (void *)g.base, g.alloc_size, g.prot) ||
+		    k_pkey_mprotect((void *)g.base, g.alloc_size, g.prot, 0)) {
+			P.n.given_bytes += g.alloc_size; /* cannot clean it: never reuse it */
+			return;
+		}
+	}
 	hp_arena_free(P.arenas[g.arena], (void *)g.base);
 }
 

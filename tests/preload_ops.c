@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 		return hold();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(38);
+	tap_plan(40);
 
 	/* 1. Executable at map time (PCRE2's sljit): served, zero, runs. */
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
@@ -302,7 +302,24 @@ int main(int argc, char **argv)
 	ok(handler_runs > 0 && handler_bad == 0,
 	   "signal handlers that map memory during hooks work");
 
-	/* 13. Unmap everything served. */
+	/* 13. Protection keys (this CPU may have none: then pkey_alloc fails). */
+	int key = pkey_alloc(0, 0);
+	if (key > 0) {
+		unsigned char *kp = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+		ok(pkey_mprotect(kp, 64 * KB, RWX, key) == 0 &&
+			   vma_kb((uintptr_t)kp, "ProtectionKey") == key,
+		   "pkey_mprotect on served memory: the kernel has key %d there", key);
+		munmap(kp, 64 * KB);
+		unsigned char *again = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+		ok(vma_kb((uintptr_t)again, "ProtectionKey") == 0 && run_code(again, again, 1) == 1,
+		   "the next mapping there has key 0 again (reused: %s)", again == kp ? "yes" : "no");
+		munmap(again, 64 * KB);
+		pkey_free(key);
+	} else {
+		tap_skip(2, "no protection keys on this CPU/kernel (pkey_alloc failed)");
+	}
+
+	/* 14. Unmap everything served. */
 	ok(munmap(x, 64 * KB) == 0 && munmap(a, 64 * KB) == 0, "munmap of the rest");
 	errno = 0;
 	ok(mprotect(a, 4096, RX) == -1 && errno == ENOMEM, "and it is gone");
