@@ -8,12 +8,14 @@ case "${HP_LDFLAGS:-}" in *sanitize*)
 	exit 0 ;;
 esac
 [ -r "$lib" ] || { echo "1..1"; echo "not ok 1 - $lib was not built"; exit 0; }
-LD_PRELOAD=$lib ./tests/preload_ops > preload_ops.tap 2>&1
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT
+LD_PRELOAD=$lib ./tests/preload_ops > "$tap" 2>&1
 rc=$?
 # Renumber preload_ops' plan into ours: its tests, then three of our own.
-plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' preload_ops.tap)
+plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tap")
 echo "1..$((plan + 3))"
-grep -v '^1\.\.' preload_ops.tap
+grep -v '^1\.\.' "$tap"
 n=$plan
 [ $rc -eq 0 ] || echo "# preload_ops exited with $rc"
 n=$((n + 1))
