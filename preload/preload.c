@@ -581,6 +581,19 @@ static size_t page_up(size_t n)
 	return (n + PAGE - 1) & ~(PAGE - 1);
 }
 
+/* The pages [*start, *end) of a call's range; false with EINVAL when @addr
+ * is not page-aligned or the range wraps, as the kernel says. */
+static bool page_range(const void *addr, size_t len, uintptr_t *start, uintptr_t *end)
+{
+	*start = (uintptr_t)addr;
+	*end = *start + page_up(len);
+	if (*start % PAGE || *end < *start) {
+		errno = EINVAL;
+		return false;
+	}
+	return true;
+}
+
 /* MAP_FIXED over our address space.  Returns the address, or MAP_FAILED. */
 static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
@@ -631,10 +644,9 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		return k_mmap(addr, len, prot, flags, fd, off);
 	struct held h;
 	if ((flags & MAP_FIXED) && len && hp_owns(addr, len)) {
-		if ((uintptr_t)addr % PAGE) {
-			errno = EINVAL;
+		uintptr_t start, end;
+		if (!page_range(addr, len, &start, &end))
 			return MAP_FAILED;
-		}
 		lock(&h);
 		void *p = fixed_over_ours(addr, len, prot, flags, fd, off);
 		unlock(&h);
@@ -689,12 +701,9 @@ HOOK int munmap(void *addr, size_t len)
 {
 	if (in_hook || !ready() || !len || !hp_owns(addr, len))
 		return k_munmap(addr, len);
-	uintptr_t start = (uintptr_t)addr;
-	if (start % PAGE) {
-		errno = EINVAL;
+	uintptr_t start, end;
+	if (!page_range(addr, len, &start, &end))
 		return -1;
-	}
-	uintptr_t end = start + page_up(len);
 	struct held h;
 	lock(&h);
 	cut(start, end, CUT_FREE);
@@ -736,12 +745,9 @@ static int k_pkey_parts(void *addr, size_t len, int prot)
 /* mprotect or pkey_mprotect (@pkey >= 0) over a range that touches ours. */
 static int do_protect(void *addr, size_t len, int prot, int pkey)
 {
-	uintptr_t start = (uintptr_t)addr;
-	if (start % PAGE) {
-		errno = EINVAL;
+	uintptr_t start, end;
+	if (!page_range(addr, len, &start, &end))
 		return -1;
-	}
-	uintptr_t end = start + page_up(len);
 	struct held h;
 	int rc = -1;
 	lock(&h);
@@ -800,12 +806,9 @@ HOOK int madvise(void *addr, size_t len, int advice)
 {
 	if (in_hook || !ready() || !len || !hp_owns(addr, len))
 		return k_madvise(addr, len, advice);
-	uintptr_t start = (uintptr_t)addr;
-	if (start % PAGE) {
-		errno = EINVAL;
+	uintptr_t start, end;
+	if (!page_range(addr, len, &start, &end))
 		return -1;
-	}
-	uintptr_t end = start + page_up(len);
 	struct held h;
 	int rc = 0;
 	lock(&h);
