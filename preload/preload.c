@@ -557,6 +557,22 @@ static int region_protect(struct region *g, bool whole, int prot)
 	return 0;
 }
 
+/*
+ * Make the pages of @g (a region not in the table yet, or being extended)
+ * fresh: zero, then protection @prot, as a new mapping of the kernel's.
+ */
+static int fresh(struct region *g, int prot)
+{
+	g->prot = (unsigned char)(g->relaxed ? PROTS : PROT_READ | PROT_WRITE);
+	if (hp_arena_protect(P.arenas[g->arena], (void *)g->start, g->end - g->start, g->prot))
+		return -1;
+	zero(g, g->start, g->end - g->start);
+	if (region_protect(g, false, prot))
+		return -1;
+	g->prot = (unsigned char)prot;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Which requests are ours. */
 
@@ -617,18 +633,13 @@ static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd
 	/* Fresh zero pages in place, allocation by allocation. */
 	for (uintptr_t p = start; p < end;) {
 		struct region g = *alloc_of(p);
-		cut(p, g.base + g.alloc_size < end ? g.base + g.alloc_size : end, CUT_REUSE);
 		g.start = p;
 		g.end = g.base + g.alloc_size < end ? g.base + g.alloc_size : end;
-		g.prot = (unsigned char)(g.relaxed ? PROTS : PROT_READ | PROT_WRITE);
 		g.keyed = 0;
-		if (hp_arena_protect(P.arenas[g.arena], (void *)g.start, g.end - g.start, g.prot))
+		cut(g.start, g.end, CUT_REUSE);
+		if (fresh(&g, prot))
 			return MAP_FAILED;
-		zero(&g, g.start, g.end - g.start);
 		region_insert(&g);
-		size_t i = region_find(g.start);
-		if (region_protect(&P.r[i], false, prot) == 0)
-			P.r[i].prot = (unsigned char)prot;
 		p = g.end;
 	}
 	P.n.fixed_fresh++;
@@ -888,13 +899,7 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 		struct region more = g;
 		more.start = g.end;
 		more.end = grow_end;
-		if (hp_arena_protect(P.arenas[g.arena], (void *)more.start, more.end - more.start,
-				     g.relaxed ? PROTS : PROT_READ | PROT_WRITE))
-			return MAP_FAILED;
-		more.prot = (unsigned char)(g.relaxed ? PROTS : PROT_READ | PROT_WRITE);
-		zero(&more, more.start, more.end - more.start);
-		if (hp_arena_protect(P.arenas[g.arena], (void *)more.start, more.end - more.start,
-				     g.relaxed ? PROTS : g.prot))
+		if (fresh(&more, g.prot))
 			return MAP_FAILED;
 		P.r[i].end = grow_end;
 		P.n.remaps++;

@@ -124,28 +124,41 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 static void write_json(int fd, const char *name, const struct hp_preload_counts *n,
 		       const struct hp_stats *st)
 {
-	char buf[2048];
 	uint64_t code, code_huge;
 	code_bytes(st, &code, &code_huge);
-	int len = snprintf(
-		buf, sizeof(buf),
-		"{\"pid\":%d,\"comm\":\"%s\",\"preload\":{\"flip\":\"%s\",\"exec\":%llu,"
-		"\"areas\":%llu,\"served_bytes\":%llu,\"live_regions\":%llu,\"passed\":%llu,"
-		"\"fallbacks\":%llu,\"arenas\":%llu,\"protects\":%llu,\"flips_block\":%llu,"
-		"\"flips_relaxed\":%llu,\"unmaps\":%llu,\"remaps\":%llu,\"dontneed\":%llu,"
-		"\"fixed_fresh\":%llu,\"fixed_given\":%llu,\"given_bytes\":%llu,"
-		"\"code_bytes\":%llu,\"code_huge_bytes\":%llu},\"hugeperm\":",
-		(int)getpid(), name, flip_names[n->flip_mode], (unsigned long long)n->exec,
-		(unsigned long long)n->areas, (unsigned long long)n->served_bytes,
-		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
-		(unsigned long long)n->fallbacks, (unsigned long long)n->arenas,
-		(unsigned long long)n->protects, (unsigned long long)n->flips_block,
-		(unsigned long long)n->flips_relaxed, (unsigned long long)n->unmaps,
-		(unsigned long long)n->remaps, (unsigned long long)n->dontneed,
-		(unsigned long long)n->fixed_fresh, (unsigned long long)n->fixed_given,
-		(unsigned long long)n->given_bytes, (unsigned long long)code,
-		(unsigned long long)code_huge);
-	write_all(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
+	const struct {
+		const char *key;
+		uint64_t v;
+	} f[] = {
+		{"exec", n->exec},
+		{"areas", n->areas},
+		{"served_bytes", n->served_bytes},
+		{"live_regions", n->live_regions},
+		{"passed", n->passed},
+		{"fallbacks", n->fallbacks},
+		{"arenas", n->arenas},
+		{"protects", n->protects},
+		{"flips_block", n->flips_block},
+		{"flips_relaxed", n->flips_relaxed},
+		{"unmaps", n->unmaps},
+		{"remaps", n->remaps},
+		{"dontneed", n->dontneed},
+		{"fixed_fresh", n->fixed_fresh},
+		{"fixed_given", n->fixed_given},
+		{"given_bytes", n->given_bytes},
+		{"code_bytes", code},
+		{"code_huge_bytes", code_huge},
+	};
+	char buf[2048];
+	size_t len = (size_t)snprintf(buf, sizeof(buf),
+				      "{\"pid\":%d,\"comm\":\"%s\",\"preload\":{\"flip\":\"%s\"",
+				      (int)getpid(), name, flip_names[n->flip_mode]);
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && len < sizeof(buf); i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, ",\"%s\":%llu", f[i].key,
+					(unsigned long long)f[i].v);
+	if (len < sizeof(buf))
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "},\"hugeperm\":");
+	write_all(fd, buf, len < sizeof(buf) ? len : sizeof(buf) - 1);
 	hp_stats_write(st, fd, HP_STATS_JSON);
 	write_all(fd, "}\n", 2);
 }
