@@ -312,7 +312,8 @@ int main(int argc, char **argv)
 		munmap(kp, 64 * KB);
 		unsigned char *again = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
 		ok(vma_kb((uintptr_t)again, "ProtectionKey") == 0 && run_code(again, again, 1) == 1,
-		   "the next mapping there has key 0 again (reused: %s)", again == kp ? "yes" : "no");
+		   "the next mapping there has key 0 again (reused: %s)",
+		   again == kp ? "yes" : "no");
 		munmap(again, 64 * KB);
 		pkey_free(key);
 	} else {
