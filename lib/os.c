@@ -87,7 +87,18 @@
  * The mmap family goes to the kernel directly, not through libc's symbols:
  * inside the preload those symbols are the preload's hooks, and the
  * library's own calls must never be taken for the program's.
+ *
+ * Sanitized builds go through libc instead: ASan and TSan learn of memory
+ * that comes and goes from their mmap/munmap interceptors, and without them
+ * TSan takes a tcache reused at the same address by another thread for a
+ * race.  The preload is not built into sanitized test runs.
  */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define sys_mmap     mmap
+#define sys_munmap   munmap
+#define sys_mprotect mprotect
+#define sys_madvise  madvise
+#else
 static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
@@ -108,6 +119,7 @@ static int sys_madvise(void *addr, size_t len, int advice)
 {
 	return (int)syscall(SYS_madvise, addr, len, advice);
 }
+#endif
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
