@@ -97,7 +97,8 @@ struct hp_stats {
 	uint64_t huge_blocks;	    /* blocks believed huge-mapped now */
 	uint64_t mixed_blocks;	    /* blocks whose pages differ in protection */
 	uint64_t huge_used_bytes;   /* used bytes in huge-mapped blocks */
-	double coverage;	    /* huge_used_bytes / used_bytes (1.0 when nothing is used) */
+	double coverage;	    /* huge_used_bytes / used_bytes, pages of class NONE
+				     * left out (1.0 when nothing is used) */
 	uint64_t splits;	    /* huge blocks made mixed by a protection change */
 	uint64_t collapse_attempts; /* MADV_COLLAPSE calls */
 	uint64_t collapses;	    /* ... that succeeded */
@@ -152,6 +153,13 @@ struct hp_arena; /* opaque */
  * take whole contiguous blocks.  The memory is zeroed the first time a block
  * is used (executable classes: filled with int3 traps); later it holds what
  * the previous owner left (executable classes: int3 again).
+ *
+ * PROT_NONE allocations are reservations: their blocks take no memory
+ * (committed lazily, THP-eligible) until hp_protect() makes pages
+ * accessible and they are touched, and such pages read as zero.  A JIT can
+ * reserve its code range this way and commit it piece by piece; once a block
+ * of it is uniform again it is collapsed like any other.  With a hugetlb
+ * backend they come from THP blocks (hugetlb pages are taken at map time).
  *
  * Return: a page-aligned pointer, or NULL with errno set to EINVAL (size 0,
  * unknown bits in @prot), EACCES (write and execute together without
@@ -219,6 +227,21 @@ HP_API int hp_protect(void *ptr, size_t size, int prot);
 HP_API int hp_write(void *dst, const void *src, size_t size);
 
 /**
+ * hp_discard() - make pages of one allocation read as zero, as
+ * madvise(MADV_DONTNEED) does to private memory.
+ * @ptr: page-aligned address inside an allocation.
+ * @size: bytes, rounded up to whole pages, inside the allocation.
+ *
+ * Protection is unchanged.  Writable pages (and shared or hugetlb memory)
+ * are zeroed in place, which splits nothing; the memory of other pages is
+ * dropped: a whole block loses its huge mapping (and gets one again before
+ * its next collapse), part of a huge block is split and counted.
+ * Return: 0, or -1 with errno EINVAL (unaligned @ptr, size 0) or ENOMEM (the
+ * range is not inside one live allocation).  Thread-safe.
+ */
+HP_API int hp_discard(void *ptr, size_t size);
+
+/**
  * hp_writable() - a writable address for the byte at @ptr.
  *
  * For pages that are writable, @ptr itself; for executable blocks with an
@@ -269,6 +292,7 @@ HP_API void *hp_arena_alloc_guarded(struct hp_arena *arena, size_t size, int pro
 HP_API int hp_arena_free(struct hp_arena *arena, void *ptr);
 HP_API int hp_arena_protect(struct hp_arena *arena, void *ptr, size_t size, int prot);
 HP_API int hp_arena_write(struct hp_arena *arena, void *dst, const void *src, size_t size);
+HP_API int hp_arena_discard(struct hp_arena *arena, void *ptr, size_t size);
 HP_API void *hp_arena_writable(struct hp_arena *arena, void *ptr);
 HP_API int hp_arena_collapse_pending(struct hp_arena *arena);
 HP_API int hp_arena_trim(struct hp_arena *arena);

@@ -467,6 +467,32 @@ int hp_arena_protect(struct hp_arena *a, void *ptr, size_t size, int prot)
 	return 0;
 }
 
+int hp_arena_discard(struct hp_arena *a, void *ptr, size_t size)
+{
+	if (!a) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
+		return bad(EINVAL, "hp_discard", ptr, "not page-aligned");
+	if (size == 0)
+		return bad(EINVAL, "hp_discard", ptr, "size 0");
+	if (size > HP_MAX_ALLOC || (uintptr_t)ptr + size < (uintptr_t)ptr)
+		return bad(ENOMEM, "hp_discard", ptr, "range overflows");
+	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
+
+	pthread_mutex_lock(&a->lock);
+	int err = hp_pool_discard(a, (uintptr_t)ptr, npages);
+	pthread_mutex_unlock(&a->lock);
+	if (err == ENOMEM)
+		return bad(ENOMEM, "hp_discard", ptr, "range not inside one live allocation");
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 {
 	if (!a) {
@@ -635,6 +661,12 @@ size_t hp_usable_size(const void *ptr)
 	size_t n = hp_pool_usable(a, (uintptr_t)ptr);
 	pthread_mutex_unlock(&a->lock);
 	return n;
+}
+
+int hp_discard(void *ptr, size_t size)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_discard(a, ptr, size) : -1;
 }
 
 int hp_write(void *dst, const void *src, size_t size)

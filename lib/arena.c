@@ -207,8 +207,11 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 	b->aliased = aliased;
 	b->chunk->ncommitted++;
 	a->committed_bytes += HP_BLOCK_SIZE;
+	b->lazy = prot == PROT_NONE && !hp_backend_is_hugetlb(backend);
 	if (hp_backend_is_hugetlb(backend)) {
 		b->huge = true;
+	} else if (b->lazy) {
+		b->huge = false; /* no memory yet: it comes, huge, when touched */
 	} else if (backend == HP_BACKEND_THP) {
 		/* The populate fault normally took a huge page; MADV_COLLAPSE on
 		 * a block that is already huge returns at once (~40 us), and on
@@ -219,6 +222,17 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 		b->huge = false;
 	}
 	a->os->name(b->base, HP_BLOCK_SIZE, vma_name(prot));
+}
+
+/*
+ * Can free block @b serve home class @home?  Blocks of class NONE are lazy
+ * (no memory until touched, so a NONE allocation reads as zero when made
+ * accessible); blocks of other classes are populated, executable ones with
+ * traps.  Neither kind is re-homed into the other.
+ */
+static bool lazy_fits(const struct hp_block *b, int home)
+{
+	return hp_backend_is_hugetlb(b->backend) || b->lazy == (home == PROT_NONE);
 }
 
 /* Should blocks of class @prot be shared memory with an alias? */
@@ -425,6 +439,8 @@ static struct hp_block *free_find(struct hp_arena *a, int set, int home, bool an
 	struct hp_block *b, *same = NULL, *other = NULL;
 
 	for (b = a->node[node % HP_MAX_NODES].free_blocks[set]; b; b = b->next) {
+		if (!lazy_fits(b, home))
+			continue;
 		if (b->home == home && b->aliased == want &&
 		    (!same || near_distance(a, b) < near_distance(a, same))) {
 			same = b;
@@ -493,7 +509,8 @@ static bool span_ok(const struct hp_arena *a, const struct hp_block *b, int set,
 	if (b->state == HP_BLOCK_RESERVED)
 		return !b->chunk->hugetlb_1g;
 	return b->state == HP_BLOCK_EMPTY && b->pool_set == set && b->node == node % HP_MAX_NODES &&
-	       b->aliased == wants_alias(a, prot) && (b->home == prot || !b->chunk->hugetlb_1g);
+	       lazy_fits(b, prot) && b->aliased == wants_alias(a, prot) &&
+	       (b->home == prot || !b->chunk->hugetlb_1g);
 }
 
 static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int prot, int node)

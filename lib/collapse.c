@@ -46,10 +46,17 @@ static void queue_push(struct hp_arena *a, struct hp_block *b)
 	__atomic_store_n(&a->nqueued, a->nqueued + 1, __ATOMIC_RELAXED);
 }
 
+/* A lazy block all PROT_NONE: a reservation, nothing to map. */
+static bool lazy_none(const struct hp_block *b)
+{
+	int prot;
+	return b->lazy && hp_block_uniform(b, &prot) && prot == PROT_NONE;
+}
+
 bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b)
 {
 	if (a->collapse_mode == HP_COLLAPSE_OFF || b->huge || b->backend != HP_BACKEND_THP ||
-	    b->collapse_off)
+	    b->collapse_off || lazy_none(b))
 		return false;
 	b->uniform_since_ns = a->os->now_ns();
 	if (b->queued)
@@ -74,7 +81,7 @@ void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 static bool wanted(const struct hp_block *b)
 {
 	return b->state != HP_BLOCK_RESERVED && !b->huge && !b->collapse_off &&
-	       hp_block_uniform(b, NULL);
+	       hp_block_uniform(b, NULL) && !lazy_none(b);
 }
 
 /* Take the next block due for a collapse off the queue, or NULL. */
@@ -153,13 +160,29 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 			break;
 		ntried++;
 		b->collapsing = true;
+		/* A lazy block may have no page at all, and MADV_COLLAPSE
+		 * wants one (EINVAL otherwise): fault it in first, which on a
+		 * uniform VMA takes a huge page outright.  Not writable: left
+		 * to the first touch. */
+		int prot = PROT_NONE;
+		hp_block_uniform(b, &prot);
+		bool lazy = b->lazy;
 		pthread_mutex_unlock(&a->lock);
 
-		int err, attempts = 0;
-		do {
-			err = a->os->collapse(b->base, HP_BLOCK_SIZE);
-			attempts++;
-		} while (err == EAGAIN && attempts <= retries);
+		int err = 0, attempts = 0;
+		bool faulted = false; /* the populate took a huge page: no collapse */
+		if (lazy && (prot & PROT_WRITE)) {
+			err = a->os->populate(b->base, HP_BLOCK_SIZE);
+			bool huge;
+			faulted = !err && a->os->huge_mapped(b->base, HP_BLOCK_SIZE, &huge) == 0 &&
+				  huge;
+		}
+		if (!err && !faulted) {
+			do {
+				err = a->os->collapse(b->base, HP_BLOCK_SIZE);
+				attempts++;
+			} while (err == EAGAIN && attempts <= retries);
+		}
 
 		pthread_mutex_lock(&a->lock);
 		b->collapsing = false;
@@ -168,9 +191,12 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 		switch (err) {
 		case 0:
 			b->huge = true;
+			b->lazy = false;
 			b->nfailed = 0;
-			a->n.collapses[b->home]++;
 			done++;
+			if (!faulted) /* else huge from its first fault: no collapse, as
+				       * the kernel counts (thp_fault_alloc) */
+				a->n.collapses[b->home]++;
 			break;
 		case EAGAIN:
 			a->n.collapse_eagain++;
@@ -185,6 +211,8 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 			back_off(a, b, &later);
 			break;
 		case EINVAL:
+			if (lazy && !(prot & PROT_WRITE))
+				break; /* no page yet: its first touch maps it huge */
 			a->n.collapse_einval++;
 			b->collapse_off = true;
 			report_einval(b);

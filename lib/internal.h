@@ -105,10 +105,17 @@ struct hp_os {
 	/* Back [addr, addr+size) with memory of @backend, protection @prot,
 	 * populated, each byte set to @fill (-1: left zero), preferably on
 	 * NUMA node @node (-1: no policy: the kernel's default).  Replaces the
-	 * reservation there. */
+	 * reservation there.  PROT_NONE on THP or small pages is not populated:
+	 * the range may take huge pages, but takes no memory until it is made
+	 * accessible and touched. */
 	int (*commit)(uintptr_t addr, size_t size, int prot, int backend, int fill, int node);
 	/* Give the memory back; the range becomes a reservation again. */
 	int (*decommit)(uintptr_t addr, size_t size);
+	/* Drop the pages' memory (MADV_DONTNEED): they read as zero after,
+	 * the mapping and its protection stay. */
+	int (*discard)(uintptr_t addr, size_t size);
+	/* Fault in [addr, addr+size) for writing (MADV_POPULATE_WRITE). */
+	int (*populate)(uintptr_t addr, size_t size);
 	int (*protect)(uintptr_t addr, size_t size, int prot);
 	int (*collapse)(uintptr_t addr, size_t size);
 	int (*name)(uintptr_t addr, size_t size, const char *name);
@@ -225,6 +232,9 @@ struct hp_block {
 	uint8_t node;			 /* pools of this node index (NUMA) */
 	int8_t bucket;			 /* pool bucket, -1 when in none */
 	bool huge;			 /* believed huge-mapped now */
+	bool lazy;			 /* committed without memory (class NONE): pages
+					  * arrive when first touched; populated before
+					  * a collapse */
 	bool queued;			 /* in the collapse queue */
 	bool collapsing;		 /* MADV_COLLAPSE in flight, lock dropped */
 	bool collapse_off;		 /* EINVAL from MADV_COLLAPSE: never again */
@@ -459,6 +469,10 @@ int hp_set_backend(const struct hp_arena *a, int set);
  * whole range, skipped when nothing changes; counts splits and queues
  * collapses.  Lock held.  0 or errno. */
 int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n, int prot);
+/* Before a change to part of @b: a uniform THP block we believe 4K-mapped
+ * may be huge now (khugepaged, or a lazy block's first touch); ask the
+ * kernel, so that the split is counted.  Lock held. */
+void hp_block_learn_huge(struct hp_arena *a, struct hp_block *b);
 
 /* ---------------------------------------------------------------------
  * collapse (collapse.c): the queue, its policy, the optional thread.
@@ -496,6 +510,9 @@ void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_
 void hp_pool_give_back(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n);
 int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot);
 size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr);
+/* Make @npages at @addr, inside one live allocation, read as zero: written
+ * where that splits nothing, else their memory dropped.  0 or errno. */
+int hp_pool_discard(struct hp_arena *a, uintptr_t addr, size_t npages);
 /* Copy into a live allocation whatever its protection.  0 or errno. */
 int hp_pool_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t size);
 /* A writable address for @addr (itself, or its alias); 0 with *err set. */

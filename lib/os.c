@@ -252,6 +252,19 @@ static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fil
 		return 0;
 	}
 	case HP_BACKEND_THP:
+		if (prot == PROT_NONE) {
+			/* Lazily: eligible for huge pages, no memory until made
+			 * accessible and touched (the pool's reservations). */
+			p = sys_mmap(want, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1,
+				     0);
+			if (p == MAP_FAILED)
+				return errno;
+			err = sys_madvise(want, size, MADV_HUGEPAGE) ? errno
+								     : bind_node(want, size, node);
+			if (err)
+				os_rereserve(addr, size);
+			return err;
+		}
 		p = sys_mmap(want, size, PROT_READ | PROT_WRITE, ANON | MAP_FIXED, -1, 0);
 		if (p == MAP_FAILED)
 			return errno;
@@ -492,6 +505,16 @@ static int os_decommit(uintptr_t addr, size_t size)
 	return p == MAP_FAILED ? errno : 0;
 }
 
+static int os_discard(uintptr_t addr, size_t size)
+{
+	return sys_madvise((void *)addr, size, MADV_DONTNEED) ? errno : 0;
+}
+
+static int os_populate(uintptr_t addr, size_t size)
+{
+	return sys_madvise((void *)addr, size, MADV_POPULATE_WRITE) ? errno : 0;
+}
+
 static int os_protect(uintptr_t addr, size_t size, int prot)
 {
 	return sys_mprotect((void *)addr, size, prot) ? errno : 0;
@@ -537,6 +560,8 @@ const struct hp_os hp_os_linux = {
 	.release = os_release,
 	.commit = os_commit,
 	.decommit = os_decommit,
+	.discard = os_discard,
+	.populate = os_populate,
 	.protect = os_protect,
 	.collapse = os_collapse,
 	.name = os_name,

@@ -167,7 +167,8 @@ static void *place(struct hp_arena *a, int set, size_t npages, int prot, int hom
 			for (int k = 1; k < HP_MAX_NODES && !b; k++)
 				b = pool_find(&a->node[(nd + k) % HP_MAX_NODES].pools[set][home], n,
 					      changes);
-			if (!b && (changes ||
+			/* No steal for NONE: another class's pages hold data. */
+			if (!b && (changes || home == PROT_NONE ||
 				   (set == HP_SET_PRIMARY && hp_backend_is_hugetlb(a->backend)) ||
 				   !(b = pool_steal(a, set, n, home, nd)))) {
 				errno = err;
@@ -242,9 +243,12 @@ static void unguard_pages(struct hp_arena *a, struct hp_block *b, size_t first, 
 
 void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded)
 {
-	int set = guarded						? HP_SET_GUARDED
-		  : (prot != home && hp_backend_is_hugetlb(a->backend)) ? HP_SET_MUTABLE
-									: HP_SET_PRIMARY;
+	/* Hugetlb pages are taken at map time and change protection only
+	 * whole: reservations (NONE) and class changes go to THP blocks. */
+	bool changes = prot != home || home == PROT_NONE;
+	int set = guarded					   ? HP_SET_GUARDED
+		  : (changes && hp_backend_is_hugetlb(a->backend)) ? HP_SET_MUTABLE
+								   : HP_SET_PRIMARY;
 	if (!guarded)
 		return place(a, set, npages, prot, home);
 	uintptr_t p = (uintptr_t)place(a, set, npages + 2, prot, home);
@@ -369,12 +373,44 @@ static const char trap_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP
 static const char poison_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP_POISON_BYTE};
 
 /* Fill @n pages from page @first of the allocation at block @b (free path). */
-static void fill_pages(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n,
+static void fill_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n,
 		       const char *page_of_bytes)
 {
 	enum write_method m;
 	for (size_t p = first; p < first + n; p++)
 		write_pages(a, b, b->base + p * HP_PAGE_SIZE, page_of_bytes, HP_PAGE_SIZE, &m);
+}
+
+static const char zero_page[HP_PAGE_SIZE];
+
+/*
+ * Drop the memory of @n pages from page @first of block run @b (MADV_DONTNEED):
+ * they read as zero after, their protection stays.  A whole block loses its
+ * huge mapping without a split and becomes lazy (populated again before its
+ * next collapse); part of a huge block is split by the kernel, and counted.
+ */
+static int discard_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n)
+{
+	for (size_t p = first; p < first + n;) {
+		struct hp_block *blk = nth_block(b, p);
+		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
+		size_t k = HP_BLOCK_PAGES - i < first + n - p ? HP_BLOCK_PAGES - i : first + n - p;
+		hp_block_wait_collapse(a, blk);
+		if (k < HP_BLOCK_PAGES)
+			hp_block_learn_huge(a, blk);
+		int err = a->os->discard(blk->base + (uintptr_t)i * HP_PAGE_SIZE, k * HP_PAGE_SIZE);
+		if (err)
+			return err;
+		if (k == HP_BLOCK_PAGES) {
+			blk->huge = false;
+			blk->lazy = true;
+		} else if (blk->huge) {
+			blk->huge = false;
+			a->n.splits[blk->home]++;
+		}
+		p += k;
+	}
+	return 0;
 }
 
 void hp_pool_give_back(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
@@ -418,7 +454,9 @@ int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first)
 
 void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
 {
-	if (b->home & PROT_EXEC)
+	if (b->home == PROT_NONE && !hp_backend_is_hugetlb(b->backend))
+		(void)discard_pages(a, b, first, n); /* free NONE pages hold no memory */
+	else if (b->home & PROT_EXEC)
 		fill_pages(a, b, first, n, trap_page);
 	else if (a->poison && (b->home & PROT_WRITE))
 		fill_pages(a, b, first, n, poison_page);
@@ -460,6 +498,43 @@ int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot)
 	struct hp_block *at = hp_block_of(addr);
 	unsigned page = (unsigned)((addr - at->base) >> HP_PAGE_SHIFT);
 	return hp_pages_protect(a, at, page, npages, prot);
+}
+
+int hp_pool_discard(struct hp_arena *a, uintptr_t addr, size_t npages)
+{
+	struct hp_block *b;
+	unsigned first;
+	size_t n;
+
+	if (find_alloc(a, addr, &b, &first, &n))
+		return ENOMEM;
+	uintptr_t start = b->base + (uintptr_t)first * HP_PAGE_SIZE;
+	if (addr + npages * HP_PAGE_SIZE > start + n * HP_PAGE_SIZE)
+		return ENOMEM;
+	struct hp_block *at = hp_block_of(addr);
+	size_t page = (addr - at->base) >> HP_PAGE_SHIFT;
+	for (size_t p = page; p < page + npages;) {
+		struct hp_block *blk = nth_block(at, p);
+		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
+		size_t k = HP_BLOCK_PAGES - i < page + npages - p ? HP_BLOCK_PAGES - i
+								  : page + npages - p;
+		bool writable = true;
+		for (unsigned j = i; j < i + k; j++)
+			writable &= (blk->prot[j] & PROT_WRITE) != 0;
+		/* Writable pages are zeroed in place: no system call, and a huge
+		 * block stays huge.  Shared (aliased) and hugetlb memory is
+		 * written too: MADV_DONTNEED would not zero the one, and cannot
+		 * take part of the other. */
+		if (writable || blk->aliased || hp_backend_is_hugetlb(blk->backend)) {
+			fill_pages(a, blk, i, k, zero_page);
+		} else {
+			int err = discard_pages(a, blk, i, k);
+			if (err)
+				return err;
+		}
+		p += k;
+	}
+	return 0;
 }
 
 size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr)

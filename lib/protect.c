@@ -23,6 +23,17 @@
 
 #include "internal.h"
 
+void hp_block_learn_huge(struct hp_arena *a, struct hp_block *b)
+{
+	bool huge;
+	if (!b->huge && b->backend == HP_BACKEND_THP && hp_block_uniform(b, NULL) &&
+	    a->os->huge_mapped(b->base, HP_BLOCK_SIZE, &huge) == 0 && huge) {
+		b->huge = true;
+		b->lazy = false;
+		a->n.khugepaged++;
+	}
+}
+
 int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n, int prot)
 {
 	struct hp_block *blk = b;
@@ -45,13 +56,8 @@ int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, siz
 		/* A uniform block we left 4K-mapped may have been collapsed by
 		 * khugepaged meanwhile: ask the kernel before a partial change,
 		 * or its split would go uncounted. */
-		bool huge;
-		if (k < HP_BLOCK_PAGES && !blk->huge && blk->backend == HP_BACKEND_THP &&
-		    hp_block_uniform(blk, NULL) &&
-		    a->os->huge_mapped(blk->base, HP_BLOCK_SIZE, &huge) == 0 && huge) {
-			blk->huge = true;
-			a->n.khugepaged++;
-		}
+		if (k < HP_BLOCK_PAGES)
+			hp_block_learn_huge(a, blk);
 		left -= k;
 	}
 
@@ -71,7 +77,9 @@ int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, siz
 			blk->huge = false;
 			a->n.splits[blk->home]++;
 		}
-		if (!was_uniform && uniform)
+		/* A lazy block made uniform and accessible in one go has no
+		 * page yet: it too is queued, to be populated and collapsed. */
+		if (uniform && (!was_uniform || blk->lazy))
 			hp_collapse_note_uniform(a, blk);
 		left -= k;
 	}

@@ -72,7 +72,10 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 		st->steals += cs->steals;
 	}
 	st->free_bytes = st->committed_bytes - st->used_bytes - st->cached_bytes;
-	st->coverage = st->used_bytes ? (double)st->huge_used_bytes / (double)st->used_bytes : 1.0;
+	/* Pages of class NONE hold no memory (reservations): not counted. */
+	uint64_t used = st->used_bytes - st->cls[PROT_NONE].used_bytes;
+	uint64_t huge = st->huge_used_bytes - st->cls[PROT_NONE].huge_used_bytes;
+	st->coverage = used ? (double)huge / (double)used : 1.0;
 	st->collapse_attempts = a->n.collapse_attempts;
 	st->collapse_eagain = a->n.collapse_eagain;
 	st->collapse_enomem = a->n.collapse_enomem;

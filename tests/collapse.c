@@ -135,5 +135,39 @@ int main(void)
 	uniform_again(a);
 	is(a->nqueued, 0, "COLLAPSE=off queues nothing");
 	fake_arena_free(a);
+
+	/* Reservations: NONE blocks are lazy (no collapse at commit, nothing
+	 * queued while NONE); made uniform and accessible, one is populated
+	 * before its collapse; one that is not writable is left to its first
+	 * touch when the kernel says EINVAL, and not disabled. */
+	fake_reset();
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	void *r = hp_pool_alloc(a, 3 * 512, PROT_NONE, PROT_NONE, false);
+	struct hp_block *rb = hp_block_of((uintptr_t)r);
+	ok(r && rb->lazy && !rb->huge && fake.collapse_calls == 0,
+	   "a NONE span is committed lazily, with no collapse");
+	hp_pool_protect(a, (uintptr_t)r, 8, RW);
+	is(a->nqueued, 0, "part of it made RW: mixed, nothing queued");
+	hp_pool_protect(a, (uintptr_t)r, 512, RW | PROT_EXEC);
+	is(a->nqueued, 1, "the whole block accessible: queued");
+	hp_pool_protect(a, (uintptr_t)r + (512UL << 12), 512, RX);
+	is(a->nqueued, 2, "a lazy block uniform -> uniform RX: queued too");
+	int ps0 = fake.populate_calls;
+	fake.collapse_script[0] = EINVAL;
+	fake.collapse_script[1] = 0;
+	fake.ncollapse_script = 2;
+	is(hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 0, NULL), 1, "one collapsed");
+	is(fake.populate_calls - ps0, 1, "only the writable one was populated first");
+	ok(rb->huge && !rb->lazy, "the RWX block is huge, no longer lazy");
+	ok(!rb[1].huge && rb[1].lazy && !rb[1].collapse_off,
+	   "the RX block with no page: left lazy, collapse not disabled");
+	is(a->n.collapse_einval, 0, "that EINVAL is not counted as a failure");
+	int d0 = fake.discard_calls;
+	hp_pool_free(a, (uintptr_t)r);
+	is(fake.discard_calls - d0, 3, "freed NONE blocks drop their memory, block by block");
+	ok(rb->lazy && !rb->huge, "and are lazy again");
+	void *rw = hp_pool_alloc(a, 16, RW, RW, false);
+	ok(rw && !hp_block_of((uintptr_t)rw)->lazy, "an RW allocation never takes a lazy block");
+	fake_arena_free(a);
 	return tap_done();
 }

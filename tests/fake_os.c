@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fake_os.h"
 
@@ -30,7 +31,7 @@ static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill
 		fake.commit_fail_after--;
 	fake.commit_calls++;
 	/* The verification collapse that follows a THP commit is not counted. */
-	committing = backend == HP_BACKEND_THP;
+	committing = backend == HP_BACKEND_THP && prot != PROT_NONE; /* NONE: lazy, no check */
 	return 0;
 }
 
@@ -76,6 +77,18 @@ static int f_mem_write(uintptr_t dst, const void *src, size_t size)
 
 static int f_decommit(uintptr_t addr, size_t size)
 {
+	return 0;
+}
+
+static int f_discard(uintptr_t addr, size_t size)
+{
+	fake.discard_calls++;
+	return 0;
+}
+
+static int f_populate(uintptr_t addr, size_t size)
+{
+	fake.populate_calls++;
 	return 0;
 }
 
@@ -136,6 +149,8 @@ const struct hp_os fake_os = {
 	.release = f_release,
 	.commit = f_commit,
 	.decommit = f_decommit,
+	.discard = f_discard,
+	.populate = f_populate,
 	.protect = f_protect,
 	.collapse = f_collapse,
 	.name = f_name,

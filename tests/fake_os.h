@@ -17,6 +17,8 @@ struct fake_os_state {
 	int ncollapse_script;
 	int collapse_calls; /* collapses after commit verification */
 	int protect_calls;
+	int discard_calls;  /* MADV_DONTNEED */
+	int populate_calls; /* MADV_POPULATE_WRITE (lazy blocks before a collapse) */
 	int commit_calls;
 	int commit_fail_after; /* commits that succeed before hugetlb ENOMEM; -1: never */
 	int last_protect_prot;
