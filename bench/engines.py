@@ -3,7 +3,9 @@
 
 LuaJIT runs tests/engines/jit.lua (N distinct hot functions, one trace or more
 each, RW<->RX flip of the whole mcode area per trace) plain and under each
-flip mode of the preload; node runs a workload of many generated functions.
+flip mode of the preload; node runs a workload of many generated functions
+(V8's code range served as a reservation); java runs tests/engines/Jit.java
+(HotSpot's code cache, likewise).
 For each: median wall time of REPS runs, the ratio to the plain run measured
 in the same session, thp_split_pmd during the run (system-wide), what the
 preload served, and - for LuaJIT - the share of trace code that the kernel
@@ -99,18 +101,35 @@ if shutil.which("node"):
     r["ratio"] = r["median_s"] / plain["median_s"]
     rows.append(r)
 
+if shutil.which("java") and shutil.which("javac"):
+    jdir = tempfile.mkdtemp()
+    subprocess.run(["javac", "-d", jdir, os.path.join(src, "tests", "engines", "Jit.java")],
+                   check=True)
+    jcmd = ["java", "-cp", jdir, "Jit"]
+    plain = measure("java plain", jcmd, None)
+    rows.append(plain)
+    r = measure("java preload", jcmd, {})
+    r["same_as_plain"] = r["output"] == plain["output"]
+    r["ratio"] = r["median_s"] / plain["median_s"]
+    p = r["report"][0]["preload"] if r["report"] else {}
+    r["code_kb"] = p.get("code_bytes", 0) >> 10  # committed code memory at exit
+    r["code_huge_kb"] = p.get("code_huge_bytes", 0) >> 10
+    rows.append(r)
+    shutil.rmtree(jdir)
+
 os.makedirs(out, exist_ok=True)
 json.dump(rows, open(os.path.join(out, "engines.json"), "w"), indent=1)
 with open(os.path.join(out, "engines.md"), "w") as f:
     f.write("# Real JITs under the preload (bench/engines.py, %d runs each, median)\n\n" % REPS)
     f.write("| run | median s | vs plain | thp_split_pmd | flips (whole block / left RWX / "
-            "all) | areas served | trace code huge | same output |\n")
+            "all) | mappings / reservations served | code huge | same output |\n")
     f.write("|---|---|---|---|---|---|---|---|\n")
     for r in rows:
         p = (r["report"] or [{}])[0].get("preload", {}) if r["report"] else {}
         flips = ("%d / %d / %d" % (p["flips_block"], p["flips_relaxed"], p["protects"])
                  if p else "-")
-        served = str(p.get("areas", 0) + p.get("exec", 0)) if p else "-"
+        served = ("%d / %d" % (p.get("areas", 0) + p.get("exec", 0), p.get("reservations", 0))
+                  if p else "-")
         cov = ("%d of %d KiB" % (r["code_huge_kb"], r["code_kb"]) if "code_kb" in r else "-")
         f.write("| %s | %.3f | %s | %g | %s | %s | %s | %s |\n" % (
             r["name"], r["median_s"], "%.2fx" % r["ratio"] if "ratio" in r else "1.00x",

@@ -73,8 +73,9 @@
 #define MAX_ARENAS   16
 #define NEAR_MATCH   (64UL << 20) /* a hint this close to an arena's goes to it */
 #define REGIONS_INIT 1024
+#define RESV_MAX     (1UL << 30) /* the largest hugeperm allocation */
 
-enum kind { KIND_EXEC, KIND_AREA };
+enum kind { KIND_EXEC, KIND_AREA, KIND_RESV };
 
 /* One range the program has mapped, inside one hugeperm allocation. */
 struct region {
@@ -92,9 +93,10 @@ struct region {
 static struct {
 	pthread_mutex_t lock;
 	int state; /* 0: not set up, 1: setting up, 2: ready */
-	bool serve_exec, serve_areas;
+	bool serve_exec, serve_areas, serve_resv;
 	int flip;
 	size_t max_bytes;
+	size_t resv_min; /* smallest reservation served */
 	int collapse_mode;
 	struct hp_arena *arenas[MAX_ARENAS];
 	uintptr_t near[MAX_ARENAS]; /* 0 for the arena without a hint */
@@ -219,9 +221,10 @@ static void read_options(void)
 {
 	const char *serve = getenv("HUGEPERM_PRELOAD_SERVE");
 	if (!serve)
-		serve = "exec,areas";
+		serve = "exec,areas,reservations";
 	P.serve_exec = has_word(serve, "exec");
 	P.serve_areas = has_word(serve, "areas");
+	P.serve_resv = has_word(serve, "reservations");
 
 	const char *flip = getenv("HUGEPERM_PRELOAD_FLIP");
 	P.flip = HP_PRELOAD_FLIP_BLOCK;
@@ -234,6 +237,7 @@ static void read_options(void)
 			       "(EINVAL); using block\n");
 
 	P.max_bytes = env_num("HUGEPERM_PRELOAD_MAX_MB", 64, 1024) << 20;
+	P.resv_min = env_num("HUGEPERM_PRELOAD_RESERVE_MIN_MB", 128, RESV_MAX >> 20) << 20;
 	/* A flip in exact mode is worth nothing unless the block is collapsed
 	 * back, and no one else would call hp_collapse_pending(). */
 	P.collapse_mode = getenv("HUGEPERM_COLLAPSE") ? HP_COLLAPSE_DEFAULT : HP_COLLAPSE_SYNC;
@@ -418,6 +422,10 @@ static int arena_for(uintptr_t hint)
 static void zero(const struct region *g, uintptr_t p, size_t len)
 {
 	static const char zeros[PAGE];
+	if (g->kind == KIND_RESV) { /* pages may be NONE, or merged: the library knows */
+		hp_arena_discard(P.arenas[g->arena], (void *)p, len);
+		return;
+	}
 	if ((g->prot & PROT_WRITE) && !g->keyed) {
 		memset((void *)p, 0, len);
 		return;
@@ -440,7 +448,9 @@ static uintptr_t serve(enum kind kind, uintptr_t hint, size_t len, int prot)
 	int want = prot;
 	size_t size = len;
 
-	if (kind == KIND_AREA) {
+	if (kind == KIND_RESV) {
+		want = PROT_NONE; /* lazily committed by the library: reads zero */
+	} else if (kind == KIND_AREA) {
 		if (P.flip == HP_PRELOAD_FLIP_BLOCK) {
 			size = (len + BLOCK - 1) & ~(BLOCK - 1);
 		} else if (P.flip == HP_PRELOAD_FLIP_EXACT) {
@@ -458,7 +468,8 @@ static uintptr_t serve(enum kind kind, uintptr_t hint, size_t len, int prot)
 	g.start = g.base;
 	g.end = g.base + len;
 	g.prot = (unsigned char)(g.relaxed ? PROTS : prot);
-	zero(&g, g.start, len);
+	if (kind != KIND_RESV)
+		zero(&g, g.start, len);
 	g.prot = (unsigned char)prot;
 	if (!region_insert(&g)) {
 		hp_arena_free(a, p);
@@ -467,9 +478,12 @@ static uintptr_t serve(enum kind kind, uintptr_t hint, size_t len, int prot)
 	}
 	if (kind == KIND_AREA)
 		P.n.areas++;
+	else if (kind == KIND_RESV)
+		P.n.reservations++;
 	else
 		P.n.exec++;
-	P.n.served_bytes += len;
+	if (kind != KIND_RESV) /* address space, not memory */
+		P.n.served_bytes += len;
 	return g.base;
 }
 
@@ -563,6 +577,10 @@ static int region_protect(struct region *g, bool whole, int prot)
  */
 static int fresh(struct region *g, int prot)
 {
+	if (g->kind == KIND_RESV) { /* reconcile() applies the protection */
+		g->prot = (unsigned char)prot;
+		return hp_arena_discard(P.arenas[g->arena], (void *)g->start, g->end - g->start);
+	}
 	g->prot = (unsigned char)(g->relaxed ? PROTS : PROT_READ | PROT_WRITE);
 	if (hp_arena_protect(P.arenas[g->arena], (void *)g->start, g->end - g->start, g->prot))
 		return -1;
@@ -571,6 +589,121 @@ static int fresh(struct region *g, int prot)
 		return -1;
 	g->prot = (unsigned char)prot;
 	return 0;
+}
+
+/*
+ * Reservations (V8's code range, HotSpot's code cache) are committed in
+ * place, with PROT_NONE guard pages and RW headers left between the code:
+ * applied exactly, those keep every block mixed and 4K-mapped.  So, unless
+ * flips are exact, a block of a reservation that holds executable pages
+ * takes one protection: the union of the protections the program asked for
+ * in it, provided that union is itself one of them (V8: RW headers, RWX
+ * code and NONE guards give RWX).  A program that flips pages between RW and
+ * RX gets no RWX it did not ask for: its blocks stay exact.  Inside a merged
+ * block, pages asked to be PROT_NONE (guards, uncommitted or unmapped pages)
+ * are accessible: the one relaxation, documented in docs/preload.md.
+ *
+ * Apply that to the blocks of the allocation at @base that meet [from, to).
+ * The pages the program asked for are the regions; pages of the allocation
+ * in no region are ours to set, unless some went to a kernel mapping
+ * (tainted), where they are left alone.
+ */
+/* Pieces of a block that end with one protection take one call: a block
+ * that ends uniform takes a whole-block mprotect, which splits nothing. */
+struct run {
+	struct hp_arena *a;
+	uintptr_t start, end;
+	int prot, rc;
+};
+
+static void run_add(struct run *r, uintptr_t s, uintptr_t e, int prot)
+{
+	if (r->end == s && r->prot == prot) {
+		r->end = e;
+		return;
+	}
+	if (r->end > r->start)
+		r->rc |= hp_arena_protect(r->a, (void *)r->start, r->end - r->start, r->prot);
+	r->start = s;
+	r->end = e;
+	r->prot = prot;
+}
+
+static int reconcile(const struct region *any, uintptr_t from, uintptr_t to)
+{
+	struct hp_arena *a = P.arenas[any->arena];
+	uintptr_t base = any->base, end = base + any->alloc_size;
+	bool tainted = any->tainted;
+	int rc = 0;
+
+	for (uintptr_t bs = from & ~(BLOCK - 1); bs < to && bs < end; bs += BLOCK) {
+		uintptr_t lo = bs > base ? bs : base, hi = bs + BLOCK < end ? bs + BLOCK : end;
+		unsigned seen = 0;
+		int u = 0;
+		bool keyed = false;
+		size_t first = region_find(lo);
+		for (size_t i = first; i < P.nr && P.r[i].start < hi; i++) {
+			if (P.r[i].base != base)
+				continue;
+			keyed |= P.r[i].keyed;
+			if (P.r[i].prot != PROT_NONE) {
+				seen |= 1u << P.r[i].prot;
+				u |= P.r[i].prot;
+			}
+		}
+		if (!seen && !keyed && !tainted) {
+			/* Nothing committed in it: the whole block back to NONE and its
+			 * memory dropped at once (no split); the program's own
+			 * MADV_DONTNEED of pieces then finds nothing to do. */
+			if (hp_arena_protect(a, (void *)lo, hi - lo, PROT_NONE) ||
+			    hp_arena_discard(a, (void *)lo, hi - lo))
+				rc = -1;
+			continue;
+		}
+		bool merge = P.flip != HP_PRELOAD_FLIP_EXACT && !keyed && (u & PROT_EXEC) &&
+			     (seen & (1u << u));
+		bool relaxed = false;
+		struct run run = {.a = a};
+		uintptr_t at = lo;
+		for (size_t i = first; at < hi; i++) {
+			bool in = i < P.nr && P.r[i].start < hi;
+			if (in && P.r[i].base != base)
+				continue;
+			uintptr_t s = in ? (P.r[i].start > lo ? P.r[i].start : lo) : hi;
+			if (s > at && !tainted) { /* pages in no region */
+				run_add(&run, at, s, merge ? u : PROT_NONE);
+				relaxed |= merge;
+			}
+			if (!in)
+				break;
+			uintptr_t e = P.r[i].end < hi ? P.r[i].end : hi;
+			int want = merge ? u : P.r[i].prot;
+			run_add(&run, s, e, want);
+			relaxed |= want != P.r[i].prot;
+			at = e;
+		}
+		run_add(&run, hi, hi, -1); /* flush */
+		rc |= run.rc;
+		if (relaxed)
+			P.n.resv_merged++;
+	}
+	return rc ? -1 : 0;
+}
+
+/* reconcile() every reservation that has regions in [start, end). */
+static int reconcile_range(uintptr_t start, uintptr_t end)
+{
+	uintptr_t done = start; /* blocks before this are done */
+	int rc = 0;
+	for (size_t i = region_find(start); i < P.nr && P.r[i].start < end; i++) {
+		struct region g = P.r[i];
+		uintptr_t from = g.start > done ? g.start : done, to = g.end < end ? g.end : end;
+		if (g.kind != KIND_RESV || from >= to)
+			continue;
+		rc |= reconcile(&g, from, to);
+		done = ((to - 1) & ~(BLOCK - 1)) + BLOCK;
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -582,6 +715,12 @@ static int classify(void *addr, size_t len, int prot, int flags, int fd)
 		return -1;
 	if (flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_32BIT | MAP_FIXED_NOREPLACE))
 		return -1;
+	/* A large PROT_NONE|MAP_NORESERVE range: a reservation to commit in
+	 * place.  Big enough to be a JIT's code range (V8 512 MiB, HotSpot
+	 * 240 MiB), not a heap cage or class space (1 GiB and more). */
+	if (prot == PROT_NONE && (flags & MAP_NORESERVE) && P.serve_resv && len >= P.resv_min &&
+	    len <= RESV_MAX)
+		return KIND_RESV;
 	if ((prot & ~PROTS) || prot == PROT_NONE || len == 0 || len > P.max_bytes)
 		return -1;
 	if ((prot & PROT_EXEC) && P.serve_exec)
@@ -640,6 +779,8 @@ static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd
 		if (fresh(&g, prot))
 			return MAP_FAILED;
 		region_insert(&g);
+		if (g.kind == KIND_RESV && reconcile(&g, g.start, g.end))
+			return MAP_FAILED;
 		p = g.end;
 	}
 	P.n.fixed_fresh++;
@@ -708,6 +849,42 @@ static int k_munmap3(void *addr, size_t len, int unused)
 	return k_munmap(addr, len);
 }
 
+/* The reservations a munmap of [start, end) cuts into, kept for afterwards. */
+#define UNMAP_RESV 16
+static struct region unmapped[UNMAP_RESV];
+static int nunmapped;
+
+static void unmap_resv(uintptr_t start, uintptr_t end)
+{
+	nunmapped = 0;
+	for (size_t i = region_find(start); i < P.nr && P.r[i].start < end; i++) {
+		if (P.r[i].kind != KIND_RESV)
+			continue;
+		bool known = false;
+		for (int k = 0; k < nunmapped; k++)
+			known |= unmapped[k].base == P.r[i].base;
+		if (!known && nunmapped < UNMAP_RESV)
+			unmapped[nunmapped++] = P.r[i];
+	}
+}
+
+/* Pages unmapped from a reservation that lives on: their blocks are
+ * reconciled, and the pages dropped (or zeroed, in a merged block). */
+static void resv_unmapped(uintptr_t start, uintptr_t end)
+{
+	for (int k = 0; k < nunmapped; k++) {
+		struct region g = unmapped[k];
+		if (!alloc_in_use(g.base))
+			continue; /* released whole */
+		uintptr_t s = start > g.base ? start : g.base;
+		uintptr_t e = end < g.base + g.alloc_size ? end : g.base + g.alloc_size;
+		g.tainted = alloc_of(g.base) ? alloc_of(g.base)->tainted : g.tainted;
+		reconcile(&g, s, e);
+		if (!g.tainted)
+			hp_arena_discard(P.arenas[g.arena], (void *)s, e - s);
+	}
+}
+
 HOOK int munmap(void *addr, size_t len)
 {
 	if (in_hook || !ready() || !len || !hp_owns(addr, len))
@@ -717,7 +894,9 @@ HOOK int munmap(void *addr, size_t len)
 		return -1;
 	struct held h;
 	lock(&h);
+	unmap_resv(start, end);
 	cut(start, end, CUT_FREE);
+	resv_unmapped(start, end);
 	P.n.unmaps++;
 	int rc = kernel_parts(start, end, k_munmap3, 0);
 	unlock(&h);
@@ -776,6 +955,11 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 	}
 	for (size_t i = region_find(start); i < P.nr && P.r[i].start < end; i++) {
 		struct region *g = &P.r[i];
+		if (g->kind == KIND_RESV) { /* recorded here, applied by reconcile() */
+			g->prot = (unsigned char)prot;
+			g->keyed |= pkey >= 0;
+			continue;
+		}
 		if (region_protect(g, whole_alloc(g->base, start, end), prot))
 			goto out;
 		if (pkey >= 0) {
@@ -787,6 +971,12 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 		}
 		g->prot = (unsigned char)prot;
 	}
+	if (reconcile_range(start, end))
+		goto out;
+	for (size_t i = region_find(start); pkey >= 0 && i < P.nr && P.r[i].start < end; i++)
+		if (P.r[i].kind == KIND_RESV && /* keyed blocks are exact: the key goes on */
+		    k_pkey_mprotect((void *)P.r[i].start, P.r[i].end - P.r[i].start, prot, pkey))
+			goto out;
 	cur_pkey = pkey;
 	rc = kernel_parts(start, end, k_pkey_parts, prot);
 out:
@@ -902,6 +1092,8 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 		if (fresh(&more, g.prot))
 			return MAP_FAILED;
 		P.r[i].end = grow_end;
+		if (g.kind == KIND_RESV && reconcile(&P.r[i], more.start, grow_end))
+			return MAP_FAILED;
 		P.n.remaps++;
 		return (void *)old;
 	}

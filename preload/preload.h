@@ -16,6 +16,9 @@ enum hp_preload_flip {
 struct hp_preload_counts {
 	uint64_t exec;		/* mappings served that were executable when mapped */
 	uint64_t areas;		/* ... that were hinted areas (JIT code to be) */
+	uint64_t reservations;	/* ... that were PROT_NONE reservations (code ranges) */
+	uint64_t resv_merged;	/* reservation blocks given one protection for pages
+				 * asked otherwise (guards, headers) */
 	uint64_t served_bytes;	/* bytes of those mappings */
 	uint64_t passed;	/* mmap calls sent to the kernel */
 	uint64_t fallbacks;	/* mappings we meant to serve that hugeperm could not */

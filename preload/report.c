@@ -58,8 +58,10 @@ void hp_stats_add(struct hp_stats *sum, const struct hp_stats *st)
 		sum->backend = st->backend;
 		sum->collapse_mode = st->collapse_mode;
 	}
-	sum->coverage =
-		sum->used_bytes ? (double)sum->huge_used_bytes / (double)sum->used_bytes : 1.0;
+	/* As the library counts it: pages of class NONE hold no memory. */
+	uint64_t used = sum->used_bytes - sum->cls[PROT_NONE].used_bytes;
+	uint64_t huge = sum->huge_used_bytes - sum->cls[PROT_NONE].huge_used_bytes;
+	sum->coverage = used ? (double)huge / (double)used : 1.0;
 }
 
 static const char *const flip_names[] = {"block", "exact", "rwx"};
@@ -101,13 +103,16 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 	int len = snprintf(
 		buf, sizeof(buf),
 		"hugeperm preload: pid %d (%s), flip mode %s\n"
-		"  served:    %llu executable mappings, %llu JIT areas, %llu KiB; %llu now mapped\n"
+		"  served:    %llu executable mappings, %llu JIT areas, %llu KiB; %llu "
+		"reservations "
+		"(%llu block merges); %llu ranges now mapped\n"
 		"  kernel:    %llu mmap calls passed through, %llu we could not serve\n"
 		"  changes:   %llu protection changes (%llu whole-block flips, %llu left RWX), "
 		"%llu munmap, %llu mremap, %llu MADV_DONTNEED, %llu MAP_FIXED\n"
 		"  at exit:   %llu KiB executable in use, %llu KiB of it huge-mapped (%.1f%%)\n",
 		(int)getpid(), name, flip_names[n->flip_mode], (unsigned long long)n->exec,
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
+		(unsigned long long)n->reservations, (unsigned long long)n->resv_merged,
 		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
 		(unsigned long long)n->fallbacks, (unsigned long long)n->protects,
 		(unsigned long long)n->flips_block, (unsigned long long)n->flips_relaxed,
@@ -132,6 +137,8 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 	} f[] = {
 		{"exec", n->exec},
 		{"areas", n->areas},
+		{"reservations", n->reservations},
+		{"resv_merged", n->resv_merged},
 		{"served_bytes", n->served_bytes},
 		{"live_regions", n->live_regions},
 		{"passed", n->passed},

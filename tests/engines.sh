@@ -9,7 +9,7 @@ tool=./tools/hugeperm
 lib=$(pwd)/.libs/libhugeperm-preload.so
 export HUGEPERM_PRELOAD_LIB=$lib
 n=0
-echo "1..13"
+echo "1..17"
 pass() { n=$((n + 1)); echo "ok $n - $1"; }
 fail() { n=$((n + 1)); echo "not ok $n - $1"; }
 skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); echo "ok $n # SKIP $2"; i=$((i + 1)); done; }
@@ -20,7 +20,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
-	skip 13 "the preload is tested in the plain build"
+	skip 17 "the preload is tested in the plain build"
 	exit 0 ;;
 esac
 
@@ -95,21 +95,96 @@ else
 	skip 3 "pcre2test is not installed (apt-get install pcre2-utils)"
 fi
 
-# --- node (V8): runs unchanged; what it gets served is reported --------------
+# How many of the code addresses on stdin lie in huge-mapped VMAs of ours,
+# by `hugeperm stats --json` output $1: prints "N of M".
+code_in_huge() {
+	python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+vmas = [(v["start"], v["end"], v["rss_kb"], v["huge_kb"]) for v in d["vmas"]]
+addrs = [int(a, 16) for a in sys.stdin.read().split()]
+good = sum(1 for a in addrs if any(s <= a < e and h > 0 and h == r for s, e, r, h in vmas))
+print(good, "of", len(addrs))' "$1"
+}
+
+# --- node (V8): code committed inside its 512 MiB PROT_NONE code range -------
 if command -v node >/dev/null 2>&1; then
 	js='let s=0; const fs=[]; for (let j=0;j<300;j++) fs.push(new Function("n","let s=0; for (let i=0;i<n;i++) s+=(i%"+(j%7+2)+")*"+j+"; return s;")); for (let r=0;r<200;r++) for (const f of fs) s+=f(50); console.log(s)'
 	node -e "$js" > "$tmp/node.plain"
-	"$tool" run --json -o "$tmp/node.json" -- node -e "$js" > /dev/null
-	"$tool" run -- node -e "$js" > "$tmp/node.hp"
+	s0=$(split)
+	"$tool" run --json -o "$tmp/node.json" -- node -e "$js" > "$tmp/node.hp"
+	s1=$(split)
 	check "node: the same output under the preload ($(cat "$tmp/node.plain"))" \
 		'cmp -s "$tmp/node.plain" "$tmp/node.hp"'
-	served=$(json "$tmp/node.json" 'sum(p["preload"]["exec"] + p["preload"]["areas"] for p in d)')
-	passed=$(json "$tmp/node.json" 'sum(p["preload"]["passed"] for p in d)')
-	echo "# node: $served mappings served, $passed passed to the kernel (V8 commits code"
-	echo "# inside a PROT_NONE reservation with mprotect: not served yet, see docs/preload.md)"
-	check "node: the preload loaded and counted its mmap calls ($passed)" '[ "$passed" -gt 0 ]'
+	resv=$(json "$tmp/node.json" 'sum(p["preload"]["reservations"] for p in d)')
+	merged=$(json "$tmp/node.json" 'sum(p["preload"]["resv_merged"] for p in d)')
+	echo "# node: $resv code range(s) served, $merged block merges, thp_split_pmd +$((s1 - s0))"
+	check "node: V8's code range was served, and no split storm ($((s1 - s0)))" \
+		'[ "$resv" -ge 1 ] && [ $((s1 - s0)) -le 1 ]'
+	# While it runs: every function V8 compiled (Sparkplug ^, TurboFan *),
+	# as its own perf map lists them, is in a huge-mapped VMA of ours.
+	mkfifo "$tmp/nin"
+	"$tool" run -- node --perf-basic-prof -e "$js; console.log('pid', process.pid);
+		process.stdin.once('data', () => process.exit(0))" < "$tmp/nin" > "$tmp/nwait.out" 2>&1 &
+	runner=$!
+	exec 3> "$tmp/nin"
+	i=0
+	while ! grep -q '^pid' "$tmp/nwait.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	pid=$(sed -n 's/^pid //p' "$tmp/nwait.out")
+	"$tool" stats --json "$pid" > "$tmp/nstats.json" 2>&1
+	set -- $(awk '$3 ~ /^JS:[*^]/ { print "0x" $1 }' "/tmp/perf-$pid.map" 2>/dev/null |
+		code_in_huge "$tmp/nstats.json")
+	echo >&3
+	exec 3>&-
+	wait $runner
+	rm -f "/tmp/perf-$pid.map"
+	good=${1:-0} all=${3:-0}
+	echo "# node: $good of $all compiled functions in huge-mapped hugeperm VMAs"
+	check "node: all of V8's compiled code is in huge-mapped VMAs of ours ($good of $all)" \
+		'[ "$all" -gt 100 ] && [ "$good" = "$all" ]'
 else
-	skip 2 "node is not installed"
+	skip 3 "node is not installed"
+fi
+
+# --- HotSpot: code cache reserved PROT_NONE, committed with MAP_FIXED RWX ----
+if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; then
+	cp "$srcdir/tests/engines/Jit.java" "$tmp/"
+	javac -d "$tmp" "$tmp/Jit.java"
+	java -cp "$tmp" Jit > "$tmp/java.plain"
+	s0=$(split)
+	"$tool" run --json -o "$tmp/java.json" -- java -cp "$tmp" Jit > "$tmp/java.hp"
+	s1=$(split)
+	check "java: the same output under the preload ($(cat "$tmp/java.plain"))" \
+		'cmp -s "$tmp/java.plain" "$tmp/java.hp"'
+	resv=$(json "$tmp/java.json" 'sum(p["preload"]["reservations"] for p in d)')
+	code=$(json "$tmp/java.json" 'sum(p["preload"]["code_bytes"] for p in d) >> 10')
+	chuge=$(json "$tmp/java.json" 'sum(p["preload"]["code_huge_bytes"] for p in d) >> 10')
+	echo "# java: $resv code cache(s) served; at exit $chuge of $code KiB of code memory huge;" \
+		"thp_split_pmd +$((s1 - s0))"
+	check "java: the code cache was served, its committed memory all huge ($chuge of $code KiB)" \
+		'[ "$resv" -ge 1 ] && [ "$code" -gt 0 ] && [ "$code" = "$chuge" ] && [ $((s1 - s0)) -le 1 ]'
+	# While it runs: the code heaps' bounds (HotSpot's own report) lie in
+	# huge-mapped VMAs of ours.
+	mkfifo "$tmp/jin"
+	"$tool" run -- java -XX:+UnlockDiagnosticVMOptions -XX:+PrintCodeCache -cp "$tmp" Jit wait \
+		< "$tmp/jin" > "$tmp/jwait.out" 2>&1 &
+	runner=$!
+	exec 3> "$tmp/jin"
+	i=0
+	while ! grep -q '^pid' "$tmp/jwait.out" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+	pid=$(sed -n 's/^pid //p' "$tmp/jwait.out")
+	"$tool" stats --json "$pid" > "$tmp/jstats.json" 2>&1
+	echo >&3
+	exec 3>&-
+	wait $runner
+	set -- $(sed -n 's/.*bounds \[\(0x[0-9a-f]*\),.*/\1/p' "$tmp/jwait.out" |
+		code_in_huge "$tmp/jstats.json")
+	good=${1:-0} all=${3:-0}
+	echo "# java: $good of $all code heaps start in huge-mapped hugeperm VMAs"
+	check "java: every code heap starts in a huge-mapped VMA of ours ($good of $all)" \
+		'[ "$all" -ge 1 ] && [ "$good" = "$all" ]'
+else
+	skip 3 "java/javac are not installed (apt-get install openjdk-17-jdk-headless)"
 fi
 
 # --- the command's own contract ---------------------------------------------

@@ -14,7 +14,7 @@ LD_PRELOAD=$lib ./tests/preload_ops > "$tap" 2>&1
 rc=$?
 # Renumber preload_ops' plan into ours: its tests, then three of our own.
 plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tap")
-echo "1..$((plan + 3))"
+echo "1..$((plan + 4))"
 grep -v '^1\.\.' "$tap"
 n=$plan
 [ $rc -eq 0 ] || echo "# preload_ops exited with $rc"
@@ -31,3 +31,8 @@ out=$(LD_PRELOAD=$lib HUGEPERM_PRELOAD_FLIP=sideways ./tests/preload_ops 2>&1 >/
 case "$out" in *"HUGEPERM_PRELOAD_FLIP must be block, exact or rwx (EINVAL)"*)
 	echo "ok $n - a bad HUGEPERM_PRELOAD_FLIP is named, with EINVAL" ;;
 *) echo "not ok $n - a bad HUGEPERM_PRELOAD_FLIP is named ($out)" ;; esac
+n=$((n + 1))
+out=$(LD_PRELOAD=$lib HUGEPERM_PRELOAD_FLIP=exact ./tests/preload_ops guard 2>&1)
+case "$out" in "guard 0 huge 0")
+	echo "ok $n - HUGEPERM_PRELOAD_FLIP=exact keeps a reservation's guard pages PROT_NONE (and its block 4K)" ;;
+*) echo "not ok $n - HUGEPERM_PRELOAD_FLIP=exact keeps guard pages ($out)" ;; esac

@@ -131,14 +131,29 @@ static int hold(void)
 	return fgets(line, sizeof(line), stdin) ? run_code(x, x, 0) : 0;
 }
 
+/* "guard": commit a V8 code page in a reservation and print the kernel's
+ * protection of its guard page and whether its block is huge. */
+static int guard(void)
+{
+	unsigned char *r = mmap(NULL, 512 * MB, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED || mprotect(r, 8 * KB, RW) || mprotect(r + 8 * KB, 4 * KB, PROT_NONE) ||
+	    mprotect(r + 12 * KB, 240 * KB, RWX) || mprotect(r + 252 * KB, 4 * KB, PROT_NONE))
+		return 1;
+	printf("guard %d huge %ld\n", kernel_prot_at((uintptr_t)r + 8 * KB),
+	       vma_kb((uintptr_t)r + 12 * KB, "AnonHugePages"));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	owns = (int (*)(const void *, size_t))dlsym(RTLD_DEFAULT, "hp_owns");
 	if (argc > 1 && !strcmp(argv[1], "hold"))
 		return hold();
+	if (argc > 1 && !strcmp(argv[1], "guard"))
+		return guard();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(40);
+	tap_plan(55);
 
 	/* 1. Executable at map time (PCRE2's sljit): served, zero, runs. */
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
@@ -320,7 +335,65 @@ int main(int argc, char **argv)
 		tap_skip(2, "no protection keys on this CPU/kernel (pkey_alloc failed)");
 	}
 
-	/* 14. Unmap everything served. */
+	/* 14. Reservations, committed in place as V8 (code range: 512 MiB +
+	 * 252 KiB, tail trimmed to alignment, 256 KiB pages of RW header, NONE
+	 * guard, RWX code, NONE guard) and HotSpot (code cache: MAP_FIXED RWX
+	 * commits at unaligned offsets) do. */
+	long s0 = kernel_vmstat("thp_split_pmd");
+	size_t rlen = 512 * MB + 252 * KB;
+	unsigned char *small = mmap(NULL, 64 * MB, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	ok(small != MAP_FAILED && !owns(small, 1),
+	   "a 64 MiB PROT_NONE reservation goes to the kernel (below the minimum)");
+	munmap(small, 64 * MB);
+	unsigned char *r = mmap(NULL, rlen, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	ok(r != MAP_FAILED && owns(r, 1) && kernel_prot_at((uintptr_t)r) == PROT_NONE &&
+		   vma_kb((uintptr_t)r, "Rss") == 0,
+	   "a 512 MiB reservation is served: PROT_NONE, no memory");
+	ok(munmap(r + 512 * MB, 252 * KB) == 0 && mprotect(r + 512 * MB, 4096, RW) == -1 &&
+		   errno == ENOMEM,
+	   "its tail trimmed with munmap is gone");
+	unsigned char *pg = r + 256 * KB; /* a V8 page */
+	ok(mprotect(pg, 8 * KB, RW) == 0 && mprotect(pg + 8 * KB, 4 * KB, PROT_NONE) == 0 &&
+		   mprotect(pg + 12 * KB, 240 * KB, RWX) == 0 &&
+		   mprotect(pg + 252 * KB, 4 * KB, PROT_NONE) == 0,
+	   "a V8 code page committed: header RW, guards NONE, code RWX");
+	ok(all_zero(pg, 8 * KB) && all_zero(pg + 12 * KB, 240 * KB), "header and code read zero");
+	is(run_code(pg + 12 * KB, pg + 12 * KB, 77), 77, "code there runs");
+	ok(vma_kb((uintptr_t)pg, "AnonHugePages") >= 2048 && kernel_prot_at((uintptr_t)pg) == RWX,
+	   "its block is one huge RWX mapping (%ld kB huge)",
+	   vma_kb((uintptr_t)pg, "AnonHugePages"));
+	is(kernel_prot_at((uintptr_t)pg + 8 * KB), RWX,
+	   "so the guard page is accessible: the documented relaxation");
+	memset(pg + 12 * KB, 0x90, 8 * KB);
+	ok(madvise(pg + 12 * KB, 4 * KB, MADV_DONTNEED) == 0 && all_zero(pg + 12 * KB, 4 * KB) &&
+		   pg[16 * KB] == 0x90 && vma_kb((uintptr_t)pg, "AnonHugePages") >= 2048,
+	   "MADV_DONTNEED in it zeroes that page, and the block stays huge");
+	/* W^X in a reservation: RW and RX pages, no RWX asked: exact. */
+	unsigned char *q = r + 2 * MB;
+	ok(mprotect(q, 64 * KB, RW) == 0 && mprotect(q, 64 * KB, RX) == 0 &&
+		   mprotect(q + 64 * KB, 64 * KB, RW) == 0 && kernel_prot_at((uintptr_t)q) == RX &&
+		   kernel_prot_at((uintptr_t)q + 64 * KB) == RW &&
+		   kernel_prot_at((uintptr_t)q + 128 * KB) == PROT_NONE,
+	   "RW and RX pages in one block get no RWX: exact protections");
+	/* The V8 page freed: NONE, then MADV_DONTNEED. */
+	ok(mprotect(pg, 256 * KB, PROT_NONE) == 0 && madvise(pg, 256 * KB, MADV_DONTNEED) == 0 &&
+		   kernel_prot_at((uintptr_t)pg) == PROT_NONE && vma_kb((uintptr_t)r, "Rss") == 0,
+	   "the page decommitted: its block is NONE again and holds no memory");
+	ok(mprotect(pg + 12 * KB, 240 * KB, RWX) == 0 && all_zero(pg + 12 * KB, 240 * KB),
+	   "committed again, it reads zero");
+	/* HotSpot: MAP_FIXED RWX, 2496 KiB at an unaligned offset. */
+	unsigned char *hs = r + 64 * MB + 0x38000;
+	unsigned char *got = mmap(hs, 2496 * KB, RWX, ANON | MAP_FIXED, -1, 0);
+	ok(got == hs && all_zero(hs, 2496 * KB) && run_code(hs, hs, 5) == 5,
+	   "a HotSpot-style MAP_FIXED RWX commit: zero, runs");
+	long hs_huge = vma_kb((uintptr_t)hs, "AnonHugePages");
+	ok(hs_huge >= 4096, "its two blocks are huge (%ld kB)", hs_huge);
+	tap_diag("thp_split_pmd +%ld over the reservation checks",
+		 kernel_vmstat("thp_split_pmd") - s0);
+	ok(munmap(r, 512 * MB) == 0 && mprotect(pg, 4096, RWX) == -1 && errno == ENOMEM,
+	   "the whole reservation unmapped: gone");
+
+	/* 15. Unmap everything served. */
 	ok(munmap(x, 64 * KB) == 0 && munmap(a, 64 * KB) == 0, "munmap of the rest");
 	errno = 0;
 	ok(mprotect(a, 4096, RX) == -1 && errno == ENOMEM, "and it is gone");
