@@ -123,9 +123,11 @@ if command -v node >/dev/null 2>&1; then
 		'[ "$resv" -ge 1 ] && [ $((s1 - s0)) -le 1 ]'
 	# While it runs: every function V8 compiled (Sparkplug ^, TurboFan *),
 	# as its own perf map lists them, is in a huge-mapped VMA of ours.
+	# (in $tmp: --perf-basic-prof also leaves a V8 log in the working directory)
 	mkfifo "$tmp/nin"
-	"$tool" run -- node --perf-basic-prof -e "$js; console.log('pid', process.pid);
-		process.stdin.once('data', () => process.exit(0))" < "$tmp/nin" > "$tmp/nwait.out" 2>&1 &
+	top=$(pwd)
+	(cd "$tmp" && exec "$top/$tool" run -- node --perf-basic-prof -e "$js; console.log('pid', process.pid);
+		process.stdin.once('data', () => process.exit(0))") < "$tmp/nin" > "$tmp/nwait.out" 2>&1 &
 	runner=$!
 	exec 3> "$tmp/nin"
 	i=0
