@@ -477,16 +477,23 @@ int hp_pool_free(struct hp_arena *a, uintptr_t addr)
 	return hp_pool_free_claimed(a, b, first);
 }
 
-int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot)
+/* Is [addr, addr + npages pages) inside one live allocation?  Its first
+ * block goes to *b.  0 or ENOMEM (as mprotect(2) says of unmapped pages). */
+static int find_range(struct hp_arena *a, uintptr_t addr, size_t npages, struct hp_block **b)
 {
-	struct hp_block *b;
 	unsigned first;
 	size_t n;
 
-	if (find_alloc(a, addr, &b, &first, &n))
+	if (find_alloc(a, addr, b, &first, &n))
 		return ENOMEM;
-	uintptr_t start = b->base + (uintptr_t)first * HP_PAGE_SIZE;
-	if (addr + npages * HP_PAGE_SIZE > start + n * HP_PAGE_SIZE)
+	uintptr_t start = (*b)->base + (uintptr_t)first * HP_PAGE_SIZE;
+	return addr + npages * HP_PAGE_SIZE > start + n * HP_PAGE_SIZE ? ENOMEM : 0;
+}
+
+int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot)
+{
+	struct hp_block *b;
+	if (find_range(a, addr, npages, &b))
 		return ENOMEM;
 	if (hp_backend_is_hugetlb(b->backend)) {
 		/* The kernel changes a hugetlb page's protection only whole. */
@@ -503,13 +510,7 @@ int hp_pool_protect(struct hp_arena *a, uintptr_t addr, size_t npages, int prot)
 int hp_pool_discard(struct hp_arena *a, uintptr_t addr, size_t npages)
 {
 	struct hp_block *b;
-	unsigned first;
-	size_t n;
-
-	if (find_alloc(a, addr, &b, &first, &n))
-		return ENOMEM;
-	uintptr_t start = b->base + (uintptr_t)first * HP_PAGE_SIZE;
-	if (addr + npages * HP_PAGE_SIZE > start + n * HP_PAGE_SIZE)
+	if (find_range(a, addr, npages, &b))
 		return ENOMEM;
 	struct hp_block *at = hp_block_of(addr);
 	size_t page = (addr - at->base) >> HP_PAGE_SHIFT;
