@@ -233,10 +233,13 @@ void *hp_tcache_alloc(struct hp_arena *a, int bin_k, int cls)
  * Can the allocation of @n pages at page @first of @b, just claimed, go
  * into a bin as it is: at its home protection, and, for executable
  * classes, scrubbed with int3 through its alias (without a system call)?
+ * Freed NONE pages must drop their memory, which is a system call: those
+ * take the pool's path.
  */
 static bool cacheable(const struct hp_block *b, unsigned first, size_t n)
 {
-	if (hp_tcache_bin(n) < 0 || b->state != HP_BLOCK_ACTIVE || b->pool_set == HP_SET_GUARDED)
+	if (hp_tcache_bin(n) < 0 || b->state != HP_BLOCK_ACTIVE || b->pool_set == HP_SET_GUARDED ||
+	    hp_block_drops_free(b))
 		return false;
 	if ((b->home & PROT_EXEC) && !b->aliased)
 		return false;

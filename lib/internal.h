@@ -289,6 +289,15 @@ static inline bool hp_block_uniform(const struct hp_block *b, int *prot)
 	return false;
 }
 
+bool hp_backend_is_hugetlb(int backend);
+
+/* Freed pages of @b drop their memory: class NONE is reservations, which
+ * read as zero when made accessible again (hugetlb memory cannot). */
+static inline bool hp_block_drops_free(const struct hp_block *b)
+{
+	return b->home == PROT_NONE && !hp_backend_is_hugetlb(b->backend);
+}
+
 static inline bool hp_test_bit(const uint64_t *map, unsigned i)
 {
 	return (map[i / 64] >> (i % 64)) & 1;

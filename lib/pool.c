@@ -454,8 +454,8 @@ int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first)
 
 void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
 {
-	if (b->home == PROT_NONE && !hp_backend_is_hugetlb(b->backend))
-		(void)discard_pages(a, b, first, n); /* free NONE pages hold no memory */
+	if (hp_block_drops_free(b))
+		(void)discard_pages(a, b, first, n);
 	else if (b->home & PROT_EXEC)
 		fill_pages(a, b, first, n, trap_page);
 	else if (a->poison && (b->home & PROT_WRITE))

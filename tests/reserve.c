@@ -35,7 +35,7 @@ static long rss_kb(const char *p, size_t n)
 
 int main(void)
 {
-	tap_plan(24);
+	tap_plan(25);
 	struct hp_config cfg = {.size = sizeof(cfg),
 				.backend = HP_BACKEND_THP,
 				.collapse_mode = HP_COLLAPSE_DEFERRED,
@@ -104,6 +104,16 @@ int main(void)
 	char *r2 = hp_arena_alloc(a, SIZE, PROT_NONE);
 	ok(r2 && hp_arena_protect(a, r2, SIZE, RW) == 0 && all_zero(r2, SIZE),
 	   "a new reservation, made RW whole, reads zero");
+	/* A small one too, freed the way a thread cache would keep it. */
+	char *s1 = hp_arena_alloc(a, 4096, PROT_NONE);
+	hp_arena_protect(a, s1, 4096, RW);
+	memset(s1, 0x77, 4096);
+	hp_arena_protect(a, s1, 4096, PROT_NONE);
+	hp_arena_free(a, s1);
+	char *s2 = hp_arena_alloc(a, 4096, PROT_NONE);
+	ok(s2 && hp_arena_protect(a, s2, 4096, RW) == 0 && all_zero(s2, 4096),
+	   "a freed one-page reservation, allocated again (%s), reads zero",
+	   s2 == s1 ? "the same page" : "another page");
 	tap_diag("thp_split_pmd +%ld over the test", kernel_vmstat("thp_split_pmd") - split0);
 	hp_arena_destroy(a);
 	return tap_done();
