@@ -435,21 +435,30 @@ int hp_arena_free(struct hp_arena *a, void *ptr)
 	return 0;
 }
 
+/* A page range argument of @call: aligned, not empty, no overflow.  0 with
+ * the pages in *npages, or -1 with errno (and the message of bad()). */
+static int check_range(const char *call, const void *ptr, size_t size, size_t *npages)
+{
+	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
+		return bad(EINVAL, call, ptr, "not page-aligned");
+	if (size == 0)
+		return bad(EINVAL, call, ptr, "size 0");
+	if (size > HP_MAX_ALLOC || (uintptr_t)ptr + size < (uintptr_t)ptr)
+		return bad(ENOMEM, call, ptr, "range overflows");
+	*npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
+	return 0;
+}
+
 int hp_arena_protect(struct hp_arena *a, void *ptr, size_t size, int prot)
 {
 	if (!a) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (check_prot(a, "hp_protect", ptr, prot, false))
+	size_t npages;
+	if (check_prot(a, "hp_protect", ptr, prot, false) ||
+	    check_range("hp_protect", ptr, size, &npages))
 		return -1;
-	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
-		return bad(EINVAL, "hp_protect", ptr, "not page-aligned");
-	if (size == 0)
-		return bad(EINVAL, "hp_protect", ptr, "size 0");
-	if (size > HP_MAX_ALLOC || (uintptr_t)ptr + size < (uintptr_t)ptr)
-		return bad(ENOMEM, "hp_protect", ptr, "range overflows");
-	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
 
 	pthread_mutex_lock(&a->lock);
 	int err = hp_pool_protect(a, (uintptr_t)ptr, npages, prot);
@@ -473,13 +482,9 @@ int hp_arena_discard(struct hp_arena *a, void *ptr, size_t size)
 		errno = EINVAL;
 		return -1;
 	}
-	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
-		return bad(EINVAL, "hp_discard", ptr, "not page-aligned");
-	if (size == 0)
-		return bad(EINVAL, "hp_discard", ptr, "size 0");
-	if (size > HP_MAX_ALLOC || (uintptr_t)ptr + size < (uintptr_t)ptr)
-		return bad(ENOMEM, "hp_discard", ptr, "range overflows");
-	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
+	size_t npages;
+	if (check_range("hp_discard", ptr, size, &npages))
+		return -1;
 
 	pthread_mutex_lock(&a->lock);
 	int err = hp_pool_discard(a, (uintptr_t)ptr, npages);

@@ -878,7 +878,6 @@ static void resv_unmapped(uintptr_t start, uintptr_t end)
 			continue; /* released whole */
 		uintptr_t s = start > g.base ? start : g.base;
 		uintptr_t e = end < g.base + g.alloc_size ? end : g.base + g.alloc_size;
-		g.tainted = alloc_of(g.base) ? alloc_of(g.base)->tainted : g.tainted;
 		reconcile(&g, s, e);
 		if (!g.tainted)
 			hp_arena_discard(P.arenas[g.arena], (void *)s, e - s);

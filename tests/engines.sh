@@ -5,7 +5,7 @@
 # split storm.  An engine that is not installed is skipped, with the reason.
 set -u
 srcdir=${srcdir:-..}
-tool=./tools/hugeperm
+tool=$(pwd)/tools/hugeperm
 lib=$(pwd)/.libs/libhugeperm-preload.so
 export HUGEPERM_PRELOAD_LIB=$lib
 n=0
@@ -19,6 +19,27 @@ json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Run "$@" in $tmp (node's --perf-basic-prof leaves a V8 log in its working
+# directory) with stdin held open; once it prints a line ending "pid N",
+# save `hugeperm stats --json N` to $2, then let it finish.  Its output goes
+# to $1; $pid is set.
+run_held() {
+	out=$1 stats=$2
+	shift 2
+	mkfifo "$out.in"
+	(cd "$tmp" && exec "$@") < "$out.in" > "$out" 2>&1 &
+	held=$!
+	exec 3> "$out.in"
+	i=0
+	while ! grep -q 'pid [0-9]*$' "$out" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+	pid=$(sed -n 's/.*pid \([0-9]*\)$/\1/p' "$out" | head -1)
+	"$tool" stats --json "${pid:-0}" > "$stats" 2>&1
+	"$tool" stats "${pid:-0}" | sed 's/^/# /'
+	echo >&3
+	exec 3>&-
+	wait $held
+}
+
 case "${HP_LDFLAGS:-}" in *sanitize*)
 	skip 17 "the preload is tested in the plain build"
 	exit 0 ;;
@@ -26,7 +47,7 @@ esac
 
 # --- LuaJIT: W<->X flips of whole areas, hinted near its own code ---------
 if command -v luajit >/dev/null 2>&1; then
-	lua=$srcdir/tests/engines/jit.lua
+	lua=$(cd "$srcdir" && pwd)/tests/engines/jit.lua
 	luajit "$lua" 400 > "$tmp/plain.out"
 	s0=$(split)
 	"$tool" run --json -o "$tmp/hp.json" -- luajit "$lua" 400 > /dev/null
@@ -43,19 +64,9 @@ if command -v luajit >/dev/null 2>&1; then
 		'[ "$flips" -gt 100 ] && [ $((s1 - s0)) -le 1 ]'
 
 	# While it runs: the trace's machine code is in a huge-mapped RX VMA of ours.
-	mkfifo "$tmp/in"
-	"$tool" run -- luajit "$lua" 400 wait < "$tmp/in" > "$tmp/wait.out" 2>&1 &
-	runner=$!
-	exec 3> "$tmp/in"
-	i=0
-	while ! grep -q '^traces' "$tmp/wait.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	run_held "$tmp/wait.out" "$tmp/stats.json" "$tool" run -- luajit "$lua" 400 wait
 	set -- $(sed -n 's/^traces \([0-9]*\) mcode \([0-9]*\) pid \([0-9]*\)/\1 \2 \3/p' "$tmp/wait.out")
-	traces=${1:-0} mcode=${2:-0} pid=${3:-0}
-	"$tool" stats --json "$pid" > "$tmp/stats.json" 2>&1
-	"$tool" stats "$pid" | sed 's/^/# /'
-	echo >&3
-	exec 3>&-
-	wait $runner
+	traces=${1:-0} mcode=${2:-0}
 	check "luajit: the JIT ran ($traces traces with machine code)" '[ "$traces" -gt 100 ]'
 	where=$(python3 - "$tmp/stats.json" "$mcode" <<'PY'
 import json, sys
@@ -123,22 +134,10 @@ if command -v node >/dev/null 2>&1; then
 		'[ "$resv" -ge 1 ] && [ $((s1 - s0)) -le 1 ]'
 	# While it runs: every function V8 compiled (Sparkplug ^, TurboFan *),
 	# as its own perf map lists them, is in a huge-mapped VMA of ours.
-	# (in $tmp: --perf-basic-prof also leaves a V8 log in the working directory)
-	mkfifo "$tmp/nin"
-	top=$(pwd)
-	(cd "$tmp" && exec "$top/$tool" run -- node --perf-basic-prof -e "$js; console.log('pid', process.pid);
-		process.stdin.once('data', () => process.exit(0))") < "$tmp/nin" > "$tmp/nwait.out" 2>&1 &
-	runner=$!
-	exec 3> "$tmp/nin"
-	i=0
-	while ! grep -q '^pid' "$tmp/nwait.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	pid=$(sed -n 's/^pid //p' "$tmp/nwait.out")
-	"$tool" stats --json "$pid" > "$tmp/nstats.json" 2>&1
+	run_held "$tmp/nwait.out" "$tmp/nstats.json" "$tool" run -- node --perf-basic-prof -e \
+		"$js; console.log('pid', process.pid); process.stdin.once('data', () => process.exit(0))"
 	set -- $(awk '$3 ~ /^JS:[*^]/ { print "0x" $1 }' "/tmp/perf-$pid.map" 2>/dev/null |
 		code_in_huge "$tmp/nstats.json")
-	echo >&3
-	exec 3>&-
-	wait $runner
 	rm -f "/tmp/perf-$pid.map"
 	good=${1:-0} all=${3:-0}
 	echo "# node: $good of $all compiled functions in huge-mapped hugeperm VMAs"
@@ -167,18 +166,8 @@ if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; then
 		'[ "$resv" -ge 1 ] && [ "$code" -gt 0 ] && [ "$code" = "$chuge" ] && [ $((s1 - s0)) -le 1 ]'
 	# While it runs: the code heaps' bounds (HotSpot's own report) lie in
 	# huge-mapped VMAs of ours.
-	mkfifo "$tmp/jin"
-	"$tool" run -- java -XX:+UnlockDiagnosticVMOptions -XX:+PrintCodeCache -cp "$tmp" Jit wait \
-		< "$tmp/jin" > "$tmp/jwait.out" 2>&1 &
-	runner=$!
-	exec 3> "$tmp/jin"
-	i=0
-	while ! grep -q '^pid' "$tmp/jwait.out" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-	pid=$(sed -n 's/^pid //p' "$tmp/jwait.out")
-	"$tool" stats --json "$pid" > "$tmp/jstats.json" 2>&1
-	echo >&3
-	exec 3>&-
-	wait $runner
+	run_held "$tmp/jwait.out" "$tmp/jstats.json" \
+		"$tool" run -- java -XX:+UnlockDiagnosticVMOptions -XX:+PrintCodeCache -cp "$tmp" Jit wait
 	set -- $(sed -n 's/.*bounds \[\(0x[0-9a-f]*\),.*/\1/p' "$tmp/jwait.out" |
 		code_in_huge "$tmp/jstats.json")
 	good=${1:-0} all=${3:-0}
