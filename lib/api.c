@@ -19,6 +19,7 @@
 #include <urcu/urcu-bp.h>
 
 #include "internal.h"
+#include "trace.h"
 
 static struct hp_arena default_arena;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
@@ -88,8 +89,24 @@ bool hp_registry_has(struct hp_arena *a, uint64_t id)
 	return found;
 }
 
+/* HUGEPERM_TRACE=path: the calls of every arena made by hp_arena_create
+ * and of the default arena, in the trace format (trace.h). */
+static struct hp_trace_writer lib_trace;
+
+#define TRACE(a, type, addr, size, prot)                                                           \
+	do {                                                                                       \
+		if ((a)->traced)                                                                   \
+			hp_trace_record(&lib_trace, (type), (uintptr_t)(addr), (size), (prot), 0); \
+	} while (0)
+
+static void trace_at_exit(void)
+{
+	hp_trace_close(&lib_trace);
+}
+
 static void fork_prepare(void)
 {
+	hp_trace_flush(&lib_trace);
 	pthread_mutex_lock(&registry_lock);
 	for (struct hp_arena *a = registry; a; a = a->next_arena)
 		pthread_mutex_lock(&a->lock);
@@ -106,7 +123,8 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-	urcu_bp_after_fork_child(); /* forget the readers that did not fork */
+	hp_trace_detach(&lib_trace); /* the file is the parent's */
+	urcu_bp_after_fork_child();  /* forget the readers that did not fork */
 	for (struct hp_arena *a = registry; a; a = a->next_arena) {
 		/* Other threads' caches: their pages go back (those threads are
 		 * gone); ours stays, drained. */
@@ -268,6 +286,7 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 	a->allow_rwx = hp_opt.allow_rwx || (cfg && (cfg->flags & HP_ARENA_ALLOW_RWX));
 	a->alias = hp_opt.alias && !(cfg && (cfg->flags & HP_ARENA_NO_ALIAS));
 	a->poison = hp_opt.poison;
+	a->traced = lib_trace.on;
 	a->guard_madvise = true; /* until the kernel says EINVAL */
 	a->max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)hp_opt.max_mb << 20;
 	/* hp_config grew near; callers built before it pass the old size. */
@@ -293,6 +312,22 @@ static void probe_once(void)
 	hp_os_probe(&probe);
 	if (hp_opt.verbose)
 		hp_options_print(2);
+	const char *path = getenv("HUGEPERM_TRACE");
+	if (path && *path) {
+		int err = hp_trace_open(&lib_trace, path, "library", program_invocation_short_name);
+		if (err) {
+			char msg[512];
+			struct hp_buf b = {msg, sizeof(msg), 0};
+			hp_buf_str(&b, "hugeperm: HUGEPERM_TRACE=");
+			hp_buf_str(&b, path);
+			hp_buf_str(&b, ": cannot create the file (errno ");
+			hp_buf_u64(&b, (uint64_t)err);
+			hp_buf_str(&b, "); not tracing\n");
+			say(msg, b.len < b.cap ? b.len : b.cap);
+		} else {
+			atexit(trace_at_exit);
+		}
+	}
 }
 
 static void default_init(void)
@@ -375,8 +410,12 @@ static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded
 	int base = prot & HP_PROT_MASK;
 	int home = (prot >> HP_HOME_SHIFT) & 8 ? (prot >> HP_HOME_SHIFT) & HP_PROT_MASK : base;
 	int k = hp_tcache_bin(npages);
-	if (k >= 0 && home == base && !guarded)
-		return hp_tcache_alloc(a, k, base); /* the fast path */
+	if (k >= 0 && home == base && !guarded) {
+		void *p = hp_tcache_alloc(a, k, base); /* the fast path */
+		if (p)
+			TRACE(a, HP_EV_MAP, p, size, base);
+		return p;
+	}
 
 	pthread_mutex_lock(&a->lock);
 	void *p = hp_pool_alloc(a, npages, base, home, guarded);
@@ -384,6 +423,8 @@ static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded
 	if (p)
 		a->n.allocs++;
 	pthread_mutex_unlock(&a->lock);
+	if (p)
+		TRACE(a, HP_EV_MAP, p, size, base);
 	after_call(a);
 	if (!p)
 		errno = err;
@@ -410,8 +451,15 @@ int hp_arena_free(struct hp_arena *a, void *ptr)
 		return 0;
 	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
 		return bad(EINVAL, "hp_free", ptr, "not page-aligned");
+	size_t size = 0;
+	if (a->traced) {
+		pthread_mutex_lock(&a->lock);
+		size = hp_pool_usable(a, (uintptr_t)ptr);
+		pthread_mutex_unlock(&a->lock);
+	}
 	int err = hp_tcache_free(a, (uintptr_t)ptr); /* the fast path */
 	if (err == 0) {
+		TRACE(a, HP_EV_UNMAP, ptr, size, 0);
 		after_call(a);
 		return 0;
 	}
@@ -431,6 +479,7 @@ int hp_arena_free(struct hp_arena *a, void *ptr)
 		errno = err;
 		return -1;
 	}
+	TRACE(a, HP_EV_UNMAP, ptr, size, 0);
 	after_call(a);
 	return 0;
 }
@@ -472,6 +521,7 @@ int hp_arena_protect(struct hp_arena *a, void *ptr, size_t size, int prot)
 		errno = err;
 		return -1;
 	}
+	TRACE(a, HP_EV_PROTECT, ptr, size, prot);
 	after_call(a);
 	return 0;
 }
@@ -495,6 +545,7 @@ int hp_arena_discard(struct hp_arena *a, void *ptr, size_t size)
 		errno = err;
 		return -1;
 	}
+	TRACE(a, HP_EV_DISCARD, ptr, size, 0);
 	return 0;
 }
 
@@ -517,6 +568,7 @@ int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 		errno = err;
 		return -1;
 	}
+	TRACE(a, HP_EV_WRITE, dst, size, 0);
 	after_call(a);
 	return 0;
 }

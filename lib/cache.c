@@ -249,9 +249,9 @@ static bool cacheable(const struct hp_block *b, unsigned first, size_t n)
 static void scrub(const struct hp_arena *a, const struct hp_block *b, uintptr_t p, size_t n)
 {
 	if (b->home & PROT_EXEC)
-		memset((void *)hp_alias_of(b, p), HP_TRAP_BYTE, n * HP_PAGE_SIZE);
+		a->os->store(hp_alias_of(b, p), NULL, HP_TRAP_BYTE, n * HP_PAGE_SIZE);
 	else if (a->poison && (b->home & PROT_WRITE))
-		memset((void *)p, HP_POISON_BYTE, n * HP_PAGE_SIZE);
+		a->os->store(p, NULL, HP_POISON_BYTE, n * HP_PAGE_SIZE);
 }
 
 int hp_tcache_free(struct hp_arena *a, uintptr_t addr)

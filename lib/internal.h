@@ -137,6 +137,10 @@ struct hp_os {
 			 int backend);
 	/* Install (or remove) guard pages: MADV_GUARD_INSTALL, Linux 6.13+. */
 	int (*guard)(uintptr_t addr, size_t size, bool install);
+	/* The library's own stores into block memory (hp_write's copy, trap
+	 * and poison fills): memcpy from @src, or memset to @byte when @src
+	 * is NULL.  The simulator's model has no memory and stores nothing. */
+	void (*store)(uintptr_t dst, const void *src, int byte, size_t size);
 	/* Write through /proc/self/mem: no protection changes. */
 	int (*mem_write)(uintptr_t dst, const void *src, size_t size);
 	uint64_t (*now_ns)(void);
@@ -155,6 +159,12 @@ extern const struct hp_os hp_os_linux;
 void hp_os_probe(struct hp_probe *pr);
 /* Write @len bytes to @fd with write(2), retrying short writes. */
 void hp_os_write_all(int fd, const char *buf, size_t len);
+/* Create (or truncate) @path for writing: the fd, or -errno. */
+int hp_os_create_file(const char *path);
+void hp_os_close(int fd);
+uint64_t hp_os_realtime_ns(void);
+/* The caller's kernel thread id. */
+uint32_t hp_os_tid(void);
 /* Print "hugeperm: <msg>" to stderr and abort. */
 __attribute__((noreturn)) void hp_os_die(const char *msg);
 int hp_os_page_size_ok(void);
@@ -396,6 +406,7 @@ struct hp_arena {
 	bool allow_rwx;		      /* HP_ARENA_ALLOW_RWX or HUGEPERM_ALLOW_RWX */
 	bool alias;		      /* executable classes get shared blocks with an alias */
 	bool poison;		      /* fill freed writable pages with HP_POISON_BYTE */
+	bool traced;		      /* calls go to the HUGEPERM_TRACE file (api.c) */
 	bool guard_madvise;	      /* MADV_GUARD_INSTALL works (until it says EINVAL) */
 	size_t max_bytes;	      /* cap on committed bytes, 0 = none */
 	size_t committed_bytes;	      /* blocks not RESERVED */

@@ -537,6 +537,14 @@ static uint64_t os_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void os_store(uintptr_t dst, const void *src, int byte, size_t size)
+{
+	if (src)
+		memcpy((void *)dst, src, size);
+	else
+		memset((void *)dst, byte, size);
+}
+
 static void *os_meta_alloc(size_t size)
 {
 	void *p = sys_mmap(NULL, size, PROT_READ | PROT_WRITE, ANON, -1, 0);
@@ -573,6 +581,7 @@ const struct hp_os hp_os_linux = {
 	.shm_remap = os_shm_remap,
 	.guard = os_guard,
 	.mem_write = os_mem_write,
+	.store = os_store,
 	.now_ns = os_now_ns,
 	.meta_alloc = os_meta_alloc,
 	.meta_free = os_meta_free,
@@ -756,6 +765,29 @@ void hp_os_write_all(int fd, const char *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 	}
+}
+
+int hp_os_create_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	return fd < 0 ? -errno : fd;
+}
+
+void hp_os_close(int fd)
+{
+	close(fd);
+}
+
+uint64_t hp_os_realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t hp_os_tid(void)
+{
+	return (uint32_t)syscall(SYS_gettid);
 }
 
 void hp_os_die(const char *msg)

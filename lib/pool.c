@@ -334,12 +334,12 @@ static int write_pages(struct hp_arena *a, struct hp_block *b, uintptr_t dst, co
 		aliased &= blk->aliased;
 	}
 	if (writable) {
-		memcpy((void *)dst, src, size);
+		a->os->store(dst, src, 0, size);
 		*method = W_DIRECT;
 		return 0;
 	}
 	if (aliased) {
-		memcpy((void *)hp_alias_of(b, dst), src, size);
+		a->os->store(hp_alias_of(b, dst), src, 0, size);
 		*method = W_ALIAS;
 		return 0;
 	}
@@ -360,7 +360,7 @@ static int write_pages(struct hp_arena *a, struct hp_block *b, uintptr_t dst, co
 					   (prot | PROT_READ | PROT_WRITE) & ~PROT_EXEC);
 		if (err)
 			return err;
-		memcpy((void *)from, s + (from - dst), to - from);
+		a->os->store(from, s + (from - dst), 0, to - from);
 		err = hp_pages_protect(a, blk, i, 1, prot);
 		if (err)
 			return err;

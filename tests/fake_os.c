@@ -75,6 +75,11 @@ static int f_mem_write(uintptr_t dst, const void *src, size_t size)
 	return 0;
 }
 
+static void f_store(uintptr_t dst, const void *src, int byte, size_t size)
+{
+	fake.stores++; /* fake addresses hold no memory */
+}
+
 static int f_decommit(uintptr_t addr, size_t size)
 {
 	return 0;
@@ -158,6 +163,7 @@ const struct hp_os fake_os = {
 	.shm_close = f_shm_close,
 	.shm_commit = f_shm_commit,
 	.shm_decommit = f_shm_decommit,
+	.store = f_store,
 	.mem_write = f_mem_write,
 	.guard = f_guard,
 	.now_ns = f_now,

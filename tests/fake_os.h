@@ -27,6 +27,7 @@ struct fake_os_state {
 	int shm_commits;      /* aliased blocks committed */
 	int shm_refuse;	      /* errno for shared commits (memfd_noexec=2), 0: accept */
 	int mem_writes;	      /* writes through /proc/self/mem */
+	int stores;	      /* the library's own stores (hp_write, fills) */
 	int guard_calls;      /* MADV_GUARD_INSTALL/REMOVE calls */
 	int guard_refuse;     /* errno for them (old kernel: EINVAL), 0: accept */
 	int cpu_node;	      /* the fake topology: the node "this CPU" is on */
