@@ -54,6 +54,7 @@
 #include <hugeperm.h>
 
 #include "preload.h"
+#include "trace.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -217,8 +218,46 @@ static void drop_from_ld_preload(void)
 	}
 }
 
+/* `hugeperm record`: the program's anonymous mmap stream as it asked for it
+ * (trace.h), whatever was served.  HUGEPERM_PRELOAD_RECORD=path;
+ * HUGEPERM_PRELOAD_RECORD_PID limits it to that process (not its children,
+ * which would truncate the file). */
+static struct hp_trace_writer rec;
+
+static void rec_child(void)
+{
+	hp_trace_detach(&rec); /* the file is the parent's */
+}
+
+static void rec_prepare(void)
+{
+	hp_trace_flush(&rec);
+}
+
+static void open_record(void)
+{
+	const char *path = getenv("HUGEPERM_PRELOAD_RECORD");
+	const char *pid = getenv("HUGEPERM_PRELOAD_RECORD_PID");
+	if (!path || !*path || (pid && strtol(pid, NULL, 10) != (long)getpid()))
+		return;
+	int err = hp_trace_open(&rec, path, "preload", program_invocation_short_name);
+	if (err) {
+		hp_preload_say("hugeperm: HUGEPERM_PRELOAD_RECORD: cannot create the file; not "
+			       "recording\n");
+		return;
+	}
+	pthread_atfork(rec_prepare, NULL, rec_child);
+}
+
+static void note(int type, const void *addr, size_t len, int prot, int flags)
+{
+	if (rec.on && !in_hook)
+		hp_trace_record(&rec, type, (uintptr_t)addr, len, prot, flags);
+}
+
 static void read_options(void)
 {
+	open_record();
 	const char *serve = getenv("HUGEPERM_PRELOAD_SERVE");
 	if (!serve)
 		serve = "exec,areas,reservations";
@@ -818,14 +857,30 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	return p ? (void *)p : k_mmap(addr, len, prot, flags, fd, off);
 }
 
+/* Record a mapping the program made: anonymous private ones are ours to
+ * trace; anything else MAP_FIXED replaced what was there. */
+static void *note_mmap(void *p, void *addr, size_t len, int prot, int flags)
+{
+	if (p == MAP_FAILED || !rec.on)
+		return p;
+	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	if ((flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE)
+		note(HP_EV_MAP, p, len, prot,
+		     (fixed ? HP_TF_FIXED : 0) | (flags & MAP_NORESERVE ? HP_TF_NORESERVE : 0) |
+			     (addr && !fixed ? HP_TF_HINT : 0));
+	else if (fixed)
+		note(HP_EV_UNMAP, p, len, 0, 0);
+	return p;
+}
+
 HOOK void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return do_mmap(addr, len, prot, flags, fd, off);
+	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
 }
 
 HOOK void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return do_mmap(addr, len, prot, flags, fd, off);
+	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
 }
 
 /* Call @kernel on the parts of [start, end) that hugeperm does not own. */
@@ -884,7 +939,7 @@ static void resv_unmapped(uintptr_t start, uintptr_t end)
 	}
 }
 
-HOOK int munmap(void *addr, size_t len)
+static int do_munmap(void *addr, size_t len)
 {
 	if (in_hook || !ready() || !len || !hp_owns(addr, len))
 		return k_munmap(addr, len);
@@ -899,6 +954,14 @@ HOOK int munmap(void *addr, size_t len)
 	P.n.unmaps++;
 	int rc = kernel_parts(start, end, k_munmap3, 0);
 	unlock(&h);
+	return rc;
+}
+
+HOOK int munmap(void *addr, size_t len)
+{
+	int rc = do_munmap(addr, len);
+	if (rc == 0)
+		note(HP_EV_UNMAP, addr, len, 0, 0);
 	return rc;
 }
 
@@ -983,18 +1046,26 @@ out:
 	return rc;
 }
 
+static int note_rc(int rc, int type, void *addr, size_t len, int prot)
+{
+	if (rc == 0)
+		note(type, addr, len, prot, 0);
+	return rc;
+}
+
 HOOK int mprotect(void *addr, size_t len, int prot)
 {
 	if (in_hook || !ready() || !len || !hp_owns(addr, len))
-		return k_mprotect(addr, len, prot);
-	return do_protect(addr, len, prot, -1);
+		return note_rc(k_mprotect(addr, len, prot), HP_EV_PROTECT, addr, len, prot);
+	return note_rc(do_protect(addr, len, prot, -1), HP_EV_PROTECT, addr, len, prot);
 }
 
 HOOK int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
 	if (in_hook || !ready() || !len || !hp_owns(addr, len))
-		return k_pkey_mprotect(addr, len, prot, pkey);
-	return do_protect(addr, len, prot, pkey);
+		return note_rc(k_pkey_mprotect(addr, len, prot, pkey), HP_EV_PROTECT, addr, len,
+			       prot);
+	return note_rc(do_protect(addr, len, prot, pkey), HP_EV_PROTECT, addr, len, prot);
 }
 
 static int k_madvise3(void *addr, size_t len, int advice)
@@ -1002,7 +1073,7 @@ static int k_madvise3(void *addr, size_t len, int advice)
 	return k_madvise(addr, len, advice);
 }
 
-HOOK int madvise(void *addr, size_t len, int advice)
+static int do_madvise(void *addr, size_t len, int advice)
 {
 	if (in_hook || !ready() || !len || !hp_owns(addr, len))
 		return k_madvise(addr, len, advice);
@@ -1056,6 +1127,14 @@ HOOK int madvise(void *addr, size_t len, int advice)
 	if (rc == 0)
 		rc = kernel_parts(start, end, k_madvise3, advice);
 	unlock(&h);
+	return rc;
+}
+
+HOOK int madvise(void *addr, size_t len, int advice)
+{
+	int rc = do_madvise(addr, len, advice);
+	if (rc == 0 && (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE))
+		note(HP_EV_DISCARD, addr, len, 0, 0);
 	return rc;
 }
 
@@ -1114,15 +1193,8 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 	return (void *)to;
 }
 
-HOOK void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+static void *do_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
 {
-	void *to = NULL;
-	if (flags & MREMAP_FIXED) {
-		va_list ap;
-		va_start(ap, flags);
-		to = va_arg(ap, void *);
-		va_end(ap);
-	}
 	if (in_hook || !ready() || !hp_owns(old, oldlen ? oldlen : 1))
 		return k_mremap(old, oldlen, newlen, flags, to);
 	if ((uintptr_t)old % PAGE || !oldlen || !newlen ||
@@ -1134,6 +1206,21 @@ HOOK void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	lock(&h);
 	void *p = remap_ours((uintptr_t)old, page_up(oldlen), page_up(newlen), flags);
 	unlock(&h);
+	return p;
+}
+
+HOOK void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+	void *to = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		to = va_arg(ap, void *);
+		va_end(ap);
+	}
+	void *p = do_mremap(old, oldlen, newlen, flags, to);
+	if (p != MAP_FAILED && rec.on && !in_hook)
+		hp_trace_record_remap(&rec, (uintptr_t)old, oldlen, (uintptr_t)p, newlen);
 	return p;
 }
 
@@ -1175,5 +1262,6 @@ __attribute__((destructor)) static void report(void)
 		return;
 	in_hook++;
 	hp_preload_report();
+	hp_trace_close(&rec);
 	in_hook--;
 }
