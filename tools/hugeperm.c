@@ -30,9 +30,11 @@
 
 #include <hugeperm.h>
 
+#include "tools.h"
+
 #define GIB (1UL << 30)
 
-static const char *errno_name(int e)
+const char *tool_errno_name(int e)
 {
 	switch (e) {
 	case ENOENT:
@@ -56,9 +58,9 @@ static const char *errno_name(int e)
 	}
 }
 
-static int fail(const char *what, int e)
+int tool_fail(const char *what, int e)
 {
-	fprintf(stderr, "hugeperm: %s: %s (%s)\n", what, strerror(e), errno_name(e));
+	fprintf(stderr, "hugeperm: %s: %s (%s)\n", what, strerror(e), tool_errno_name(e));
 	return 2;
 }
 
@@ -69,8 +71,18 @@ static int usage(FILE *f, int rc)
 	      "                    -- CMD [ARGS...]\n"
 	      "       hugeperm stats [--json] PID\n"
 	      "       hugeperm info [--json]\n"
+	      "       hugeperm record -o FILE [--serve KINDS] -- CMD [ARGS...]\n"
+	      "       hugeperm dump FILE\n"
+	      "       hugeperm replay FILE [--policy all|NAME,...] [--format table|json|markdown]\n"
+	      "                       [--collapse deferred|sync] [--real]\n"
+	      "       hugeperm synth -o FILE [--text] [--seed N] [--threads N] [--units N]\n"
+	      "                      [--max-pages N] [--area-pages N] [--flips N] [--lifetime N]\n"
+	      "                      [--data-pct N] [--gap-us N]\n"
+	      "       hugeperm map FILE [--policy NAME] [--at peak|end|N] [--coverage] -o OUT.svg\n"
 	      "Run CMD with its JIT code served from huge pages (LD_PRELOAD), show the\n"
-	      "huge-page coverage of a running process, or what this machine offers.\n"
+	      "huge-page coverage of a running process, or what this machine offers;\n"
+	      "record what a program asks of the memory manager and replay it under\n"
+	      "the kernel RFCs' grouping policies and ours.\n"
 	      "See hugeperm(1).\n",
 	      f);
 	return rc;
@@ -112,7 +124,8 @@ static bool serve_ok(const char *list)
 		return false;
 	strcpy(tmp, list);
 	for (char *save = NULL, *w = strtok_r(tmp, ",", &save); w; w = strtok_r(NULL, ",", &save))
-		if (strcmp(w, "exec") && strcmp(w, "areas") && strcmp(w, "none"))
+		if (strcmp(w, "exec") && strcmp(w, "areas") && strcmp(w, "reservations") &&
+		    strcmp(w, "none"))
 			return false;
 	return true;
 }
@@ -171,7 +184,7 @@ static void print_reports(const char *dir, bool json, FILE *out)
 	rmdir(dir);
 }
 
-static int cmd_run(int argc, char **argv)
+int cmd_run(int argc, char **argv)
 {
 	static const char *const backends[] = {"auto", "hugetlb-1g", "hugetlb-2m",
 					       "thp",  "small",	     NULL};
@@ -236,7 +249,7 @@ static int cmd_run(int argc, char **argv)
 	char buf[PATH_MAX];
 	const char *lib = find_preload(buf, sizeof(buf));
 	if (access(lib, R_OK))
-		return fail(lib, errno);
+		return tool_fail(lib, errno);
 	char preload[2 * PATH_MAX];
 	const char *old = getenv("LD_PRELOAD");
 	snprintf(preload, sizeof(preload), "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
@@ -245,17 +258,23 @@ static int cmd_run(int argc, char **argv)
 	char dir[] = "/tmp/hugeperm-stats.XXXXXX";
 	if (stats) {
 		if (!mkdtemp(dir))
-			return fail("mkdtemp", errno);
+			return tool_fail("mkdtemp", errno);
 		setenv("HUGEPERM_STATS_DIR", dir, 1);
 	}
 
 	pid_t pid = fork();
 	if (pid < 0)
-		return fail("fork", errno);
+		return tool_fail("fork", errno);
 	if (pid == 0) {
+		if (getenv("HUGEPERM_PRELOAD_RECORD")) { /* this process, not its children */
+			char me[24];
+			snprintf(me, sizeof(me), "%ld", (long)getpid());
+			setenv("HUGEPERM_PRELOAD_RECORD_PID", me, 1);
+		}
 		execvp(argv[i], &argv[i]);
 		int e = errno;
-		fprintf(stderr, "hugeperm: %s: %s (%s)\n", argv[i], strerror(e), errno_name(e));
+		fprintf(stderr, "hugeperm: %s: %s (%s)\n", argv[i], strerror(e),
+			tool_errno_name(e));
 		_exit(e == ENOENT ? 127 : 126);
 	}
 	signal(SIGINT, SIG_IGN); /* the program decides; we report after it */
@@ -263,12 +282,12 @@ static int cmd_run(int argc, char **argv)
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return fail("waitpid", errno);
+			return tool_fail("waitpid", errno);
 	if (stats) {
 		/* On stderr, like time(1): the program's stdout stays its own. */
 		FILE *out = output ? fopen(output, "w") : stderr;
 		if (!out)
-			return fail(output, errno);
+			return tool_fail(output, errno);
 		print_reports(dir, json, out);
 		if (output)
 			fclose(out);
@@ -415,12 +434,12 @@ static int cmd_stats(int argc, char **argv)
 	if (err) {
 		char what[64];
 		snprintf(what, sizeof(what), "/proc/%ld/smaps", pid);
-		return fail(what, err == ENOENT ? ESRCH : err);
+		return tool_fail(what, err == ENOENT ? ESRCH : err);
 	}
 	bool *ours = calloc(n ? n : 1, sizeof(*ours)), by_name;
 	if (!ours) {
 		free(v);
-		return fail("stats", ENOMEM);
+		return tool_fail("stats", ENOMEM);
 	}
 	mark_ours(v, n, ours, &by_name);
 
@@ -640,7 +659,7 @@ static int cmd_info(int argc, char **argv)
 			       st.huge_blocks ? "huge-mapped" : "on 4 KiB pages");
 		else
 			printf("hugeperm cannot make an arena here: %s (%s)\n", strerror(arena_err),
-			       errno_name(arena_err));
+			       tool_errno_name(arena_err));
 		printf("preload: %s%s\n", lib,
 		       lib_ok ? "" : " (missing: set HUGEPERM_PRELOAD_LIB)");
 	}
@@ -657,6 +676,16 @@ int main(int argc, char **argv)
 		return cmd_stats(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "info"))
 		return cmd_info(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "record"))
+		return cmd_record(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "dump"))
+		return cmd_dump(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "replay"))
+		return cmd_replay(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "synth"))
+		return cmd_synth(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "map"))
+		return cmd_map(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return usage(stdout, 0);
 	if (!strcmp(argv[1], "--version")) {

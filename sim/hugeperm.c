@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hugeperm.c - our policy in the simulator: the library itself.
+ *
+ * The policy does not describe hugeperm, it runs it: an arena of lib/
+ * (placement, classes, thread caches, collapse queue) whose OS layer is
+ * this file's hooks, which call the model instead of the kernel.  A trace
+ * event becomes the call a linked JIT would make: hp_arena_alloc for a
+ * map (a hinted RW mapping is a JIT's code area to be: it is placed in
+ * the RX class with HP_HOME, as the preload places such areas in its exact
+ * mode; sim_hugeperm_prot), hp_arena_protect, hp_arena_free (or, for part of a mapping,
+ * protection NONE and a discard, as the preload does), hp_arena_write for
+ * a write into pages that are not writable, hp_arena_discard.  The arena
+ * has the THP backend, RWX allowed (the program asked), no alias (an
+ * alias needs real shared memory; writes go the /proc/self/mem way,
+ * which changes no mapping either).
+ *
+ * Deferred collapses run after each event at trace time, as the collapse
+ * thread would (HUGEPERM_COLLAPSE_DELAY_MS after a block turns uniform);
+ * `hugeperm-sync` collapses at the end of the call, as
+ * HUGEPERM_COLLAPSE=sync does.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "simint.h"
+
+/* The run the hooks act on (one at a time per thread). */
+static __thread struct sim *cur;
+/* Address space for the arenas' chunks: below the 47-bit limit of the
+ * chunk map, away from where the kernel puts mappings. */
+static uintptr_t next_chunk = 0x300000000000UL;
+
+#define PG(addr) ((uint64_t)(addr) >> SIM_PAGE_SHIFT)
+#define NP(size) ((uint64_t)(size) >> SIM_PAGE_SHIFT)
+
+static int m_reserve(size_t size, size_t align, uintptr_t near, uintptr_t *out)
+{
+	uintptr_t at = __atomic_fetch_add(&next_chunk, (size + align - 1) & ~(align - 1),
+					  __ATOMIC_RELAXED);
+	*out = (at + align - 1) & ~(align - 1);
+	return 0;
+}
+
+static int m_release(uintptr_t addr, size_t size)
+{
+	return 0;
+}
+
+static int m_commit(uintptr_t addr, size_t size, int prot, int backend, int fill, int node)
+{
+	if (backend != HP_BACKEND_THP)
+		return EINVAL; /* the policy's arena has only THP */
+	sim_mm_map(&cur->mm, PG(addr), NP(size), prot);
+	return 0;
+}
+
+static int m_decommit(uintptr_t addr, size_t size)
+{
+	sim_mm_map(&cur->mm, PG(addr), NP(size), PROT_NONE); /* a reservation again */
+	return 0;
+}
+
+static int m_discard(uintptr_t addr, size_t size)
+{
+	sim_mm_discard(&cur->mm, PG(addr), NP(size));
+	return 0;
+}
+
+static int m_populate(uintptr_t addr, size_t size)
+{
+	sim_mm_populate(&cur->mm, PG(addr), NP(size));
+	return 0;
+}
+
+static int m_protect(uintptr_t addr, size_t size, int prot)
+{
+	sim_mm_protect(&cur->mm, PG(addr), NP(size), prot);
+	return 0;
+}
+
+static int m_collapse(uintptr_t addr, size_t size)
+{
+	return sim_mm_collapse(&cur->mm, PG(addr), NP(size));
+}
+
+static int m_name(uintptr_t addr, size_t size, const char *name)
+{
+	return 0;
+}
+
+static int m_shm_create(size_t size, int backend, int *fd)
+{
+	return EOPNOTSUPP;
+}
+
+static void m_shm_close(int fd)
+{
+}
+
+static int m_guard(uintptr_t addr, size_t size, bool install)
+{
+	return 0;
+}
+
+static void m_store(uintptr_t dst, const void *src, int byte, size_t size)
+{
+}
+
+static int m_mem_write(uintptr_t dst, const void *src, size_t size)
+{
+	cur->n_alias++;
+	return 0;
+}
+
+static uint64_t m_now(void)
+{
+	return cur->now_ns;
+}
+
+static void *m_meta_alloc(size_t size)
+{
+	return calloc(1, size);
+}
+
+static void m_meta_free(void *p, size_t size)
+{
+	free(p);
+}
+
+static void m_synchronize(void)
+{
+}
+
+static int m_huge_mapped(uintptr_t addr, size_t size, bool *huge)
+{
+	*huge = sim_mm_huge(&cur->mm, PG(addr), NP(size));
+	return 0;
+}
+
+static int m_cpu_node(void)
+{
+	return 0;
+}
+
+static const struct hp_os model_os = {
+	.reserve = m_reserve,
+	.release = m_release,
+	.commit = m_commit,
+	.decommit = m_decommit,
+	.discard = m_discard,
+	.populate = m_populate,
+	.protect = m_protect,
+	.collapse = m_collapse,
+	.name = m_name,
+	.shm_create = m_shm_create,
+	.shm_close = m_shm_close,
+	.guard = m_guard,
+	.store = m_store,
+	.mem_write = m_mem_write,
+	.now_ns = m_now,
+	.meta_alloc = m_meta_alloc,
+	.meta_free = m_meta_free,
+	.synchronize = m_synchronize,
+	.huge_mapped = m_huge_mapped,
+	.cpu_node = m_cpu_node,
+};
+
+struct hpol {
+	struct sim *s;
+	struct hp_arena *a;
+	bool borrowed; /* sim_run_arena's arena: not ours to tear down */
+	char *zeros;   /* the source of replayed writes */
+	size_t nzeros;
+};
+
+static void *create(struct sim *s, int mode)
+{
+	struct hpol *h = calloc(1, sizeof(*h));
+	struct hp_arena *a = calloc(1, sizeof(*a));
+	if (!h || !a) {
+		free(h);
+		free(a);
+		return NULL;
+	}
+	cur = s;
+	h->s = s;
+	if (s->arena) { /* a real arena: the kernel is the model */
+		free(a);
+		h->a = s->arena;
+		h->borrowed = true;
+		return h;
+	}
+	hp_arena_init(a, &model_os, HP_BACKEND_THP, HP_BACKEND_THP);
+	a->collapse_mode = mode;
+	a->allow_rwx = true;
+	a->alias = false;
+	a->guard_madvise = true;
+	h->s = s;
+	h->a = a;
+	return h;
+}
+
+static void *create_deferred(struct sim *s)
+{
+	return create(s, s->collapse_mode ? s->collapse_mode : HP_COLLAPSE_DEFERRED);
+}
+
+static void *create_sync(struct sim *s)
+{
+	return create(s, HP_COLLAPSE_SYNC);
+}
+
+static void destroy(void *p)
+{
+	struct hpol *h = p;
+	cur = h->s;
+	if (!h->borrowed) {
+		hp_arena_fini(h->a);
+		free(h->a);
+	}
+	free(h->zeros);
+	free(h);
+}
+
+static void *addr_of(const struct sim_alloc *a, uint64_t off)
+{
+	return (void *)(uintptr_t)((a->at + off) << SIM_PAGE_SHIFT);
+}
+
+int sim_hugeperm_prot(int prot, int flags)
+{
+	if ((flags & HP_TF_HINT) && prot == (PROT_READ | PROT_WRITE))
+		return prot | HP_HOME(PROT_READ | PROT_EXEC);
+	return prot;
+}
+
+static int map(void *p, struct sim_alloc *a)
+{
+	struct hpol *h = p;
+	cur = h->s;
+	void *ptr = hp_arena_alloc(h->a, a->npages << SIM_PAGE_SHIFT,
+				   sim_hugeperm_prot(a->home, a->flags));
+	if (!ptr)
+		return errno;
+	a->at = PG(ptr);
+	return 0;
+}
+
+static void protect(void *p, struct sim_alloc *a, uint64_t off, uint64_t n, int prot)
+{
+	struct hpol *h = p;
+	cur = h->s;
+	hp_arena_protect(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT, prot);
+}
+
+static void unmap(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
+{
+	struct hpol *h = p;
+	cur = h->s;
+	if (n == a->nlive)
+		return; /* the last pages: free() gives the whole allocation back */
+	hp_arena_protect(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT, PROT_NONE);
+	hp_arena_discard(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT);
+}
+
+static void release(void *p, struct sim_alloc *a)
+{
+	struct hpol *h = p;
+	cur = h->s;
+	hp_arena_free(h->a, addr_of(a, 0));
+}
+
+static void write(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
+{
+	struct hpol *h = p;
+	cur = h->s;
+	bool writable = true;
+	for (uint64_t i = off; i < off + n; i++)
+		writable &= (a->prot[i] & PROT_WRITE) != 0;
+	if (writable)
+		return; /* a plain store: no call */
+	size_t size = n << SIM_PAGE_SHIFT;
+	if (h->nzeros < size) {
+		char *z = realloc(h->zeros, size);
+		if (!z)
+			return;
+		memset(z, 0, size);
+		h->zeros = z;
+		h->nzeros = size;
+	}
+	hp_arena_write(h->a, addr_of(a, off), h->zeros, size);
+}
+
+static void discard(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
+{
+	struct hpol *h = p;
+	cur = h->s;
+	hp_arena_discard(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT);
+}
+
+static void tick(void *p, uint64_t t_ns)
+{
+	struct hpol *h = p;
+	cur = h->s;
+	if (!h->borrowed && h->a->collapse_mode == HP_COLLAPSE_DEFERRED &&
+	    __atomic_load_n(&h->a->nqueued, __ATOMIC_RELAXED))
+		hp_collapse_run(h->a, 0, 0, NULL);
+}
+
+const struct sim_policy sim_hugeperm = {
+	.name = "hugeperm",
+	.about = "lib/ itself on the model: classes, collapse deferred by trace time",
+	.create = create_deferred,
+	.destroy = destroy,
+	.map = map,
+	.protect = protect,
+	.unmap = unmap,
+	.free = release,
+	.write = write,
+	.discard = discard,
+	.tick = tick,
+};
+
+const struct sim_policy sim_hugeperm_sync = {
+	.name = "hugeperm-sync",
+	.about = "the same with HUGEPERM_COLLAPSE=sync",
+	.create = create_sync,
+	.destroy = destroy,
+	.map = map,
+	.protect = protect,
+	.unmap = unmap,
+	.free = release,
+	.write = write,
+	.discard = discard,
+	.tick = tick,
+};

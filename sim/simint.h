@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * simint.h - what the simulator's parts share: the memory model, the
+ * policy interface, and the carving allocator the kernel-style policies
+ * place pages with.
+ */
+#ifndef HP_SIMINT_H
+#define HP_SIMINT_H
+
+#include "sim.h"
+
+#define SIM_BLOCK_PAGES 512
+#define SIM_PAGE_SHIFT	12
+
+/* ---------------------------------------------------------------------
+ * The model (model.c): what the kernel would have mapped, page by page.
+ *
+ * Rules, as the kernel behaves on x86-64 with THP:
+ *   - A block takes a huge page at its first fault only if, at that time,
+ *     one mapping covers all 512 pages with one accessible protection
+ *     (the fault happens when a call makes the block accessible: we
+ *     assume the program touches what it maps).
+ *   - Changing the protection of part of a huge block, unmapping part of
+ *     it, or dropping part of it (MADV_DONTNEED) splits the PMD.  Changing
+ *     the whole block's protection does not.
+ *   - Nothing merges by itself (khugepaged is not modelled): a block is
+ *     huge again only through sim_mm_collapse on a uniform block.
+ * ------------------------------------------------------------------- */
+struct sim_mblock {
+	struct sim_mblock *next; /* hash chain */
+	uint64_t index;		 /* address >> 21 */
+	uint8_t state;		 /* enum sim_block_state */
+	uint16_t nmapped;
+	uint16_t nused;
+	uint8_t prot[SIM_BLOCK_PAGES];
+	uint64_t used[SIM_BLOCK_PAGES / 64];
+};
+
+struct sim_mm {
+	struct sim_mblock **tab; /* hash buckets, chained */
+	size_t cap, n;
+	bool thp; /* mappings are THP-eligible (else never huge) */
+	uint64_t splits, collapses;
+	uint64_t nused, nused_huge; /* live program pages, and those in huge blocks */
+	uint64_t nblocks;	    /* blocks holding memory (state != EMPTY) */
+	uint64_t n_mmap, n_mprotect, n_munmap, n_madvise;
+	int oom; /* a metadata allocation failed */
+};
+
+void sim_mm_init(struct sim_mm *mm, bool thp);
+void sim_mm_fini(struct sim_mm *mm);
+struct sim_mblock *sim_mm_block(struct sim_mm *mm, uint64_t index, bool create);
+/* The calls a policy makes, on page numbers. */
+void sim_mm_map(struct sim_mm *mm, uint64_t page, uint64_t n, int prot);
+void sim_mm_unmap(struct sim_mm *mm, uint64_t page, uint64_t n);
+void sim_mm_protect(struct sim_mm *mm, uint64_t page, uint64_t n, int prot);
+void sim_mm_discard(struct sim_mm *mm, uint64_t page, uint64_t n);
+/* Fault the pages in (MADV_POPULATE_WRITE): huge where the rule allows. */
+void sim_mm_populate(struct sim_mm *mm, uint64_t page, uint64_t n);
+/* MADV_COLLAPSE of whole blocks: 0, or EINVAL if a block is not uniform,
+ * not all mapped, or holds no page. */
+int sim_mm_collapse(struct sim_mm *mm, uint64_t page, uint64_t n);
+/* Is every block of the range huge? */
+bool sim_mm_huge(struct sim_mm *mm, uint64_t page, uint64_t n);
+/* Is the block holding @page mapped whole with one protection (in *prot)? */
+bool sim_mm_uniform(struct sim_mm *mm, uint64_t page, int *prot);
+/* Mark live program pages (coverage); no call is counted. */
+void sim_mm_use(struct sim_mm *mm, uint64_t page, uint64_t n, bool used);
+
+/* ---------------------------------------------------------------------
+ * The replay (sim.c) and the policy interface
+ * ------------------------------------------------------------------- */
+
+/* One program mapping as the trace made it, and where the policy put it. */
+struct sim_alloc {
+	uint64_t page; /* program address >> 12 */
+	uint64_t npages;
+	uint64_t at;	/* policy address >> 12 of page 0 */
+	uint64_t nlive; /* pages not yet unmapped */
+	uint8_t *prot;	/* per page: the program's protection, or SIM_UNMAPPED */
+	int home;	/* the protection it was mapped with */
+	int flags;	/* HP_TF_* of its map event */
+	uint64_t pv;	/* the policy's own */
+};
+
+struct sim;
+struct sim_policy {
+	const char *name;
+	const char *about;
+	void *(*create)(struct sim *s);
+	void (*destroy)(void *p);
+	/* Place @a (a->prot all a->home) and map it: set a->at. */
+	int (*map)(void *p, struct sim_alloc *a);
+	/* Pages [off, off+n) of @a now @prot (a->prot still the old ones). */
+	void (*protect)(void *p, struct sim_alloc *a, uint64_t off, uint64_t n, int prot);
+	/* Pages [off, off+n) unmapped (a->prot still the old ones). */
+	void (*unmap)(void *p, struct sim_alloc *a, uint64_t off, uint64_t n);
+	/* Every page of @a unmapped: give its place back. */
+	void (*free)(void *p, struct sim_alloc *a);
+	void (*write)(void *p, struct sim_alloc *a, uint64_t off, uint64_t n);
+	void (*discard)(void *p, struct sim_alloc *a, uint64_t off, uint64_t n);
+	/* After each event, at trace time @t_ns (deferred work). */
+	void (*tick)(void *p, uint64_t t_ns);
+};
+
+struct sim {
+	struct sim_mm mm;
+	const struct sim_policy *pol;
+	void *pp;	   /* the policy's state */
+	uint64_t now_ns;   /* trace time of the event being replayed */
+	int collapse_mode; /* sim_options.collapse_mode */
+	uint64_t n_copy, n_alias;
+	struct sim_alloc **a; /* live allocations, sorted by page */
+	size_t na, cap;
+	uint64_t sample_ns;	/* sim_options.sample_ns */
+	struct hp_arena *arena; /* sim_run_arena: the hugeperm policy's (a real one) */
+	uint8_t *remap_prots;	/* a remap's old protections, while it is read */
+	uint64_t remap_page;
+};
+
+/* A policy moved @a's pages to @at (pack): the live marks follow. */
+void sim_move(struct sim *s, struct sim_alloc *a, uint64_t at);
+
+extern const struct sim_policy sim_naive, sim_pte_cache, sim_migratetype, sim_cpa_merge, sim_pack,
+	sim_hugeperm, sim_hugeperm_sync;
+
+/* ---------------------------------------------------------------------
+ * Carving (carve.c): 2 MiB blocks taken whole from a bump range above
+ * user space, pages handed out first-fit within blocks of one class.
+ * ------------------------------------------------------------------- */
+struct carve_block {
+	uint64_t base; /* first page */
+	int cls;       /* the class its free pages serve */
+	unsigned nfree;
+	uint64_t freemap[SIM_BLOCK_PAGES / 64]; /* bit set: page free */
+};
+
+struct carve {
+	struct carve_block **b; /* blocks, in no order */
+	size_t nb, cap;
+	uint64_t next; /* next fresh block's first page */
+};
+
+void carve_init(struct carve *c);
+void carve_fini(struct carve *c);
+/* @n pages for class @cls from a block of that class, else from fresh
+ * blocks (*fresh set, each mapped by the caller with sim_mm_map).  Returns
+ * the first page, or 0 on ENOMEM. */
+uint64_t carve_alloc(struct carve *c, uint64_t n, int cls, uint64_t *fresh, uint64_t *nfresh);
+/* Give pages back; returns the blocks that are now wholly free through
+ * @empty (their first pages), removed from the carve. */
+size_t carve_free(struct carve *c, uint64_t page, uint64_t n, uint64_t *empty, size_t max);
+struct carve_block *carve_block_of(struct carve *c, uint64_t page);
+
+#endif

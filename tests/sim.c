@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim.t - the trace format and the simulator's policies on hand-made
+ * traces whose splits and collapses are known (worked out in the comments).
+ *
+ * Addresses in the traces are 2 MiB aligned where it matters: 0x40000000
+ * is the start of a block, so a naive mapping of 512 pages there is one
+ * whole block.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sim.h"
+#include "tap.h"
+
+static struct sim_trace parse(const char *text)
+{
+	struct sim_trace t;
+	char err[256];
+	int e = sim_trace_parse((const uint8_t *)text, strlen(text), &t, err, sizeof(err));
+	if (e)
+		tap_diag("parse: %s", err);
+	return t;
+}
+
+static struct sim_result run(const struct sim_trace *t, const char *policy)
+{
+	struct sim_result r;
+	struct sim_options o = {.map_at = -1};
+	int e = sim_run(t, policy, &o, &r);
+	if (e)
+		tap_diag("%s: error %d", policy, e);
+	return r;
+}
+
+static void test_format(void)
+{
+	/* Binary round trip, with times, pages and flags that need every varint width. */
+	struct hp_trace_event in[6] = {
+		{0, 0x7f0000000, 16, 1000, HP_EV_MAP, PROT_READ | PROT_WRITE, HP_TF_HINT},
+		{5, 0x7f0000000, 16, 1000, HP_EV_PROTECT, PROT_READ | PROT_EXEC, 0},
+		{1ULL << 40, 0x10, 1ULL << 30, 4000000, HP_EV_MAP, 0, HP_TF_NORESERVE},
+		{(1ULL << 40) + 1, 0x7f0000000, 16, 1, HP_EV_UNMAP, 0, 0},
+		{(1ULL << 40) + 2, 0x400, 2, 1, HP_EV_REMAP, 0, 0},
+		{(1ULL << 40) + 2, 0x800, 4, 1, HP_EV_REMAP_TO, 0, HP_TF_FIXED},
+	};
+	uint8_t buf[HP_TRACE_HEADER + 6 * HP_TRACE_MAX_EVENT];
+	struct hp_trace_header h = {.version = HP_TRACE_VERSION, .page_shift = 12};
+	strcpy(h.source, "test");
+	strcpy(h.comm, "sim.t");
+	hp_trace_header_encode(&h, buf);
+	size_t n = HP_TRACE_HEADER;
+	struct hp_trace_enc st = {0, 0};
+	for (int i = 0; i < 6; i++)
+		n += hp_trace_encode(&st, &in[i], buf + n);
+	ok(n < HP_TRACE_HEADER + 6 * 16, "6 events in %zu bytes after the header",
+	   n - HP_TRACE_HEADER);
+	struct sim_trace t;
+	char err[256];
+	is(sim_trace_parse(buf, n, &t, err, sizeof(err)), 0, "the binary trace parses");
+	bool same = t.n == 6 && !strcmp(t.h.comm, "sim.t");
+	for (size_t i = 0; same && i < 6; i++)
+		same = t.ev[i].t_ns == in[i].t_ns && t.ev[i].page == in[i].page &&
+		       t.ev[i].npages == in[i].npages && t.ev[i].tid == in[i].tid &&
+		       t.ev[i].type == in[i].type && t.ev[i].prot == in[i].prot &&
+		       t.ev[i].flags == in[i].flags;
+	ok(same, "every field comes back as written");
+	sim_trace_free(&t);
+
+	is(sim_trace_parse(buf, n - 1, &t, err, sizeof(err)), EINVAL,
+	   "a trace cut inside an event: EINVAL");
+	ok(strstr(err, "bad event at byte") != NULL, "... saying where: %s", err);
+	buf[7] = '2';
+	is(sim_trace_parse(buf, n, &t, err, sizeof(err)), ENOTSUP, "another version: ENOTSUP");
+	buf[7] = '1';
+	buf[12] = 21; /* page shift */
+	is(sim_trace_parse(buf, n, &t, err, sizeof(err)), ENOTSUP, "another page size: ENOTSUP");
+
+	const char *bad = "# a comment\n1.0 7 map 0x1000 4 rw-\n2.0 7 frobnicate 0x1000 4\n";
+	is(sim_trace_parse((const uint8_t *)bad, strlen(bad), &t, err, sizeof(err)), EINVAL,
+	   "text with an unknown event type: EINVAL");
+	ok(strstr(err, "line 3") != NULL, "... naming the line: %s", err);
+	const char *odd = "1.0 7 map 0x1001 4 rw-\n";
+	is(sim_trace_parse((const uint8_t *)odd, strlen(odd), &t, err, sizeof(err)), EINVAL,
+	   "an address that is not page-aligned: EINVAL");
+	const char *prot = "1.0 7 map 0x1000 4 rwz\n";
+	is(sim_trace_parse((const uint8_t *)prot, strlen(prot), &t, err, sizeof(err)), EINVAL,
+	   "a protection that is not [r-][w-][x-]: EINVAL");
+
+	struct sim_result r;
+	t = parse("0 1 map 0x40000000 1 rw-\n");
+	is(sim_run(&t, "no-such-policy", NULL, &r), EINVAL, "an unknown policy: EINVAL");
+	sim_trace_free(&t);
+}
+
+static void test_naive(void)
+{
+	/* One whole aligned block RW: the first fault takes a huge page.
+	 * Protecting one page splits it; protecting it back merges nothing
+	 * (khugepaged is not modelled). */
+	struct sim_trace t = parse("0 1 map 0x40000000 512 rw-\n"
+				   "10 1 protect 0x40000000 1 r-x\n"
+				   "20 1 protect 0x40000000 1 rw-\n"
+				   "30 1 protect 0x40000000 512 r--\n"
+				   "40 1 unmap 0x40000000 512\n");
+	struct sim_result r = run(&t, "naive");
+	is(r.splits, 1, "naive: a one-page protect splits the huge block");
+	is(r.collapses, 0, "naive: and nothing merges it back");
+	is(r.blocks_peak, 1, "naive: one block");
+	is(r.n_mprotect, 3, "naive: three mprotect calls");
+	ok(r.coverage_avg > 0.249 && r.coverage_avg < 0.251,
+	   "naive: huge for the first 10 us of 40 live (coverage %.3f)", r.coverage_avg);
+	ok(r.coverage_end < 0, "naive: nothing live at the end");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
+	/* 16 pages: never a whole block, never huge. */
+	t = parse("0 1 map 0x40000000 16 rw-\n10 1 protect 0x40000000 16 r-x\n");
+	r = run(&t, "naive");
+	is(r.splits, 0, "naive: small mappings split nothing ...");
+	ok(r.coverage_avg == 0.0, "naive: ... and are never huge");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+static void test_cpa_merge(void)
+{
+	/* One block, first fit: the RW page and the RX page share it.  The RX
+	 * protect splits (1); making it RW again makes the block uniform:
+	 * merged at once (1); the second flip pair does the same (2, 2). */
+	struct sim_trace t = parse("0 1 map 0x40000000 1 rw-\n"
+				   "1 1 map 0x40001000 1 rw-\n"
+				   "2 1 protect 0x40001000 1 r-x\n"
+				   "3 1 protect 0x40001000 1 rw-\n"
+				   "4 1 protect 0x40001000 1 r-x\n"
+				   "5 1 protect 0x40001000 1 rw-\n");
+	struct sim_result r = run(&t, "cpa-merge");
+	is(r.splits, 2, "cpa-merge: each RX flip in an RW block splits it");
+	is(r.collapses, 2, "cpa-merge: each flip back merges it at once");
+	is(r.blocks_peak, 1, "cpa-merge: one block for both");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+static void test_migratetype(void)
+{
+	/* RX and RW requests take a block each (no split).  Flipping the RW
+	 * page to RX splits the RW block (1); it merges only when all its
+	 * pages are free (unmap: 1).  The RX block was never split. */
+	struct sim_trace t = parse("0 1 map 0x40000000 1 r-x\n"
+				   "1 1 map 0x50000000 1 rw-\n"
+				   "2 1 protect 0x50000000 1 r-x\n"
+				   "3 1 protect 0x50000000 1 rw-\n"
+				   "4 1 unmap 0x50000000 1\n"
+				   "5 1 unmap 0x40000000 1\n");
+	struct sim_result r = run(&t, "migratetype");
+	is(r.blocks_peak, 2, "migratetype: a block per class");
+	is(r.splits, 1, "migratetype: a page leaving its class splits its block");
+	is(r.collapses, 1, "migratetype: merged when the block's pages are all free");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+static void test_pte_cache(void)
+{
+	/* One cache block serves both; the RX page splits it (1) for good: no
+	 * merge when everything is freed, and the next RX page costs nothing. */
+	struct sim_trace t = parse("0 1 map 0x40000000 1 rw-\n"
+				   "1 1 map 0x50000000 1 r-x\n"
+				   "2 1 unmap 0x50000000 1\n"
+				   "3 1 unmap 0x40000000 1\n"
+				   "4 1 map 0x60000000 1 r-x\n");
+	struct sim_result r = run(&t, "pte-cache");
+	is(r.splits, 1, "pte-cache: the first protection change splits the cache block");
+	is(r.collapses, 0, "pte-cache: never merged");
+	is(r.blocks_peak, 1, "pte-cache: the block stays cached");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+static void test_pack(void)
+{
+	/* A LuaJIT-like area: mapped RW (staging, naive), made RX: copied into
+	 * the pack (1 copy).  The flips after that change nothing: writes go
+	 * through the alias. */
+	struct sim_trace t = parse("0 1 map 0x40000000 16 rw- hint\n"
+				   "1 1 protect 0x40000000 16 r-x\n"
+				   "2 1 protect 0x40000000 16 rw-\n"
+				   "3 1 write 0x40000000 1\n"
+				   "4 1 protect 0x40000000 16 r-x\n"
+				   "5 1 map 0x50000000 1 r-x\n");
+	struct sim_result r = run(&t, "pack");
+	is(r.splits, 0, "pack: never split");
+	is(r.n_copy, 1, "pack: the area is copied in once");
+	is(r.n_mprotect, 0, "pack: flips make no mprotect");
+	ok(r.n_alias >= 1, "pack: the write goes through the alias");
+	ok(r.coverage_end == 1.0, "pack: all live code in the huge RX block");
+	is(r.blocks_peak, 1, "pack: both in one pack block");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+static void test_hugeperm(void)
+{
+	/* The library: RX and RW are separate classes, so they take a block
+	 * each (no split).  The RW page made RX splits the RW block (1).
+	 * hugeperm-sync: made RW again, the block is uniform and collapses at
+	 * the end of the call (1); hugeperm (deferred by 50 ms of trace time):
+	 * only if the block stayed uniform that long. */
+	const char *text = "0 1 map 0x40000000 1 r-x\n"
+			   "1000 1 map 0x50000000 1 rw-\n"
+			   "2000 1 protect 0x50000000 1 r-x\n"
+			   "3000 1 protect 0x50000000 1 rw-\n"
+			   "4000 1 map 0x60000000 1 rw-\n";
+	struct sim_trace t = parse(text);
+	struct sim_result r = run(&t, "hugeperm-sync");
+	is(r.blocks_peak, 2, "hugeperm-sync: a block per class");
+	is(r.splits, 1, "hugeperm-sync: the flip splits the RW block");
+	is(r.collapses, 1, "hugeperm-sync: and it collapses when uniform again");
+	ok(r.coverage_end == 1.0, "hugeperm-sync: everything huge at the end");
+	sim_result_free(&r);
+	r = run(&t, "hugeperm");
+	is(r.splits, 1, "hugeperm: the same split");
+	is(r.collapses, 0, "hugeperm: no collapse 1 ms after (the delay is 50 ms)");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
+	t = parse("0 1 map 0x40000000 1 rw-\n"
+		  "1000 1 protect 0x40000000 1 r-x\n"
+		  "2000 1 protect 0x40000000 1 rw-\n"
+		  "60000000 1 map 0x60000000 1 rw-\n");
+	r = run(&t, "hugeperm");
+	is(r.collapses, 1, "hugeperm: collapsed at the first event after 50 ms uniform");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
+	/* A hinted RW mapping is a code area: placed in the RX class (as the
+	 * preload's exact mode does), it splits while RW and collapses RX. */
+	t = parse("0 1 map 0x40000000 16 rw- hint\n"
+		  "1 1 protect 0x40000000 16 r-x\n");
+	r = run(&t, "hugeperm-sync");
+	is(r.collapses, 1, "hugeperm-sync: a hinted area made RX collapses its RX block");
+	ok(r.coverage_end == 1.0, "hugeperm-sync: and the area is huge-mapped");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
+	/* A 512 MiB PROT_NONE reservation holds nothing: no block, no live page. */
+	t = parse("0 1 map 0x40000000 131072 --- noreserve\n"
+		  "1 1 protect 0x40000000 512 rwx\n");
+	r = run(&t, "hugeperm-sync");
+	is(r.blocks_peak, 1, "hugeperm-sync: a reservation takes memory only where committed");
+	is(r.live_peak_pages, 512, "... 512 live pages");
+	ok(r.coverage_end == 1.0, "... a whole block committed at once is huge");
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+static void test_replay_semantics(void)
+{
+	/* Events on pages the trace never mapped are ignored and counted;
+	 * MAP_FIXED replaces; partial unmaps keep the rest; a remap keeps
+	 * each page's protection. */
+	struct sim_trace t = parse("0 1 protect 0x10000000 4 r--\n"
+				   "1 1 map 0x40000000 8 rw-\n"
+				   "2 1 protect 0x40000000 2 r-x\n"
+				   "3 1 map 0x40001000 2 r-- fixed\n"
+				   "4 1 unmap 0x40006000 2\n"
+				   "5 1 remap 0x40000000 6\n"
+				   "5 1 remap-to 0x50000000 8\n");
+	for (int k = 0; sim_policy_names[k]; k++) {
+		struct sim_result r = run(&t, sim_policy_names[k]);
+		ok(r.ignored == 1 && r.live_peak_pages == 8 && r.events == 6,
+		   "%s: 1 ignored, 8 live pages at most, 6 events (remap is one)",
+		   sim_policy_names[k]);
+		sim_result_free(&r);
+	}
+	sim_trace_free(&t);
+}
+
+static void test_synth(void)
+{
+	struct sim_synth p;
+	struct sim_trace a, b, c;
+	sim_synth_defaults(&p);
+	p.units = 300;
+	is(sim_synth(&p, &a), 0, "synth: a trace");
+	is(sim_synth(&p, &b), 0, "synth: again with the same seed");
+	ok(a.n == b.n && !memcmp(a.ev, b.ev, a.n * sizeof(*a.ev)), "synth: same seed, same trace");
+	p.seed = 2;
+	sim_synth(&p, &c);
+	ok(c.n != a.n || memcmp(a.ev, c.ev, a.n * sizeof(*a.ev)), "synth: another seed, another");
+	/* Every policy sees the same program: the same live pages. */
+	uint64_t live = 0;
+	bool same = true;
+	for (int k = 0; sim_policy_names[k]; k++) {
+		struct sim_result r = run(&a, sim_policy_names[k]);
+		if (k == 0)
+			live = r.live_peak_pages;
+		same &= r.live_peak_pages == live && r.ignored == 0 && r.events == a.n;
+		sim_result_free(&r);
+	}
+	ok(same && live > 0, "synth: every policy replays it whole, %llu live pages at peak",
+	   (unsigned long long)live);
+	p.threads = 0;
+	is(sim_synth(&p, &c), EINVAL, "synth: 0 threads: EINVAL");
+	sim_trace_free(&a);
+	sim_trace_free(&b);
+}
+
+static void test_map(void)
+{
+	struct sim_trace t = parse("0 1 map 0x40000000 512 rw-\n"
+				   "1 1 protect 0x40000000 1 r-x\n"
+				   "2 1 map 0x40200000 4 r-x\n"
+				   "3 1 unmap 0x40200000 4\n");
+	struct sim_result r;
+	struct sim_options o = {.map_at = -2};
+	is(sim_run(&t, "naive", &o, &r), 0, "map at the peak");
+	is(r.map_event, 2, "the peak of live pages is after event 2");
+	is(r.nmap, 2, "two blocks in the map");
+	ok(r.nmap == 2 && r.map[0].state == SIM_SMALL && r.map[0].prot[0] == 5 &&
+		   r.map[0].prot[1] == 3 && r.map[1].prot[3] == 5 && r.map[1].prot[4] == 0xff,
+	   "the map has each page's protection and the split block");
+	sim_result_free(&r);
+	o = (struct sim_options){.map_at = -1, .series = true};
+	sim_run(&t, "naive", &o, &r);
+	ok(r.nsamples >= 4 && r.samples[1].coverage == 1.0 &&
+		   r.samples[r.nsamples - 1].coverage == 0.0,
+	   "the coverage curve: %zu samples, huge then split", r.nsamples);
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+int main(void)
+{
+	test_format();
+	test_naive();
+	test_cpa_merge();
+	test_migratetype();
+	test_pte_cache();
+	test_pack();
+	test_hugeperm();
+	test_replay_semantics();
+	test_synth();
+	test_map();
+	return tap_done();
+}
