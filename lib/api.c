@@ -320,8 +320,8 @@ static void probe_once(void)
 			struct hp_buf b = {msg, sizeof(msg), 0};
 			hp_buf_str(&b, "hugeperm: HUGEPERM_TRACE=");
 			hp_buf_str(&b, path);
-			hp_buf_str(&b, ": cannot create the file (errno ");
-			hp_buf_u64(&b, (uint64_t)err);
+			hp_buf_str(&b, ": cannot create the file (");
+			hp_buf_str(&b, hp_errno_name(err));
 			hp_buf_str(&b, "); not tracing\n");
 			say(msg, b.len < b.cap ? b.len : b.cap);
 		} else {

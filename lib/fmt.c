@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include <errno.h>
+
 #include "internal.h"
 
 void hp_buf_str(struct hp_buf *b, const char *s)
@@ -96,4 +98,23 @@ const char *hp_backend_name(int backend)
 		return "small";
 	}
 	return "?";
+}
+
+const char *hp_errno_name(int e)
+{
+	static const struct {
+		int e;
+		const char *name;
+	} names[] = {
+		{ENOENT, "ENOENT"},   {EACCES, "EACCES"},   {EPERM, "EPERM"},
+		{ESRCH, "ESRCH"},     {EINVAL, "EINVAL"},   {ENOMEM, "ENOMEM"},
+		{ENOEXEC, "ENOEXEC"}, {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},
+		{EROFS, "EROFS"},     {ENOSPC, "ENOSPC"},   {EEXIST, "EEXIST"},
+		{EIO, "EIO"},	      {ENOTSUP, "ENOTSUP"}, {EAGAIN, "EAGAIN"},
+		{EBUSY, "EBUSY"},
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].e == e)
+			return names[i].name;
+	return "errno";
 }

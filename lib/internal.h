@@ -584,6 +584,8 @@ struct hp_buf {
 void hp_buf_str(struct hp_buf *b, const char *s);
 void hp_buf_u64(struct hp_buf *b, uint64_t v);
 void hp_buf_hex(struct hp_buf *b, uint64_t v);
+/* "ENOENT" for ENOENT, and so on for the errnos we report; "errno" else. */
+const char *hp_errno_name(int e);
 void hp_buf_pad(struct hp_buf *b, size_t col);
 /* Fixed-point: v with @decimals digits after the point. */
 void hp_buf_fixed(struct hp_buf *b, double v, int decimals);

@@ -105,6 +105,9 @@ struct hp_trace_writer {
 	uint8_t buf[16384]; /* events not yet written */
 };
 
+/* "ENOENT" for ENOENT, and so on (fmt.c): for the messages of the callers
+ * of hp_trace_open, the preload among them. */
+const char *hp_errno_name(int e);
 /* Create @path (truncated) and write the header; 0 or errno. */
 int hp_trace_open(struct hp_trace_writer *w, const char *path, const char *source,
 		  const char *comm);

@@ -242,8 +242,11 @@ static void open_record(void)
 		return;
 	int err = hp_trace_open(&rec, path, "preload", program_invocation_short_name);
 	if (err) {
-		hp_preload_say("hugeperm: HUGEPERM_PRELOAD_RECORD: cannot create the file; not "
-			       "recording\n");
+		hp_preload_say("hugeperm: HUGEPERM_PRELOAD_RECORD=");
+		hp_preload_say(path);
+		hp_preload_say(": cannot create the file (");
+		hp_preload_say(hp_errno_name(err));
+		hp_preload_say("); not recording\n");
 		return;
 	}
 	pthread_atfork(rec_prepare, NULL, rec_child);

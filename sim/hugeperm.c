@@ -169,6 +169,7 @@ static const struct hp_os model_os = {
 };
 
 struct hpol {
+	bool block_areas; /* hugeperm-block: an area has a block of its own */
 	struct sim *s;
 	struct hp_arena *a;
 	bool borrowed; /* sim_run_arena's arena: not ours to tear down */
@@ -213,6 +214,22 @@ static void *create_sync(struct sim *s)
 	return create(s, HP_COLLAPSE_SYNC);
 }
 
+static void *create_block(struct sim *s)
+{
+	struct hpol *h = create(s, HP_COLLAPSE_SYNC);
+	if (h)
+		h->block_areas = true;
+	return h;
+}
+
+/* hugeperm-block: a hinted RW area of at most a block gets a whole block
+ * (its pv says so), as the preload's default flip mode gives it one. */
+static bool own_block(const struct hpol *h, const struct sim_alloc *a)
+{
+	return h->block_areas && (a->flags & HP_TF_HINT) && a->npages <= SIM_BLOCK_PAGES &&
+	       (a->home & PROT_WRITE) && !(a->home & PROT_EXEC);
+}
+
 static void destroy(void *p)
 {
 	struct hpol *h = p;
@@ -241,11 +258,13 @@ static int map(void *p, struct sim_alloc *a)
 {
 	struct hpol *h = p;
 	cur = h->s;
-	void *ptr = hp_arena_alloc(h->a, a->npages << SIM_PAGE_SHIFT,
-				   sim_hugeperm_prot(a->home, a->flags));
+	bool whole = own_block(h, a);
+	void *ptr = hp_arena_alloc(h->a, (whole ? SIM_BLOCK_PAGES : a->npages) << SIM_PAGE_SHIFT,
+				   whole ? a->home : sim_hugeperm_prot(a->home, a->flags));
 	if (!ptr)
 		return errno;
 	a->at = PG(ptr);
+	a->pv = whole;
 	return 0;
 }
 
@@ -253,6 +272,8 @@ static void protect(void *p, struct sim_alloc *a, uint64_t off, uint64_t n, int 
 {
 	struct hpol *h = p;
 	cur = h->s;
+	if (a->pv && off == 0 && n == a->npages)
+		n = SIM_BLOCK_PAGES; /* the whole area: the whole block, one PMD */
 	hp_arena_protect(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT, prot);
 }
 
@@ -310,30 +331,24 @@ static void tick(void *p, uint64_t t_ns)
 		hp_collapse_run(h->a, 0, 0, NULL);
 }
 
-const struct sim_policy sim_hugeperm = {
-	.name = "hugeperm",
-	.about = "lib/ itself on the model: classes, collapse deferred by trace time",
-	.create = create_deferred,
-	.destroy = destroy,
-	.map = map,
-	.protect = protect,
-	.unmap = unmap,
-	.free = release,
-	.write = write,
-	.discard = discard,
-	.tick = tick,
-};
+/* The three variants differ only in how they are made. */
+#define HPOL(sym, str, make, text)                                                                 \
+	const struct sim_policy sym = {                                                            \
+		.name = str,                                                                       \
+		.about = text,                                                                     \
+		.create = make,                                                                    \
+		.destroy = destroy,                                                                \
+		.map = map,                                                                        \
+		.protect = protect,                                                                \
+		.unmap = unmap,                                                                    \
+		.free = release,                                                                   \
+		.write = write,                                                                    \
+		.discard = discard,                                                                \
+		.tick = tick,                                                                      \
+	}
 
-const struct sim_policy sim_hugeperm_sync = {
-	.name = "hugeperm-sync",
-	.about = "the same with HUGEPERM_COLLAPSE=sync",
-	.create = create_sync,
-	.destroy = destroy,
-	.map = map,
-	.protect = protect,
-	.unmap = unmap,
-	.free = release,
-	.write = write,
-	.discard = discard,
-	.tick = tick,
-};
+HPOL(sim_hugeperm, "hugeperm", create_deferred,
+     "lib/ itself on the model: classes, collapse deferred by trace time");
+HPOL(sim_hugeperm_sync, "hugeperm-sync", create_sync, "the same with HUGEPERM_COLLAPSE=sync");
+HPOL(sim_hugeperm_block, "hugeperm-block", create_block,
+     "the preload's default: a JIT's code area gets a block, its flips the block");

@@ -169,12 +169,13 @@ int sim_trace_parse(const uint8_t *data, size_t size, struct sim_trace *t, char 
 
 static const struct sim_policy *const policies[] = {
 	&sim_naive, &sim_pte_cache, &sim_migratetype,	&sim_cpa_merge,
-	&sim_pack,  &sim_hugeperm,  &sim_hugeperm_sync,
+	&sim_pack,  &sim_hugeperm,  &sim_hugeperm_sync, &sim_hugeperm_block,
 };
 #define NPOLICIES (sizeof(policies) / sizeof(policies[0]))
 
 const char *const sim_policy_names[] = {
-	"naive", "pte-cache", "migratetype", "cpa-merge", "pack", "hugeperm", "hugeperm-sync", NULL,
+	"naive",    "pte-cache",     "migratetype",    "cpa-merge", "pack",
+	"hugeperm", "hugeperm-sync", "hugeperm-block", NULL,
 };
 
 static const struct sim_policy *policy_of(const char *name)

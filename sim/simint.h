@@ -122,7 +122,7 @@ struct sim {
 void sim_move(struct sim *s, struct sim_alloc *a, uint64_t at);
 
 extern const struct sim_policy sim_naive, sim_pte_cache, sim_migratetype, sim_cpa_merge, sim_pack,
-	sim_hugeperm, sim_hugeperm_sync;
+	sim_hugeperm, sim_hugeperm_sync, sim_hugeperm_block;
 
 /* ---------------------------------------------------------------------
  * Carving (carve.c): 2 MiB blocks taken whole from a bump range above

@@ -247,6 +247,21 @@ static void test_hugeperm(void)
 	sim_result_free(&r);
 	sim_trace_free(&t);
 
+	/* hugeperm-block: the area has a block of its own and whole-area flips
+	 * are whole-block mprotects: never a split, always huge. */
+	t = parse("0 1 map 0x40000000 16 rw- hint\n"
+		  "1 1 protect 0x40000000 16 r-x\n"
+		  "2 1 protect 0x40000000 16 rw-\n"
+		  "3 1 protect 0x40000000 16 r-x\n"
+		  "4 1 protect 0x40000000 1 rw-\n");
+	r = run(&t, "hugeperm-block");
+	ok(r.splits == 1 && r.collapses == 0,
+	   "hugeperm-block: whole-area flips split nothing; a one-page flip splits (%llu)",
+	   (unsigned long long)r.splits);
+	ok(r.coverage_avg > 0.7, "hugeperm-block: huge until then (%.2f)", r.coverage_avg);
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
 	/* A 512 MiB PROT_NONE reservation holds nothing: no block, no live page. */
 	t = parse("0 1 map 0x40000000 131072 --- noreserve\n"
 		  "1 1 protect 0x40000000 512 rwx\n");

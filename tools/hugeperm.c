@@ -30,32 +30,14 @@
 
 #include <hugeperm.h>
 
+#include "internal.h" /* hp_errno_name */
 #include "tools.h"
 
 #define GIB (1UL << 30)
 
 const char *tool_errno_name(int e)
 {
-	switch (e) {
-	case ENOENT:
-		return "ENOENT";
-	case EACCES:
-		return "EACCES";
-	case EPERM:
-		return "EPERM";
-	case ESRCH:
-		return "ESRCH";
-	case EINVAL:
-		return "EINVAL";
-	case ENOMEM:
-		return "ENOMEM";
-	case ENOEXEC:
-		return "ENOEXEC";
-	case ENOTDIR:
-		return "ENOTDIR";
-	default:
-		return "errno";
-	}
+	return hp_errno_name(e);
 }
 
 int tool_fail(const char *what, int e)

@@ -313,9 +313,10 @@ static void print_results(const struct sim_result *r, int n, const char *format,
 				", \"ignored\": %" PRIu64 "}",
 				k ? "," : "", r[k].policy, r[k].splits, r[k].collapses,
 				r[k].blocks_peak, r[k].blocks_avg, r[k].coverage_avg,
-				pct(r[k].coverage_end, "null", 1), r[k].coverage_min, r[k].live_peak_pages,
-				r[k].syscalls, r[k].n_mmap, r[k].n_mprotect, r[k].n_munmap,
-				r[k].n_madvise, r[k].n_copy, r[k].n_alias, r[k].ignored);
+				pct(r[k].coverage_end, "null", 1), r[k].coverage_min,
+				r[k].live_peak_pages, r[k].syscalls, r[k].n_mmap, r[k].n_mprotect,
+				r[k].n_munmap, r[k].n_madvise, r[k].n_copy, r[k].n_alias,
+				r[k].ignored);
 		fputs("\n]}\n", out);
 		return;
 	}
@@ -332,14 +333,22 @@ static void print_results(const struct sim_result *r, int n, const char *format,
 			"collapses", "blocks", "avg", "coverage", "at end", "syscalls", "copies");
 	}
 	for (int k = 0; k < n; k++)
-		fprintf(out,
-			md ? "| %s | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %.1f | %.1f%% | "
-			     "%s | %" PRIu64 " | %" PRIu64 " |\n"
-			   : "%-14s %8" PRIu64 " %9" PRIu64 " %6" PRIu64 " %7.1f %7.1f%% %8s "
-			     "%9" PRIu64 " %7" PRIu64 "\n",
-			r[k].policy, r[k].splits, r[k].collapses, r[k].blocks_peak, r[k].blocks_avg,
-			100 * r[k].coverage_avg, pct(r[k].coverage_end, "-", 100), r[k].syscalls,
-			r[k].n_copy);
+		if (!strcmp(r[k].policy, "real")) /* the kernel's counts, no model */
+			fprintf(out,
+				md ? "| %s (kernel) | %" PRIu64 " | %" PRIu64 " | | | | | | |\n"
+				   : "%-14s %8" PRIu64 " %9" PRIu64 "\n",
+				"real", r[k].splits, r[k].collapses);
+		else
+			fprintf(out,
+				md ? "| %s | %" PRIu64 " | %" PRIu64 " | %" PRIu64
+				     " | %.1f | %.1f%% | "
+				     "%s | %" PRIu64 " | %" PRIu64 " |\n"
+				   : "%-14s %8" PRIu64 " %9" PRIu64 " %6" PRIu64
+				     " %7.1f %7.1f%% %8s "
+				     "%9" PRIu64 " %7" PRIu64 "\n",
+				r[k].policy, r[k].splits, r[k].collapses, r[k].blocks_peak,
+				r[k].blocks_avg, 100 * r[k].coverage_avg,
+				pct(r[k].coverage_end, "-", 100), r[k].syscalls, r[k].n_copy);
 }
 
 int cmd_replay(int argc, char **argv)

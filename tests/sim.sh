@@ -1,0 +1,108 @@
+#!/bin/sh
+# sim.sh - the trace and simulator commands end to end: synth, dump and the
+# text form, replay (table, JSON), map (SVG), errors named with their errno;
+# HUGEPERM_TRACE from the library and `hugeperm record` from a real JIT;
+# the docs' tables as `make sim-table` prints them; and the validation: the
+# simulated hugeperm policy's splits and collapses against the kernel's
+# (thp_split_pmd, thp_collapse_alloc) when the same trace is replayed for
+# real against the library.
+set -u
+srcdir=${srcdir:-..}
+tool=./tools/hugeperm
+export HUGEPERM_PRELOAD_LIB=$(pwd)/.libs/libhugeperm-preload.so
+n=0
+echo "1..21"
+check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
+skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); i=$((i + 1)); echo "ok $n # SKIP $2"; done; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); p={r['policy']: r for r in d['policies']}; $2" "$1"; }
+
+# synth, dump, the text form
+"$tool" synth --seed 3 --units 500 -o "$tmp/s.hpt" 2> /dev/null
+"$tool" dump "$tmp/s.hpt" > "$tmp/s.txt"
+check "synth: a binary trace, dumped as text (one line per event)" \
+	'[ $(grep -vc "^#" "$tmp/s.txt") -gt 1000 ] && head -1 "$tmp/s.txt" | grep -q "source=synth"'
+"$tool" replay "$tmp/s.hpt" --format json > "$tmp/bin.json"
+"$tool" replay "$tmp/s.txt" --format json > "$tmp/txt.json"
+check "replay: the text form gives the same figures as the binary" \
+	'[ "$(sed "s/\"trace\": \"[^\"]*\"//" "$tmp/bin.json")" = "$(sed "s/\"trace\": \"[^\"]*\"//" "$tmp/txt.json")" ]'
+check "replay --format json: every policy, the same live pages, none ignored" \
+	'json "$tmp/bin.json" "sys.exit(0 if len(p) == 8 and len({r[\"live_peak_pages\"] for r in p.values()}) == 1 and all(r[\"ignored\"] == 0 for r in p.values()) else 1)"'
+"$tool" replay "$tmp/s.hpt" --policy naive,pack > "$tmp/table"
+sed 's/^/# /' "$tmp/table"
+check "replay --policy naive,pack: a table of two rows" \
+	'[ $(grep -Ec "^(naive|pack) " "$tmp/table") = 2 ]'
+
+# map
+"$tool" map "$tmp/s.hpt" --policy migratetype -o "$tmp/map.svg"
+check "map: a block map, valid SVG, one row per block" \
+	'python3 -c "import sys,xml.dom.minidom as m; d=m.parse(sys.argv[1]); t=[e.firstChild.data for e in d.getElementsByTagName(\"text\")]; sys.exit(0 if sum(1 for x in t if x.endswith((\"PMD\",\"4K \",\"-- \"))) > 1 else 1)" "$tmp/map.svg"'
+"$tool" map "$tmp/s.hpt" --coverage -o "$tmp/cov.svg"
+check "map --coverage: one curve per policy" \
+	'python3 -c "import sys,xml.dom.minidom as m; d=m.parse(sys.argv[1]); sys.exit(0 if len(d.getElementsByTagName(\"polyline\")) == 8 else 1)" "$tmp/cov.svg"'
+
+# errors
+"$tool" replay "$tmp/none.hpt" > /dev/null 2> "$tmp/err"; rc=$?
+check "replay of a missing file: exit 2, ENOENT" '[ $rc = 2 ] && grep -q "(ENOENT)" "$tmp/err"'
+printf 'HPTRACE1 is not quite a trace' > "$tmp/bad.hpt"
+"$tool" replay "$tmp/bad.hpt" > /dev/null 2> "$tmp/err"; rc=$?
+check "replay of a damaged trace: exit 2, not a trace (EINVAL)" \
+	'[ $rc = 2 ] && grep -q "not a trace.*EINVAL" "$tmp/err"'
+"$tool" replay "$tmp/s.hpt" --policy naive,frob > /dev/null 2> "$tmp/err"; rc=$?
+check "replay --policy frob: exit 2, EINVAL, the policies listed" \
+	'[ $rc = 2 ] && grep -q "no policy .frob. (EINVAL); there are: naive" "$tmp/err"'
+"$tool" synth --threads 0 -o "$tmp/x.hpt" 2> "$tmp/err"; rc=$?
+check "synth --threads 0: exit 2, EINVAL, nothing written" \
+	'[ $rc = 2 ] && grep -q "EINVAL" "$tmp/err" && [ ! -e "$tmp/x.hpt" ]'
+
+# HUGEPERM_TRACE: the library's calls
+HUGEPERM_TRACE=$tmp/lib.hpt ./examples/expr_jit 'x*x+1' 3 4 > /dev/null
+"$tool" dump "$tmp/lib.hpt" > "$tmp/lib.txt"
+sed 's/^/# /' "$tmp/lib.txt" | head -8
+check "HUGEPERM_TRACE: expr_jit's hp_alloc, hp_write and hp_free (2 of each)" \
+	'[ $(grep -c " map .* r-x$" "$tmp/lib.txt") = 2 ] && [ $(grep -c " write " "$tmp/lib.txt") = 2 ] && [ $(grep -c " unmap " "$tmp/lib.txt") = 2 ] && grep -q "source=library comm=expr_jit" "$tmp/lib.txt"'
+HUGEPERM_TRACE=$tmp/no/such/dir/t.hpt ./examples/expr_jit 'x' 1 > "$tmp/out" 2> "$tmp/err"; rc=$?
+check "HUGEPERM_TRACE into a missing directory: said once, the program runs" \
+	'[ $rc = 0 ] && [ $(grep -c "HUGEPERM_TRACE=.*: cannot create the file (ENOENT); not tracing" "$tmp/err") = 1 ] && grep -q "^x=1: 1 " "$tmp/out"'
+
+# record: a real JIT, with the preload (not in a sanitizer build)
+case "${HP_LDFLAGS:-}" in *sanitize*) preload=false ;; *) preload=true ;; esac
+if $preload && command -v luajit > /dev/null 2>&1; then
+	lua=$(cd "$srcdir" && pwd)/tests/engines/jit.lua
+	luajit "$lua" 100 > "$tmp/plain.out"
+	"$tool" record -o "$tmp/lj.hpt" -- luajit "$lua" 100 > "$tmp/rec.out" 2> "$tmp/rec.err"
+	sed 's/^/# /' "$tmp/rec.err"
+	check "record luajit: the same output" 'cmp -s "$tmp/plain.out" "$tmp/rec.out"'
+	"$tool" dump "$tmp/lj.hpt" > "$tmp/lj.txt"
+	check "record luajit: hinted RW areas, made RX, from the trace's own process" \
+		'grep -q " map .* rw- hint$" "$tmp/lj.txt" && [ $(grep -c " protect .* r-x$" "$tmp/lj.txt") -gt 10 ] && grep -q "comm=luajit" "$tmp/lj.txt"'
+else
+	skip 2 "no luajit, or a sanitizer build (the preload cannot load there)"
+fi
+
+# the docs' tables
+sh "$srcdir/sim/traces/table.sh" "$tool" > "$tmp/table.md"
+sed -n '/<!-- sim-table begin -->/,/<!-- sim-table end -->/p' "$srcdir/docs/sim.md" |
+	sed '1d;$d' > "$tmp/doc.md"
+check "docs/sim.md holds what make sim-table prints" 'cmp -s "$tmp/table.md" "$tmp/doc.md"'
+if ! cmp -s "$tmp/table.md" "$tmp/doc.md"; then diff "$tmp/doc.md" "$tmp/table.md" | sed 's/^/# /' | head -20; fi
+
+# validation: simulated against real, on the kernel
+thp=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2> /dev/null)
+if { [ "$thp" = madvise ] || [ "$thp" = always ]; } && ! "$tool" info | grep -q "MADV_COLLAPSE unavailable"; then
+	for tr in "$srcdir/sim/traces/luajit.hpt" "$tmp/s.hpt" "$srcdir/sim/traces/node.hpt"; do
+		"$tool" replay "$tr" --policy hugeperm-sync --real > "$tmp/real" 2>&1
+		sed 's/^/# /' "$tmp/real"
+		set -- $(awk '$1 == "hugeperm-sync" || $1 == "real" { print $2, $3 }' "$tmp/real") \
+			$(sed -n 's/.*library counted \([0-9]*\) splits, \([0-9]*\) collapses.*/\1 \2/p' "$tmp/real")
+		ss=${1:-x} sc=${2:-x} rs=${3:-y} rc=${4:-y} ls=${5:-z} lc=${6:-z}
+		within() { [ $(( ($1 - $2) * ($1 - $2) * 400 )) -le $(( $2 * $2 )) ]; }
+		name=$(basename "$tr")
+		check "validation $name: simulated splits $ss, kernel's $rs (within 5%)" 'within "$ss" "$rs"'
+		check "validation $name: simulated collapses $sc, kernel's $rc (within 5%); the library counted $ls/$lc" \
+			'within "$sc" "$rc" && [ "$ls" = "$ss" ] && [ "$lc" = "$sc" ]'
+	done
+else
+	skip 6 "THP is '$thp' or MADV_COLLAPSE does not work here: no real replay"
+fi
