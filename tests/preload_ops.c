@@ -117,15 +117,22 @@ static void on_alarm(int sig)
 	errno = saved;
 }
 
-/* "hold": map 64 KiB of RWX code, say where, and wait for a line on stdin
+/* "hold": map 64 KiB of RWX code; reserve a code range as V8 does, commit
+ * code at its start and map a file page MAP_FIXED into its middle (V8's
+ * builtins, when out of reach); say where, and wait for a line on stdin
  * (tests/tool.sh looks at us with `hugeperm stats` meanwhile). */
-static int hold(void)
+static int hold(const char *self)
 {
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
-	if (x == MAP_FAILED)
+	unsigned char *r = mmap(NULL, 512 * MB, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	int fd = open(self, O_RDONLY);
+	if (x == MAP_FAILED || r == MAP_FAILED || fd < 0 || mprotect(r, 256 * KB, RWX) ||
+	    mmap(r + 256 * MB, 4 * KB, RX, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED)
 		return 1;
-	printf("pid %d code %lu served %d\n", (int)getpid(), (unsigned long)(uintptr_t)x,
-	       owns && owns(x, 1));
+	close(fd);
+	r[0] = 0xc3; /* ret: code, touched */
+	printf("pid %d code %lu served %d resv %lu\n", (int)getpid(), (unsigned long)(uintptr_t)x,
+	       owns && owns(x, 1), (unsigned long)(uintptr_t)r);
 	fflush(stdout);
 	char line[8];
 	return fgets(line, sizeof(line), stdin) ? run_code(x, x, 0) : 0;
@@ -148,7 +155,7 @@ int main(int argc, char **argv)
 {
 	owns = (int (*)(const void *, size_t))dlsym(RTLD_DEFAULT, "hp_owns");
 	if (argc > 1 && !strcmp(argv[1], "hold"))
-		return hold();
+		return hold(argv[0]);
 	if (argc > 1 && !strcmp(argv[1], "guard"))
 		return guard();
 	if (!owns)

@@ -5,7 +5,7 @@ set -u
 tool=./tools/hugeperm
 export HUGEPERM_PRELOAD_LIB=$(pwd)/.libs/libhugeperm-preload.so
 n=0
-echo "1..11"
+echo "1..12"
 check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -26,8 +26,8 @@ if $held; then
 	exec 3> "$tmp/in"
 	i=0
 	while ! grep -q '^pid' "$tmp/hold" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	set -- $(sed -n 's/^pid \([0-9]*\) code \([0-9]*\) served \([0-9]\)/\1 \2 \3/p' "$tmp/hold")
-	pid=${1:-0} code=${2:-0} served=${3:-0}
+	set -- $(sed -n 's/^pid \([0-9]*\) code \([0-9]*\) served \([0-9]\) resv \([0-9]*\)/\1 \2 \3 \4/p' "$tmp/hold")
+	pid=${1:-0} code=${2:-0} served=${3:-0} resv=${4:-0}
 	"$tool" stats "$pid" > "$tmp/stats" 2>&1
 	sed 's/^/# /' "$tmp/stats"
 	"$tool" stats --json "$pid" > "$tmp/stats.json" 2>&1
@@ -37,8 +37,11 @@ if $held; then
 	check "stats PID: the RWX class, all huge-mapped" 'grep -Eq "^  rwx .* 100.0%$" "$tmp/stats"'
 	check "stats --json PID: the program's code address is in a listed rwx VMA" \
 		'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); a=int(sys.argv[2]); sys.exit(0 if any(v[\"start\"]<=a<v[\"end\"] and v[\"perms\"]==\"rwxp\" and v[\"huge_kb\"]>0 for v in d[\"vmas\"]) else 1)" "$tmp/stats.json" "$code"'
+	check "stats --json PID: a code range with a file mapped into it (V8's builtins) is found, its code huge" \
+		'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); a=int(sys.argv[2]); sys.exit(0 if any(v[\"start\"]<=a<v[\"end\"] and v[\"perms\"]==\"rwxp\" and v[\"huge_kb\"]>0 for v in d[\"vmas\"]) else 1)" "$tmp/stats.json" "$resv"'
 else
-	n=$((n + 2))
+	n=$((n + 3))
+	echo "ok $((n - 2)) # SKIP the preload is tested in the plain build"
 	echo "ok $((n - 1)) # SKIP the preload is tested in the plain build"
 	echo "ok $n # SKIP the preload is tested in the plain build"
 fi

@@ -363,9 +363,12 @@ static int read_smaps(pid_t pid, struct vma **out, size_t *nout)
 /*
  * Which VMAs are hugeperm's.  With CONFIG_ANON_VMA_NAME they are named
  * [anon:hugeperm:<class>].  Without it, by shape: hugeperm reserves whole
- * 1 GiB-aligned chunks, so a 1 GiB-aligned slot covered end to end by
- * anonymous, unnamed mappings is one (another runtime's 1 GiB-aligned
- * anonymous reservation would be counted too).
+ * 1 GiB-aligned chunks, so a 1 GiB-aligned slot that starts with an
+ * anonymous mapping and is covered end to end is one, and its anonymous
+ * VMAs are ours (another runtime's 1 GiB-aligned anonymous reservation
+ * would be counted too).  File mappings inside are not ours, but may be
+ * there: V8 maps its builtins MAP_FIXED into its code range, which the
+ * preload serves, when they are out of reach of it.
  */
 static void mark_ours(struct vma *v, size_t n, bool *ours, bool *by_name)
 {
@@ -381,13 +384,13 @@ static void mark_ours(struct vma *v, size_t n, bool *ours, bool *by_name)
 			continue;
 		uintptr_t slot_end = v[i].start + GIB, at = v[i].start;
 		size_t j = i;
-		while (j < n && v[j].start == at && v[j].anon && v[j].end <= slot_end) {
+		while (j < n && v[j].start == at && v[j].end <= slot_end) {
 			at = v[j].end;
 			j++;
 		}
 		if (at == slot_end)
 			for (size_t k = i; k < j; k++)
-				ours[k] = true;
+				ours[k] = v[k].anon;
 	}
 }
 
