@@ -116,6 +116,44 @@ static unsigned new_area(struct gen *g, unsigned thread, uint64_t npages, bool d
 	return (unsigned)g->nareas++;
 }
 
+/* Units by the time they die: a min-heap on (dies, index), so that units
+ * due at the same time die in the order they were made. */
+struct due {
+	unsigned *idx;
+	size_t n;
+	const struct unit *units;
+};
+
+static bool before(const struct due *h, unsigned a, unsigned b)
+{
+	uint64_t da = h->units[a].dies, db = h->units[b].dies;
+	return da < db || (da == db && a < b);
+}
+
+static void due_push(struct due *h, unsigned u)
+{
+	size_t i = h->n++;
+	for (; i && before(h, u, h->idx[(i - 1) / 2]); i = (i - 1) / 2)
+		h->idx[i] = h->idx[(i - 1) / 2];
+	h->idx[i] = u;
+}
+
+static unsigned due_pop(struct due *h)
+{
+	unsigned top = h->idx[0], last = h->idx[--h->n];
+	size_t i = 0;
+	for (size_t c; (c = 2 * i + 1) < h->n; i = c) {
+		if (c + 1 < h->n && before(h, h->idx[c + 1], h->idx[c]))
+			c++;
+		if (!before(h, h->idx[c], last))
+			break;
+		h->idx[i] = h->idx[c];
+	}
+	if (h->n)
+		h->idx[i] = last;
+	return top;
+}
+
 static void unit_dies(struct gen *g, const struct unit *u, unsigned thread)
 {
 	struct area *a = &g->areas[u->area];
@@ -131,12 +169,14 @@ int sim_synth(const struct sim_synth *p, struct sim_trace *out)
 {
 	struct gen g = {.rng = {p->seed}, .p = p, .t = out, .next_page = 0x7f0000000ULL};
 	struct unit *units = calloc(p->units ? p->units : 1, sizeof(*units));
+	struct due due = {malloc((p->units ? p->units : 1) * sizeof(unsigned)), 0, units};
 	g.cur = malloc((p->threads ? p->threads : 1) * sizeof(*g.cur));
 	memset(out, 0, sizeof(*out));
-	if (!units || !g.cur || !p->threads || !p->max_pages || !p->area_pages) {
+	if (!units || !due.idx || !g.cur || !p->threads || !p->max_pages || !p->area_pages) {
 		free(units);
+		free(due.idx);
 		free(g.cur);
-		return units && g.cur ? EINVAL : ENOMEM;
+		return units && due.idx && g.cur ? EINVAL : ENOMEM;
 	}
 	out->h.version = HP_TRACE_VERSION;
 	out->h.page_shift = SIM_PAGE_SHIFT;
@@ -175,12 +215,15 @@ int sim_synth(const struct sim_synth *p, struct sim_trace *out)
 		u->npages = n;
 		g.areas[u->area].live++;
 		u->dies = p->lifetime ? k + 1 + expo(&g.rng, p->lifetime) : 0;
-		for (unsigned j = 0; j <= k; j++) /* units due now die */
-			if (units[j].dies == k + 1 && units[j].npages) {
-				unit_dies(&g, &units[j], th);
-				units[j].npages = 0;
-			}
+		if (u->dies)
+			due_push(&due, k);
+		while (due.n && units[due.idx[0]].dies == k + 1) { /* units due now die */
+			struct unit *d = &units[due_pop(&due)];
+			unit_dies(&g, d, th);
+			d->npages = 0;
+		}
 	}
+	free(due.idx);
 	free(units);
 	free(g.cur);
 	free(g.areas);
