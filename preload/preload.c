@@ -73,6 +73,7 @@
 #define AREA_ALIGN   (64UL << 10)
 #define MAX_ARENAS   16
 #define NEAR_MATCH   (64UL << 20) /* a hint this close to an arena's goes to it */
+#define AREA_REACH   (1UL << 30)  /* a hinted area served further away goes to the kernel */
 #define REGIONS_INIT 1024
 #define RESV_MAX     (1UL << 30) /* the largest hugeperm allocation */
 
@@ -505,6 +506,16 @@ static uintptr_t serve(enum kind kind, uintptr_t hint, size_t len, int prot)
 	void *p = hp_arena_alloc(a, size, want);
 	if (!p)
 		return 0;
+	/* A JIT that gives a hint needs its code within reach of its own
+	 * (LuaJIT: +-2 GiB of its VM).  An area further than AREA_REACH from
+	 * the hint (every 1 GiB slot near it taken by earlier arenas' chunks)
+	 * would be unmapped by the JIT and asked again elsewhere, until it
+	 * gives up and flushes its traces; the kernel's page lands on the hint. */
+	if (kind == KIND_AREA && hint && distance((uintptr_t)p, hint) > AREA_REACH) {
+		hp_arena_free(a, p);
+		errno = ENOMEM;
+		return 0;
+	}
 	g.base = (uintptr_t)p;
 	g.alloc_size = hp_usable_size(p) ? hp_usable_size(p) : size;
 	g.start = g.base;
