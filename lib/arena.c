@@ -4,6 +4,9 @@
  *
  * An arena reserves address space in 1 GiB chunks (aligned, PROT_NONE,
  * MAP_NORESERVE) and commits 2 MiB blocks inside them as they are needed.
+ * An arena placed near a hint (hp_config.near) may take only the free part
+ * of a slot, [lo, hi) in blocks: the slot of a JIT's own binary, whose
+ * code must stay within reach, is seldom free whole.
  * Metadata lives outside the chunk (os meta_alloc), so every byte of a chunk
  * is usable and the chunk stays aligned for a 1 GiB hugetlb page.
  *
@@ -35,6 +38,11 @@
 #include "internal.h"
 
 struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
+
+/* Slots tried on each side of hp_config.near before taking any address,
+ * and the smallest part of a slot taken for a chunk near it. */
+#define NEAR_SLOTS    8
+#define NEAR_PART_MIN (16 * HP_BLOCK_SIZE)
 
 bool hp_backend_is_hugetlb(int backend)
 {
@@ -69,6 +77,17 @@ int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int m
 	return 0;
 }
 
+/* The part of its slot a chunk holds. */
+static uintptr_t chunk_start(const struct hp_chunk *c)
+{
+	return c->base + (uintptr_t)c->lo * HP_BLOCK_SIZE;
+}
+
+static size_t chunk_bytes(const struct hp_chunk *c)
+{
+	return (size_t)(c->hi - c->lo) * HP_BLOCK_SIZE;
+}
+
 static void unpublish(struct hp_chunk *c)
 {
 	__atomic_store_n(&hp_chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
@@ -78,13 +97,13 @@ void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *c)
 {
 	while (c) {
 		struct hp_chunk *next = c->next;
-		a->os->release(c->base, HP_CHUNK_SIZE);
+		a->os->release(chunk_start(c), chunk_bytes(c));
 		if (c->alias_base)
 			a->os->release(c->alias_base, HP_CHUNK_SIZE);
 		for (int k = 0; k < 2; k++)
 			if (c->shm_fd[k] >= 0)
 				a->os->shm_close(c->shm_fd[k]);
-		a->reserved_bytes -= HP_CHUNK_SIZE;
+		a->reserved_bytes -= chunk_bytes(c);
 		a->os->meta_free(c, sizeof(*c));
 		c = next;
 	}
@@ -96,7 +115,7 @@ struct hp_chunk *hp_arena_retire_chunks(struct hp_arena *a)
 	while (*pp) {
 		struct hp_chunk *c = *pp;
 		bool idle = c->ncommitted == 0;
-		for (unsigned i = 0; idle && i < HP_CHUNK_BLOCKS; i++)
+		for (unsigned i = c->lo; idle && i < c->hi; i++)
 			idle = !c->blocks[i].collapsing;
 		if (!idle) {
 			pp = &c->next;
@@ -132,33 +151,92 @@ void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 		pthread_cond_wait(&a->collapse_done, &a->lock);
 }
 
-static struct hp_chunk *chunk_new(struct hp_arena *a)
+static uintptr_t slot_distance(uintptr_t slot, uintptr_t near)
 {
-	uintptr_t base;
-	int err = a->os->reserve(HP_CHUNK_SIZE, HP_CHUNK_SIZE, a->near, &base);
+	if (near < slot)
+		return slot - near;
+	return near < slot + HP_CHUNK_SIZE ? 0 : near - (slot + HP_CHUNK_SIZE) + 1;
+}
+
+/*
+ * Address space for a new chunk of an arena with hp_config.near: the slot
+ * nearest near that no chunk holds yet, whole if nothing is mapped there,
+ * else the free part of it nearest near (a JIT's hint usually falls in the
+ * slot of its own binary and heap).  NEAR_SLOTS slots each side are tried,
+ * nearest first.  The part holds at least @min bytes (all of the slot for
+ * a 1 GiB page).
+ */
+static int reserve_near(struct hp_arena *a, size_t min, uintptr_t *slot, uintptr_t *lo,
+			uintptr_t *hi)
+{
+	uintptr_t home = a->near & ~(uintptr_t)(HP_CHUNK_SIZE - 1);
+	uintptr_t slots[2 * NEAR_SLOTS + 1];
+	int n = 0;
+
+	for (long d = -NEAR_SLOTS; d <= NEAR_SLOTS; d++) {
+		uintptr_t s = home + (uintptr_t)d * HP_CHUNK_SIZE;
+		if ((d < 0 && home < (uintptr_t)-d * HP_CHUNK_SIZE) || s == 0 ||
+		    (s >> HP_CHUNK_SHIFT) >= (1UL << HP_MAP_BITS))
+			continue;
+		slots[n++] = s;
+	}
+	for (int i = 0; i < n; i++) { /* nearest first */
+		int best = i;
+		for (int j = i + 1; j < n; j++)
+			if (slot_distance(slots[j], a->near) < slot_distance(slots[best], a->near))
+				best = j;
+		uintptr_t t = slots[i];
+		slots[i] = slots[best];
+		slots[best] = t;
+		if (__atomic_load_n(&hp_chunk_map[slots[i] >> HP_CHUNK_SHIFT], __ATOMIC_ACQUIRE))
+			continue; /* one chunk a slot: the map has one entry */
+		if (a->os->reserve_in(slots[i], HP_CHUNK_SIZE, a->near, min, lo, hi) == 0) {
+			*slot = slots[i];
+			return 0;
+		}
+	}
+	return EEXIST;
+}
+
+/* A new chunk with room for @nblocks contiguous blocks: anywhere, or near
+ * hp_config.near, where it may be part of a slot. */
+static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
+{
+	uintptr_t base, lo, hi;
+	size_t min = (size_t)nblocks * HP_BLOCK_SIZE;
+	int err = EEXIST;
+	if (a->near && a->os->reserve_in) /* the simulator's OS places nothing near */
+		err = reserve_near(a, min > NEAR_PART_MIN ? min : NEAR_PART_MIN, &base, &lo, &hi);
+	if (err) {
+		err = a->os->reserve(HP_CHUNK_SIZE, HP_CHUNK_SIZE, &base);
+		lo = base;
+		hi = base + HP_CHUNK_SIZE;
+	}
 	if (err) {
 		errno = err;
 		return NULL;
 	}
 	if ((base >> HP_CHUNK_SHIFT) >= (1UL << HP_MAP_BITS)) {
-		a->os->release(base, HP_CHUNK_SIZE);
+		a->os->release(lo, hi - lo);
 		errno = ENOMEM;
 		return NULL;
 	}
 	struct hp_chunk *c = a->os->meta_alloc(sizeof(*c));
 	if (!c) {
-		a->os->release(base, HP_CHUNK_SIZE);
+		a->os->release(lo, hi - lo);
 		errno = ENOMEM;
 		return NULL;
 	}
 	c->base = base;
+	c->lo = (uint32_t)((lo - base) >> HP_BLOCK_SHIFT);
+	c->hi = (uint32_t)((hi - base) >> HP_BLOCK_SHIFT);
 	c->arena = a;
 	c->shm_fd[0] = c->shm_fd[1] = -1;
-	for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
+	for (unsigned i = c->lo; i < c->hi; i++)
 		hp_block_init(&c->blocks[i], base + i * HP_BLOCK_SIZE, c);
 	c->next = a->chunks;
 	a->chunks = c;
-	a->reserved_bytes += HP_CHUNK_SIZE;
+	a->reserved_bytes += chunk_bytes(c);
 	__atomic_store_n(&hp_chunk_map[base >> HP_CHUNK_SHIFT], c, __ATOMIC_RELEASE);
 	return c;
 }
@@ -251,7 +329,7 @@ static int chunk_shm(struct hp_arena *a, struct hp_chunk *c, int backend)
 {
 	int err = 0;
 	if (!c->alias_base)
-		err = a->os->reserve(HP_CHUNK_SIZE, HP_BLOCK_SIZE, 0, &c->alias_base);
+		err = a->os->reserve(HP_CHUNK_SIZE, HP_BLOCK_SIZE, &c->alias_base);
 	if (!err && c->shm_fd[shm_kind(backend)] < 0)
 		err = a->os->shm_create(HP_CHUNK_SIZE, backend, &c->shm_fd[shm_kind(backend)]);
 	return err;
@@ -319,11 +397,11 @@ static int commit_chunk_1g(struct hp_arena *a, int prot, int node)
 {
 	struct hp_chunk *c = NULL;
 	for (struct hp_chunk *it = a->chunks; it; it = it->next)
-		if (it->ncommitted == 0) {
+		if (it->ncommitted == 0 && it->lo == 0 && it->hi == HP_CHUNK_BLOCKS) {
 			c = it;
 			break;
 		}
-	if (!c && !(c = chunk_new(a)))
+	if (!c && !(c = chunk_new(a, HP_CHUNK_BLOCKS)))
 		return errno;
 	int err = commit_run(a, c, 0, HP_CHUNK_BLOCKS, 0, prot, node);
 	if (err)
@@ -363,7 +441,7 @@ static uintptr_t near_distance(const struct hp_arena *a, const struct hp_block *
 static struct hp_block *chunk_reserved(const struct hp_arena *a, struct hp_chunk *c)
 {
 	struct hp_block *best = NULL;
-	for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+	for (unsigned i = c->lo; i < c->hi; i++) {
 		struct hp_block *b = &c->blocks[i];
 		if (b->state != HP_BLOCK_RESERVED)
 			continue;
@@ -381,7 +459,7 @@ static struct hp_block *find_reserved(struct hp_arena *a)
 {
 	struct hp_block *best = NULL;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
-		if (c->hugetlb_1g || c->ncommitted == HP_CHUNK_BLOCKS)
+		if (c->hugetlb_1g || c->ncommitted == c->hi - c->lo)
 			continue;
 		struct hp_block *b = chunk_reserved(a, c);
 		if (!a->near)
@@ -391,7 +469,7 @@ static struct hp_block *find_reserved(struct hp_arena *a)
 	}
 	if (best)
 		return best;
-	struct hp_chunk *c = chunk_new(a);
+	struct hp_chunk *c = chunk_new(a, 1);
 	return c ? chunk_reserved(a, c) : NULL;
 }
 
@@ -517,7 +595,7 @@ static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int p
 {
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
 		unsigned run = 0;
-		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+		for (unsigned i = c->lo; i < c->hi; i++) {
 			run = span_ok(a, &c->blocks[i], set, prot, node) ? run + 1 : 0;
 			if (run == n)
 				return &c->blocks[i + 1 - n];
@@ -536,7 +614,7 @@ struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int
 		if (backend == HP_BACKEND_HUGETLB_1G)
 			err = commit_chunk_1g(a, prot, node);
 		else
-			err = chunk_new(a) ? 0 : errno;
+			err = chunk_new(a, n) ? 0 : errno;
 		if (err) {
 			errno = err;
 			return NULL;
@@ -685,7 +763,7 @@ int hp_arena_fork_child(struct hp_arena *a)
 	 * parent. */
 	a->thread_running = false;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
-		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++)
+		for (unsigned i = c->lo; i < c->hi; i++)
 			c->blocks[i].collapsing = false;
 		int fresh[2] = {-1, -1};
 		for (int k = 0; k < 2; k++) {
@@ -697,7 +775,7 @@ int hp_arena_fork_child(struct hp_arena *a)
 			if (err)
 				return err;
 		}
-		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+		for (unsigned i = c->lo; i < c->hi; i++) {
 			struct hp_block *b = &c->blocks[i];
 			if (b->state == HP_BLOCK_RESERVED || !b->aliased)
 				continue;

@@ -98,9 +98,14 @@ struct hp_probe {
 };
 
 struct hp_os {
-	/* Reserve @size bytes of address space aligned to @align, PROT_NONE;
-	 * as close to @near as the address space allows when @near is set. */
-	int (*reserve)(size_t size, size_t align, uintptr_t near, uintptr_t *out);
+	/* Reserve @size bytes of address space aligned to @align, PROT_NONE,
+	 * wherever the kernel has room. */
+	int (*reserve)(size_t size, size_t align, uintptr_t *out);
+	/* Reserve [@slot, @slot+@size) if nothing is mapped there; else the
+	 * free part of it nearest @near, whole blocks and at least @min bytes,
+	 * as [*lo, *hi).  EEXIST when there is none (or it was mapped meanwhile). */
+	int (*reserve_in)(uintptr_t slot, size_t size, uintptr_t near, size_t min, uintptr_t *lo,
+			  uintptr_t *hi);
 	int (*release)(uintptr_t addr, size_t size);
 	/* Back [addr, addr+size) with memory of @backend, protection @prot,
 	 * populated, each byte set to @fill (-1: left zero), preferably on
@@ -335,7 +340,9 @@ bool hp_block_prot_is(const struct hp_block *b, unsigned first, unsigned n, int 
  * arena (arena.c): chunks, the address map, committing blocks.
  * ------------------------------------------------------------------- */
 struct hp_chunk {
-	uintptr_t base;		/* 1 GiB aligned */
+	uintptr_t base;		/* 1 GiB aligned: the slot */
+	uint32_t lo, hi;	/* its blocks [lo, hi) are ours: the rest of a slot
+				 * near a hint may hold the program's mappings */
 	struct hp_arena *arena; /* owner */
 	struct hp_chunk *next;	/* arena's chunk list */
 	uint32_t ncommitted;	/* blocks not RESERVED */
@@ -452,7 +459,8 @@ static inline struct hp_block *hp_block_of(uintptr_t addr)
 	struct hp_chunk *c = __atomic_load_n(&hp_chunk_map[idx], __ATOMIC_ACQUIRE);
 	if (!c)
 		return NULL;
-	return &c->blocks[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)];
+	uintptr_t i = (addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1);
+	return i >= c->lo && i < c->hi ? &c->blocks[i] : NULL;
 }
 /* An EMPTY block of @pool_set for class @home on node @node (committing
  * one if needed), taken off the free list; NULL with errno ENOMEM. */

@@ -18,7 +18,8 @@
  *               empty), which is where the fallback happens.
  *   small       mmap(MAP_FIXED) with MADV_NOHUGEPAGE: 4 KiB pages, never
  *               huge, for machines without THP.
- * Reservations are PROT_NONE + MAP_NORESERVE anonymous mappings.
+ * Reservations are PROT_NONE + MAP_NORESERVE anonymous mappings, marked
+ * MADV_DONTDUMP (sys_reserve).
  *
  * Blocks with an alias (executable classes) are shared memory instead: one
  * memfd per chunk (shmem, or hugetlb 2 MiB), each block mapped twice at the
@@ -125,22 +126,26 @@ static int sys_madvise(void *addr, size_t len, int advice)
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-/* Aligned slots tried on each side of a hint before taking any address. */
-#define NEAR_SLOTS 8
-#define USER_TOP   (1UL << 47)
+#define USER_TOP (1UL << 47)
 
-static uintptr_t slot_distance(uintptr_t slot, size_t size, uintptr_t near)
+/*
+ * A reservation: PROT_NONE, MAP_NORESERVE, and MADV_DONTDUMP (there is
+ * nothing in it to dump).  The last is hugeperm's mark: on a kernel without
+ * CONFIG_ANON_VMA_NAME, `hugeperm stats` tells our chunks from the program's
+ * mappings by the "nr dd" VmFlags of their reserved parts.
+ */
+static void *sys_reserve(void *addr, size_t size, int flags)
 {
-	if (near < slot)
-		return slot - near;
-	return near < slot + size ? 0 : near - (slot + size) + 1;
+	void *p = sys_mmap(addr, size, PROT_NONE, ANON | MAP_NORESERVE | flags, -1, 0);
+	if (p != MAP_FAILED)
+		sys_madvise(p, size, MADV_DONTDUMP);
+	return p;
 }
 
 /* Reserve exactly at @at, or fail with EEXIST when something is there. */
 static int reserve_at(uintptr_t at, size_t size)
 {
-	void *p = sys_mmap((void *)at, size, PROT_NONE, ANON | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
-			   -1, 0);
+	void *p = sys_reserve((void *)at, size, MAP_FIXED_NOREPLACE);
 	if (p == MAP_FAILED)
 		return errno;
 	if ((uintptr_t)p != at) { /* a kernel older than 4.17 took it as a hint */
@@ -150,49 +155,157 @@ static int reserve_at(uintptr_t at, size_t size)
 	return 0;
 }
 
-/*
- * The free aligned slot nearest @near, of the NEAR_SLOTS on each side: a
- * JIT that asks for memory near its code (LuaJIT's +-1 GiB jump range) gets
- * a chunk it can reach.
- */
-static int reserve_near(size_t size, size_t align, uintptr_t near, uintptr_t *out)
-{
-	uintptr_t home = near & ~(uintptr_t)(align - 1);
-	uintptr_t slots[2 * NEAR_SLOTS + 1];
-	int n = 0;
+/* Room left free above the program break and below the stack, so that
+ * neither runs into a reservation of ours. */
+#define GROW_ROOM (256UL << 20)
 
-	for (long d = -NEAR_SLOTS; d <= NEAR_SLOTS; d++) {
-		uintptr_t s = home + (uintptr_t)d * align;
-		if (d < 0 && home < (uintptr_t)-d * align)
-			continue;
-		if (s == 0 || s >= USER_TOP || s + size > USER_TOP)
-			continue;
-		slots[n++] = s;
-	}
-	for (int i = 0; i < n; i++) { /* nearest first */
-		int best = i;
-		for (int j = i + 1; j < n; j++)
-			if (slot_distance(slots[j], size, near) <
-			    slot_distance(slots[best], size, near))
-				best = j;
-		uintptr_t t = slots[i];
-		slots[i] = slots[best];
-		slots[best] = t;
-		if (reserve_at(slots[i], size) == 0) {
-			*out = slots[i];
-			return 0;
-		}
-	}
-	return EEXIST;
+/* The best free gap of a slot so far (reserve_in). */
+struct gap_pick {
+	uintptr_t lo, hi, near, min;
+	uintptr_t busy_lo, busy_hi; /* where the program break will grow */
+	uintptr_t best_lo, best_hi;
+};
+
+static uintptr_t gap_distance(uintptr_t lo, uintptr_t hi, uintptr_t near)
+{
+	return near < lo ? lo - near : near >= hi ? near - hi + 1 : 0;
 }
 
-static int os_reserve(size_t size, size_t align, uintptr_t near, uintptr_t *out)
+/* Consider the free range [lo, hi), cut to the slot and to whole blocks,
+ * with at least a page left free next to the program's mappings (so that
+ * ours are never adjacent to them: see sys_reserve). */
+static void gap_consider(struct gap_pick *g, uintptr_t lo, uintptr_t hi)
 {
-	if (near && reserve_near(size, align, near, out) == 0)
+	if (lo < g->busy_hi && hi > g->busy_lo) { /* the break's room is not free */
+		gap_consider(g, lo, g->busy_lo);
+		gap_consider(g, g->busy_hi, hi);
+		return;
+	}
+	lo = lo < g->lo ? g->lo : lo > g->lo ? lo + HP_PAGE_SIZE : lo;
+	hi = hi > g->hi ? g->hi : hi < g->hi ? hi - HP_PAGE_SIZE : hi;
+	lo = (lo + HP_BLOCK_SIZE - 1) & ~(uintptr_t)(HP_BLOCK_SIZE - 1);
+	hi &= ~(uintptr_t)(HP_BLOCK_SIZE - 1);
+	if (hi <= lo || hi - lo < g->min)
+		return;
+	if (!g->best_hi ||
+	    gap_distance(lo, hi, g->near) < gap_distance(g->best_lo, g->best_hi, g->near)) {
+		g->best_lo = lo;
+		g->best_hi = hi;
+	}
+}
+
+static uintptr_t hex_field(const char **s, const char *end)
+{
+	uintptr_t v = 0;
+	for (; *s < end; (*s)++) {
+		unsigned c = (unsigned char)**s | 0x20;
+		if (c - '0' < 10)
+			v = v << 4 | (c - '0');
+		else if (c - 'a' < 6)
+			v = v << 4 | (c - 'a' + 10);
+		else
+			break;
+	}
+	return v;
+}
+
+/* One line of /proc/self/maps: "start-end perms offset dev inode [path]". */
+static void gap_line(struct gap_pick *g, const char *line, size_t len, uintptr_t *free_from)
+{
+	const char *s = line, *end = line + len;
+	uintptr_t start = hex_field(&s, end);
+	if (s == end || *s++ != '-')
+		return;
+	uintptr_t stop = hex_field(&s, end);
+	if (stop <= start)
+		return;
+	if (memmem(line, len, "[stack]", 7)) /* it grows down into the gap below */
+		start = start > GROW_ROOM ? start - GROW_ROOM : 0;
+	if (start > *free_from)
+		gap_consider(g, *free_from, start);
+	if (stop > *free_from)
+		*free_from = stop;
+}
+
+/*
+ * Walk /proc/self/maps, read in pieces (no malloc), and pick the free gap
+ * of [g->lo, g->hi) nearest g->near.  The program break and the stack count
+ * as mapped GROW_ROOM beyond where they are now.  0 or errno.
+ */
+static int gap_find(struct gap_pick *g)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	uintptr_t brk_now = (uintptr_t)syscall(SYS_brk, 0);
+	g->busy_lo = brk_now;
+	g->busy_hi = brk_now ? brk_now + GROW_ROOM : 0;
+	uintptr_t free_from = 0; /* the end of the mappings seen so far */
+	char buf[4096];
+	size_t have = 0;
+	bool eof = false, skipping = false; /* skipping the rest of an overlong line */
+	int err = 0;
+	while (!eof || have) {
+		if (!eof) {
+			ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				err = errno;
+				break;
+			}
+			eof = n == 0;
+			have += (size_t)n;
+		}
+		char *nl = memchr(buf, '\n', have);
+		if (!nl && !eof && have < sizeof(buf))
+			continue;
+		size_t len = nl ? (size_t)(nl - buf) + 1 : have;
+		if (!skipping)
+			gap_line(g, buf, len, &free_from);
+		skipping = !nl && !eof; /* a line longer than buf: the rest is its path */
+		memmove(buf, buf + len, have - len);
+		have -= len;
+	}
+	close(fd);
+	if (!err)
+		gap_consider(g, free_from, g->hi);
+	return err;
+}
+
+/* The whole slot if nothing is mapped there, else its free gap nearest @near. */
+static int os_reserve_in(uintptr_t slot, size_t size, uintptr_t near, size_t min, uintptr_t *lo,
+			 uintptr_t *hi)
+{
+	if (slot + size > USER_TOP)
+		return EEXIST;
+	int err = reserve_at(slot, size);
+	if (!err) {
+		*lo = slot;
+		*hi = slot + size;
 		return 0;
+	}
+	if (err != EEXIST || min >= size)
+		return err;
+	struct gap_pick g = {.lo = slot, .hi = slot + size, .near = near, .min = min};
+	err = gap_find(&g);
+	if (err)
+		return err;
+	if (!g.best_hi)
+		return EEXIST;
+	err = reserve_at(g.best_lo, g.best_hi - g.best_lo);
+	if (err)
+		return err; /* mapped meanwhile: EEXIST, and the caller tries elsewhere */
+	*lo = g.best_lo;
+	*hi = g.best_hi;
+	return 0;
+}
+
+static int os_reserve(size_t size, size_t align, uintptr_t *out)
+{
 	/* Over-reserve, then cut the unaligned head and tail off. */
 	size_t span = size + align;
-	char *p = sys_mmap(NULL, span, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	char *p = sys_reserve(NULL, span, 0);
 	if (p == MAP_FAILED)
 		return errno;
 	uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
@@ -217,7 +330,7 @@ static int os_cpu_node(void);
 /* Put the reservation back over a range whose commit failed half-way. */
 static void os_rereserve(uintptr_t addr, size_t size)
 {
-	sys_mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	sys_reserve((void *)addr, size, MAP_FIXED);
 }
 
 static int os_commit(uintptr_t addr, size_t size, int prot, int backend, int fill, int node)
@@ -391,8 +504,8 @@ static int os_shm_remap(uintptr_t addr, uintptr_t alias, int fd, size_t off, siz
 
 static int os_shm_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size)
 {
-	void *p = sys_mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
-	void *q = sys_mmap((void *)alias, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	void *p = sys_reserve((void *)addr, size, MAP_FIXED);
+	void *q = sys_reserve((void *)alias, size, MAP_FIXED);
 	if (p == MAP_FAILED || q == MAP_FAILED)
 		return errno;
 	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)size)
@@ -501,7 +614,7 @@ static int os_guard(uintptr_t addr, size_t size, bool install)
 
 static int os_decommit(uintptr_t addr, size_t size)
 {
-	void *p = sys_mmap((void *)addr, size, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	void *p = sys_reserve((void *)addr, size, MAP_FIXED);
 	return p == MAP_FAILED ? errno : 0;
 }
 
@@ -565,6 +678,7 @@ static void os_meta_free(void *p, size_t size)
 
 const struct hp_os hp_os_linux = {
 	.reserve = os_reserve,
+	.reserve_in = os_reserve_in,
 	.release = os_release,
 	.commit = os_commit,
 	.decommit = os_decommit,
@@ -741,7 +855,7 @@ void hp_os_probe(struct hp_probe *pr)
 	 * unknown advice and a range that cannot collapse both give EINVAL,
 	 * so the probe uses a populated, aligned THP block that can. */
 	uintptr_t blk;
-	if (pr->thp && os_reserve(HP_BLOCK_SIZE, HP_BLOCK_SIZE, 0, &blk) == 0) {
+	if (pr->thp && os_reserve(HP_BLOCK_SIZE, HP_BLOCK_SIZE, &blk) == 0) {
 		void *p = sys_mmap((void *)blk, HP_BLOCK_SIZE, PROT_READ | PROT_WRITE,
 				   ANON | MAP_FIXED, -1, 0);
 		if (p != MAP_FAILED) {

@@ -27,7 +27,7 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	st->reserved_bytes = a->reserved_bytes;
 	st->committed_bytes = a->committed_bytes;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
-		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+		for (unsigned i = c->lo; i < c->hi; i++) {
 			const struct hp_block *b = &c->blocks[i];
 			if (b->state == HP_BLOCK_RESERVED)
 				continue;

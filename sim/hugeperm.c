@@ -36,7 +36,7 @@ static uintptr_t next_chunk = 0x300000000000UL;
 #define PG(addr) ((uint64_t)(addr) >> SIM_PAGE_SHIFT)
 #define NP(size) ((uint64_t)(size) >> SIM_PAGE_SHIFT)
 
-static int m_reserve(size_t size, size_t align, uintptr_t near, uintptr_t *out)
+static int m_reserve(size_t size, size_t align, uintptr_t *out)
 {
 	uintptr_t at = __atomic_fetch_add(&next_chunk, (size + align - 1) & ~(align - 1),
 					  __ATOMIC_RELAXED);

@@ -9,10 +9,40 @@ struct fake_os_state fake;
 static uintptr_t next_addr = 0x500000000000UL;
 static bool committing;
 
-static int f_reserve(size_t size, size_t align, uintptr_t near, uintptr_t *out)
+static int f_reserve(size_t size, size_t align, uintptr_t *out)
 {
 	*out = next_addr;
 	next_addr += (size + align - 1) & ~(align - 1);
+	return 0;
+}
+
+/* The slot, or the part of it on the side of fake.busy_lo..busy_hi nearest
+ * @near: the fake address space holds one mapping of the program's. */
+static int f_reserve_in(uintptr_t slot, size_t size, uintptr_t near, size_t min, uintptr_t *lo,
+			uintptr_t *hi)
+{
+	fake.reserve_in_calls++;
+	uintptr_t end = slot + size;
+	if (fake.busy_hi <= slot || fake.busy_lo >= end) {
+		*lo = slot;
+		*hi = end;
+		return 0;
+	}
+	uintptr_t below = fake.busy_lo > slot ? (fake.busy_lo & ~(HP_BLOCK_SIZE - 1)) : slot;
+	uintptr_t above = fake.busy_hi < end
+				  ? (fake.busy_hi + HP_BLOCK_SIZE - 1) & ~(HP_BLOCK_SIZE - 1)
+				  : end;
+	bool low_ok = below - slot >= min && below > slot,
+	     high_ok = end - above >= min && above < end;
+	if (!low_ok && !high_ok)
+		return EEXIST;
+	if (high_ok && (!low_ok || near >= fake.busy_lo)) {
+		*lo = above;
+		*hi = end;
+	} else {
+		*lo = slot;
+		*hi = below;
+	}
 	return 0;
 }
 
@@ -151,6 +181,7 @@ static void f_meta_free(void *p, size_t size)
 
 const struct hp_os fake_os = {
 	.reserve = f_reserve,
+	.reserve_in = f_reserve_in,
 	.release = f_release,
 	.commit = f_commit,
 	.decommit = f_decommit,

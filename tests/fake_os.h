@@ -23,15 +23,17 @@ struct fake_os_state {
 	int commit_fail_after; /* commits that succeed before hugetlb ENOMEM; -1: never */
 	int last_protect_prot;
 	size_t last_protect_size;
-	int shm_files;	      /* memfds created */
-	int shm_commits;      /* aliased blocks committed */
-	int shm_refuse;	      /* errno for shared commits (memfd_noexec=2), 0: accept */
-	int mem_writes;	      /* writes through /proc/self/mem */
-	int stores;	      /* the library's own stores (hp_write, fills) */
-	int guard_calls;      /* MADV_GUARD_INSTALL/REMOVE calls */
-	int guard_refuse;     /* errno for them (old kernel: EINVAL), 0: accept */
-	int cpu_node;	      /* the fake topology: the node "this CPU" is on */
-	int last_commit_node; /* node the last commit was bound to (-1: none) */
+	int shm_files;		    /* memfds created */
+	int shm_commits;	    /* aliased blocks committed */
+	int shm_refuse;		    /* errno for shared commits (memfd_noexec=2), 0: accept */
+	int mem_writes;		    /* writes through /proc/self/mem */
+	int stores;		    /* the library's own stores (hp_write, fills) */
+	int guard_calls;	    /* MADV_GUARD_INSTALL/REMOVE calls */
+	int guard_refuse;	    /* errno for them (old kernel: EINVAL), 0: accept */
+	int cpu_node;		    /* the fake topology: the node "this CPU" is on */
+	int last_commit_node;	    /* node the last commit was bound to (-1: none) */
+	uintptr_t busy_lo, busy_hi; /* a mapping of the program's that chunks avoid */
+	int reserve_in_calls;	    /* slots tried for an arena with near */
 };
 
 extern struct fake_os_state fake;

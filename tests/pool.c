@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool.t - placement policy on fake OS hooks: packing, classes apart,
- * steals, HP_HOME, spans, the hugetlb pool sets and the fallback.
+ * steals, HP_HOME, spans, chunks in part of a slot near a hint, the hugetlb
+ * pool sets and the fallback.
  */
 #include "fake_os.h"
 #include "tap.h"
@@ -128,6 +129,53 @@ static void test_span(void)
 	fake_arena_free(a);
 }
 
+/* An arena near a hint whose slot holds a mapping of the program's: the
+ * chunk is the part of the slot nearest the hint, and nothing outside it
+ * is ours; what does not fit there goes to the next slot. */
+static void test_near_part(void)
+{
+	fake_reset();
+	const uintptr_t slot = 0x600000000000UL, MB = 1UL << 20;
+	fake.busy_lo = slot + 300 * MB + 8192; /* the program's: not block aligned */
+	fake.busy_hi = slot + 360 * MB;
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	a->near = slot + 371 * MB;
+	char *p = hp_pool_alloc(a, 1, RW, RW, false);
+	ok(p && (uintptr_t)p == slot + 370 * MB, "the page is in the block holding the hint");
+	struct hp_chunk *c = p ? blk(p)->chunk : NULL;
+	ok(c && c->base == slot && c->lo == 180 && c->hi == HP_CHUNK_BLOCKS,
+	   "its chunk is the slot's part above the program's mapping");
+	ok(!hp_owns((void *)fake.busy_lo, fake.busy_hi - fake.busy_lo) &&
+		   !hp_owns((void *)slot, 300 * MB) && !blk((void *)(slot + 359 * MB)),
+	   "the program's mapping and the part below it are not ours");
+	ok(hp_owns((void *)(slot + 359 * MB), 2 * MB) && hp_owns((void *)(slot + 360 * MB), 1),
+	   "a range reaching into the chunk's part is");
+	struct hp_stats st = {.size = sizeof(st)};
+	hp_stats_collect(a, &st);
+	is(st.reserved_bytes, (HP_CHUNK_BLOCKS - 180) * HP_BLOCK_SIZE,
+	   "reserved: the part, not the slot");
+	void *g = hp_pool_alloc(a, 400 * HP_BLOCK_PAGES, RW, RW, false); /* 800 MiB */
+	ok(g && (uintptr_t)g == slot - HP_CHUNK_SIZE && hp_owns(g, 800 * MB),
+	   "800 MiB does not fit the part: the whole slot nearest the hint, below (%p)", g);
+	is(fake.reserve_in_calls, 2, "two slots asked for");
+	check_identity(a, "with a part of a slot");
+	fake_arena_free(a);
+	ok(!hp_owns((void *)(slot + 370 * MB), 1), "freed with its arena");
+
+	/* A first request bigger than the part nearest the hint (V8's 512 MiB
+	 * code range hinted near its binary) takes a slot it fits in. */
+	fake_reset();
+	const uintptr_t slot2 = slot + 8 * HP_CHUNK_SIZE;
+	fake.busy_lo = slot2;
+	fake.busy_hi = slot2 + 900 * MB; /* 124 MiB free above it */
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	a->near = slot2 + 950 * MB;
+	void *big = hp_pool_alloc(a, 128 * HP_BLOCK_PAGES, PROT_NONE, PROT_NONE, false);
+	ok(big && (uintptr_t)big == slot2 + HP_CHUNK_SIZE,
+	   "256 MiB with 124 MiB free at the hint: the whole slot above, 74 MiB away (%p)", big);
+	fake_arena_free(a);
+}
+
 static void test_hugetlb(void)
 {
 	fake_reset();
@@ -191,6 +239,7 @@ int main(void)
 	test_steal();
 	test_home();
 	test_span();
+	test_near_part();
 	test_hugetlb();
 	test_guards();
 	return tap_done();
