@@ -119,8 +119,10 @@ static void on_alarm(int sig)
 
 /* "hold": map 64 KiB of RWX code; reserve a code range as V8 does, commit
  * code at its start and map a file page MAP_FIXED into its middle (V8's
- * builtins, when out of reach); say where, and wait for a line on stdin
- * (tests/tool.sh looks at us with `hugeperm stats` meanwhile). */
+ * builtins, when out of reach); map a LuaJIT area hinted at our own code,
+ * in our binary's 1 GiB slot (so in part of a slot), and flip it RX; say
+ * where, and wait for a line on stdin (tests/tool.sh looks at us with
+ * `hugeperm stats` meanwhile). */
 static int hold(const char *self)
 {
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
@@ -131,8 +133,16 @@ static int hold(const char *self)
 		return 1;
 	close(fd);
 	r[0] = 0xc3; /* ret: code, touched */
-	printf("pid %d code %lu served %d resv %lu\n", (int)getpid(), (unsigned long)(uintptr_t)x,
-	       owns && owns(x, 1), (unsigned long)(uintptr_t)r);
+	void *hint = (void *)((uintptr_t)(void *)&hold & ~(64 * KB - 1));
+	unsigned char *a = mmap(hint, 64 * KB, RW, ANON, -1, 0);
+	if (a == MAP_FAILED)
+		return 1;
+	a[0] = 0xc3;
+	if (mprotect(a, 64 * KB, RX))
+		return 1;
+	printf("pid %d code %lu served %d resv %lu area %lu\n", (int)getpid(),
+	       (unsigned long)(uintptr_t)x, owns && owns(x, 1), (unsigned long)(uintptr_t)r,
+	       (unsigned long)(uintptr_t)a);
 	fflush(stdout);
 	char line[8];
 	return fgets(line, sizeof(line), stdin) ? run_code(x, x, 0) : 0;

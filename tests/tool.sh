@@ -5,7 +5,7 @@ set -u
 tool=./tools/hugeperm
 export HUGEPERM_PRELOAD_LIB=$(pwd)/.libs/libhugeperm-preload.so
 n=0
-echo "1..12"
+echo "1..13"
 check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -26,8 +26,8 @@ if $held; then
 	exec 3> "$tmp/in"
 	i=0
 	while ! grep -q '^pid' "$tmp/hold" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	set -- $(sed -n 's/^pid \([0-9]*\) code \([0-9]*\) served \([0-9]\) resv \([0-9]*\)/\1 \2 \3 \4/p' "$tmp/hold")
-	pid=${1:-0} code=${2:-0} served=${3:-0} resv=${4:-0}
+	set -- $(sed -n 's/^pid \([0-9]*\) code \([0-9]*\) served \([0-9]\) resv \([0-9]*\) area \([0-9]*\)/\1 \2 \3 \4 \5/p' "$tmp/hold")
+	pid=${1:-0} code=${2:-0} served=${3:-0} resv=${4:-0} area=${5:-0}
 	"$tool" stats "$pid" > "$tmp/stats" 2>&1
 	sed 's/^/# /' "$tmp/stats"
 	"$tool" stats --json "$pid" > "$tmp/stats.json" 2>&1
@@ -39,8 +39,11 @@ if $held; then
 		'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); a=int(sys.argv[2]); sys.exit(0 if any(v[\"start\"]<=a<v[\"end\"] and v[\"perms\"]==\"rwxp\" and v[\"huge_kb\"]>0 for v in d[\"vmas\"]) else 1)" "$tmp/stats.json" "$code"'
 	check "stats --json PID: a code range with a file mapped into it (V8's builtins) is found, its code huge" \
 		'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); a=int(sys.argv[2]); sys.exit(0 if any(v[\"start\"]<=a<v[\"end\"] and v[\"perms\"]==\"rwxp\" and v[\"huge_kb\"]>0 for v in d[\"vmas\"]) else 1)" "$tmp/stats.json" "$resv"'
+	check "stats --json PID: a JIT area hinted into the binary's own slot (a chunk in part of a slot) is found, RX, huge" \
+		'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); a=int(sys.argv[2]); sys.exit(0 if a and any(v[\"start\"]<=a<v[\"end\"] and v[\"perms\"]==\"r-xp\" and v[\"huge_kb\"]>0 for v in d[\"vmas\"]) else 1)" "$tmp/stats.json" "$area"'
 else
-	n=$((n + 3))
+	n=$((n + 4))
+	echo "ok $((n - 3)) # SKIP the preload is tested in the plain build"
 	echo "ok $((n - 2)) # SKIP the preload is tested in the plain build"
 	echo "ok $((n - 1)) # SKIP the preload is tested in the plain build"
 	echo "ok $n # SKIP the preload is tested in the plain build"

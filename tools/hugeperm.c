@@ -286,6 +286,7 @@ struct vma {
 	uintptr_t start, end;
 	char perms[5];
 	bool anon, named_ours;
+	bool marked; /* ---p with VmFlags nr and dd: a reservation of hugeperm's */
 	uint64_t rss_kb, huge_kb;
 };
 
@@ -342,6 +343,9 @@ static int read_smaps(pid_t pid, struct vma **out, size_t *nout)
 		unsigned long long kb;
 		if (!n)
 			continue;
+		if (!strncmp(line, "VmFlags:", 8))
+			v[n - 1].marked = v[n - 1].anon && !strcmp(v[n - 1].perms, "---p") &&
+					  strstr(line, " nr") && strstr(line, " dd");
 		if (sscanf(line, "Rss: %llu kB", &kb) == 1 ||
 		    sscanf(line, "Private_Hugetlb: %llu kB", &kb) == 1 ||
 		    sscanf(line, "Shared_Hugetlb: %llu kB", &kb) == 1)
@@ -362,13 +366,19 @@ static int read_smaps(pid_t pid, struct vma **out, size_t *nout)
 
 /*
  * Which VMAs are hugeperm's.  With CONFIG_ANON_VMA_NAME they are named
- * [anon:hugeperm:<class>].  Without it, by shape: hugeperm reserves whole
- * 1 GiB-aligned chunks, so a 1 GiB-aligned slot that starts with an
- * anonymous mapping and is covered end to end is one, and its anonymous
- * VMAs are ours (another runtime's 1 GiB-aligned anonymous reservation
- * would be counted too).  File mappings inside are not ours, but may be
- * there: V8 maps its builtins MAP_FIXED into its code range, which the
- * preload serves, when they are out of reach of it.
+ * [anon:hugeperm:<class>].  Without it, by shape, two ways:
+ *   - hugeperm reserves 1 GiB-aligned chunks, so a 1 GiB-aligned slot that
+ *     starts with an anonymous mapping and is covered end to end is one
+ *     (even committed whole), and its anonymous VMAs are ours;
+ *   - a chunk near a hint may hold only the free part of its slot; its
+ *     reserved pages carry hugeperm's mark (PROT_NONE, VmFlags "nr dd"), and
+ *     it never touches the program's mappings.  So a run of adjacent VMAs
+ *     in one slot, starting and ending on 2 MiB boundaries, with a marked
+ *     VMA in it, is one, and its anonymous VMAs are ours.
+ * Another runtime's reservation of that shape would be counted too.  File
+ * mappings inside are not ours, but may be there: V8 maps its builtins
+ * MAP_FIXED into its code range, which the preload serves, when they are out
+ * of reach of it.
  */
 static void mark_ours(struct vma *v, size_t n, bool *ours, bool *by_name)
 {
@@ -391,6 +401,15 @@ static void mark_ours(struct vma *v, size_t n, bool *ours, bool *by_name)
 		if (at == slot_end)
 			for (size_t k = i; k < j; k++)
 				ours[k] = v[k].anon;
+	}
+	for (size_t i = 0, j; i < n; i = j) {
+		uintptr_t slot_end = (v[i].start & ~(GIB - 1)) + GIB;
+		bool marked = v[i].marked;
+		for (j = i + 1; j < n && v[j].start == v[j - 1].end && v[j].end <= slot_end; j++)
+			marked |= v[j].marked;
+		if (marked && v[i].start % (2UL << 20) == 0 && v[j - 1].end % (2UL << 20) == 0)
+			for (size_t k = i; k < j; k++)
+				ours[k] |= v[k].anon;
 	}
 }
 
@@ -429,12 +448,10 @@ static int cmd_stats(int argc, char **argv)
 	mark_ours(v, n, ours, &by_name);
 
 	struct class_sum cls[8] = {{0}};
-	uint64_t chunks = 0, code = 0, code_huge = 0, rss = 0, huge = 0;
+	uint64_t code = 0, code_huge = 0, rss = 0, huge = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!ours[i])
 			continue;
-		if (!(v[i].start % GIB))
-			chunks++;
 		int c = prot_of(v[i].perms);
 		if (c == PROT_NONE && v[i].rss_kb == 0)
 			continue; /* reserved address space, not memory */
