@@ -478,10 +478,10 @@ static void zero(const struct region *g, uintptr_t p, size_t len)
 }
 
 /*
- * Serve a new mapping of @len bytes of @kind near @hint.  Returns the address
- * or 0 with errno set.
+ * Serve a new mapping of @len bytes of @kind near @hint; with @reach, only
+ * within AREA_REACH of it.  Returns the address or 0 with errno set.
  */
-static uintptr_t serve(enum kind kind, uintptr_t hint, size_t len, int prot)
+static uintptr_t serve(enum kind kind, uintptr_t hint, size_t len, int prot, bool reach)
 {
 	int ai = arena_for(hint);
 	if (ai < 0)
@@ -508,10 +508,11 @@ static uintptr_t serve(enum kind kind, uintptr_t hint, size_t len, int prot)
 		return 0;
 	/* A JIT that gives a hint needs its code within reach of its own
 	 * (LuaJIT: +-2 GiB of its VM).  An area further than AREA_REACH from
-	 * the hint (every 1 GiB slot near it taken by earlier arenas' chunks)
-	 * would be unmapped by the JIT and asked again elsewhere, until it
-	 * gives up and flushes its traces; the kernel's page lands on the hint. */
-	if (kind == KIND_AREA && hint && distance((uintptr_t)p, hint) > AREA_REACH) {
+	 * the hint (no room left near it) would be unmapped by the JIT and
+	 * asked again elsewhere, until it gives up and flushes its traces; the
+	 * kernel's page lands on the hint.  An area that mremap moves has no
+	 * such promise: the kernel would move it anywhere. */
+	if (reach && kind == KIND_AREA && hint && distance((uintptr_t)p, hint) > AREA_REACH) {
 		hp_arena_free(a, p);
 		errno = ENOMEM;
 		return 0;
@@ -863,7 +864,7 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		return k_mmap(addr, len, prot, flags, fd, off);
 	}
 	lock(&h);
-	uintptr_t p = serve((enum kind)kind, (uintptr_t)addr, page_up(len), prot);
+	uintptr_t p = serve((enum kind)kind, (uintptr_t)addr, page_up(len), prot, true);
 	if (!p)
 		P.n.fallbacks++;
 	unlock(&h);
@@ -1197,7 +1198,7 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 		errno = ENOMEM; /* cannot copy pages we may not read */
 		return MAP_FAILED;
 	}
-	uintptr_t to = serve((enum kind)g.kind, P.near[g.arena], newlen, g.prot);
+	uintptr_t to = serve((enum kind)g.kind, P.near[g.arena], newlen, g.prot, false);
 	if (!to)
 		return MAP_FAILED;
 	size_t j = region_find(to);

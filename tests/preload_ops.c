@@ -161,6 +161,44 @@ static int guard(void)
 	return 0;
 }
 
+/* Take [lo, hi) of the address space, as the program's other mappings would. */
+static bool block_out(uintptr_t lo, uintptr_t hi)
+{
+	return mmap((void *)lo, hi - lo, PROT_NONE, ANON | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
+		    0) == (void *)lo;
+}
+
+/*
+ * Hints with little or no room near them: three 1 GiB slots around one
+ * taken but for 40 MiB at the hint (the smallest part of a slot a chunk
+ * takes is 32 MiB), and around another, all of them.
+ */
+static void little_room(void)
+{
+	uintptr_t h = 0x300000000000UL + GIB / 2, lo = h - 3 * GIB / 2, hi = h + 3 * GIB / 2;
+	bool blocked = block_out(lo, h - 20 * MB) && block_out(h + 20 * MB, hi);
+	unsigned char *a = mmap((void *)h, 64 * KB, RW, ANON, -1, 0);
+	ok(blocked && a != MAP_FAILED && owns(a, 1) && dist((uintptr_t)a, h) < 20 * MB,
+	   "an area whose hint has 40 MiB free around it is served there");
+	memset(a, 0x22, 64 * KB);
+	unsigned char *m = mremap(a, 64 * KB, 40 * MB, MREMAP_MAYMOVE);
+	ok(m != MAP_FAILED && owns(m, 1) && m[0] == 0x22 && m[64 * KB - 1] == 0x22 &&
+		   dist((uintptr_t)m, h) > GIB,
+	   "mremap(MAYMOVE) past that room moves it further than 1 GiB, as the kernel may");
+	if (m != MAP_FAILED)
+		munmap(m, 40 * MB);
+	munmap((void *)lo, hi - lo);
+
+	h += 16 * GIB, lo += 16 * GIB, hi += 16 * GIB;
+	blocked = block_out(lo, hi);
+	a = mmap((void *)h, 64 * KB, RW, ANON, -1, 0);
+	ok(blocked && a != MAP_FAILED && !owns(a, 1),
+	   "an area with no room within 1 GiB of its hint goes to the kernel");
+	if (a != MAP_FAILED)
+		munmap(a, 64 * KB);
+	munmap((void *)lo, hi - lo);
+}
+
 int main(int argc, char **argv)
 {
 	owns = (int (*)(const void *, size_t))dlsym(RTLD_DEFAULT, "hp_owns");
@@ -170,7 +208,7 @@ int main(int argc, char **argv)
 		return guard();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(55);
+	tap_plan(58);
 
 	/* 1. Executable at map time (PCRE2's sljit): served, zero, runs. */
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
@@ -282,6 +320,7 @@ int main(int argc, char **argv)
 	errno = 0;
 	ok(mprotect(m, 4096, RW) == -1 && errno == ENOMEM, "the old range is unmapped");
 	ok(mremap(g, 3 * MB, 64 * KB, 0) == g && munmap(g, 64 * KB) == 0, "shrink, then unmap");
+	little_room();
 
 	/* 8. munmap across a served range and a kernel mapping. */
 	unsigned char *k = mmap(NULL, 64 * KB, RW, ANON, -1, 0); /* no hint, not exec: kernel's */
