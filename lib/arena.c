@@ -153,9 +153,7 @@ void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 
 static uintptr_t slot_distance(uintptr_t slot, uintptr_t near)
 {
-	if (near < slot)
-		return slot - near;
-	return near < slot + HP_CHUNK_SIZE ? 0 : near - (slot + HP_CHUNK_SIZE) + 1;
+	return hp_distance(slot, slot + HP_CHUNK_SIZE, near);
 }
 
 /*
@@ -430,11 +428,7 @@ static int rehome(struct hp_arena *a, struct hp_block *b, int home)
 /* How far block @b is from the arena's hp_config.near (0 without one). */
 static uintptr_t near_distance(const struct hp_arena *a, const struct hp_block *b)
 {
-	if (!a->near)
-		return 0;
-	if (a->near < b->base)
-		return b->base - a->near;
-	return a->near < b->base + HP_BLOCK_SIZE ? 0 : a->near - b->base - HP_BLOCK_SIZE + 1;
+	return a->near ? hp_distance(b->base, b->base + HP_BLOCK_SIZE, a->near) : 0;
 }
 
 /* The reserved block of @c nearest the arena's near address (the first one without). */

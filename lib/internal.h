@@ -293,6 +293,12 @@ static inline bool hp_astate_claim(struct hp_block *b, unsigned page, size_t *n)
 					   false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
+/* How far address @x is from the range [lo, hi): 0 inside it. */
+static inline uintptr_t hp_distance(uintptr_t lo, uintptr_t hi, uintptr_t x)
+{
+	return x < lo ? lo - x : x >= hi ? x - hi + 1 : 0;
+}
+
 static inline bool hp_block_uniform(const struct hp_block *b, int *prot)
 {
 	for (int c = 0; c < HP_NCLASS; c++)

@@ -166,11 +166,6 @@ struct gap_pick {
 	uintptr_t best_lo, best_hi;
 };
 
-static uintptr_t gap_distance(uintptr_t lo, uintptr_t hi, uintptr_t near)
-{
-	return near < lo ? lo - near : near >= hi ? near - hi + 1 : 0;
-}
-
 /* Consider the free range [lo, hi), cut to the slot and to whole blocks,
  * with at least a page left free next to the program's mappings (so that
  * ours are never adjacent to them: see sys_reserve). */
@@ -188,7 +183,7 @@ static void gap_consider(struct gap_pick *g, uintptr_t lo, uintptr_t hi)
 	if (hi <= lo || hi - lo < g->min)
 		return;
 	if (!g->best_hi ||
-	    gap_distance(lo, hi, g->near) < gap_distance(g->best_lo, g->best_hi, g->near)) {
+	    hp_distance(lo, hi, g->near) < hp_distance(g->best_lo, g->best_hi, g->near)) {
 		g->best_lo = lo;
 		g->best_hi = hi;
 	}
