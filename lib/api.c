@@ -773,13 +773,7 @@ int hp_owns(const void *addr, size_t size)
 		if (i >= (1UL << HP_MAP_BITS))
 			return 0;
 		const struct hp_chunk *c = __atomic_load_n(&hp_chunk_map[i], __ATOMIC_ACQUIRE);
-		if (!c)
-			continue;
-		/* The part of [first, last] in this slot, against the chunk's part. */
-		uintptr_t lo = first >> HP_CHUNK_SHIFT == i ? first : i << HP_CHUNK_SHIFT;
-		uintptr_t hi = last >> HP_CHUNK_SHIFT == i ? last : ((i + 1) << HP_CHUNK_SHIFT) - 1;
-		if (hi >= c->base + (uintptr_t)c->lo * HP_BLOCK_SIZE &&
-		    lo < c->base + (uintptr_t)c->hi * HP_BLOCK_SIZE)
+		if (c && last >= hp_chunk_start(c) && first < hp_chunk_end(c))
 			return 1;
 	}
 	return 0;

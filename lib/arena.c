@@ -77,17 +77,6 @@ int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int m
 	return 0;
 }
 
-/* The part of its slot a chunk holds. */
-static uintptr_t chunk_start(const struct hp_chunk *c)
-{
-	return c->base + (uintptr_t)c->lo * HP_BLOCK_SIZE;
-}
-
-static size_t chunk_bytes(const struct hp_chunk *c)
-{
-	return (size_t)(c->hi - c->lo) * HP_BLOCK_SIZE;
-}
-
 static void unpublish(struct hp_chunk *c)
 {
 	__atomic_store_n(&hp_chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
@@ -97,13 +86,13 @@ void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *c)
 {
 	while (c) {
 		struct hp_chunk *next = c->next;
-		a->os->release(chunk_start(c), chunk_bytes(c));
+		a->os->release(hp_chunk_start(c), hp_chunk_end(c) - hp_chunk_start(c));
 		if (c->alias_base)
 			a->os->release(c->alias_base, HP_CHUNK_SIZE);
 		for (int k = 0; k < 2; k++)
 			if (c->shm_fd[k] >= 0)
 				a->os->shm_close(c->shm_fd[k]);
-		a->reserved_bytes -= chunk_bytes(c);
+		a->reserved_bytes -= hp_chunk_end(c) - hp_chunk_start(c);
 		a->os->meta_free(c, sizeof(*c));
 		c = next;
 	}
@@ -234,7 +223,7 @@ static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
 		hp_block_init(&c->blocks[i], base + i * HP_BLOCK_SIZE, c);
 	c->next = a->chunks;
 	a->chunks = c;
-	a->reserved_bytes += chunk_bytes(c);
+	a->reserved_bytes += hp_chunk_end(c) - hp_chunk_start(c);
 	__atomic_store_n(&hp_chunk_map[base >> HP_CHUNK_SHIFT], c, __ATOMIC_RELEASE);
 	return c;
 }

@@ -358,6 +358,17 @@ struct hp_chunk {
 	struct hp_block blocks[HP_CHUNK_BLOCKS];
 };
 
+/* The part of its slot chunk @c holds: [start, end). */
+static inline uintptr_t hp_chunk_start(const struct hp_chunk *c)
+{
+	return c->base + (uintptr_t)c->lo * HP_BLOCK_SIZE;
+}
+
+static inline uintptr_t hp_chunk_end(const struct hp_chunk *c)
+{
+	return c->base + (uintptr_t)c->hi * HP_BLOCK_SIZE;
+}
+
 /* Where @addr of aliased block @b can be written. */
 static inline uintptr_t hp_alias_of(const struct hp_block *b, uintptr_t addr)
 {
