@@ -25,7 +25,7 @@
 #include <time.h>
 
 #include "gbench.h"
-#include "kernel.h"
+#include "kview.h"
 
 #define PAGE  4096UL
 #define BLOCK (2UL << 20)

@@ -29,7 +29,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "kernel.h"
+#include "kview.h"
 
 #define PAGE 4096
 

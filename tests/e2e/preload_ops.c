@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * preload_ops - run under libhugeperm-preload.so by tests/preload.sh.  It
+ * preload_ops - run under libhugeperm-preload.so by tests/e2e/preload.sh.  It
  * maps memory the way JITs do and checks, against the kernel's view
  * (/proc/self/smaps, maps, vmstat), that the preload serves it from
  * hugeperm with the kernel's semantics: zero pages, protections, partial
@@ -121,7 +121,7 @@ static void on_alarm(int sig)
  * code at its start and map a file page MAP_FIXED into its middle (V8's
  * builtins, when out of reach); map a LuaJIT area hinted at our own code,
  * in our binary's 1 GiB slot (so in part of a slot), and flip it RX; say
- * where, and wait for a line on stdin (tests/tool.sh looks at us with
+ * where, and wait for a line on stdin (tests/e2e/tool.sh looks at us with
  * `hugeperm stats` meanwhile). */
 static int hold(const char *self)
 {

@@ -37,7 +37,7 @@ int main(void)
 	struct hp_config cfg = {.size = sizeof(cfg),
 				.backend = HP_BACKEND_THP,
 				.collapse_mode = HP_COLLAPSE_DEFERRED,
-				/* anonymous THP: tests/write.c covers aliased blocks */
+				/* anonymous THP: tests/kernel/write.c covers aliased blocks */
 				.flags = HP_ARENA_NO_ALIAS};
 	struct hp_arena *a = hp_arena_create(&cfg);
 	ok(a != NULL, "THP arena");

@@ -47,7 +47,7 @@ esac
 
 # --- LuaJIT: W<->X flips of whole areas, hinted near its own code ---------
 if command -v luajit >/dev/null 2>&1; then
-	lua=$(cd "$srcdir" && pwd)/tests/engines/jit.lua
+	lua=$(cd "$srcdir" && pwd)/tests/e2e/engines/jit.lua
 	luajit "$lua" 400 > "$tmp/plain.out"
 	s0=$(split)
 	"$tool" run --json -o "$tmp/hp.json" -- luajit "$lua" 400 > /dev/null
@@ -89,7 +89,7 @@ fi
 
 # --- PCRE2's JIT: RWX chunks, never re-protected -----------------------------
 if command -v pcre2test >/dev/null 2>&1; then
-	re=$srcdir/tests/engines/regex.txt
+	re=$srcdir/tests/e2e/engines/regex.txt
 	pcre2test -jit "$re" > "$tmp/re.plain"
 	"$tool" run --json -o "$tmp/re.json" -- pcre2test -jit "$re" > /dev/null
 	"$tool" run -- pcre2test -jit "$re" > "$tmp/re.hp"
@@ -149,7 +149,7 @@ fi
 
 # --- HotSpot: code cache reserved PROT_NONE, committed with MAP_FIXED RWX ----
 if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; then
-	cp "$srcdir/tests/engines/Jit.java" "$tmp/"
+	cp "$srcdir/tests/e2e/engines/Jit.java" "$tmp/"
 	javac -d "$tmp" "$tmp/Jit.java"
 	java -cp "$tmp" Jit > "$tmp/java.plain"
 	s0=$(split)
@@ -182,7 +182,7 @@ fi
 # (docs/preload.md says why.)  It must run as without the preload; the
 # recording shows the JIT ran: code pages made RX after they were mapped.
 if command -v lli >/dev/null 2>&1; then
-	ll=$srcdir/tests/engines/jit.ll
+	ll=$srcdir/tests/e2e/engines/jit.ll
 	lli "$ll" > "$tmp/lli.plain"
 	"$tool" run --json -o "$tmp/lli.json" -- lli "$ll" > "$tmp/lli.hp"
 	check "lli: the same output under the preload ($(cat "$tmp/lli.plain"))" \

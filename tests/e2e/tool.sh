@@ -22,7 +22,7 @@ check "info --json: valid JSON with the 2 MiB pool as /sys says" \
 case "${HP_LDFLAGS:-}" in *sanitize*) held=false ;; *) held=true ;; esac
 if $held; then
 	mkfifo "$tmp/in"
-	"$tool" run -- ./tests/preload_ops hold < "$tmp/in" > "$tmp/hold" &
+	"$tool" run -- ./tests/e2e/preload_ops hold < "$tmp/in" > "$tmp/hold" &
 	exec 3> "$tmp/in"
 	i=0
 	while ! grep -q '^pid' "$tmp/hold" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

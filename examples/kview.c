@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * kview.c - the kernel's own view of this process's memory: /proc/vmstat
+ * counters, /proc/self/smaps fields, and the PMD mappings the
+ * PAGEMAP_SCAN ioctl of /proc/self/pagemap reports.  The demo and the
+ * benchmarks show with it what the kernel made of hugeperm's memory; the
+ * tests hold the allocator to it (tests/lib/kernel.c adds what only they
+ * need).
+ */
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include "kernel.h"
+#include "kview.h"
 #include "pagemap_scan.h"
 
 long kernel_vmstat(const char *name)
@@ -63,29 +70,6 @@ long kernel_huge_kb(uintptr_t lo, uintptr_t hi)
 	return sum;
 }
 
-int kernel_prot_at(uintptr_t addr)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int prot = -1;
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long s, e;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) != 3)
-			continue;
-		if (addr >= s && addr < e) {
-			prot = (perms[0] == 'r' ? PROT_READ : 0) |
-			       (perms[1] == 'w' ? PROT_WRITE : 0) |
-			       (perms[2] == 'x' ? PROT_EXEC : 0);
-			break;
-		}
-	}
-	fclose(f);
-	return prot;
-}
-
 long kernel_huge_pages(uintptr_t addr, size_t len)
 {
 	struct pm_page_region regions[64] = {0}; /* zeroed: valgrind does not know this ioctl */
@@ -116,44 +100,4 @@ long kernel_huge_pages(uintptr_t addr, size_t len)
 	}
 	close(fd);
 	return pages;
-}
-
-long kernel_meminfo(const char *field)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[256];
-	size_t flen = strlen(field);
-	long r = -1;
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, flen) && line[flen] == ':') {
-			r = strtol(line + flen + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return r;
-}
-
-long kernel_read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-int kernel_write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
-	int r = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
-	if (fclose(f))
-		r = -1;
-	return r;
 }

@@ -16,7 +16,7 @@ export ASAN_OPTIONS
 log=$(mktemp)
 trap 'rm -f "$log" "$log.c"' EXIT
 n=100000
-if strace -o "$log" ./tests/cache.t --loop $n; then
+if strace -o "$log" ./tests/kernel/cache.t --loop $n; then
 	echo "ok 1 - $n alloc+free pairs ran under strace"
 else
 	echo "not ok 1 - cache.t --loop failed under strace"
@@ -25,7 +25,7 @@ fi
 inside=$(awk '/^getppid\(/ { m++; next } m == 1 { c++ } END { print c + 0 }' "$log")
 markers=$(grep -c '^getppid(' "$log")
 sed -n '/^getppid(/,/^getppid(/p' "$log" | head -5 | sed 's/^/# /'
-strace -c -o "$log.c" ./tests/cache.t --loop $n && sed 's/^/# strace -c: /' "$log.c" | head -12
+strace -c -o "$log.c" ./tests/kernel/cache.t --loop $n && sed 's/^/# strace -c: /' "$log.c" | head -12
 if [ "$markers" -eq 2 ] && [ "$inside" -eq 0 ]; then
 	echo "ok 2 - no system call in $n cache hits"
 else

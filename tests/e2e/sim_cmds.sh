@@ -1,5 +1,5 @@
 #!/bin/sh
-# sim.sh - the trace and simulator commands end to end: synth, dump and the
+# sim_cmds.sh - the trace and simulator commands end to end: synth, dump and the
 # text form, replay (table, JSON), map (SVG), errors named with their errno;
 # HUGEPERM_TRACE from the library and `hugeperm record` from a real JIT;
 # the docs' tables as `make sim-table` prints them; and the validation: the
@@ -69,7 +69,7 @@ check "HUGEPERM_TRACE into a missing directory: said once, the program runs" \
 # record: a real JIT, with the preload (not in a sanitizer build)
 case "${HP_LDFLAGS:-}" in *sanitize*) preload=false ;; *) preload=true ;; esac
 if $preload && command -v luajit > /dev/null 2>&1; then
-	lua=$(cd "$srcdir" && pwd)/tests/engines/jit.lua
+	lua=$(cd "$srcdir" && pwd)/tests/e2e/engines/jit.lua
 	luajit "$lua" 100 > "$tmp/plain.out"
 	"$tool" record -o "$tmp/lj.hpt" -- luajit "$lua" 100 > "$tmp/rec.out" 2> "$tmp/rec.err"
 	sed 's/^/# /' "$tmp/rec.err"

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel.c - the kernel's view that only the tests read: the protection
+ * /proc/self/maps gives an address, /proc/meminfo fields (the hugetlb
+ * pools), and single numbers in /proc and /sys files (the tests that
+ * reserve hugetlb pages write them back as they were).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "kernel.h"
+
+int kernel_prot_at(uintptr_t addr)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int prot = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) != 3)
+			continue;
+		if (addr >= s && addr < e) {
+			prot = (perms[0] == 'r' ? PROT_READ : 0) |
+			       (perms[1] == 'w' ? PROT_WRITE : 0) |
+			       (perms[2] == 'x' ? PROT_EXEC : 0);
+			break;
+		}
+	}
+	fclose(f);
+	return prot;
+}
+
+long kernel_meminfo(const char *field)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	size_t flen = strlen(field);
+	long r = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, flen) && line[flen] == ':') {
+			r = strtol(line + flen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+long kernel_read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+int kernel_write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	int r = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
+	if (fclose(f))
+		r = -1;
+	return r;
+}
