@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h" /* hp_errno_name */
 #include "sim.h"
 #include "tools.h"
 
 const char *tool_errno_name(int e)
 {
-	return hp_errno_name(e);
+	const char *name = strerrorname_np(e); /* glibc's table; NULL for no errno */
+	return name ? name : "errno";
 }
 
 int tool_fail(const char *what, int e)

@@ -51,8 +51,6 @@ static const char *selected(char *s)
 	return l + 1;
 }
 
-static const char *const collapse_names[] = {"default", "deferred", "sync", "off"};
-
 int cmd_info(int argc, char **argv)
 {
 	bool json = argc > 0 && !strcmp(argv[0], "--json");
@@ -147,9 +145,7 @@ int cmd_info(int argc, char **argv)
 		printf("  none (no hugetlbfs in this kernel)\n");
 
 	const char *backend = a ? hp_backend_name(st.backend) : "none";
-	const char *mode = a && st.collapse_mode >= 0 && st.collapse_mode < 4
-				   ? collapse_names[st.collapse_mode]
-				   : "?";
+	const char *mode = a ? hp_collapse_mode_name(st.collapse_mode) : "?";
 	if (json) {
 		printf("],\"hugeperm\":{\"arena\":%s,\"error\":\"%s\",\"backend\":\"%s\","
 		       "\"collapse_mode\":\"%s\",\"first_block_huge\":%s,\"preload\":\"%s\","

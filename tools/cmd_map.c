@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sim.h"
 #include "tools.h"
@@ -74,13 +75,14 @@ static void svg_block_map(const struct sim_result *r, const char *trace, FILE *f
 	if (r->nmap > rows)
 		fprintf(f, "<text x=\"4\" y=\"%d\">... %zu more blocks</text>\n", y - 8,
 			r->nmap - rows);
-	const char *names[] = {"---", "r--", "rw-", "r-x", "rwx"};
-	int prots[] = {0, 1, 3, 5, 7};
+	const int prots[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE, PROT_READ | PROT_EXEC,
+			     PROT_READ | PROT_WRITE | PROT_EXEC};
 	for (int k = 0; k < 5; k++) {
+		char name[4];
+		hp_trace_prot_str(prots[k], name);
 		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"10\" fill=\"%s\"/>\n",
 			left + k * 90, y, prot_colour(prots[k], true));
-		fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", left + k * 90 + 16, y + 9,
-			names[k]);
+		fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", left + k * 90 + 16, y + 9, name);
 	}
 	fprintf(f, "<text x=\"%d\" y=\"%d\">framed: huge-mapped</text>\n", left + 460, y + 9);
 	fputs("</svg>\n", f);

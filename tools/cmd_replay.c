@@ -158,13 +158,16 @@ int cmd_replay(int argc, char **argv)
 					return 2;
 				}
 				format = v;
-			} else if (!strcmp(v, "deferred") || !strcmp(v, "sync")) {
-				collapse = !strcmp(v, "sync") ? HP_COLLAPSE_SYNC
-							      : HP_COLLAPSE_DEFERRED;
 			} else {
-				fprintf(stderr,
-					"hugeperm: --collapse %s: deferred or sync (EINVAL)\n", v);
-				return 2;
+				collapse = hp_collapse_mode_parse(v);
+				if (collapse != HP_COLLAPSE_DEFERRED &&
+				    collapse != HP_COLLAPSE_SYNC) {
+					fprintf(stderr,
+						"hugeperm: --collapse %s: deferred or sync "
+						"(EINVAL)\n",
+						v);
+					return 2;
+				}
 			}
 		} else if (!strcmp(a, "--real")) {
 			real = true;

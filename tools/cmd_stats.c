@@ -39,8 +39,6 @@ static int prot_of(const char *perms)
 	       (perms[2] == 'x' ? PROT_EXEC : 0);
 }
 
-static const char *const class_names[8] = {"none", "r", "w", "rw", "x", "rx", "wx", "rwx"};
-
 static int read_smaps(pid_t pid, struct vma **out, size_t *nout)
 {
 	char path[64], line[1024];
@@ -214,7 +212,7 @@ int cmd_stats(int argc, char **argv)
 				continue;
 			printf("%s\"%s\":{\"vmas\":%" PRIu64 ",\"rss_kb\":%" PRIu64
 			       ",\"huge_kb\":%" PRIu64 "}",
-			       first ? "" : ",", class_names[c], cls[c].vmas, cls[c].rss_kb,
+			       first ? "" : ",", hp_class_name(c), cls[c].vmas, cls[c].rss_kb,
 			       cls[c].huge_kb);
 			first = false;
 		}
@@ -239,7 +237,7 @@ int cmd_stats(int argc, char **argv)
 			if (cls[c].vmas)
 				printf("  %-5s  %-5" PRIu64 "  %-13" PRIu64 "  %-16" PRIu64
 				       "  %5.1f%%\n",
-				       class_names[c], cls[c].vmas, cls[c].rss_kb, cls[c].huge_kb,
+				       hp_class_name(c), cls[c].vmas, cls[c].rss_kb, cls[c].huge_kb,
 				       cls[c].rss_kb ? 100.0 * (double)cls[c].huge_kb /
 							       (double)cls[c].rss_kb
 						     : 0.0);

@@ -39,14 +39,6 @@ const char *tool_find_preload(char *buf, size_t n)
 	return HP_PRELOAD_PATH;
 }
 
-static bool one_of(const char *v, const char *const *names)
-{
-	for (; *names; names++)
-		if (!strcmp(v, *names))
-			return true;
-	return false;
-}
-
 static bool serve_ok(const char *list)
 {
 	char tmp[64];
@@ -62,11 +54,8 @@ static bool serve_ok(const char *list)
 
 int tool_preload_option(const char *opt, const char *v)
 {
-	static const char *const backends[] = {"auto", "hugetlb-1g", "hugetlb-2m",
-					       "thp",  "small",	     NULL};
-	static const char *const flips[] = {"block", "exact", "rwx", NULL};
-	bool ok = !strcmp(opt, "--backend") ? one_of(v, backends)
-		  : !strcmp(opt, "--flip")  ? one_of(v, flips)
+	bool ok = !strcmp(opt, "--backend") ? hp_backend_parse(v) >= 0
+		  : !strcmp(opt, "--flip")  ? hp_flip_parse(v) >= 0
 					    : serve_ok(v);
 	if (!ok) {
 		fprintf(stderr, "hugeperm: %s %s: not a valid value (EINVAL); see hugeperm(1)\n",

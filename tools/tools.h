@@ -60,4 +60,13 @@ int tool_load_trace(const char *path, struct sim_trace *t);
 /* @t in the text form that `dump` prints and traces may be read from. */
 void tool_print_trace(const struct sim_trace *t, FILE *out);
 
+/*
+ * names.c: until the libraries' own land (delete at merge, with names.c).
+ * The parsers return the enum value of @name, or -1 if it names none.
+ */
+int hp_backend_parse(const char *name);	      /* enum hp_backend */
+int hp_collapse_mode_parse(const char *name); /* enum hp_collapse_mode */
+const char *hp_class_name(int cls);	      /* "none", "r", "w", "rw", ... "rwx" */
+int hp_flip_parse(const char *name);	      /* enum hp_preload_flip */
+
 #endif
