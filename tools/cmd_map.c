@@ -88,6 +88,19 @@ static void svg_block_map(const struct sim_result *r, const char *trace, FILE *f
 	fputs("</svg>\n", f);
 }
 
+/* A coverage curve's legend, into @buf[@n]; its length. */
+static int legend_label(const struct sim_result *r, char *buf, size_t n)
+{
+	return snprintf(buf, n, "%.*s (avg %.1f%%)", (int)sizeof(r->policy), r->policy,
+			100 * r->coverage_avg);
+}
+
+/*
+ * The chart is @w wide, the legend to its right.  The legend's column is
+ * as wide as its longest label: 7 px a character covers DejaVu Sans and
+ * Liberation Sans at 11 px (digits are 7 px, "%" 10), and at least the
+ * 180 px it always had.
+ */
 static void svg_coverage(const struct sim_result *r, int n, const char *trace, FILE *f)
 {
 	static const char *const colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
@@ -101,6 +114,12 @@ static void svg_coverage(const struct sim_result *r, int n, const char *trace, F
 			t1 = e > t1 ? e : t1;
 		}
 	double span = t1 > t0 ? (double)(t1 - t0) : 1;
+	char label[128];
+	int legend = 180;
+	for (int k = 0; k < n; k++) {
+		int need = 26 + 7 * legend_label(&r[k], label, sizeof(label)) + 10;
+		legend = need > legend ? need : legend;
+	}
 	fprintf(f,
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
 		"font-family=\"sans-serif\" font-size=\"11\">\n"
@@ -109,7 +128,7 @@ static void svg_coverage(const struct sim_result *r, int n, const char *trace, F
 		"huge-mapped blocks)</text>\n"
 		"<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
 		"stroke=\"#444\"/>\n",
-		w + left + 180, h + top + 50, left, trace, left, top, w, h);
+		w + left + legend, h + top + 50, left, trace, left, top, w, h);
 	for (int p = 0; p <= 100; p += 25)
 		fprintf(f,
 			"<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d%%</text>"
@@ -128,11 +147,12 @@ static void svg_coverage(const struct sim_result *r, int n, const char *trace, F
 				left + w * (double)(r[k].samples[i].t_ns - t0) / span,
 				top + h - h * r[k].samples[i].coverage);
 		fputs("\"/>\n", f);
+		legend_label(&r[k], label, sizeof(label));
 		fprintf(f,
 			"<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"3\" fill=\"%s\"/>"
-			"<text x=\"%d\" y=\"%d\">%s (avg %.1f%%)</text>\n",
+			"<text x=\"%d\" y=\"%d\">%s</text>\n",
 			left + w + 10, top + 10 + 18 * k, colours[k % 8], left + w + 26,
-			top + 14 + 18 * k, r[k].policy, 100 * r[k].coverage_avg);
+			top + 14 + 18 * k, label);
 	}
 	fputs("</svg>\n", f);
 }
