@@ -4,8 +4,9 @@
 measured in the same run, and the targets with the measured figure beside
 each) and SVG plots, from hpbench's Google Benchmark JSON.
 
-report.py --record OUT.md --srcdir DIR [--command CMD] [--note TEXT] SUMMARY.md
-writes OUT.md (docs/bench-results.md): the summary headed with the date, the
+report.py --stamp SRCDIR OUTDIR/commit.json notes the commit about to be
+measured; report.py --record OUT.md --srcdir DIR [--command CMD] [--note TEXT]
+OUTDIR/summary.md then writes OUT.md (docs/bench-results.md): the summary headed with the date, the
 machine, the commit measured and the command; and rewrites the README's
 excerpt of it (its targets table, between the bench-results markers) from the
 same figures. `make bench-results` runs the benchmarks and then this, so the
@@ -283,11 +284,18 @@ def machine():
 
 
 def commit(srcdir):
-    """The commit measured, and whether the tree held changes beyond it."""
+    """The commit checked out, and whether the tree holds changes beyond it."""
     head = sh("git", "rev-parse", "HEAD", cwd=srcdir)
     subject = sh("git", "log", "-1", "--format=%s", cwd=srcdir)
     dirty = sh("git", "status", "--porcelain", "--untracked-files=no", cwd=srcdir)
-    return head, subject, dirty not in ("", "?")
+    return {"head": head, "subject": subject, "dirty": dirty not in ("", "?")}
+
+
+def stamp(srcdir, out):
+    """Taken before the run starts: what is committed or edited during a run
+    that lasts many minutes is not what it measured."""
+    with open(out, "w") as f:
+        json.dump(commit(srcdir), f)
 
 
 def record(out, srcdir, command, note, summary_path):
@@ -300,7 +308,13 @@ def record(out, srcdir, command, note, summary_path):
     # Its headings move one level down, under the header's.
     summary = re.sub(r"^## ", "### ", summary, flags=re.M)
     m = machine()
-    head, subject, dirty = commit(srcdir)
+    stamp_path = os.path.join(os.path.dirname(summary_path), "commit.json")
+    try:
+        with open(stamp_path) as f:
+            c = json.load(f)
+    except OSError:
+        c = commit(srcdir)
+    head, subject, dirty = c["head"], c["subject"], c["dirty"]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     hdr = [
         "# hugeperm benchmark results",
@@ -341,7 +355,9 @@ def record(out, srcdir, command, note, summary_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--record":
+    if len(sys.argv) == 4 and sys.argv[1] == "--stamp":
+        stamp(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--record":
         import argparse
         ap = argparse.ArgumentParser(prog="report.py --record")
         ap.add_argument("--record", required=True, metavar="OUT.md")
