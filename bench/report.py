@@ -5,11 +5,11 @@ measured in the same run, and the targets with the measured figure beside
 each) and SVG plots, from hpbench's Google Benchmark JSON.
 
 report.py --stamp SRCDIR OUTDIR/commit.json notes the commit about to be
-measured; report.py --record OUT.md --srcdir DIR [--command CMD] [--note TEXT]
-OUTDIR/summary.md then writes OUT.md (docs/bench-results.md): the summary headed with the date, the
-machine, the commit measured and the command; and rewrites the README's
-excerpt of it (its targets table, between the bench-results markers) from the
-same figures. `make bench-results` runs the benchmarks and then this, so the
+measured and the time; report.py --record OUT.md --srcdir DIR [--command CMD]
+[--note TEXT] OUTDIR/summary.md then writes OUT.md (docs/bench-results.md):
+the summary headed with the date, the machine, the commit measured and the
+command; and rewrites the README's excerpt of it (its targets table, between
+the bench-results markers) from the same figures. `make bench-results` runs the benchmarks and then this, so the
 README never quotes figures that no recorded run produced."""
 import datetime
 import json
@@ -256,7 +256,7 @@ def sh(*cmd, cwd=None):
     """A command's output, or "?" where it cannot run here."""
     try:
         return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                              check=True).stdout.strip()
+                              check=True).stdout.rstrip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
 
@@ -291,18 +291,24 @@ def commit(srcdir):
     return {"head": head, "subject": subject, "dirty": dirty not in ("", "?")}
 
 
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
 def stamp(srcdir, out):
     """Taken before the run starts: what is committed or edited during a run
     that lasts many minutes is not what it measured."""
+    c = commit(srcdir)
+    c["started"] = utc_now()
     with open(out, "w") as f:
-        json.dump(commit(srcdir), f)
+        json.dump(c, f)
 
 
 def record(out, srcdir, command, note, summary_path):
     with open(summary_path) as f:
         summary = f.read()
     # The plots stay in the build directory; the committed file is text only.
-    summary = re.sub(r"\n!\[\w+\]\(\w+\.svg\)\n", "\n", summary)
+    summary = re.sub(r"\n!\[\w+\]\(\w+\.svg\)\n\n", "\n", summary)
     # The summary's own title gives way to the header's.
     summary = re.sub(r"\A# hugeperm benchmarks\n+", "", summary)
     # Its headings move one level down, under the header's.
@@ -315,7 +321,8 @@ def record(out, srcdir, command, note, summary_path):
     except OSError:
         c = commit(srcdir)
     head, subject, dirty = c["head"], c["subject"], c["dirty"]
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    end = utc_now()
+    date = (c["started"] + " to " if "started" in c else "") + end[-5:] + " UTC"
     hdr = [
         "# hugeperm benchmark results",
         "",
