@@ -284,10 +284,12 @@ def machine():
 
 
 def commit(srcdir):
-    """The commit checked out, and whether the tree holds changes beyond it."""
+    """The commit checked out, and whether the tree holds changes beyond it
+    (edits to the documentation change nothing a run measures)."""
     head = sh("git", "rev-parse", "HEAD", cwd=srcdir)
     subject = sh("git", "log", "-1", "--format=%s", cwd=srcdir)
-    dirty = sh("git", "status", "--porcelain", "--untracked-files=no", cwd=srcdir)
+    dirty = sh("git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+               ":(exclude)docs", ":(exclude)man", ":(exclude)*.md", cwd=srcdir)
     return {"head": head, "subject": subject, "dirty": dirty not in ("", "?")}
 
 
