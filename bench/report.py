@@ -297,11 +297,22 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
+def loadavg():
+    """The 1-minute load average: other work on the machine weighs on the
+    figures, the threads case most."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
+
+
 def stamp(srcdir, out):
     """Taken before the run starts: what is committed or edited during a run
     that lasts many minutes is not what it measured."""
     c = commit(srcdir)
     c["started"] = utc_now()
+    c["load"] = loadavg()
     with open(out, "w") as f:
         json.dump(c, f)
 
@@ -339,6 +350,7 @@ def record(out, srcdir, command, note, summary_path):
         f"- commit: `{head}` ({subject})" + (", with uncommitted changes" if dirty else ""),
         f"- command: `{command}`",
         f"- machine: {m['nproc']} CPUs ({m['model']}), kernel {m['kernel']}, THP `{m['thp']}`",
+        f"- load average (1 min): {c.get('load', '?')} at the start, {loadavg()} at the end",
     ]
     if note:
         hdr.append(f"- note: {note}")
