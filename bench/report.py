@@ -2,9 +2,20 @@
 # SPDX-License-Identifier: MIT
 """report.py RESULTS.json OUTDIR - summary.md (ratios against the peers
 measured in the same run, and the targets with the measured figure beside
-each) and SVG plots, from hpbench's Google Benchmark JSON."""
+each) and SVG plots, from hpbench's Google Benchmark JSON.
+
+report.py --stamp SRCDIR OUTDIR/commit.json notes the commit about to be
+measured and the time; report.py --record OUT.md --srcdir DIR [--command CMD]
+[--note TEXT] OUTDIR/summary.md then writes OUT.md (docs/bench-results.md):
+the summary headed with the date, the machine, the commit measured and the
+command; and rewrites the README's excerpt of it (its targets table, between
+the bench-results markers) from the same figures. `make bench-results` runs the benchmarks and then this, so the
+README never quotes figures that no recorded run produced."""
+import datetime
 import json
+import os
 import re
+import subprocess
 import sys
 
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
@@ -226,9 +237,9 @@ def main():
         r = hv / base if hv and base else None
         md.append(f"| {n} | {fmt(hv, 2)} | {fmt(mv, 2)} | {fmt(r, 2)}x |")
         if n == 2:
-            targets.append(("7: 2 threads >= 1.8x the throughput of 1 (scale issue)", r, r is not None and r >= 1.8, f"{fmt(r, 2)}x"))
+            targets.append(("7: 2 threads >= 1.8x the throughput of 1", r, r is not None and r >= 1.8, f"{fmt(r, 2)}x"))
         if n == 8:
-            targets.append(("7: 8 threads not below 2x of 1 (scale issue)", r, r is not None and r >= 2, f"{fmt(r, 2)}x"))
+            targets.append(("7: 8 threads not below 2x of 1", r, r is not None and r >= 2, f"{fmt(r, 2)}x"))
     md.append("")
 
     md.insert(2, "## Targets\n\n| target | measured | |\n|---|---:|---|\n" +
@@ -237,5 +248,145 @@ def main():
         f.write("\n".join(md) + "\n")
 
 
+README_BEGIN = "<!-- bench-results: begin"
+README_END = "<!-- bench-results: end -->"
+
+
+def sh(*cmd, cwd=None):
+    """A command's output, or "?" where it cannot run here."""
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                              check=True).stdout.rstrip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def machine():
+    """What the header says about the machine: the figures depend on it."""
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    thp = "?"
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            m = re.search(r"\[(\w+)\]", f.read())
+            thp = m.group(1) if m else "?"
+    except OSError:
+        pass
+    return {"nproc": sh("nproc"), "kernel": sh("uname", "-r"), "model": model,
+            "thp": thp, "free": sh("free", "-g")}
+
+
+def commit(srcdir):
+    """The commit checked out, and whether the tree holds changes beyond it
+    (edits to the documentation change nothing a run measures)."""
+    head = sh("git", "rev-parse", "HEAD", cwd=srcdir)
+    subject = sh("git", "log", "-1", "--format=%s", cwd=srcdir)
+    dirty = sh("git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+               ":(exclude)docs", ":(exclude)man", ":(exclude)*.md", cwd=srcdir)
+    return {"head": head, "subject": subject, "dirty": dirty not in ("", "?")}
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def loadavg():
+    """The 1-minute load average: other work on the machine weighs on the
+    figures, the threads case most."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
+
+
+def stamp(srcdir, out):
+    """Taken before the run starts: what is committed or edited during a run
+    that lasts many minutes is not what it measured."""
+    c = commit(srcdir)
+    c["started"] = utc_now()
+    c["load"] = loadavg()
+    with open(out, "w") as f:
+        json.dump(c, f)
+
+
+def record(out, srcdir, command, note, summary_path):
+    with open(summary_path) as f:
+        summary = f.read()
+    # The plots stay in the build directory; the committed file is text only.
+    summary = re.sub(r"\n!\[\w+\]\(\w+\.svg\)\n\n", "\n", summary)
+    # The summary's own title gives way to the header's.
+    summary = re.sub(r"\A# hugeperm benchmarks\n+", "", summary)
+    # Its headings move one level down, under the header's.
+    summary = re.sub(r"^## ", "### ", summary, flags=re.M)
+    m = machine()
+    stamp_path = os.path.join(os.path.dirname(summary_path), "commit.json")
+    try:
+        with open(stamp_path) as f:
+            c = json.load(f)
+    except OSError:
+        c = commit(srcdir)
+    head, subject, dirty = c["head"], c["subject"], c["dirty"]
+    end = utc_now()
+    date = (c["started"] + " to " if "started" in c else "") + end[-5:] + " UTC"
+    hdr = [
+        "# hugeperm benchmark results",
+        "",
+        "The figures the README quotes, from one full `make bench`. Written by",
+        "`make bench-results` (in a build configured with `--enable-bench`), which",
+        "runs the benchmarks, writes this file and rewrites the README's excerpt;",
+        "run it again to refresh both. Plots: `bench/results/*.svg` in the build.",
+        "",
+        "## Run",
+        "",
+        f"- date: {date}",
+        f"- commit: `{head}` ({subject})" + (", with uncommitted changes" if dirty else ""),
+        f"- command: `{command}`",
+        f"- machine: {m['nproc']} CPUs ({m['model']}), kernel {m['kernel']}, THP `{m['thp']}`",
+        f"- load average (1 min): {c.get('load', '?')} at the start, {loadavg()} at the end",
+    ]
+    if note:
+        hdr.append(f"- note: {note}")
+    hdr += ["", "`free -g`:", "", "```", m["free"], "```", "", "## Summary", ""]
+    with open(out, "w") as f:
+        f.write("\n".join(hdr) + "\n" + summary)
+
+    readme = os.path.join(srcdir, "README.md")
+    with open(readme) as f:
+        text = f.read()
+    b, e = text.find(README_BEGIN), text.find(README_END)
+    if b < 0 or e < b:
+        sys.exit(f"report.py: {readme} has no bench-results markers")
+    b = text.index("\n", b) + 1
+    t = re.search(r"^### Targets\n\n(.*?)\n\n", summary, flags=re.M | re.S)
+    if not t:
+        sys.exit(f"report.py: {summary_path} has no targets table")
+    excerpt = (f"From [docs/bench-results.md](docs/bench-results.md): {date}, "
+               f"commit {head[:7]}, {m['nproc']} CPUs ({m['model']}), "
+               f"kernel {m['kernel']}, THP `{m['thp']}`.\n\n" + t.group(1) + "\n")
+    with open(readme, "w") as f:
+        f.write(text[:b] + excerpt + text[e:])
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--stamp":
+        stamp(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--record":
+        import argparse
+        ap = argparse.ArgumentParser(prog="report.py --record")
+        ap.add_argument("--record", required=True, metavar="OUT.md")
+        ap.add_argument("--srcdir", required=True)
+        ap.add_argument("--command", default="make bench-results")
+        ap.add_argument("--note", default="")
+        ap.add_argument("summary")
+        a = ap.parse_args()
+        record(a.record, a.srcdir, a.command, a.note, a.summary)
+    else:
+        main()
