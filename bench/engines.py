@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """engines.py - real JITs with and without the preload (make bench-engines).
 
-LuaJIT runs tests/engines/jit.lua (N distinct hot functions, one trace or more
+LuaJIT runs tests/e2e/engines/jit.lua (N distinct hot functions, one trace or more
 each, RW<->RX flip of the whole mcode area per trace) plain and under each
 flip mode of the preload; node runs a workload of many generated functions
-(V8's code range served as a reservation); java runs tests/engines/Jit.java
+(V8's code range served as a reservation); java runs tests/e2e/engines/Jit.java
 (HotSpot's code cache, likewise).
 For each: median wall time of REPS runs, the ratio to the plain run measured
 in the same session, thp_split_pmd during the run (system-wide), what the
@@ -19,7 +19,7 @@ tool = os.path.join(build, "tools", "hugeperm")
 os.environ["HUGEPERM_PRELOAD_LIB"] = os.path.join(os.path.abspath(build), ".libs",
                                                   "libhugeperm-preload.so")
 REPS = int(os.environ.get("HP_ENGINE_REPS", "5"))
-LUA = os.path.join(src, "tests", "engines", "jit.lua")
+LUA = os.path.join(src, "tests", "e2e", "engines", "jit.lua")
 NFUNC = os.environ.get("HP_ENGINE_LUA_N", "3000")
 JS = ("let s=0; const fs=[]; for (let j=0;j<3000;j++) fs.push(new Function('n',"
       "'let s=0; for (let i=0;i<n;i++) s+=(i%'+(j%7+2)+')*'+j+'; return s;'));"
@@ -103,7 +103,7 @@ if shutil.which("node"):
 
 if shutil.which("java") and shutil.which("javac"):
     jdir = tempfile.mkdtemp()
-    subprocess.run(["javac", "-d", jdir, os.path.join(src, "tests", "engines", "Jit.java")],
+    subprocess.run(["javac", "-d", jdir, os.path.join(src, "tests", "e2e", "engines", "Jit.java")],
                    check=True)
     jcmd = ["java", "-cp", jdir, "Jit"]
     plain = measure("java plain", jcmd, None)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # record.sh - record the sample traces of docs/sim.md again, from the JITs
-# installed here: LuaJIT (tests/engines/jit.lua), PCRE2's JIT (pcre2test on
+# installed here: LuaJIT (tests/e2e/engines/jit.lua), PCRE2's JIT (pcre2test on
 # patterns generated below) and node (V8).  Usage, from the build tree:
 #   sh ../sim/traces/record.sh tools/hugeperm ../sim/traces
 # The traces are what the programs asked for (hugeperm record serves
@@ -9,7 +9,7 @@ set -eu
 tool=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 out=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
-engines=$here/../../tests/engines
+engines=$here/../../tests/e2e/engines
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -2,7 +2,7 @@
 # table.sh - the policy tables of docs/sim.md, from the sample traces:
 #   sh ../sim/traces/table.sh tools/hugeperm    (what `make sim-table` runs)
 # The simulator is deterministic, so the output is the same on any machine;
-# tests/sim.sh checks that docs/sim.md holds exactly this.
+# tests/e2e/sim_cmds.sh checks that docs/sim.md holds exactly this.
 set -eu
 tool=$1
 dir=$(cd "$(dirname "$0")" && pwd)
