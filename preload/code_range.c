@@ -56,7 +56,7 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 	struct hp_arena *a = arena_at(any->arena);
 	uintptr_t base = any->base, end = base + any->alloc_size;
 	bool tainted = any->tainted;
-	const struct region *g;
+	const struct region *reg;
 	int rc = 0;
 
 	for (uintptr_t bs = from & ~(BLOCK - 1); bs < to && bs < end; bs += BLOCK) {
@@ -65,13 +65,13 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 		int u = 0;
 		bool keyed = false;
 		size_t first = region_find(lo);
-		for (size_t i = first; (g = region_at(i)) && g->start < hi; i++) {
-			if (g->base != base)
+		for (size_t i = first; (reg = region_at(i)) && reg->start < hi; i++) {
+			if (reg->base != base)
 				continue;
-			keyed |= g->keyed;
-			if (g->prot != PROT_NONE) {
-				seen |= 1u << g->prot;
-				u |= g->prot;
+			keyed |= reg->keyed;
+			if (reg->prot != PROT_NONE) {
+				seen |= 1u << reg->prot;
+				u |= reg->prot;
 			}
 		}
 		if (!seen && !keyed && !tainted) {
@@ -89,21 +89,21 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 		struct run run = {.a = a};
 		uintptr_t at = lo;
 		for (size_t i = first; at < hi; i++) {
-			g = region_at(i);
-			bool in = g && g->start < hi;
-			if (in && g->base != base)
+			reg = region_at(i);
+			bool in = reg && reg->start < hi;
+			if (in && reg->base != base)
 				continue;
-			uintptr_t s = in ? (g->start > lo ? g->start : lo) : hi;
+			uintptr_t s = in ? (reg->start > lo ? reg->start : lo) : hi;
 			if (s > at && !tainted) { /* pages in no region */
 				run_add(&run, at, s, merge ? u : PROT_NONE);
 				relaxed |= merge;
 			}
 			if (!in)
 				break;
-			uintptr_t e = g->end < hi ? g->end : hi;
-			int want = merge ? u : g->prot;
+			uintptr_t e = reg->end < hi ? reg->end : hi;
+			int want = merge ? u : reg->prot;
 			run_add(&run, s, e, want);
-			relaxed |= want != g->prot;
+			relaxed |= want != reg->prot;
 			at = e;
 		}
 		run_add(&run, hi, hi, -1); /* flush */
@@ -120,11 +120,12 @@ int code_range_reconcile_range(uintptr_t start, uintptr_t end)
 	const struct region *at;
 	int rc = 0;
 	for (size_t i = region_find(start); (at = region_at(i)) && at->start < end; i++) {
-		struct region g = *at;
-		uintptr_t from = g.start > done ? g.start : done, to = g.end < end ? g.end : end;
-		if (g.kind != KIND_CODE_RANGE || from >= to)
+		struct region reg = *at;
+		uintptr_t from = reg.start > done ? reg.start : done,
+			  to = reg.end < end ? reg.end : end;
+		if (reg.kind != KIND_CODE_RANGE || from >= to)
 			continue;
-		rc |= code_range_reconcile(&g, from, to);
+		rc |= code_range_reconcile(&reg, from, to);
 		done = ((to - 1) & ~(BLOCK - 1)) + BLOCK;
 	}
 	return rc;
@@ -137,16 +138,16 @@ static int nunmapped;
 
 void code_range_unmap_begin(uintptr_t start, uintptr_t end)
 {
-	const struct region *g;
+	const struct region *reg;
 	nunmapped = 0;
-	for (size_t i = region_find(start); (g = region_at(i)) && g->start < end; i++) {
-		if (g->kind != KIND_CODE_RANGE)
+	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
+		if (reg->kind != KIND_CODE_RANGE)
 			continue;
 		bool known = false;
 		for (int k = 0; k < nunmapped; k++)
-			known |= unmapped[k].base == g->base;
+			known |= unmapped[k].base == reg->base;
 		if (!known && nunmapped < UNMAP_CODE_RANGES)
-			unmapped[nunmapped++] = *g;
+			unmapped[nunmapped++] = *reg;
 	}
 }
 
@@ -155,13 +156,13 @@ void code_range_unmap_begin(uintptr_t start, uintptr_t end)
 void code_range_unmap_end(uintptr_t start, uintptr_t end)
 {
 	for (int k = 0; k < nunmapped; k++) {
-		struct region g = unmapped[k];
-		if (!alloc_in_use(&g))
+		struct region reg = unmapped[k];
+		if (!alloc_in_use(&reg))
 			continue; /* released whole */
-		uintptr_t s = start > g.base ? start : g.base;
-		uintptr_t e = end < g.base + g.alloc_size ? end : g.base + g.alloc_size;
-		code_range_reconcile(&g, s, e);
-		if (!g.tainted)
-			hp_arena_discard(arena_at(g.arena), (void *)s, e - s);
+		uintptr_t s = start > reg.base ? start : reg.base;
+		uintptr_t e = end < reg.base + reg.alloc_size ? end : reg.base + reg.alloc_size;
+		code_range_reconcile(&reg, s, e);
+		if (!reg.tainted)
+			hp_arena_discard(arena_at(reg.arena), (void *)s, e - s);
 	}
 }

@@ -83,17 +83,17 @@ static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd
 	}
 	/* Fresh zero pages in place, allocation by allocation. */
 	for (uintptr_t p = start; p < end;) {
-		struct region g = *alloc_of(p);
-		g.start = p;
-		g.end = g.base + g.alloc_size < end ? g.base + g.alloc_size : end;
-		g.keyed = 0;
-		cut(g.start, g.end, CUT_REUSE);
-		if (fresh(&g, prot))
+		struct region reg = *alloc_of(p);
+		reg.start = p;
+		reg.end = reg.base + reg.alloc_size < end ? reg.base + reg.alloc_size : end;
+		reg.keyed = 0;
+		cut(reg.start, reg.end, CUT_REUSE);
+		if (fresh(&reg, prot))
 			return MAP_FAILED;
-		region_insert(&g);
-		if (g.kind == KIND_CODE_RANGE && code_range_reconcile(&g, g.start, g.end))
+		region_insert(&reg);
+		if (reg.kind == KIND_CODE_RANGE && code_range_reconcile(&reg, reg.start, reg.end))
 			return MAP_FAILED;
-		p = g.end;
+		p = reg.end;
 	}
 	preload_counts.fixed_fresh++;
 	return addr;
@@ -215,7 +215,7 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 	if (!page_range(addr, len, &start, &end))
 		return -1;
 	struct saved_mask m;
-	struct region *g;
+	struct region *reg;
 	int rc = -1;
 	lock(&m);
 	if (!regions_cover(start, end)) {
@@ -230,26 +230,27 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 		errno = ENOMEM;
 		goto out;
 	}
-	for (size_t i = region_find(start); (g = region_at(i)) && g->start < end; i++) {
-		if (g->kind == KIND_CODE_RANGE) { /* recorded here, applied by reconcile */
-			g->prot = (unsigned char)prot;
-			g->keyed |= pkey >= 0;
+	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
+		if (reg->kind == KIND_CODE_RANGE) { /* recorded here, applied by reconcile */
+			reg->prot = (unsigned char)prot;
+			reg->keyed |= pkey >= 0;
 			continue;
 		}
-		if (region_protect(g, alloc_within(g, start, end), prot))
+		if (region_protect(reg, alloc_within(reg, start, end), prot))
 			goto out;
 		if (pkey >= 0) {
-			if (k_pkey_mprotect((void *)g->start, g->end - g->start, prot, pkey))
+			if (k_pkey_mprotect((void *)reg->start, reg->end - reg->start, prot, pkey))
 				goto out;
-			alloc_set_keyed(g);
+			alloc_set_keyed(reg);
 		}
-		g->prot = (unsigned char)prot;
+		reg->prot = (unsigned char)prot;
 	}
 	if (code_range_reconcile_range(start, end))
 		goto out;
-	for (size_t i = region_find(start); pkey >= 0 && (g = region_at(i)) && g->start < end; i++)
-		if (g->kind == KIND_CODE_RANGE && /* keyed blocks are exact: the key goes on */
-		    k_pkey_mprotect((void *)g->start, g->end - g->start, prot, pkey))
+	for (size_t i = region_find(start); pkey >= 0 && (reg = region_at(i)) && reg->start < end;
+	     i++)
+		if (reg->kind == KIND_CODE_RANGE && /* keyed blocks are exact: the key goes on */
+		    k_pkey_mprotect((void *)reg->start, reg->end - reg->start, prot, pkey))
 			goto out;
 	cur_pkey = pkey;
 	rc = kernel_parts(start, end, k_pkey_parts, prot);
@@ -293,7 +294,7 @@ static int do_madvise(void *addr, size_t len, int advice)
 	if (!page_range(addr, len, &start, &end))
 		return -1;
 	struct saved_mask m;
-	struct region *g;
+	struct region *reg;
 	int rc = 0;
 	lock(&m);
 	switch (advice) {
@@ -303,10 +304,10 @@ static int do_madvise(void *addr, size_t len, int advice)
 			rc = -1;
 			break;
 		}
-		for (size_t i = region_find(start); (g = region_at(i)) && g->start < end; i++) {
-			uintptr_t s = g->start > start ? g->start : start;
-			uintptr_t e = g->end < end ? g->end : end;
-			zero(g, s, e - s);
+		for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
+			uintptr_t s = reg->start > start ? reg->start : start;
+			uintptr_t e = reg->end < end ? reg->end : end;
+			zero(reg, s, e - s);
 		}
 		preload_counts.dontneed++;
 		break;
@@ -368,7 +369,7 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 		return MAP_FAILED;
 	}
 	i = last - 1; /* the record that ends the range */
-	struct region g = *region_at(i);
+	struct region reg = *region_at(i);
 	if (newlen <= oldlen) {
 		cut(old + newlen, old + oldlen, CUT_FREE);
 		preload_counts.remaps++;
@@ -378,16 +379,16 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 	/* The pages up to grow_end are free when no region follows before it:
 	 * a region there would be in this allocation (pages cut earlier). */
 	const struct region *next = region_at(i + 1);
-	bool room = old + oldlen == g.end && grow_end <= g.base + g.alloc_size &&
+	bool room = old + oldlen == reg.end && grow_end <= reg.base + reg.alloc_size &&
 		    (!next || next->start >= grow_end);
-	if (room && !g.tainted) {
-		struct region more = g;
-		more.start = g.end;
+	if (room && !reg.tainted) {
+		struct region more = reg;
+		more.start = reg.end;
 		more.end = grow_end;
-		if (fresh(&more, g.prot))
+		if (fresh(&more, reg.prot))
 			return MAP_FAILED;
 		region_at(i)->end = grow_end;
-		if (g.kind == KIND_CODE_RANGE &&
+		if (reg.kind == KIND_CODE_RANGE &&
 		    code_range_reconcile(region_at(i), more.start, grow_end))
 			return MAP_FAILED;
 		preload_counts.remaps++;
@@ -397,11 +398,11 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 		errno = ENOMEM;
 		return MAP_FAILED;
 	}
-	if (!(g.prot & PROT_READ)) {
+	if (!(reg.prot & PROT_READ)) {
 		errno = ENOMEM; /* cannot copy pages we may not read */
 		return MAP_FAILED;
 	}
-	uintptr_t to = serve(g.kind, arena_near(g.arena), newlen, g.prot, false);
+	uintptr_t to = serve(reg.kind, arena_near(reg.arena), newlen, reg.prot, false);
 	if (!to)
 		return MAP_FAILED;
 	hp_arena_write(arena_at(region_at(region_find(to))->arena), (void *)to, (void *)old,

@@ -130,7 +130,7 @@ size_t region_count(void);
 struct region *region_at(size_t i);
 /* Index of the first region ending above @addr. */
 size_t region_find(uintptr_t addr);
-bool region_insert(const struct region *g);
+bool region_insert(const struct region *reg);
 void region_delete(size_t i);
 /* Make @addr a region boundary; false (no memory) if it cannot. */
 bool region_split_at(uintptr_t addr);
@@ -138,18 +138,18 @@ bool region_split_at(uintptr_t addr);
 bool regions_cover(uintptr_t start, uintptr_t end);
 
 /* The allocation behind a region: found by address, never by a scan. */
-/* Index of the first region of @g's allocation. */
-size_t alloc_first(const struct region *g);
-/* Does any region still live in @g's allocation? */
-bool alloc_in_use(const struct region *g);
+/* Index of the first region of @reg's allocation. */
+size_t alloc_first(const struct region *reg);
+/* Does any region still live in @reg's allocation? */
+bool alloc_in_use(const struct region *reg);
 /* A region of the allocation holding @addr, or NULL if none is left. */
 const struct region *alloc_of(uintptr_t addr);
-/* Do all regions of @g's allocation lie inside [start, end)? */
-bool alloc_within(const struct region *g, uintptr_t start, uintptr_t end);
-/* Set on every region of @g's allocation. */
-void alloc_set_prot(const struct region *g, int prot);
-void alloc_set_keyed(const struct region *g);
-void alloc_set_tainted(const struct region *g);
+/* Do all regions of @reg's allocation lie inside [start, end)? */
+bool alloc_within(const struct region *reg, uintptr_t start, uintptr_t end);
+/* Set on every region of @reg's allocation. */
+void alloc_set_prot(const struct region *reg, int prot);
+void alloc_set_keyed(const struct region *reg);
+void alloc_set_tainted(const struct region *reg);
 
 /* ---- serve.c ----------------------------------------------------------- */
 
@@ -160,12 +160,12 @@ int arena_count(void);
 /* Serve a new mapping of @len bytes of @kind near @hint; with @reach, only
  * near enough to it.  The address, or 0 with errno set. */
 uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach);
-/* Make [p, p+len) of @g read as zero. */
-void zero(const struct region *g, uintptr_t p, size_t len);
-/* Make @g's pages fresh (zero, then @prot), as a new mapping of the kernel's. */
-int fresh(struct region *g, int prot);
-/* Apply @prot to @g; @whole: the change covers all of g's allocation. */
-int region_protect(struct region *g, bool whole, int prot);
+/* Make [p, p+len) of @reg read as zero. */
+void zero(const struct region *reg, uintptr_t p, size_t len);
+/* Make @reg's pages fresh (zero, then @prot), as a new mapping of the kernel's. */
+int fresh(struct region *reg, int prot);
+/* Apply @prot to @reg; @whole: the change covers all of reg's allocation. */
+int region_protect(struct region *reg, bool whole, int prot);
 
 enum cut_mode {
 	CUT_FREE,  /* munmap: an allocation with no region left goes back */

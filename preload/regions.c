@@ -46,7 +46,7 @@ size_t region_find(uintptr_t addr)
 	return lo;
 }
 
-bool region_insert(const struct region *g)
+bool region_insert(const struct region *reg)
 {
 	if (table.n == table.cap) {
 		size_t cap = table.cap ? table.cap * 2 : REGIONS_INIT;
@@ -61,9 +61,9 @@ bool region_insert(const struct region *g)
 		table.r = m;
 		table.cap = cap;
 	}
-	size_t i = region_find(g->start);
+	size_t i = region_find(reg->start);
 	memmove(&table.r[i + 1], &table.r[i], (table.n - i) * sizeof(*table.r));
-	table.r[i] = *g;
+	table.r[i] = *reg;
 	table.n++;
 	return true;
 }
@@ -99,9 +99,9 @@ bool regions_cover(uintptr_t start, uintptr_t end)
 /* ------------------------------------------------------------------ */
 /* Allocations. */
 
-size_t alloc_first(const struct region *g)
+size_t alloc_first(const struct region *reg)
 {
-	return region_find(g->base);
+	return region_find(reg->base);
 }
 
 /* Is region @i one of the allocation at @base, of @size bytes? */
@@ -110,9 +110,9 @@ static bool in_alloc(size_t i, uintptr_t base, size_t size)
 	return i < table.n && table.r[i].start < base + size;
 }
 
-bool alloc_in_use(const struct region *g)
+bool alloc_in_use(const struct region *reg)
 {
-	return in_alloc(alloc_first(g), g->base, g->alloc_size);
+	return in_alloc(alloc_first(reg), reg->base, reg->alloc_size);
 }
 
 const struct region *alloc_of(uintptr_t addr)
@@ -121,43 +121,43 @@ const struct region *alloc_of(uintptr_t addr)
 	 * is the first ending above @addr, or the last one before it. */
 	size_t i = region_find(addr);
 	for (size_t k = i ? i - 1 : i; k <= i && k < table.n; k++) {
-		const struct region *g = &table.r[k];
-		if (addr >= g->base && addr < g->base + g->alloc_size)
-			return g;
+		const struct region *reg = &table.r[k];
+		if (addr >= reg->base && addr < reg->base + reg->alloc_size)
+			return reg;
 	}
 	return NULL;
 }
 
-bool alloc_within(const struct region *g, uintptr_t start, uintptr_t end)
+bool alloc_within(const struct region *reg, uintptr_t start, uintptr_t end)
 {
-	uintptr_t base = g->base;
-	size_t size = g->alloc_size;
-	for (size_t i = alloc_first(g); in_alloc(i, base, size); i++)
+	uintptr_t base = reg->base;
+	size_t size = reg->alloc_size;
+	for (size_t i = alloc_first(reg); in_alloc(i, base, size); i++)
 		if (table.r[i].start < start || table.r[i].end > end)
 			return false;
 	return true;
 }
 
-void alloc_set_prot(const struct region *g, int prot)
+void alloc_set_prot(const struct region *reg, int prot)
 {
-	uintptr_t base = g->base;
-	size_t size = g->alloc_size;
-	for (size_t i = alloc_first(g); in_alloc(i, base, size); i++)
+	uintptr_t base = reg->base;
+	size_t size = reg->alloc_size;
+	for (size_t i = alloc_first(reg); in_alloc(i, base, size); i++)
 		table.r[i].prot = (unsigned char)prot;
 }
 
-void alloc_set_keyed(const struct region *g)
+void alloc_set_keyed(const struct region *reg)
 {
-	uintptr_t base = g->base;
-	size_t size = g->alloc_size;
-	for (size_t i = alloc_first(g); in_alloc(i, base, size); i++)
+	uintptr_t base = reg->base;
+	size_t size = reg->alloc_size;
+	for (size_t i = alloc_first(reg); in_alloc(i, base, size); i++)
 		table.r[i].keyed = 1;
 }
 
-void alloc_set_tainted(const struct region *g)
+void alloc_set_tainted(const struct region *reg)
 {
-	uintptr_t base = g->base;
-	size_t size = g->alloc_size;
-	for (size_t i = alloc_first(g); in_alloc(i, base, size); i++)
+	uintptr_t base = reg->base;
+	size_t size = reg->alloc_size;
+	for (size_t i = alloc_first(reg); in_alloc(i, base, size); i++)
 		table.r[i].tainted = 1;
 }

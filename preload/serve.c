@@ -98,19 +98,19 @@ static int arena_for(uintptr_t hint)
 	return arenas.n++;
 }
 
-void zero(const struct region *g, uintptr_t p, size_t len)
+void zero(const struct region *reg, uintptr_t p, size_t len)
 {
 	static const char zeros[PAGE];
-	if (g->kind == KIND_CODE_RANGE) { /* pages may be NONE, or merged: the library knows */
-		hp_arena_discard(arenas.arena[g->arena], (void *)p, len);
+	if (reg->kind == KIND_CODE_RANGE) { /* pages may be NONE, or merged: the library knows */
+		hp_arena_discard(arenas.arena[reg->arena], (void *)p, len);
 		return;
 	}
-	if ((g->prot & PROT_WRITE) && !g->keyed) {
+	if ((reg->prot & PROT_WRITE) && !reg->keyed) {
 		memset((void *)p, 0, len);
 		return;
 	}
 	for (size_t off = 0; off < len; off += PAGE)
-		hp_arena_write(arenas.arena[g->arena], (void *)(p + off), zeros, PAGE);
+		hp_arena_write(arenas.arena[reg->arena], (void *)(p + off), zeros, PAGE);
 }
 
 uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
@@ -120,7 +120,7 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 		return 0;
 	struct hp_arena *a = arenas.arena[ai];
 	struct hp_placement pl = hp_place(kind, preload_opt.flip, prot, len);
-	struct region g = {
+	struct region reg = {
 		.arena = (unsigned char)ai,
 		.kind = (unsigned char)kind,
 		.relaxed = pl.relaxed,
@@ -141,15 +141,15 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 		errno = ENOMEM;
 		return 0;
 	}
-	g.base = (uintptr_t)p;
-	g.alloc_size = hp_usable_size(p) ? hp_usable_size(p) : pl.size;
-	g.start = g.base;
-	g.end = g.base + len;
-	g.prot = (unsigned char)(g.relaxed ? PROTS : prot);
+	reg.base = (uintptr_t)p;
+	reg.alloc_size = hp_usable_size(p) ? hp_usable_size(p) : pl.size;
+	reg.start = reg.base;
+	reg.end = reg.base + len;
+	reg.prot = (unsigned char)(reg.relaxed ? PROTS : prot);
 	if (kind != KIND_CODE_RANGE)
-		zero(&g, g.start, len);
-	g.prot = (unsigned char)prot;
-	if (!region_insert(&g)) {
+		zero(&reg, reg.start, len);
+	reg.prot = (unsigned char)prot;
+	if (!region_insert(&reg)) {
 		hp_arena_free(a, p);
 		errno = ENOMEM;
 		return 0;
@@ -162,29 +162,30 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 		preload_counts.exec++;
 	if (kind != KIND_CODE_RANGE) /* address space, not memory */
 		preload_counts.served_bytes += len;
-	return g.base;
+	return reg.base;
 }
 
 /* Give the allocation behind a region back, if no region uses it now. */
-static void release(struct region g)
+static void release(struct region reg)
 {
-	if (alloc_in_use(&g))
+	if (alloc_in_use(&reg))
 		return;
-	if (g.tainted) {
-		preload_counts.given_bytes += g.alloc_size;
+	if (reg.tainted) {
+		preload_counts.given_bytes += reg.alloc_size;
 		return; /* some of its pages belong to another mapping now */
 	}
-	if (g.keyed) {
+	if (reg.keyed) {
 		/* Key 0 again before the pages are reused: one protection for the
 		 * whole allocation first, so that hugeperm's record stays true. */
-		if (hp_arena_protect(arenas.arena[g.arena], (void *)g.base, g.alloc_size, g.prot) ||
-		    k_pkey_mprotect((void *)g.base, g.alloc_size, g.prot, 0)) {
+		if (hp_arena_protect(arenas.arena[reg.arena], (void *)reg.base, reg.alloc_size,
+				     reg.prot) ||
+		    k_pkey_mprotect((void *)reg.base, reg.alloc_size, reg.prot, 0)) {
 			preload_counts.given_bytes +=
-				g.alloc_size; /* cannot clean it: never reuse it */
+				reg.alloc_size; /* cannot clean it: never reuse it */
 			return;
 		}
 	}
-	hp_arena_free(arenas.arena[g.arena], (void *)g.base);
+	hp_arena_free(arenas.arena[reg.arena], (void *)reg.base);
 }
 
 void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
@@ -194,39 +195,39 @@ void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
 	while ((at = region_at(i)) && at->start < end) {
 		if (mode == CUT_GIVE)
 			alloc_set_tainted(at);
-		struct region g = *at;
+		struct region reg = *at;
 		region_delete(i);
-		struct region lo = g, hi = g;
+		struct region lo = reg, hi = reg;
 		lo.end = start;
 		hi.start = end;
-		if (g.start < start) {
+		if (reg.start < start) {
 			region_insert(&lo); /* cannot fail: one was just deleted */
 			i++;
 		}
-		if (g.end > end) {
+		if (reg.end > end) {
 			region_insert(&hi);
 			i++;
 		}
-		if (g.start >= start && g.end <= end && mode != CUT_REUSE)
-			release(g);
+		if (reg.start >= start && reg.end <= end && mode != CUT_REUSE)
+			release(reg);
 	}
 }
 
-int region_protect(struct region *g, bool whole, int prot)
+int region_protect(struct region *reg, bool whole, int prot)
 {
-	struct hp_arena *a = arenas.arena[g->arena];
-	uintptr_t from = g->start, to = g->end;
+	struct hp_arena *a = arenas.arena[reg->arena];
+	uintptr_t from = reg->start, to = reg->end;
 	int want = prot;
 
-	if (g->relaxed && hp_place_stays_rwx(prot)) {
+	if (reg->relaxed && hp_place_stays_rwx(prot)) {
 		want = PROTS; /* rwx mode: RW <-> RX flips stay RWX */
 		preload_counts.flips_relaxed++;
-	} else if (g->own_block && whole) {
+	} else if (reg->own_block && whole) {
 		/* The whole area: the whole block, one PMD, no split.  Other
 		 * regions of the block (left by a partial munmap) come along. */
-		from = g->base;
-		to = g->base + g->alloc_size;
-		alloc_set_prot(g, prot);
+		from = reg->base;
+		to = reg->base + reg->alloc_size;
+		alloc_set_prot(reg, prot);
 		preload_counts.flips_block++;
 	}
 	if (hp_arena_protect(a, (void *)from, to - from, want))
@@ -235,19 +236,20 @@ int region_protect(struct region *g, bool whole, int prot)
 	return 0;
 }
 
-int fresh(struct region *g, int prot)
+int fresh(struct region *reg, int prot)
 {
-	if (g->kind == KIND_CODE_RANGE) { /* code_range_reconcile() applies the protection */
-		g->prot = (unsigned char)prot;
-		return hp_arena_discard(arenas.arena[g->arena], (void *)g->start,
-					g->end - g->start);
+	if (reg->kind == KIND_CODE_RANGE) { /* code_range_reconcile() applies the protection */
+		reg->prot = (unsigned char)prot;
+		return hp_arena_discard(arenas.arena[reg->arena], (void *)reg->start,
+					reg->end - reg->start);
 	}
-	g->prot = (unsigned char)(g->relaxed ? PROTS : PROT_READ | PROT_WRITE);
-	if (hp_arena_protect(arenas.arena[g->arena], (void *)g->start, g->end - g->start, g->prot))
+	reg->prot = (unsigned char)(reg->relaxed ? PROTS : PROT_READ | PROT_WRITE);
+	if (hp_arena_protect(arenas.arena[reg->arena], (void *)reg->start, reg->end - reg->start,
+			     reg->prot))
 		return -1;
-	zero(g, g->start, g->end - g->start);
-	if (region_protect(g, false, prot))
+	zero(reg, reg->start, reg->end - reg->start);
+	if (region_protect(reg, false, prot))
 		return -1;
-	g->prot = (unsigned char)prot;
+	reg->prot = (unsigned char)prot;
 	return 0;
 }
