@@ -109,7 +109,7 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 		run_add(&run, hi, hi, -1); /* flush */
 		rc |= run.rc;
 		if (relaxed)
-			preload_counts.resv_merged++;
+			preload_counts.code_range_merged++;
 	}
 	return rc ? -1 : 0;
 }

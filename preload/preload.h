@@ -62,26 +62,26 @@ void hp_preload_say(const char *msg);
 /* ---- counters.c -------------------------------------------------------- */
 
 struct hp_preload_counts {
-	uint64_t exec;		/* mappings served that were executable when mapped */
-	uint64_t areas;		/* ... that were hinted areas (JIT code to be) */
-	uint64_t reservations;	/* ... that were PROT_NONE code ranges */
-	uint64_t resv_merged;	/* code range blocks given one protection for pages
-				 * asked otherwise (guards, headers) */
-	uint64_t served_bytes;	/* bytes of those mappings */
-	uint64_t passed;	/* mmap calls sent to the kernel */
-	uint64_t fallbacks;	/* mappings we meant to serve that hugeperm could not */
-	uint64_t arenas;	/* arenas made: one without a hint, one per hint area */
-	uint64_t protects;	/* protection changes applied to served memory */
-	uint64_t flips_block;	/* ... of them, whole areas done on the whole block */
-	uint64_t flips_relaxed; /* ... of them, W<->X flips left RWX (rwx mode) */
-	uint64_t unmaps;	/* munmap calls on served memory */
-	uint64_t remaps;	/* mremap calls on served memory */
-	uint64_t dontneed;	/* MADV_DONTNEED calls on served memory (zeroed) */
-	uint64_t fixed_fresh;	/* MAP_FIXED anonymous over served memory */
-	uint64_t fixed_given;	/* MAP_FIXED of other kinds over it: pages given away */
-	uint64_t given_bytes;	/* allocations kept out of use for good because of that */
-	uint64_t live_regions;	/* served ranges mapped now (filled in by the report) */
-	int flip_mode;		/* enum hp_preload_flip (filled in by the report) */
+	uint64_t exec;		    /* mappings served that were executable when mapped */
+	uint64_t areas;		    /* ... that were hinted areas (JIT code to be) */
+	uint64_t code_ranges;	    /* ... that were PROT_NONE code ranges ("reservations") */
+	uint64_t code_range_merged; /* ("resv_merged") code range blocks given one protection for
+				     * pages asked otherwise (guards, headers) */
+	uint64_t served_bytes;	    /* bytes of those mappings */
+	uint64_t passed;	    /* mmap calls sent to the kernel */
+	uint64_t fallbacks;	    /* mappings we meant to serve that hugeperm could not */
+	uint64_t arenas;	    /* arenas made: one without a hint, one per hint area */
+	uint64_t protects;	    /* protection changes applied to served memory */
+	uint64_t flips_block;	    /* ... of them, whole areas done on the whole block */
+	uint64_t flips_relaxed;	    /* ... of them, W<->X flips left RWX (rwx mode) */
+	uint64_t unmaps;	    /* munmap calls on served memory */
+	uint64_t remaps;	    /* mremap calls on served memory */
+	uint64_t dontneed;	    /* MADV_DONTNEED calls on served memory (zeroed) */
+	uint64_t fixed_fresh;	    /* MAP_FIXED anonymous over served memory */
+	uint64_t fixed_given;	    /* MAP_FIXED of other kinds over it: pages given away */
+	uint64_t given_bytes;	    /* allocations kept out of use for good because of that */
+	uint64_t live_regions;	    /* served ranges mapped now (filled in by the report) */
+	int flip_mode;		    /* enum hp_preload_flip (filled in by the report) */
 };
 
 /* Counted under the lock, but `passed` (atomic: it is counted without). */

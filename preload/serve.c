@@ -157,7 +157,7 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 	if (kind == KIND_AREA)
 		preload_counts.areas++;
 	else if (kind == KIND_CODE_RANGE)
-		preload_counts.reservations++;
+		preload_counts.code_ranges++;
 	else
 		preload_counts.exec++;
 	if (kind != KIND_CODE_RANGE) /* address space, not memory */
