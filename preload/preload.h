@@ -1,48 +1,197 @@
 /* SPDX-License-Identifier: MIT */
-/* preload.h - what the preload's parts share: modes, counters, the report. */
+/*
+ * preload.h - what the preload's files share.  One file per concept; calls
+ * go down this list only (a file calls the ones above it, never below):
+ *
+ *   placement.c   the placement rule (placement.h; pure, shared with sim/)
+ *   kernel.c      the kernel's calls (k_*), in_hook, the lock, stderr
+ *   counters.c    the counters: the hooks count, the report reads
+ *   options.c     options from the environment, recording, set-up (ready)
+ *   regions.c     the region table: the program's mapped ranges
+ *   serve.c       the arenas, serving a mapping, protecting, cutting
+ *   code_range.c  code ranges committed in place: reconcile
+ *   hooks.c       the entry points: mmap, munmap, mprotect, madvise, mremap
+ *   report.c      the report at exit
+ *
+ * The preload is built on the public API (hugeperm.h) plus the trace
+ * format (lib/trace.h), which `hugeperm record` writes through it.
+ */
 #ifndef HP_PRELOAD_H
 #define HP_PRELOAD_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <hugeperm.h>
 
-enum hp_preload_flip {
-	HP_PRELOAD_FLIP_BLOCK, /* an area has a block of its own; flips take the block */
-	HP_PRELOAD_FLIP_EXACT, /* areas share RX blocks; flips split, then collapse */
-	HP_PRELOAD_FLIP_RWX,   /* areas are RWX; W<->X flips change nothing */
+#include "placement.h"
+#include "trace.h"
+
+#define PAGE  4096UL
+#define BLOCK (2UL << 20)
+#define PROTS (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+/* ---- kernel.c ---------------------------------------------------------- */
+
+/* Nonzero while this thread runs a hook: its calls go to the kernel. */
+extern __thread int in_hook __attribute__((tls_model("initial-exec")));
+
+void kernel_resolve(void);
+void *k_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int k_munmap(void *addr, size_t len);
+int k_mprotect(void *addr, size_t len, int prot);
+int k_madvise(void *addr, size_t len, int advice);
+void *k_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to);
+int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
+
+/* The signal mask a lock() saved, for its unlock(). */
+struct saved_mask {
+	sigset_t old;
 };
+void lock(struct saved_mask *m);
+void unlock(struct saved_mask *m);
+void lock_for_fork(void);
+void unlock_after_fork(void);
+
+/* write(2) all of it (EINTR retried); never malloc, never stdio. */
+void hp_preload_write(int fd, const char *s, size_t n);
+void hp_preload_say(const char *msg);
+
+/* ---- counters.c -------------------------------------------------------- */
 
 struct hp_preload_counts {
-	uint64_t exec;		/* mappings served that were executable when mapped */
-	uint64_t areas;		/* ... that were hinted areas (JIT code to be) */
-	uint64_t reservations;	/* ... that were PROT_NONE reservations (code ranges) */
-	uint64_t resv_merged;	/* reservation blocks given one protection for pages
-				 * asked otherwise (guards, headers) */
-	uint64_t served_bytes;	/* bytes of those mappings */
-	uint64_t passed;	/* mmap calls sent to the kernel */
-	uint64_t fallbacks;	/* mappings we meant to serve that hugeperm could not */
-	uint64_t arenas;	/* arenas made: one without a hint, one per hint area */
-	uint64_t protects;	/* protection changes applied to served memory */
-	uint64_t flips_block;	/* ... of them, whole areas done on the whole block */
-	uint64_t flips_relaxed; /* ... of them, W<->X flips left RWX (rwx mode) */
-	uint64_t unmaps;	/* munmap calls on served memory */
-	uint64_t remaps;	/* mremap calls on served memory */
-	uint64_t dontneed;	/* MADV_DONTNEED calls on served memory (zeroed) */
-	uint64_t fixed_fresh;	/* MAP_FIXED anonymous over served memory */
-	uint64_t fixed_given;	/* MAP_FIXED of other kinds over it: pages given away */
-	uint64_t given_bytes;	/* allocations kept out of use for good because of that */
-	uint64_t live_regions;	/* served ranges mapped now */
-	int flip_mode;		/* enum hp_preload_flip */
+	uint64_t exec;		    /* mappings served that were executable when mapped */
+	uint64_t areas;		    /* ... that were hinted areas (JIT code to be) */
+	uint64_t code_ranges;	    /* ... that were PROT_NONE code ranges ("reservations") */
+	uint64_t code_range_merged; /* ("resv_merged") code range blocks given one protection for
+				     * pages asked otherwise (guards, headers) */
+	uint64_t served_bytes;	    /* bytes of those mappings */
+	uint64_t passed;	    /* mmap calls sent to the kernel */
+	uint64_t fallbacks;	    /* mappings we meant to serve that hugeperm could not */
+	uint64_t arenas;	    /* arenas made: one without a hint, one per hint area */
+	uint64_t protects;	    /* protection changes applied to served memory */
+	uint64_t flips_block;	    /* ... of them, whole areas done on the whole block */
+	uint64_t flips_relaxed;	    /* ... of them, W<->X flips left RWX (rwx mode) */
+	uint64_t unmaps;	    /* munmap calls on served memory */
+	uint64_t remaps;	    /* mremap calls on served memory */
+	uint64_t dontneed;	    /* MADV_DONTNEED calls on served memory (zeroed) */
+	uint64_t fixed_fresh;	    /* MAP_FIXED anonymous over served memory */
+	uint64_t fixed_given;	    /* MAP_FIXED of other kinds over it: pages given away */
+	uint64_t given_bytes;	    /* allocations kept out of use for good because of that */
+	uint64_t live_regions;	    /* served ranges mapped now (filled in by the report) */
+	int flip_mode;		    /* enum hp_preload_flip (filled in by the report) */
 };
 
-/* preload.c */
+/* Counted under the lock, but `passed` (atomic: it is counted without). */
+extern struct hp_preload_counts preload_counts;
+
+/* ---- options.c --------------------------------------------------------- */
+
+struct preload_options {
+	struct hp_place_options serve; /* what is served (HUGEPERM_PRELOAD_SERVE, ...) */
+	int flip;		       /* enum hp_preload_flip (HUGEPERM_PRELOAD_FLIP) */
+	int collapse_mode;	       /* the arenas' (HUGEPERM_COLLAPSE, else sync) */
+};
+extern struct preload_options preload_opt;
+
+/* The program's mmap stream, for `hugeperm record` (HUGEPERM_PRELOAD_RECORD). */
+extern struct hp_trace_writer recording;
+
+/* Set up on first use: false while another thread is setting up (its
+ * calls go to the kernel meanwhile). */
+bool ready(void);
+/* Has set-up finished? */
+bool set_up(void);
+/* Record one event of the program's, unless it was made inside a hook. */
+void note(int type, const void *addr, size_t len, int prot, int flags);
+
+/* ---- regions.c --------------------------------------------------------- */
+
+/* One range the program has mapped, inside one hugeperm allocation.  A
+ * region lies inside its allocation, and live allocations do not overlap,
+ * so the regions of one allocation are neighbours in the table. */
+struct region {
+	uintptr_t start, end; /* the program's pages */
+	uintptr_t base;	      /* the allocation they live in */
+	size_t alloc_size;
+	unsigned char arena;	 /* index of its arena (serve.c) */
+	unsigned char kind;	 /* enum hp_place_kind */
+	unsigned char prot;	 /* protection the program last gave the pages */
+	unsigned char relaxed;	 /* rwx mode: W/X flips are not applied */
+	unsigned char own_block; /* block mode: flips of the whole area take the block */
+	unsigned char keyed;	 /* a protection key was set on these pages */
+	unsigned char tainted;	 /* some pages of the allocation went to the kernel */
+};
+
+size_t region_count(void);
+/* The region at index @i in address order, or NULL past the end. */
+struct region *region_at(size_t i);
+/* Index of the first region ending above @addr. */
+size_t region_find(uintptr_t addr);
+bool region_insert(const struct region *reg);
+void region_delete(size_t i);
+/* Make @addr a region boundary; false (no memory) if it cannot. */
+bool region_split_at(uintptr_t addr);
+/* Is every page of [start, end) that hugeperm owns inside a region? */
+bool regions_cover(uintptr_t start, uintptr_t end);
+
+/* The allocation behind a region: found by address, never by a scan. */
+/* Index of the first region of @reg's allocation. */
+size_t alloc_first(const struct region *reg);
+/* Does any region still live in @reg's allocation? */
+bool alloc_in_use(const struct region *reg);
+/* A region of the allocation holding @addr, or NULL if none is left. */
+const struct region *alloc_of(uintptr_t addr);
+/* Do all regions of @reg's allocation lie inside [start, end)? */
+bool alloc_within(const struct region *reg, uintptr_t start, uintptr_t end);
+/* Set on every region of @reg's allocation. */
+void alloc_set_prot(const struct region *reg, int prot);
+void alloc_set_keyed(const struct region *reg);
+void alloc_set_tainted(const struct region *reg);
+
+/* ---- serve.c ----------------------------------------------------------- */
+
+struct hp_arena *arena_at(int i);
+uintptr_t arena_near(int i);
+int arena_count(void);
+
+/* Serve a new mapping of @len bytes of @kind near @hint; with @reach, only
+ * near enough to it.  The address, or 0 with errno set. */
+uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach);
+/* Make [p, p+len) of @reg read as zero. */
+void zero(const struct region *reg, uintptr_t p, size_t len);
+/* Make @reg's pages fresh (zero, then @prot), as a new mapping of the kernel's. */
+int fresh(struct region *reg, int prot);
+/* Apply @prot to @reg; @whole: the change covers all of reg's allocation. */
+int region_protect(struct region *reg, bool whole, int prot);
+
+enum cut_mode {
+	CUT_FREE,  /* munmap: an allocation with no region left goes back */
+	CUT_REUSE, /* the pages get a new region at once: keep the allocation */
+	CUT_GIVE,  /* a MAP_FIXED from the kernel takes the pages: the allocation
+		    * is tainted and never returns to hugeperm */
+};
+/* Take [start, end) out of the regions. */
+void cut(uintptr_t start, uintptr_t end, enum cut_mode mode);
+
+/* ---- code_range.c ------------------------------------------------------ */
+
+int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to);
+/* code_range_reconcile() every code range that has regions in [start, end). */
+int code_range_reconcile_range(uintptr_t start, uintptr_t end);
+/* Around a munmap of [start, end): note the code ranges it cuts into, then
+ * reconcile and drop the pages of those that live on. */
+void code_range_unmap_begin(uintptr_t start, uintptr_t end);
+void code_range_unmap_end(uintptr_t start, uintptr_t end);
+
+/* ---- report.c ---------------------------------------------------------- */
+
+/* The counters as the report reads them, and the arenas' statistics summed. */
 void hp_preload_counts(struct hp_preload_counts *out);
 int hp_preload_stats(struct hp_stats *sum);
-
-/* report.c */
 void hp_stats_add(struct hp_stats *sum, const struct hp_stats *st);
-void hp_preload_say(const char *msg);
 void hp_preload_report(void);
 
 #endif

@@ -7,7 +7,9 @@
  * pair per process, which is how `hugeperm run --stats` collects them from
  * a program and all its children.  HUGEPERM_PRELOAD_REPORT=1 writes the
  * table to stderr.  Runs in a destructor, after the program is done, so it
- * may use snprintf; the hooks never do.
+ * may use snprintf; the hooks never do.  It reads the counters
+ * (counters.c), the region table and the arenas; nothing calls into it but
+ * its destructor.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,22 +22,28 @@
 
 #include "preload.h"
 
-static void write_all(int fd, const char *s, size_t n)
+/* The counters, with what the hooks do not count: the ranges mapped now
+ * and the flip mode. */
+void hp_preload_counts(struct hp_preload_counts *out)
 {
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
+	*out = preload_counts;
+	out->passed = __atomic_load_n(&preload_counts.passed, __ATOMIC_RELAXED);
+	out->live_regions = region_count();
+	out->flip_mode = preload_opt.flip;
 }
 
-void hp_preload_say(const char *msg)
+/* hugeperm's statistics, summed over the preload's arenas. */
+int hp_preload_stats(struct hp_stats *sum)
 {
-	write_all(2, msg, strlen(msg));
+	memset(sum, 0, sizeof(*sum));
+	sum->size = sizeof(*sum);
+	for (int i = 0; i < arena_count(); i++) {
+		struct hp_stats st = {.size = sizeof(st)};
+		if (hp_arena_stats_get(arena_at(i), &st))
+			return -1;
+		hp_stats_add(sum, &st);
+	}
+	return 0;
 }
 
 /* Sum @st into @sum: every counter is a uint64_t but the two enums and the
@@ -63,8 +71,6 @@ void hp_stats_add(struct hp_stats *sum, const struct hp_stats *st)
 	uint64_t huge = sum->huge_used_bytes - sum->cls[PROT_NONE].huge_used_bytes;
 	sum->coverage = used ? (double)huge / (double)used : 1.0;
 }
-
-static const char *const flip_names[] = {"block", "exact", "rwx"};
 
 /* Executable bytes in use, and of them in huge-mapped blocks. */
 static void code_bytes(const struct hp_stats *st, uint64_t *used, uint64_t *huge)
@@ -110,9 +116,9 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"  changes:   %llu protection changes (%llu whole-block flips, %llu left RWX), "
 		"%llu munmap, %llu mremap, %llu MADV_DONTNEED, %llu MAP_FIXED\n"
 		"  at exit:   %llu KiB executable in use, %llu KiB of it huge-mapped (%.1f%%)\n",
-		(int)getpid(), name, flip_names[n->flip_mode], (unsigned long long)n->exec,
+		(int)getpid(), name, hp_flip_name(n->flip_mode), (unsigned long long)n->exec,
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
-		(unsigned long long)n->reservations, (unsigned long long)n->resv_merged,
+		(unsigned long long)n->code_ranges, (unsigned long long)n->code_range_merged,
 		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
 		(unsigned long long)n->fallbacks, (unsigned long long)n->protects,
 		(unsigned long long)n->flips_block, (unsigned long long)n->flips_relaxed,
@@ -121,7 +127,7 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		(unsigned long long)(n->fixed_fresh + n->fixed_given),
 		(unsigned long long)(code >> 10), (unsigned long long)(code_huge >> 10),
 		code ? 100.0 * (double)code_huge / (double)code : 0.0);
-	write_all(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
+	hp_preload_write(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
 	if (n->arenas)
 		hp_stats_write(st, fd, 0);
 }
@@ -137,8 +143,8 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 	} f[] = {
 		{"exec", n->exec},
 		{"areas", n->areas},
-		{"reservations", n->reservations},
-		{"resv_merged", n->resv_merged},
+		{"reservations", n->code_ranges},
+		{"resv_merged", n->code_range_merged},
 		{"served_bytes", n->served_bytes},
 		{"live_regions", n->live_regions},
 		{"passed", n->passed},
@@ -159,15 +165,15 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 	char buf[2048];
 	size_t len = (size_t)snprintf(buf, sizeof(buf),
 				      "{\"pid\":%d,\"comm\":\"%s\",\"preload\":{\"flip\":\"%s\"",
-				      (int)getpid(), name, flip_names[n->flip_mode]);
+				      (int)getpid(), name, hp_flip_name(n->flip_mode));
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && len < sizeof(buf); i++)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, ",\"%s\":%llu", f[i].key,
 					(unsigned long long)f[i].v);
 	if (len < sizeof(buf))
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "},\"hugeperm\":");
-	write_all(fd, buf, len < sizeof(buf) ? len : sizeof(buf) - 1);
+	hp_preload_write(fd, buf, len < sizeof(buf) ? len : sizeof(buf) - 1);
 	hp_stats_write(st, fd, HP_STATS_JSON);
-	write_all(fd, "}\n", 2);
+	hp_preload_write(fd, "}\n", 2);
 }
 
 static int open_report(const char *dir, const char *ext)
@@ -207,4 +213,15 @@ void hp_preload_report(void)
 			close(fd);
 		}
 	}
+}
+
+/* At exit: the report, and the end of the recording. */
+__attribute__((destructor)) static void report_at_exit(void)
+{
+	if (!set_up())
+		return;
+	in_hook++;
+	hp_preload_report();
+	hp_trace_close(&recording);
+	in_hook--;
 }

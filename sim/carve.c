@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simint.h"
+#include "sim_internal.h"
 
 #define CARVE_BASE (1ULL << 36) /* page of address 2^48: above user space */
 

@@ -2,7 +2,7 @@
 /*
  * model.c - what the kernel would map: blocks, PMD or PTEs, protections.
  *
- * The rules are in simint.h.  Every call a policy makes lands here and is
+ * The rules are in sim_internal.h.  Every call a policy makes lands here and is
  * counted as the system call it stands for; every change of a block's
  * state keeps two sums exact, so that coverage is O(1) per event: live
  * program pages, and those of them in huge-mapped blocks.
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "simint.h"
+#include "sim_internal.h"
 
 #define ACCESS (PROT_READ | PROT_WRITE | PROT_EXEC)
 

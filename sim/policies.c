@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "simint.h"
+#include "sim_internal.h"
 
 #define RW (PROT_READ | PROT_WRITE)
 #define RX (PROT_READ | PROT_EXEC)

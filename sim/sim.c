@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "simint.h"
+#include "sim_internal.h"
 
 #define ACCESS (PROT_READ | PROT_WRITE | PROT_EXEC)
 

@@ -5,10 +5,11 @@
  *
  * Pure C, no system calls: a model of 2 MiB blocks, their PMD or PTE
  * mapping and each page's protection (model.c), driven by one of the
- * policies below through one interface (simint.h).  The `hugeperm` policy
- * is the library itself (lib/), running on an OS layer that calls the
- * model instead of the kernel: placement and collapse are not written
- * twice.
+ * policies below through one interface (sim_internal.h).  The `hugeperm`
+ * policies are the library itself (lib/), running on an OS layer that
+ * calls the model instead of the kernel, and placing a JIT's mappings by
+ * the preload's own rule (preload/placement.c): placement and collapse
+ * are not written twice.
  *
  * What a run reports (struct sim_result): PMD splits and collapses (the
  * kernel's thp_split_pmd and thp_collapse_alloc), blocks holding memory
@@ -111,11 +112,6 @@ void sim_result_free(struct sim_result *r);
 struct hp_arena;
 int sim_run_arena(const struct sim_trace *t, struct hp_arena *arena, const struct sim_options *o,
 		  struct sim_result *r);
-
-/* The protection (with HP_HOME) the `hugeperm` policy allocates a mapping
- * of @prot and trace flags @flags with; `hugeperm replay --real` uses it
- * too. */
-int sim_hugeperm_prot(int prot, int flags);
 
 /* Generate a JIT-like trace (synth.c). */
 struct sim_synth {

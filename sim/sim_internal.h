@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * simint.h - what the simulator's parts share: the memory model, the
+ * sim_internal.h - what the simulator's parts share: the memory model, the
  * policy interface, and the carving allocator the kernel-style policies
  * place pages with.
  */
-#ifndef HP_SIMINT_H
-#define HP_SIMINT_H
+#ifndef HP_SIM_INTERNAL_H
+#define HP_SIM_INTERNAL_H
 
 #include "sim.h"
 
@@ -123,6 +123,9 @@ void sim_move(struct sim *s, struct sim_alloc *a, uint64_t at);
 
 extern const struct sim_policy sim_naive, sim_pte_cache, sim_migratetype, sim_cpa_merge, sim_pack,
 	sim_hugeperm, sim_hugeperm_sync, sim_hugeperm_block;
+/* The preload's rwx flip mode, placed as the preload does; not listed in
+ * sim_policy_names (tests/placement.c drives it directly). */
+extern const struct sim_policy sim_hugeperm_rwx;
 
 /* ---------------------------------------------------------------------
  * Carving (carve.c): 2 MiB blocks taken whole from a bump range above

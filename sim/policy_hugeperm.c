@@ -1,16 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hugeperm.c - our policy in the simulator: the library itself.
+ * policy_hugeperm.c - our policy in the simulator: the library itself,
+ * placed by the preload's own rule.
  *
  * The policy does not describe hugeperm, it runs it: an arena of lib/
  * (placement, classes, thread caches, collapse queue) whose OS layer is
  * this file's hooks, which call the model instead of the kernel.  A trace
  * event becomes the call a linked JIT would make: hp_arena_alloc for a
- * map (a hinted RW mapping is a JIT's code area to be: it is placed in
- * the RX class with HP_HOME, as the preload places such areas in its exact
- * mode; sim_hugeperm_prot), hp_arena_protect, hp_arena_free (or, for part of a mapping,
- * protection NONE and a discard, as the preload does), hp_arena_write for
- * a write into pages that are not writable, hp_arena_discard.  The arena
+ * map, with the class and size the preload's placement rule gives it
+ * (preload/placement.c, the same function the preload calls: a hinted
+ * area, a code range, an executable mapping under the policy's flip mode;
+ * a mapping the preload would leave to the kernel is allocated as asked),
+ * hp_arena_protect (a flip of a whole area with a block of its own takes
+ * the block; in rwx mode W<->X flips stay RWX), hp_arena_free (or, for
+ * part of a mapping, protection NONE and a discard, as the preload does),
+ * hp_arena_write for a write into pages that are not writable,
+ * hp_arena_discard.  The trace keeps that a hint was given, not its
+ * alignment: a hinted mapping is taken as the preload's 64 KiB-aligned
+ * hint.  The arena
  * has the THP backend, RWX allowed (the program asked), no alias (an
  * alias needs real shared memory; writes go the /proc/self/mem way,
  * which changes no mapping either).
@@ -25,7 +32,8 @@
 #include <string.h>
 
 #include "internal.h"
-#include "simint.h"
+#include "placement.h"
+#include "sim_internal.h"
 
 /* The run the hooks act on (one at a time per thread). */
 static __thread struct sim *cur;
@@ -168,8 +176,12 @@ static const struct hp_os model_os = {
 	.cpu_node = m_cpu_node,
 };
 
+/* What the policy remembers of a mapping it placed (sim_alloc.pv). */
+#define PV_OWN_BLOCK 1 /* a block of its own: whole-area flips take it */
+#define PV_RELAXED   2 /* rwx mode: W<->X flips stay RWX */
+
 struct hpol {
-	bool block_areas; /* hugeperm-block: an area has a block of its own */
+	int flip; /* enum hp_preload_flip: the preload's mode it models */
 	struct sim *s;
 	struct hp_arena *a;
 	bool borrowed; /* sim_run_arena's arena: not ours to tear down */
@@ -177,7 +189,7 @@ struct hpol {
 	size_t nzeros;
 };
 
-static void *create(struct sim *s, int mode)
+static void *create(struct sim *s, int mode, int flip)
 {
 	struct hpol *h = calloc(1, sizeof(*h));
 	struct hp_arena *a = calloc(1, sizeof(*a));
@@ -188,6 +200,7 @@ static void *create(struct sim *s, int mode)
 	}
 	cur = s;
 	h->s = s;
+	h->flip = flip;
 	if (s->arena) { /* a real arena: the kernel is the model */
 		free(a);
 		h->a = s->arena;
@@ -206,28 +219,36 @@ static void *create(struct sim *s, int mode)
 
 static void *create_deferred(struct sim *s)
 {
-	return create(s, s->collapse_mode ? s->collapse_mode : HP_COLLAPSE_DEFERRED);
+	return create(s, s->collapse_mode ? s->collapse_mode : HP_COLLAPSE_DEFERRED,
+		      HP_PRELOAD_FLIP_EXACT);
 }
 
 static void *create_sync(struct sim *s)
 {
-	return create(s, HP_COLLAPSE_SYNC);
+	return create(s, HP_COLLAPSE_SYNC, HP_PRELOAD_FLIP_EXACT);
 }
 
 static void *create_block(struct sim *s)
 {
-	struct hpol *h = create(s, HP_COLLAPSE_SYNC);
-	if (h)
-		h->block_areas = true;
-	return h;
+	return create(s, HP_COLLAPSE_SYNC, HP_PRELOAD_FLIP_BLOCK);
 }
 
-/* hugeperm-block: a hinted RW area of at most a block gets a whole block
- * (its pv says so), as the preload's default flip mode gives it one. */
-static bool own_block(const struct hpol *h, const struct sim_alloc *a)
+static void *create_rwx(struct sim *s)
 {
-	return h->block_areas && (a->flags & HP_TF_HINT) && a->npages <= SIM_BLOCK_PAGES &&
-	       (a->home & PROT_WRITE) && !(a->home & PROT_EXEC);
+	return create(s, HP_COLLAPSE_SYNC, HP_PRELOAD_FLIP_RWX);
+}
+
+/* Where the preload would put @a (its rule, placement.c), with the
+ * preload's default options; a mapping it leaves to the kernel is
+ * allocated as asked. */
+static struct hp_placement place(const struct hpol *h, const struct sim_alloc *a)
+{
+	size_t len = a->npages << SIM_PAGE_SHIFT;
+	int kind = hp_place_kind(&hp_place_defaults, len, a->home, a->flags & HP_TF_HINT,
+				 a->flags & HP_TF_NORESERVE);
+	if (kind < 0)
+		return (struct hp_placement){.cls = a->home, .size = len};
+	return hp_place(kind, h->flip, a->home, len);
 }
 
 static void destroy(void *p)
@@ -247,24 +268,16 @@ static void *addr_of(const struct sim_alloc *a, uint64_t off)
 	return (void *)(uintptr_t)((a->at + off) << SIM_PAGE_SHIFT);
 }
 
-int sim_hugeperm_prot(int prot, int flags)
-{
-	if ((flags & HP_TF_HINT) && prot == (PROT_READ | PROT_WRITE))
-		return prot | HP_HOME(PROT_READ | PROT_EXEC);
-	return prot;
-}
-
 static int map(void *p, struct sim_alloc *a)
 {
 	struct hpol *h = p;
 	cur = h->s;
-	bool whole = own_block(h, a);
-	void *ptr = hp_arena_alloc(h->a, (whole ? SIM_BLOCK_PAGES : a->npages) << SIM_PAGE_SHIFT,
-				   whole ? a->home : sim_hugeperm_prot(a->home, a->flags));
+	struct hp_placement pl = place(h, a);
+	void *ptr = hp_arena_alloc(h->a, pl.size, pl.cls);
 	if (!ptr)
 		return errno;
 	a->at = PG(ptr);
-	a->pv = whole;
+	a->pv = (pl.own_block ? PV_OWN_BLOCK : 0) | (pl.relaxed ? PV_RELAXED : 0);
 	return 0;
 }
 
@@ -272,7 +285,9 @@ static void protect(void *p, struct sim_alloc *a, uint64_t off, uint64_t n, int 
 {
 	struct hpol *h = p;
 	cur = h->s;
-	if (a->pv && off == 0 && n == a->npages)
+	if ((a->pv & PV_RELAXED) && hp_place_stays_rwx(prot))
+		prot = PROT_READ | PROT_WRITE | PROT_EXEC; /* rwx mode: RW <-> RX stay RWX */
+	else if ((a->pv & PV_OWN_BLOCK) && off == 0 && n == a->npages)
 		n = SIM_BLOCK_PAGES; /* the whole area: the whole block, one PMD */
 	hp_arena_protect(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT, prot);
 }
@@ -294,7 +309,7 @@ static void release(void *p, struct sim_alloc *a)
 	hp_arena_free(h->a, addr_of(a, 0));
 }
 
-static void write(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
+static void write_pages(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
 {
 	struct hpol *h = p;
 	cur = h->s;
@@ -342,7 +357,7 @@ static void tick(void *p, uint64_t t_ns)
 		.protect = protect,                                                                \
 		.unmap = unmap,                                                                    \
 		.free = release,                                                                   \
-		.write = write,                                                                    \
+		.write = write_pages,                                                              \
 		.discard = discard,                                                                \
 		.tick = tick,                                                                      \
 	}
@@ -352,3 +367,6 @@ HPOL(sim_hugeperm, "hugeperm", create_deferred,
 HPOL(sim_hugeperm_sync, "hugeperm-sync", create_sync, "the same with HUGEPERM_COLLAPSE=sync");
 HPOL(sim_hugeperm_block, "hugeperm-block", create_block,
      "the preload's default: a JIT's code area gets a block, its flips the block");
+/* The preload's rwx mode, for tests/placement.c: not one of `--policy all`. */
+HPOL(sim_hugeperm_rwx, "hugeperm-rwx", create_rwx,
+     "the preload's rwx mode: a JIT's code area is RWX, its W<->X flips change nothing");

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * code_range.c - code ranges: large PROT_NONE ranges a JIT maps up front
+ * and commits in place (V8's code range, HotSpot's code cache).  The user
+ * sees them as "reservations" (HUGEPERM_PRELOAD_SERVE=reservations, the
+ * report's "reservations" and "resv_merged").
+ *
+ * They are committed in place, with PROT_NONE guard pages and RW headers
+ * left between the code: applied exactly, those keep every block mixed and
+ * 4K-mapped.  So, unless flips are exact, a block of a code range that
+ * holds executable pages takes one protection: the union of the
+ * protections the program asked for in it, provided that union is itself
+ * one of them (V8: RW headers, RWX code and NONE guards give RWX).  A
+ * program that flips pages between RW and RX gets no RWX it did not ask
+ * for: its blocks stay exact.  Inside a merged block, pages asked to be
+ * PROT_NONE (guards, uncommitted or unmapped pages) are accessible: the one
+ * relaxation, documented in docs/preload.md.
+ *
+ * The hooks record the protection the program asks for in the regions;
+ * code_range_reconcile() applies it, block by block.  The pages the program
+ * asked for are the regions; pages of the allocation in no region are ours
+ * to set, unless some went to a kernel mapping (tainted), where they are
+ * left alone.
+ */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <sys/mman.h>
+
+#include "preload.h"
+
+/* Pieces of a block that end with one protection take one call: a block
+ * that ends uniform takes a whole-block mprotect, which splits nothing. */
+struct run {
+	struct hp_arena *a;
+	uintptr_t start, end;
+	int prot, rc;
+};
+
+static void run_add(struct run *r, uintptr_t s, uintptr_t e, int prot)
+{
+	if (r->end == s && r->prot == prot) {
+		r->end = e;
+		return;
+	}
+	if (r->end > r->start)
+		r->rc |= hp_arena_protect(r->a, (void *)r->start, r->end - r->start, r->prot);
+	r->start = s;
+	r->end = e;
+	r->prot = prot;
+}
+
+/* Apply the program's protections to the blocks of @any's allocation that
+ * meet [from, to). */
+int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
+{
+	struct hp_arena *a = arena_at(any->arena);
+	uintptr_t base = any->base, end = base + any->alloc_size;
+	bool tainted = any->tainted;
+	const struct region *reg;
+	int rc = 0;
+
+	for (uintptr_t bs = from & ~(BLOCK - 1); bs < to && bs < end; bs += BLOCK) {
+		uintptr_t lo = bs > base ? bs : base, hi = bs + BLOCK < end ? bs + BLOCK : end;
+		unsigned seen = 0;
+		int u = 0;
+		bool keyed = false;
+		size_t first = region_find(lo);
+		for (size_t i = first; (reg = region_at(i)) && reg->start < hi; i++) {
+			if (reg->base != base)
+				continue;
+			keyed |= reg->keyed;
+			if (reg->prot != PROT_NONE) {
+				seen |= 1u << reg->prot;
+				u |= reg->prot;
+			}
+		}
+		if (!seen && !keyed && !tainted) {
+			/* Nothing committed in it: the whole block back to NONE and its
+			 * memory dropped at once (no split); the program's own
+			 * MADV_DONTNEED of pieces then finds nothing to do. */
+			if (hp_arena_protect(a, (void *)lo, hi - lo, PROT_NONE) ||
+			    hp_arena_discard(a, (void *)lo, hi - lo))
+				rc = -1;
+			continue;
+		}
+		bool merge = preload_opt.flip != HP_PRELOAD_FLIP_EXACT && !keyed &&
+			     (u & PROT_EXEC) && (seen & (1u << u));
+		bool relaxed = false;
+		struct run run = {.a = a};
+		uintptr_t at = lo;
+		for (size_t i = first; at < hi; i++) {
+			reg = region_at(i);
+			bool in = reg && reg->start < hi;
+			if (in && reg->base != base)
+				continue;
+			uintptr_t s = in ? (reg->start > lo ? reg->start : lo) : hi;
+			if (s > at && !tainted) { /* pages in no region */
+				run_add(&run, at, s, merge ? u : PROT_NONE);
+				relaxed |= merge;
+			}
+			if (!in)
+				break;
+			uintptr_t e = reg->end < hi ? reg->end : hi;
+			int want = merge ? u : reg->prot;
+			run_add(&run, s, e, want);
+			relaxed |= want != reg->prot;
+			at = e;
+		}
+		run_add(&run, hi, hi, -1); /* flush */
+		rc |= run.rc;
+		if (relaxed)
+			preload_counts.code_range_merged++;
+	}
+	return rc ? -1 : 0;
+}
+
+int code_range_reconcile_range(uintptr_t start, uintptr_t end)
+{
+	uintptr_t done = start; /* blocks before this are done */
+	const struct region *at;
+	int rc = 0;
+	for (size_t i = region_find(start); (at = region_at(i)) && at->start < end; i++) {
+		struct region reg = *at;
+		uintptr_t from = reg.start > done ? reg.start : done,
+			  to = reg.end < end ? reg.end : end;
+		if (reg.kind != KIND_CODE_RANGE || from >= to)
+			continue;
+		rc |= code_range_reconcile(&reg, from, to);
+		done = ((to - 1) & ~(BLOCK - 1)) + BLOCK;
+	}
+	return rc;
+}
+
+/* The code ranges a munmap cuts into, kept from before the cut to after. */
+#define UNMAP_CODE_RANGES 16
+static struct region unmapped[UNMAP_CODE_RANGES];
+static int nunmapped;
+
+void code_range_unmap_begin(uintptr_t start, uintptr_t end)
+{
+	const struct region *reg;
+	nunmapped = 0;
+	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
+		if (reg->kind != KIND_CODE_RANGE)
+			continue;
+		bool known = false;
+		for (int k = 0; k < nunmapped; k++)
+			known |= unmapped[k].base == reg->base;
+		if (!known && nunmapped < UNMAP_CODE_RANGES)
+			unmapped[nunmapped++] = *reg;
+	}
+}
+
+/* Pages unmapped from a code range that lives on: their blocks are
+ * reconciled, and the pages dropped (or zeroed, in a merged block). */
+void code_range_unmap_end(uintptr_t start, uintptr_t end)
+{
+	for (int k = 0; k < nunmapped; k++) {
+		struct region reg = unmapped[k];
+		if (!alloc_in_use(&reg))
+			continue; /* released whole */
+		uintptr_t s = start > reg.base ? start : reg.base;
+		uintptr_t e = end < reg.base + reg.alloc_size ? end : reg.base + reg.alloc_size;
+		code_range_reconcile(&reg, s, e);
+		if (!reg.tainted)
+			hp_arena_discard(arena_at(reg.arena), (void *)s, e - s);
+	}
+}

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hooks.c - libhugeperm-preload.so's entry points: mmap, mmap64, munmap,
+ * mprotect, pkey_mprotect, madvise and mremap, in front of the kernel's.
+ * What a request is (placement.c's rule) decides whether it is served
+ * (serve.c) or passed to the kernel untouched; calls on served memory keep
+ * the kernel's semantics on it; the program's mmap stream is recorded for
+ * `hugeperm record` whatever was served (options.c).
+ *
+ * Safety: hooks never call malloc or stdio; a call made while a hook runs
+ * (liburcu's registry, the library's own initialisation) goes straight to
+ * the kernel (in_hook); the library's os.c makes raw system calls, which
+ * never reach these hooks.  The lock is taken with signals blocked
+ * (kernel.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "preload.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MAP_HUGETLB
+#define MAP_HUGETLB 0x40000
+#endif
+
+/* The hooks are the preload's only exports besides the hp_ API. */
+#define HOOK __attribute__((visibility("default")))
+
+/* Which requests are ours: the kind to serve, or -1. */
+static int classify(void *addr, size_t len, int prot, int flags, int fd)
+{
+	if (!(flags & MAP_ANONYMOUS) || (flags & MAP_TYPE) != MAP_PRIVATE || fd > 0)
+		return -1;
+	if (flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_32BIT | MAP_FIXED_NOREPLACE))
+		return -1;
+	bool area_hint = addr && !((uintptr_t)addr % HP_PLACE_AREA_ALIGN);
+	return hp_place_kind(&preload_opt.serve, len, prot, area_hint, flags & MAP_NORESERVE);
+}
+
+static size_t page_up(size_t n)
+{
+	return (n + PAGE - 1) & ~(PAGE - 1);
+}
+
+/* The pages [*start, *end) of a call's range; false with EINVAL when @addr
+ * is not page-aligned or the range wraps, as the kernel says. */
+static bool page_range(const void *addr, size_t len, uintptr_t *start, uintptr_t *end)
+{
+	*start = (uintptr_t)addr;
+	*end = *start + page_up(len);
+	if (*start % PAGE || *end < *start) {
+		errno = EINVAL;
+		return false;
+	}
+	return true;
+}
+
+/* MAP_FIXED over our address space.  Returns the address, or MAP_FAILED. */
+static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	uintptr_t start = (uintptr_t)addr, end = start + page_up(len);
+	/* Every page must lie in an allocation the program was given. */
+	for (uintptr_t p = start; p < end; p += PAGE)
+		if (hp_owns((void *)p, PAGE) && !alloc_of(p)) {
+			errno = ENOMEM;
+			return MAP_FAILED;
+		}
+	bool anon = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+		    !(prot & ~PROTS) && !(flags & (MAP_HUGETLB | MAP_GROWSDOWN));
+	bool all_ours = true;
+	for (uintptr_t p = start; p < end; p += PAGE)
+		all_ours &= hp_owns((void *)p, PAGE) != 0;
+	if (!anon || !all_ours) {
+		cut(start, end, CUT_GIVE); /* those pages now belong to the kernel's mapping */
+		preload_counts.fixed_given++;
+		return k_mmap(addr, len, prot, flags, fd, off);
+	}
+	/* Fresh zero pages in place, allocation by allocation. */
+	for (uintptr_t p = start; p < end;) {
+		struct region reg = *alloc_of(p);
+		reg.start = p;
+		reg.end = reg.base + reg.alloc_size < end ? reg.base + reg.alloc_size : end;
+		reg.keyed = 0;
+		cut(reg.start, reg.end, CUT_REUSE);
+		if (fresh(&reg, prot))
+			return MAP_FAILED;
+		region_insert(&reg);
+		if (reg.kind == KIND_CODE_RANGE && code_range_reconcile(&reg, reg.start, reg.end))
+			return MAP_FAILED;
+		p = reg.end;
+	}
+	preload_counts.fixed_fresh++;
+	return addr;
+}
+
+static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (in_hook || !ready())
+		return k_mmap(addr, len, prot, flags, fd, off);
+	struct saved_mask m;
+	if ((flags & MAP_FIXED) && len && hp_owns(addr, len)) {
+		uintptr_t start, end;
+		if (!page_range(addr, len, &start, &end))
+			return MAP_FAILED;
+		lock(&m);
+		void *p = fixed_over_ours(addr, len, prot, flags, fd, off);
+		unlock(&m);
+		return p;
+	}
+	int kind = (flags & MAP_FIXED) ? -1 : classify(addr, len, prot, flags, fd);
+	if (kind < 0) {
+		__atomic_fetch_add(&preload_counts.passed, 1, __ATOMIC_RELAXED);
+		return k_mmap(addr, len, prot, flags, fd, off);
+	}
+	lock(&m);
+	uintptr_t p = serve(kind, (uintptr_t)addr, page_up(len), prot, true);
+	if (!p)
+		preload_counts.fallbacks++;
+	unlock(&m);
+	/* hugeperm could not: the kernel serves it as it always did. */
+	return p ? (void *)p : k_mmap(addr, len, prot, flags, fd, off);
+}
+
+/* Record a mapping the program made: anonymous private ones are ours to
+ * trace; anything else MAP_FIXED replaced what was there. */
+static void *note_mmap(void *p, void *addr, size_t len, int prot, int flags)
+{
+	if (p == MAP_FAILED || !recording.on)
+		return p;
+	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	if ((flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE)
+		note(HP_EV_MAP, p, len, prot,
+		     (fixed ? HP_TF_FIXED : 0) | (flags & MAP_NORESERVE ? HP_TF_NORESERVE : 0) |
+			     (addr && !fixed ? HP_TF_HINT : 0));
+	else if (fixed)
+		note(HP_EV_UNMAP, p, len, 0, 0);
+	return p;
+}
+
+HOOK void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
+}
+
+HOOK void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
+}
+
+/* Call @kernel on the parts of [start, end) that hugeperm does not own. */
+static int kernel_parts(uintptr_t start, uintptr_t end, int (*kernel)(void *, size_t, int), int arg)
+{
+	int rc = 0;
+	for (uintptr_t at = start; at < end;) { /* hugeperm owns whole 1 GiB chunks */
+		uintptr_t next = ((at >> 30) + 1) << 30;
+		if (next > end || next == 0)
+			next = end;
+		if (!hp_owns((void *)at, next - at) && kernel((void *)at, next - at, arg))
+			rc = -1;
+		at = next;
+	}
+	return rc;
+}
+
+static int k_munmap3(void *addr, size_t len, int unused)
+{
+	(void)unused;
+	return k_munmap(addr, len);
+}
+
+static int do_munmap(void *addr, size_t len)
+{
+	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+		return k_munmap(addr, len);
+	uintptr_t start, end;
+	if (!page_range(addr, len, &start, &end))
+		return -1;
+	struct saved_mask m;
+	lock(&m);
+	code_range_unmap_begin(start, end);
+	cut(start, end, CUT_FREE);
+	code_range_unmap_end(start, end);
+	preload_counts.unmaps++;
+	int rc = kernel_parts(start, end, k_munmap3, 0);
+	unlock(&m);
+	return rc;
+}
+
+HOOK int munmap(void *addr, size_t len)
+{
+	int rc = do_munmap(addr, len);
+	if (rc == 0)
+		note(HP_EV_UNMAP, addr, len, 0, 0);
+	return rc;
+}
+
+static int cur_pkey; /* for kernel_parts, under the lock */
+
+static int k_pkey_parts(void *addr, size_t len, int prot)
+{
+	return cur_pkey >= 0 ? k_pkey_mprotect(addr, len, prot, cur_pkey)
+			     : k_mprotect(addr, len, prot);
+}
+
+/* mprotect or pkey_mprotect (@pkey >= 0) over a range that touches ours. */
+static int do_protect(void *addr, size_t len, int prot, int pkey)
+{
+	uintptr_t start, end;
+	if (!page_range(addr, len, &start, &end))
+		return -1;
+	struct saved_mask m;
+	struct region *reg;
+	int rc = -1;
+	lock(&m);
+	if (!regions_cover(start, end)) {
+		errno = ENOMEM; /* as mprotect(2) says of unmapped pages */
+		goto out;
+	}
+	if (prot & ~PROTS) {
+		errno = EINVAL;
+		goto out;
+	}
+	if (!region_split_at(start) || !region_split_at(end)) {
+		errno = ENOMEM;
+		goto out;
+	}
+	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
+		if (reg->kind == KIND_CODE_RANGE) { /* recorded here, applied by reconcile */
+			reg->prot = (unsigned char)prot;
+			reg->keyed |= pkey >= 0;
+			continue;
+		}
+		if (region_protect(reg, alloc_within(reg, start, end), prot))
+			goto out;
+		if (pkey >= 0) {
+			if (k_pkey_mprotect((void *)reg->start, reg->end - reg->start, prot, pkey))
+				goto out;
+			alloc_set_keyed(reg);
+		}
+		reg->prot = (unsigned char)prot;
+	}
+	if (code_range_reconcile_range(start, end))
+		goto out;
+	for (size_t i = region_find(start); pkey >= 0 && (reg = region_at(i)) && reg->start < end;
+	     i++)
+		if (reg->kind == KIND_CODE_RANGE && /* keyed blocks are exact: the key goes on */
+		    k_pkey_mprotect((void *)reg->start, reg->end - reg->start, prot, pkey))
+			goto out;
+	cur_pkey = pkey;
+	rc = kernel_parts(start, end, k_pkey_parts, prot);
+out:
+	unlock(&m);
+	return rc;
+}
+
+static int note_rc(int rc, int type, void *addr, size_t len, int prot)
+{
+	if (rc == 0)
+		note(type, addr, len, prot, 0);
+	return rc;
+}
+
+HOOK int mprotect(void *addr, size_t len, int prot)
+{
+	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+		return note_rc(k_mprotect(addr, len, prot), HP_EV_PROTECT, addr, len, prot);
+	return note_rc(do_protect(addr, len, prot, -1), HP_EV_PROTECT, addr, len, prot);
+}
+
+HOOK int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+		return note_rc(k_pkey_mprotect(addr, len, prot, pkey), HP_EV_PROTECT, addr, len,
+			       prot);
+	return note_rc(do_protect(addr, len, prot, pkey), HP_EV_PROTECT, addr, len, prot);
+}
+
+static int k_madvise3(void *addr, size_t len, int advice)
+{
+	return k_madvise(addr, len, advice);
+}
+
+static int do_madvise(void *addr, size_t len, int advice)
+{
+	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+		return k_madvise(addr, len, advice);
+	uintptr_t start, end;
+	if (!page_range(addr, len, &start, &end))
+		return -1;
+	struct saved_mask m;
+	struct region *reg;
+	int rc = 0;
+	lock(&m);
+	switch (advice) {
+	case MADV_DONTNEED:
+		if (!regions_cover(start, end)) {
+			errno = ENOMEM;
+			rc = -1;
+			break;
+		}
+		for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
+			uintptr_t s = reg->start > start ? reg->start : start;
+			uintptr_t e = reg->end < end ? reg->end : end;
+			zero(reg, s, e - s);
+		}
+		preload_counts.dontneed++;
+		break;
+	case MADV_FREE:	  /* the pages may keep their contents: allowed */
+	case MADV_NORMAL: /* access hints: nothing to do for resident memory */
+	case MADV_RANDOM:
+	case MADV_SEQUENTIAL:
+	case MADV_WILLNEED:
+	case MADV_DONTFORK: /* a child gets a copy: harmless */
+	case MADV_DOFORK:
+	case MADV_HUGEPAGE: /* hugeperm decides */
+	case MADV_NOHUGEPAGE:
+	case MADV_DONTDUMP:
+	case MADV_DODUMP:
+	case MADV_MERGEABLE:
+	case MADV_UNMERGEABLE:
+	case 20: /* MADV_COLD */
+	case 21: /* MADV_PAGEOUT */
+	case 22: /* MADV_POPULATE_READ: our pages are populated */
+	case 23: /* MADV_POPULATE_WRITE */
+	case 25: /* MADV_COLLAPSE */
+		if (!regions_cover(start, end)) {
+			errno = ENOMEM;
+			rc = -1;
+		}
+		break;
+	default: /* WIPEONFORK, REMOVE, guards...: not for served memory */
+		errno = EINVAL;
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = kernel_parts(start, end, k_madvise3, advice);
+	unlock(&m);
+	return rc;
+}
+
+HOOK int madvise(void *addr, size_t len, int advice)
+{
+	int rc = do_madvise(addr, len, advice);
+	if (rc == 0 && (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE))
+		note(HP_EV_DISCARD, addr, len, 0, 0);
+	return rc;
+}
+
+/* mremap of a served range: shrink in place, grow in place, or move. */
+static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
+{
+	/* [old, old+oldlen) must be mapped, in one allocation. */
+	size_t i = region_find(old), last = i;
+	const struct region *first = region_at(i), *r;
+	uintptr_t at = old;
+	while ((r = region_at(last)) && r->start == at && r->base == first->base &&
+	       at < old + oldlen) {
+		at = r->end;
+		last++;
+	}
+	if (at < old + oldlen) {
+		errno = EFAULT;
+		return MAP_FAILED;
+	}
+	i = last - 1; /* the record that ends the range */
+	struct region reg = *region_at(i);
+	if (newlen <= oldlen) {
+		cut(old + newlen, old + oldlen, CUT_FREE);
+		preload_counts.remaps++;
+		return (void *)old;
+	}
+	uintptr_t grow_end = old + newlen;
+	/* The pages up to grow_end are free when no region follows before it:
+	 * a region there would be in this allocation (pages cut earlier). */
+	const struct region *next = region_at(i + 1);
+	bool room = old + oldlen == reg.end && grow_end <= reg.base + reg.alloc_size &&
+		    (!next || next->start >= grow_end);
+	if (room && !reg.tainted) {
+		struct region more = reg;
+		more.start = reg.end;
+		more.end = grow_end;
+		if (fresh(&more, reg.prot))
+			return MAP_FAILED;
+		region_at(i)->end = grow_end;
+		if (reg.kind == KIND_CODE_RANGE &&
+		    code_range_reconcile(region_at(i), more.start, grow_end))
+			return MAP_FAILED;
+		preload_counts.remaps++;
+		return (void *)old;
+	}
+	if (!(flags & MREMAP_MAYMOVE)) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	if (!(reg.prot & PROT_READ)) {
+		errno = ENOMEM; /* cannot copy pages we may not read */
+		return MAP_FAILED;
+	}
+	uintptr_t to = serve(reg.kind, arena_near(reg.arena), newlen, reg.prot, false);
+	if (!to)
+		return MAP_FAILED;
+	hp_arena_write(arena_at(region_at(region_find(to))->arena), (void *)to, (void *)old,
+		       oldlen);
+	cut(old, old + oldlen, CUT_FREE);
+	preload_counts.remaps++;
+	return (void *)to;
+}
+
+static void *do_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
+{
+	if (in_hook || !ready() || !hp_owns(old, oldlen ? oldlen : 1))
+		return k_mremap(old, oldlen, newlen, flags, to);
+	if ((uintptr_t)old % PAGE || !oldlen || !newlen ||
+	    (flags & ~MREMAP_MAYMOVE)) { /* FIXED, DONTUNMAP: not for served memory */
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	struct saved_mask m;
+	lock(&m);
+	void *p = remap_ours((uintptr_t)old, page_up(oldlen), page_up(newlen), flags);
+	unlock(&m);
+	return p;
+}
+
+HOOK void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+	void *to = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		to = va_arg(ap, void *);
+		va_end(ap);
+	}
+	void *p = do_mremap(old, oldlen, newlen, flags, to);
+	if (p != MAP_FAILED && recording.on && !in_hook)
+		hp_trace_record_remap(&recording, (uintptr_t)old, oldlen, (uintptr_t)p, newlen);
+	return p;
+}

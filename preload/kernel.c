@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel.c - what the preload stands on: the kernel's own calls, the
+ * per-thread flag that sends calls made inside a hook straight to them, the
+ * one lock, and a way to say something on stderr without stdio.
+ *
+ * The kernel's calls are the next definition of mmap and friends (another
+ * preload, or libc), found with dlsym; before dlsym has run (a library
+ * constructor that maps memory first), the system call itself.
+ *
+ * The lock is held with every signal blocked, so that a signal handler
+ * that maps memory cannot deadlock on it; fork takes it first, then the
+ * library's (serve.c registers the handlers after the library's own).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "preload.h"
+
+__thread int in_hook __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t preload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *(*next_mmap)(void *, size_t, int, int, int, off_t);
+static int (*next_munmap)(void *, size_t);
+static int (*next_mprotect)(void *, size_t, int);
+static int (*next_madvise)(void *, size_t, int);
+static void *(*next_mremap)(void *, size_t, size_t, int, ...);
+
+void kernel_resolve(void)
+{
+	next_mmap = dlsym(RTLD_NEXT, "mmap");
+	next_munmap = dlsym(RTLD_NEXT, "munmap");
+	next_mprotect = dlsym(RTLD_NEXT, "mprotect");
+	next_madvise = dlsym(RTLD_NEXT, "madvise");
+	next_mremap = dlsym(RTLD_NEXT, "mremap");
+}
+
+void *k_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (next_mmap)
+		return next_mmap(addr, len, prot, flags, fd, off);
+	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+int k_munmap(void *addr, size_t len)
+{
+	return next_munmap ? next_munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+}
+
+int k_mprotect(void *addr, size_t len, int prot)
+{
+	return next_mprotect ? next_mprotect(addr, len, prot)
+			     : (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+int k_madvise(void *addr, size_t len, int advice)
+{
+	return next_madvise ? next_madvise(addr, len, advice)
+			    : (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+void *k_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
+{
+	if (next_mremap)
+		return next_mremap(old, oldlen, newlen, flags, to);
+	long r = syscall(SYS_mremap, old, oldlen, newlen, flags, to);
+	return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+	return (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
+}
+
+void lock(struct saved_mask *m)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &m->old);
+	pthread_mutex_lock(&preload_lock);
+	in_hook++;
+}
+
+void unlock(struct saved_mask *m)
+{
+	in_hook--;
+	pthread_mutex_unlock(&preload_lock);
+	pthread_sigmask(SIG_SETMASK, &m->old, NULL);
+}
+
+void lock_for_fork(void)
+{
+	pthread_mutex_lock(&preload_lock);
+}
+
+void unlock_after_fork(void)
+{
+	pthread_mutex_unlock(&preload_lock);
+}
+
+void hp_preload_write(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+void hp_preload_say(const char *msg)
+{
+	hp_preload_write(2, msg, strlen(msg));
+}

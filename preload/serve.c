@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * serve.c - serving the program's mappings from hugeperm: the arenas, a new
+ * mapping placed by the placement rule (placement.c), and what keeps a
+ * served range's kernel semantics: zeroed pages, protection changes (the
+ * flip modes), ranges cut out of the regions and allocations given back.
+ *
+ * Arenas: one without a hint, and one per hint of a JIT that wants its code
+ * near its own (up to MAX_ARENAS), made on first use.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "preload.h"
+
+#define MAX_ARENAS 16
+#define NEAR_MATCH (64UL << 20) /* a hint this close to an arena's goes to it */
+/* A hinted area served further away than this goes to the kernel.  LuaJIT
+ * (x64) keeps its areas within 1 GiB - 2 MiB of its VM: half of its +-2 GiB
+ * jump range, so that every area reaches every other (lj_mcode.c). */
+#define AREA_REACH (1UL << 30)
+
+static struct {
+	struct hp_arena *arena[MAX_ARENAS];
+	uintptr_t near[MAX_ARENAS]; /* its hint; 0 for the arena without one */
+	int n;
+	bool atfork_done; /* our fork handlers are registered */
+} arenas;
+
+struct hp_arena *arena_at(int i)
+{
+	return arenas.arena[i];
+}
+
+uintptr_t arena_near(int i)
+{
+	return arenas.near[i];
+}
+
+int arena_count(void)
+{
+	return arenas.n;
+}
+
+static void register_fork(void)
+{
+	/* After the library's own handlers are in (the first arena brought
+	 * them), so that ours run first at fork: our lock, then the library's. */
+	if (!arenas.atfork_done &&
+	    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork) == 0)
+		arenas.atfork_done = true;
+}
+
+static uintptr_t distance(uintptr_t a, uintptr_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/* The arena for requests near @hint (0: the one without a hint), made on
+ * first use; the nearest one when there can be no more.  A hint in the
+ * 1 GiB slot of an arena's own hint goes to that arena: its chunk is most
+ * likely in that slot, which holds one chunk only, so a new arena would
+ * have to go to another slot, further away (LuaJIT's test suite, whose
+ * many states each ask at random hints, made all 16 arenas, each further
+ * out of its reach). */
+static int arena_for(uintptr_t hint)
+{
+	int best = -1;
+	for (int i = 0; i < arenas.n; i++) {
+		uintptr_t near = arenas.near[i];
+		if (!hint && !near)
+			return i;
+		if (!hint || !near)
+			continue;
+		if (distance(near, hint) <= NEAR_MATCH || near >> 30 == hint >> 30)
+			return i;
+		if (best < 0 || distance(near, hint) < distance(arenas.near[best], hint))
+			best = i;
+	}
+	if (arenas.n == MAX_ARENAS)
+		return best;
+	struct hp_config cfg = {
+		.size = sizeof(cfg),
+		.collapse_mode = preload_opt.collapse_mode,
+		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS,
+		.near = (void *)hint,
+	};
+	struct hp_arena *a = hp_arena_create(&cfg);
+	if (!a)
+		return best;
+	register_fork();
+	arenas.arena[arenas.n] = a;
+	arenas.near[arenas.n] = hint;
+	preload_counts.arenas++;
+	return arenas.n++;
+}
+
+void zero(const struct region *reg, uintptr_t p, size_t len)
+{
+	static const char zeros[PAGE];
+	if (reg->kind == KIND_CODE_RANGE) { /* pages may be NONE, or merged: the library knows */
+		hp_arena_discard(arenas.arena[reg->arena], (void *)p, len);
+		return;
+	}
+	if ((reg->prot & PROT_WRITE) && !reg->keyed) {
+		memset((void *)p, 0, len);
+		return;
+	}
+	for (size_t off = 0; off < len; off += PAGE)
+		hp_arena_write(arenas.arena[reg->arena], (void *)(p + off), zeros, PAGE);
+}
+
+uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
+{
+	int ai = arena_for(hint);
+	if (ai < 0)
+		return 0;
+	struct hp_arena *a = arenas.arena[ai];
+	struct hp_placement pl = hp_place(kind, preload_opt.flip, prot, len);
+	struct region reg = {
+		.arena = (unsigned char)ai,
+		.kind = (unsigned char)kind,
+		.relaxed = pl.relaxed,
+		.own_block = pl.own_block,
+	};
+
+	void *p = hp_arena_alloc(a, pl.size, pl.cls);
+	if (!p)
+		return 0;
+	/* A JIT that gives a hint needs its code within reach of its own
+	 * (LuaJIT: within 1 GiB of its VM).  An area further than AREA_REACH
+	 * from the hint (no room left near it) would be unmapped by the JIT
+	 * and asked again elsewhere, until it gives up and flushes its traces;
+	 * the kernel's page lands on the hint.  An area that mremap moves has
+	 * no such promise: the kernel would move it anywhere. */
+	if (reach && kind == KIND_AREA && hint && distance((uintptr_t)p, hint) > AREA_REACH) {
+		hp_arena_free(a, p);
+		errno = ENOMEM;
+		return 0;
+	}
+	reg.base = (uintptr_t)p;
+	reg.alloc_size = hp_usable_size(p) ? hp_usable_size(p) : pl.size;
+	reg.start = reg.base;
+	reg.end = reg.base + len;
+	reg.prot = (unsigned char)(reg.relaxed ? PROTS : prot);
+	if (kind != KIND_CODE_RANGE)
+		zero(&reg, reg.start, len);
+	reg.prot = (unsigned char)prot;
+	if (!region_insert(&reg)) {
+		hp_arena_free(a, p);
+		errno = ENOMEM;
+		return 0;
+	}
+	if (kind == KIND_AREA)
+		preload_counts.areas++;
+	else if (kind == KIND_CODE_RANGE)
+		preload_counts.code_ranges++;
+	else
+		preload_counts.exec++;
+	if (kind != KIND_CODE_RANGE) /* address space, not memory */
+		preload_counts.served_bytes += len;
+	return reg.base;
+}
+
+/* Give the allocation behind a region back, if no region uses it now. */
+static void release(struct region reg)
+{
+	if (alloc_in_use(&reg))
+		return;
+	if (reg.tainted) {
+		preload_counts.given_bytes += reg.alloc_size;
+		return; /* some of its pages belong to another mapping now */
+	}
+	if (reg.keyed) {
+		/* Key 0 again before the pages are reused: one protection for the
+		 * whole allocation first, so that hugeperm's record stays true. */
+		if (hp_arena_protect(arenas.arena[reg.arena], (void *)reg.base, reg.alloc_size,
+				     reg.prot) ||
+		    k_pkey_mprotect((void *)reg.base, reg.alloc_size, reg.prot, 0)) {
+			preload_counts.given_bytes +=
+				reg.alloc_size; /* cannot clean it: never reuse it */
+			return;
+		}
+	}
+	hp_arena_free(arenas.arena[reg.arena], (void *)reg.base);
+}
+
+void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
+{
+	size_t i = region_find(start);
+	struct region *at;
+	while ((at = region_at(i)) && at->start < end) {
+		if (mode == CUT_GIVE)
+			alloc_set_tainted(at);
+		struct region reg = *at;
+		region_delete(i);
+		struct region lo = reg, hi = reg;
+		lo.end = start;
+		hi.start = end;
+		if (reg.start < start) {
+			region_insert(&lo); /* cannot fail: one was just deleted */
+			i++;
+		}
+		if (reg.end > end) {
+			region_insert(&hi);
+			i++;
+		}
+		if (reg.start >= start && reg.end <= end && mode != CUT_REUSE)
+			release(reg);
+	}
+}
+
+int region_protect(struct region *reg, bool whole, int prot)
+{
+	struct hp_arena *a = arenas.arena[reg->arena];
+	uintptr_t from = reg->start, to = reg->end;
+	int want = prot;
+
+	if (reg->relaxed && hp_place_stays_rwx(prot)) {
+		want = PROTS; /* rwx mode: RW <-> RX flips stay RWX */
+		preload_counts.flips_relaxed++;
+	} else if (reg->own_block && whole) {
+		/* The whole area: the whole block, one PMD, no split.  Other
+		 * regions of the block (left by a partial munmap) come along. */
+		from = reg->base;
+		to = reg->base + reg->alloc_size;
+		alloc_set_prot(reg, prot);
+		preload_counts.flips_block++;
+	}
+	if (hp_arena_protect(a, (void *)from, to - from, want))
+		return -1;
+	preload_counts.protects++;
+	return 0;
+}
+
+int fresh(struct region *reg, int prot)
+{
+	if (reg->kind == KIND_CODE_RANGE) { /* code_range_reconcile() applies the protection */
+		reg->prot = (unsigned char)prot;
+		return hp_arena_discard(arenas.arena[reg->arena], (void *)reg->start,
+					reg->end - reg->start);
+	}
+	reg->prot = (unsigned char)(reg->relaxed ? PROTS : PROT_READ | PROT_WRITE);
+	if (hp_arena_protect(arenas.arena[reg->arena], (void *)reg->start, reg->end - reg->start,
+			     reg->prot))
+		return -1;
+	zero(reg, reg->start, reg->end - reg->start);
+	if (region_protect(reg, false, prot))
+		return -1;
+	reg->prot = (unsigned char)prot;
+	return 0;
+}
