@@ -49,7 +49,12 @@ int hp_place_kind(const struct hp_place_options *o, size_t len, int prot, bool a
 		return -1;
 	if ((prot & PROT_EXEC) && o->exec)
 		return KIND_EXEC;
-	if (o->areas && area_hint && len <= BLOCK && !(prot & PROT_EXEC))
+	/* An area is at least as large as its hint's alignment: LuaJIT's
+	 * mcode areas are 64 KiB (sizemcode's default).  A 4 KiB section
+	 * mapped next to the last one (LLVM's lli) has a 64 KiB-aligned hint
+	 * one time in 16, and is not a code area. */
+	if (o->areas && area_hint && len >= HP_PLACE_AREA_ALIGN && len <= BLOCK &&
+	    !(prot & PROT_EXEC))
 		return KIND_AREA;
 	return -1;
 }

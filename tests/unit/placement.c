@@ -73,6 +73,7 @@ static const struct event_case cases[] = {
 	{"a hinted RW area of 64 KiB (LuaJIT's mcode)", RW, 64 * KIB, HP_TF_HINT},
 	{"a hinted RW area of 2 MiB", RW, 2 * MIB, HP_TF_HINT},
 	{"a hinted read-only area", PROT_READ, 64 * KIB, HP_TF_HINT},
+	{"a hinted RW section of 4 KiB (lli's, hint aligned by chance)", RW, 4 * KIB, HP_TF_HINT},
 	{"a hinted write-only area", PROT_WRITE, 64 * KIB, HP_TF_HINT},
 	{"an RWX mapping (sljit)", RWX, 64 * KIB, 0},
 	{"a hinted RWX mapping", RWX, 256 * KIB, HP_TF_HINT},
@@ -171,6 +172,15 @@ int main(void)
 	is(hp_flip_parse("sideways"), -1, "hp_flip_parse of an unknown name is -1");
 	ok(!strcmp(hp_flip_name(HP_PRELOAD_FLIP_RWX), "rwx"), "hp_flip_name(RWX) is \"rwx\"");
 	ok(hp_flip_name(HP_PRELOAD_NFLIP) == NULL, "hp_flip_name of no mode is NULL");
+
+	/* What is an area: LuaJIT's 64 KiB mcode area is; lli's 4 KiB section,
+	 * mapped at a hint that is 64 KiB-aligned by chance, is not. */
+	is(hp_place_kind(&hp_place_defaults, 64 * KIB, RW, true, false), KIND_AREA,
+	   "a 64 KiB RW mapping at a 64 KiB-aligned hint is an area");
+	is(hp_place_kind(&hp_place_defaults, 60 * KIB, RW, true, false), -1,
+	   "a 60 KiB one is not: it goes to the kernel");
+	is(hp_place_kind(&hp_place_defaults, 4 * KIB, RW, true, false), -1,
+	   "nor is a 4 KiB section with an aligned hint");
 
 	uint64_t page = 0x7f0000000ULL;
 	for (size_t m = 0; m < NMODES; m++) {
