@@ -53,6 +53,7 @@
 
 #include <hugeperm.h>
 
+#include "internal.h" /* hp_os_linux, hp_errno_name */
 #include "preload.h"
 #include "trace.h"
 
@@ -241,7 +242,7 @@ static void open_record(void)
 	const char *pid = getenv("HUGEPERM_PRELOAD_RECORD_PID");
 	if (!path || !*path || (pid && strtol(pid, NULL, 10) != (long)getpid()))
 		return;
-	int err = hp_trace_open(&rec, path, "preload", program_invocation_short_name);
+	int err = hp_trace_open(&rec, &hp_os_linux, path, "preload", program_invocation_short_name);
 	if (err) {
 		hp_preload_say("hugeperm: HUGEPERM_PRELOAD_RECORD=");
 		hp_preload_say(path);
