@@ -602,19 +602,14 @@ int hp_owns(const void *addr, size_t size)
 {
 	uintptr_t first = (uintptr_t)addr, last;
 
-	int owns = 0;
-
 	if (size == 0 || __builtin_add_overflow(first, size - 1, &last))
 		return 0;
-	/* A chunk read from the map stays valid only inside a read-side
-	 * section: hp_trim may be retiring it. */
-	urcu_bp_read_lock();
-	for (uintptr_t i = first >> HP_CHUNK_SHIFT; i <= last >> HP_CHUNK_SHIFT && !owns; i++) {
+	for (uintptr_t i = first >> HP_CHUNK_SHIFT; i <= last >> HP_CHUNK_SHIFT; i++) {
 		if (i >= (1UL << HP_MAP_BITS))
-			break;
+			return 0;
 		const struct hp_chunk *c = __atomic_load_n(&hp_chunk_map[i], __ATOMIC_ACQUIRE);
-		owns = c && last >= hp_chunk_start(c) && first < hp_chunk_end(c);
+		if (c && last >= hp_chunk_start(c) && first < hp_chunk_end(c))
+			return 1;
 	}
-	urcu_bp_read_unlock();
-	return owns;
+	return 0;
 }
