@@ -314,17 +314,11 @@ static bool wants_alias(const struct hp_arena *a, int cls)
 	return a->alias && (cls & PROT_EXEC);
 }
 
-/* Which of a chunk's memfds (alias_fd[]) blocks of @backend use. */
-static int alias_kind(int backend)
-{
-	return hp_backend_is_hugetlb(backend) ? 1 : 0;
-}
-
 /* The chunk's memfd for @backend and its alias reservation. */
 static int chunk_alias(struct hp_arena *a, struct hp_chunk *c, int backend)
 {
 	int err = 0;
-	int k = alias_kind(backend);
+	int k = hp_alias_kind(backend);
 	if (!c->alias_base)
 		err = a->os->reserve(HP_CHUNK_SIZE, HP_BLOCK_SIZE, &c->alias_base);
 	if (!err && c->alias_fd[k] < 0)
@@ -371,8 +365,9 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 		err = chunk_alias(a, c, backend);
 		if (!err)
 			err = a->os->alias_commit(base, c->alias_base + (base - c->base),
-						  c->alias_fd[alias_kind(backend)], base - c->base,
-						  size, cls, backend, fill, bind_to(a, node));
+						  c->alias_fd[hp_alias_kind(backend)],
+						  base - c->base, size, cls, backend, fill,
+						  bind_to(a, node));
 		if (err == ENOMEM)
 			return err; /* a hugetlb pool ran dry: the caller falls back */
 		if (err)
@@ -669,11 +664,12 @@ int hp_arena_trim_blocks(struct hp_arena *a)
 				if (b->chunk->hugetlb_1g || b->collapsing)
 					continue; /* a collapse in flight: next trim */
 				struct hp_chunk *c = b->chunk;
-				int err = b->aliased ? a->os->alias_decommit(
-							       b->base, hp_alias_of(b, b->base),
-							       c->alias_fd[alias_kind(b->backend)],
-							       b->base - c->base, HP_BLOCK_SIZE)
-						     : a->os->decommit(b->base, HP_BLOCK_SIZE);
+				int err = b->aliased
+						  ? a->os->alias_decommit(
+							    b->base, hp_alias_of(b, b->base),
+							    c->alias_fd[hp_alias_kind(b->backend)],
+							    b->base - c->base, HP_BLOCK_SIZE)
+						  : a->os->decommit(b->base, HP_BLOCK_SIZE);
 				if (err)
 					return err;
 				free_list_del(a, b);
@@ -709,93 +705,5 @@ int hp_arena_trim_blocks(struct hp_arena *a)
 		n += HP_CHUNK_BLOCKS;
 	}
 	a->n.trimmed_blocks += n;
-	return 0;
-}
-
-/* Guard pages of the guarded block @b, installed again on a new mapping
- * (PROT_NONE guards come back with the page protections). */
-static int reguard(struct hp_arena *a, struct hp_block *b)
-{
-	if (b->pool_set != HP_SET_GUARDED || !a->guard_madvise)
-		return 0;
-	struct hp_block *first = b->chunk->blocks;
-	for (unsigned p = 0; p < HP_BLOCK_PAGES; p++) {
-		unsigned len = hp_block_alloc_len(b, p);
-		if (!len)
-			continue;
-		uintptr_t lo = b->base + (uintptr_t)p * HP_PAGE_SIZE, hi = lo + len * HP_PAGE_SIZE;
-		if (b->state == HP_BLOCK_SPAN) { /* only the head starts one: its end is farther */
-			if (b->span == 0)
-				continue;
-			hi = first[b->span_head + b->span - 1].base + HP_BLOCK_SIZE;
-		}
-		int err = a->os->guard(lo, HP_PAGE_SIZE, true);
-		if (!err)
-			err = a->os->guard(hi - HP_PAGE_SIZE, HP_PAGE_SIZE, true);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/*
- * In the child after fork(): no collapse thread, nothing in flight; and
- * aliased blocks are MAP_SHARED, so parent and
- * child would share their code, and a write in one would change the other.
- * Give every chunk new memfds, copy each aliased block across (through its
- * alias, always readable) and map both views onto the copy, then put each
- * page's protection and guard pages back.  The copies start 4K-mapped: they are queued for
- * collapse.  Lock held (taken before fork).  0 or errno.
- */
-int hp_arena_fork_child(struct hp_arena *a)
-{
-	/* The collapse thread and the collapses it had in flight stayed in the
-	 * parent. */
-	a->thread_running = false;
-	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
-		for (unsigned i = c->lo; i < c->hi; i++)
-			c->blocks[i].collapsing = false;
-		int fresh[2] = {-1, -1};
-		for (int k = 0; k < 2; k++) {
-			if (c->alias_fd[k] < 0)
-				continue;
-			int err = a->os->alias_create(HP_CHUNK_SIZE, k == 1, &fresh[k]);
-			if (err)
-				return err;
-		}
-		for (unsigned i = c->lo; i < c->hi; i++) {
-			struct hp_block *b = &c->blocks[i];
-			if (b->state == HP_BLOCK_UNCOMMITTED || !b->aliased)
-				continue;
-			int fd = fresh[alias_kind(b->backend)];
-			size_t off = b->base - c->base;
-			int err =
-				a->os->alias_copy(fd, off, hp_alias_of(b, b->base), HP_BLOCK_SIZE);
-			if (!err)
-				err = a->os->alias_remap(b->base, hp_alias_of(b, b->base), fd, off,
-							 HP_BLOCK_SIZE, b->home, b->backend);
-			for (unsigned p = 0; !err && p < HP_BLOCK_PAGES;) {
-				unsigned q = p;
-				while (q < HP_BLOCK_PAGES && b->prot[q] == b->prot[p])
-					q++;
-				if (b->prot[p] != b->home)
-					err = a->os->protect(b->base + p * HP_PAGE_SIZE,
-							     (q - p) * HP_PAGE_SIZE, b->prot[p]);
-				p = q;
-			}
-			if (!err)
-				err = reguard(a, b); /* the new mapping has no guard markers */
-			if (err)
-				return err;
-			b->huge = hp_backend_is_hugetlb(b->backend);
-			if (hp_block_uniform(b, NULL))
-				hp_collapse_enqueue(a, b); /* no thread may start here */
-		}
-		for (int k = 0; k < 2; k++)
-			if (fresh[k] >= 0) {
-				a->os->close(c->alias_fd[k]);
-				c->alias_fd[k] = fresh[k];
-			}
-	}
 	return 0;
 }

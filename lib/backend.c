@@ -15,8 +15,6 @@
  */
 #include "config.h"
 
-#include <string.h>
-
 #include "internal.h"
 
 /* The one name table, indexed by enum hp_backend. */
@@ -31,15 +29,12 @@ static const char *const names[] = {
 
 const char *hp_backend_name(int backend)
 {
-	return backend >= 0 && backend < NBACKENDS ? names[backend] : "?";
+	return hp_name_of(names, NBACKENDS, backend);
 }
 
 int hp_backend_parse(const char *name)
 {
-	for (int i = 0; i < NBACKENDS; i++)
-		if (!strcmp(name, names[i]))
-			return i;
-	return -1;
+	return hp_name_find(names, NBACKENDS, name);
 }
 
 bool hp_backend_is_hugetlb(int backend)

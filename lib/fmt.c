@@ -76,6 +76,19 @@ void hp_buf_fixed(struct hp_buf *b, double v, int decimals)
 	}
 }
 
+const char *hp_name_of(const char *const *names, int n, int i)
+{
+	return i >= 0 && i < n ? names[i] : "?";
+}
+
+int hp_name_find(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return i;
+	return -1;
+}
+
 const char *hp_class_name(int cls)
 {
 	static const char *names[HP_NCLASS] = {"none", "r", "w", "rw", "x", "rx", "wx", "rwx"};

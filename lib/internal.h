@@ -192,6 +192,12 @@ static inline uintptr_t hp_chunk_end(const struct hp_chunk *c)
 	return c->base + (uintptr_t)c->hi * HP_BLOCK_SIZE;
 }
 
+/* Which of a chunk's memfds (alias_fd[]) the blocks of @backend use. */
+static inline int hp_alias_kind(int backend)
+{
+	return hp_backend_is_hugetlb(backend) ? 1 : 0;
+}
+
 /* Where @addr of aliased block @b can be written. */
 static inline uintptr_t hp_alias_of(const struct hp_block *b, uintptr_t addr)
 {
@@ -241,9 +247,6 @@ int hp_arena_node(struct hp_arena *a);
 void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 /* Put an EMPTY block on the free list. */
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
-/* After fork(), in the child: forget the parent's collapse thread and
- * in-flight collapses, give aliased blocks memory of their own.  0 or errno. */
-int hp_arena_fork_child(struct hp_arena *a);
 /* Return EMPTY blocks to the kernel (counted in a->n.trimmed_blocks).
  * 0 or errno. */
 int hp_arena_trim_blocks(struct hp_arena *a);
@@ -339,6 +342,10 @@ void hp_tcache_destroy_all(struct hp_arena *a, bool keep_mine);
  * fork (fork.c), its upper half: the atfork handlers.
  * ------------------------------------------------------------------- */
 struct hp_trace_writer;
+/* After fork(), in the child: forget the parent's collapse thread and
+ * in-flight collapses, give aliased blocks memory of their own.  Lock held.
+ * 0 or errno. */
+int hp_arena_fork_child(struct hp_arena *a);
 /* Install the handlers once; @trace (the library's HUGEPERM_TRACE writer)
  * is flushed before a fork and forgotten in the child. */
 void hp_fork_install(struct hp_trace_writer *trace);
@@ -369,6 +376,10 @@ const char *hp_errno_name(int e);
 void hp_buf_pad(struct hp_buf *b, size_t col);
 /* Fixed-point: v with @decimals digits after the point. */
 void hp_buf_fixed(struct hp_buf *b, double v, int decimals);
+/* Name tables indexed by an enum: names[i], or "?" outside [0, n). */
+const char *hp_name_of(const char *const *names, int n, int i);
+/* The index of @name in names[0, n), or -1. */
+int hp_name_find(const char *const *names, int n, const char *name);
 /* The classes' one name table: "none", "r", "w", "rw", "x", "rx", ... */
 const char *hp_class_name(int cls);
 

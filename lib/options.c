@@ -49,15 +49,12 @@ static const char *const collapse_names[] = {
 
 const char *hp_collapse_mode_name(int mode)
 {
-	return mode >= 0 && mode < NMODES ? collapse_names[mode] : "?";
+	return hp_name_of(collapse_names, NMODES, mode);
 }
 
 int hp_collapse_mode_parse(const char *name)
 {
-	for (int i = 0; i < NMODES; i++)
-		if (!strcmp(name, collapse_names[i]))
-			return i;
-	return -1;
+	return hp_name_find(collapse_names, NMODES, name);
 }
 
 /* A name parsed by @parse into *out if it is one in [lo, hi]; else EINVAL. */
