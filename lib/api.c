@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * api.c - the public calls: checking input, the default arena, backends.
+ * api.c - the public calls: checking input, the default arena, tracing.
  *
  * Every public call checks its arguments here, before any state changes,
  * and fails like the system call it stands beside (NULL or -1 with errno).
@@ -8,9 +8,11 @@
  * that names the call, the address and the reason.
  *
  * The default arena is set up on first use (pthread_once): options are
- * read, the machine probed, the backend chosen.  An explicit
+ * read, the machine probed, the backend chosen (backend.c).  An explicit
  * HUGEPERM_BACKEND that the machine cannot honour is an error there: the
- * reason is printed once and every call fails with ENODEV.
+ * reason is printed once and every call fails with ENODEV.  This is the
+ * one place that turns the options (and an hp_config) into an arena's
+ * settings; the layers below read only their arena's.
  */
 #include "config.h"
 
@@ -25,69 +27,6 @@ static struct hp_arena default_arena;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static int default_err; /* errno for every call when set-up failed */
 static struct hp_probe probe;
-
-/*
- * Fork.  Every arena is in a registry; around fork() the prepare handler
- * takes the registry lock and every arena's lock, so the child never sees
- * an arena half-changed.  In the child: no collapse thread exists and no
- * collapse is in flight any more, and aliased blocks, which are MAP_SHARED,
- * get memory of their own (hp_arena_fork_child): otherwise parent and child
- * would run and patch one copy of their code.
- */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hp_arena *registry;
-
-static void registry_add(struct hp_arena *a)
-{
-	pthread_mutex_lock(&registry_lock);
-	a->next_arena = registry;
-	registry = a;
-	pthread_mutex_unlock(&registry_lock);
-}
-
-static void registry_del(struct hp_arena *a)
-{
-	pthread_mutex_lock(&registry_lock);
-	struct hp_arena **pp = &registry;
-	while (*pp && *pp != a)
-		pp = &(*pp)->next_arena;
-	if (*pp)
-		*pp = a->next_arena;
-	pthread_mutex_unlock(&registry_lock);
-}
-
-static struct hp_arena *registry_find(struct hp_arena *a, uint64_t id)
-{
-	struct hp_arena *it = registry;
-	while (it && !(it == a && it->id == id))
-		it = it->next_arena;
-	return it;
-}
-
-struct hp_arena *hp_registry_lock(struct hp_arena *a, uint64_t id)
-{
-	pthread_mutex_lock(&registry_lock);
-	if (!registry_find(a, id)) {
-		pthread_mutex_unlock(&registry_lock);
-		return NULL;
-	}
-	pthread_mutex_lock(&a->lock);
-	return a;
-}
-
-void hp_registry_unlock(struct hp_arena *a)
-{
-	pthread_mutex_unlock(&a->lock);
-	pthread_mutex_unlock(&registry_lock);
-}
-
-bool hp_registry_has(struct hp_arena *a, uint64_t id)
-{
-	pthread_mutex_lock(&registry_lock);
-	bool found = registry_find(a, id) != NULL;
-	pthread_mutex_unlock(&registry_lock);
-	return found;
-}
 
 /* HUGEPERM_TRACE=path: the calls of every arena made by hp_arena_create
  * and of the default arena, in the trace format (trace.h). */
@@ -104,126 +43,9 @@ static void trace_at_exit(void)
 	hp_trace_close(&lib_trace);
 }
 
-static void fork_prepare(void)
-{
-	hp_trace_flush(&lib_trace);
-	pthread_mutex_lock(&registry_lock);
-	for (struct hp_arena *a = registry; a; a = a->next_arena)
-		pthread_mutex_lock(&a->lock);
-	urcu_bp_before_fork();
-}
-
-static void fork_parent(void)
-{
-	urcu_bp_after_fork_parent();
-	for (struct hp_arena *a = registry; a; a = a->next_arena)
-		pthread_mutex_unlock(&a->lock);
-	pthread_mutex_unlock(&registry_lock);
-}
-
-static void fork_child(void)
-{
-	hp_trace_detach(&lib_trace); /* the file is the parent's */
-	urcu_bp_after_fork_child();  /* forget the readers that did not fork */
-	for (struct hp_arena *a = registry; a; a = a->next_arena) {
-		/* Other threads' caches: their pages go back (those threads are
-		 * gone); ours stays, drained. */
-		hp_tcache_destroy_all(a, true);
-		int err = hp_arena_fork_child(a);
-		if (err) {
-			char msg[128];
-			struct hp_buf b = {msg, sizeof(msg) - 1, 0};
-			hp_buf_str(
-				&b,
-				"cannot unshare executable memory in the child after fork (errno ");
-			hp_buf_u64(&b, (uint64_t)err);
-			hp_buf_str(&b, ")");
-			msg[b.len < b.cap ? b.len : b.cap] = 0;
-			hp_os_die(msg);
-		}
-		pthread_mutex_unlock(&a->lock);
-	}
-	pthread_mutex_unlock(&registry_lock);
-}
-
-/*
- * Choose the backend for @want (enum hp_backend) on a machine like @pr.
- * Returns 0 with *backend and *mutable_backend set, or ENODEV with the
- * reason in @why.
- */
-int hp_backend_choose(const struct hp_probe *pr, int want, int *backend, int *mutable_backend,
-		      struct hp_buf *why)
-{
-	*mutable_backend = pr->thp ? HP_BACKEND_THP : HP_BACKEND_SMALL;
-	switch (want) {
-	case HP_BACKEND_AUTO:
-		if (pr->hugetlb_1g_free > 0) {
-			*backend = HP_BACKEND_HUGETLB_1G;
-			hp_buf_str(why, "free 1 GiB hugetlb pages: ");
-			hp_buf_u64(why, (uint64_t)pr->hugetlb_1g_free);
-		} else if (pr->hugetlb_2m_free > 0) {
-			*backend = HP_BACKEND_HUGETLB_2M;
-			hp_buf_str(why, "no free 1 GiB hugetlb pages; free 2 MiB pages: ");
-			hp_buf_u64(why, (uint64_t)pr->hugetlb_2m_free);
-		} else if (pr->thp) {
-			*backend = HP_BACKEND_THP;
-			hp_buf_str(why, "no free hugetlb pages; THP mode [");
-			hp_buf_str(why, pr->thp_mode);
-			hp_buf_str(why, "]");
-		} else {
-			*backend = HP_BACKEND_SMALL;
-			hp_buf_str(why, "no free hugetlb pages and THP is [");
-			hp_buf_str(why, pr->thp_mode);
-			hp_buf_str(why, "]");
-		}
-		return 0;
-	case HP_BACKEND_HUGETLB_1G:
-	case HP_BACKEND_HUGETLB_2M: {
-		long free =
-			want == HP_BACKEND_HUGETLB_1G ? pr->hugetlb_1g_free : pr->hugetlb_2m_free;
-		const char *size = want == HP_BACKEND_HUGETLB_1G ? "1048576kB" : "2048kB";
-		*backend = want;
-		if (free > 0) {
-			hp_buf_str(why, "requested; free pages: ");
-			hp_buf_u64(why, (uint64_t)free);
-			return 0;
-		}
-		if (free < 0) {
-			hp_buf_str(why, "the kernel has no pool of that size "
-					"(/sys/kernel/mm/hugepages/hugepages-");
-			hp_buf_str(why, size);
-			hp_buf_str(why, " is missing)");
-		} else {
-			hp_buf_str(why, "its pool has no free pages (raise "
-					"/sys/kernel/mm/hugepages/hugepages-");
-			hp_buf_str(why, size);
-			hp_buf_str(why, "/nr_hugepages)");
-		}
-		return ENODEV;
-	}
-	case HP_BACKEND_THP:
-		*backend = HP_BACKEND_THP;
-		if (pr->thp) {
-			hp_buf_str(why, "requested; THP mode [");
-			hp_buf_str(why, pr->thp_mode);
-			hp_buf_str(why, "]");
-			return 0;
-		}
-		hp_buf_str(why, "THP does not allow madvise "
-				"(/sys/kernel/mm/transparent_hugepage/enabled is [");
-		hp_buf_str(why, pr->thp_mode);
-		hp_buf_str(why, "])");
-		return ENODEV;
-	default:
-		*backend = HP_BACKEND_SMALL;
-		hp_buf_str(why, "requested");
-		return 0;
-	}
-}
-
 static void say(const char *s, size_t n)
 {
-	hp_os_write_all(2, s, n);
+	hp_os_linux.write_all(2, s, n);
 }
 
 /* Set up @a for @cfg (NULL: the options); 0 or errno, reason printed. */
@@ -277,10 +99,13 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 		say(nmsg, nb.len < nb.cap ? nb.len : nb.cap);
 		return ENODEV;
 	}
-	hp_arena_init(a, &hp_os_linux, backend, mutable_backend);
+	struct hp_options opt = hp_opt; /* with what @cfg asks instead */
+	opt.backend = want;
+	if (cfg && cfg->collapse_mode)
+		opt.collapse = cfg->collapse_mode;
+	hp_arena_init(a, &hp_os_linux, backend, mutable_backend, &opt);
 	a->numa = (int)hp_opt.numa;
 	a->nnodes = probe.nnodes;
-	a->collapse_mode = cfg && cfg->collapse_mode ? cfg->collapse_mode : (int)hp_opt.collapse;
 	if (!probe.collapse && a->collapse_mode != HP_COLLAPSE_OFF)
 		a->collapse_mode = HP_COLLAPSE_OFF;
 	a->allow_rwx = hp_opt.allow_rwx || (cfg && (cfg->flags & HP_ARENA_ALLOW_RWX));
@@ -307,14 +132,15 @@ static void probe_once(void)
 		return;
 	done = true;
 	hp_options_init();
-	if (!hp_os_page_size_ok())
+	hp_os_linux.probe(&probe);
+	if (probe.page_size != (long)HP_PAGE_SIZE)
 		hp_os_die("the page size is not 4 KiB");
-	hp_os_probe(&probe);
 	if (hp_opt.verbose)
 		hp_options_print(2);
 	const char *path = getenv("HUGEPERM_TRACE");
 	if (path && *path) {
-		int err = hp_trace_open(&lib_trace, path, "library", program_invocation_short_name);
+		int err = hp_trace_open(&lib_trace, &hp_os_linux, path, "library",
+					program_invocation_short_name);
 		if (err) {
 			char msg[512];
 			struct hp_buf b = {msg, sizeof(msg), 0};
@@ -333,10 +159,10 @@ static void probe_once(void)
 static void default_init(void)
 {
 	probe_once();
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	hp_fork_install(&lib_trace);
 	default_err = arena_setup(&default_arena, NULL, true);
 	if (!default_err)
-		registry_add(&default_arena);
+		hp_registry_add(&default_arena);
 	if (!default_err && hp_opt.stats)
 		atexit(print_stats_at_exit);
 }
@@ -407,24 +233,24 @@ static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded
 		return NULL;
 	}
 	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
-	int base = prot & HP_PROT_MASK;
-	int home = (prot >> HP_HOME_SHIFT) & 8 ? (prot >> HP_HOME_SHIFT) & HP_PROT_MASK : base;
+	int cls = prot & HP_PROT_MASK; /* the class the pages start in */
+	int home = (prot >> HP_HOME_SHIFT) & 8 ? (prot >> HP_HOME_SHIFT) & HP_PROT_MASK : cls;
 	int k = hp_tcache_bin(npages);
-	if (k >= 0 && home == base && !guarded) {
-		void *p = hp_tcache_alloc(a, k, base); /* the fast path */
+	if (k >= 0 && home == cls && !guarded) {
+		void *p = hp_tcache_alloc(a, k, cls); /* the fast path */
 		if (p)
-			TRACE(a, HP_EV_MAP, p, size, base);
+			TRACE(a, HP_EV_MAP, p, size, cls);
 		return p;
 	}
 
 	pthread_mutex_lock(&a->lock);
-	void *p = hp_pool_alloc(a, npages, base, home, guarded);
+	void *p = hp_pool_alloc(a, npages, cls, home, guarded);
 	int err = errno;
 	if (p)
 		a->n.allocs++;
 	pthread_mutex_unlock(&a->lock);
 	if (p)
-		TRACE(a, HP_EV_MAP, p, size, base);
+		TRACE(a, HP_EV_MAP, p, size, cls);
 	after_call(a);
 	if (!p)
 		errno = err;
@@ -457,13 +283,14 @@ int hp_arena_free(struct hp_arena *a, void *ptr)
 		size = hp_pool_usable(a, (uintptr_t)ptr);
 		pthread_mutex_unlock(&a->lock);
 	}
-	int err = hp_tcache_free(a, (uintptr_t)ptr); /* the fast path */
-	if (err == 0) {
+	bool taken;
+	int err = hp_tcache_free(a, (uintptr_t)ptr, &taken); /* the fast path */
+	if (taken && !err) {
 		TRACE(a, HP_EV_UNMAP, ptr, size, 0);
 		after_call(a);
 		return 0;
 	}
-	if (err > 0) {
+	if (taken) {
 		errno = err;
 		return -1;
 	}
@@ -579,9 +406,9 @@ void *hp_arena_writable(struct hp_arena *a, void *ptr)
 		errno = EINVAL;
 		return NULL;
 	}
-	int err;
+	uintptr_t w = 0;
 	pthread_mutex_lock(&a->lock);
-	uintptr_t w = hp_pool_writable(a, (uintptr_t)ptr, &err);
+	int err = hp_pool_writable(a, (uintptr_t)ptr, &w);
 	pthread_mutex_unlock(&a->lock);
 	if (err == EINVAL)
 		bad(EINVAL, "hp_writable", ptr, "not inside a live allocation");
@@ -607,8 +434,8 @@ int hp_arena_trim(struct hp_arena *a)
 	}
 	pthread_mutex_lock(&a->lock);
 	hp_tcache_drain_mine(a);
-	long n = hp_arena_trim_blocks(a);
-	struct hp_chunk *retired = n < 0 ? NULL : hp_arena_retire_chunks(a);
+	int err = hp_arena_trim_blocks(a);
+	struct hp_chunk *retired = err ? NULL : hp_arena_retire_chunks(a);
 	pthread_mutex_unlock(&a->lock);
 	if (retired) {
 		/* Lock-free lookups may still hold a retired chunk: wait for them
@@ -618,8 +445,8 @@ int hp_arena_trim(struct hp_arena *a)
 		hp_arena_release_chunks(a, retired);
 		pthread_mutex_unlock(&a->lock);
 	}
-	if (n < 0) {
-		errno = (int)-n;
+	if (err) {
+		errno = err;
 		return -1;
 	}
 	return 0;
@@ -666,7 +493,7 @@ struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 		errno = err;
 		return NULL;
 	}
-	registry_add(a);
+	hp_registry_add(a);
 	return a;
 }
 
@@ -676,11 +503,19 @@ int hp_arena_destroy(struct hp_arena *a)
 		errno = EINVAL;
 		return -1;
 	}
-	registry_del(a);
-	hp_collapse_thread_stop(a);
-	hp_arena_fini(a);
+	hp_registry_del(a);
+	hp_arena_teardown(a);
 	hp_os_linux.meta_free(a, sizeof(*a));
 	return 0;
+}
+
+void hp_arena_teardown(struct hp_arena *a)
+{
+	hp_collapse_thread_stop(a);
+	pthread_mutex_lock(&a->lock);
+	hp_tcache_destroy_all(a, false);
+	pthread_mutex_unlock(&a->lock);
+	hp_arena_fini(a);
 }
 
 /* The default arena's calls. */

@@ -12,13 +12,19 @@
  *
  * Address -> block is O(1) and takes no lock: hp_chunk_map[addr >> 30] holds
  * the chunk (written once with a release store, read with acquire), and the
- * block is chunk->blocks[(addr >> 21) & 511].  Chunks are only unmapped by
- * hp_arena_destroy(), when the caller promises nobody uses the arena.
+ * block is chunk->blocks[(addr >> 21) & 511].  Chunks are unmapped by
+ * hp_arena_destroy(), when the caller promises nobody uses the arena, and
+ * by hp_trim(), which retires the chunks with nothing committed: they are
+ * unpublished first and released after an RCU grace period, so a lock-free
+ * lookup inside a read-side section never sees one go.
  *
  * Committed blocks with no page in use sit on the arena's free list
  * (state EMPTY) with whatever home class they had last; taking one for
  * another class is one whole-block mprotect, which keeps the huge mapping.
  * hp_trim() hands them back to the kernel: the seeds' shrinker.
+ *
+ * An arena reads its own settings (backend, fall back, verbose), given at
+ * hp_arena_init, never the global options.
  *
  * Blocks of executable classes are shared memory with a writable alias
  * (when the arena allows it): each chunk gets a memfd per kind (shmem,
@@ -44,11 +50,6 @@ struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
 #define NEAR_SLOTS    8
 #define NEAR_PART_MIN (16 * HP_BLOCK_SIZE)
 
-bool hp_backend_is_hugetlb(int backend)
-{
-	return backend == HP_BACKEND_HUGETLB_2M || backend == HP_BACKEND_HUGETLB_1G;
-}
-
 int hp_set_backend(const struct hp_arena *a, int set)
 {
 	switch (set) {
@@ -61,7 +62,8 @@ int hp_set_backend(const struct hp_arena *a, int set)
 	}
 }
 
-int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int mutable_backend)
+void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int mutable_backend,
+		   const struct hp_options *opt)
 {
 	static uint64_t next_id = 1;
 	memset(a, 0, sizeof(*a));
@@ -74,7 +76,13 @@ int hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int m
 	a->nnodes = 1;
 	a->backend = backend;
 	a->mutable_backend = mutable_backend;
-	return 0;
+	a->fall_back = opt->backend == HP_BACKEND_AUTO;
+	a->collapse_mode = (int)opt->collapse;
+	a->collapse_thread = opt->collapse_thread;
+	a->collapse_delay_ms = (uint32_t)opt->collapse_delay_ms;
+	a->collapse_rate = (uint32_t)opt->collapse_rate;
+	a->collapse_retries = (uint32_t)opt->collapse_retries;
+	a->verbose = opt->verbose;
 }
 
 static void unpublish(struct hp_chunk *c)
@@ -90,8 +98,8 @@ void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *c)
 		if (c->alias_base)
 			a->os->release(c->alias_base, HP_CHUNK_SIZE);
 		for (int k = 0; k < 2; k++)
-			if (c->shm_fd[k] >= 0)
-				a->os->shm_close(c->shm_fd[k]);
+			if (c->alias_fd[k] >= 0)
+				a->os->close(c->alias_fd[k]);
 		a->reserved_bytes -= hp_chunk_end(c) - hp_chunk_start(c);
 		a->os->meta_free(c, sizeof(*c));
 		c = next;
@@ -121,9 +129,6 @@ struct hp_chunk *hp_arena_retire_chunks(struct hp_arena *a)
 
 void hp_arena_fini(struct hp_arena *a)
 {
-	pthread_mutex_lock(&a->lock);
-	hp_tcache_destroy_all(a, false);
-	pthread_mutex_unlock(&a->lock);
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		unpublish(c);
 	a->os->synchronize();
@@ -192,7 +197,7 @@ static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
 	uintptr_t base, lo, hi;
 	size_t min = (size_t)nblocks * HP_BLOCK_SIZE;
 	int err = EEXIST;
-	if (a->near && a->os->reserve_in) /* the simulator's OS places nothing near */
+	if (a->near)
 		err = reserve_near(a, min > NEAR_PART_MIN ? min : NEAR_PART_MIN, &base, &lo, &hi);
 	if (err) {
 		err = a->os->reserve(HP_CHUNK_SIZE, HP_CHUNK_SIZE, &base);
@@ -218,7 +223,7 @@ static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
 	c->lo = (uint32_t)((lo - base) >> HP_BLOCK_SHIFT);
 	c->hi = (uint32_t)((hi - base) >> HP_BLOCK_SHIFT);
 	c->arena = a;
-	c->shm_fd[0] = c->shm_fd[1] = -1;
+	c->alias_fd[0] = c->alias_fd[1] = -1;
 	for (unsigned i = c->lo; i < c->hi; i++)
 		hp_block_init(&c->blocks[i], base + i * HP_BLOCK_SIZE, c);
 	c->next = a->chunks;
@@ -230,7 +235,7 @@ static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
 
 static void free_list_del(struct hp_arena *a, struct hp_block *b)
 {
-	struct hp_block **head = &a->node[b->node].free_blocks[b->pool_set];
+	struct hp_block **head = &a->node[b->pool_idx].free_blocks[b->pool_set];
 	if (b->prev)
 		b->prev->next = b->next;
 	else
@@ -242,7 +247,7 @@ static void free_list_del(struct hp_arena *a, struct hp_block *b)
 
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b)
 {
-	struct hp_block **head = &a->node[b->node].free_blocks[b->pool_set];
+	struct hp_block **head = &a->node[b->pool_idx].free_blocks[b->pool_set];
 	b->state = HP_BLOCK_EMPTY;
 	b->span = 0;
 	b->prev = NULL;
@@ -252,27 +257,29 @@ void hp_arena_put_block(struct hp_arena *a, struct hp_block *b)
 	*head = b;
 }
 
-static const char *vma_name(int prot)
+/* Name block @b "hugeperm:<class>" in /proc/self/maps. */
+static void name_block(struct hp_arena *a, struct hp_block *b, int cls)
 {
-	static const char *names[HP_NCLASS] = {
-		"hugeperm:none", "hugeperm:r",	"hugeperm:w",  "hugeperm:rw",
-		"hugeperm:x",	 "hugeperm:rx", "hugeperm:wx", "hugeperm:rwx",
-	};
-	return names[prot & HP_PROT_MASK];
+	char name[16];
+	struct hp_buf nb = {name, sizeof(name) - 1, 0};
+	hp_buf_str(&nb, "hugeperm:");
+	hp_buf_str(&nb, hp_class_name(cls));
+	name[nb.len] = 0;
+	a->os->name(b->base, HP_BLOCK_SIZE, name);
 }
 
 /* After a block's memory arrived: set its state and learn if it is huge. */
-static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int backend, int prot,
+static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int backend, int cls,
 			    bool aliased, int node)
 {
-	hp_block_reset(b, prot);
+	hp_block_reset(b, cls);
 	b->pool_set = (uint8_t)set;
-	b->node = (uint8_t)(node % HP_MAX_NODES);
+	b->pool_idx = (uint8_t)(node % HP_MAX_NODES);
 	b->backend = (uint8_t)backend;
 	b->aliased = aliased;
 	b->chunk->ncommitted++;
 	a->committed_bytes += HP_BLOCK_SIZE;
-	b->lazy = prot == PROT_NONE && !hp_backend_is_hugetlb(backend);
+	b->lazy = cls == PROT_NONE && !hp_backend_is_hugetlb(backend);
 	if (hp_backend_is_hugetlb(backend)) {
 		b->huge = true;
 	} else if (b->lazy) {
@@ -281,12 +288,13 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 		/* The populate fault normally took a huge page; MADV_COLLAPSE on
 		 * a block that is already huge returns at once (~40 us), and on
 		 * one that is not, makes it so.  Either way its answer is the
-		 * kernel's word on the block, not a guess. */
+		 * kernel's word on the block, not a guess.  It runs with the
+		 * arena lock held (internal.h). */
 		b->huge = a->os->collapse(b->base, HP_BLOCK_SIZE) == 0;
 	} else {
 		b->huge = false;
 	}
-	a->os->name(b->base, HP_BLOCK_SIZE, vma_name(prot));
+	name_block(a, b, cls);
 }
 
 /*
@@ -300,25 +308,21 @@ static bool lazy_fits(const struct hp_block *b, int home)
 	return hp_backend_is_hugetlb(b->backend) || b->lazy == (home == PROT_NONE);
 }
 
-/* Should blocks of class @prot be shared memory with an alias? */
-static bool wants_alias(const struct hp_arena *a, int prot)
+/* Should blocks of class @cls be shared memory with an alias? */
+static bool wants_alias(const struct hp_arena *a, int cls)
 {
-	return a->alias && (prot & PROT_EXEC);
-}
-
-static int shm_kind(int backend)
-{
-	return hp_backend_is_hugetlb(backend) ? 1 : 0;
+	return a->alias && (cls & PROT_EXEC);
 }
 
 /* The chunk's memfd for @backend and its alias reservation. */
-static int chunk_shm(struct hp_arena *a, struct hp_chunk *c, int backend)
+static int chunk_alias(struct hp_arena *a, struct hp_chunk *c, int backend)
 {
 	int err = 0;
+	int k = hp_alias_kind(backend);
 	if (!c->alias_base)
 		err = a->os->reserve(HP_CHUNK_SIZE, HP_BLOCK_SIZE, &c->alias_base);
-	if (!err && c->shm_fd[shm_kind(backend)] < 0)
-		err = a->os->shm_create(HP_CHUNK_SIZE, backend, &c->shm_fd[shm_kind(backend)]);
+	if (!err && c->alias_fd[k] < 0)
+		err = a->os->alias_create(HP_CHUNK_SIZE, k == 1, &c->alias_fd[k]);
 	return err;
 }
 
@@ -326,7 +330,7 @@ static int chunk_shm(struct hp_arena *a, struct hp_chunk *c, int backend)
 static void drop_aliases(struct hp_arena *a, int err)
 {
 	a->alias = false;
-	if (!hp_opt.verbose)
+	if (!a->verbose)
 		return;
 	char msg[200];
 	struct hp_buf b = {msg, sizeof(msg), 0};
@@ -334,7 +338,7 @@ static void drop_aliases(struct hp_arena *a, int err)
 	hp_buf_u64(&b, (uint64_t)err);
 	hp_buf_str(&b, ", vm.memfd_noexec?); executable blocks are private, written through "
 		       "/proc/self/mem\n");
-	hp_os_write_all(2, msg, b.len < b.cap ? b.len : b.cap);
+	a->os->write_all(2, msg, b.len < b.cap ? b.len : b.cap);
 }
 
 /* The node to bind new memory to: none at all on a one-node machine
@@ -346,23 +350,24 @@ static int bind_to(const struct hp_arena *a, int node)
 
 /* Commit blocks [first, first+n) of chunk @c for pool set @set, on @node. */
 static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, unsigned n, int set,
-		      int prot, int node)
+		      int cls, int node)
 {
 	int backend = hp_set_backend(a, set);
 	size_t size = (size_t)n * HP_BLOCK_SIZE;
 	uintptr_t base = c->blocks[first].base;
-	int fill = (prot & PROT_EXEC) ? HP_TRAP_BYTE : -1;
+	int fill = (cls & PROT_EXEC) ? HP_TRAP_BYTE : -1;
 	bool aliased = false;
 	int err;
 
 	if (a->max_bytes && a->committed_bytes + size > a->max_bytes)
 		return ENOMEM;
-	if (wants_alias(a, prot) && backend != HP_BACKEND_HUGETLB_1G) {
-		err = chunk_shm(a, c, backend);
+	if (wants_alias(a, cls) && backend != HP_BACKEND_HUGETLB_1G) {
+		err = chunk_alias(a, c, backend);
 		if (!err)
-			err = a->os->shm_commit(base, c->alias_base + (base - c->base),
-						c->shm_fd[shm_kind(backend)], base - c->base, size,
-						prot, backend, fill, bind_to(a, node));
+			err = a->os->alias_commit(base, c->alias_base + (base - c->base),
+						  c->alias_fd[hp_alias_kind(backend)],
+						  base - c->base, size, cls, backend, fill,
+						  bind_to(a, node));
 		if (err == ENOMEM)
 			return err; /* a hugetlb pool ran dry: the caller falls back */
 		if (err)
@@ -370,17 +375,17 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 		aliased = !err;
 	}
 	if (!aliased) {
-		err = a->os->commit(base, size, prot, backend, fill, bind_to(a, node));
+		err = a->os->commit(base, size, cls, backend, fill, bind_to(a, node));
 		if (err)
 			return err;
 	}
 	for (unsigned i = first; i < first + n; i++)
-		block_committed(a, &c->blocks[i], set, backend, prot, aliased, node);
+		block_committed(a, &c->blocks[i], set, backend, cls, aliased, node);
 	return 0;
 }
 
-/* Commit a whole chunk as one 1 GiB hugetlb page of class @prot. */
-static int commit_chunk_1g(struct hp_arena *a, int prot, int node)
+/* Commit a whole chunk as one 1 GiB hugetlb page of class @cls. */
+static int commit_chunk_1g(struct hp_arena *a, int cls, int node)
 {
 	struct hp_chunk *c = NULL;
 	for (struct hp_chunk *it = a->chunks; it; it = it->next)
@@ -390,7 +395,7 @@ static int commit_chunk_1g(struct hp_arena *a, int prot, int node)
 		}
 	if (!c && !(c = chunk_new(a, HP_CHUNK_BLOCKS)))
 		return errno;
-	int err = commit_run(a, c, 0, HP_CHUNK_BLOCKS, 0, prot, node);
+	int err = commit_run(a, c, 0, HP_CHUNK_BLOCKS, 0, cls, node);
 	if (err)
 		return err;
 	c->hugetlb_1g = true;
@@ -410,7 +415,7 @@ static int rehome(struct hp_arena *a, struct hp_block *b, int home)
 	if (err)
 		return err;
 	hp_block_reset(b, home);
-	a->os->name(b->base, HP_BLOCK_SIZE, vma_name(home));
+	name_block(a, b, home);
 	return 0;
 }
 
@@ -420,13 +425,13 @@ static uintptr_t near_distance(const struct hp_arena *a, const struct hp_block *
 	return a->near ? hp_distance(b->base, b->base + HP_BLOCK_SIZE, a->near) : 0;
 }
 
-/* The reserved block of @c nearest the arena's near address (the first one without). */
-static struct hp_block *chunk_reserved(const struct hp_arena *a, struct hp_chunk *c)
+/* The uncommitted block of @c nearest the arena's near address (the first one without). */
+static struct hp_block *chunk_uncommitted(const struct hp_arena *a, struct hp_chunk *c)
 {
 	struct hp_block *best = NULL;
 	for (unsigned i = c->lo; i < c->hi; i++) {
 		struct hp_block *b = &c->blocks[i];
-		if (b->state != HP_BLOCK_RESERVED)
+		if (b->state != HP_BLOCK_UNCOMMITTED)
 			continue;
 		if (!a->near)
 			return b;
@@ -436,15 +441,16 @@ static struct hp_block *chunk_reserved(const struct hp_arena *a, struct hp_chunk
 	return best;
 }
 
-/* A reserved block in a chunk that may hold 2 MiB commits; the nearest one
- * to hp_config.near when the arena has one. */
-static struct hp_block *find_reserved(struct hp_arena *a)
+/* An uncommitted block in a chunk that may hold 2 MiB commits; the nearest
+ * one to hp_config.near when the arena has one.  NULL with errno when no
+ * new chunk could be had. */
+static struct hp_block *find_uncommitted(struct hp_arena *a)
 {
 	struct hp_block *best = NULL;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
 		if (c->hugetlb_1g || c->ncommitted == c->hi - c->lo)
 			continue;
-		struct hp_block *b = chunk_reserved(a, c);
+		struct hp_block *b = chunk_uncommitted(a, c);
 		if (!a->near)
 			return b;
 		if (b && (!best || near_distance(a, b) < near_distance(a, best)))
@@ -453,40 +459,39 @@ static struct hp_block *find_reserved(struct hp_arena *a)
 	if (best)
 		return best;
 	struct hp_chunk *c = chunk_new(a, 1);
-	return c ? chunk_reserved(a, c) : NULL;
+	return c ? chunk_uncommitted(a, c) : NULL;
 }
 
 /*
- * A commit of the primary hugetlb backend failed: with HUGEPERM_BACKEND=auto
- * fall back to the mutable backend (THP) for good, and say so once.
+ * A commit of the primary backend failed: if it was a hugetlb pool chosen
+ * automatically that ran dry, fall back to the mutable backend (THP) for
+ * good, and say so once.
  */
 static bool fall_back(struct hp_arena *a, int set, int err)
 {
-	if (set != 0 || err != ENOMEM || !hp_backend_is_hugetlb(a->backend) ||
-	    hp_opt.backend != HP_BACKEND_AUTO)
+	if (set != HP_SET_PRIMARY || !hp_backend_falls_back(a->backend, a->fall_back, err))
 		return false;
-	if (hp_opt.verbose) {
+	if (a->verbose) {
 		char msg[160];
 		struct hp_buf b = {msg, sizeof(msg), 0};
 		hp_buf_str(&b, "hugeperm: hugetlb pool exhausted (ENOMEM); falling back to ");
 		hp_buf_str(&b, hp_backend_name(a->mutable_backend));
 		hp_buf_str(&b, "\n");
-		hp_os_write_all(2, msg, b.len < b.cap ? b.len : b.cap);
+		a->os->write_all(2, msg, b.len < b.cap ? b.len : b.cap);
 	}
 	a->backend = a->mutable_backend;
 	return true;
 }
 
-/* Take free block @b for class @home off the free list. */
-static struct hp_block *take_free(struct hp_arena *a, struct hp_block *b, int home)
+/* Take free block @b for class @home off the free list, into *out. */
+static int take_free(struct hp_arena *a, struct hp_block *b, int home, struct hp_block **out)
 {
 	int err = rehome(a, b, home);
-	if (err) {
-		errno = err;
-		return NULL;
-	}
+	if (err)
+		return err;
 	free_list_del(a, b);
-	return b;
+	*out = b;
+	return 0;
 }
 
 /*
@@ -526,11 +531,11 @@ int hp_arena_node(struct hp_arena *a)
 	return a->os->cpu_node();
 }
 
-struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home, int node)
+int hp_arena_take_block(struct hp_arena *a, int set, int home, int node, struct hp_block **out)
 {
 	struct hp_block *b = free_find(a, set, home, false, node);
 	if (b)
-		return take_free(a, b, home);
+		return take_free(a, b, home, out);
 
 	int err;
 	for (;;) {
@@ -538,16 +543,17 @@ struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home, int 
 		if (backend == HP_BACKEND_HUGETLB_1G) {
 			err = commit_chunk_1g(a, home, node);
 			if (!err)
-				return hp_arena_take_block(a, set, home, node);
+				return hp_arena_take_block(a, set, home, node, out);
 		} else {
-			b = find_reserved(a);
+			b = find_uncommitted(a);
 			if (!b)
-				return NULL; /* errno from chunk_new */
+				return errno; /* from chunk_new */
 			err = commit_run(a, b->chunk, (unsigned)(b - b->chunk->blocks), 1, set,
 					 home, node);
 			if (!err) {
 				a->next_node++; /* interleave: the next block, the next node */
-				return b;
+				*out = b;
+				return 0;
 			}
 		}
 		if (!fall_back(a, set, err))
@@ -558,28 +564,27 @@ struct hp_block *hp_arena_take_block(struct hp_arena *a, int set, int home, int 
 	for (int k = 0; k < HP_MAX_NODES; k++) {
 		b = free_find(a, set, home, true, (node + k) % HP_MAX_NODES);
 		if (b)
-			return take_free(a, b, home);
+			return take_free(a, b, home, out);
 	}
-	errno = err;
-	return NULL;
+	return err;
 }
 
-/* Can block @b be part of a span of class @prot in pool set @set? */
-static bool span_ok(const struct hp_arena *a, const struct hp_block *b, int set, int prot, int node)
+/* Can block @b be part of a span of class @home in pool set @set? */
+static bool span_ok(const struct hp_arena *a, const struct hp_block *b, int set, int home, int node)
 {
-	if (b->state == HP_BLOCK_RESERVED)
+	if (b->state == HP_BLOCK_UNCOMMITTED)
 		return !b->chunk->hugetlb_1g;
-	return b->state == HP_BLOCK_EMPTY && b->pool_set == set && b->node == node % HP_MAX_NODES &&
-	       lazy_fits(b, prot) && b->aliased == wants_alias(a, prot) &&
-	       (b->home == prot || !b->chunk->hugetlb_1g);
+	return b->state == HP_BLOCK_EMPTY && b->pool_set == set &&
+	       b->pool_idx == node % HP_MAX_NODES && lazy_fits(b, home) &&
+	       b->aliased == wants_alias(a, home) && (b->home == home || !b->chunk->hugetlb_1g);
 }
 
-static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int prot, int node)
+static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int home, int node)
 {
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
 		unsigned run = 0;
 		for (unsigned i = c->lo; i < c->hi; i++) {
-			run = span_ok(a, &c->blocks[i], set, prot, node) ? run + 1 : 0;
+			run = span_ok(a, &c->blocks[i], set, home, node) ? run + 1 : 0;
 			if (run == n)
 				return &c->blocks[i + 1 - n];
 		}
@@ -587,35 +592,32 @@ static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int p
 	return NULL;
 }
 
-struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int prot, int node)
+int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
+		       struct hp_block **out)
 {
-	struct hp_block *head = find_span(a, set, n, prot, node);
+	struct hp_block *head = find_span(a, set, n, home, node);
 	int err;
 
 	if (!head) {
 		int backend = hp_set_backend(a, set);
 		if (backend == HP_BACKEND_HUGETLB_1G)
-			err = commit_chunk_1g(a, prot, node);
+			err = commit_chunk_1g(a, home, node);
 		else
 			err = chunk_new(a, n) ? 0 : errno;
-		if (err) {
-			errno = err;
-			return NULL;
-		}
-		head = find_span(a, set, n, prot, node);
-		if (!head) {
-			errno = ENOMEM;
-			return NULL;
-		}
+		if (err)
+			return err;
+		head = find_span(a, set, n, home, node);
+		if (!head)
+			return ENOMEM;
 	}
 
-	/* Commit the reserved runs, re-home the empty blocks. */
+	/* Commit the uncommitted runs, re-home the empty blocks. */
 	struct hp_chunk *c = head->chunk;
 	unsigned first = (unsigned)(head - c->blocks);
 	for (unsigned i = first; i < first + n;) {
 		struct hp_block *b = &c->blocks[i];
 		if (b->state == HP_BLOCK_EMPTY) {
-			err = rehome(a, b, prot);
+			err = rehome(a, b, home);
 			if (err)
 				goto undo;
 			free_list_del(a, b);
@@ -624,9 +626,9 @@ struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int
 			continue;
 		}
 		unsigned j = i;
-		while (j < first + n && c->blocks[j].state == HP_BLOCK_RESERVED)
+		while (j < first + n && c->blocks[j].state == HP_BLOCK_UNCOMMITTED)
 			j++;
-		err = commit_run(a, c, i, j - i, set, prot, node);
+		err = commit_run(a, c, i, j - i, set, home, node);
 		if (err)
 			goto undo;
 		for (; i < j; i++)
@@ -640,20 +642,20 @@ struct hp_block *hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int
 			hp_astate_set(b, 0, HP_A_FREE, 0);
 	}
 	head->span = n;
-	return head;
+	*out = head;
+	return 0;
 
 undo:
 	/* Blocks already taken go back to the free list, committed. */
 	for (unsigned i = first; i < first + n; i++)
 		if (c->blocks[i].state == HP_BLOCK_SPAN)
 			hp_arena_put_block(a, &c->blocks[i]);
-	errno = err;
-	return NULL;
+	return err;
 }
 
-long hp_arena_trim_blocks(struct hp_arena *a)
+int hp_arena_trim_blocks(struct hp_arena *a)
 {
-	long n = 0;
+	uint64_t n = 0;
 	for (int nd = 0; nd < HP_MAX_NODES; nd++)
 		for (int set = 0; set < HP_NSETS; set++) {
 			struct hp_block *b = a->node[nd].free_blocks[set], *next;
@@ -662,15 +664,16 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 				if (b->chunk->hugetlb_1g || b->collapsing)
 					continue; /* a collapse in flight: next trim */
 				struct hp_chunk *c = b->chunk;
-				int err = b->aliased ? a->os->shm_decommit(
-							       b->base, hp_alias_of(b, b->base),
-							       c->shm_fd[shm_kind(b->backend)],
-							       b->base - c->base, HP_BLOCK_SIZE)
-						     : a->os->decommit(b->base, HP_BLOCK_SIZE);
+				int err = b->aliased
+						  ? a->os->alias_decommit(
+							    b->base, hp_alias_of(b, b->base),
+							    c->alias_fd[hp_alias_kind(b->backend)],
+							    b->base - c->base, HP_BLOCK_SIZE)
+						  : a->os->decommit(b->base, HP_BLOCK_SIZE);
 				if (err)
-					return -err;
+					return err;
 				free_list_del(a, b);
-				b->state = HP_BLOCK_RESERVED;
+				b->state = HP_BLOCK_UNCOMMITTED;
 				b->huge = false;
 				b->aliased = false;
 				b->chunk->ncommitted--;
@@ -690,10 +693,10 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 			continue;
 		int err = a->os->decommit(c->base, HP_CHUNK_SIZE);
 		if (err)
-			return -err;
+			return err;
 		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
 			free_list_del(a, &c->blocks[i]);
-			c->blocks[i].state = HP_BLOCK_RESERVED;
+			c->blocks[i].state = HP_BLOCK_UNCOMMITTED;
 			c->blocks[i].huge = false;
 		}
 		c->hugetlb_1g = false;
@@ -701,95 +704,6 @@ long hp_arena_trim_blocks(struct hp_arena *a)
 		a->committed_bytes -= HP_CHUNK_SIZE;
 		n += HP_CHUNK_BLOCKS;
 	}
-	a->n.trimmed_blocks += (uint64_t)n;
-	return n;
-}
-
-/* Guard pages of the guarded block @b, installed again on a new mapping
- * (PROT_NONE guards come back with the page protections). */
-static int reguard(struct hp_arena *a, struct hp_block *b)
-{
-	if (b->pool_set != HP_SET_GUARDED || !a->guard_madvise)
-		return 0;
-	struct hp_block *first = b->chunk->blocks;
-	for (unsigned p = 0; p < HP_BLOCK_PAGES; p++) {
-		unsigned len = hp_block_alloc_len(b, p);
-		if (!len)
-			continue;
-		uintptr_t lo = b->base + (uintptr_t)p * HP_PAGE_SIZE, hi = lo + len * HP_PAGE_SIZE;
-		if (b->state == HP_BLOCK_SPAN) { /* only the head starts one: its end is farther */
-			if (b->span == 0)
-				continue;
-			hi = first[b->span_head + b->span - 1].base + HP_BLOCK_SIZE;
-		}
-		int err = a->os->guard(lo, HP_PAGE_SIZE, true);
-		if (!err)
-			err = a->os->guard(hi - HP_PAGE_SIZE, HP_PAGE_SIZE, true);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/*
- * In the child after fork(): no collapse thread, nothing in flight; and
- * aliased blocks are MAP_SHARED, so parent and
- * child would share their code, and a write in one would change the other.
- * Give every chunk new memfds, copy each aliased block across (through its
- * alias, always readable) and map both views onto the copy, then put each
- * page's protection and guard pages back.  The copies start 4K-mapped: they are queued for
- * collapse.  Lock held (taken before fork).  0 or errno.
- */
-int hp_arena_fork_child(struct hp_arena *a)
-{
-	/* The collapse thread and the collapses it had in flight stayed in the
-	 * parent. */
-	a->thread_running = false;
-	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
-		for (unsigned i = c->lo; i < c->hi; i++)
-			c->blocks[i].collapsing = false;
-		int fresh[2] = {-1, -1};
-		for (int k = 0; k < 2; k++) {
-			if (c->shm_fd[k] < 0)
-				continue;
-			int err = a->os->shm_create(HP_CHUNK_SIZE,
-						    k ? HP_BACKEND_HUGETLB_2M : HP_BACKEND_THP,
-						    &fresh[k]);
-			if (err)
-				return err;
-		}
-		for (unsigned i = c->lo; i < c->hi; i++) {
-			struct hp_block *b = &c->blocks[i];
-			if (b->state == HP_BLOCK_RESERVED || !b->aliased)
-				continue;
-			int fd = fresh[shm_kind(b->backend)];
-			size_t off = b->base - c->base;
-			int err = a->os->shm_copy(fd, off, hp_alias_of(b, b->base), HP_BLOCK_SIZE);
-			if (!err)
-				err = a->os->shm_remap(b->base, hp_alias_of(b, b->base), fd, off,
-						       HP_BLOCK_SIZE, b->home, b->backend);
-			for (unsigned p = 0; !err && p < HP_BLOCK_PAGES;) {
-				unsigned q = p;
-				while (q < HP_BLOCK_PAGES && b->prot[q] == b->prot[p])
-					q++;
-				if (b->prot[p] != b->home)
-					err = a->os->protect(b->base + p * HP_PAGE_SIZE,
-							     (q - p) * HP_PAGE_SIZE, b->prot[p]);
-				p = q;
-			}
-			if (!err)
-				err = reguard(a, b); /* the new mapping has no guard markers */
-			if (err)
-				return err;
-			b->huge = hp_backend_is_hugetlb(b->backend);
-			if (hp_block_uniform(b, NULL))
-				hp_collapse_enqueue(a, b); /* no thread may start here */
-		}
-		for (int k = 0; k < 2; k++)
-			if (fresh[k] >= 0) {
-				a->os->shm_close(c->shm_fd[k]);
-				c->shm_fd[k] = fresh[k];
-			}
-	}
+	a->n.trimmed_blocks += n;
 	return 0;
 }

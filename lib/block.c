@@ -71,7 +71,7 @@ void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk)
 	b->base = base;
 	b->chunk = chunk;
 	b->bucket = -1;
-	b->state = HP_BLOCK_RESERVED;
+	b->state = HP_BLOCK_UNCOMMITTED;
 }
 
 void hp_block_reset(struct hp_block *b, int prot)

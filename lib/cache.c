@@ -26,8 +26,8 @@
  * emptied from outside without a lock on its fast path.
  *
  * The thread's slots are initial-exec TLS: (arena, arena id, cache)
- * triples, so a cache of a destroyed arena is recognised by its id and
- * never touched again.
+ * triples, so a cache of a destroyed arena is recognised by its id (the
+ * registry of arenas, fork.c) and never touched again.
  */
 #include "config.h"
 
@@ -254,10 +254,11 @@ static void scrub(const struct hp_arena *a, const struct hp_block *b, uintptr_t 
 		a->os->store(p, NULL, HP_POISON_BYTE, n * HP_PAGE_SIZE);
 }
 
-int hp_tcache_free(struct hp_arena *a, uintptr_t addr)
+int hp_tcache_free(struct hp_arena *a, uintptr_t addr, bool *taken)
 {
-	int ret = -1;
+	int ret = 0;
 
+	*taken = false;
 	urcu_bp_read_lock();
 	struct hp_block *b = hp_block_of(addr);
 	size_t n;
@@ -268,10 +269,14 @@ int hp_tcache_free(struct hp_arena *a, uintptr_t addr)
 		goto out; /* not an allocation's start (or guarded, or freed) */
 	if (!cacheable(b, first, n)) {
 		pthread_mutex_lock(&a->lock);
-		if (b->pool_set == HP_SET_GUARDED) /* the guard page: not the caller's */
+		if (b->pool_set == HP_SET_GUARDED) { /* the guard page: not the caller's */
 			hp_astate_set(b, first, HP_A_LIVE, n);
-		else if ((ret = hp_pool_free_claimed(a, b, first)) == 0)
-			a->n.frees++;
+		} else {
+			*taken = true;
+			ret = hp_pool_free_claimed(a, b, first);
+			if (!ret)
+				a->n.frees++;
+		}
 		pthread_mutex_unlock(&a->lock);
 		goto out;
 	}
@@ -291,7 +296,7 @@ int hp_tcache_free(struct hp_arena *a, uintptr_t addr)
 	}
 	bin->slot[bin->n++] = addr;
 	count(&tc->frees, 1);
-	ret = 0;
+	*taken = true;
 out:
 	urcu_bp_read_unlock();
 	return ret;

@@ -26,6 +26,11 @@
  * `collapsing` and protection changes on it wait (protect.c), so the
  * block is still uniform when the kernel looks at it, and our split count
  * matches the kernel's.
+ *
+ * The delay, rate and retries are the arena's settings (hp_arena_init),
+ * and every time here is the OS layer's now_ns: the thread sleeps on the
+ * clock its deadlines use (os->cond_wait_until), so a fake clock drives
+ * all of it.
  */
 #include "config.h"
 
@@ -46,11 +51,11 @@ static void queue_push(struct hp_arena *a, struct hp_block *b)
 	__atomic_store_n(&a->nqueued, a->nqueued + 1, __ATOMIC_RELAXED);
 }
 
-/* A lazy block all PROT_NONE: a reservation, nothing to map. */
+/* A lazy block all PROT_NONE: no memory, nothing to map. */
 static bool lazy_none(const struct hp_block *b)
 {
-	int prot;
-	return b->lazy && hp_block_uniform(b, &prot) && prot == PROT_NONE;
+	int cls;
+	return b->lazy && hp_block_uniform(b, &cls) && cls == PROT_NONE;
 }
 
 bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b)
@@ -69,7 +74,7 @@ void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 {
 	if (!hp_collapse_enqueue(a, b))
 		return;
-	if (a->collapse_mode == HP_COLLAPSE_DEFERRED && hp_opt.collapse_thread) {
+	if (a->collapse_mode == HP_COLLAPSE_DEFERRED && a->collapse_thread) {
 		if (!a->thread_running && !a->thread_stop &&
 		    pthread_create(&a->thread, NULL, collapse_thread, a) == 0)
 			a->thread_running = true;
@@ -80,14 +85,14 @@ void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 /* Does @b still need a collapse at all? */
 static bool wanted(const struct hp_block *b)
 {
-	return b->state != HP_BLOCK_RESERVED && !b->huge && !b->collapse_off &&
+	return b->state != HP_BLOCK_UNCOMMITTED && !b->huge && !b->collapse_off &&
 	       hp_block_uniform(b, NULL) && !lazy_none(b);
 }
 
 /* Take the next block due for a collapse off the queue, or NULL. */
 static struct hp_block *queue_pop_due(struct hp_arena *a, int flags, uint64_t now)
 {
-	uint64_t delay = flags & HP_RUN_NOW ? 0 : (uint64_t)hp_opt.collapse_delay_ms * NS_PER_MS;
+	uint64_t delay = flags & HP_RUN_NOW ? 0 : (uint64_t)a->collapse_delay_ms * NS_PER_MS;
 	bool force = flags & HP_RUN_FORCE;
 	struct hp_block **pp = &a->queue;
 
@@ -135,23 +140,23 @@ static void back_off(struct hp_arena *a, struct hp_block *b, struct hp_block **l
 	*later = b;
 }
 
-static void report_einval(const struct hp_block *b)
+static void report_einval(const struct hp_arena *a, const struct hp_block *b)
 {
-	if (!hp_opt.verbose)
+	if (!a->verbose)
 		return;
 	char msg[128];
 	struct hp_buf m = {msg, sizeof(msg), 0};
 	hp_buf_str(&m, "hugeperm: MADV_COLLAPSE gave EINVAL for block 0x");
 	hp_buf_hex(&m, b->base);
 	hp_buf_str(&m, "; collapse disabled for it\n");
-	hp_os_write_all(2, msg, m.len < m.cap ? m.len : m.cap);
+	a->os->write_all(2, msg, m.len < m.cap ? m.len : m.cap);
 }
 
 int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 {
 	struct hp_block *later = NULL; /* backed off: re-queued at the end */
 	int done = 0, ntried = 0;
-	int retries = (int)hp_opt.collapse_retries;
+	int retries = (int)a->collapse_retries;
 
 	pthread_mutex_lock(&a->lock);
 	while (budget == 0 || ntried < budget) {
@@ -164,14 +169,14 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 		 * wants one (EINVAL otherwise): fault it in first, which on a
 		 * uniform VMA takes a huge page outright.  Not writable: left
 		 * to the first touch. */
-		int prot = PROT_NONE;
-		hp_block_uniform(b, &prot);
+		int cls = PROT_NONE;
+		hp_block_uniform(b, &cls);
 		bool lazy = b->lazy;
 		pthread_mutex_unlock(&a->lock);
 
 		int err = 0, attempts = 0;
 		bool faulted = false; /* the populate took a huge page: no collapse */
-		if (lazy && (prot & PROT_WRITE)) {
+		if (lazy && (cls & PROT_WRITE)) {
 			err = a->os->populate(b->base, HP_BLOCK_SIZE);
 			bool huge;
 			faulted = !err && a->os->huge_mapped(b->base, HP_BLOCK_SIZE, &huge) == 0 &&
@@ -211,11 +216,11 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 			back_off(a, b, &later);
 			break;
 		case EINVAL:
-			if (lazy && !(prot & PROT_WRITE))
+			if (lazy && !(cls & PROT_WRITE))
 				break; /* no page yet: its first touch maps it huge */
 			a->n.collapse_einval++;
 			b->collapse_off = true;
-			report_einval(b);
+			report_einval(a, b);
 			break;
 		default:
 			a->n.collapse_other++;
@@ -236,8 +241,8 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 static void *collapse_thread(void *arg)
 {
 	struct hp_arena *a = arg;
-	uint64_t gap = 1000000000ULL / (uint64_t)hp_opt.collapse_rate;
-	uint64_t idle = (uint64_t)hp_opt.collapse_delay_ms * NS_PER_MS / 2 + NS_PER_MS;
+	uint64_t gap = 1000000000ULL / (uint64_t)a->collapse_rate;
+	uint64_t idle = (uint64_t)a->collapse_delay_ms * NS_PER_MS / 2 + NS_PER_MS;
 
 	pthread_mutex_lock(&a->lock);
 	while (!a->thread_stop) {
@@ -250,7 +255,8 @@ static void *collapse_thread(void *arg)
 		hp_collapse_run(a, 0, 1, &tried);
 		pthread_mutex_lock(&a->lock);
 		if (!a->thread_stop)
-			hp_os_cond_wait_ns(&a->thread_wake, &a->lock, tried ? gap : idle);
+			a->os->cond_wait_until(&a->thread_wake, &a->lock,
+					       a->os->now_ns() + (tried ? gap : idle));
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;

@@ -5,13 +5,12 @@
  * Error messages, the checked mode's aborts, hp_stats_print() and the
  * options table are written on paths where malloc may not be called (the
  * preload's hooks, a corrupted heap, a signal handler): they format into a
- * caller's stack buffer and go out with write(2).
+ * caller's stack buffer and go out with write(2).  Also the classes' name
+ * table and errno names (glibc's).
  */
 #include "config.h"
 
 #include <string.h>
-
-#include <errno.h>
 
 #include "internal.h"
 
@@ -77,44 +76,39 @@ void hp_buf_fixed(struct hp_buf *b, double v, int decimals)
 	}
 }
 
-const char *hp_prot_name(int prot)
+const char *hp_name_of(const char *const *names, int n, int i)
 {
-	static const char *names[HP_NCLASS] = {"none", "r", "w", "rw", "x", "rx", "wx", "rwx"};
-	return names[prot & HP_PROT_MASK];
+	return i >= 0 && i < n ? names[i] : "?";
 }
 
-const char *hp_backend_name(int backend)
+int hp_name_find(const char *const *names, int n, const char *name)
 {
-	switch (backend) {
-	case HP_BACKEND_AUTO:
-		return "auto";
-	case HP_BACKEND_HUGETLB_1G:
-		return "hugetlb-1g";
-	case HP_BACKEND_HUGETLB_2M:
-		return "hugetlb-2m";
-	case HP_BACKEND_THP:
-		return "thp";
-	case HP_BACKEND_SMALL:
-		return "small";
-	}
-	return "?";
+	for (int i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return i;
+	return -1;
+}
+
+const char *hp_class_name(int cls)
+{
+	static const char *names[HP_NCLASS] = {"none", "r", "w", "rw", "x", "rx", "wx", "rwx"};
+	return names[cls & HP_PROT_MASK];
 }
 
 const char *hp_errno_name(int e)
 {
-	static const struct {
-		int e;
-		const char *name;
-	} names[] = {
-		{ENOENT, "ENOENT"},   {EACCES, "EACCES"},   {EPERM, "EPERM"},
-		{ESRCH, "ESRCH"},     {EINVAL, "EINVAL"},   {ENOMEM, "ENOMEM"},
-		{ENOEXEC, "ENOEXEC"}, {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},
-		{EROFS, "EROFS"},     {ENOSPC, "ENOSPC"},   {EEXIST, "EEXIST"},
-		{EIO, "EIO"},	      {ENOTSUP, "ENOTSUP"}, {EAGAIN, "EAGAIN"},
-		{EBUSY, "EBUSY"},
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (names[i].e == e)
-			return names[i].name;
-	return "errno";
+	/* For an errno glibc has no name for: its number, in a buffer of the
+	 * calling thread's (initial-exec: the preload may be the caller). */
+	static __thread char number[16] __attribute__((tls_model("initial-exec")));
+	if (e == ENOTSUP) /* glibc names 95 EOPNOTSUPP; we say ENOTSUP, as we always did */
+		return "ENOTSUP";
+	const char *name = strerrorname_np(e);
+	if (name)
+		return name;
+	struct hp_buf b = {number, sizeof(number) - 1, 0};
+	if (e < 0)
+		hp_buf_str(&b, "-");
+	hp_buf_u64(&b, e < 0 ? -(uint64_t)e : (uint64_t)e);
+	number[b.len < b.cap ? b.len : b.cap] = 0;
+	return number;
 }

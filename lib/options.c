@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * options.c - the HUGEPERM_* environment options, from one table
- * (HP_OPTIONS in internal.h: name, field, default, bounds, help).
+ * (HP_OPTIONS in types.h: name, field, default, bounds, help), and the
+ * collapse modes' one name table.
  *
  * Read once, at the first call, from environ directly: getenv() does not
  * allocate, and the preload may get here before libc is fully set up.  A
  * bad value warns (with write(2)) and keeps the default.  Enumerated
- * options (BACKEND, COLLAPSE) take their names; the rest take numbers.
+ * options (BACKEND, COLLAPSE) take their names (backend.c has the
+ * backends'); the rest take numbers.  Only the layer that makes arenas
+ * (api.c) reads hp_opt: an arena keeps its own copy of what it needs.
  */
 #include "config.h"
 
@@ -35,31 +38,42 @@ static struct option_desc table[HP_NOPTIONS] = {
 #undef HP_OPT_DESC
 };
 
-static const char *const backend_names[] = {"auto", "hugetlb-1g", "hugetlb-2m", "thp", "small"};
-static const char *const collapse_names[] = {"default", "deferred", "sync", "off"};
+/* Indexed by enum hp_collapse_mode. */
+static const char *const collapse_names[] = {
+	[HP_COLLAPSE_DEFAULT] = "default",
+	[HP_COLLAPSE_DEFERRED] = "deferred",
+	[HP_COLLAPSE_SYNC] = "sync",
+	[HP_COLLAPSE_OFF] = "off",
+};
+#define NMODES ((int)(sizeof(collapse_names) / sizeof(collapse_names[0])))
 
 const char *hp_collapse_mode_name(int mode)
 {
-	return mode >= 0 && mode < 4 ? collapse_names[mode] : "?";
+	return hp_name_of(collapse_names, NMODES, mode);
 }
 
-static int parse_name(const char *value, const char *const *names, int n, long *out)
+int hp_collapse_mode_parse(const char *name)
 {
-	for (int i = 0; i < n; i++)
-		if (!strcmp(value, names[i])) {
-			*out = i;
-			return 0;
-		}
-	return EINVAL;
+	return hp_name_find(collapse_names, NMODES, name);
+}
+
+/* A name parsed by @parse into *out if it is one in [lo, hi]; else EINVAL. */
+static int parse_named(int (*parse)(const char *), const char *value, long lo, long hi, long *out)
+{
+	int v = parse(value);
+	if (v < lo || v > hi)
+		return EINVAL;
+	*out = v;
+	return 0;
 }
 
 int hp_option_parse(enum hp_option_id id, const char *value, long *out)
 {
 	const struct option_desc *d = &table[id];
 	if (id == HP_OPT_BACKEND)
-		return parse_name(value, backend_names, 5, out);
-	if (id == HP_OPT_COLLAPSE)
-		return parse_name(value, collapse_names + 1, 3, out) ? EINVAL : (++*out, 0);
+		return parse_named(hp_backend_parse, value, d->lo, d->hi, out);
+	if (id == HP_OPT_COLLAPSE) /* "default" is what the option says, not a value */
+		return parse_named(hp_collapse_mode_parse, value, d->lo, d->hi, out);
 	if (id == HP_OPT_NUMA && !strcmp(value, "local")) {
 		*out = HP_NUMA_LOCAL;
 		return 0;
@@ -88,7 +102,7 @@ static void warn_bad(const char *name, const char *value)
 	hp_buf_str(&b, "='");
 	hp_buf_str(&b, value);
 	hp_buf_str(&b, "' (EINVAL); keeping the default\n");
-	hp_os_write_all(2, msg, b.len < b.cap ? b.len : b.cap);
+	hp_os_linux.write_all(2, msg, b.len < b.cap ? b.len : b.cap);
 }
 
 void hp_options_init(void)
@@ -120,9 +134,9 @@ void hp_options_print(int fd)
 		hp_buf_str(&b, d->name);
 		hp_buf_pad(&b, 30);
 		if (i == HP_OPT_BACKEND)
-			hp_buf_str(&b, backend_names[*d->value]);
+			hp_buf_str(&b, hp_backend_name((int)*d->value));
 		else if (i == HP_OPT_COLLAPSE)
-			hp_buf_str(&b, collapse_names[*d->value]);
+			hp_buf_str(&b, hp_collapse_mode_name((int)*d->value));
 		else if (i == HP_OPT_NUMA && *d->value < 0)
 			hp_buf_str(&b, *d->value == HP_NUMA_LOCAL ? "local" : "interleave");
 		else
@@ -131,5 +145,5 @@ void hp_options_print(int fd)
 		hp_buf_str(&b, d->help);
 		hp_buf_str(&b, "\n");
 	}
-	hp_os_write_all(fd, out, b.len < b.cap ? b.len : b.cap);
+	hp_os_linux.write_all(fd, out, b.len < b.cap ? b.len : b.cap);
 }

@@ -53,7 +53,7 @@ void hp_pool_insert(struct hp_arena *a, struct hp_block *b)
 	if (b->state != HP_BLOCK_ACTIVE || nfree(b) == 0)
 		return;
 	unsigned k = (nfree(b) - 1) / HP_BUCKET_PAGES;
-	struct hp_pool *p = &a->node[b->node].pools[b->pool_set][b->home];
+	struct hp_pool *p = &a->node[b->pool_idx].pools[b->pool_set][b->home];
 	b->bucket = (int8_t)k;
 	b->prev = NULL;
 	b->next = p->bucket[k];
@@ -67,7 +67,7 @@ void hp_pool_remove(struct hp_arena *a, struct hp_block *b)
 {
 	if (b->bucket < 0)
 		return;
-	struct hp_pool *p = &a->node[b->node].pools[b->pool_set][b->home];
+	struct hp_pool *p = &a->node[b->pool_idx].pools[b->pool_set][b->home];
 	unsigned k = (unsigned)b->bucket;
 	if (b->prev)
 		b->prev->next = b->next;
@@ -105,13 +105,13 @@ static struct hp_block *pool_find(struct hp_pool *p, unsigned n, bool want_mixed
 	return fallback;
 }
 
-/* A block of another class to steal @n pages of class @prot from, on the
- * pools of node index @nd. */
-static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int prot, int nd)
+/* A block of another class to steal @n pages of class @cls from, on the
+ * pools of pool index @nd. */
+static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int cls, int nd)
 {
 	struct hp_block *best = NULL;
 	for (int c = 0; c < HP_NCLASS; c++) {
-		if (c == prot)
+		if (c == cls)
 			continue;
 		struct hp_block *b = pool_find(&a->node[nd].pools[set][c], n, true);
 		if (!b || hp_backend_is_hugetlb(b->backend))
@@ -127,11 +127,14 @@ static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int 
 static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, int home, int node)
 {
 	unsigned n = (unsigned)((npages + HP_BLOCK_PAGES - 1) / HP_BLOCK_PAGES);
-	struct hp_block *head = hp_arena_take_span(a, set, n, home, node);
-	if (!head)
+	struct hp_block *head;
+	int err = hp_arena_take_span(a, set, n, home, node, &head);
+	if (err) {
+		errno = err;
 		return NULL;
+	}
 	if (prot != home) {
-		int err = hp_pages_protect(a, head, 0, (size_t)n * HP_BLOCK_PAGES, prot);
+		err = hp_pages_protect(a, head, 0, (size_t)n * HP_BLOCK_PAGES, prot);
 		if (err) {
 			for (unsigned i = 0; i < n; i++) {
 				hp_block_give(&head[i], 0, HP_BLOCK_PAGES);
@@ -157,13 +160,13 @@ static void *place(struct hp_arena *a, int set, size_t npages, int prot, int hom
 	struct hp_block *b = pool_find(&a->node[nd].pools[set][home], n, changes);
 	bool stolen = false;
 	if (!b) {
-		b = hp_arena_take_block(a, set, home, node);
-		if (b) {
+		int err = hp_arena_take_block(a, set, home, node, &b);
+		if (!err) {
 			b->state = HP_BLOCK_ACTIVE;
 		} else {
 			/* Memory is short: a partial block of the class on another
 			 * node, then a steal on ours. */
-			int err = errno;
+			b = NULL;
 			for (int k = 1; k < HP_MAX_NODES && !b; k++)
 				b = pool_find(&a->node[(nd + k) % HP_MAX_NODES].pools[set][home], n,
 					      changes);
@@ -244,7 +247,7 @@ static void unguard_pages(struct hp_arena *a, struct hp_block *b, size_t first, 
 void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded)
 {
 	/* Hugetlb pages are taken at map time and change protection only
-	 * whole: reservations (NONE) and class changes go to THP blocks. */
+	 * whole: lazy allocations (NONE) and class changes go to THP blocks. */
 	bool changes = prot != home || home == PROT_NONE;
 	int set = guarded					   ? HP_SET_GUARDED
 		  : (changes && hp_backend_is_hugetlb(a->backend)) ? HP_SET_MUTABLE
@@ -571,22 +574,21 @@ int hp_pool_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t siz
 	return 0;
 }
 
-uintptr_t hp_pool_writable(struct hp_arena *a, uintptr_t addr, int *err)
+int hp_pool_writable(struct hp_arena *a, uintptr_t addr, uintptr_t *out)
 {
 	struct hp_block *b;
 	unsigned first;
 	size_t n;
 
-	*err = 0;
-	if (find_alloc(a, addr, &b, &first, &n)) {
-		*err = EINVAL;
+	if (find_alloc(a, addr, &b, &first, &n))
+		return EINVAL;
+	struct hp_block *at = hp_block_of(addr);
+	if (at->prot[(addr - at->base) >> HP_PAGE_SHIFT] & PROT_WRITE) {
+		*out = addr;
 		return 0;
 	}
-	struct hp_block *at = hp_block_of(addr);
-	if (at->prot[(addr - at->base) >> HP_PAGE_SHIFT] & PROT_WRITE)
-		return addr;
-	if (at->aliased)
-		return hp_alias_of(at, addr);
-	*err = EOPNOTSUPP;
+	if (!at->aliased)
+		return EOPNOTSUPP;
+	*out = hp_alias_of(at, addr);
 	return 0;
 }

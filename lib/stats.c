@@ -29,7 +29,7 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
 		for (unsigned i = c->lo; i < c->hi; i++) {
 			const struct hp_block *b = &c->blocks[i];
-			if (b->state == HP_BLOCK_RESERVED)
+			if (b->state == HP_BLOCK_UNCOMMITTED)
 				continue;
 			struct hp_class_stats *cs = &st->cls[b->home];
 			st->blocks++;
@@ -72,7 +72,7 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 		st->steals += cs->steals;
 	}
 	st->free_bytes = st->committed_bytes - st->used_bytes - st->cached_bytes;
-	/* Pages of class NONE hold no memory (reservations): not counted. */
+	/* Pages of class NONE hold no memory (lazy allocations): not counted. */
 	uint64_t used = st->used_bytes - st->cls[PROT_NONE].used_bytes;
 	uint64_t huge = st->huge_used_bytes - st->cls[PROT_NONE].huge_used_bytes;
 	st->coverage = used ? (double)huge / (double)used : 1.0;
@@ -139,9 +139,9 @@ static void write_json(const struct hp_stats *st, struct hp_buf *b)
 			continue;
 		hp_buf_str(b, first ? "\"" : ",\"");
 		first = false;
-		hp_buf_str(b, hp_prot_name(c));
+		hp_buf_str(b, hp_class_name(c));
 		hp_buf_str(b, "\":{\"class\":\"");
-		hp_buf_str(b, hp_prot_name(c));
+		hp_buf_str(b, hp_class_name(c));
 		hp_buf_str(b, "\"");
 #define C(x) kv(b, true, #x, cs->x)
 		C(used_bytes), C(huge_used_bytes), C(blocks), C(huge_blocks), C(splits);
@@ -167,7 +167,7 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 		if (!cs->blocks && !cs->used_bytes && !cs->splits && !cs->steals)
 			continue;
 		hp_buf_str(b, "  ");
-		hp_buf_str(b, hp_prot_name(c));
+		hp_buf_str(b, hp_class_name(c));
 		const uint64_t cols[] = {cs->used_bytes >> 10,
 					 cs->huge_used_bytes >> 10,
 					 cs->blocks,
@@ -201,5 +201,5 @@ void hp_stats_write(const struct hp_stats *st, int fd, int flags)
 		write_json(st, &b);
 	else
 		write_table(st, &b);
-	hp_os_write_all(fd, out, b.len < b.cap ? b.len : b.cap);
+	hp_os_linux.write_all(fd, out, b.len < b.cap ? b.len : b.cap);
 }

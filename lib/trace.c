@@ -7,8 +7,9 @@
  * the preload's (`hugeperm record` records a program's anonymous mmap
  * stream).  Both may run in a preloaded process, or in a signal handler's
  * thread, so the writer takes no malloc and no stdio: events are encoded
- * into a fixed buffer under a spinlock and written with write(2) by os.c
- * when it fills.  The clock is CLOCK_MONOTONIC; times are stored as deltas.
+ * into a fixed buffer under a spinlock and written through the writer's
+ * OS layer (struct hp_os: write_all) when it fills.  The clock is the OS
+ * layer's now_ns (monotonic); times are stored as deltas.
  */
 #include "config.h"
 
@@ -175,25 +176,28 @@ static void spin_unlock(int *l)
 static void flush_locked(struct hp_trace_writer *w)
 {
 	if (w->on && w->used)
-		hp_os_write_all(w->fd, (const char *)w->buf, w->used);
+		w->os->write_all(w->fd, w->buf, w->used);
 	w->used = 0;
 }
 
-int hp_trace_open(struct hp_trace_writer *w, const char *path, const char *source, const char *comm)
+int hp_trace_open(struct hp_trace_writer *w, const struct hp_os *os, const char *path,
+		  const char *source, const char *comm)
 {
 	struct hp_trace_header h = {.version = HP_TRACE_VERSION, .page_shift = HP_PAGE_SHIFT};
 	uint8_t head[HP_TRACE_HEADER];
-	int fd = hp_os_create_file(path);
-	if (fd < 0)
-		return -fd;
+	int fd;
+	int err = os->create_file(path, &fd);
+	if (err)
+		return err;
 	memset(w, 0, sizeof(*w));
-	h.start_ns = hp_os_realtime_ns();
+	w->os = os;
+	h.start_ns = os->realtime_ns();
 	strncpy(h.source, source, sizeof(h.source) - 1);
 	strncpy(h.comm, comm ? comm : "", sizeof(h.comm) - 1);
 	hp_trace_header_encode(&h, head);
-	hp_os_write_all(fd, (const char *)head, sizeof(head));
+	os->write_all(fd, head, sizeof(head));
 	w->nbytes = sizeof(head);
-	w->base_ns = hp_os_linux.now_ns();
+	w->base_ns = os->now_ns();
 	w->fd = fd;
 	__atomic_store_n(&w->on, 1, __ATOMIC_RELEASE);
 	return 0;
@@ -236,8 +240,8 @@ void hp_trace_record(struct hp_trace_writer *w, int type, uintptr_t addr, size_t
 	struct hp_trace_event ev;
 	if (!__atomic_load_n(&w->on, __ATOMIC_ACQUIRE))
 		return;
-	make_event(&ev, type, addr, size, prot, flags, hp_os_tid());
-	append(w, &ev, 1, hp_os_linux.now_ns());
+	make_event(&ev, type, addr, size, prot, flags, w->os->tid());
+	append(w, &ev, 1, w->os->now_ns());
 }
 
 void hp_trace_record_remap(struct hp_trace_writer *w, uintptr_t old, size_t old_size,
@@ -246,10 +250,10 @@ void hp_trace_record_remap(struct hp_trace_writer *w, uintptr_t old, size_t old_
 	struct hp_trace_event ev[2];
 	if (!__atomic_load_n(&w->on, __ATOMIC_ACQUIRE))
 		return;
-	uint32_t tid = hp_os_tid();
+	uint32_t tid = w->os->tid();
 	make_event(&ev[0], HP_EV_REMAP, old, old_size, 0, 0, tid);
 	make_event(&ev[1], HP_EV_REMAP_TO, addr, size, 0, 0, tid);
-	append(w, ev, 2, hp_os_linux.now_ns());
+	append(w, ev, 2, w->os->now_ns());
 }
 
 void hp_trace_flush(struct hp_trace_writer *w)
@@ -264,7 +268,7 @@ void hp_trace_close(struct hp_trace_writer *w)
 	spin_lock(&w->lock);
 	flush_locked(w);
 	if (w->on)
-		hp_os_close(w->fd);
+		w->os->close(w->fd);
 	w->on = 0;
 	spin_unlock(&w->lock);
 }

@@ -11,12 +11,12 @@
  * Binary form (version 1), all integers little-endian:
  *   header  "HPTRACE1" | u32 version | u32 page_shift | u64 start_ns (CLOCK_REALTIME)
  *           | char source[16] | char comm[32]                      (72 bytes)
- *   event   u8 type | 4 | prot << 4                  (one byte; bit 3 set)
+ *   event   u8 type | 8 | prot << 4                  (one byte; bit 3 set)
  *           varint flags | varint tid | varint dt_ns (since the previous event)
  *           | zigzag varint (page - previous event's page) | varint npages
- * A typical event takes 8-12 bytes.  The text form (hp_trace_dump) is one
- * line per event and is read back by the simulator, so hand-made traces
- * can be written in it:
+ * A typical event takes 8-12 bytes.  The text form (`hugeperm dump` writes
+ * it) is one line per event and is read back by the simulator, so
+ * hand-made traces can be written in it:
  *   # hugeperm trace v1 source=... comm=...
  *   <t_us> <tid> <type> 0x<addr> <npages> <prot> [flags]
  * with type map|unmap|protect|write|discard|remap|remap-to, prot in the
@@ -30,6 +30,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct hp_os;
 
 #define HP_TRACE_MAGIC	 "HPTRACE1"
 #define HP_TRACE_VERSION 1
@@ -48,7 +50,7 @@ enum hp_trace_type {
 
 /* Event flags: what the caller said. */
 #define HP_TF_FIXED	0x1 /* MAP_FIXED (or MAP_FIXED_NOREPLACE) */
-#define HP_TF_NORESERVE 0x2 /* MAP_NORESERVE: a reservation */
+#define HP_TF_NORESERVE 0x2 /* MAP_NORESERVE: address space taken ahead of use */
 #define HP_TF_HINT	0x4 /* an address hint was given */
 
 struct hp_trace_event {
@@ -90,27 +92,25 @@ void hp_trace_prot_str(int prot, char out[4]);
 
 /*
  * A buffered writer, safe to call from many threads and from the preload
- * (no malloc, no stdio; a spinlock around the buffer; write(2) through os.c
- * when the buffer fills and at hp_trace_close()).
+ * (no malloc, no stdio; a spinlock around the buffer; written through its
+ * OS layer when the buffer fills and at hp_trace_close()).
  */
 struct hp_trace_writer {
-	int on;		  /* recording (a zeroed writer records nothing) */
-	int fd;		  /* the trace file */
-	int lock;	  /* spinlock */
-	uint64_t base_ns; /* monotonic time of the first event */
-	uint64_t nevents; /* events written */
-	uint64_t nbytes;  /* bytes written, header included */
+	int on;			/* recording (a zeroed writer records nothing) */
+	const struct hp_os *os; /* files, clocks and thread ids come from here */
+	int fd;			/* the trace file */
+	int lock;		/* spinlock */
+	uint64_t base_ns;	/* monotonic time of the first event */
+	uint64_t nevents;	/* events written */
+	uint64_t nbytes;	/* bytes written, header included */
 	struct hp_trace_enc enc;
 	size_t used;	    /* bytes in buf */
 	uint8_t buf[16384]; /* events not yet written */
 };
 
-/* "ENOENT" for ENOENT, and so on (fmt.c): for the messages of the callers
- * of hp_trace_open, the preload among them. */
-const char *hp_errno_name(int e);
-/* Create @path (truncated) and write the header; 0 or errno. */
-int hp_trace_open(struct hp_trace_writer *w, const char *path, const char *source,
-		  const char *comm);
+/* Create @path (truncated) through @os and write the header; 0 or errno. */
+int hp_trace_open(struct hp_trace_writer *w, const struct hp_os *os, const char *path,
+		  const char *source, const char *comm);
 /* Record one event now (the time and the caller's thread are taken here). */
 void hp_trace_record(struct hp_trace_writer *w, int type, uintptr_t addr, size_t size, int prot,
 		     int flags);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h" /* hp_os_linux, hp_errno_name */
 #include "preload.h"
 
 struct preload_options preload_opt;
@@ -94,7 +95,8 @@ static void open_record(void)
 	const char *pid = getenv("HUGEPERM_PRELOAD_RECORD_PID");
 	if (!path || !*path || (pid && strtol(pid, NULL, 10) != (long)getpid()))
 		return;
-	int err = hp_trace_open(&recording, path, "preload", program_invocation_short_name);
+	int err = hp_trace_open(&recording, &hp_os_linux, path, "preload",
+				program_invocation_short_name);
 	if (err) {
 		hp_preload_say("hugeperm: HUGEPERM_PRELOAD_RECORD=");
 		hp_preload_say(path);

@@ -99,12 +99,12 @@ static int m_name(uintptr_t addr, size_t size, const char *name)
 	return 0;
 }
 
-static int m_shm_create(size_t size, int backend, int *fd)
+static int m_alias_create(size_t size, bool hugetlb, int *fd)
 {
 	return EOPNOTSUPP;
 }
 
-static void m_shm_close(int fd)
+static void m_close(int fd)
 {
 }
 
@@ -153,6 +153,12 @@ static int m_cpu_node(void)
 	return 0;
 }
 
+/* Messages (HUGEPERM_VERBOSE) go to the real file. */
+static int m_write_all(int fd, const void *buf, size_t len)
+{
+	return hp_os_linux.write_all(fd, buf, len);
+}
+
 static const struct hp_os model_os = {
 	.reserve = m_reserve,
 	.release = m_release,
@@ -163,8 +169,8 @@ static const struct hp_os model_os = {
 	.protect = m_protect,
 	.collapse = m_collapse,
 	.name = m_name,
-	.shm_create = m_shm_create,
-	.shm_close = m_shm_close,
+	.alias_create = m_alias_create,
+	.close = m_close,
 	.guard = m_guard,
 	.store = m_store,
 	.mem_write = m_mem_write,
@@ -174,6 +180,7 @@ static const struct hp_os model_os = {
 	.synchronize = m_synchronize,
 	.huge_mapped = m_huge_mapped,
 	.cpu_node = m_cpu_node,
+	.write_all = m_write_all,
 };
 
 /* What the policy remembers of a mapping it placed (sim_alloc.pv). */
@@ -207,7 +214,7 @@ static void *create(struct sim *s, int mode, int flip)
 		h->borrowed = true;
 		return h;
 	}
-	hp_arena_init(a, &model_os, HP_BACKEND_THP, HP_BACKEND_THP);
+	hp_arena_init(a, &model_os, HP_BACKEND_THP, HP_BACKEND_THP, &hp_opt);
 	a->collapse_mode = mode;
 	a->allow_rwx = true;
 	a->alias = false;
@@ -256,7 +263,7 @@ static void destroy(void *p)
 	struct hpol *h = p;
 	cur = h->s;
 	if (!h->borrowed) {
-		hp_arena_fini(h->a);
+		hp_arena_teardown(h->a);
 		free(h->a);
 	}
 	free(h->zeros);

@@ -13,6 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The name tables are the libraries' own: internal.h (backends, collapse
+ * modes, classes) and placement.h (flip modes). */
+#include "internal.h"
+#include "placement.h"
+
 struct sim_trace;
 
 /*
@@ -59,14 +64,5 @@ int tool_spawn(char **argv, int *code);
 int tool_load_trace(const char *path, struct sim_trace *t);
 /* @t in the text form that `dump` prints and traces may be read from. */
 void tool_print_trace(const struct sim_trace *t, FILE *out);
-
-/*
- * names.c: until the libraries' own land (delete at merge, with names.c).
- * The parsers return the enum value of @name, or -1 if it names none.
- */
-int hp_backend_parse(const char *name);	      /* enum hp_backend */
-int hp_collapse_mode_parse(const char *name); /* enum hp_collapse_mode */
-const char *hp_class_name(int cls);	      /* "none", "r", "w", "rw", ... "rwx" */
-int hp_flip_parse(const char *name);	      /* enum hp_preload_flip */
 
 #endif

@@ -16,7 +16,7 @@
 int main(void)
 {
 	struct hp_probe pr;
-	hp_os_probe(&pr);
+	hp_os_linux.probe(&pr);
 	if (!pr.thp)
 		tap_skip_all("THP is not available");
 

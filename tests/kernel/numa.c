@@ -32,7 +32,7 @@ static uintptr_t alloc_on(struct hp_arena *a, int cpu_node, size_t npages, int p
 
 static int node_of(uintptr_t p)
 {
-	return hp_block_of(p)->node;
+	return hp_block_of(p)->pool_idx;
 }
 
 static void fake_topology(void)
@@ -147,7 +147,7 @@ static void real_machine(void)
 	char out[512], env[64];
 	int rw = RW, rx = RX;
 	struct hp_probe pr;
-	hp_os_probe(&pr);
+	hp_os_linux.probe(&pr);
 	if (pr.nnodes != 1) {
 		tap_skip(4, "these checks expect a one-node machine");
 		return;

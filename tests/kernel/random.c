@@ -87,7 +87,7 @@ static void check(struct hp_arena *a, const char *when, bool *all_ok)
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
 			struct hp_block *b = &c->blocks[i];
-			if (b->state == HP_BLOCK_RESERVED)
+			if (b->state == HP_BLOCK_UNCOMMITTED)
 				continue;
 			for (unsigned p = 0; p < HP_BLOCK_PAGES; p++, pages++)
 				bad_prot += maps_prot(b->base + p * HP_PAGE_SIZE) != b->prot[p];
@@ -113,7 +113,7 @@ static void check(struct hp_arena *a, const char *when, bool *all_ok)
 int main(void)
 {
 	struct hp_probe pr;
-	hp_os_probe(&pr);
+	hp_os_linux.probe(&pr);
 	if (!pr.thp || !pr.collapse)
 		tap_skip_all("needs THP in madvise mode and MADV_COLLAPSE");
 

@@ -27,7 +27,7 @@ static struct hp_stats stats(struct hp_arena *a)
 int main(void)
 {
 	struct hp_probe pr;
-	hp_os_probe(&pr);
+	hp_os_linux.probe(&pr);
 	if (!pr.thp)
 		tap_skip_all("THP is not available (transparent_hugepage/enabled is not "
 			     "madvise/always)");

@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "poison-child"))
 		poison_child();
 	struct hp_probe pr;
-	hp_os_probe(&pr);
+	hp_os_linux.probe(&pr);
 	if (!pr.thp || !pr.collapse)
 		tap_skip_all("needs THP (madvise) and MADV_COLLAPSE");
 

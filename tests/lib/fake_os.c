@@ -65,18 +65,18 @@ static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill
 	return 0;
 }
 
-static int f_shm_create(size_t size, int backend, int *fd)
+static int f_alias_create(size_t size, bool hugetlb, int *fd)
 {
 	*fd = 1000 + fake.shm_files++;
 	return 0;
 }
 
-static void f_shm_close(int fd)
+static void f_close(int fd)
 {
 }
 
-static int f_shm_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
-			int backend, int fill, int node)
+static int f_alias_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size,
+			  int prot, int backend, int fill, int node)
 {
 	fake.last_commit_node = node;
 	if (fake.shm_refuse)
@@ -86,7 +86,7 @@ static int f_shm_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, siz
 	return 0;
 }
 
-static int f_shm_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size)
+static int f_alias_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size)
 {
 	return 0;
 }
@@ -155,6 +155,49 @@ static uint64_t f_now(void)
 	return fake.now_ns;
 }
 
+/* The fake clock does not wait: a timed wait is over at once, the clock
+ * moved on to its deadline. */
+static void f_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t deadline_ns)
+{
+	if (fake.now_ns < deadline_ns)
+		fake.now_ns = deadline_ns;
+}
+
+static uint64_t f_realtime(void)
+{
+	return fake.now_ns;
+}
+
+static uint32_t f_tid(void)
+{
+	return 1;
+}
+
+/* A machine with THP (madvise), MADV_COLLAPSE, one node, no hugetlb pool. */
+static void f_probe(struct hp_probe *pr)
+{
+	memset(pr, 0, sizeof(*pr));
+	pr->hugetlb_2m_free = pr->hugetlb_1g_free = -1;
+	pr->thp = pr->collapse = true;
+	strcpy(pr->thp_mode, "madvise");
+	pr->memfd_noexec = -1;
+	pr->nnodes = 1;
+	pr->page_size = 4096;
+	for (int n = 0; n < HP_MAX_NODES; n++)
+		pr->node_hugetlb_2m_free[n] = -1;
+}
+
+/* Messages still reach the real fd: tests may read them. */
+static int f_write_all(int fd, const void *buf, size_t len)
+{
+	return hp_os_linux.write_all(fd, buf, len);
+}
+
+static int f_create_file(const char *path, int *fd)
+{
+	return EACCES; /* the fake machine has no files */
+}
+
 static void *f_meta_alloc(size_t size)
 {
 	return calloc(1, size);
@@ -190,10 +233,10 @@ const struct hp_os fake_os = {
 	.protect = f_protect,
 	.collapse = f_collapse,
 	.name = f_name,
-	.shm_create = f_shm_create,
-	.shm_close = f_shm_close,
-	.shm_commit = f_shm_commit,
-	.shm_decommit = f_shm_decommit,
+	.alias_create = f_alias_create,
+	.close = f_close,
+	.alias_commit = f_alias_commit,
+	.alias_decommit = f_alias_decommit,
 	.store = f_store,
 	.mem_write = f_mem_write,
 	.guard = f_guard,
@@ -203,6 +246,12 @@ const struct hp_os fake_os = {
 	.synchronize = f_synchronize,
 	.huge_mapped = f_huge_mapped,
 	.cpu_node = f_cpu_node,
+	.cond_wait_until = f_cond_wait_until,
+	.realtime_ns = f_realtime,
+	.tid = f_tid,
+	.probe = f_probe,
+	.write_all = f_write_all,
+	.create_file = f_create_file,
 };
 
 void fake_reset(void)
@@ -216,13 +265,13 @@ struct hp_arena *fake_arena(int backend, int mode)
 {
 	struct hp_arena *a = calloc(1, sizeof(*a));
 	hp_arena_init(a, &fake_os, backend,
-		      hp_backend_is_hugetlb(backend) ? HP_BACKEND_THP : backend);
+		      hp_backend_is_hugetlb(backend) ? HP_BACKEND_THP : backend, &hp_opt);
 	a->collapse_mode = mode;
 	return a;
 }
 
 void fake_arena_free(struct hp_arena *a)
 {
-	hp_arena_fini(a);
+	hp_arena_teardown(a);
 	free(a);
 }

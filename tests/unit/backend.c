@@ -74,7 +74,7 @@ int main(void)
 
 	/* The real machine, through the environment. */
 	struct hp_probe real;
-	hp_os_probe(&real);
+	hp_os_linux.probe(&real);
 	tap_diag("this machine: hugetlb 2M free %ld, 1G free %ld, THP [%s], collapse %s",
 		 real.hugetlb_2m_free, real.hugetlb_1g_free, real.thp_mode,
 		 real.collapse ? "yes" : "no");
