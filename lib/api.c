@@ -56,10 +56,15 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 	char msg[512];
 	struct hp_buf why = {msg, sizeof(msg), 0};
 
+	/* The pools as they are now, not as the first arena found them: they
+	 * are resized while we run (by an administrator, or a test). */
+	struct hp_probe now = probe;
+	hp_os_linux.probe_pools(&now);
+
 	hp_buf_str(&why, "hugeperm: backend ");
 	hp_buf_str(&why, hp_backend_name(want));
 	hp_buf_str(&why, ": ");
-	int err = hp_backend_choose(&probe, want, &backend, &mutable_backend, &why);
+	int err = hp_backend_choose(&now, want, &backend, &mutable_backend, &why);
 	if (err) {
 		hp_buf_str(&why, "\n");
 		say(msg, why.len < why.cap ? why.len : why.cap);

@@ -520,6 +520,7 @@ const struct hp_os hp_os_linux = {
 	.realtime_ns = os_realtime_ns,
 	.tid = os_tid,
 	.probe = hp_sys_probe,
+	.probe_pools = hp_sys_probe_pools,
 	.write_all = hp_sys_write_all,
 	.create_file = os_create_file,
 	.close = os_close,

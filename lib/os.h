@@ -117,6 +117,10 @@ struct hp_os {
 	 * names, memfd_noexec, NUMA nodes, the page size).  Cannot fail: what
 	 * it cannot read it reports as absent. */
 	void (*probe)(struct hp_probe *pr);
+	/* Read the hugetlb pools' free pages into @pr again (hugetlb_2m_free,
+	 * hugetlb_1g_free, node_hugetlb_2m_free): an administrator, or a test,
+	 * resizes them while we run.  Cheap (a few sysfs reads); cannot fail. */
+	void (*probe_pools)(struct hp_probe *pr);
 	/* Write @len bytes to @fd, retrying short writes; EIO if the file
 	 * takes no more. */
 	int (*write_all)(int fd, const void *buf, size_t len);

@@ -101,18 +101,30 @@ static void probe_numa(struct hp_probe *pr)
 		struct hp_buf b = {path, sizeof(path) - 1, 0};
 		hp_buf_str(&b, "/sys/devices/system/node/node");
 		hp_buf_u64(&b, (uint64_t)n);
-		size_t at = b.len;
 		hp_buf_str(&b, "/cpulist");
 		path[b.len] = 0;
 		struct cpu_arg ca = {n};
 		if (read_small(path, buf, sizeof(buf)) > 0)
 			parse_list(buf, note_cpu, &ca);
-		if (n < HP_MAX_NODES) {
-			b.len = at;
-			hp_buf_str(&b, "/hugepages/hugepages-2048kB");
-			path[b.len] = 0;
-			pr->node_hugetlb_2m_free[n] = hugetlb_available(path);
-		}
+	}
+}
+
+void hp_sys_probe_pools(struct hp_probe *pr)
+{
+	char path[96];
+
+	pr->hugetlb_2m_free = hugetlb_available("/sys/kernel/mm/hugepages/hugepages-2048kB");
+	pr->hugetlb_1g_free = hugetlb_available("/sys/kernel/mm/hugepages/hugepages-1048576kB");
+	for (int n = 0; n < HP_MAX_NODES; n++) {
+		pr->node_hugetlb_2m_free[n] = -1;
+		if (n >= pr->nnodes)
+			continue;
+		struct hp_buf b = {path, sizeof(path) - 1, 0};
+		hp_buf_str(&b, "/sys/devices/system/node/node");
+		hp_buf_u64(&b, (uint64_t)n);
+		hp_buf_str(&b, "/hugepages/hugepages-2048kB");
+		path[b.len] = 0;
+		pr->node_hugetlb_2m_free[n] = hugetlb_available(path);
 	}
 }
 
@@ -129,11 +141,8 @@ void hp_sys_probe(struct hp_probe *pr)
 	char buf[128];
 
 	memset(pr, 0, sizeof(*pr));
-	for (int n = 0; n < HP_MAX_NODES; n++)
-		pr->node_hugetlb_2m_free[n] = -1;
 	probe_numa(pr);
-	pr->hugetlb_2m_free = hugetlb_available("/sys/kernel/mm/hugepages/hugepages-2048kB");
-	pr->hugetlb_1g_free = hugetlb_available("/sys/kernel/mm/hugepages/hugepages-1048576kB");
+	hp_sys_probe_pools(pr);
 	pr->memfd_noexec = read_long("/proc/sys/vm/memfd_noexec");
 	pr->page_size = sysconf(_SC_PAGESIZE);
 

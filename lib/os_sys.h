@@ -115,6 +115,7 @@ int hp_sys_reserve_in(uintptr_t slot, size_t size, uintptr_t near, size_t min, u
 		      uintptr_t *hi);
 /* os_probe.c: struct hp_os's probe and cpu_node. */
 void hp_sys_probe(struct hp_probe *pr);
+void hp_sys_probe_pools(struct hp_probe *pr);
 int hp_sys_cpu_node(void);
 
 #endif /* HP_OS_SYS_H */

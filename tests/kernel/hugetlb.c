@@ -99,14 +99,14 @@ static void test_2m(void)
 static void test_1g(void)
 {
 	if (access(POOL_1G, F_OK)) {
-		tap_skip(3, "the kernel has no 1 GiB hugetlb pool (no hugepages-1048576kB)");
+		tap_skip(6, "the kernel has no 1 GiB hugetlb pool (no hugepages-1048576kB)");
 		return;
 	}
 	old_1g = kernel_read_long(POOL_1G);
 	if (kernel_write_long(POOL_1G, old_1g + 1) || kernel_read_long(POOL_1G) < old_1g + 1) {
 		restore();
 		old_1g = -1;
-		tap_skip(3, "could not reserve a 1 GiB hugetlb page (memory too fragmented?)");
+		tap_skip(6, "could not reserve a 1 GiB hugetlb page (memory too fragmented?)");
 		return;
 	}
 	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_HUGETLB_1G};
@@ -118,9 +118,28 @@ static void test_1g(void)
 	uintptr_t chunk = (uintptr_t)p & ~(HP_CHUNK_SIZE - 1);
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Private_Hugetlb"), 1048576,
 	   "smaps: one 1 GiB hugetlb page");
+	ok(p && hp_block_of((uintptr_t)p)->backend == HP_BACKEND_HUGETLB_1G,
+	   "its block is a 1 GiB hugetlb block");
+
+	char *blk = a ? hp_arena_alloc(a, HP_BLOCK_SIZE, RW) : NULL;
 	errno = 0;
-	ok(hp_arena_protect(a, p, HP_BLOCK_SIZE, PROT_READ) == -1 && errno == EINVAL,
+	ok(blk && hp_arena_protect(a, blk, HP_BLOCK_SIZE, PROT_READ) == -1 && errno == EINVAL,
 	   "even a whole 2 MiB block of a 1 GiB page cannot change alone: EINVAL");
+	is(blk ? kernel_prot_at((uintptr_t)blk) : -1, RW, "... and the kernel still has it RW");
+
+	/* The pool is dry now (the one page is this arena's).  An arena that
+	 * asked for hugetlb-1g fails rather than fall back to THP, whatever
+	 * HUGEPERM_BACKEND says. */
+	void *more = NULL;
+	size_t nmore = 0;
+	errno = 0;
+	while (a && nmore < HP_CHUNK_BLOCKS && (more = hp_arena_alloc(a, HP_BLOCK_SIZE, RW)) &&
+	       hp_block_of((uintptr_t)more)->backend == HP_BACKEND_HUGETLB_1G)
+		nmore++;
+	ok(more == NULL && errno == ENOMEM && nmore == HP_CHUNK_BLOCKS - 2,
+	   "the page's other %zu blocks, then ENOMEM: no fall back to THP for an explicit "
+	   "hugetlb-1g arena",
+	   nmore);
 	hp_arena_destroy(a);
 	restore();
 	old_1g = -1;
@@ -128,7 +147,7 @@ static void test_1g(void)
 
 int main(void)
 {
-	tap_plan(18);
+	tap_plan(21);
 	test_2m();
 	test_1g();
 	restore();

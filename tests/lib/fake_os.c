@@ -173,6 +173,14 @@ static uint32_t f_tid(void)
 	return 1;
 }
 
+/* No hugetlb pool, now or later. */
+static void f_probe_pools(struct hp_probe *pr)
+{
+	pr->hugetlb_2m_free = pr->hugetlb_1g_free = -1;
+	for (int n = 0; n < HP_MAX_NODES; n++)
+		pr->node_hugetlb_2m_free[n] = -1;
+}
+
 /* A machine with THP (madvise), MADV_COLLAPSE, one node, no hugetlb pool. */
 static void f_probe(struct hp_probe *pr)
 {
@@ -250,6 +258,7 @@ const struct hp_os fake_os = {
 	.realtime_ns = f_realtime,
 	.tid = f_tid,
 	.probe = f_probe,
+	.probe_pools = f_probe_pools,
 	.write_all = f_write_all,
 	.create_file = f_create_file,
 };
