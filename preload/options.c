@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h" /* hp_os_linux, hp_errno_name */
+#include "os.h" /* hp_os_linux: the trace writer writes through it */
 #include "preload.h"
 
 struct preload_options preload_opt;
@@ -101,7 +101,8 @@ static void open_record(void)
 		hp_preload_say("hugeperm: HUGEPERM_PRELOAD_RECORD=");
 		hp_preload_say(path);
 		hp_preload_say(": cannot create the file (");
-		hp_preload_say(hp_errno_name(err));
+		const char *name = strerrorname_np(err);
+		hp_preload_say(name ? name : "an error");
 		hp_preload_say("); not recording\n");
 		return;
 	}
