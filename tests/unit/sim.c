@@ -307,6 +307,7 @@ static void test_synth(void)
 	p.seed = 2;
 	sim_synth(&p, &c);
 	ok(c.n != a.n || memcmp(a.ev, c.ev, a.n * sizeof(*a.ev)), "synth: another seed, another");
+	sim_trace_free(&c);
 	/* Every policy sees the same program: the same live pages. */
 	uint64_t live = 0;
 	bool same = true;
