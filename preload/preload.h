@@ -151,6 +151,21 @@ void alloc_set_prot(const struct region *reg, int prot);
 void alloc_set_keyed(const struct region *reg);
 void alloc_set_tainted(const struct region *reg);
 
+/* Ranges given to the kernel: pages of hugeperm's chunks that a MAP_FIXED
+ * of the program's put a kernel mapping on (a file, shared memory). */
+/* Note [start, end) as given; false (no room) if it cannot. */
+bool given_add(uintptr_t start, uintptr_t end);
+/* How many more given ranges there is room for. */
+size_t given_room(void);
+/* Is the page at @addr given? */
+bool given_has(uintptr_t addr);
+/* Call @fn(addr, len, @arg) on each given part of [start, end): 0, or -1 if
+ * any call failed. */
+int given_each(uintptr_t start, uintptr_t end, int (*fn)(void *, size_t, int), int arg);
+/* The program unmapped [start, end): its given parts are reserved again
+ * (PROT_NONE, no memory) and are no longer given.  0, or -1. */
+int given_unmap(uintptr_t start, uintptr_t end);
+
 /* ---- serve.c ----------------------------------------------------------- */
 
 struct hp_arena *arena_at(int i);
