@@ -29,9 +29,6 @@
 #define MAP_HUGETLB 0x40000
 #endif
 
-/* The hooks are the preload's only exports besides the hp_ API. */
-#define HOOK __attribute__((visibility("default")))
-
 /* Which requests are ours: the kind to serve, or -1. */
 static int classify(void *addr, size_t len, int prot, int flags, int fd)
 {
@@ -509,7 +506,10 @@ HOOK void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		va_end(ap);
 	}
 	void *p = do_mremap(old, oldlen, newlen, flags, to);
-	if (p != MAP_FAILED && recording.on && !in_hook)
+	if (p != MAP_FAILED && recording.on && !in_hook) {
+		in_hook++; /* the writer's lock is held: _exit must not wait for it */
 		hp_trace_record_remap(&recording, (uintptr_t)old, oldlen, (uintptr_t)p, newlen);
+		in_hook--;
+	}
 	return p;
 }
