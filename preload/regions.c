@@ -264,29 +264,30 @@ static int reserve(void *addr, size_t len, int unused)
 
 int given_unmap(uintptr_t start, uintptr_t end)
 {
-	int rc = given_each(start, end, reserve, 0);
+	if (given_each(start, end, reserve, 0))
+		return -1; /* (vm.max_map_count) kept as given: the kernel's still */
 	size_t i = given_find(start + 1);
 	while (i < given.n && given.r[i].start < end) {
 		uintptr_t s = given.r[i].start, e = given.r[i].end;
 		if (s < start && e > end) { /* a hole in the middle: two ranges */
 			if (given.n == GIVEN_MAX)
-				return rc; /* kept whole: its pages read as the kernel's */
+				return 0; /* kept whole: its pages read as the kernel's */
 			memmove(&given.r[i + 1], &given.r[i], (given.n - i) * sizeof(given.r[0]));
 			given.n++;
 			given.r[i].end = start;
 			given.r[i + 1].start = end;
-			return rc;
+			return 0;
 		}
 		if (s < start) {
 			given.r[i++].end = start;
 		} else if (e > end) {
 			given.r[i].start = end;
-			return rc;
+			return 0;
 		} else {
 			memmove(&given.r[i], &given.r[i + 1],
 				(given.n - i - 1) * sizeof(given.r[0]));
 			given.n--;
 		}
 	}
-	return rc;
+	return 0;
 }
