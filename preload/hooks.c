@@ -29,9 +29,6 @@
 #define MAP_HUGETLB 0x40000
 #endif
 
-/* The hooks are the preload's only exports besides the hp_ API. */
-#define HOOK __attribute__((visibility("default")))
-
 /* Which requests are ours: the kind to serve, or -1. */
 static int classify(void *addr, size_t len, int prot, int flags, int fd)
 {
@@ -61,25 +58,109 @@ static bool page_range(const void *addr, size_t len, uintptr_t *start, uintptr_t
 	return true;
 }
 
+/* The part of [a, b), a piece of one 1 GiB slot, that hugeperm's chunk
+ * there covers: [*cs, *ce), found by bisection with hp_owns() (a slot
+ * holds one chunk, which may be part of the slot).  false if none. */
+static bool chunk_part(uintptr_t a, uintptr_t b, uintptr_t *cs, uintptr_t *ce)
+{
+	if (!hp_owns((void *)a, b - a))
+		return false;
+	uintptr_t lo = a, hi = b - PAGE; /* the first page it covers */
+	while (lo < hi) {
+		uintptr_t mid = lo + (hi - lo) / PAGE / 2 * PAGE;
+		if (hp_owns((void *)a, mid + PAGE - a))
+			hi = mid;
+		else
+			lo = mid + PAGE;
+	}
+	*cs = lo;
+	hi = b - PAGE; /* the last page it covers */
+	while (lo < hi) {
+		uintptr_t mid = lo + ((hi - lo) / PAGE + 1) / 2 * PAGE;
+		if (hp_owns((void *)mid, b - mid))
+			lo = mid;
+		else
+			hi = mid - PAGE;
+	}
+	*ce = lo + PAGE;
+	return true;
+}
+
+/* Call @out(addr, len, @arg) on the parts of [start, end) outside
+ * hugeperm's chunks, and @in on those inside (either may be NULL).  0, or
+ * -1 if any call failed. */
+static int chunk_parts(uintptr_t start, uintptr_t end, int (*out)(void *, size_t, int),
+		       int (*in)(void *, size_t, int), int arg)
+{
+	int rc = 0;
+	for (uintptr_t at = start; at < end;) {
+		uintptr_t next = ((at >> 30) + 1) << 30, cs, ce;
+		if (next > end || next == 0)
+			next = end;
+		if (!chunk_part(at, next, &cs, &ce))
+			cs = ce = next;
+		if (out && cs > at && out((void *)at, cs - at, arg))
+			rc = -1;
+		if (in && ce > cs && in((void *)cs, ce - cs, arg))
+			rc = -1;
+		if (out && next > ce && out((void *)ce, next - ce, arg))
+			rc = -1;
+		at = next;
+	}
+	return rc;
+}
+
+/* Call @kernel(addr, len, @arg) on the kernel's parts of [start, end): what
+ * hugeperm's chunks do not cover, and what in them is given to kernel
+ * mappings.  0, or -1 if any call failed. */
+static int kernel_parts(uintptr_t start, uintptr_t end, int (*kernel)(void *, size_t, int), int arg)
+{
+	return chunk_parts(start, end, kernel, NULL, arg) | given_each(start, end, kernel, arg);
+}
+
+static int note_given(void *addr, size_t len, int unused)
+{
+	(void)unused;
+	return given_add((uintptr_t)addr, (uintptr_t)addr + len) ? 0 : -1;
+}
+
+/* Is every page of [start, end) the program's to map over: in an
+ * allocation it was given, given to a kernel mapping, or not hugeperm's? */
+static bool may_map_over(uintptr_t start, uintptr_t end)
+{
+	for (uintptr_t p = start; p < end; p += PAGE)
+		if (hp_owns((void *)p, PAGE) && !alloc_of(p) && !given_has(p))
+			return false;
+	return true;
+}
+
 /* MAP_FIXED over our address space.  Returns the address, or MAP_FAILED. */
 static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	uintptr_t start = (uintptr_t)addr, end = start + page_up(len);
-	/* Every page must lie in an allocation the program was given. */
-	for (uintptr_t p = start; p < end; p += PAGE)
-		if (hp_owns((void *)p, PAGE) && !alloc_of(p)) {
-			errno = ENOMEM;
-			return MAP_FAILED;
-		}
+	if (!may_map_over(start, end)) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
 	bool anon = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
 		    !(prot & ~PROTS) && !(flags & (MAP_HUGETLB | MAP_GROWSDOWN));
 	bool all_ours = true;
 	for (uintptr_t p = start; p < end; p += PAGE)
-		all_ours &= hp_owns((void *)p, PAGE) != 0;
+		all_ours &= hp_owns((void *)p, PAGE) && !given_has(p);
 	if (!anon || !all_ours) {
-		cut(start, end, CUT_GIVE); /* those pages now belong to the kernel's mapping */
+		/* Those pages now belong to the kernel's mapping: given, until the
+		 * program unmaps them.  One given range per slot at most. */
+		if (given_room() <= ((end - 1) >> 30) - (start >> 30)) {
+			errno = ENOMEM;
+			return MAP_FAILED;
+		}
+		void *p = k_mmap(addr, len, prot, flags, fd, off);
+		if (p == MAP_FAILED)
+			return p;
+		chunk_parts(start, end, NULL, note_given, 0);
+		cut(start, end, CUT_GIVE);
 		preload_counts.fixed_given++;
-		return k_mmap(addr, len, prot, flags, fd, off);
+		return p;
 	}
 	/* Fresh zero pages in place, allocation by allocation. */
 	for (uintptr_t p = start; p < end;) {
@@ -153,21 +234,6 @@ HOOK void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
 }
 
-/* Call @kernel on the parts of [start, end) that hugeperm does not own. */
-static int kernel_parts(uintptr_t start, uintptr_t end, int (*kernel)(void *, size_t, int), int arg)
-{
-	int rc = 0;
-	for (uintptr_t at = start; at < end;) { /* hugeperm owns whole 1 GiB chunks */
-		uintptr_t next = ((at >> 30) + 1) << 30;
-		if (next > end || next == 0)
-			next = end;
-		if (!hp_owns((void *)at, next - at) && kernel((void *)at, next - at, arg))
-			rc = -1;
-		at = next;
-	}
-	return rc;
-}
-
 static int k_munmap3(void *addr, size_t len, int unused)
 {
 	(void)unused;
@@ -187,7 +253,9 @@ static int do_munmap(void *addr, size_t len)
 	cut(start, end, CUT_FREE);
 	code_range_unmap_end(start, end);
 	preload_counts.unmaps++;
-	int rc = kernel_parts(start, end, k_munmap3, 0);
+	/* Kernel mappings in our chunks make way for our reservation; those
+	 * outside them are unmapped. */
+	int rc = given_unmap(start, end) | chunk_parts(start, end, k_munmap3, NULL, 0);
 	unlock(&m);
 	return rc;
 }
@@ -438,7 +506,10 @@ HOOK void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		va_end(ap);
 	}
 	void *p = do_mremap(old, oldlen, newlen, flags, to);
-	if (p != MAP_FAILED && recording.on && !in_hook)
+	if (p != MAP_FAILED && recording.on && !in_hook) {
+		in_hook++; /* the writer's lock is held: _exit must not wait for it */
 		hp_trace_record_remap(&recording, (uintptr_t)old, oldlen, (uintptr_t)p, newlen);
+		in_hook--;
+	}
 	return p;
 }

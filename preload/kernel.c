@@ -33,6 +33,7 @@ static int (*next_munmap)(void *, size_t);
 static int (*next_mprotect)(void *, size_t, int);
 static int (*next_madvise)(void *, size_t, int);
 static void *(*next_mremap)(void *, size_t, size_t, int, ...);
+static void (*next_exit)(int);
 
 void kernel_resolve(void)
 {
@@ -41,6 +42,7 @@ void kernel_resolve(void)
 	next_mprotect = dlsym(RTLD_NEXT, "mprotect");
 	next_madvise = dlsym(RTLD_NEXT, "madvise");
 	next_mremap = dlsym(RTLD_NEXT, "mremap");
+	next_exit = dlsym(RTLD_NEXT, "_exit");
 }
 
 void *k_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -74,6 +76,14 @@ void *k_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
 		return next_mremap(old, oldlen, newlen, flags, to);
 	long r = syscall(SYS_mremap, old, oldlen, newlen, flags, to);
 	return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+void k_exit(int status)
+{
+	if (next_exit)
+		next_exit(status);
+	for (;;) /* what libc's _exit does */
+		syscall(SYS_exit_group, status);
 }
 
 int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey)

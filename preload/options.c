@@ -8,6 +8,8 @@
  *   HUGEPERM_PRELOAD_MAX_MB, HUGEPERM_PRELOAD_RESERVE_MIN_MB   size bounds
  *   HUGEPERM_PRELOAD_INHERIT=0   children run without the preload
  *   HUGEPERM_PRELOAD_RECORD(_PID)  `hugeperm record`: the mmap stream
+ *   HUGEPERM_STATS_DIR, HUGEPERM_PRELOAD_REPORT=1   the report (report.c):
+ *     read here, not at exit, where a program may have cleared environ (PHP)
  * Set-up runs once, from the constructor or from the first hook (a library
  * constructor that maps memory before ours runs); a call made on another
  * thread meanwhile goes to the kernel.
@@ -111,8 +113,11 @@ static void open_record(void)
 
 void note(int type, const void *addr, size_t len, int prot, int flags)
 {
-	if (recording.on && !in_hook)
+	if (recording.on && !in_hook) {
+		in_hook++; /* the writer's lock is held: _exit must not wait for it */
 		hp_trace_record(&recording, type, (uintptr_t)addr, len, prot, flags);
+		in_hook--;
+	}
 }
 
 static void read_options(void)
@@ -144,6 +149,15 @@ static void read_options(void)
 		getenv("HUGEPERM_COLLAPSE") ? HP_COLLAPSE_DEFAULT : HP_COLLAPSE_SYNC;
 	if (env_num("HUGEPERM_PRELOAD_INHERIT", 1, 1) == 0)
 		drop_from_ld_preload();
+
+	const char *report = getenv("HUGEPERM_PRELOAD_REPORT");
+	preload_opt.report = report && !strcmp(report, "1");
+	const char *dir = getenv("HUGEPERM_STATS_DIR");
+	if (dir && strlen(dir) < sizeof(preload_opt.stats_dir))
+		strcpy(preload_opt.stats_dir, dir);
+	else if (dir)
+		hp_preload_say("hugeperm: HUGEPERM_STATS_DIR is too long (ENAMETOOLONG); no report "
+			       "files\n");
 }
 
 bool ready(void)

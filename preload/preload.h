@@ -11,7 +11,7 @@
  *   serve.c       the arenas, serving a mapping, protecting, cutting
  *   code_range.c  code ranges committed in place: reconcile
  *   hooks.c       the entry points: mmap, munmap, mprotect, madvise, mremap
- *   report.c      the report at exit
+ *   report.c      the report at exit (and the _exit, _Exit entry points)
  *
  * The preload is built on the public API (hugeperm.h) plus the trace
  * format (lib/trace.h), which `hugeperm record` writes through it.
@@ -45,6 +45,11 @@ int k_mprotect(void *addr, size_t len, int prot);
 int k_madvise(void *addr, size_t len, int advice);
 void *k_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to);
 int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
+/* The process leaves: the next _exit (libc's), or exit_group itself. */
+__attribute__((noreturn)) void k_exit(int status);
+
+/* The preload's entry points: its only exports besides the hp_ API. */
+#define HOOK __attribute__((visibility("default")))
 
 /* The signal mask a lock() saved, for its unlock(). */
 struct saved_mask {
@@ -93,6 +98,9 @@ struct preload_options {
 	struct hp_place_options serve; /* what is served (HUGEPERM_PRELOAD_SERVE, ...) */
 	int flip;		       /* enum hp_preload_flip (HUGEPERM_PRELOAD_FLIP) */
 	int collapse_mode;	       /* the arenas' (HUGEPERM_COLLAPSE, else sync) */
+	bool report;	      /* the report to stderr at exit (HUGEPERM_PRELOAD_REPORT=1) */
+	char stats_dir[4000]; /* the report files' directory (HUGEPERM_STATS_DIR); ""
+			       * for none.  Kept: a program may clear environ first */
 };
 extern struct preload_options preload_opt;
 
@@ -150,6 +158,21 @@ bool alloc_within(const struct region *reg, uintptr_t start, uintptr_t end);
 void alloc_set_prot(const struct region *reg, int prot);
 void alloc_set_keyed(const struct region *reg);
 void alloc_set_tainted(const struct region *reg);
+
+/* Ranges given to the kernel: pages of hugeperm's chunks that a MAP_FIXED
+ * of the program's put a kernel mapping on (a file, shared memory). */
+/* Note [start, end) as given; false (no room) if it cannot. */
+bool given_add(uintptr_t start, uintptr_t end);
+/* How many more given ranges there is room for. */
+size_t given_room(void);
+/* Is the page at @addr given? */
+bool given_has(uintptr_t addr);
+/* Call @fn(addr, len, @arg) on each given part of [start, end): 0, or -1 if
+ * any call failed. */
+int given_each(uintptr_t start, uintptr_t end, int (*fn)(void *, size_t, int), int arg);
+/* The program unmapped [start, end): its given parts are reserved again
+ * (PROT_NONE, no memory) and are no longer given.  0, or -1. */
+int given_unmap(uintptr_t start, uintptr_t end);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

@@ -9,6 +9,13 @@
  * neighbours in the table: every lookup by allocation is a binary search
  * on the allocation's base, then a walk over its own regions only.  The
  * rest of the preload reaches the table through these functions only.
+ *
+ * Beside it, the given ranges: pages of hugeperm's chunks that a MAP_FIXED
+ * of the program's gave to a kernel mapping (a file, shared memory).  They
+ * are the kernel's until the program unmaps them; then they are reserved
+ * again (PROT_NONE, no memory), so that the chunk stays whole and the
+ * kernel puts nothing else there.  A short sorted array in the preload's
+ * own data: programs make few such mappings (V8 remaps its builtins once).
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -17,11 +24,21 @@
 #include "preload.h"
 
 #define REGIONS_INIT 1024
+#define GIVEN_MAX    256
 
 static struct {
 	struct region *r; /* sorted by start; regions do not overlap */
 	size_t n, cap;
 } table;
+
+static struct {
+	struct {
+		uintptr_t start, end;
+	} r[GIVEN_MAX]; /* sorted, disjoint, not adjacent; no region in them */
+	size_t n;
+} given;
+
+static size_t given_find(uintptr_t addr);
 
 size_t region_count(void)
 {
@@ -87,13 +104,30 @@ bool region_split_at(uintptr_t addr)
 
 bool regions_cover(uintptr_t start, uintptr_t end)
 {
-	uintptr_t at = start;
-	for (size_t i = region_find(start); i < table.n && table.r[i].start < end; i++) {
-		if (table.r[i].start > at && hp_owns((void *)at, table.r[i].start - at))
+	size_t i = region_find(start), g = given_find(start + 1);
+	for (uintptr_t at = start; at < end;) {
+		while (i < table.n && table.r[i].end <= at)
+			i++;
+		while (g < given.n && given.r[g].end <= at)
+			g++;
+		if (i < table.n && table.r[i].start <= at) { /* ours, mapped */
+			at = table.r[i].end;
+			continue;
+		}
+		if (g < given.n && given.r[g].start <= at) { /* the kernel's, mapped */
+			at = given.r[g].end;
+			continue;
+		}
+		uintptr_t next = end;
+		if (i < table.n && table.r[i].start < next)
+			next = table.r[i].start;
+		if (g < given.n && given.r[g].start < next)
+			next = given.r[g].start;
+		if (hp_owns((void *)at, next - at)) /* hugeperm's, not mapped */
 			return false;
-		at = table.r[i].end;
+		at = next;
 	}
-	return at >= end || !hp_owns((void *)at, end - at);
+	return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -160,4 +194,100 @@ void alloc_set_tainted(const struct region *reg)
 	size_t size = reg->alloc_size;
 	for (size_t i = alloc_first(reg); in_alloc(i, base, size); i++)
 		table.r[i].tainted = 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ranges given to the kernel's mappings. */
+
+/* Index of the first given range ending at or above @addr. */
+static size_t given_find(uintptr_t addr)
+{
+	size_t lo = 0, hi = given.n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (given.r[mid].end < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool given_add(uintptr_t start, uintptr_t end)
+{
+	size_t i = given_find(start), j = i;
+	while (j < given.n && given.r[j].start <= end)
+		j++; /* [i, j) overlap or touch [start, end): one range with it */
+	if (i == j && given.n == GIVEN_MAX)
+		return false;
+	if (i < j) {
+		start = given.r[i].start < start ? given.r[i].start : start;
+		end = given.r[j - 1].end > end ? given.r[j - 1].end : end;
+	}
+	memmove(&given.r[i + 1], &given.r[j], (given.n - j) * sizeof(given.r[0]));
+	given.n = given.n + 1 - (j - i);
+	given.r[i].start = start;
+	given.r[i].end = end;
+	return true;
+}
+
+size_t given_room(void)
+{
+	return GIVEN_MAX - given.n;
+}
+
+bool given_has(uintptr_t addr)
+{
+	size_t i = given_find(addr + 1);
+	return i < given.n && given.r[i].start <= addr;
+}
+
+int given_each(uintptr_t start, uintptr_t end, int (*fn)(void *, size_t, int), int arg)
+{
+	int rc = 0;
+	for (size_t i = given_find(start + 1); i < given.n && given.r[i].start < end; i++) {
+		uintptr_t s = given.r[i].start > start ? given.r[i].start : start;
+		uintptr_t e = given.r[i].end < end ? given.r[i].end : end;
+		if (fn((void *)s, e - s, arg))
+			rc = -1;
+	}
+	return rc;
+}
+
+static int reserve(void *addr, size_t len, int unused)
+{
+	(void)unused;
+	void *p = k_mmap(addr, len, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	return p == MAP_FAILED ? -1 : 0;
+}
+
+int given_unmap(uintptr_t start, uintptr_t end)
+{
+	if (given_each(start, end, reserve, 0))
+		return -1; /* (vm.max_map_count) kept as given: the kernel's still */
+	size_t i = given_find(start + 1);
+	while (i < given.n && given.r[i].start < end) {
+		uintptr_t s = given.r[i].start, e = given.r[i].end;
+		if (s < start && e > end) { /* a hole in the middle: two ranges */
+			if (given.n == GIVEN_MAX)
+				return 0; /* kept whole: its pages read as the kernel's */
+			memmove(&given.r[i + 1], &given.r[i], (given.n - i) * sizeof(given.r[0]));
+			given.n++;
+			given.r[i].end = start;
+			given.r[i + 1].start = end;
+			return 0;
+		}
+		if (s < start) {
+			given.r[i++].end = start;
+		} else if (e > end) {
+			given.r[i].start = end;
+			return 0;
+		} else {
+			memmove(&given.r[i], &given.r[i + 1],
+				(given.n - i - 1) * sizeof(given.r[0]));
+			given.n--;
+		}
+	}
+	return 0;
 }

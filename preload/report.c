@@ -6,14 +6,23 @@
  * HUGEPERM_STATS_DIR=dir writes dir/PID.txt (a table) and dir/PID.json, one
  * pair per process, which is how `hugeperm run --stats` collects them from
  * a program and all its children.  HUGEPERM_PRELOAD_REPORT=1 writes the
- * table to stderr.  Runs in a destructor, after the program is done, so it
- * may use snprintf; the hooks never do.  It reads the counters
- * (counters.c), the region table and the arenas; nothing calls into it but
- * its destructor.
+ * table to stderr.  Both options are read at start-up (options.c).
+ *
+ * The report is written when the process leaves: by exit (the destructor)
+ * or by _exit / _Exit (Python's os._exit), which run no destructor, so the
+ * preload interposes them.  A process that leaves by the exit_group system
+ * call itself, or is killed, runs no code of ours: for it, dir/PID.started,
+ * written at start-up with the program's name, tells `hugeperm run` that it
+ * did load the preload, so that it can say why there is no report.
+ *
+ * It runs after the program is done, so it may use snprintf; the hooks
+ * never do.  It reads the counters (counters.c), the region table and the
+ * arenas; nothing calls into it but its constructor, destructor and _exit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,9 +196,8 @@ static int open_report(const char *dir, const char *ext)
 
 void hp_preload_report(void)
 {
-	const char *dir = getenv("HUGEPERM_STATS_DIR");
-	const char *to_stderr = getenv("HUGEPERM_PRELOAD_REPORT");
-	if (!(dir && *dir) && !(to_stderr && !strcmp(to_stderr, "1")))
+	const char *dir = preload_opt.stats_dir;
+	if (!*dir && !preload_opt.report)
 		return;
 
 	struct hp_preload_counts n;
@@ -199,9 +207,9 @@ void hp_preload_report(void)
 	if (hp_preload_stats(&st))
 		return;
 	comm(name, sizeof(name));
-	if (to_stderr && !strcmp(to_stderr, "1"))
+	if (preload_opt.report)
 		write_table(2, name, &n, &st);
-	if (dir && *dir) {
+	if (*dir) {
 		int fd = open_report(dir, "txt");
 		if (fd >= 0) {
 			write_table(fd, name, &n, &st);
@@ -215,13 +223,67 @@ void hp_preload_report(void)
 	}
 }
 
-/* At exit: the report, and the end of the recording. */
-__attribute__((destructor)) static void report_at_exit(void)
+/* The process whose report this is: the one that set up, or a forked
+ * child of it.  Anything else calling _exit shares our memory without being
+ * us (a vfork child): it must leave our state alone. */
+static pid_t owner;
+static pid_t reported; /* the process that has written its report */
+
+static void owner_child(void)
 {
-	if (!set_up())
+	owner = getpid();
+}
+
+/* The program is done: the report (once per process), and the end of the
+ * recording. */
+static void leaving(void)
+{
+	pid_t me = getpid();
+	if (!set_up() || me != owner || reported == me)
 		return;
+	reported = me;
 	in_hook++;
 	hp_preload_report();
 	hp_trace_close(&recording);
 	in_hook--;
+}
+
+/* At start-up: dir/PID.started, for `hugeperm run` to know who loaded us. */
+__attribute__((constructor)) static void report_at_start(void)
+{
+	if (!ready())
+		return;
+	owner = getpid();
+	pthread_atfork(NULL, NULL, owner_child);
+	if (!*preload_opt.stats_dir)
+		return;
+	char name[64];
+	int fd = open_report(preload_opt.stats_dir, "started");
+	if (fd < 0)
+		return;
+	comm(name, sizeof(name));
+	size_t len = strlen(name);
+	name[len++] = '\n';
+	hp_preload_write(fd, name, len);
+	close(fd);
+}
+
+__attribute__((destructor)) static void report_at_exit(void)
+{
+	leaving();
+}
+
+/* _exit and _Exit run no destructor: the report is written here.  Not from
+ * inside a hook of this thread (a signal handler that leaves while the
+ * recording's lock is held), where it could wait for ever. */
+HOOK void _exit(int status)
+{
+	if (!in_hook)
+		leaving();
+	k_exit(status);
+}
+
+HOOK void _Exit(int status)
+{
+	_exit(status);
 }

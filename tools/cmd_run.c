@@ -35,6 +35,46 @@ static void cat(const char *path, FILE *out)
 	fclose(f);
 }
 
+/* Does @name end in @ext? */
+static bool has_ext(const char *name, const char *ext)
+{
+	size_t n = strlen(name), e = strlen(ext);
+	return n > e && !strcmp(name + n - e, ext);
+}
+
+/* The processes that loaded the preload (it wrote PID.started at start-up)
+ * but left no report: say which, and why that can be.  Returns how many
+ * processes loaded it. */
+static int say_missing(const char *dir, struct dirent **ents, int n)
+{
+	char path[PATH_MAX], name[64];
+	int loaded = 0;
+	for (int i = 0; i < n; i++) {
+		const char *f = ents[i]->d_name;
+		if (!has_ext(f, ".started"))
+			continue;
+		loaded++;
+		int pid = atoi(f);
+		snprintf(path, sizeof(path), "%s/%d.txt", dir, pid);
+		if (access(path, F_OK) == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, f);
+		FILE *in = fopen(path, "r");
+		if (!in || !fgets(name, sizeof(name), in))
+			strcpy(name, "?");
+		if (in)
+			fclose(in);
+		name[strcspn(name, "\n")] = 0;
+		fprintf(stderr,
+			"hugeperm: no report from pid %d (%s): it loaded the preload but ran none "
+			"of "
+			"its exit code (it left by the exit_group system call, was killed, or "
+			"executed a program without the preload)\n",
+			pid, name);
+	}
+	return loaded;
+}
+
 /* Print the reports the preload left in @dir, one per process, and remove them. */
 static void print_reports(const char *dir, bool json, FILE *out)
 {
@@ -47,9 +87,7 @@ static void print_reports(const char *dir, bool json, FILE *out)
 		fputs("[", out);
 	for (int i = 0; i < n; i++) {
 		const char *name = ents[i]->d_name;
-		size_t len = strlen(name);
-		bool is_json = len > 5 && !strcmp(name + len - 5, ".json");
-		bool is_txt = len > 4 && !strcmp(name + len - 4, ".txt");
+		bool is_json = has_ext(name, ".json"), is_txt = has_ext(name, ".txt");
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		if ((json && is_json) || (!json && is_txt)) {
 			if (json && !first)
@@ -57,18 +95,23 @@ static void print_reports(const char *dir, bool json, FILE *out)
 			first = false;
 			cat(path, out);
 		}
-		if (is_json || is_txt)
+	}
+	if (json)
+		fputs("]\n", out);
+	fflush(out);
+	if (!say_missing(dir, ents, n > 0 ? n : 0) && first)
+		fputs("hugeperm: no report: the program did not load the preload (static binary, "
+		      "or it cleared LD_PRELOAD)\n",
+		      stderr);
+	for (int i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (has_ext(name, ".json") || has_ext(name, ".txt") || has_ext(name, ".started"))
 			unlink(path);
 		free(ents[i]);
 	}
 	if (n >= 0)
 		free(ents);
-	if (json)
-		fputs("]\n", out);
-	else if (first)
-		fputs("hugeperm: no report: the program did not load the preload (static binary, "
-		      "or it cleared LD_PRELOAD)\n",
-		      stderr);
 	rmdir(dir);
 }
 

@@ -9,12 +9,13 @@ case "${HP_LDFLAGS:-}" in *sanitize*)
 esac
 [ -r "$lib" ] || { echo "1..1"; echo "not ok 1 - $lib was not built"; exit 0; }
 tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
+tmp=$(mktemp -d)
+trap 'rm -f "$tap"; rm -rf "$tmp"' EXIT
 LD_PRELOAD=$lib ./tests/e2e/preload_ops > "$tap" 2>&1
 rc=$?
 # Renumber preload_ops' plan into ours: its tests, then three of our own.
 plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tap")
-echo "1..$((plan + 4))"
+echo "1..$((plan + 11))"
 grep -v '^1\.\.' "$tap"
 n=$plan
 [ $rc -eq 0 ] || echo "# preload_ops exited with $rc"
@@ -36,3 +37,30 @@ out=$(LD_PRELOAD=$lib HUGEPERM_PRELOAD_FLIP=exact ./tests/e2e/preload_ops guard 
 case "$out" in "guard 0 huge 0")
 	echo "ok $n - HUGEPERM_PRELOAD_FLIP=exact keeps a reservation's guard pages PROT_NONE (and its block 4K)" ;;
 *) echo "not ok $n - HUGEPERM_PRELOAD_FLIP=exact keeps guard pages ($out)" ;; esac
+
+# `hugeperm run --stats` and --json report on programs however they leave:
+# with environ cleared before exit (PHP), by _exit (Python's os._exit), by
+# the exit_group system call itself (qemu), which runs no code of ours.
+tool=./tools/hugeperm
+ops=./tests/e2e/preload_ops
+check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err"; fi; }
+for how in clearenv _exit; do
+	HUGEPERM_PRELOAD_LIB=$lib "$tool" run --stats -- "$ops" $how 2> "$tmp/err"
+	rc=$?
+	check "run --stats of a program that leaves by $how: its report" \
+		'[ $rc -eq 0 ] && grep -q "served: *1 executable mappings" "$tmp/err"'
+	HUGEPERM_PRELOAD_LIB=$lib "$tool" run --json -o "$tmp/r.json" -- "$ops" $how 2> "$tmp/err"
+	check "run --json of a program that leaves by $how: its report" \
+		'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d)==1 and d[0][\"preload\"][\"exec\"]==1 else 1)" "$tmp/r.json"'
+done
+HUGEPERM_PRELOAD_LIB=$lib "$tool" run --stats -- "$ops" exit_group 2> "$tmp/err"
+rc=$?
+check "run --stats of a program that leaves by the exit_group system call: no report, and says why" \
+	'[ $rc -eq 0 ] && grep -q "preload_ops.*exit_group" "$tmp/err" && ! grep -q "did not load" "$tmp/err"'
+HUGEPERM_PRELOAD_LIB=$lib "$tool" run --json -o "$tmp/r.json" -- "$ops" exit_group 2> "$tmp/err"
+check "run --json of it: an empty array, and the same message" \
+	'[ "$(cat "$tmp/r.json")" = "[]" ] && grep -q "preload_ops.*exit_group" "$tmp/err"'
+other=$(ldd /bin/true | sed -n 's/.*=> \(\/[^ ]*libc\.so[^ ]*\) .*/\1/p')
+HUGEPERM_PRELOAD_LIB=$other "$tool" run --stats -- /bin/true 2> "$tmp/err"
+check "run --stats of a program that did not load the preload says so" \
+	'[ -n "$other" ] && grep -q "did not load the preload" "$tmp/err"'

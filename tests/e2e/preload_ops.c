@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +60,33 @@ static long vma_kb(uintptr_t addr, const char *field)
 	if (f)
 		fclose(f);
 	return v;
+}
+
+/* Does a file (inode != 0: a file, a memfd) have pages mapped in [lo, hi)? */
+static bool file_mapped_in(uintptr_t lo, uintptr_t hi)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		unsigned long s, e, inode;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &s, &e, &inode) == 3)
+			found = inode && s < hi && e > lo;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* A memfd of @len bytes, or -1. */
+static int memfd(size_t len)
+{
+	int fd = memfd_create("preload_ops", MFD_CLOEXEC);
+	if (fd >= 0 && ftruncate(fd, (off_t)len)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static bool all_zero(const void *p, size_t n)
@@ -161,6 +189,22 @@ static int guard(void)
 	return 0;
 }
 
+/* "clearenv", "_exit", "exit_group": map some code, then leave as PHP
+ * (environ cleared before exit), Python's os._exit (_exit) or qemu (the
+ * exit_group system call itself) do; `hugeperm run --stats` reports on us
+ * (tests/e2e/preload.sh). */
+static int leave(const char *how)
+{
+	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	if (x == MAP_FAILED || run_code(x, x, 1) != 1)
+		return 1;
+	if (!strcmp(how, "clearenv"))
+		return clearenv();
+	if (!strcmp(how, "_exit"))
+		_exit(0);
+	return (int)syscall(SYS_exit_group, 0);
+}
+
 /* Take [lo, hi) of the address space, as the program's other mappings would. */
 static bool block_out(uintptr_t lo, uintptr_t hi)
 {
@@ -187,6 +231,13 @@ static void little_room(void)
 	   "mremap(MAYMOVE) past that room moves it further than 1 GiB, as the kernel may");
 	if (m != MAP_FAILED)
 		munmap(m, 40 * MB);
+	/* The hint's slot holds the arena's chunk (40 MiB at most) and our
+	 * mappings around it: munmap of all three slots unmaps ours. */
+	uintptr_t slot = h & ~(GIB - 1);
+	ok(munmap((void *)lo, hi - lo) == 0 && block_out(slot, h - 20 * MB) &&
+		   block_out(h + 20 * MB, slot + GIB),
+	   "munmap over a chunk that fills part of its slot unmaps the kernel's mappings beside "
+	   "it");
 	munmap((void *)lo, hi - lo);
 
 	h += 16 * GIB, lo += 16 * GIB, hi += 16 * GIB;
@@ -206,9 +257,12 @@ int main(int argc, char **argv)
 		return hold(argv[0]);
 	if (argc > 1 && !strcmp(argv[1], "guard"))
 		return guard();
+	if (argc > 1 && (!strcmp(argv[1], "clearenv") || !strcmp(argv[1], "_exit") ||
+			 !strcmp(argv[1], "exit_group")))
+		return leave(argv[1]);
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(58);
+	tap_plan(66);
 
 	/* 1. Executable at map time (PCRE2's sljit): served, zero, runs. */
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
@@ -449,7 +503,46 @@ int main(int argc, char **argv)
 	ok(munmap(r, 512 * MB) == 0 && mprotect(pg, 4096, RWX) == -1 && errno == ENOMEM,
 	   "the whole reservation unmapped: gone");
 
-	/* 15. Unmap everything served. */
+	/* 15. A file mapped MAP_FIXED over served memory belongs to the kernel:
+	 * mprotect goes to it, and the program's munmap unmaps it (issue 15). */
+	int mfd = memfd(64 * KB);
+	unsigned char *sv = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	unsigned char *fx = mmap(sv + 16 * KB, 8 * KB, PROT_READ, MAP_SHARED | MAP_FIXED, mfd, 0);
+	ok(mfd >= 0 && owns(sv, 1) && fx == sv + 16 * KB &&
+		   file_mapped_in((uintptr_t)fx, (uintptr_t)fx + 8 * KB),
+	   "a memfd mapped MAP_FIXED over a served mapping");
+	ok(mprotect(fx, 8 * KB, PROT_NONE) == 0 && kernel_prot_at((uintptr_t)fx) == PROT_NONE &&
+		   mprotect(fx, 8 * KB, PROT_READ) == 0,
+	   "mprotect of the file's pages goes to the kernel");
+	ok(munmap(fx, 8 * KB) == 0 && !file_mapped_in((uintptr_t)sv, (uintptr_t)sv + 64 * KB),
+	   "munmap of the file's pages unmaps the file (/proc/self/maps)");
+	errno = 0;
+	ok(mprotect(fx, 4 * KB, PROT_READ) == -1 && errno == ENOMEM && run_code(sv, sv, 6) == 6 &&
+		   run_code(sv + 32 * KB, sv + 32 * KB, 7) == 7,
+	   "those pages are unmapped (mprotect: ENOMEM); the rest of the mapping runs");
+	fx = mmap(sv + 40 * KB, 8 * KB, PROT_READ, MAP_PRIVATE | MAP_FIXED, mfd, 0);
+	ok(fx == sv + 40 * KB && munmap(sv, 64 * KB) == 0 &&
+		   !file_mapped_in((uintptr_t)sv, (uintptr_t)sv + 64 * KB),
+	   "a file mapped over a served mapping, then the whole mapping unmapped: the file too");
+	/* V8: its builtins (a file) remapped into its code range, then the
+	 * range unmapped at the isolate's end. */
+	r = mmap(NULL, 512 * MB, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	ok(r != MAP_FAILED && owns(r, 1) && mprotect(r, 256 * KB, RWX) == 0 &&
+		   run_code(r, r, 8) == 8 &&
+		   mmap(r + 256 * MB, 64 * KB, RX, MAP_PRIVATE | MAP_FIXED, mfd, 0) ==
+			   r + 256 * MB &&
+		   file_mapped_in((uintptr_t)r + 256 * MB, (uintptr_t)r + 256 * MB + 1) &&
+		   munmap(r, 512 * MB) == 0 &&
+		   !file_mapped_in((uintptr_t)r, (uintptr_t)r + 512 * MB),
+	   "a file mapped into a served code range, the range unmapped: the file is unmapped");
+	errno = 0;
+	ok(mprotect(r + 256 * MB, 4 * KB, PROT_READ) == -1 && errno == ENOMEM &&
+		   mmap(r + 256 * MB, 4 * KB, RW, ANON | MAP_FIXED, -1, 0) == MAP_FAILED &&
+		   errno == ENOMEM,
+	   "and its address space is hugeperm's again, given to no one");
+	close(mfd);
+
+	/* 16. Unmap everything served. */
 	ok(munmap(x, 64 * KB) == 0 && munmap(a, 64 * KB) == 0, "munmap of the rest");
 	errno = 0;
 	ok(mprotect(a, 4096, RX) == -1 && errno == ENOMEM, "and it is gone");
