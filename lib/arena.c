@@ -139,10 +139,14 @@ void hp_arena_fini(struct hp_arena *a)
 	pthread_cond_destroy(&a->thread_wake);
 }
 
-void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
+bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 {
-	while (b->collapsing)
+	bool waited = false;
+	while (b->collapsing) {
 		pthread_cond_wait(&a->collapse_done, &a->lock);
+		waited = true;
+	}
+	return waited;
 }
 
 static uintptr_t slot_distance(uintptr_t slot, uintptr_t near)
@@ -533,7 +537,11 @@ int hp_arena_node(struct hp_arena *a)
 
 int hp_arena_take_block(struct hp_arena *a, int set, int home, int node, struct hp_block **out)
 {
-	struct hp_block *b = free_find(a, set, home, false, node);
+	struct hp_block *b;
+	/* Free blocks are taken only with no collapse in flight (a wait drops
+	 * the lock, and another thread could take the block meanwhile). */
+	while ((b = free_find(a, set, home, false, node)) && hp_block_wait_collapse(a, b))
+		;
 	if (b)
 		return take_free(a, b, home, out);
 
@@ -563,6 +571,8 @@ int hp_arena_take_block(struct hp_arena *a, int set, int home, int node, struct 
 	 * still beats a steal. */
 	for (int k = 0; k < HP_MAX_NODES; k++) {
 		b = free_find(a, set, home, true, (node + k) % HP_MAX_NODES);
+		if (b && hp_block_wait_collapse(a, b))
+			return hp_arena_take_block(a, set, home, node, out);
 		if (b)
 			return take_free(a, b, home, out);
 	}
@@ -592,11 +602,25 @@ static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int h
 	return NULL;
 }
 
+/* Wait out the collapses in flight on the @n blocks from @head: true if
+ * there were any (the lock was dropped: search again). */
+static bool span_wait_collapse(struct hp_arena *a, struct hp_block *head, unsigned n)
+{
+	bool waited = false;
+	for (unsigned i = 0; i < n; i++)
+		waited |= hp_block_wait_collapse(a, &head[i]);
+	return waited;
+}
+
 int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
 		       struct hp_block **out)
 {
-	struct hp_block *head = find_span(a, set, n, home, node);
+	struct hp_block *head;
 	int err;
+
+	/* As for single blocks: none taken while a collapse is in flight. */
+	while ((head = find_span(a, set, n, home, node)) && span_wait_collapse(a, head, n))
+		;
 
 	if (!head) {
 		int backend = hp_set_backend(a, set);
@@ -609,6 +633,8 @@ int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int no
 		head = find_span(a, set, n, home, node);
 		if (!head)
 			return ENOMEM;
+		if (span_wait_collapse(a, head, n))
+			return hp_arena_take_span(a, set, n, home, node, out);
 	}
 
 	/* Commit the uncommitted runs, re-home the empty blocks. */

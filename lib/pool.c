@@ -157,29 +157,36 @@ static void *place(struct hp_arena *a, int set, size_t npages, int prot, int hom
 		return alloc_span(a, set, npages, prot, home, node);
 
 	unsigned n = (unsigned)npages;
-	struct hp_block *b = pool_find(&a->node[nd].pools[set][home], n, changes);
-	bool stolen = false;
-	if (!b) {
+	struct hp_block *b;
+	bool stolen;
+	/* A block is taken off its list only with no collapse in flight on
+	 * it, and the lock is not dropped from there to hp_pool_insert: a
+	 * wait would let a concurrent free put it back on the list, and the
+	 * insert below would link it twice.  After a wait, search again. */
+	do {
+		stolen = false;
+		b = pool_find(&a->node[nd].pools[set][home], n, changes);
+		if (b)
+			continue;
 		int err = hp_arena_take_block(a, set, home, node, &b);
 		if (!err) {
 			b->state = HP_BLOCK_ACTIVE;
-		} else {
-			/* Memory is short: a partial block of the class on another
-			 * node, then a steal on ours. */
-			b = NULL;
-			for (int k = 1; k < HP_MAX_NODES && !b; k++)
-				b = pool_find(&a->node[(nd + k) % HP_MAX_NODES].pools[set][home], n,
-					      changes);
-			/* No steal for NONE: another class's pages hold data. */
-			if (!b && (changes || home == PROT_NONE ||
-				   (set == HP_SET_PRIMARY && hp_backend_is_hugetlb(a->backend)) ||
-				   !(b = pool_steal(a, set, n, home, nd)))) {
-				errno = err;
-				return NULL;
-			}
-			stolen = b && b->home != home;
+			break;
 		}
-	}
+		/* Memory is short: a partial block of the class on another
+		 * node, then a steal on ours. */
+		for (int k = 1; k < HP_MAX_NODES && !b; k++)
+			b = pool_find(&a->node[(nd + k) % HP_MAX_NODES].pools[set][home], n,
+				      changes);
+		/* No steal for NONE: another class's pages hold data. */
+		if (!b && (changes || home == PROT_NONE ||
+			   (set == HP_SET_PRIMARY && hp_backend_is_hugetlb(a->backend)) ||
+			   !(b = pool_steal(a, set, n, home, nd)))) {
+			errno = err;
+			return NULL;
+		}
+		stolen = b->home != home;
+	} while (hp_block_wait_collapse(a, b));
 
 	hp_pool_remove(a, b);
 	int first = hp_block_find_run(b, n);
