@@ -302,14 +302,18 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 }
 
 /*
- * Can free block @b serve home class @home?  Blocks of class NONE are lazy
- * (no memory until touched, so a NONE allocation reads as zero when made
- * accessible); blocks of other classes are populated, executable ones with
- * traps.  Neither kind is re-homed into the other.
+ * Can free block @b serve home class @home?  A NONE allocation must read as
+ * zero when made accessible: only blocks of class NONE, whose freed pages
+ * drop their memory, can give it that (a lazy block of another class, one
+ * emptied by hp_discard, may have been written since).  Blocks of other
+ * classes are populated, executable ones with traps: a lazy NONE block is
+ * not re-homed to them.
  */
 static bool lazy_fits(const struct hp_block *b, int home)
 {
-	return hp_backend_is_hugetlb(b->backend) || b->lazy == (home == PROT_NONE);
+	if (hp_backend_is_hugetlb(b->backend))
+		return true;
+	return home == PROT_NONE ? b->home == PROT_NONE : !(b->home == PROT_NONE && b->lazy);
 }
 
 /* Should blocks of class @cls be shared memory with an alias? */
@@ -408,12 +412,38 @@ static int commit_chunk_1g(struct hp_arena *a, int cls, int node)
 	return 0;
 }
 
-/* Re-home an EMPTY block to @home with one whole-block mprotect. */
+/*
+ * EMPTY block @b is about to become executable: fill it with int3, for its
+ * memory holds what its data class left there.  Through the alias, or
+ * directly if the block is writable, else after making it RW (recorded, so
+ * that a failure after leaves the books as the kernel has it).  0 or errno.
+ */
+static int trap_block(struct hp_arena *a, struct hp_block *b)
+{
+	uintptr_t at = b->aliased ? hp_alias_of(b, b->base) : b->base;
+	if (!b->aliased && !(b->home & PROT_WRITE)) {
+		int err = a->os->protect(b->base, HP_BLOCK_SIZE, PROT_READ | PROT_WRITE);
+		a->n.mprotect_calls++;
+		if (err)
+			return err;
+		hp_block_reset(b, PROT_READ | PROT_WRITE);
+	}
+	a->os->store(at, NULL, HP_TRAP_BYTE, HP_BLOCK_SIZE);
+	return 0;
+}
+
+/* Re-home an EMPTY block to @home with one whole-block mprotect (and a
+ * fill with int3 if it becomes executable). */
 static int rehome(struct hp_arena *a, struct hp_block *b, int home)
 {
 	if (b->home == home)
 		return 0;
 	hp_block_wait_collapse(a, b);
+	if ((home & PROT_EXEC) && !(b->home & PROT_EXEC)) {
+		int err = trap_block(a, b);
+		if (err)
+			return err;
+	}
 	int err = a->os->protect(b->base, HP_BLOCK_SIZE, home);
 	a->n.mprotect_calls++;
 	if (err)
