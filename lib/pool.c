@@ -275,11 +275,13 @@ static void unguard_pages(struct hp_arena *a, struct hp_block *b, size_t first, 
 void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded)
 {
 	/* Hugetlb pages are taken at map time and change protection only
-	 * whole: lazy allocations (NONE) and class changes go to THP blocks. */
+	 * whole: lazy allocations (NONE) and class changes go to THP blocks.
+	 * So does code on 1 GiB pages: one page per executable class, with no
+	 * alias, would be too coarse; aliased 2 MiB blocks serve it. */
 	bool changes = prot != home || home == PROT_NONE;
-	int set = guarded					   ? HP_SET_GUARDED
-		  : (changes && hp_backend_is_hugetlb(a->backend)) ? HP_SET_MUTABLE
-								   : HP_SET_PRIMARY;
+	bool to_mutable = (changes && hp_backend_is_hugetlb(a->backend)) ||
+			  ((home & PROT_EXEC) && a->backend == HP_BACKEND_HUGETLB_1G);
+	int set = guarded ? HP_SET_GUARDED : to_mutable ? HP_SET_MUTABLE : HP_SET_PRIMARY;
 	if (!guarded)
 		return place(a, set, npages, prot, home);
 	uintptr_t p = (uintptr_t)place(a, set, npages + 2, prot, home);
