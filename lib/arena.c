@@ -67,6 +67,7 @@ void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int 
 {
 	static uint64_t next_id = 1;
 	memset(a, 0, sizeof(*a));
+	a->magic = HP_ARENA_LIVE;
 	a->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->collapse_done, NULL);
@@ -129,6 +130,7 @@ struct hp_chunk *hp_arena_retire_chunks(struct hp_arena *a)
 
 void hp_arena_fini(struct hp_arena *a)
 {
+	__atomic_store_n(&a->magic, HP_ARENA_DEAD, __ATOMIC_RELAXED);
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		unpublish(c);
 	a->os->synchronize();
