@@ -638,11 +638,14 @@ int hp_owns(const void *addr, size_t size)
 
 	if (size == 0 || __builtin_add_overflow(first, size - 1, &last))
 		return 0;
+	/* The span words, not the chunks: no RCU section needed (internal.h). */
 	for (uintptr_t i = first >> HP_CHUNK_SHIFT; i <= last >> HP_CHUNK_SHIFT; i++) {
 		if (i >= (1UL << HP_MAP_BITS))
 			return 0;
-		const struct hp_chunk *c = __atomic_load_n(&hp_chunk_map[i], __ATOMIC_ACQUIRE);
-		if (c && last >= hp_chunk_start(c) && first < hp_chunk_end(c))
+		uint32_t span = __atomic_load_n(&hp_chunk_span[i], __ATOMIC_ACQUIRE);
+		uintptr_t base = i << HP_CHUNK_SHIFT;
+		if (span && last >= base + (uintptr_t)(span >> 16) * HP_BLOCK_SIZE &&
+		    first < base + (uintptr_t)(span & 0xffff) * HP_BLOCK_SIZE)
 			return 1;
 	}
 	return 0;

@@ -44,6 +44,7 @@
 #include "internal.h"
 
 struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
+uint32_t hp_chunk_span[1UL << HP_MAP_BITS];
 
 /* Slots tried on each side of hp_config.near before taking any address,
  * and the smallest part of a slot taken for a chunk near it. */
@@ -88,6 +89,7 @@ void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int 
 
 static void unpublish(struct hp_chunk *c)
 {
+	__atomic_store_n(&hp_chunk_span[c->base >> HP_CHUNK_SHIFT], 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&hp_chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
 }
 
@@ -236,6 +238,8 @@ static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
 	a->chunks = c;
 	a->reserved_bytes += hp_chunk_end(c) - hp_chunk_start(c);
 	__atomic_store_n(&hp_chunk_map[base >> HP_CHUNK_SHIFT], c, __ATOMIC_RELEASE);
+	__atomic_store_n(&hp_chunk_span[base >> HP_CHUNK_SHIFT], c->lo << 16 | c->hi,
+			 __ATOMIC_RELEASE);
 	return c;
 }
 

@@ -217,6 +217,12 @@ void hp_arena_fini(struct hp_arena *a);
  * zero-fill BSS that is only touched where chunks exist. */
 #define HP_MAP_BITS (47 - HP_CHUNK_SHIFT)
 extern struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
+/* Beside the map, for hp_owns: the blocks [lo, hi) of the chunk published
+ * in each slot, as lo << 16 | hi; 0 for none.  Read with no RCU section (the
+ * preload asks before it may enter liburcu: registering a thread maps
+ * memory, which comes back into its hooks): never freed, nothing to
+ * dereference.  512 KiB of BSS, touched only where chunks exist. */
+extern uint32_t hp_chunk_span[1UL << HP_MAP_BITS];
 
 /* The block holding @addr, or NULL if no arena owns it.  No lock: chunks
  * are published with a release store; inside an RCU read-side section the
