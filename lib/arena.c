@@ -12,7 +12,8 @@
  *
  * Address -> block is O(1) and takes no lock: hp_chunk_map[addr >> 30] holds
  * the chunk (written once with a release store, read with acquire), and the
- * block is chunk->blocks[(addr >> 21) & 511].  Chunks are unmapped by
+ * block is chunk->blocks[(addr >> 21) & 511]; hp_owns() reads only
+ * hp_chunk_span[], which is never freed.  Chunks are unmapped by
  * hp_arena_destroy(), when the caller promises nobody uses the arena, and
  * by hp_trim(), which retires the chunks with nothing committed: they are
  * unpublished first and released after an RCU grace period, so a lock-free
@@ -317,9 +318,10 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
  */
 static bool lazy_fits(const struct hp_block *b, int home)
 {
-	if (hp_backend_is_hugetlb(b->backend))
-		return true;
-	return home == PROT_NONE ? b->home == PROT_NONE : !(b->home == PROT_NONE && b->lazy);
+	bool hugetlb = hp_backend_is_hugetlb(b->backend); /* never lazy, never dropped */
+	if (home == PROT_NONE)
+		return b->home == PROT_NONE && !hugetlb;
+	return hugetlb || !(b->home == PROT_NONE && b->lazy);
 }
 
 /* Should blocks of class @cls be shared memory with an alias? */
