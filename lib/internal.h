@@ -291,8 +291,9 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool 
 /* Free the allocation that starts at @addr.  0 or errno (EINVAL: no live
  * allocation starts there). */
 int hp_pool_free(struct hp_arena *a, uintptr_t addr);
-/* Free the allocation at page @first of @b, already claimed (HELD): back
- * to the home class, scrubbed, given back.  On error it is LIVE again. */
+/* Free the allocation at page @first of @b, already claimed (HELD): its
+ * memory dropped (or zeroed) if its block drops freed pages, back to the
+ * home class, scrubbed, given back.  On error it is LIVE again. */
 int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first);
 /* Fill freed pages: int3 for executable classes, poison if asked. */
 void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n);

@@ -194,6 +194,7 @@ static void *place(struct hp_arena *a, int set, size_t npages, int prot, int hom
 		}
 		/* Memory is short: a partial block of the class on another
 		 * node, then a steal on ours. */
+		b = NULL;
 		for (int k = 1; k < HP_MAX_NODES && !b; k++)
 			b = pool_find(&a->node[(nd + k) % HP_MAX_NODES].pools[set][home], n,
 				      changes);
