@@ -200,6 +200,23 @@ static int bad(int err, const char *call, const void *ptr, const char *why)
 	return -1;
 }
 
+/*
+ * Is @a an arena that can be used?  NULL is EINVAL; so is a destroyed one,
+ * as long as its first page, which holds HP_ARENA_DEAD, is kept (bury()):
+ * a stale handle then reads DEAD, never unmapped memory or a new arena made
+ * at the same address.  Sets errno (or aborts, checked) when not.
+ */
+static bool arena_ok(struct hp_arena *a, const char *call)
+{
+	if (a && __atomic_load_n(&a->magic, __ATOMIC_RELAXED) == HP_ARENA_LIVE)
+		return true;
+	if (a)
+		bad(EINVAL, call, a, "not a live arena (destroyed?)");
+	else
+		errno = EINVAL;
+	return false;
+}
+
 /* Check @prot (with HP_HOME bits); 0, or -1 with errno set. */
 static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int prot, bool home_ok)
 {
@@ -223,10 +240,8 @@ static void after_call(struct hp_arena *a)
 static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded)
 {
 	const char *call = guarded ? "hp_alloc_guarded" : "hp_alloc";
-	if (!a) {
-		errno = EINVAL;
+	if (!arena_ok(a, call))
 		return NULL;
-	}
 	if (check_prot(a, call, NULL, prot, true))
 		return NULL;
 	if (size == 0) {
@@ -274,10 +289,8 @@ void *hp_arena_alloc_guarded(struct hp_arena *a, size_t size, int prot)
 
 int hp_arena_free(struct hp_arena *a, void *ptr)
 {
-	if (!a) {
-		errno = EINVAL;
+	if (!arena_ok(a, "hp_free"))
 		return -1;
-	}
 	if (!ptr)
 		return 0;
 	if ((uintptr_t)ptr & (HP_PAGE_SIZE - 1))
@@ -332,10 +345,8 @@ static int check_range(const char *call, const void *ptr, size_t size, size_t *n
 
 int hp_arena_protect(struct hp_arena *a, void *ptr, size_t size, int prot)
 {
-	if (!a) {
-		errno = EINVAL;
+	if (!arena_ok(a, "hp_protect"))
 		return -1;
-	}
 	size_t npages;
 	if (check_prot(a, "hp_protect", ptr, prot, false) ||
 	    check_range("hp_protect", ptr, size, &npages))
@@ -360,10 +371,8 @@ int hp_arena_protect(struct hp_arena *a, void *ptr, size_t size, int prot)
 
 int hp_arena_discard(struct hp_arena *a, void *ptr, size_t size)
 {
-	if (!a) {
-		errno = EINVAL;
+	if (!arena_ok(a, "hp_discard"))
 		return -1;
-	}
 	size_t npages;
 	if (check_range("hp_discard", ptr, size, &npages))
 		return -1;
@@ -383,10 +392,8 @@ int hp_arena_discard(struct hp_arena *a, void *ptr, size_t size)
 
 int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 {
-	if (!a) {
-		errno = EINVAL;
+	if (!arena_ok(a, "hp_write"))
 		return -1;
-	}
 	if (size == 0)
 		return 0;
 	if (!src)
@@ -407,10 +414,8 @@ int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 
 void *hp_arena_writable(struct hp_arena *a, void *ptr)
 {
-	if (!a) {
-		errno = EINVAL;
+	if (!arena_ok(a, "hp_writable"))
 		return NULL;
-	}
 	uintptr_t w = 0;
 	pthread_mutex_lock(&a->lock);
 	int err = hp_pool_writable(a, (uintptr_t)ptr, &w);
@@ -424,19 +429,15 @@ void *hp_arena_writable(struct hp_arena *a, void *ptr)
 
 int hp_arena_collapse_pending(struct hp_arena *a)
 {
-	if (!a) {
-		errno = EINVAL;
+	if (!arena_ok(a, "hp_collapse_pending"))
 		return -1;
-	}
 	return hp_collapse_run(a, HP_RUN_NOW | HP_RUN_FORCE, 0, NULL);
 }
 
 int hp_arena_trim(struct hp_arena *a)
 {
-	if (!a) {
-		errno = EINVAL;
+	if (!arena_ok(a, "hp_trim"))
 		return -1;
-	}
 	pthread_mutex_lock(&a->lock);
 	hp_tcache_drain_mine(a);
 	int err = hp_arena_trim_blocks(a);
@@ -459,7 +460,9 @@ int hp_arena_trim(struct hp_arena *a)
 
 int hp_arena_stats_get(struct hp_arena *a, struct hp_stats *st)
 {
-	if (!a || !st || st->size < sizeof(struct hp_stats)) {
+	if (!arena_ok(a, "hp_stats_get"))
+		return -1;
+	if (!st || st->size < sizeof(struct hp_stats)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -502,15 +505,46 @@ struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 	return a;
 }
 
+/*
+ * A destroyed arena's memory goes back, but for its first page, which holds
+ * HP_ARENA_DEAD and stays mapped until DEAD_KEPT more arenas have been
+ * destroyed: a handle used after its arena was destroyed reads DEAD
+ * meanwhile (EINVAL), not unmapped memory nor a new arena made at the same
+ * address.  Bounded: DEAD_KEPT pages and mappings at most.
+ */
+#define DEAD_KEPT 64
+static struct hp_arena *dead_arenas[DEAD_KEPT];
+static unsigned ndead;
+static pthread_mutex_t dead_lock = PTHREAD_MUTEX_INITIALIZER;
+
+_Static_assert(sizeof(struct hp_arena) > HP_PAGE_SIZE &&
+		       offsetof(struct hp_arena, magic) + sizeof(uint64_t) <= HP_PAGE_SIZE,
+	       "the arena's magic word is in a page of its own to keep");
+
+static void bury(struct hp_arena *a)
+{
+	hp_os_linux.meta_free((char *)a + HP_PAGE_SIZE, sizeof(*a) - HP_PAGE_SIZE);
+	pthread_mutex_lock(&dead_lock);
+	struct hp_arena *oldest = dead_arenas[ndead % DEAD_KEPT];
+	dead_arenas[ndead++ % DEAD_KEPT] = a;
+	pthread_mutex_unlock(&dead_lock);
+	if (oldest)
+		hp_os_linux.meta_free(oldest, HP_PAGE_SIZE);
+}
+
 int hp_arena_destroy(struct hp_arena *a)
 {
 	if (!a || a == &default_arena) {
 		errno = EINVAL;
 		return -1;
 	}
+	uint64_t live = HP_ARENA_LIVE; /* one destroy wins */
+	if (!__atomic_compare_exchange_n(&a->magic, &live, HP_ARENA_DEAD, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return bad(EINVAL, "hp_arena_destroy", a, "not a live arena (destroyed already?)");
 	hp_registry_del(a);
 	hp_arena_teardown(a);
-	hp_os_linux.meta_free(a, sizeof(*a));
+	bury(a);
 	return 0;
 }
 
@@ -609,11 +643,14 @@ int hp_owns(const void *addr, size_t size)
 
 	if (size == 0 || __builtin_add_overflow(first, size - 1, &last))
 		return 0;
+	/* The span words, not the chunks: no RCU section needed (internal.h). */
 	for (uintptr_t i = first >> HP_CHUNK_SHIFT; i <= last >> HP_CHUNK_SHIFT; i++) {
 		if (i >= (1UL << HP_MAP_BITS))
 			return 0;
-		const struct hp_chunk *c = __atomic_load_n(&hp_chunk_map[i], __ATOMIC_ACQUIRE);
-		if (c && last >= hp_chunk_start(c) && first < hp_chunk_end(c))
+		uint32_t span = __atomic_load_n(&hp_chunk_span[i], __ATOMIC_ACQUIRE);
+		uintptr_t base = i << HP_CHUNK_SHIFT;
+		if (span && last >= base + (uintptr_t)(span >> 16) * HP_BLOCK_SIZE &&
+		    first < base + (uintptr_t)(span & 0xffff) * HP_BLOCK_SIZE)
 			return 1;
 	}
 	return 0;

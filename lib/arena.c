@@ -12,7 +12,8 @@
  *
  * Address -> block is O(1) and takes no lock: hp_chunk_map[addr >> 30] holds
  * the chunk (written once with a release store, read with acquire), and the
- * block is chunk->blocks[(addr >> 21) & 511].  Chunks are unmapped by
+ * block is chunk->blocks[(addr >> 21) & 511]; hp_owns() reads only
+ * hp_chunk_span[], which is never freed.  Chunks are unmapped by
  * hp_arena_destroy(), when the caller promises nobody uses the arena, and
  * by hp_trim(), which retires the chunks with nothing committed: they are
  * unpublished first and released after an RCU grace period, so a lock-free
@@ -44,6 +45,7 @@
 #include "internal.h"
 
 struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
+uint32_t hp_chunk_span[1UL << HP_MAP_BITS];
 
 /* Slots tried on each side of hp_config.near before taking any address,
  * and the smallest part of a slot taken for a chunk near it. */
@@ -67,6 +69,7 @@ void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int 
 {
 	static uint64_t next_id = 1;
 	memset(a, 0, sizeof(*a));
+	a->magic = HP_ARENA_LIVE;
 	a->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->collapse_done, NULL);
@@ -87,6 +90,7 @@ void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int 
 
 static void unpublish(struct hp_chunk *c)
 {
+	__atomic_store_n(&hp_chunk_span[c->base >> HP_CHUNK_SHIFT], 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&hp_chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
 }
 
@@ -129,6 +133,7 @@ struct hp_chunk *hp_arena_retire_chunks(struct hp_arena *a)
 
 void hp_arena_fini(struct hp_arena *a)
 {
+	__atomic_store_n(&a->magic, HP_ARENA_DEAD, __ATOMIC_RELAXED);
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		unpublish(c);
 	a->os->synchronize();
@@ -139,10 +144,14 @@ void hp_arena_fini(struct hp_arena *a)
 	pthread_cond_destroy(&a->thread_wake);
 }
 
-void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
+bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 {
-	while (b->collapsing)
+	bool waited = false;
+	while (b->collapsing) {
 		pthread_cond_wait(&a->collapse_done, &a->lock);
+		waited = true;
+	}
+	return waited;
 }
 
 static uintptr_t slot_distance(uintptr_t slot, uintptr_t near)
@@ -230,6 +239,8 @@ static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
 	a->chunks = c;
 	a->reserved_bytes += hp_chunk_end(c) - hp_chunk_start(c);
 	__atomic_store_n(&hp_chunk_map[base >> HP_CHUNK_SHIFT], c, __ATOMIC_RELEASE);
+	__atomic_store_n(&hp_chunk_span[base >> HP_CHUNK_SHIFT], c->lo << 16 | c->hi,
+			 __ATOMIC_RELEASE);
 	return c;
 }
 
@@ -298,14 +309,19 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 }
 
 /*
- * Can free block @b serve home class @home?  Blocks of class NONE are lazy
- * (no memory until touched, so a NONE allocation reads as zero when made
- * accessible); blocks of other classes are populated, executable ones with
- * traps.  Neither kind is re-homed into the other.
+ * Can free block @b serve home class @home?  A NONE allocation must read as
+ * zero when made accessible: only blocks of class NONE, whose freed pages
+ * drop their memory, can give it that (a lazy block of another class, one
+ * emptied by hp_discard, may have been written since).  Blocks of other
+ * classes are populated, executable ones with traps: a lazy NONE block is
+ * not re-homed to them.
  */
 static bool lazy_fits(const struct hp_block *b, int home)
 {
-	return hp_backend_is_hugetlb(b->backend) || b->lazy == (home == PROT_NONE);
+	bool hugetlb = hp_backend_is_hugetlb(b->backend); /* never lazy, never dropped */
+	if (home == PROT_NONE)
+		return b->home == PROT_NONE && !hugetlb;
+	return hugetlb || !(b->home == PROT_NONE && b->lazy);
 }
 
 /* Should blocks of class @cls be shared memory with an alias? */
@@ -404,12 +420,38 @@ static int commit_chunk_1g(struct hp_arena *a, int cls, int node)
 	return 0;
 }
 
-/* Re-home an EMPTY block to @home with one whole-block mprotect. */
+/*
+ * EMPTY block @b is about to become executable: fill it with int3, for its
+ * memory holds what its data class left there.  Through the alias, or
+ * directly if the block is writable, else after making it RW (recorded, so
+ * that a failure after leaves the books as the kernel has it).  0 or errno.
+ */
+static int trap_block(struct hp_arena *a, struct hp_block *b)
+{
+	uintptr_t at = b->aliased ? hp_alias_of(b, b->base) : b->base;
+	if (!b->aliased && !(b->home & PROT_WRITE)) {
+		int err = a->os->protect(b->base, HP_BLOCK_SIZE, PROT_READ | PROT_WRITE);
+		a->n.mprotect_calls++;
+		if (err)
+			return err;
+		hp_block_reset(b, PROT_READ | PROT_WRITE);
+	}
+	a->os->store(at, NULL, HP_TRAP_BYTE, HP_BLOCK_SIZE);
+	return 0;
+}
+
+/* Re-home an EMPTY block to @home with one whole-block mprotect (and a
+ * fill with int3 if it becomes executable). */
 static int rehome(struct hp_arena *a, struct hp_block *b, int home)
 {
 	if (b->home == home)
 		return 0;
 	hp_block_wait_collapse(a, b);
+	if ((home & PROT_EXEC) && !(b->home & PROT_EXEC)) {
+		int err = trap_block(a, b);
+		if (err)
+			return err;
+	}
 	int err = a->os->protect(b->base, HP_BLOCK_SIZE, home);
 	a->n.mprotect_calls++;
 	if (err)
@@ -533,7 +575,11 @@ int hp_arena_node(struct hp_arena *a)
 
 int hp_arena_take_block(struct hp_arena *a, int set, int home, int node, struct hp_block **out)
 {
-	struct hp_block *b = free_find(a, set, home, false, node);
+	struct hp_block *b;
+	/* Free blocks are taken only with no collapse in flight (a wait drops
+	 * the lock, and another thread could take the block meanwhile). */
+	while ((b = free_find(a, set, home, false, node)) && hp_block_wait_collapse(a, b))
+		;
 	if (b)
 		return take_free(a, b, home, out);
 
@@ -563,6 +609,8 @@ int hp_arena_take_block(struct hp_arena *a, int set, int home, int node, struct 
 	 * still beats a steal. */
 	for (int k = 0; k < HP_MAX_NODES; k++) {
 		b = free_find(a, set, home, true, (node + k) % HP_MAX_NODES);
+		if (b && hp_block_wait_collapse(a, b))
+			return hp_arena_take_block(a, set, home, node, out);
 		if (b)
 			return take_free(a, b, home, out);
 	}
@@ -592,11 +640,25 @@ static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int h
 	return NULL;
 }
 
+/* Wait out the collapses in flight on the @n blocks from @head: true if
+ * there were any (the lock was dropped: search again). */
+static bool span_wait_collapse(struct hp_arena *a, struct hp_block *head, unsigned n)
+{
+	bool waited = false;
+	for (unsigned i = 0; i < n; i++)
+		waited |= hp_block_wait_collapse(a, &head[i]);
+	return waited;
+}
+
 int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
 		       struct hp_block **out)
 {
-	struct hp_block *head = find_span(a, set, n, home, node);
+	struct hp_block *head;
 	int err;
+
+	/* As for single blocks: none taken while a collapse is in flight. */
+	while ((head = find_span(a, set, n, home, node)) && span_wait_collapse(a, head, n))
+		;
 
 	if (!head) {
 		int backend = hp_set_backend(a, set);
@@ -609,6 +671,8 @@ int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int no
 		head = find_span(a, set, n, home, node);
 		if (!head)
 			return ENOMEM;
+		if (span_wait_collapse(a, head, n))
+			return hp_arena_take_span(a, set, n, home, node, out);
 	}
 
 	/* Commit the uncommitted runs, re-home the empty blocks. */

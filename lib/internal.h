@@ -217,6 +217,12 @@ void hp_arena_fini(struct hp_arena *a);
  * zero-fill BSS that is only touched where chunks exist. */
 #define HP_MAP_BITS (47 - HP_CHUNK_SHIFT)
 extern struct hp_chunk *hp_chunk_map[1UL << HP_MAP_BITS];
+/* Beside the map, for hp_owns: the blocks [lo, hi) of the chunk published
+ * in each slot, as lo << 16 | hi; 0 for none.  Read with no RCU section (the
+ * preload asks before it may enter liburcu: registering a thread maps
+ * memory, which comes back into its hooks): never freed, nothing to
+ * dereference.  512 KiB of BSS, touched only where chunks exist. */
+extern uint32_t hp_chunk_span[1UL << HP_MAP_BITS];
 
 /* The block holding @addr, or NULL if no arena owns it.  No lock: chunks
  * are published with a release store; inside an RCU read-side section the
@@ -243,8 +249,11 @@ int hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n, int home, i
 		       struct hp_block **out);
 /* The node whose pools serve the calling thread now (policy applied). */
 int hp_arena_node(struct hp_arena *a);
-/* Wait until no collapse is in flight on @b.  Lock held. */
-void hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
+/* Wait until no collapse is in flight on @b.  Lock held.  True if it
+ * waited: the lock was dropped, and what the caller found may have changed
+ * (a block off the lists is taken only with no collapse in flight, so that
+ * nothing can put it back meanwhile: search again). */
+bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 /* Put an EMPTY block on the free list. */
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
 /* Return EMPTY blocks to the kernel (counted in a->n.trimmed_blocks).
@@ -282,8 +291,9 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool 
 /* Free the allocation that starts at @addr.  0 or errno (EINVAL: no live
  * allocation starts there). */
 int hp_pool_free(struct hp_arena *a, uintptr_t addr);
-/* Free the allocation at page @first of @b, already claimed (HELD): back
- * to the home class, scrubbed, given back.  On error it is LIVE again. */
+/* Free the allocation at page @first of @b, already claimed (HELD): its
+ * memory dropped (or zeroed) if its block drops freed pages, back to the
+ * home class, scrubbed, given back.  On error it is LIVE again. */
 int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first);
 /* Fill freed pages: int3 for executable classes, poison if asked. */
 void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n);

@@ -25,7 +25,10 @@
  * page in use goes back to the arena's free list.
  *
  * Freed pages of executable classes are filled with int3 (HP_TRAP_BYTE)
- * before anyone can get them again, so stale code never runs; freed
+ * before anyone can get them again, so stale code never runs; pages that
+ * become executable from another class (a re-homed block, a steal, an
+ * allocation that starts executable in a data block) are filled once on
+ * the way; freed
  * writable pages are poisoned with HUGEPERM_POISON=1.  Writes into pages
  * the caller cannot write (hp_write) go, best first: through the block's
  * alias (a memcpy), through /proc/self/mem (a system call, but no change
@@ -124,6 +127,19 @@ static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int 
 	return best;
 }
 
+static int fill_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n,
+		      const char *page_of_bytes);
+static const char trap_page[HP_PAGE_SIZE];
+
+/* Pages about to be handed out with protection @prot, from a block of home
+ * class @home: executable ones must hold int3, and only an executable
+ * class's free pages do (filled at commit, at a re-home and when freed):
+ * others hold what their last owner left. */
+static bool needs_trap(int prot, int home)
+{
+	return (prot & PROT_EXEC) && !(home & PROT_EXEC);
+}
+
 static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, int home, int node)
 {
 	unsigned n = (unsigned)((npages + HP_BLOCK_PAGES - 1) / HP_BLOCK_PAGES);
@@ -134,7 +150,10 @@ static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, in
 		return NULL;
 	}
 	if (prot != home) {
-		err = hp_pages_protect(a, head, 0, (size_t)n * HP_BLOCK_PAGES, prot);
+		size_t npg = (size_t)n * HP_BLOCK_PAGES;
+		err = needs_trap(prot, home) ? fill_pages(a, head, 0, npg, trap_page) : 0;
+		if (!err)
+			err = hp_pages_protect(a, head, 0, npg, prot);
 		if (err) {
 			for (unsigned i = 0; i < n; i++) {
 				hp_block_give(&head[i], 0, HP_BLOCK_PAGES);
@@ -157,34 +176,44 @@ static void *place(struct hp_arena *a, int set, size_t npages, int prot, int hom
 		return alloc_span(a, set, npages, prot, home, node);
 
 	unsigned n = (unsigned)npages;
-	struct hp_block *b = pool_find(&a->node[nd].pools[set][home], n, changes);
-	bool stolen = false;
-	if (!b) {
+	struct hp_block *b;
+	bool stolen;
+	/* A block is taken off its list only with no collapse in flight on
+	 * it, and the lock is not dropped from there to hp_pool_insert: a
+	 * wait would let a concurrent free put it back on the list, and the
+	 * insert below would link it twice.  After a wait, search again. */
+	do {
+		stolen = false;
+		b = pool_find(&a->node[nd].pools[set][home], n, changes);
+		if (b)
+			continue;
 		int err = hp_arena_take_block(a, set, home, node, &b);
 		if (!err) {
 			b->state = HP_BLOCK_ACTIVE;
-		} else {
-			/* Memory is short: a partial block of the class on another
-			 * node, then a steal on ours. */
-			b = NULL;
-			for (int k = 1; k < HP_MAX_NODES && !b; k++)
-				b = pool_find(&a->node[(nd + k) % HP_MAX_NODES].pools[set][home], n,
-					      changes);
-			/* No steal for NONE: another class's pages hold data. */
-			if (!b && (changes || home == PROT_NONE ||
-				   (set == HP_SET_PRIMARY && hp_backend_is_hugetlb(a->backend)) ||
-				   !(b = pool_steal(a, set, n, home, nd)))) {
-				errno = err;
-				return NULL;
-			}
-			stolen = b && b->home != home;
+			break;
 		}
-	}
+		/* Memory is short: a partial block of the class on another
+		 * node, then a steal on ours. */
+		b = NULL;
+		for (int k = 1; k < HP_MAX_NODES && !b; k++)
+			b = pool_find(&a->node[(nd + k) % HP_MAX_NODES].pools[set][home], n,
+				      changes);
+		/* No steal for NONE: another class's pages hold data. */
+		if (!b && (changes || home == PROT_NONE ||
+			   (set == HP_SET_PRIMARY && hp_backend_is_hugetlb(a->backend)) ||
+			   !(b = pool_steal(a, set, n, home, nd)))) {
+			errno = err;
+			return NULL;
+		}
+		stolen = b->home != home;
+	} while (hp_block_wait_collapse(a, b));
 
 	hp_pool_remove(a, b);
 	int first = hp_block_find_run(b, n);
 	hp_block_take(b, (unsigned)first, n);
-	int err = hp_pages_protect(a, b, (unsigned)first, n, prot);
+	int err = needs_trap(prot, b->home) ? fill_pages(a, b, (unsigned)first, n, trap_page) : 0;
+	if (!err)
+		err = hp_pages_protect(a, b, (unsigned)first, n, prot);
 	if (err) {
 		hp_block_give(b, (unsigned)first, n);
 		if (b->nused == 0)
@@ -247,11 +276,13 @@ static void unguard_pages(struct hp_arena *a, struct hp_block *b, size_t first, 
 void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded)
 {
 	/* Hugetlb pages are taken at map time and change protection only
-	 * whole: lazy allocations (NONE) and class changes go to THP blocks. */
+	 * whole: lazy allocations (NONE) and class changes go to THP blocks.
+	 * So does code on 1 GiB pages: one page per executable class, with no
+	 * alias, would be too coarse; aliased 2 MiB blocks serve it. */
 	bool changes = prot != home || home == PROT_NONE;
-	int set = guarded					   ? HP_SET_GUARDED
-		  : (changes && hp_backend_is_hugetlb(a->backend)) ? HP_SET_MUTABLE
-								   : HP_SET_PRIMARY;
+	bool to_mutable = (changes && hp_backend_is_hugetlb(a->backend)) ||
+			  ((home & PROT_EXEC) && a->backend == HP_BACKEND_HUGETLB_1G);
+	int set = guarded ? HP_SET_GUARDED : to_mutable ? HP_SET_MUTABLE : HP_SET_PRIMARY;
 	if (!guarded)
 		return place(a, set, npages, prot, home);
 	uintptr_t p = (uintptr_t)place(a, set, npages + 2, prot, home);
@@ -375,13 +406,20 @@ static int write_pages(struct hp_arena *a, struct hp_block *b, uintptr_t dst, co
 static const char trap_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP_TRAP_BYTE};
 static const char poison_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP_POISON_BYTE};
 
-/* Fill @n pages from page @first of the allocation at block @b (free path). */
-static void fill_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n,
-		       const char *page_of_bytes)
+/* Fill @n pages from page @first of the allocation at block @b, whatever
+ * their protection.  0 or the first error. */
+static int fill_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n,
+		      const char *page_of_bytes)
 {
 	enum write_method m;
-	for (size_t p = first; p < first + n; p++)
-		write_pages(a, b, b->base + p * HP_PAGE_SIZE, page_of_bytes, HP_PAGE_SIZE, &m);
+	int err = 0;
+	for (size_t p = first; p < first + n; p++) {
+		int e = write_pages(a, b, b->base + p * HP_PAGE_SIZE, page_of_bytes, HP_PAGE_SIZE,
+				    &m);
+		if (!err)
+			err = e;
+	}
+	return err;
 }
 
 static const char zero_page[HP_PAGE_SIZE];
@@ -434,6 +472,17 @@ void hp_pool_give_back(struct hp_arena *a, struct hp_block *b, unsigned first, s
 		hp_pool_insert(a, b);
 }
 
+/* Freed pages of a lazy block's class (NONE) must read as zero for their
+ * next owner: their memory is dropped, or, if the kernel refuses that,
+ * zeros are written.  0 or errno. */
+static int drop_pages(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
+{
+	int err = discard_pages(a, b, first, n);
+	if (err)
+		err = fill_pages(a, b, first, n, zero_page);
+	return err;
+}
+
 int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first)
 {
 	size_t n = b->state == HP_BLOCK_SPAN ? (size_t)b->span * HP_BLOCK_PAGES
@@ -441,9 +490,12 @@ int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first)
 	bool guarded = b->pool_set == HP_SET_GUARDED;
 	if (guarded) /* the guards' state goes back first: a retry must find them */
 		unguard_pages(a, b, first, n);
-	/* Pages go back to the home class first: if that fails, nothing
-	 * has changed and the allocation is still live. */
-	int err = hp_pages_protect(a, b, first, n, b->home);
+	/* Pages are emptied (lazy blocks) and go back to the home class first:
+	 * if that fails, nothing but their bytes has changed and the
+	 * allocation is still live. */
+	int err = hp_block_drops_free(b) ? drop_pages(a, b, first, n) : 0;
+	if (!err)
+		err = hp_pages_protect(a, b, first, n, b->home);
 	if (err) {
 		if (guarded)
 			guard_pages(a, b, first, n);
@@ -457,9 +509,7 @@ int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first)
 
 void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
 {
-	if (hp_block_drops_free(b))
-		(void)discard_pages(a, b, first, n);
-	else if (b->home & PROT_EXEC)
+	if (b->home & PROT_EXEC)
 		fill_pages(a, b, first, n, trap_page);
 	else if (a->poison && (b->home & PROT_WRITE))
 		fill_pages(a, b, first, n, poison_page);

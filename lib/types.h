@@ -230,7 +230,14 @@ struct hp_tcache {
 	struct hp_tbin bin[HP_NCLASS][HP_TCACHE_BINS];
 };
 
+/* hp_arena.magic: a live arena, and one destroyed (its first page is kept
+ * a while so that a stale handle reads this: api.c). */
+#define HP_ARENA_LIVE 0x6870617265616e61ULL /* "hparena" */
+#define HP_ARENA_DEAD 0x6465616461726e61ULL
+
 struct hp_arena {
+	uint64_t magic;		   /* HP_ARENA_LIVE, or HP_ARENA_DEAD once destroyed:
+				    * the public calls check it (atomic) */
 	pthread_mutex_t lock;	   /* guards everything below */
 	uint64_t id;		   /* unique for the process's lifetime, never 0 */
 	uint64_t trim_epoch;	   /* bumped by hp_trim: caches drain (atomic) */

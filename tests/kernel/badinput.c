@@ -73,6 +73,10 @@ int main(int argc, char **argv)
 			hp_free(p);
 		} else if (!strcmp(argv[2], "rwx")) {
 			hp_alloc(4096, RW | PROT_EXEC);
+		} else if (!strcmp(argv[2], "destroyed")) {
+			struct hp_arena *a = hp_arena_create(NULL);
+			hp_arena_destroy(a);
+			hp_arena_alloc(a, 4096, RW);
 		}
 		return 0;
 	}
@@ -124,6 +128,31 @@ int main(int argc, char **argv)
 	ok(!hp_arena_create(&cfg) && errno == EINVAL, "hp_arena_create with a bad backend: EINVAL");
 	ok(hp_arena_destroy(NULL) == -1 && errno == EINVAL, "hp_arena_destroy(NULL): EINVAL");
 
+	/* An arena destroyed, then used: each call says EINVAL, even after a
+	 * new arena was made (which must not take the old one's place). */
+	struct hp_arena *ar = hp_arena_create(NULL);
+	char *ap = ar ? hp_arena_alloc(ar, 3 * 4096, RW) : NULL;
+	ok(ap && hp_arena_destroy(ar) == 0, "an arena destroyed with an allocation live");
+	BAD(hp_arena_destroy(ar), EINVAL, "hp_arena_destroy again");
+	struct hp_arena *ar2 = hp_arena_create(NULL);
+	ok(ar2 && ar2 != ar, "a new arena is not where the destroyed one was");
+	BAD(hp_arena_alloc(ar, 4096, RW) ? 0 : -1, EINVAL, "hp_arena_alloc after destroy");
+	BAD(hp_arena_alloc_guarded(ar, 4096, RW) ? 0 : -1, EINVAL,
+	    "hp_arena_alloc_guarded after destroy");
+	BAD(hp_arena_free(ar, ap), EINVAL, "hp_arena_free after destroy");
+	BAD(hp_arena_protect(ar, ap, 4096, PROT_READ), EINVAL, "hp_arena_protect after destroy");
+	BAD(hp_arena_discard(ar, ap, 4096), EINVAL, "hp_arena_discard after destroy");
+	BAD(hp_arena_write(ar, ap, "x", 1), EINVAL, "hp_arena_write after destroy");
+	BAD(hp_arena_writable(ar, ap) ? 0 : -1, EINVAL, "hp_arena_writable after destroy");
+	BAD(hp_arena_collapse_pending(ar), EINVAL, "hp_arena_collapse_pending after destroy");
+	BAD(hp_arena_trim(ar), EINVAL, "hp_arena_trim after destroy");
+	struct hp_stats ast = {.size = sizeof(ast)};
+	BAD(hp_arena_stats_get(ar, &ast), EINVAL, "hp_arena_stats_get after destroy");
+	BAD(hp_arena_destroy(ar), EINVAL, "hp_arena_destroy after a new arena was made");
+	ok(hp_arena_destroy(ar2) == 0, "the new arena is destroyed normally");
+	/* The pointer's memory was given back with its arena. */
+	is(kernel_prot_at((uintptr_t)ap), -1, "the destroyed arena's memory is unmapped");
+
 	/* Checked mode: abort with a message. */
 	char out[1024];
 	int sig = checked_child("double-free", out, sizeof(out));
@@ -134,5 +163,8 @@ int main(int argc, char **argv)
 	is(sig, SIGABRT, "HUGEPERM_CHECKED=1: RWX without opt-in aborts");
 	ok(strstr(out, "hp_alloc") && strstr(out, "HUGEPERM_ALLOW_RWX"), "saying how to opt in: %s",
 	   out);
+	sig = checked_child("destroyed", out, sizeof(out));
+	is(sig, SIGABRT, "HUGEPERM_CHECKED=1: using a destroyed arena aborts");
+	ok(strstr(out, "hp_alloc(0x") && strstr(out, "destroyed"), "saying so: %s", out);
 	return tap_done();
 }

@@ -202,6 +202,12 @@ static void test_hugetlb(void)
 	is(blk(x)->backend, HP_BACKEND_HUGETLB_2M, "first block was hugetlb");
 	fake.commit_fail_after = -1;
 	is(a->backend, HP_BACKEND_THP, "the arena fell back to THP");
+	/* Its old hugetlb block, freed, holds the RW data: a PROT_NONE
+	 * allocation (which must read as zero) never takes it. */
+	hp_pool_free(a, (uintptr_t)x);
+	void *none = hp_pool_alloc(a, 512, PROT_NONE, PROT_NONE, false);
+	ok(none && !hp_backend_is_hugetlb(blk(none)->backend) && blk(none)->lazy,
+	   "after the fall back, PROT_NONE takes a lazy THP block, not the freed hugetlb one");
 	fake_arena_free(a);
 }
 
