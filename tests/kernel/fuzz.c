@@ -319,10 +319,13 @@ static void op_alloc(struct hp_arena *priv, long op)
 				while (p[k] == 0xcc)
 					k++;
 				if (stale_exec++ < 4)
-					printf("# op %ld: stale: fresh executable-class page %p "
-					       "reads "
-					       "0x%02x at byte %zu, not int3\n",
-					       op, (const void *)p, p[k], k);
+					printf("# op %ld: stale: fresh executable-class page %zu "
+					       "of "
+					       "%p (%zu pages, prot %#x, %s arena%s) reads 0x%02x "
+					       "at byte %zu, not int3\n",
+					       op, pg, (void *)o->p, n, prot | flags,
+					       o->a ? "private" : "default",
+					       o->guarded ? ", guarded" : "", p[k], k);
 				memcpy(o->bytes + pg * PAGE, p, PAGE);
 			}
 	check_usable(o, op);
@@ -372,12 +375,11 @@ static void op_write(struct obj *o, long op)
 		failed_calls++;
 	} else {
 		memcpy(o->bytes + off, src, size);
+		/* A page of unknown bytes is known once written whole; known ones
+		 * (fresh PROT_NONE ones too) stay known. */
 		for (size_t pg = off / PAGE; pg <= (off + size - 1) / PAGE; pg++)
-			if (o->known[pg] != 1) { /* partly known: the page reads back to learn it */
-				o->known[pg] = 0;
-				if (off <= pg * PAGE && off + size >= (pg + 1) * PAGE)
-					o->known[pg] = 1;
-			}
+			if (!o->known[pg] && off <= pg * PAGE && off + size >= (pg + 1) * PAGE)
+				o->known[pg] = 1;
 	}
 	free(src);
 }
@@ -398,12 +400,8 @@ static void op_writable(struct obj *o, long op)
 		return;
 	size_t off = below(pages * PAGE), size = 1 + below(pages * PAGE - off);
 	size = size < 512 ? size : 512;
-	for (size_t k = 0; k < size; k++)
+	for (size_t k = 0; k < size; k++) /* a page whose bytes were unknown stays so */
 		w[off + k] = o->bytes[off + k] = (uint8_t)rnd();
-	size_t pg = off / PAGE, last = (off + size - 1) / PAGE;
-	for (; pg <= last; pg++)
-		if (o->known[pg] != 1)
-			o->known[pg] = 0;
 }
 
 static void op_discard(struct obj *o, long op)

@@ -12,29 +12,6 @@
 
 #include "kernel.h"
 
-int kernel_prot_at(uintptr_t addr)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int prot = -1;
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long s, e;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) != 3)
-			continue;
-		if (addr >= s && addr < e) {
-			prot = (perms[0] == 'r' ? PROT_READ : 0) |
-			       (perms[1] == 'w' ? PROT_WRITE : 0) |
-			       (perms[2] == 'x' ? PROT_EXEC : 0);
-			break;
-		}
-	}
-	fclose(f);
-	return prot;
-}
-
 static struct kernel_vma *vmas;
 static size_t nvmas, capvmas;
 
@@ -86,6 +63,11 @@ int kernel_maps_prot(uintptr_t a)
 			return vmas[mid].prot;
 	}
 	return -1;
+}
+
+int kernel_prot_at(uintptr_t addr)
+{
+	return kernel_maps_load() ? -1 : kernel_maps_prot(addr);
 }
 
 long kernel_meminfo(const char *field)

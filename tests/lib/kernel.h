@@ -10,7 +10,7 @@
 
 #include "kview.h"
 
-/* PROT_* of the VMA holding @addr, or -1 if none. */
+/* PROT_* of the VMA holding @addr, or -1 if none (a fresh snapshot, below). */
 int kernel_prot_at(uintptr_t addr);
 /* /proc/self/maps at one moment, sorted by address, for checks of many
  * pages: kernel_maps_load() replaces the snapshot (0, or -1). */
