@@ -16,8 +16,8 @@
  *     PROT_READ|PROT_WRITE|PROT_EXEC (an arena with HP_ARENA_ALLOW_RWX);
  *     aliases (hp_writable) are never executable;
  * and after everything is freed and trimmed: the statistics have nothing
- * in use and nothing committed, and smaps shows no memory in a mapping
- * named hugeperm.
+ * in use and nothing committed, and pagemap shows no page present in any
+ * block an allocation or alias touched.
  *
  * What the model knows of fresh pages (hugeperm(3)): pages of executable
  * classes hold int3 (0xcc); PROT_NONE pages read zero once made
@@ -234,23 +234,45 @@ static void check(long op)
 				(void *)v[i].start, (long)(v[i].end - v[i].start), 0);
 }
 
-/* Pages of mappings named hugeperm holding memory, in KiB. */
-static long leftover_rss_kb(void)
+/*
+ * Leaks, by the kernel's page tables: every 2 MiB block an allocation or
+ * an alias ever touched is remembered; after everything is freed and
+ * trimmed, /proc/self/pagemap must show none of their pages present.
+ */
+#define MAXBLOCKS 8192
+static uintptr_t touched[MAXBLOCKS];
+static size_t ntouched;
+
+static void touch(const void *p, size_t size)
 {
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	bool ours = false;
-	long kb = 0, v;
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long s, e;
-		if (sscanf(line, "%lx-%lx ", &s, &e) == 2)
-			ours = strstr(line, "hugeperm") != NULL;
-		else if (ours && sscanf(line, "Rss: %ld kB", &v) == 1)
-			kb += v;
+	for (uintptr_t b = (uintptr_t)p >> 21; b <= ((uintptr_t)p + size - 1) >> 21; b++) {
+		size_t i = 0;
+		while (i < ntouched && touched[i] != b)
+			i++;
+		if (i == ntouched && ntouched < MAXBLOCKS)
+			touched[ntouched++] = b;
 	}
-	if (f)
-		fclose(f);
-	return kb;
+}
+
+/* Pages present in the blocks touched (-1: pagemap unreadable). */
+static long leftover_pages(void)
+{
+	FILE *f = fopen("/proc/self/pagemap", "rb");
+	uint64_t pm[512];
+	long n = 0;
+	if (!f)
+		return -1;
+	for (size_t i = 0; i < ntouched; i++) {
+		if (fseeko(f, (off_t)(touched[i] << 9) * 8, SEEK_SET) ||
+		    fread(pm, 8, 512, f) != 512) {
+			n = -1;
+			break;
+		}
+		for (int k = 0; k < 512; k++)
+			n += pm[k] >> 63; /* present */
+	}
+	fclose(f);
+	return n;
 }
 
 /* ---------------------------------------------------------------------
@@ -302,6 +324,7 @@ static void op_alloc(struct hp_arena *priv, long op)
 		return;
 	}
 	o->npages = n;
+	touch(o->p - o->guarded * PAGE, (n + 2 * o->guarded) * PAGE);
 	o->prot = malloc(n);
 	o->known = malloc(n);
 	o->bytes = malloc(n * PAGE);
@@ -394,8 +417,10 @@ static void op_writable(struct obj *o, long op)
 	if (w == o->p) /* the pages themselves: as far as they are writable */
 		for (pages = 0; pages < o->npages && (o->prot[pages] & PROT_WRITE); pages++)
 			;
-	else
+	else if (!o->alias) {
 		o->alias = w;
+		touch(w, o->npages * PAGE);
+	}
 	if (!pages)
 		return;
 	size_t off = below(pages * PAGE), size = 1 + below(pages * PAGE - off);
@@ -461,6 +486,7 @@ static void run(void *arg)
 			check(op);
 	}
 	check(nops);
+	long held = leftover_pages(); /* the leak check sees memory: live pages are there */
 	while (nlive)
 		op_free(nlive - 1, nops);
 	hp_collapse_pending();
@@ -470,13 +496,16 @@ static void run(void *arg)
 	struct hp_stats d = {.size = sizeof(d)}, p = {.size = sizeof(p)};
 	hp_stats_get(&d);
 	hp_arena_stats_get(priv, &p);
-	long rss = leftover_rss_kb();
+	long left = leftover_pages();
 	printf("# %s: default arena %s, private arena %s; used %lu + %lu, committed %lu + %lu "
-	       "bytes after trim, %ld KiB resident in hugeperm mappings\n",
+	       "bytes after trim; %ld pages present in the %zu blocks used (%ld before the "
+	       "frees)\n",
 	       set->name, hp_backend_name(d.backend), hp_backend_name(p.backend),
 	       (unsigned long)d.used_bytes, (unsigned long)p.used_bytes,
-	       (unsigned long)d.committed_bytes, (unsigned long)p.committed_bytes, rss);
-	bool leak = d.used_bytes || p.used_bytes || d.committed_bytes || p.committed_bytes || rss;
+	       (unsigned long)d.committed_bytes, (unsigned long)p.committed_bytes, left, ntouched,
+	       held);
+	bool leak = d.used_bytes || p.used_bytes || d.committed_bytes || p.committed_bytes ||
+		    left != 0 || held <= 0;
 	hp_arena_destroy(priv);
 	printf("RESULT ops=%ld diverged=%ld stale_exec=%ld stale_none=%ld failed=%ld leak=%d\n",
 	       ops_done, diverged, stale_exec, stale_none, failed_calls, leak);
