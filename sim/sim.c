@@ -78,6 +78,12 @@ static int parse_flags(const char *s, int *flags)
 	return 0;
 }
 
+/* Does @ev's range end within the address space? */
+static bool in_space(const struct hp_trace_event *ev)
+{
+	return ev->npages <= SIM_PAGE_END && ev->page <= SIM_PAGE_END - ev->npages;
+}
+
 static int parse_text(const char *data, size_t size, struct sim_trace *t, char *err, size_t errlen)
 {
 	size_t line = 0;
@@ -89,6 +95,10 @@ static int parse_text(const char *data, size_t size, struct sim_trace *t, char *
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		char buf[256], type[16], prot[8] = "---", flags[64] = "";
 		line++;
+		if (memchr(p, 0, len)) {
+			snprintf(err, errlen, "line %zu: a NUL byte (binary, not a trace)", line);
+			return EINVAL;
+		}
 		if (len >= sizeof(buf))
 			len = sizeof(buf) - 1;
 		memcpy(buf, p, len);
@@ -111,8 +121,8 @@ static int parse_text(const char *data, size_t size, struct sim_trace *t, char *
 		for (int k = 1; k < HP_EV_NTYPES; k++)
 			if (!strcmp(type, hp_trace_type_name(k)))
 				type_id = k;
-		if (n < 5 || type_id == 0 || (addr & 0xfff) || t_us < 0 || parse_prot(prot, &pr) ||
-		    parse_flags(flags, &fl)) {
+		if (n < 5 || type_id == 0 || (addr & 0xfff) || !(t_us >= 0 && t_us < 1.8e16) ||
+		    parse_prot(prot, &pr) || parse_flags(flags, &fl) || !in_space(&ev)) {
 			snprintf(err, errlen,
 				 "line %zu: expected '<t_us> <tid> <type> 0x<addr> <npages> <rwx> "
 				 "[flags]', got '%s'",
@@ -132,6 +142,10 @@ static int parse_text(const char *data, size_t size, struct sim_trace *t, char *
 int sim_trace_parse(const uint8_t *data, size_t size, struct sim_trace *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
+	if (size == 0) {
+		snprintf(err, errlen, "empty");
+		return EINVAL;
+	}
 	if (size < 7 || memcmp(data, HP_TRACE_MAGIC, 7) != 0) {
 		int e = parse_text((const char *)data, size, t, err, errlen);
 		if (e)
@@ -150,7 +164,7 @@ int sim_trace_parse(const uint8_t *data, size_t size, struct sim_trace *t, char 
 	while (p < end) {
 		struct hp_trace_event ev;
 		size_t at = (size_t)(p - data);
-		if (hp_trace_decode(&st, &p, end, &ev)) {
+		if (hp_trace_decode(&st, &p, end, &ev) || !in_space(&ev)) {
 			snprintf(err, errlen, "bad event at byte %zu (event %zu)", at, t->n);
 			sim_trace_free(t);
 			return EINVAL;
@@ -196,18 +210,32 @@ const char *sim_policy_about(const char *name)
  * The program's mappings
  * ------------------------------------------------------------------- */
 
-/* Index of the first mapping that ends above @page. */
-static size_t first_after(const struct sim *s, uint64_t page)
+/*
+ * The mappings are sorted by first page.  Their nominal ranges may overlap
+ * or nest: a mapping placed over part of another (MAP_FIXED) only marks
+ * the other's pages unmapped, it does not cut it.  So a mapping touching
+ * @page starts at most s->maxlen - 1 pages before it: lookups search by
+ * start from there.
+ */
+
+/* Index of the first mapping that starts at or after @page. */
+static size_t first_from(const struct sim *s, uint64_t page)
 {
 	size_t lo = 0, hi = s->na;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (s->a[mid]->page + s->a[mid]->npages <= page)
+		if (s->a[mid]->page < page)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return lo;
+}
+
+/* Index of the first mapping that may hold @page or pages after it. */
+static size_t first_near(const struct sim *s, uint64_t page)
+{
+	return first_from(s, page > s->maxlen ? page - s->maxlen : 0);
 }
 
 static int insert(struct sim *s, struct sim_alloc *a)
@@ -220,18 +248,24 @@ static int insert(struct sim *s, struct sim_alloc *a)
 		s->a = na;
 		s->cap = cap;
 	}
-	size_t i = first_after(s, a->page);
+	size_t i = first_from(s, a->page + 1); /* after those of the same start */
 	memmove(s->a + i + 1, s->a + i, (s->na - i) * sizeof(*s->a));
 	s->a[i] = a;
 	s->na++;
+	if (a->npages > s->maxlen)
+		s->maxlen = a->npages;
+	s->npages += a->npages;
 	return 0;
 }
 
 static void mark_live(struct sim *s, struct sim_alloc *a, uint64_t off, uint64_t n, bool on)
 {
-	for (uint64_t i = off; i < off + n; i++)
-		if (a->prot[i] != SIM_UNMAPPED && (a->prot[i] & ACCESS))
-			sim_mm_use(&s->mm, a->at + i, 1, on);
+	for (uint64_t i = off, j; i < off + n; i = j + 1) { /* runs of live pages */
+		for (j = i; j < off + n && a->prot[j] != SIM_UNMAPPED && (a->prot[j] & ACCESS); j++)
+			;
+		if (j > i)
+			sim_mm_use(&s->mm, a->at + i, j - i, on);
+	}
 }
 
 void sim_move(struct sim *s, struct sim_alloc *a, uint64_t at)
@@ -249,8 +283,12 @@ typedef void (*piece_fn)(struct sim *s, struct sim_alloc *a, uint64_t off, uint6
 static uint64_t for_pieces(struct sim *s, uint64_t page, uint64_t n, piece_fn fn, int arg)
 {
 	uint64_t covered = 0;
-	for (size_t i = first_after(s, page); i < s->na && s->a[i]->page < page + n;) {
+	for (size_t i = first_near(s, page); i < s->na && s->a[i]->page < page + n;) {
 		struct sim_alloc *a = s->a[i];
+		if (a->page + a->npages <= page) { /* ends before the range */
+			i++;
+			continue;
+		}
 		uint64_t from = page > a->page ? page - a->page : 0;
 		uint64_t to = page + n - a->page < a->npages ? page + n - a->page : a->npages;
 		size_t before = s->na;
@@ -277,7 +315,10 @@ static uint64_t for_pieces(struct sim *s, uint64_t page, uint64_t n, piece_fn fn
 static void free_alloc(struct sim *s, struct sim_alloc *a)
 {
 	s->pol->free(s->pp, a);
-	size_t i = first_after(s, a->page);
+	size_t i = first_from(s, a->page);
+	while (s->a[i] != a) /* after others of the same start */
+		i++;
+	s->npages -= a->npages;
 	memmove(s->a + i, s->a + i + 1, (s->na - i - 1) * sizeof(*s->a));
 	s->na--;
 	free(a->prot);
@@ -318,7 +359,11 @@ static void do_discard(struct sim *s, struct sim_alloc *a, uint64_t off, uint64_
 static int do_map(struct sim *s, uint64_t page, uint64_t n, int prot, int flags,
 		  const uint8_t *prots)
 {
+	if (n == 0)
+		return -1;		     /* maps nothing: ignored */
 	for_pieces(s, page, n, do_unmap, 0); /* MAP_FIXED replaces */
+	if (n > SIM_MAX_PAGES - s->npages)
+		return EFBIG; /* more than the replay holds: the trace is absurd */
 	struct sim_alloc *a = calloc(1, sizeof(*a));
 	uint8_t *pa = malloc(n ? n : 1);
 	if (!a || !pa) {
@@ -360,6 +405,8 @@ static void record_prots(struct sim *s, struct sim_alloc *a, uint64_t off, uint6
 static int do_remap(struct sim *s, const struct hp_trace_event *from,
 		    const struct hp_trace_event *to)
 {
+	if (from->npages > SIM_MAX_PAGES || to->npages > SIM_MAX_PAGES)
+		return EFBIG;
 	uint8_t *prots = malloc(to->npages ? to->npages : 1);
 	uint8_t *old = malloc(from->npages ? from->npages : 1);
 	if (!prots || !old) {
@@ -451,6 +498,10 @@ static int replay_event(struct sim *s, struct sim_result *r, const struct sim_tr
 	const struct hp_trace_event *ev = &t->ev[*i];
 	uint64_t missed = 0;
 	int err = 0;
+	if (!in_space(ev) || (ev->type == HP_EV_REMAP && *i + 1 < t->n && !in_space(ev + 1))) {
+		r->ignored++; /* a trace not from the reader (sim_trace_add) may hold these */
+		return 0;
+	}
 	switch (ev->type) {
 	case HP_EV_MAP:
 		err = do_map(s, ev->page, ev->npages, ev->prot, ev->flags, NULL);
@@ -480,6 +531,8 @@ static int replay_event(struct sim *s, struct sim_result *r, const struct sim_tr
 	}
 	if (err == ENOMEM && s->mm.oom)
 		return ENOMEM;
+	if (err == EFBIG) /* beyond SIM_MAX_PAGES (no policy returns EFBIG) */
+		return EINVAL;
 	if (err || missed == ev->npages)
 		r->ignored++;
 	return 0;

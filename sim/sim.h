@@ -34,8 +34,18 @@ struct sim_trace {
 	size_t n;
 };
 
+/*
+ * Bounds.  A trace file is at most SIM_TRACE_MAX_SIZE bytes; an event's
+ * range ends within the 64-bit address space (page + npages <= SIM_PAGE_END);
+ * a replay holds at most SIM_MAX_PAGES mapped pages at once (64 GiB: its
+ * memory is a byte per mapped page and a model block per 2 MiB in use).
+ */
+#define SIM_TRACE_MAX_SIZE (256u << 20)
+#define SIM_PAGE_END	   (1ULL << 52)
+#define SIM_MAX_PAGES	   (1ULL << 24)
+
 /* Parse a binary trace or its text form.  0, or errno with a message (the
- * line or byte offset) in @err. */
+ * line or byte offset) in @err: EINVAL for an empty or malformed trace. */
 int sim_trace_parse(const uint8_t *data, size_t size, struct sim_trace *t, char *err,
 		    size_t errlen);
 void sim_trace_free(struct sim_trace *t);
@@ -100,7 +110,8 @@ extern const char *const sim_policy_names[];
 /* One line about @name, or NULL if there is no such policy. */
 const char *sim_policy_about(const char *name);
 
-/* Replay @t under @policy.  0, or EINVAL (no such policy) or ENOMEM. */
+/* Replay @t under @policy.  0, or EINVAL (no such policy, or the trace
+ * maps more than SIM_MAX_PAGES at once) or ENOMEM. */
 int sim_run(const struct sim_trace *t, const char *policy, const struct sim_options *o,
 	    struct sim_result *r);
 void sim_result_free(struct sim_result *r);

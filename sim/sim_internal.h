@@ -110,8 +110,10 @@ struct sim {
 	uint64_t now_ns;   /* trace time of the event being replayed */
 	int collapse_mode; /* sim_options.collapse_mode */
 	uint64_t n_copy, n_alias;
-	struct sim_alloc **a; /* live allocations, sorted by page */
+	struct sim_alloc **a; /* live allocations, sorted by first page */
 	size_t na, cap;
+	uint64_t maxlen;	/* the longest npages of any allocation so far */
+	uint64_t npages;	/* npages of the live allocations, summed (<= SIM_MAX_PAGES) */
 	uint64_t sample_ns;	/* sim_options.sample_ns */
 	struct hp_arena *arena; /* sim_run_arena: the hugeperm policy's (a real one) */
 	uint8_t *remap_prots;	/* a remap's old protections, while it is read */

@@ -220,8 +220,10 @@ int cmd_map(int argc, char **argv)
 	for (int k = 0; k < n; k++) {
 		int err = sim_run(&t, names[k], &o, &r[k]);
 		if (err) {
+			for (int j = 0; j <= k; j++)
+				sim_result_free(&r[j]);
 			sim_trace_free(&t);
-			return tool_fail(names[k], err);
+			return tool_sim_fail(file, names[k], err);
 		}
 	}
 	FILE *f = fopen(out, "w");

@@ -199,8 +199,10 @@ int cmd_replay(int argc, char **argv)
 	for (int k = 0; k < n; k++, nr++) {
 		int err = sim_run(&t, names[k], &o, &r[nr]);
 		if (err) {
+			for (int j = 0; j <= k; j++)
+				sim_result_free(&r[j]);
 			sim_trace_free(&t);
-			return tool_fail(names[k], err);
+			return tool_sim_fail(file, names[k], err);
 		}
 	}
 	uint64_t lib_splits = 0, lib_collapses = 0;

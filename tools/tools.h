@@ -62,6 +62,9 @@ int tool_spawn(char **argv, int *code);
 /* tracefile.c: trace files */
 /* Read and parse the trace in @path into @t: 0, or 2 with the error printed. */
 int tool_load_trace(const char *path, struct sim_trace *t);
+/* A replay of @path under @policy failed with @e: the error printed
+ * (EINVAL: the trace maps too much); returns 2. */
+int tool_sim_fail(const char *path, const char *policy, int e);
 /* @t in the text form that `dump` prints and traces may be read from. */
 void tool_print_trace(const struct sim_trace *t, FILE *out);
 

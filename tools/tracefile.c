@@ -8,37 +8,65 @@
 #include "config.h" /* _GNU_SOURCE */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sim.h"
 #include "tools.h"
 
+/*
+ * The file is read whole, but bounded: at most SIM_TRACE_MAX_SIZE bytes
+ * (EFBIG beyond), and a file that is not the binary form stops at its
+ * first NUL byte, which no text trace holds (/dev/zero is refused at once).
+ */
 int tool_load_trace(const char *path, struct sim_trace *t)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
 		return tool_fail(path, errno);
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return tool_fail(path, EISDIR);
+	}
 	size_t cap = 1 << 16, n = 0;
 	uint8_t *buf = malloc(cap);
-	for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-		n += got;
+	int rerr = buf ? 0 : ENOMEM;
+	while (!rerr) {
 		if (n == cap) {
-			uint8_t *nb = realloc(buf, cap *= 2);
-			if (!nb)
-				free(buf);
+			uint8_t *nb = cap < SIM_TRACE_MAX_SIZE ? realloc(buf, cap *= 2) : NULL;
+			if (!nb) {
+				rerr = cap < SIM_TRACE_MAX_SIZE ? ENOMEM : EFBIG;
+				break;
+			}
 			buf = nb;
 		}
+		ssize_t got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rerr = got < 0 ? errno : 0;
+			break;
+		}
+		bool binary = n + (size_t)got >= 7 && !memcmp(buf, HP_TRACE_MAGIC, 7);
+		n += (size_t)got;
+		if (!binary && memchr(buf + n - (size_t)got, 0, (size_t)got))
+			break; /* not a trace: the parser says why */
 	}
-	int rerr = ferror(f);
-	fclose(f);
-	if (!buf)
-		return tool_fail(path, ENOMEM);
+	close(fd);
 	if (rerr) {
 		free(buf);
-		return tool_fail(path, EIO);
+		if (rerr == EFBIG) {
+			fprintf(stderr, "hugeperm: %s: not a trace: larger than %u MiB (EFBIG)\n",
+				path, SIM_TRACE_MAX_SIZE >> 20);
+			return 2;
+		}
+		return tool_fail(path, rerr);
 	}
 	char err[256] = "";
 	int e = sim_trace_parse(buf, n, t, err, sizeof(err));
@@ -49,6 +77,17 @@ int tool_load_trace(const char *path, struct sim_trace *t)
 		return 2;
 	}
 	return 0;
+}
+
+int tool_sim_fail(const char *path, const char *policy, int e)
+{
+	if (e != EINVAL) /* the policies were checked: EINVAL is the trace's size */
+		return tool_fail(policy, e);
+	fprintf(stderr,
+		"hugeperm: %s: replay under %s: the trace maps more than %llu GiB at once "
+		"(EINVAL)\n",
+		path, policy, (unsigned long long)(SIM_MAX_PAGES >> 18) /* 4 KiB pages */);
+	return 2;
 }
 
 void tool_print_trace(const struct sim_trace *t, FILE *out)

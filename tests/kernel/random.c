@@ -31,47 +31,6 @@ struct live {
 static struct live live[MAXLIVE];
 static int nlive;
 
-/* /proc/self/maps, loaded once per check. */
-static struct vma {
-	uintptr_t s, e;
-	int prot;
-} vmas[65536];
-static int nvmas;
-
-static void load_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	nvmas = 0;
-	while (f && fgets(line, sizeof(line), f) && nvmas < 65536) {
-		unsigned long s, e;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) != 3)
-			continue;
-		vmas[nvmas++] = (struct vma){s, e,
-					     (perms[0] == 'r' ? PROT_READ : 0) |
-						     (perms[1] == 'w' ? PROT_WRITE : 0) |
-						     (perms[2] == 'x' ? PROT_EXEC : 0)};
-	}
-	if (f)
-		fclose(f);
-}
-
-static int maps_prot(uintptr_t a)
-{
-	int lo = 0, hi = nvmas - 1;
-	while (lo <= hi) {
-		int mid = (lo + hi) / 2;
-		if (a < vmas[mid].s)
-			hi = mid - 1;
-		else if (a >= vmas[mid].e)
-			lo = mid + 1;
-		else
-			return vmas[mid].prot;
-	}
-	return -1;
-}
-
 static const int classes[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE, PROT_READ | PROT_EXEC};
 
 /* Check everything against the kernel; counts of mismatches. */
@@ -82,7 +41,7 @@ static void check(struct hp_arena *a, const char *when, bool *all_ok)
 	bool ident = st.free_bytes + st.cached_bytes + st.used_bytes == st.committed_bytes;
 	long bad_prot = 0, bad_model = 0, bad_huge = 0, pages = 0;
 
-	load_maps();
+	kernel_maps_load();
 	pthread_mutex_lock(&a->lock);
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
@@ -90,7 +49,8 @@ static void check(struct hp_arena *a, const char *when, bool *all_ok)
 			if (b->state == HP_BLOCK_UNCOMMITTED)
 				continue;
 			for (unsigned p = 0; p < HP_BLOCK_PAGES; p++, pages++)
-				bad_prot += maps_prot(b->base + p * HP_PAGE_SIZE) != b->prot[p];
+				bad_prot +=
+					kernel_maps_prot(b->base + p * HP_PAGE_SIZE) != b->prot[p];
 			if (b->huge && kernel_huge_pages(b->base, HP_BLOCK_SIZE) == 0)
 				bad_huge++;
 		}
@@ -98,7 +58,7 @@ static void check(struct hp_arena *a, const char *when, bool *all_ok)
 	for (int i = 0; i < nlive; i++)
 		for (size_t p = 0; p < live[i].npages; p++) {
 			uintptr_t addr = (uintptr_t)live[i].p + p * HP_PAGE_SIZE;
-			bad_model += maps_prot(addr) != live[i].prot[p];
+			bad_model += kernel_maps_prot(addr) != live[i].prot[p];
 			if ((live[i].prot[p] & PROT_READ) && *(unsigned char *)addr != live[i].tag)
 				bad_model++;
 		}

@@ -12,11 +12,14 @@
 
 #include "kernel.h"
 
-int kernel_prot_at(uintptr_t addr)
+static struct kernel_vma *vmas;
+static size_t nvmas, capvmas;
+
+int kernel_maps_load(void)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
-	int prot = -1;
+	nvmas = 0;
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
@@ -24,15 +27,47 @@ int kernel_prot_at(uintptr_t addr)
 		char perms[8];
 		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) != 3)
 			continue;
-		if (addr >= s && addr < e) {
-			prot = (perms[0] == 'r' ? PROT_READ : 0) |
-			       (perms[1] == 'w' ? PROT_WRITE : 0) |
-			       (perms[2] == 'x' ? PROT_EXEC : 0);
-			break;
+		if (nvmas == capvmas) {
+			size_t cap = capvmas ? 2 * capvmas : 1024;
+			struct kernel_vma *nv = realloc(vmas, cap * sizeof(*nv));
+			if (!nv)
+				break;
+			vmas = nv;
+			capvmas = cap;
 		}
+		vmas[nvmas++] = (struct kernel_vma){s, e,
+						    (perms[0] == 'r' ? PROT_READ : 0) |
+							    (perms[1] == 'w' ? PROT_WRITE : 0) |
+							    (perms[2] == 'x' ? PROT_EXEC : 0)};
 	}
 	fclose(f);
-	return prot;
+	return 0;
+}
+
+const struct kernel_vma *kernel_maps(size_t *n)
+{
+	*n = nvmas;
+	return vmas;
+}
+
+int kernel_maps_prot(uintptr_t a)
+{
+	size_t lo = 0, hi = nvmas;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (a < vmas[mid].start)
+			hi = mid;
+		else if (a >= vmas[mid].end)
+			lo = mid + 1;
+		else
+			return vmas[mid].prot;
+	}
+	return -1;
+}
+
+int kernel_prot_at(uintptr_t addr)
+{
+	return kernel_maps_load() ? -1 : kernel_maps_prot(addr);
 }
 
 long kernel_meminfo(const char *field)

@@ -10,8 +10,18 @@
 
 #include "kview.h"
 
-/* PROT_* of the VMA holding @addr, or -1 if none. */
+/* PROT_* of the VMA holding @addr, or -1 if none (a fresh snapshot, below). */
 int kernel_prot_at(uintptr_t addr);
+/* /proc/self/maps at one moment, sorted by address, for checks of many
+ * pages: kernel_maps_load() replaces the snapshot (0, or -1). */
+struct kernel_vma {
+	uintptr_t start, end;
+	int prot; /* PROT_* */
+};
+int kernel_maps_load(void);
+/* The snapshot's VMAs, and the PROT_* of the one holding @addr (-1: none). */
+const struct kernel_vma *kernel_maps(size_t *n);
+int kernel_maps_prot(uintptr_t addr);
 /* A /proc/meminfo field (HugePages_Free ...), or -1. */
 long kernel_meminfo(const char *field);
 /* Read / write a long in a /proc or /sys file; write returns 0 or -1. */

@@ -320,6 +320,7 @@ static void test_synth(void)
 	}
 	ok(same && live > 0, "synth: every policy replays it whole, %llu live pages at peak",
 	   (unsigned long long)live);
+	sim_trace_free(&c);
 	p.threads = 0;
 	is(sim_synth(&p, &c), EINVAL, "synth: 0 threads: EINVAL");
 	sim_trace_free(&a);
@@ -350,6 +351,37 @@ static void test_map(void)
 	sim_trace_free(&t);
 }
 
+/*
+ * Mappings over others (issue 15 defect 19): B placed inside A, C over A's
+ * end; then A's whole range unmapped takes A and B, and C's pages beyond.
+ * The replay's list held A, B and C in overlapping ranges and lost track
+ * (a use-after-free, then a double free).
+ */
+static void test_overlap(void)
+{
+	struct sim_trace t = parse("0 1 map 0x40000000 64 rw-\n"
+				   "1 1 map 0x40010000 16 r-x fixed\n"
+				   "2 1 map 0x4003c000 8 rw- fixed\n"
+				   "3 1 protect 0x40000000 72 r--\n"
+				   "4 1 unmap 0x40000000 64 ---\n"
+				   "5 1 map 0x40000000 0 rw-\n"
+				   "6 1 unmap 0x40040000 8 ---\n");
+	bool same = true;
+	for (int k = 0; sim_policy_names[k]; k++) {
+		struct sim_result r = run(&t, sim_policy_names[k]);
+		same &= r.live_peak_pages == 64 + 4 && r.coverage_end < 0 && r.ignored == 1;
+		sim_result_free(&r);
+	}
+	ok(same, "overlapping maps: every policy sees 68 pages at peak, none at the end, the "
+		 "empty map ignored");
+	struct sim_trace u = parse("0 1 map 0xfffffffff000 1 rw-\n");
+	struct sim_result r = run(&u, "naive");
+	is(r.live_peak_pages, 1, "a map at the top of the 48-bit space");
+	sim_result_free(&r);
+	sim_trace_free(&u);
+	sim_trace_free(&t);
+}
+
 int main(void)
 {
 	test_format();
@@ -362,5 +394,6 @@ int main(void)
 	test_replay_semantics();
 	test_synth();
 	test_map();
+	test_overlap();
 	return tap_done();
 }
