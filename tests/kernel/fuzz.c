@@ -52,19 +52,18 @@
 
 struct setting {
 	const char *name;
-	const char *backend;	/* HUGEPERM_BACKEND */
-	int arena_backend;	/* the private arena's */
-	unsigned flags;		/* the private arena's */
-	bool no_alias;		/* HUGEPERM_ALIAS=0 too */
-	bool hugetlb;		/* reserve the pool; hp_protect of part of a page may fail */
-	const char *fresh_todo; /* a known defect makes fresh pages stale here */
+	const char *backend; /* HUGEPERM_BACKEND */
+	int arena_backend;   /* the private arena's */
+	unsigned flags;	     /* the private arena's */
+	bool no_alias;	     /* HUGEPERM_ALIAS=0 too */
+	bool hugetlb;	     /* reserve the pool; hp_protect of part of a page may fail */
 };
 
 static const struct setting settings[] = {
-	{"thp", "thp", HP_BACKEND_THP, HP_ARENA_ALLOW_RWX, false, false, NULL},
-	{"hugetlb-2m", "hugetlb-2m", HP_BACKEND_HUGETLB_2M, 0, false, true, NULL},
-	{"small", "small", HP_BACKEND_SMALL, 0, false, false, NULL},
-	{"no-alias", "thp", HP_BACKEND_THP, HP_ARENA_NO_ALIAS, true, false, "issue 15 defects 8-9"},
+	{"thp", "thp", HP_BACKEND_THP, HP_ARENA_ALLOW_RWX, false, false},
+	{"hugetlb-2m", "hugetlb-2m", HP_BACKEND_HUGETLB_2M, 0, false, true},
+	{"small", "small", HP_BACKEND_SMALL, 0, false, false},
+	{"no-alias", "thp", HP_BACKEND_THP, HP_ARENA_NO_ALIAS, true, false},
 };
 
 /* One live allocation and the model of it. */
@@ -577,25 +576,13 @@ int main(void)
 			tap_diag("replay: HP_FUZZ_SEED=%s HP_FUZZ_SETTINGS=%s HP_FUZZ_OPS=%ld "
 				 "(exit status %d, %ld divergences, %ld failed calls, leak %d)",
 				 seed, s->name, ops, st, div, fails, leak);
-		/* Issue 15 defects 8-10 (stale bytes in fresh executable and
-		 * PROT_NONE pages) are fixed on another branch: on the settings
-		 * that show them, this is a TODO until the fixes are merged (then
-		 * it XPASSes and fails the suite: drop the TODO).  no-alias shows
-		 * them: HP_FUZZ_SEED=3 HP_FUZZ_OPS=20 HP_FUZZ_SETTINGS=no-alias
-		 * (a fresh RX page reads 0, not int3); and once, at op 110824 of
-		 * seed 3, a fresh PROT_NONE page made readable read 0xcc (the
-		 * library's collapse timing varies: not every run repeats it). */
-		const char *todo = getenv("HP_FUZZ_NO_TODO") ? NULL : s->fresh_todo;
-		if (todo)
-			tap_todo(sx == 0 && sn == 0, todo,
-				 "%s: fresh executable pages hold int3, fresh PROT_NONE pages read "
-				 "zero (%ld and %ld stale)",
-				 s->name, sx, sn);
-		else
-			ok(sx == 0 && sn == 0,
-			   "%s: fresh executable pages hold int3, fresh PROT_NONE pages read zero "
-			   "(%ld and %ld stale)",
-			   s->name, sx, sn);
+		/* Issue 15 defects 8-10: a fresh RX page read 0, not int3, on
+		 * no-alias (HP_FUZZ_SEED=3 HP_FUZZ_OPS=20 HP_FUZZ_SETTINGS=no-alias),
+		 * and once a fresh PROT_NONE page made readable read 0xcc. */
+		ok(sx == 0 && sn == 0,
+		   "%s: fresh executable pages hold int3, fresh PROT_NONE pages read zero "
+		   "(%ld and %ld stale)",
+		   s->name, sx, sn);
 	}
 	return tap_done();
 }

@@ -37,19 +37,6 @@ bool tap_ok(bool cond, const char *fmt, ...)
 	return cond;
 }
 
-bool tap_todo(bool cond, const char *todo, const char *fmt, ...)
-{
-	va_list ap;
-	run++;
-	printf("%sok %d - ", cond ? "" : "not ", run);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf(" # TODO %s\n", todo);
-	fflush(stdout);
-	return cond;
-}
-
 void tap_skip(int n, const char *reason)
 {
 	for (int i = 0; i < n; i++)

@@ -10,10 +10,6 @@ void tap_plan(int n);
 /* Skip the whole program: "1..0 # SKIP reason". */
 __attribute__((noreturn)) void tap_skip_all(const char *reason);
 bool tap_ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A test of a known defect: "not ok" is expected (the harness's XFAIL),
- * "ok" is an XPASS, which fails the suite until the TODO is removed. */
-bool tap_todo(bool cond, const char *todo, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 void tap_skip(int n, const char *reason);
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run fn(arg) in a child with @env ("NAME=value", or NULL) added to its

@@ -320,7 +320,6 @@ static void test_synth(void)
 	}
 	ok(same && live > 0, "synth: every policy replays it whole, %llu live pages at peak",
 	   (unsigned long long)live);
-	sim_trace_free(&c);
 	p.threads = 0;
 	is(sim_synth(&p, &c), EINVAL, "synth: 0 threads: EINVAL");
 	sim_trace_free(&a);
