@@ -319,6 +319,67 @@ static int find_alloc_at(struct hp_arena *a, uintptr_t addr, struct hp_block **h
 enum write_method { W_DIRECT, W_ALIAS, W_PROCMEM, W_FLIP };
 
 /*
+ * Put the protections of pages [p0, p) of the range at block @b back to
+ * @prot[] after a flip.  0 or the first errno; each page is tried.
+ */
+static int unflip(struct hp_arena *a, struct hp_block *b, size_t p0, size_t p, const uint8_t *prot)
+{
+	int first_err = 0;
+	for (size_t q = p0; q < p; q++) {
+		struct hp_block *blk = nth_block(b, q);
+		int err = hp_pages_protect(a, blk, (unsigned)(q % HP_BLOCK_PAGES), 1, prot[q - p0]);
+		if (err) /* once more: the kernel's ENOMEM is mostly transient */
+			err = hp_pages_protect(a, blk, (unsigned)(q % HP_BLOCK_PAGES), 1,
+					       prot[q - p0]);
+		if (err && !first_err)
+			first_err = err;
+	}
+	return first_err;
+}
+
+/* Pages flipped in one go, at most: the saved protections live on the stack. */
+#define FLIP_PAGES 64
+
+/*
+ * hp_write's last resort: the pages writable (never executable), the
+ * copy, the protections back.  All or nothing: the pages are all made
+ * writable before a byte is stored, and if one cannot be, those already
+ * flipped are put back and nothing is written.  Ranges over FLIP_PAGES
+ * pages go in pieces of FLIP_PAGES, each all or nothing.
+ */
+static int write_flip(struct hp_arena *a, struct hp_block *b, uintptr_t dst, const void *src,
+		      size_t size)
+{
+	const char *s = src;
+	size_t p0 = (dst - b->base) >> HP_PAGE_SHIFT;
+	size_t p1 = (dst + size - 1 - b->base) >> HP_PAGE_SHIFT;
+	uint8_t saved[FLIP_PAGES];
+
+	for (size_t lo = p0; lo <= p1; lo += FLIP_PAGES) {
+		size_t hi = p1 - lo < FLIP_PAGES ? p1 + 1 : lo + FLIP_PAGES;
+		for (size_t p = lo; p < hi; p++) {
+			struct hp_block *blk = nth_block(b, p);
+			unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
+			saved[p - lo] = blk->prot[i];
+			int err = hp_pages_protect(
+				a, blk, i, 1, (blk->prot[i] | PROT_READ | PROT_WRITE) & ~PROT_EXEC);
+			if (err) {
+				unflip(a, b, lo, p, saved);
+				return err;
+			}
+		}
+		uintptr_t from = b->base + lo * HP_PAGE_SIZE, to = b->base + hi * HP_PAGE_SIZE;
+		from = dst > from ? dst : from;
+		to = dst + size < to ? dst + size : to;
+		a->os->store(from, s + (from - dst), 0, to - from);
+		int err = unflip(a, b, lo, hi, saved);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
  * Copy @size bytes to @dst, inside a live allocation that starts in block
  * @b (a span's head: later pages are in the following blocks), changing no
  * page's protection if that can be helped.  Lock held.  0 or errno; the
@@ -346,30 +407,20 @@ static int write_pages(struct hp_arena *a, struct hp_block *b, uintptr_t dst, co
 		*method = W_ALIAS;
 		return 0;
 	}
-	if (a->os->mem_write(dst, src, size) == 0) {
+	int err = a->os->mem_write(dst, src, size);
+	if (err == 0) {
 		*method = W_PROCMEM;
 		return 0;
 	}
-	/* Last resort: each page writable (never executable) for the copy. */
-	const char *s = src;
-	for (size_t p = p0; p <= p1; p++) {
-		struct hp_block *blk = nth_block(b, p);
-		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
-		int prot = blk->prot[i];
-		uintptr_t page = blk->base + (uintptr_t)i * HP_PAGE_SIZE;
-		uintptr_t from = dst > page ? dst : page;
-		uintptr_t to = dst + size < page + HP_PAGE_SIZE ? dst + size : page + HP_PAGE_SIZE;
-		int err = hp_pages_protect(a, blk, i, 1,
-					   (prot | PROT_READ | PROT_WRITE) & ~PROT_EXEC);
-		if (err)
+	/* Last resort: the pages writable (never executable) for the copy.
+	 * A hugetlb page changes protection only whole: no flip there. */
+	for (size_t p = p0; p <= p1; p++)
+		if (hp_backend_is_hugetlb(nth_block(b, p)->backend))
 			return err;
-		a->os->store(from, s + (from - dst), 0, to - from);
-		err = hp_pages_protect(a, blk, i, 1, prot);
-		if (err)
-			return err;
-	}
-	*method = W_FLIP;
-	return 0;
+	err = write_flip(a, b, dst, src, size);
+	if (!err)
+		*method = W_FLIP;
+	return err;
 }
 
 static const char trap_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP_TRAP_BYTE};
