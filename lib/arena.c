@@ -30,8 +30,9 @@
  * (when the arena allows it): each chunk gets a memfd per kind (shmem,
  * hugetlb) lazily, and a second 1 GiB reservation where the alias views
  * sit at the same offsets, so alias = alias_base + (addr - base).  If the
- * kernel refuses an executable memfd (vm.memfd_noexec=2), the arena drops
- * aliases for good and commits private memory, saying so once.
+ * kernel refuses an executable memfd (vm.memfd_noexec=2: EPERM or EACCES),
+ * the arena drops aliases for good and commits private memory, saying so
+ * once; any other failure (no fd to be had) makes only that block private.
  *
  * With the 1 GiB hugetlb backend the whole chunk is one page and one
  * mapping unit: it is committed at once, all its blocks share one home
@@ -90,13 +91,22 @@ static void unpublish(struct hp_chunk *c)
 	__atomic_store_n(&hp_chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
 }
 
+/* Unmap a reservation for good.  munmap of whole mappings fails only for
+ * want of memory (ENOMEM), mostly for a moment: once more, then the
+ * address space is left to the process (nothing of ours is in it). */
+static void release(struct hp_arena *a, uintptr_t addr, size_t size)
+{
+	if (a->os->release(addr, size))
+		a->os->release(addr, size);
+}
+
 void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *c)
 {
 	while (c) {
 		struct hp_chunk *next = c->next;
-		a->os->release(hp_chunk_start(c), hp_chunk_end(c) - hp_chunk_start(c));
+		release(a, hp_chunk_start(c), hp_chunk_end(c) - hp_chunk_start(c));
 		if (c->alias_base)
-			a->os->release(c->alias_base, HP_CHUNK_SIZE);
+			release(a, c->alias_base, HP_CHUNK_SIZE);
 		for (int k = 0; k < 2; k++)
 			if (c->alias_fd[k] >= 0)
 				a->os->close(c->alias_fd[k]);
@@ -370,7 +380,10 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 						  bind_to(a, node));
 		if (err == ENOMEM)
 			return err; /* a hugetlb pool ran dry: the caller falls back */
-		if (err)
+		/* Only the kernel's refusal of executable memfds is for good;
+		 * anything else (EMFILE at the fd limit) makes this block
+		 * private, and the next one tries again. */
+		if (err == EPERM || err == EACCES)
 			drop_aliases(a, err);
 		aliased = !err;
 	}
