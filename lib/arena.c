@@ -78,6 +78,7 @@ void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int 
 	a->backend = backend;
 	a->mutable_backend = mutable_backend;
 	a->fall_back = opt->backend == HP_BACKEND_AUTO;
+	a->primary_hugetlb = hp_backend_is_hugetlb(backend);
 	a->collapse_mode = (int)opt->collapse;
 	a->collapse_thread = opt->collapse_thread;
 	a->collapse_delay_ms = (uint32_t)opt->collapse_delay_ms;
@@ -582,14 +583,17 @@ int hp_arena_take_block(struct hp_arena *a, int set, int home, int node, struct 
 	return err;
 }
 
-/* Can block @b be part of a span of class @home in pool set @set? */
+/* Can block @b be part of a span of class @home in pool set @set?  Its
+ * blocks are all of the set's backend now: after a fall back, the old
+ * hugetlb blocks do not join a THP span (its protection changes in part). */
 static bool span_ok(const struct hp_arena *a, const struct hp_block *b, int set, int home, int node)
 {
 	if (b->state == HP_BLOCK_UNCOMMITTED)
 		return !b->chunk->hugetlb_1g;
 	return b->state == HP_BLOCK_EMPTY && b->pool_set == set &&
-	       b->pool_idx == node % HP_MAX_NODES && lazy_fits(b, home) &&
-	       b->aliased == wants_alias(a, home) && (b->home == home || !b->chunk->hugetlb_1g);
+	       b->backend == hp_set_backend(a, set) && b->pool_idx == node % HP_MAX_NODES &&
+	       lazy_fits(b, home) && b->aliased == wants_alias(a, home) &&
+	       (b->home == home || !b->chunk->hugetlb_1g);
 }
 
 static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int home, int node)
@@ -605,8 +609,8 @@ static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int h
 	return NULL;
 }
 
-int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
-		       struct hp_block **out)
+static int take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
+		     struct hp_block **out)
 {
 	struct hp_block *head = find_span(a, set, n, home, node);
 	int err;
@@ -664,6 +668,17 @@ undo:
 		if (c->blocks[i].state == HP_BLOCK_SPAN)
 			hp_arena_put_block(a, &c->blocks[i]);
 	return err;
+}
+
+int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
+		       struct hp_block **out)
+{
+	/* A dry hugetlb pool falls back here too, as for single blocks. */
+	for (;;) {
+		int err = take_span(a, set, n, home, node, out);
+		if (!err || !fall_back(a, set, err))
+			return err;
+	}
 }
 
 int hp_arena_trim_blocks(struct hp_arena *a)

@@ -249,9 +249,9 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool 
 	/* Hugetlb pages are taken at map time and change protection only
 	 * whole: lazy allocations (NONE) and class changes go to THP blocks. */
 	bool changes = prot != home || home == PROT_NONE;
-	int set = guarded					   ? HP_SET_GUARDED
-		  : (changes && hp_backend_is_hugetlb(a->backend)) ? HP_SET_MUTABLE
-								   : HP_SET_PRIMARY;
+	int set = guarded			    ? HP_SET_GUARDED
+		  : (changes && a->primary_hugetlb) ? HP_SET_MUTABLE
+						    : HP_SET_PRIMARY;
 	if (!guarded)
 		return place(a, set, npages, prot, home);
 	uintptr_t p = (uintptr_t)place(a, set, npages + 2, prot, home);
