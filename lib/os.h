@@ -43,7 +43,8 @@ struct hp_os {
 	 * (a lazy block): the range may take huge pages, but takes no memory
 	 * until it is made accessible and touched. */
 	int (*commit)(uintptr_t addr, size_t size, int prot, int backend, int fill, int node);
-	/* Give the memory back; the range becomes a reservation again. */
+	/* Give the memory back; the range becomes a reservation again.
+	 * ENOMEM (vm.max_map_count): nothing changed. */
 	int (*decommit)(uintptr_t addr, size_t size);
 	/* Drop the pages' memory (MADV_DONTNEED): they read as zero after,
 	 * the mapping and its protection stay. */
@@ -72,7 +73,9 @@ struct hp_os {
 	 * EPERM/EACCES when executable memfds are refused (memfd_noexec=2). */
 	int (*alias_commit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size,
 			    int prot, int backend, int fill, int node);
-	/* Both views back to reservations, the file's pages freed. */
+	/* Both views back to reservations, the file's pages freed.  On
+	 * error (ENOMEM) both views are as they were; a hole punch that
+	 * fails is no error (the pages stay in the file for the next commit). */
 	int (*alias_decommit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size);
 	/* Copy @size bytes from @from into [off, off+size) of @fd. */
 	int (*alias_copy)(int fd, size_t off, uintptr_t from, size_t size);
