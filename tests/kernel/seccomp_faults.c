@@ -8,6 +8,9 @@
  *             vm.max_map_count), or whose hole punch fails (EIO), leaves
  *             the block as it was, or decommitted, never half: the next
  *             executable allocation runs its code.
+ *   flip      hp_write's last resort (no alias, no /proc/self/mem) whose
+ *             second page cannot be made writable: -1, and nothing
+ *             written, no page left writable.
  *   random    a seeded random workload of every public call while mmap,
  *             munmap, mprotect, madvise, memfd_create, fallocate and
  *             pwrite fail at random: after each call the arena's
@@ -105,6 +108,62 @@ static void test_trim(bool punch)
 		"trim with %s: the arena stays whole, the next RX allocation runs its code",
 		punch ? "the hole punch failing (fallocate EIO)"
 		      : "the alias view's mmap failing (ENOMEM)"))
+		tap_diag("  %s %d", WIFSIGNALED(st) ? "signal" : "exit status",
+			 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+/* ---------------------------------------------------------------------
+ * hp_write's flip with its second mprotect failing (issue 15 defect 12)
+ * ------------------------------------------------------------------- */
+static int nprotect; /* mprotect calls seen */
+
+static int policy_flip(long nr, const long args[6])
+{
+	if (nr == SYS_pwrite64)
+		return EIO; /* no /proc/self/mem: hp_write flips */
+	if (nr == SYS_mprotect && ++nprotect == 2)
+		return ENOMEM; /* the second page's flip */
+	return 0;
+}
+
+static int flip_case(void)
+{
+	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_THP};
+	struct hp_arena *a = hp_arena_create(&cfg);
+	unsigned char *p = a ? hp_arena_alloc(a, 2 * PG, PROT_READ) : NULL;
+	if (!p)
+		return 1;
+	static unsigned char src[2 * 4096];
+	memset(src, 'A', sizeof(src));
+	if (sysfault_install())
+		return 2;
+	sysfault_policy = policy_flip;
+	sysfault_armed = true;
+	int r = hp_arena_write(a, p, src, sizeof(src));
+	sysfault_armed = false;
+	int bad = r == 0 ? 4 : 0;
+	for (int k = 0; k < 2; k++) {
+		if (kernel_prot_at((uintptr_t)p + (uintptr_t)k * PG) != PROT_READ)
+			bad |= 8; /* a page left writable */
+		for (size_t i = 0; i < PG; i++)
+			if (p[(size_t)k * PG + i]) {
+				bad |= 16; /* bytes written behind -1 */
+				break;
+			}
+	}
+	return bad;
+}
+
+static void test_flip(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(flip_case());
+	int st = 0;
+	waitpid(pid, &st, 0);
+	if (!ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		"hp_write's flip failing on its second page: -1, nothing written, both pages r--"))
 		tap_diag("  %s %d", WIFSIGNALED(st) ? "signal" : "exit status",
 			 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 }
@@ -385,9 +444,10 @@ int main(void)
 	long ops = e ? atol(e) : 1500;
 	verbose = getenv("HUGEPERM_FAULT_VERBOSE") != NULL;
 	int nseeds = getenv("HUGEPERM_FAULT_SEED") ? 1 : 3;
-	tap_plan(2 + 2 * nseeds);
+	tap_plan(3 + 2 * nseeds);
 	test_trim(false);
 	test_trim(true);
+	test_flip();
 	for (int k = 0; k < nseeds; k++) {
 		test_random(seed + (uint64_t)k, ops, HP_BACKEND_THP);
 		test_random(seed + (uint64_t)k, ops, HP_BACKEND_SMALL);
