@@ -337,46 +337,45 @@ static int unflip(struct hp_arena *a, struct hp_block *b, size_t p0, size_t p, c
 	return first_err;
 }
 
-/* Pages flipped in one go, at most: the saved protections live on the stack. */
-#define FLIP_PAGES 64
+/* Saved protections of a flip of up to this many pages live on the stack;
+ * more take metadata memory. */
+#define FLIP_STACK_PAGES 64
 
 /*
  * hp_write's last resort: the pages writable (never executable), the
- * copy, the protections back.  All or nothing: the pages are all made
+ * copy, the protections back.  All or nothing: every page is made
  * writable before a byte is stored, and if one cannot be, those already
- * flipped are put back and nothing is written.  Ranges over FLIP_PAGES
- * pages go in pieces of FLIP_PAGES, each all or nothing.
+ * flipped are put back and nothing is written.
  */
 static int write_flip(struct hp_arena *a, struct hp_block *b, uintptr_t dst, const void *src,
 		      size_t size)
 {
-	const char *s = src;
 	size_t p0 = (dst - b->base) >> HP_PAGE_SHIFT;
 	size_t p1 = (dst + size - 1 - b->base) >> HP_PAGE_SHIFT;
-	uint8_t saved[FLIP_PAGES];
+	size_t n = p1 - p0 + 1;
+	uint8_t stack[FLIP_STACK_PAGES], *saved = stack;
+	int err = 0;
 
-	for (size_t lo = p0; lo <= p1; lo += FLIP_PAGES) {
-		size_t hi = p1 - lo < FLIP_PAGES ? p1 + 1 : lo + FLIP_PAGES;
-		for (size_t p = lo; p < hi; p++) {
-			struct hp_block *blk = nth_block(b, p);
-			unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
-			saved[p - lo] = blk->prot[i];
-			int err = hp_pages_protect(
-				a, blk, i, 1, (blk->prot[i] | PROT_READ | PROT_WRITE) & ~PROT_EXEC);
-			if (err) {
-				unflip(a, b, lo, p, saved);
-				return err;
-			}
+	if (n > FLIP_STACK_PAGES && !(saved = a->os->meta_alloc(n)))
+		return ENOMEM;
+	for (size_t p = p0; p <= p1; p++) {
+		struct hp_block *blk = nth_block(b, p);
+		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
+		saved[p - p0] = blk->prot[i];
+		err = hp_pages_protect(a, blk, i, 1,
+				       (blk->prot[i] | PROT_READ | PROT_WRITE) & ~PROT_EXEC);
+		if (err) {
+			unflip(a, b, p0, p, saved);
+			break;
 		}
-		uintptr_t from = b->base + lo * HP_PAGE_SIZE, to = b->base + hi * HP_PAGE_SIZE;
-		from = dst > from ? dst : from;
-		to = dst + size < to ? dst + size : to;
-		a->os->store(from, s + (from - dst), 0, to - from);
-		int err = unflip(a, b, lo, hi, saved);
-		if (err)
-			return err;
 	}
-	return 0;
+	if (!err) {
+		a->os->store(dst, src, 0, size);
+		err = unflip(a, b, p0, p1 + 1, saved);
+	}
+	if (saved != stack)
+		a->os->meta_free(saved, n);
+	return err;
 }
 
 /*
@@ -427,12 +426,17 @@ static const char trap_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP
 static const char poison_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP_POISON_BYTE};
 
 /* Fill @n pages from page @first of the allocation at block @b (free path). */
-static void fill_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n,
-		       const char *page_of_bytes)
+static int fill_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n,
+		      const char *page_of_bytes)
 {
 	enum write_method m;
-	for (size_t p = first; p < first + n; p++)
-		write_pages(a, b, b->base + p * HP_PAGE_SIZE, page_of_bytes, HP_PAGE_SIZE, &m);
+	for (size_t p = first; p < first + n; p++) {
+		int err = write_pages(a, b, b->base + p * HP_PAGE_SIZE, page_of_bytes, HP_PAGE_SIZE,
+				      &m);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 static const char zero_page[HP_PAGE_SIZE];
@@ -511,9 +515,9 @@ void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_
 	if (hp_block_drops_free(b))
 		(void)discard_pages(a, b, first, n);
 	else if (b->home & PROT_EXEC)
-		fill_pages(a, b, first, n, trap_page);
+		(void)fill_pages(a, b, first, n, trap_page);
 	else if (a->poison && (b->home & PROT_WRITE))
-		fill_pages(a, b, first, n, poison_page);
+		(void)fill_pages(a, b, first, n, poison_page);
 }
 
 int hp_pool_free(struct hp_arena *a, uintptr_t addr)
@@ -581,7 +585,9 @@ int hp_pool_discard(struct hp_arena *a, uintptr_t addr, size_t npages)
 		 * written too: MADV_DONTNEED would not zero the one, and cannot
 		 * take part of the other. */
 		if (writable || blk->aliased || hp_backend_is_hugetlb(blk->backend)) {
-			fill_pages(a, blk, i, k, zero_page);
+			int err = fill_pages(a, blk, i, k, zero_page);
+			if (err)
+				return err;
 		} else {
 			int err = discard_pages(a, blk, i, k);
 			if (err)
