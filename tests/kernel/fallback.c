@@ -44,6 +44,18 @@ static int pool_free(long n)
 	return avail == n ? 0 : -1;
 }
 
+/* An arena on @backend with the pool sized to @n free pages; NULL (and a
+ * failed test) if the pool cannot be sized. */
+static struct hp_arena *arena_on_pool(long n, int backend)
+{
+	if (pool_free(n)) {
+		ok(0, "could not size the 2 MiB pool to %ld free pages", n);
+		return NULL;
+	}
+	struct hp_config cfg = {.size = sizeof(cfg), .backend = backend};
+	return hp_arena_create(&cfg);
+}
+
 static int backend_of(struct hp_arena *a)
 {
 	struct hp_stats st = {.size = sizeof(st)};
@@ -57,13 +69,10 @@ static const unsigned char ret7[] = {0xb8, 0x07, 0x00, 0x00, 0x00, 0xc3};
 /* Issue 15 defect 15: a span on a dry pool fell back nowhere (ENOMEM). */
 static void test_span(void)
 {
-	if (pool_free(1)) {
-		ok(0, "could not size the 2 MiB pool to 1 free page");
+	struct hp_arena *a = arena_on_pool(1, HP_BACKEND_AUTO);
+	if (!a)
 		return;
-	}
-	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_AUTO};
-	struct hp_arena *a = hp_arena_create(&cfg);
-	char *p = a ? hp_arena_alloc(a, 4096, RW) : NULL;
+	char *p = hp_arena_alloc(a, 4096, RW);
 	ok(p && backend_of(a) == HP_BACKEND_HUGETLB_2M,
 	   "auto arena on hugetlb-2m, its one page used");
 	errno = 0;
@@ -86,12 +95,9 @@ static void test_span(void)
  * HP_HOME (EINVAL) and PROT_NONE (one protection per 2 MiB) allocations. */
 static void test_after_fallback(void)
 {
-	if (pool_free(3)) {
-		ok(0, "could not size the 2 MiB pool to 3 free pages");
+	struct hp_arena *a = arena_on_pool(3, HP_BACKEND_AUTO);
+	if (!a)
 		return;
-	}
-	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_AUTO};
-	struct hp_arena *a = hp_arena_create(&cfg);
 	char *p = hp_arena_alloc(a, 4096, RW);
 	char *x = hp_arena_alloc(a, 4096, RX);
 	char *w = hp_arena_alloc(a, HP_BLOCK_SIZE, RW);
@@ -127,13 +133,10 @@ static void test_after_fallback(void)
 /* Issue 15 defect 16: a child whose pool cannot hold its code's copy. */
 static void test_fork(void)
 {
-	if (pool_free(1)) {
-		ok(0, "could not size the 2 MiB pool to 1 free page");
+	struct hp_arena *a = arena_on_pool(1, HP_BACKEND_HUGETLB_2M);
+	if (!a)
 		return;
-	}
-	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_HUGETLB_2M};
-	struct hp_arena *a = hp_arena_create(&cfg);
-	unsigned char *x = a ? hp_arena_alloc(a, 4096, RX) : NULL;
+	unsigned char *x = hp_arena_alloc(a, 4096, RX);
 	ok(x && hp_arena_write(a, x, ret42, sizeof(ret42)) == 0 &&
 		   hp_block_of((uintptr_t)x)->backend == HP_BACKEND_HUGETLB_2M &&
 		   ((int (*)(void))(void *)x)() == 42,
