@@ -13,9 +13,9 @@
  *     the protection the caller last set (a failed call changes nothing);
  *   - a call that failed is retried once the fault is gone, and succeeds.
  * The workload runs on three arenas: THP with aliases, THP without aliases
- * and without /proc/self/mem (hp_write flips protections), and hugetlb
- * 2 MiB (with its THP pool set).  One TAP line per (variant, hook, errno),
- * with the cases run; violations are printed as diagnostics.
+ * and without /proc/self/mem (hp_write flips protections) placed near a
+ * hint (reserve_in), and hugetlb 2 MiB (with its THP pool set).  One TAP line per (variant, hook,
+ * errno), with the cases run; violations are printed as diagnostics.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +56,7 @@ enum variant { V_ALIAS, V_FLIP, V_HUGETLB, NVARIANTS };
 static const char *const variant_names[NVARIANTS] = {"thp+alias", "thp, flips", "hugetlb-2m"};
 
 /* The model: what the caller knows of its live allocations. */
-#define NSLOTS 12
+#define NSLOTS 13
 struct model {
 	uintptr_t p;   /* 0: none */
 	size_t npages; /* as asked */
@@ -256,6 +256,8 @@ static void workload(enum variant v)
 	discard(1, 0, 3, "discard R pages");
 	discard(4, 100, 50, "discard part of the span");
 	discard(2, 0, 20, "discard RX pages");
+	alloc(11, HP_BLOCK_PAGES, PROT_NONE, false, "alloc a NONE block (lazy)");
+	protect(11, 0, HP_BLOCK_PAGES, RW, "protect the lazy block RW (populated to collapse)");
 	if (hp_arena_collapse_pending(A) < 0)
 		violate("collapse_pending failed", NULL);
 	done("collapse_pending");
@@ -298,8 +300,10 @@ static struct hp_arena *make_arena(enum variant v)
 					HP_COLLAPSE_DEFERRED);
 	a->alias = v != V_FLIP;
 	a->guard_madvise = true;
-	if (v == V_FLIP)
+	if (v == V_FLIP) {
 		fake.mem_write_refuse = EACCES; /* no /proc/self/mem: flips */
+		a->near = 0x600000000000UL;	/* chunks by reserve_in */
+	}
 	return a;
 }
 
