@@ -31,8 +31,9 @@
  * (when the arena allows it): each chunk gets a memfd per kind (shmem,
  * hugetlb) lazily, and a second 1 GiB reservation where the alias views
  * sit at the same offsets, so alias = alias_base + (addr - base).  If the
- * kernel refuses an executable memfd (vm.memfd_noexec=2), the arena drops
- * aliases for good and commits private memory, saying so once.
+ * kernel refuses an executable memfd (vm.memfd_noexec=2: EPERM or EACCES),
+ * the arena drops aliases for good and commits private memory, saying so
+ * once; any other failure (no fd to be had) makes only that block private.
  *
  * With the 1 GiB hugetlb backend the whole chunk is one page and one
  * mapping unit: it is committed at once, all its blocks share one home
@@ -80,6 +81,7 @@ void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int 
 	a->backend = backend;
 	a->mutable_backend = mutable_backend;
 	a->fall_back = opt->backend == HP_BACKEND_AUTO;
+	a->primary_hugetlb = hp_backend_is_hugetlb(backend);
 	a->collapse_mode = (int)opt->collapse;
 	a->collapse_thread = opt->collapse_thread;
 	a->collapse_delay_ms = (uint32_t)opt->collapse_delay_ms;
@@ -94,13 +96,22 @@ static void unpublish(struct hp_chunk *c)
 	__atomic_store_n(&hp_chunk_map[c->base >> HP_CHUNK_SHIFT], NULL, __ATOMIC_RELEASE);
 }
 
+/* Unmap a reservation for good.  munmap of whole mappings fails only for
+ * want of memory (ENOMEM), mostly for a moment: once more, then the
+ * address space is left to the process (nothing of ours is in it). */
+static void release(struct hp_arena *a, uintptr_t addr, size_t size)
+{
+	if (a->os->release(addr, size))
+		a->os->release(addr, size);
+}
+
 void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *c)
 {
 	while (c) {
 		struct hp_chunk *next = c->next;
-		a->os->release(hp_chunk_start(c), hp_chunk_end(c) - hp_chunk_start(c));
+		release(a, hp_chunk_start(c), hp_chunk_end(c) - hp_chunk_start(c));
 		if (c->alias_base)
-			a->os->release(c->alias_base, HP_CHUNK_SIZE);
+			release(a, c->alias_base, HP_CHUNK_SIZE);
 		for (int k = 0; k < 2; k++)
 			if (c->alias_fd[k] >= 0)
 				a->os->close(c->alias_fd[k]);
@@ -386,7 +397,10 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 						  bind_to(a, node));
 		if (err == ENOMEM)
 			return err; /* a hugetlb pool ran dry: the caller falls back */
-		if (err)
+		/* Only the kernel's refusal of executable memfds is for good;
+		 * anything else (EMFILE at the fd limit) makes this block
+		 * private, and the next one tries again. */
+		if (err == EPERM || err == EACCES)
 			drop_aliases(a, err);
 		aliased = !err;
 	}
@@ -617,14 +631,17 @@ int hp_arena_take_block(struct hp_arena *a, int set, int home, int node, struct 
 	return err;
 }
 
-/* Can block @b be part of a span of class @home in pool set @set? */
+/* Can block @b be part of a span of class @home in pool set @set?  Its
+ * blocks are all of the set's backend now: after a fall back, the old
+ * hugetlb blocks do not join a THP span (its protection changes in part). */
 static bool span_ok(const struct hp_arena *a, const struct hp_block *b, int set, int home, int node)
 {
 	if (b->state == HP_BLOCK_UNCOMMITTED)
 		return !b->chunk->hugetlb_1g;
 	return b->state == HP_BLOCK_EMPTY && b->pool_set == set &&
-	       b->pool_idx == node % HP_MAX_NODES && lazy_fits(b, home) &&
-	       b->aliased == wants_alias(a, home) && (b->home == home || !b->chunk->hugetlb_1g);
+	       b->backend == hp_set_backend(a, set) && b->pool_idx == node % HP_MAX_NODES &&
+	       lazy_fits(b, home) && b->aliased == wants_alias(a, home) &&
+	       (b->home == home || !b->chunk->hugetlb_1g);
 }
 
 static struct hp_block *find_span(struct hp_arena *a, int set, unsigned n, int home, int node)
@@ -650,8 +667,8 @@ static bool span_wait_collapse(struct hp_arena *a, struct hp_block *head, unsign
 	return waited;
 }
 
-int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
-		       struct hp_block **out)
+static int take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
+		     struct hp_block **out)
 {
 	struct hp_block *head;
 	int err;
@@ -715,6 +732,17 @@ undo:
 		if (c->blocks[i].state == HP_BLOCK_SPAN)
 			hp_arena_put_block(a, &c->blocks[i]);
 	return err;
+}
+
+int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int node,
+		       struct hp_block **out)
+{
+	/* A dry hugetlb pool falls back here too, as for single blocks. */
+	for (;;) {
+		int err = take_span(a, set, n, home, node, out);
+		if (!err || !fall_back(a, set, err))
+			return err;
+	}
 }
 
 int hp_arena_trim_blocks(struct hp_arena *a)

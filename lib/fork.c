@@ -105,66 +105,121 @@ static int reguard(struct hp_arena *a, struct hp_block *b)
 	return 0;
 }
 
+/* Put each page's protection back on block @b, mapped anew at its home
+ * class, and its guard pages. */
+static int reprotect(struct hp_arena *a, struct hp_block *b)
+{
+	int err = 0;
+	for (unsigned p = 0; !err && p < HP_BLOCK_PAGES;) {
+		unsigned q = p;
+		while (q < HP_BLOCK_PAGES && b->prot[q] == b->prot[p])
+			q++;
+		if (b->prot[p] != b->home)
+			err = a->os->protect(b->base + p * HP_PAGE_SIZE, (q - p) * HP_PAGE_SIZE,
+					     b->prot[p]);
+		p = q;
+	}
+	return err ? err : reguard(a, b); /* the new mapping has no guard markers */
+}
+
+/*
+ * The fall back when aliased block @b cannot get a memfd copy of its own
+ * (no fd, or the hugetlb pool cannot hold the copy): private memory of
+ * the mutable backend (THP or small pages), a copy through @tmp (one
+ * block of scratch memory), no alias from now on.  The alias view becomes
+ * a reservation again, so the parent's file is no longer mapped here.
+ */
+static int unshare_private(struct hp_arena *a, struct hp_block *b, void *tmp)
+{
+	uintptr_t alias = hp_alias_of(b, b->base);
+	int backend = hp_backend_is_hugetlb(b->backend) ? a->mutable_backend : b->backend;
+	a->os->store((uintptr_t)tmp, (const void *)alias, 0, HP_BLOCK_SIZE);
+	int err = a->os->commit(b->base, HP_BLOCK_SIZE, PROT_READ | PROT_WRITE, backend, -1, -1);
+	if (err)
+		return err;
+	a->os->store(b->base, tmp, 0, HP_BLOCK_SIZE);
+	if (b->home != (PROT_READ | PROT_WRITE) &&
+	    (err = a->os->protect(b->base, HP_BLOCK_SIZE, b->home)))
+		return err;
+	if ((err = reprotect(a, b)))
+		return err;
+	a->os->decommit(alias, HP_BLOCK_SIZE); /* if it fails, the view is merely stale */
+	b->aliased = false;
+	b->backend = (uint8_t)backend;
+	b->huge = false;
+	return 0;
+}
+
+/* Give aliased block @b of chunk @c memory of its own in memfd @fd (-1:
+ * none could be made), else private memory.  0 or errno. */
+static int unshare_block(struct hp_arena *a, struct hp_chunk *c, struct hp_block *b, int fd,
+			 void **tmp)
+{
+	size_t off = b->base - c->base;
+	int err =
+		fd < 0 ? EBADF : a->os->alias_copy(fd, off, hp_alias_of(b, b->base), HP_BLOCK_SIZE);
+	if (!err)
+		err = a->os->alias_remap(b->base, hp_alias_of(b, b->base), fd, off, HP_BLOCK_SIZE,
+					 b->home, b->backend);
+	if (!err)
+		err = reprotect(a, b);
+	if (!err) {
+		b->huge = hp_backend_is_hugetlb(b->backend);
+		return 0;
+	}
+	/* The alias view still reads the block's bytes: whichever file it
+	 * maps now (the parent's, or the copy), they are the same. */
+	if (!*tmp && !(*tmp = a->os->meta_alloc(HP_BLOCK_SIZE)))
+		return ENOMEM;
+	return unshare_private(a, b, *tmp);
+}
+
 /*
  * In the child after fork(): no collapse thread, nothing in flight; and
  * aliased blocks are MAP_SHARED, so parent and
  * child would share their code, and a write in one would change the other.
  * Give every chunk new memfds, copy each aliased block across (through its
  * alias, always readable) and map both views onto the copy, then put each
- * page's protection and guard pages back.  The copies start 4K-mapped: they are queued for
- * collapse.  Lock held (taken before fork).  0 or errno.
+ * page's protection and guard pages back.  Where that cannot be done (no
+ * fd, or a hugetlb pool too small for the copy) the block gets private
+ * memory of the mutable backend instead, without an alias (policy: a
+ * child, perhaps about to exec, goes on rather than dies).  The copies
+ * start 4K-mapped: they are queued for collapse.  Lock held (taken before
+ * fork).  0 or errno: only when not even private memory could be had.
  */
 int hp_arena_fork_child(struct hp_arena *a)
 {
+	void *tmp = NULL; /* scratch for private copies, made when needed */
+	int err = 0;
 	/* The collapse thread and the collapses it had in flight stayed in the
 	 * parent. */
 	a->thread_running = false;
-	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
+	for (struct hp_chunk *c = a->chunks; c && !err; c = c->next) {
 		for (unsigned i = c->lo; i < c->hi; i++)
 			c->blocks[i].collapsing = false;
 		int fresh[2] = {-1, -1};
-		for (int k = 0; k < 2; k++) {
-			if (c->alias_fd[k] < 0)
-				continue;
-			int err = a->os->alias_create(HP_CHUNK_SIZE, k == 1, &fresh[k]);
-			if (err)
-				return err;
-		}
-		for (unsigned i = c->lo; i < c->hi; i++) {
+		for (int k = 0; k < 2; k++)
+			if (c->alias_fd[k] >= 0 &&
+			    a->os->alias_create(HP_CHUNK_SIZE, k == 1, &fresh[k]))
+				fresh[k] = -1;
+		for (unsigned i = c->lo; i < c->hi && !err; i++) {
 			struct hp_block *b = &c->blocks[i];
 			if (b->state == HP_BLOCK_UNCOMMITTED || !b->aliased)
 				continue;
-			int fd = fresh[hp_alias_kind(b->backend)];
-			size_t off = b->base - c->base;
-			int err =
-				a->os->alias_copy(fd, off, hp_alias_of(b, b->base), HP_BLOCK_SIZE);
-			if (!err)
-				err = a->os->alias_remap(b->base, hp_alias_of(b, b->base), fd, off,
-							 HP_BLOCK_SIZE, b->home, b->backend);
-			for (unsigned p = 0; !err && p < HP_BLOCK_PAGES;) {
-				unsigned q = p;
-				while (q < HP_BLOCK_PAGES && b->prot[q] == b->prot[p])
-					q++;
-				if (b->prot[p] != b->home)
-					err = a->os->protect(b->base + p * HP_PAGE_SIZE,
-							     (q - p) * HP_PAGE_SIZE, b->prot[p]);
-				p = q;
-			}
-			if (!err)
-				err = reguard(a, b); /* the new mapping has no guard markers */
-			if (err)
-				return err;
-			b->huge = hp_backend_is_hugetlb(b->backend);
-			if (hp_block_uniform(b, NULL))
+			err = unshare_block(a, c, b, fresh[hp_alias_kind(b->backend)], &tmp);
+			if (!err && hp_block_uniform(b, NULL))
 				hp_collapse_enqueue(a, b); /* no thread may start here */
 		}
+		/* The parent's files are closed here whatever happened. */
 		for (int k = 0; k < 2; k++)
-			if (fresh[k] >= 0) {
+			if (c->alias_fd[k] >= 0) {
 				a->os->close(c->alias_fd[k]);
 				c->alias_fd[k] = fresh[k];
 			}
 	}
-	return 0;
+	if (tmp)
+		a->os->meta_free(tmp, HP_BLOCK_SIZE);
+	return err;
 }
 
 static void fork_prepare(void)

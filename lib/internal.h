@@ -269,6 +269,14 @@ void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *list);
 int hp_set_backend(const struct hp_arena *a, int set);
 
 /* ---------------------------------------------------------------------
+ * check (check.c): the arena's invariants, for tests.  Reads only.
+ * ------------------------------------------------------------------- */
+/* Do @a's chunks, blocks, lists and collapse queue agree with each other?
+ * 0, or EUCLEAN with the first violation described in @why (may be NULL).
+ * Lock held (or no other thread), no collapse in flight. */
+int hp_arena_check(struct hp_arena *a, struct hp_buf *why);
+
+/* ---------------------------------------------------------------------
  * protect (protect.c): protection changes with split accounting.
  * ------------------------------------------------------------------- */
 /* Change @n pages from page @first of block @b to @prot; the range may run

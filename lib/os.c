@@ -240,15 +240,27 @@ static int os_alias_remap(uintptr_t addr, uintptr_t alias, int fd, size_t off, s
 	return 0;
 }
 
+/*
+ * All or nothing, as far as the block goes: the alias view first (RW, so
+ * it can be mapped back), then the executable view; if that one cannot
+ * become a reservation, the alias view is mapped onto the file again and
+ * nothing has changed.  Once both views are reservations the block is
+ * decommitted whatever the hole punch says: a page the punch could not
+ * free stays in the file, and the next commit of that range reuses it
+ * (alias_commit fills it).
+ */
 static int os_alias_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size)
 {
-	void *p = sys_reserve((void *)addr, size, MAP_FIXED);
-	void *q = sys_reserve((void *)alias, size, MAP_FIXED);
-	if (p == MAP_FAILED || q == MAP_FAILED)
+	if (sys_reserve((void *)alias, size, MAP_FIXED) == MAP_FAILED)
 		return errno;
-	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)size)
-		       ? errno
-		       : 0;
+	if (sys_reserve((void *)addr, size, MAP_FIXED) == MAP_FAILED) {
+		int err = errno;
+		sys_mmap((void *)alias, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+			 (off_t)off);
+		return err;
+	}
+	fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)size);
+	return 0;
 }
 
 /* /proc/self/mem and /proc/self/pagemap, each opened once.  Such an fd is

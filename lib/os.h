@@ -25,13 +25,15 @@ struct hp_os {
 	/* --- address space: reservations (PROT_NONE, no memory) --- */
 
 	/* Reserve @size bytes of address space aligned to @align, PROT_NONE,
-	 * wherever the kernel has room. */
+	 * wherever the kernel has room.  ENOMEM. */
 	int (*reserve)(size_t size, size_t align, uintptr_t *out);
 	/* Reserve [@slot, @slot+@size) if nothing is mapped there; else the
 	 * free part of it nearest @near, whole blocks and at least @min bytes,
-	 * as [*lo, *hi).  EEXIST when there is none (or it was mapped meanwhile). */
+	 * as [*lo, *hi).  EEXIST when there is none (or it was mapped meanwhile);
+	 * ENOMEM. */
 	int (*reserve_in)(uintptr_t slot, size_t size, uintptr_t near, size_t min, uintptr_t *lo,
 			  uintptr_t *hi);
+	/* munmap: ENOMEM (a split past vm.max_map_count), EINVAL. */
 	int (*release)(uintptr_t addr, size_t size);
 
 	/* --- memory behind a reservation --- */
@@ -41,43 +43,56 @@ struct hp_os {
 	 * NUMA node @node (-1: no policy: the kernel's default).  Replaces the
 	 * reservation there.  PROT_NONE on THP or small pages is not populated
 	 * (a lazy block): the range may take huge pages, but takes no memory
-	 * until it is made accessible and touched. */
+	 * until it is made accessible and touched.  ENOMEM (a dry hugetlb pool,
+	 * no memory, vm.max_map_count), EAGAIN, EINVAL, EFAULT/EIO (populate,
+	 * mbind); the reservation is put back. */
 	int (*commit)(uintptr_t addr, size_t size, int prot, int backend, int fill, int node);
-	/* Give the memory back; the range becomes a reservation again. */
+	/* Give the memory back; the range becomes a reservation again.
+	 * ENOMEM (vm.max_map_count): nothing changed. */
 	int (*decommit)(uintptr_t addr, size_t size);
 	/* Drop the pages' memory (MADV_DONTNEED): they read as zero after,
-	 * the mapping and its protection stay. */
+	 * the mapping and its protection stay.  ENOMEM, EINVAL, EAGAIN. */
 	int (*discard)(uintptr_t addr, size_t size);
-	/* Fault in [addr, addr+size) for writing (MADV_POPULATE_WRITE). */
+	/* Fault in [addr, addr+size) for writing (MADV_POPULATE_WRITE).
+	 * ENOMEM, EFAULT, EINTR, EHWPOISON. */
 	int (*populate)(uintptr_t addr, size_t size);
+	/* mprotect: ENOMEM (vm.max_map_count), EACCES, EINVAL; nothing
+	 * changed. */
 	int (*protect)(uintptr_t addr, size_t size, int prot);
 	/* MADV_COLLAPSE: EAGAIN transient, ENOMEM/EBUSY no huge page now,
 	 * EINVAL never for this range (collapse.c acts on each). */
 	int (*collapse)(uintptr_t addr, size_t size);
-	/* Name the range in /proc/self/maps (PR_SET_VMA_ANON_NAME). */
+	/* Name the range in /proc/self/maps (PR_SET_VMA_ANON_NAME).  EINVAL
+	 * (no CONFIG_ANON_VMA_NAME), ENOMEM; the caller goes on unnamed. */
 	int (*name)(uintptr_t addr, size_t size, const char *name);
 	/* Install (or remove) guard pages: MADV_GUARD_INSTALL, Linux 6.13+
-	 * (EINVAL before). */
+	 * (EINVAL before); ENOMEM, EAGAIN. */
 	int (*guard)(uintptr_t addr, size_t size, bool install);
-	/* Is the range PMD-mapped now (PAGEMAP_SCAN)?  0 with *huge. */
+	/* Is the range PMD-mapped now (PAGEMAP_SCAN)?  0 with *huge; ENOTTY
+	 * or EINVAL before Linux 6.7, EFAULT. */
 	int (*huge_mapped)(uintptr_t addr, size_t size, bool *huge);
 
 	/* --- aliases: executable memory with a writable second view --- */
 
 	/* A memfd of @size for aliased blocks (hugetlb 2 MiB pages if
-	 * @hugetlb, else shmem), in *fd; closed with close. */
+	 * @hugetlb, else shmem), in *fd; closed with close.  EMFILE, ENFILE,
+	 * ENOMEM, EINVAL; EPERM/EACCES when executable memfds are refused. */
 	int (*alias_create)(size_t size, bool hugetlb, int *fd);
 	/* Map [off, off+size) of @fd at @alias (RW) and at @addr (@prot),
 	 * populated, each byte set to @fill.  Replaces the reservations.
-	 * EPERM/EACCES when executable memfds are refused (memfd_noexec=2). */
+	 * EPERM/EACCES when executable memfds are refused (memfd_noexec=2),
+	 * ENOMEM (a dry hugetlb pool), EFAULT; the reservations are put back. */
 	int (*alias_commit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size,
 			    int prot, int backend, int fill, int node);
-	/* Both views back to reservations, the file's pages freed. */
+	/* Both views back to reservations, the file's pages freed.  On
+	 * error (ENOMEM) both views are as they were; a hole punch that
+	 * fails is no error (the pages stay in the file for the next commit). */
 	int (*alias_decommit)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size);
-	/* Copy @size bytes from @from into [off, off+size) of @fd. */
+	/* Copy @size bytes from @from into [off, off+size) of @fd.  ENOMEM
+	 * (a hugetlb pool too small for the copy), ENOSPC. */
 	int (*alias_copy)(int fd, size_t off, uintptr_t from, size_t size);
 	/* Map [off, off+size) of @fd again at @alias (RW) and @addr (@prot),
-	 * replacing what is there, without populating. */
+	 * replacing what is there, without populating.  ENOMEM. */
 	int (*alias_remap)(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size,
 			   int prot, int backend);
 
@@ -87,7 +102,8 @@ struct hp_os {
 	 * memcpy from @src, or memset to @byte when @src is NULL.  The
 	 * simulator's model has no memory and stores nothing. */
 	void (*store)(uintptr_t dst, const void *src, int byte, size_t size);
-	/* Write through /proc/self/mem: no protection changes. */
+	/* Write through /proc/self/mem: no protection changes.  EIO, EFAULT,
+	 * ENOMEM, EACCES (no /proc, or ptrace refused). */
 	int (*mem_write)(uintptr_t dst, const void *src, size_t size);
 
 	/* --- metadata, time, threads --- */

@@ -280,7 +280,7 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool 
 	 * So does code on 1 GiB pages: one page per executable class, with no
 	 * alias, would be too coarse; aliased 2 MiB blocks serve it. */
 	bool changes = prot != home || home == PROT_NONE;
-	bool to_mutable = (changes && hp_backend_is_hugetlb(a->backend)) ||
+	bool to_mutable = (changes && a->primary_hugetlb) ||
 			  ((home & PROT_EXEC) && a->backend == HP_BACKEND_HUGETLB_1G);
 	int set = guarded ? HP_SET_GUARDED : to_mutable ? HP_SET_MUTABLE : HP_SET_PRIMARY;
 	if (!guarded)
@@ -350,6 +350,66 @@ static int find_alloc_at(struct hp_arena *a, uintptr_t addr, struct hp_block **h
 enum write_method { W_DIRECT, W_ALIAS, W_PROCMEM, W_FLIP };
 
 /*
+ * Put the protections of pages [p0, p) of the range at block @b back to
+ * @prot[] after a flip.  0 or the first errno; each page is tried.
+ */
+static int unflip(struct hp_arena *a, struct hp_block *b, size_t p0, size_t p, const uint8_t *prot)
+{
+	int first_err = 0;
+	for (size_t q = p0; q < p; q++) {
+		struct hp_block *blk = nth_block(b, q);
+		int err = hp_pages_protect(a, blk, (unsigned)(q % HP_BLOCK_PAGES), 1, prot[q - p0]);
+		if (err) /* once more: the kernel's ENOMEM is mostly transient */
+			err = hp_pages_protect(a, blk, (unsigned)(q % HP_BLOCK_PAGES), 1,
+					       prot[q - p0]);
+		if (err && !first_err)
+			first_err = err;
+	}
+	return first_err;
+}
+
+/* Saved protections of a flip of up to this many pages live on the stack;
+ * more take metadata memory. */
+#define FLIP_STACK_PAGES 64
+
+/*
+ * hp_write's last resort: the pages writable (never executable), the
+ * copy, the protections back.  All or nothing: every page is made
+ * writable before a byte is stored, and if one cannot be, those already
+ * flipped are put back and nothing is written.
+ */
+static int write_flip(struct hp_arena *a, struct hp_block *b, uintptr_t dst, const void *src,
+		      size_t size)
+{
+	size_t p0 = (dst - b->base) >> HP_PAGE_SHIFT;
+	size_t p1 = (dst + size - 1 - b->base) >> HP_PAGE_SHIFT;
+	size_t n = p1 - p0 + 1;
+	uint8_t stack[FLIP_STACK_PAGES], *saved = stack;
+	int err = 0;
+
+	if (n > FLIP_STACK_PAGES && !(saved = a->os->meta_alloc(n)))
+		return ENOMEM;
+	for (size_t p = p0; p <= p1; p++) {
+		struct hp_block *blk = nth_block(b, p);
+		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
+		saved[p - p0] = blk->prot[i];
+		err = hp_pages_protect(a, blk, i, 1,
+				       (blk->prot[i] | PROT_READ | PROT_WRITE) & ~PROT_EXEC);
+		if (err) {
+			unflip(a, b, p0, p, saved);
+			break;
+		}
+	}
+	if (!err) {
+		a->os->store(dst, src, 0, size);
+		err = unflip(a, b, p0, p1 + 1, saved);
+	}
+	if (saved != stack)
+		a->os->meta_free(saved, n);
+	return err;
+}
+
+/*
  * Copy @size bytes to @dst, inside a live allocation that starts in block
  * @b (a span's head: later pages are in the following blocks), changing no
  * page's protection if that can be helped.  Lock held.  0 or errno; the
@@ -377,30 +437,20 @@ static int write_pages(struct hp_arena *a, struct hp_block *b, uintptr_t dst, co
 		*method = W_ALIAS;
 		return 0;
 	}
-	if (a->os->mem_write(dst, src, size) == 0) {
+	int err = a->os->mem_write(dst, src, size);
+	if (err == 0) {
 		*method = W_PROCMEM;
 		return 0;
 	}
-	/* Last resort: each page writable (never executable) for the copy. */
-	const char *s = src;
-	for (size_t p = p0; p <= p1; p++) {
-		struct hp_block *blk = nth_block(b, p);
-		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
-		int prot = blk->prot[i];
-		uintptr_t page = blk->base + (uintptr_t)i * HP_PAGE_SIZE;
-		uintptr_t from = dst > page ? dst : page;
-		uintptr_t to = dst + size < page + HP_PAGE_SIZE ? dst + size : page + HP_PAGE_SIZE;
-		int err = hp_pages_protect(a, blk, i, 1,
-					   (prot | PROT_READ | PROT_WRITE) & ~PROT_EXEC);
-		if (err)
+	/* Last resort: the pages writable (never executable) for the copy.
+	 * A hugetlb page changes protection only whole: no flip there. */
+	for (size_t p = p0; p <= p1; p++)
+		if (hp_backend_is_hugetlb(nth_block(b, p)->backend))
 			return err;
-		a->os->store(from, s + (from - dst), 0, to - from);
-		err = hp_pages_protect(a, blk, i, 1, prot);
-		if (err)
-			return err;
-	}
-	*method = W_FLIP;
-	return 0;
+	err = write_flip(a, b, dst, src, size);
+	if (!err)
+		*method = W_FLIP;
+	return err;
 }
 
 static const char trap_page[HP_PAGE_SIZE] = {[0 ... HP_PAGE_SIZE - 1] = (char)HP_TRAP_BYTE};
@@ -510,9 +560,9 @@ int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first)
 void hp_pool_scrub(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
 {
 	if (b->home & PROT_EXEC)
-		fill_pages(a, b, first, n, trap_page);
+		(void)fill_pages(a, b, first, n, trap_page);
 	else if (a->poison && (b->home & PROT_WRITE))
-		fill_pages(a, b, first, n, poison_page);
+		(void)fill_pages(a, b, first, n, poison_page);
 }
 
 int hp_pool_free(struct hp_arena *a, uintptr_t addr)
@@ -580,7 +630,9 @@ int hp_pool_discard(struct hp_arena *a, uintptr_t addr, size_t npages)
 		 * written too: MADV_DONTNEED would not zero the one, and cannot
 		 * take part of the other. */
 		if (writable || blk->aliased || hp_backend_is_hugetlb(blk->backend)) {
-			fill_pages(a, blk, i, k, zero_page);
+			int err = fill_pages(a, blk, i, k, zero_page);
+			if (err)
+				return err;
 		} else {
 			int err = discard_pages(a, blk, i, k);
 			if (err)

@@ -250,6 +250,9 @@ struct hp_arena {
 	int mutable_backend;	      /* for blocks whose pages change class: THP or small */
 	bool fall_back;		      /* the backend was chosen automatically: when its
 				       * hugetlb pool runs dry, go on with mutable_backend */
+	bool primary_hugetlb;	      /* HP_SET_PRIMARY may hold hugetlb blocks (even after
+				       * a fall back): class changes and lazy allocations
+				       * go to HP_SET_MUTABLE */
 	int collapse_mode;	      /* enum hp_collapse_mode */
 	bool collapse_thread;	      /* deferred collapses run in a thread of the arena's */
 	uint32_t collapse_delay_ms;   /* the thread collapses blocks uniform this long */

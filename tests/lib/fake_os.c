@@ -9,8 +9,51 @@ struct fake_os_state fake;
 static uintptr_t next_addr = 0x500000000000UL;
 static bool committing;
 
+const char *const fake_hook_names[FH_NHOOKS] = {
+	"reserve",    "reserve_in",  "release",	     "commit",	     "decommit",
+	"discard",    "populate",    "protect",	     "collapse",     "name",
+	"guard",      "huge_mapped", "alias_create", "alias_commit", "alias_decommit",
+	"alias_copy", "alias_remap", "mem_write",    "meta_alloc",
+};
+
+/* The 2 MiB units with memory behind them: what the fake machine has
+ * committed (a commit over committed units replaces them, as MAP_FIXED
+ * does; an aliased block counts once, at its executable view). */
+#define MAX_UNITS 8192
+static uintptr_t units[MAX_UNITS];
+static int nunits;
+
+static void track(uintptr_t addr, size_t size, bool on)
+{
+	for (uintptr_t u = addr; u < addr + size; u += HP_BLOCK_SIZE) {
+		int i = 0;
+		while (i < nunits && units[i] != u)
+			i++;
+		if (on && i == nunits && nunits < MAX_UNITS)
+			units[nunits++] = u;
+		else if (!on && i < nunits)
+			units[i] = units[--nunits];
+	}
+	fake.mapped_committed = (size_t)nunits * HP_BLOCK_SIZE;
+}
+
+/* Count a call of @hook; the scheduled fault's errno if this is the one. */
+static int fault(enum fake_hook hook)
+{
+	unsigned n = ++fake.calls[hook];
+	if (fake.fault_at && (int)hook == fake.fault_hook && n == (unsigned)fake.fault_at) {
+		fake.faults_hit++;
+		return fake.fault_err;
+	}
+	return 0;
+}
+
 static int f_reserve(size_t size, size_t align, uintptr_t *out)
 {
+	int err = fault(FH_RESERVE);
+	if (err)
+		return err;
+	fake.mapped_reserved += size;
 	*out = next_addr;
 	next_addr += (size + align - 1) & ~(align - 1);
 	return 0;
@@ -22,10 +65,14 @@ static int f_reserve_in(uintptr_t slot, size_t size, uintptr_t near, size_t min,
 			uintptr_t *hi)
 {
 	fake.reserve_in_calls++;
+	int err = fault(FH_RESERVE_IN);
+	if (err)
+		return err;
 	uintptr_t end = slot + size;
 	if (fake.busy_hi <= slot || fake.busy_lo >= end) {
 		*lo = slot;
 		*hi = end;
+		fake.mapped_reserved += size;
 		return 0;
 	}
 	uintptr_t below = fake.busy_lo > slot ? (fake.busy_lo & ~(HP_BLOCK_SIZE - 1)) : slot;
@@ -43,23 +90,32 @@ static int f_reserve_in(uintptr_t slot, size_t size, uintptr_t near, size_t min,
 		*lo = slot;
 		*hi = below;
 	}
+	fake.mapped_reserved += *hi - *lo;
 	return 0;
 }
 
 static int f_release(uintptr_t addr, size_t size)
 {
+	int err = fault(FH_RELEASE);
+	if (err)
+		return err;
+	fake.mapped_reserved -= size;
 	return 0;
 }
 
 static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill, int node)
 {
 	fake.last_commit_node = node;
+	int err = fault(FH_COMMIT);
+	if (err)
+		return err;
 	/* Only hugetlb pools run dry; THP and small pages always commit. */
 	if (fake.commit_fail_after == 0 && hp_backend_is_hugetlb(backend))
 		return ENOMEM;
 	if (fake.commit_fail_after > 0)
 		fake.commit_fail_after--;
 	fake.commit_calls++;
+	track(addr, size, true);
 	/* The verification collapse that follows a THP commit is not counted. */
 	committing = backend == HP_BACKEND_THP && prot != PROT_NONE; /* NONE: lazy, no check */
 	return 0;
@@ -67,32 +123,59 @@ static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill
 
 static int f_alias_create(size_t size, bool hugetlb, int *fd)
 {
+	int err = fault(FH_ALIAS_CREATE);
+	if (err)
+		return err;
+	fake.fds_open++;
 	*fd = 1000 + fake.shm_files++;
 	return 0;
 }
 
 static void f_close(int fd)
 {
+	fake.fds_open--;
 }
 
 static int f_alias_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size,
 			  int prot, int backend, int fill, int node)
 {
 	fake.last_commit_node = node;
+	int err = fault(FH_ALIAS_COMMIT);
+	if (err)
+		return err;
 	if (fake.shm_refuse)
 		return fake.shm_refuse;
 	fake.shm_commits++;
+	track(addr, size, true);
 	committing = backend == HP_BACKEND_THP;
 	return 0;
 }
 
 static int f_alias_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size)
 {
+	int err = fault(FH_ALIAS_DECOMMIT);
+	if (err)
+		return err;
+	track(addr, size, false);
 	return 0;
+}
+
+static int f_alias_copy(int fd, size_t off, uintptr_t from, size_t size)
+{
+	return fault(FH_ALIAS_COPY);
+}
+
+static int f_alias_remap(uintptr_t addr, uintptr_t alias, int fd, size_t off, size_t size, int prot,
+			 int backend)
+{
+	return fault(FH_ALIAS_REMAP);
 }
 
 static int f_guard(uintptr_t addr, size_t size, bool install)
 {
+	int err = fault(FH_GUARD);
+	if (err)
+		return err;
 	if (fake.guard_refuse)
 		return fake.guard_refuse;
 	fake.guard_calls++;
@@ -101,6 +184,9 @@ static int f_guard(uintptr_t addr, size_t size, bool install)
 
 static int f_mem_write(uintptr_t dst, const void *src, size_t size)
 {
+	int err = fault(FH_MEM_WRITE);
+	if (err || (err = fake.mem_write_refuse))
+		return err;
 	fake.mem_writes++; /* nothing behind fake addresses: count, touch nothing */
 	return 0;
 }
@@ -112,23 +198,36 @@ static void f_store(uintptr_t dst, const void *src, int byte, size_t size)
 
 static int f_decommit(uintptr_t addr, size_t size)
 {
+	int err = fault(FH_DECOMMIT);
+	if (err)
+		return err;
+	track(addr, size, false);
 	return 0;
 }
 
 static int f_discard(uintptr_t addr, size_t size)
 {
+	int err = fault(FH_DISCARD);
+	if (err)
+		return err;
 	fake.discard_calls++;
 	return 0;
 }
 
 static int f_populate(uintptr_t addr, size_t size)
 {
+	int err = fault(FH_POPULATE);
+	if (err)
+		return err;
 	fake.populate_calls++;
 	return 0;
 }
 
 static int f_protect(uintptr_t addr, size_t size, int prot)
 {
+	int err = fault(FH_PROTECT);
+	if (err)
+		return err;
 	fake.protect_calls++;
 	fake.last_protect_prot = prot;
 	fake.last_protect_size = size;
@@ -137,6 +236,11 @@ static int f_protect(uintptr_t addr, size_t size, int prot)
 
 static int f_collapse(uintptr_t addr, size_t size)
 {
+	int err = fault(FH_COLLAPSE);
+	if (err) {
+		committing = false;
+		return err;
+	}
 	if (committing) {
 		committing = false;
 		return 0;
@@ -147,7 +251,8 @@ static int f_collapse(uintptr_t addr, size_t size)
 
 static int f_name(uintptr_t addr, size_t size, const char *name)
 {
-	return EINVAL;
+	int err = fault(FH_NAME);
+	return err ? err : EINVAL;
 }
 
 static uint64_t f_now(void)
@@ -208,6 +313,9 @@ static int f_create_file(const char *path, int *fd)
 
 static void *f_meta_alloc(size_t size)
 {
+	if (fault(FH_META_ALLOC))
+		return NULL;
+	fake.meta_live++;
 	return calloc(1, size);
 }
 
@@ -222,11 +330,13 @@ static int f_cpu_node(void)
 
 static int f_huge_mapped(uintptr_t addr, size_t size, bool *huge)
 {
-	return ENOTTY; /* no khugepaged here: our bookkeeping is the truth */
+	int err = fault(FH_HUGE_MAPPED);
+	return err ? err : ENOTTY; /* no khugepaged here: our bookkeeping is the truth */
 }
 
 static void f_meta_free(void *p, size_t size)
 {
+	fake.meta_live--;
 	free(p);
 }
 
@@ -245,6 +355,8 @@ const struct hp_os fake_os = {
 	.close = f_close,
 	.alias_commit = f_alias_commit,
 	.alias_decommit = f_alias_decommit,
+	.alias_copy = f_alias_copy,
+	.alias_remap = f_alias_remap,
 	.store = f_store,
 	.mem_write = f_mem_write,
 	.guard = f_guard,
@@ -268,6 +380,7 @@ void fake_reset(void)
 	memset(&fake, 0, sizeof(fake));
 	fake.commit_fail_after = -1;
 	committing = false;
+	nunits = 0;
 }
 
 struct hp_arena *fake_arena(int backend, int mode)

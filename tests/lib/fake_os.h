@@ -11,7 +11,44 @@
 
 #include "internal.h"
 
+/* The hooks a fault schedule can fail (those that return an errno). */
+enum fake_hook {
+	FH_RESERVE,
+	FH_RESERVE_IN,
+	FH_RELEASE,
+	FH_COMMIT,
+	FH_DECOMMIT,
+	FH_DISCARD,
+	FH_POPULATE,
+	FH_PROTECT,
+	FH_COLLAPSE,
+	FH_NAME,
+	FH_GUARD,
+	FH_HUGE_MAPPED,
+	FH_ALIAS_CREATE,
+	FH_ALIAS_COMMIT,
+	FH_ALIAS_DECOMMIT,
+	FH_ALIAS_COPY,
+	FH_ALIAS_REMAP,
+	FH_MEM_WRITE,
+	FH_META_ALLOC, /* fails as NULL: the errno is ignored */
+	FH_NHOOKS
+};
+extern const char *const fake_hook_names[FH_NHOOKS];
+
 struct fake_os_state {
+	/* The fault schedule: call number fault_at (1-based, counted in
+	 * calls[] since fake_reset) of hook fault_hook fails with fault_err,
+	 * and changes nothing.  fault_at 0: no fault. */
+	int fault_hook, fault_at, fault_err;
+	int faults_hit;		   /* faults injected so far */
+	unsigned calls[FH_NHOOKS]; /* calls of each hook */
+	/* What the fake machine has given out, to find leaks. */
+	size_t mapped_reserved;	 /* reservations (reserve, reserve_in - release) */
+	size_t mapped_committed; /* memory (commit, alias_commit - decommits) */
+	int fds_open;		 /* alias_create - close */
+	long meta_live;		 /* meta_alloc - meta_free */
+
 	uint64_t now_ns;	 /* the fake clock */
 	int collapse_script[64]; /* errnos to answer, in order; then 0 */
 	int ncollapse_script;
@@ -27,6 +64,7 @@ struct fake_os_state {
 	int shm_commits;	    /* aliased blocks committed */
 	int shm_refuse;		    /* errno for shared commits (memfd_noexec=2), 0: accept */
 	int mem_writes;		    /* writes through /proc/self/mem */
+	int mem_write_refuse;	    /* errno for every mem_write, 0: accept */
 	int stores;		    /* the library's own stores (hp_write, fills) */
 	int guard_calls;	    /* MADV_GUARD_INSTALL/REMOVE calls */
 	int guard_refuse;	    /* errno for them (old kernel: EINVAL), 0: accept */

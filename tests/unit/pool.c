@@ -22,6 +22,12 @@ static void check_identity(struct hp_arena *a, const char *when)
 	hp_stats_collect(a, &st);
 	ok(st.free_bytes + st.used_bytes + st.cached_bytes == st.committed_bytes,
 	   "free + cached + used == committed %s", when);
+	char buf[256];
+	struct hp_buf why = {buf, sizeof(buf) - 1, 0};
+	int err = hp_arena_check(a, &why);
+	buf[why.len < why.cap ? why.len : why.cap] = 0;
+	if (!ok(err == 0, "the arena's invariants hold %s", when))
+		tap_diag("  %s", buf);
 }
 
 static void test_packing(void)
