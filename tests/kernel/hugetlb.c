@@ -116,8 +116,12 @@ static void test_1g(void)
 	if (p)
 		p[0] = 1;
 	uintptr_t chunk = (uintptr_t)p & ~(HP_CHUNK_SIZE - 1);
-	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Private_Hugetlb"), 1048576,
-	   "smaps: one 1 GiB hugetlb page");
+	/* The mapping is private, but smaps may count its page as
+	 * Shared_Hugetlb (the kernel's estimate of a large folio's sharing):
+	 * seen on 6.18 in the full suite, 2 runs of 2, never run alone. */
+	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Private_Hugetlb") +
+		   kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "Shared_Hugetlb"),
+	   1048576, "smaps: one 1 GiB hugetlb page");
 	ok(p && hp_block_of((uintptr_t)p)->backend == HP_BACKEND_HUGETLB_1G,
 	   "its block is a 1 GiB hugetlb block");
 
