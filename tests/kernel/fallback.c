@@ -21,24 +21,15 @@
 #include "kernel.h"
 #include "tap.h"
 
-#define POOL_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-#define RW	(PROT_READ | PROT_WRITE)
-#define RX	(PROT_READ | PROT_EXEC)
-
-static long old_2m = -1;
-
-static void restore(void)
-{
-	if (old_2m >= 0)
-		kernel_write_long(POOL_2M, old_2m);
-}
+#define RW (PROT_READ | PROT_WRITE)
+#define RX (PROT_READ | PROT_EXEC)
 
 /* The pool with exactly @n pages free for us (none reserved).  0 or -1. */
 static int pool_free(long n)
 {
-	long nr = kernel_read_long(POOL_2M);
+	long nr = kernel_read_long(KERNEL_POOL_2M);
 	long avail = kernel_meminfo("HugePages_Free") - kernel_meminfo("HugePages_Rsvd");
-	if (nr < 0 || kernel_write_long(POOL_2M, nr - avail + n))
+	if (nr < 0 || kernel_pool_set(KERNEL_POOL_2M, nr - avail + n))
 		return -1;
 	avail = kernel_meminfo("HugePages_Free") - kernel_meminfo("HugePages_Rsvd");
 	return avail == n ? 0 : -1;
@@ -166,14 +157,14 @@ static void test_fork(void)
 
 int main(void)
 {
-	old_2m = kernel_read_long(POOL_2M);
-	if (old_2m < 0 || kernel_write_long(POOL_2M, old_2m))
+	long old_2m = kernel_read_long(KERNEL_POOL_2M);
+	if (old_2m < 0 || kernel_pool_set(KERNEL_POOL_2M, old_2m))
 		tap_skip_all("no writable 2 MiB hugetlb pool (not root?)");
 	tap_plan(14);
 	test_span();
 	test_after_fallback();
 	test_fork();
-	restore();
-	is(kernel_read_long(POOL_2M), old_2m, "nr_hugepages restored to %ld", old_2m);
+	kernel_pool_restore();
+	is(kernel_read_long(KERNEL_POOL_2M), old_2m, "nr_hugepages restored to %ld", old_2m);
 	return tap_done();
 }

@@ -19,18 +19,9 @@
 #include "kernel.h"
 #include "tap.h"
 
-#define POOL_1G "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
 #define FREE_1G "/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages"
 #define RW	(PROT_READ | PROT_WRITE)
 #define RX	(PROT_READ | PROT_EXEC)
-
-static long old_1g = -1;
-
-static void restore(void)
-{
-	if (old_1g >= 0)
-		kernel_write_long(POOL_1G, old_1g);
-}
 
 static const unsigned char ret42[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
 
@@ -62,16 +53,13 @@ static void code_on(struct hp_arena *a, const char *name)
 
 int main(void)
 {
-	if (access(POOL_1G, F_OK))
+	if (access(KERNEL_POOL_1G, F_OK))
 		tap_skip_all("the kernel has no 1 GiB hugetlb pool (no hugepages-1048576kB)");
 	/* Reserve before the first arena: the library probes the pools once. */
-	old_1g = kernel_read_long(POOL_1G);
-	if (kernel_write_long(POOL_1G, old_1g + 2) || kernel_read_long(POOL_1G) < old_1g + 2) {
-		restore();
+	long old_1g = kernel_read_long(KERNEL_POOL_1G);
+	if (kernel_pool_set(KERNEL_POOL_1G, old_1g + 2))
 		tap_skip_all("could not reserve two 1 GiB hugetlb pages (not root, or memory "
 			     "too fragmented)");
-	}
-	atexit(restore);
 	tap_plan(11);
 	long free0 = kernel_read_long(FREE_1G);
 
@@ -92,8 +80,7 @@ int main(void)
 	   "auto arena with free 1 GiB pages: hugetlb-1g");
 	code_on(a, "auto");
 	hp_arena_destroy(a);
-	restore();
-	is(kernel_read_long(POOL_1G), old_1g, "nr_hugepages restored to %ld", old_1g);
-	old_1g = -1;
+	kernel_pool_restore();
+	is(kernel_read_long(KERNEL_POOL_1G), old_1g, "nr_hugepages restored to %ld", old_1g);
 	return tap_done();
 }

@@ -109,3 +109,42 @@ int kernel_write_long(const char *path, long v)
 		r = -1;
 	return r;
 }
+
+/* The pools kernel_pool_set changed, and what they held before. */
+static struct {
+	const char *path;
+	long old;
+} pools[4];
+static int npools;
+
+void kernel_pool_restore(void)
+{
+	for (int i = 0; i < npools; i++)
+		kernel_write_long(pools[i].path, pools[i].old);
+}
+
+long kernel_pool_old(const char *path)
+{
+	for (int i = 0; i < npools; i++)
+		if (!strcmp(pools[i].path, path))
+			return pools[i].old;
+	return -1;
+}
+
+int kernel_pool_set(const char *path, long n)
+{
+	if (kernel_pool_old(path) < 0) {
+		long old = kernel_read_long(path);
+		if (old < 0 || npools == (int)(sizeof(pools) / sizeof(pools[0])))
+			return -1;
+		if (npools == 0)
+			atexit(kernel_pool_restore);
+		pools[npools].path = path;
+		pools[npools++].old = old;
+	}
+	if (kernel_write_long(path, n) || kernel_read_long(path) < n) {
+		kernel_pool_restore();
+		return -1;
+	}
+	return 0;
+}

@@ -28,4 +28,16 @@ long kernel_meminfo(const char *field);
 long kernel_read_long(const char *path);
 int kernel_write_long(const char *path, long v);
 
+/* The hugetlb pools, and setting them for a test: kernel_pool_set makes
+ * @path's nr_hugepages @n (0, or -1 when the kernel gives fewer: not
+ * root, memory too fragmented; then every pool set is back as it was),
+ * remembering the value it had the first time; kernel_pool_restore (also
+ * run at exit) puts every pool back; kernel_pool_old is that value (-1:
+ * never set). */
+#define KERNEL_POOL_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define KERNEL_POOL_1G "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
+int kernel_pool_set(const char *path, long n);
+void kernel_pool_restore(void);
+long kernel_pool_old(const char *path);
+
 #endif
