@@ -61,7 +61,7 @@ static void *asker(void *arg)
 {
 	uintptr_t *at = arg;
 	while (!atomic_load(&stop)) {
-		hp_owns((void *)*at, 4096);
+		hp_owns((void *)__atomic_load_n(at, __ATOMIC_RELAXED), 4096);
 		atomic_fetch_add(&answers, 1);
 	}
 	return NULL;
