@@ -108,7 +108,9 @@ int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey)
  *     is half-updated by the code the handler interrupted.  They cannot
  *     wait (that code runs again only when the handler returns).
  * A handler that interrupts code outside the preload, or runs on another
- * thread, takes the lock as any caller does.
+ * thread, takes the lock as any caller does.  The price: a handler that
+ * parks its thread while that thread holds the lock (a stop-the-world GC)
+ * holds up other threads' served calls until it returns (docs/preload.md).
  */
 void lock(void)
 {
