@@ -10,8 +10,9 @@
  * Safety: hooks never call malloc or stdio; a call made while a hook runs
  * (liburcu's registry, the library's own initialisation) goes straight to
  * the kernel (in_hook); the library's os.c makes raw system calls, which
- * never reach these hooks.  The lock is taken with signals blocked
- * (kernel.c).
+ * never reach these hooks.  A call on served memory made while a hook
+ * runs on the same thread can only come from a signal handler that
+ * interrupted it: it is refused (nested(), and kernel.c at lock()).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +39,17 @@ static int classify(void *addr, size_t len, int prot, int flags, int fd)
 		return -1;
 	bool area_hint = addr && !((uintptr_t)addr % HP_PLACE_AREA_ALIGN);
 	return hp_place_kind(&preload_opt.serve, len, prot, area_hint, flags & MAP_NORESERVE);
+}
+
+/* A call on served memory while this thread is inside the preload: a
+ * signal handler that interrupted a hook, whose lock and region table that
+ * hook may be in the middle of.  Refused with @err, changing nothing. */
+static bool nested(int err)
+{
+	if (!in_hook)
+		return false;
+	errno = err;
+	return true;
 }
 
 static size_t page_up(size_t n)
@@ -182,28 +194,29 @@ static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd
 
 static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	if (in_hook || !ready())
+	if (!ready())
 		return k_mmap(addr, len, prot, flags, fd, off);
-	struct saved_mask m;
 	if ((flags & MAP_FIXED) && len && hp_owns(addr, len)) {
 		uintptr_t start, end;
-		if (!page_range(addr, len, &start, &end))
+		if (!page_range(addr, len, &start, &end) || nested(ENOMEM))
 			return MAP_FAILED;
-		lock(&m);
+		lock();
 		void *p = fixed_over_ours(addr, len, prot, flags, fd, off);
-		unlock(&m);
+		unlock();
 		return p;
 	}
+	if (in_hook) /* not over ours: the kernel's, as ever */
+		return k_mmap(addr, len, prot, flags, fd, off);
 	int kind = (flags & MAP_FIXED) ? -1 : classify(addr, len, prot, flags, fd);
 	if (kind < 0) {
 		__atomic_fetch_add(&preload_counts.passed, 1, __ATOMIC_RELAXED);
 		return k_mmap(addr, len, prot, flags, fd, off);
 	}
-	lock(&m);
+	lock();
 	uintptr_t p = serve(kind, (uintptr_t)addr, page_up(len), prot, true);
 	if (!p)
 		preload_counts.fallbacks++;
-	unlock(&m);
+	unlock();
 	/* hugeperm could not: the kernel serves it as it always did. */
 	return p ? (void *)p : k_mmap(addr, len, prot, flags, fd, off);
 }
@@ -242,13 +255,12 @@ static int k_munmap3(void *addr, size_t len, int unused)
 
 static int do_munmap(void *addr, size_t len)
 {
-	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+	if (!ready() || !len || !hp_owns(addr, len))
 		return k_munmap(addr, len);
 	uintptr_t start, end;
-	if (!page_range(addr, len, &start, &end))
+	if (!page_range(addr, len, &start, &end) || nested(ENOMEM))
 		return -1;
-	struct saved_mask m;
-	lock(&m);
+	lock();
 	code_range_unmap_begin(start, end);
 	cut(start, end, CUT_FREE);
 	code_range_unmap_end(start, end);
@@ -256,7 +268,7 @@ static int do_munmap(void *addr, size_t len)
 	/* Kernel mappings in our chunks make way for our reservation; those
 	 * outside them are unmapped. */
 	int rc = given_unmap(start, end) | chunk_parts(start, end, k_munmap3, NULL, 0);
-	unlock(&m);
+	unlock();
 	return rc;
 }
 
@@ -280,12 +292,11 @@ static int k_pkey_parts(void *addr, size_t len, int prot)
 static int do_protect(void *addr, size_t len, int prot, int pkey)
 {
 	uintptr_t start, end;
-	if (!page_range(addr, len, &start, &end))
+	if (!page_range(addr, len, &start, &end) || nested(ENOMEM))
 		return -1;
-	struct saved_mask m;
 	struct region *reg;
 	int rc = -1;
-	lock(&m);
+	lock();
 	if (!regions_cover(start, end)) {
 		errno = ENOMEM; /* as mprotect(2) says of unmapped pages */
 		goto out;
@@ -323,7 +334,7 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 	cur_pkey = pkey;
 	rc = kernel_parts(start, end, k_pkey_parts, prot);
 out:
-	unlock(&m);
+	unlock();
 	return rc;
 }
 
@@ -336,14 +347,14 @@ static int note_rc(int rc, int type, void *addr, size_t len, int prot)
 
 HOOK int mprotect(void *addr, size_t len, int prot)
 {
-	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+	if (!ready() || !len || !hp_owns(addr, len))
 		return note_rc(k_mprotect(addr, len, prot), HP_EV_PROTECT, addr, len, prot);
 	return note_rc(do_protect(addr, len, prot, -1), HP_EV_PROTECT, addr, len, prot);
 }
 
 HOOK int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
-	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+	if (!ready() || !len || !hp_owns(addr, len))
 		return note_rc(k_pkey_mprotect(addr, len, prot, pkey), HP_EV_PROTECT, addr, len,
 			       prot);
 	return note_rc(do_protect(addr, len, prot, pkey), HP_EV_PROTECT, addr, len, prot);
@@ -356,15 +367,14 @@ static int k_madvise3(void *addr, size_t len, int advice)
 
 static int do_madvise(void *addr, size_t len, int advice)
 {
-	if (in_hook || !ready() || !len || !hp_owns(addr, len))
+	if (!ready() || !len || !hp_owns(addr, len))
 		return k_madvise(addr, len, advice);
 	uintptr_t start, end;
-	if (!page_range(addr, len, &start, &end))
+	if (!page_range(addr, len, &start, &end) || nested(EAGAIN))
 		return -1;
-	struct saved_mask m;
 	struct region *reg;
 	int rc = 0;
-	lock(&m);
+	lock();
 	switch (advice) {
 	case MADV_DONTNEED:
 		if (!regions_cover(start, end)) {
@@ -408,7 +418,7 @@ static int do_madvise(void *addr, size_t len, int advice)
 	}
 	if (rc == 0)
 		rc = kernel_parts(start, end, k_madvise3, advice);
-	unlock(&m);
+	unlock();
 	return rc;
 }
 
@@ -482,17 +492,18 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 
 static void *do_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
 {
-	if (in_hook || !ready() || !hp_owns(old, oldlen ? oldlen : 1))
+	if (!ready() || !hp_owns(old, oldlen ? oldlen : 1))
 		return k_mremap(old, oldlen, newlen, flags, to);
+	if (nested(ENOMEM))
+		return MAP_FAILED;
 	if ((uintptr_t)old % PAGE || !oldlen || !newlen ||
 	    (flags & ~MREMAP_MAYMOVE)) { /* FIXED, DONTUNMAP: not for served memory */
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
-	struct saved_mask m;
-	lock(&m);
+	lock();
 	void *p = remap_ours((uintptr_t)old, page_up(oldlen), page_up(newlen), flags);
-	unlock(&m);
+	unlock();
 	return p;
 }
 

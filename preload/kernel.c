@@ -8,9 +8,10 @@
  * preload, or libc), found with dlsym; before dlsym has run (a library
  * constructor that maps memory first), the system call itself.
  *
- * The lock is held with every signal blocked, so that a signal handler
- * that maps memory cannot deadlock on it; fork takes it first, then the
- * library's (serve.c registers the handlers after the library's own).
+ * The lock is taken without touching the signal mask (two system calls a
+ * served call would pay): see lock() for what a signal handler gets.  Fork
+ * takes it first, then the library's (serve.c registers the handlers after
+ * the library's own).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -91,30 +92,50 @@ int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 	return (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
 }
 
-void lock(struct saved_mask *m)
+/*
+ * The lock: a plain mutex, signals left as they are.  in_hook is raised
+ * before the mutex is taken and lowered after it is released, so that a
+ * signal handler that runs on this thread anywhere in between finds it set
+ * and never waits for a lock its own thread may hold.  What such a handler
+ * gets (hooks.c):
+ *   - calls on memory that is not served (its own mappings, a new mmap
+ *     without MAP_FIXED over ours) go straight to the kernel, as they
+ *     always did from inside a hook: correct, and nothing of ours is
+ *     touched;
+ *   - calls on served memory (mprotect, munmap, mremap, MAP_FIXED over it)
+ *     fail with ENOMEM (madvise: EAGAIN), errors the kernel gives for a
+ *     transient lack of resources, and change nothing: the region table
+ *     is half-updated by the code the handler interrupted.  They cannot
+ *     wait (that code runs again only when the handler returns).
+ * A handler that interrupts code outside the preload, or runs on another
+ * thread, takes the lock as any caller does.  The price: a handler that
+ * parks its thread while that thread holds the lock (a stop-the-world GC)
+ * holds up other threads' served calls until it returns (docs/preload.md).
+ */
+void lock(void)
 {
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &m->old);
-	pthread_mutex_lock(&preload_lock);
 	in_hook++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&preload_lock);
 }
 
-void unlock(struct saved_mask *m)
+void unlock(void)
 {
-	in_hook--;
 	pthread_mutex_unlock(&preload_lock);
-	pthread_sigmask(SIG_SETMASK, &m->old, NULL);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	in_hook--;
 }
 
+/* Across fork, in_hook stays raised on the forking thread (the parent's and
+ * the child's), so that a handler there cannot wait for the lock either. */
 void lock_for_fork(void)
 {
-	pthread_mutex_lock(&preload_lock);
+	lock();
 }
 
 void unlock_after_fork(void)
 {
-	pthread_mutex_unlock(&preload_lock);
+	unlock();
 }
 
 void hp_preload_write(int fd, const char *s, size_t n)

@@ -51,12 +51,10 @@ __attribute__((noreturn)) void k_exit(int status);
 /* The preload's entry points: its only exports besides the hp_ API. */
 #define HOOK __attribute__((visibility("default")))
 
-/* The signal mask a lock() saved, for its unlock(). */
-struct saved_mask {
-	sigset_t old;
-};
-void lock(struct saved_mask *m);
-void unlock(struct saved_mask *m);
+/* The one lock (no signal mask: a handler that interrupts a hook of its
+ * thread finds in_hook set, and fails on served memory; kernel.c). */
+void lock(void);
+void unlock(void);
 void lock_for_fork(void);
 void unlock_after_fork(void);
 

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kernel.h"
@@ -145,6 +146,135 @@ static void on_alarm(int sig)
 	errno = saved;
 }
 
+/* A LuaJIT-style area: 64 KiB RW, hinted at a 64 KiB-aligned address near
+ * our code; NULL if it was not served. */
+static unsigned char *lj_area(void)
+{
+	void *hint = (void *)(((uintptr_t)(void *)&lj_area & ~(64 * KB - 1)) + 64 * MB);
+	unsigned char *a = mmap(hint, 64 * KB, RW, ANON, -1, 0);
+	return a != MAP_FAILED && owns && owns(a, 1) ? a : NULL;
+}
+
+/* "flips N": N RX/RW flip pairs of a served area, for tests/e2e/preload.sh
+ * to count the system calls they make (strace -c). */
+static int flips(long n)
+{
+	unsigned char *a = lj_area();
+	long done = 0;
+	for (long i = 0; a && i < n; i++) {
+		done += mprotect(a, 64 * KB, RX) == 0 && mprotect(a, 64 * KB, RW) == 0;
+		a[i % (64 * KB)] = (unsigned char)i;
+	}
+	printf("flips %ld served %d\n", done, a != NULL);
+	return a && done == n ? 0 : 1;
+}
+
+/* "handlers": SIGUSR1 from a second thread, as fast as it can, while this
+ * thread flips a served area RW<->RX for half a second.  The handler maps,
+ * protects and unmaps memory of its own (the kernel's), and changes the
+ * protection of another served area, which may be refused with ENOMEM when
+ * it interrupted a hook (kernel.c) but must never fail otherwise.  No
+ * deadlock (alarm() is the watchdog), the handler's memory works, the
+ * flipped area's code and data are intact. */
+static unsigned char *handler_area;
+static volatile sig_atomic_t h_runs, h_bad, h_refused, h_stop;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	unsigned char *p = mmap(NULL, 16 * KB, RW, ANON, -1, 0);
+	if (p == MAP_FAILED || owns(p, 1)) {
+		h_bad++;
+	} else {
+		memset(p, 0x5a, 16 * KB);
+		if (mprotect(p, 16 * KB, PROT_READ) || p[100] != 0x5a || p[16 * KB - 1] != 0x5a)
+			h_bad++;
+		if (munmap(p, 16 * KB))
+			h_bad++;
+	}
+	if (mprotect(handler_area, 64 * KB, RW)) {
+		if (errno == ENOMEM)
+			h_refused++;
+		else
+			h_bad++;
+	}
+	h_runs++;
+	errno = saved;
+}
+
+static void on_watchdog(int sig)
+{
+	(void)sig;
+	static const char msg[] = "handlers: deadlock (the 20 s watchdog fired)\n";
+	if (write(1, msg, sizeof(msg) - 1) < 0)
+		(void)0;
+	syscall(SYS_exit_group, 3);
+}
+
+static void *send_usr1(void *main_thread)
+{
+	struct timespec pause = {0, 20000};
+	while (!h_stop) {
+		pthread_kill(*(pthread_t *)main_thread, SIGUSR1);
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int handlers(void)
+{
+	signal(SIGALRM, on_watchdog);
+	alarm(20);
+	unsigned char *a = lj_area();
+	handler_area = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	static uint32_t shadow[64 * KB / 4];
+	if (!a || handler_area == MAP_FAILED || !owns(handler_area, 1)) {
+		printf("handlers: the areas were not served\n");
+		return 1;
+	}
+	uint32_t *words = (uint32_t *)a;
+	for (size_t k = 2; k < 64 * KB / 4; k++)
+		words[k] = shadow[k] = (uint32_t)k * 2654435761u;
+	struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+	sigaction(SIGUSR1, &sa, NULL);
+	pthread_t self = pthread_self(), sender;
+	pthread_create(&sender, NULL, send_usr1, &self);
+	long pairs = 0, bad = 0;
+	for (double end = now() + 0.5; now() < end; pairs++) {
+		unsigned char insn[6] = {0xb8, 0, 0, 0, 0, 0xc3}; /* mov eax, imm32; ret */
+		int v = (int)pairs;
+		memcpy(insn + 1, &v, 4);
+		memcpy(a, insn, sizeof(insn));
+		size_t k = 2 + (size_t)pairs % (64 * KB / 4 - 2);
+		words[k] = shadow[k] = (uint32_t)pairs;
+		if (mprotect(a, 64 * KB, RX)) {
+			bad++;
+			continue;
+		}
+		if (((int (*)(void))(void *)a)() != v)
+			bad++;
+		if (mprotect(a, 64 * KB, RW))
+			bad++;
+	}
+	h_stop = 1;
+	pthread_join(sender, NULL);
+	signal(SIGUSR1, SIG_IGN);
+	alarm(0);
+	bool intact = !memcmp(words + 2, shadow + 2, sizeof(shadow) - 8);
+	printf("handlers: %ld flip pairs (%ld failed), %d handler runs (%d bad, %d refused "
+	       "with ENOMEM), data %s\n",
+	       pairs, bad, (int)h_runs, (int)h_bad, (int)h_refused, intact ? "intact" : "changed");
+	return pairs > 0 && bad == 0 && h_runs > 0 && h_bad == 0 && intact ? 0 : 1;
+}
+
 /* "hold": map 64 KiB of RWX code; reserve a code range as V8 does, commit
  * code at its start and map a file page MAP_FIXED into its middle (V8's
  * builtins, when out of reach); map a LuaJIT area hinted at our own code,
@@ -257,6 +387,10 @@ int main(int argc, char **argv)
 		return hold(argv[0]);
 	if (argc > 1 && !strcmp(argv[1], "guard"))
 		return guard();
+	if (argc > 1 && !strcmp(argv[1], "handlers"))
+		return handlers();
+	if (argc > 2 && !strcmp(argv[1], "flips"))
+		return flips(atol(argv[2]));
 	if (argc > 1 && (!strcmp(argv[1], "clearenv") || !strcmp(argv[1], "_exit") ||
 			 !strcmp(argv[1], "exit_group")))
 		return leave(argv[1]);
