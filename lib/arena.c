@@ -155,16 +155,6 @@ void hp_arena_fini(struct hp_arena *a)
 	pthread_cond_destroy(&a->thread_wake);
 }
 
-bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
-{
-	bool waited = false;
-	while (b->collapsing) {
-		pthread_cond_wait(&a->collapse_done, &a->lock);
-		waited = true;
-	}
-	return waited;
-}
-
 static uintptr_t slot_distance(uintptr_t slot, uintptr_t near)
 {
 	return hp_distance(slot, slot + HP_CHUNK_SIZE, near);

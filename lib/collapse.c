@@ -70,6 +70,16 @@ bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b)
 	return true;
 }
 
+bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
+{
+	bool waited = false;
+	while (b->collapsing) {
+		pthread_cond_wait(&a->collapse_done, &a->lock);
+		waited = true;
+	}
+	return waited;
+}
+
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 {
 	if (!hp_collapse_enqueue(a, b))

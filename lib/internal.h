@@ -177,6 +177,11 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried);
 void hp_collapse_thread_stop(struct hp_arena *a);
 /* Take the blocks of chunk @c off the queue.  Lock held. */
 void hp_collapse_forget(struct hp_arena *a, struct hp_chunk *c);
+/* Wait until no collapse is in flight on @b.  Lock held.  True if it
+ * waited: the lock was dropped, and what the caller found may have changed
+ * (a block off the lists is taken only with no collapse in flight, so that
+ * nothing can put it back meanwhile: search again). */
+bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 
 /* ---------------------------------------------------------------------
  * arena (arena.c): chunks, the address map, committing blocks.
@@ -249,11 +254,6 @@ int hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n, int home, i
 		       struct hp_block **out);
 /* The node whose pools serve the calling thread now (policy applied). */
 int hp_arena_node(struct hp_arena *a);
-/* Wait until no collapse is in flight on @b.  Lock held.  True if it
- * waited: the lock was dropped, and what the caller found may have changed
- * (a block off the lists is taken only with no collapse in flight, so that
- * nothing can put it back meanwhile: search again). */
-bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 /* Put an EMPTY block on the free list. */
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
 /* Return EMPTY blocks to the kernel (counted in a->n.trimmed_blocks).
