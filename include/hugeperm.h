@@ -121,6 +121,9 @@ struct hp_stats {
 	uint64_t guards_prot;	   /* ... as PROT_NONE pages (older kernels) */
 	uint64_t khugepaged;	   /* blocks the kernel's khugepaged collapsed before we did */
 	struct hp_class_stats cls[HP_NCLASS];
+	uint64_t purged_blocks; /* free blocks given back on their own (HUGEPERM_PURGE_MS) */
+	uint64_t purged_bytes;	/* ... their bytes */
+	uint64_t purge_failed;	/* purges the kernel refused (the block stays free, tried again) */
 };
 
 /*
@@ -136,7 +139,13 @@ struct hp_config {
 	void *near;	    /* place memory as close to this address as the
 			     * address space allows (e.g. within a JIT's branch
 			     * range of its code); NULL: anywhere */
+	int purge_ms;	    /* free blocks go back to the kernel after this many
+			     * ms free: 0 = the default (HUGEPERM_PURGE_MS),
+			     * HP_PURGE_NOW = at once, HP_PURGE_NEVER = never */
 };
+
+#define HP_PURGE_NEVER (-1) /* hp_config.purge_ms: free blocks stay until hp_trim() */
+#define HP_PURGE_NOW   (-2) /* hp_config.purge_ms: given back as soon as they are free */
 
 #define HP_ARENA_ALLOW_RWX 0x1 /* allow pages writable and executable at once */
 #define HP_ARENA_NO_ALIAS  0x2 /* executable blocks are private: hp_write uses /proc/self/mem */

@@ -122,6 +122,11 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 	/* hp_config grew near; callers built before it pass the old size. */
 	if (cfg && cfg->size >= offsetof(struct hp_config, near) + sizeof(cfg->near))
 		a->near = (uintptr_t)cfg->near;
+	/* ... and purge_ms: 0 is the option's delay; HP_PURGE_NOW is 0 ms. */
+	if (cfg && cfg->size >= offsetof(struct hp_config, purge_ms) + sizeof(cfg->purge_ms) &&
+	    cfg->purge_ms)
+		a->purge_ms = cfg->purge_ms == HP_PURGE_NOW ? 0 : cfg->purge_ms;
+	a->purge_threaded = true; /* the real OS: a thread may purge (purge.c) */
 	return 0;
 }
 
@@ -235,6 +240,7 @@ static void after_call(struct hp_arena *a)
 {
 	if (a->collapse_mode == HP_COLLAPSE_SYNC && __atomic_load_n(&a->nqueued, __ATOMIC_RELAXED))
 		hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
+	hp_purge_poll(a);
 }
 
 static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded)
@@ -485,7 +491,9 @@ struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 	}
 	if (cfg && (cfg->backend < HP_BACKEND_AUTO || cfg->backend > HP_BACKEND_SMALL ||
 		    cfg->collapse_mode < 0 || cfg->collapse_mode > HP_COLLAPSE_OFF ||
-		    (cfg->flags & ~(HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS)))) {
+		    (cfg->flags & ~(HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS)) ||
+		    (cfg->size >= offsetof(struct hp_config, purge_ms) + sizeof(cfg->purge_ms) &&
+		     (cfg->purge_ms < HP_PURGE_NOW || cfg->purge_ms > HP_PURGE_MS_MAX)))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -551,6 +559,7 @@ int hp_arena_destroy(struct hp_arena *a)
 void hp_arena_teardown(struct hp_arena *a)
 {
 	hp_collapse_thread_stop(a);
+	hp_purge_thread_stop(a);
 	pthread_mutex_lock(&a->lock);
 	hp_tcache_destroy_all(a, false);
 	pthread_mutex_unlock(&a->lock);

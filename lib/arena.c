@@ -22,7 +22,8 @@
  * Committed blocks with no page in use sit on the arena's free list
  * (state EMPTY) with whatever home class they had last; taking one for
  * another class is one whole-block mprotect, which keeps the huge mapping.
- * hp_trim() hands them back to the kernel: the seeds' shrinker.
+ * hp_trim() hands them back to the kernel: the seeds' shrinker (purge.c,
+ * which also gives them back on their own after HUGEPERM_PURGE_MS).
  *
  * An arena reads its own settings (backend, fall back, verbose), given at
  * hp_arena_init, never the global options.
@@ -88,6 +89,7 @@ void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int 
 	a->collapse_rate = (uint32_t)opt->collapse_rate;
 	a->collapse_retries = (uint32_t)opt->collapse_retries;
 	a->verbose = opt->verbose;
+	hp_purge_init(a, opt);
 }
 
 static void unpublish(struct hp_chunk *c)
@@ -267,6 +269,12 @@ void hp_arena_put_block(struct hp_arena *a, struct hp_block *b)
 	if (*head)
 		(*head)->prev = b;
 	*head = b;
+	hp_purge_note_free(a, b);
+}
+
+void hp_arena_unlink_free(struct hp_arena *a, struct hp_block *b)
+{
+	free_list_del(a, b);
 }
 
 /* Name block @b "hugeperm:<class>" in /proc/self/maps. */
@@ -733,59 +741,4 @@ int hp_arena_take_span(struct hp_arena *a, int set, unsigned n, int home, int no
 		if (!err || !fall_back(a, set, err))
 			return err;
 	}
-}
-
-int hp_arena_trim_blocks(struct hp_arena *a)
-{
-	uint64_t n = 0;
-	for (int nd = 0; nd < HP_MAX_NODES; nd++)
-		for (int set = 0; set < HP_NSETS; set++) {
-			struct hp_block *b = a->node[nd].free_blocks[set], *next;
-			for (; b; b = next) {
-				next = b->next;
-				if (b->chunk->hugetlb_1g || b->collapsing)
-					continue; /* a collapse in flight: next trim */
-				struct hp_chunk *c = b->chunk;
-				int err = b->aliased
-						  ? a->os->alias_decommit(
-							    b->base, hp_alias_of(b, b->base),
-							    c->alias_fd[hp_alias_kind(b->backend)],
-							    b->base - c->base, HP_BLOCK_SIZE)
-						  : a->os->decommit(b->base, HP_BLOCK_SIZE);
-				if (err)
-					return err;
-				free_list_del(a, b);
-				b->state = HP_BLOCK_UNCOMMITTED;
-				b->huge = false;
-				b->aliased = false;
-				b->chunk->ncommitted--;
-				a->committed_bytes -= HP_BLOCK_SIZE;
-				n++;
-			}
-		}
-	/* 1 GiB pages go back whole, when none of their blocks is in use. */
-	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
-		if (!c->hugetlb_1g)
-			continue;
-		bool all_empty = true;
-		for (unsigned i = 0; i < HP_CHUNK_BLOCKS && all_empty; i++)
-			all_empty =
-				c->blocks[i].state == HP_BLOCK_EMPTY && !c->blocks[i].collapsing;
-		if (!all_empty)
-			continue;
-		int err = a->os->decommit(c->base, HP_CHUNK_SIZE);
-		if (err)
-			return err;
-		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
-			free_list_del(a, &c->blocks[i]);
-			c->blocks[i].state = HP_BLOCK_UNCOMMITTED;
-			c->blocks[i].huge = false;
-		}
-		c->hugetlb_1g = false;
-		c->ncommitted = 0;
-		a->committed_bytes -= HP_CHUNK_SIZE;
-		n += HP_CHUNK_BLOCKS;
-	}
-	a->n.trimmed_blocks += n;
-	return 0;
 }

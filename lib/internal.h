@@ -256,9 +256,8 @@ int hp_arena_take_span(struct hp_arena *a, int pool_set, unsigned n, int home, i
 int hp_arena_node(struct hp_arena *a);
 /* Put an EMPTY block on the free list. */
 void hp_arena_put_block(struct hp_arena *a, struct hp_block *b);
-/* Return EMPTY blocks to the kernel (counted in a->n.trimmed_blocks).
- * 0 or errno. */
-int hp_arena_trim_blocks(struct hp_arena *a);
+/* Take EMPTY block @b off its free list (it is being decommitted). */
+void hp_arena_unlink_free(struct hp_arena *a, struct hp_block *b);
 /* Unpublish the chunks with nothing committed: the list to release after
  * a grace period.  Lock held. */
 struct hp_chunk *hp_arena_retire_chunks(struct hp_arena *a);
@@ -267,6 +266,31 @@ struct hp_chunk *hp_arena_retire_chunks(struct hp_arena *a);
 void hp_arena_release_chunks(struct hp_arena *a, struct hp_chunk *list);
 /* The backend of the blocks of pool set @set. */
 int hp_set_backend(const struct hp_arena *a, int set);
+
+/* ---------------------------------------------------------------------
+ * purge (purge.c): free blocks back to the kernel, after a delay or now.
+ * ------------------------------------------------------------------- */
+/* From hp_arena_init: the delay from @opt (HUGEPERM_PURGE_MS). */
+void hp_purge_init(struct hp_arena *a, const struct hp_options *opt);
+/* Block @b just became EMPTY (hp_arena_put_block): stamp it, purge at
+ * once (delay 0) or make sure someone wakes at its deadline.  Lock held. */
+void hp_purge_note_free(struct hp_arena *a, struct hp_block *b);
+/* Purge what is due now, if anything.  Lock NOT held. */
+void hp_purge_tick(struct hp_arena *a);
+/* At the end of a public call: purge what is due if no thread does. */
+static inline void hp_purge_poll(struct hp_arena *a)
+{
+	if (__builtin_expect(__atomic_load_n(&a->purge_next_ns, __ATOMIC_RELAXED) != 0, 0) &&
+	    !__atomic_load_n(&a->purge_running, __ATOMIC_RELAXED))
+		hp_purge_tick(a);
+}
+void hp_purge_thread_stop(struct hp_arena *a);
+/* Give EMPTY block @b's memory back; it becomes UNCOMMITTED.  On error
+ * (the decommit's) nothing changed.  Lock held. */
+int hp_arena_decommit_free(struct hp_arena *a, struct hp_block *b);
+/* Return EMPTY blocks to the kernel, the reserve too (counted in
+ * a->n.trimmed_blocks).  0 or errno. */
+int hp_arena_trim_blocks(struct hp_arena *a);
 
 /* ---------------------------------------------------------------------
  * check (check.c): the arena's invariants, for tests.  Reads only.

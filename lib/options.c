@@ -139,6 +139,8 @@ void hp_options_print(int fd)
 			hp_buf_str(&b, hp_collapse_mode_name((int)*d->value));
 		else if (i == HP_OPT_NUMA && *d->value < 0)
 			hp_buf_str(&b, *d->value == HP_NUMA_LOCAL ? "local" : "interleave");
+		else if (i == HP_OPT_PURGE_MS && *d->value < 0)
+			hp_buf_str(&b, "-1 (never)");
 		else
 			hp_buf_u64(&b, (uint64_t)*d->value);
 		hp_buf_pad(&b, 42);

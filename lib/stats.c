@@ -95,6 +95,9 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	st->guards_madvise = a->n.guards_madvise;
 	st->guards_prot = a->n.guards_prot;
 	st->khugepaged = a->n.khugepaged;
+	st->purged_blocks = a->n.purged_blocks;
+	st->purged_bytes = a->n.purged_blocks * HP_BLOCK_SIZE;
+	st->purge_failed = a->n.purge_failed;
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -129,7 +132,8 @@ static void write_json(const struct hp_stats *st, struct hp_buf *b)
 	F(collapse_ebusy), F(collapse_einval), F(collapse_other), F(collapse_pending);
 	F(steals), F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks);
 	F(aliased_blocks), F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
-	F(guards_madvise), F(guards_prot), F(khugepaged);
+	F(guards_madvise), F(guards_prot), F(khugepaged), F(purged_blocks), F(purged_bytes);
+	F(purge_failed);
 #undef F
 	hp_buf_str(b, ",\"classes\":{");
 	bool first = true;
@@ -189,7 +193,8 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 	F(collapse_einval), F(collapse_other), F(collapse_pending), F(steals);
 	F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks), F(aliased_blocks);
 	F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
-	F(guards_madvise), F(guards_prot), F(khugepaged);
+	F(guards_madvise), F(guards_prot), F(khugepaged), F(purged_blocks), F(purged_bytes);
+	F(purge_failed);
 #undef F
 }
 

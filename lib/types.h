@@ -85,6 +85,9 @@ struct hp_probe {
 	long node_hugetlb_2m_free[HP_MAX_NODES]; /* per-node 2 MiB pools; -1: none */
 };
 
+/* The longest purge delay (HUGEPERM_PURGE_MS, hp_config.purge_ms): an hour. */
+#define HP_PURGE_MS_MAX 3600000
+
 /* ---------------------------------------------------------------------
  * The options table (options.c reads it from HUGEPERM_<NAME>).
  * ------------------------------------------------------------------- */
@@ -104,7 +107,9 @@ struct hp_probe {
 	X(POISON, poison, 0, 0, 1, "fill freed writable pages with 0xa5")                          \
 	X(MAX_MB, max_mb, 0, 0, (1L << 30), "cap on the default arena's memory, MiB (0: none)")    \
 	X(NUMA, numa, HP_NUMA_LOCAL, HP_NUMA_INTERLEAVE, 1023,                                     \
-	  "local|interleave|N: the node new blocks are placed on")
+	  "local|interleave|N: the node new blocks are placed on")                                 \
+	X(PURGE_MS, purge_ms, 1000, -1, HP_PURGE_MS_MAX,                                                   \
+	  "free blocks go back to the kernel once free this long (0: at once, -1: never)")
 
 enum hp_option_id {
 #define HP_OPT_ENUM(NAME, field, def, lo, hi, help) HP_OPT_##NAME,
@@ -160,6 +165,7 @@ struct hp_block {
 	bool aliased;			 /* shared memory with a writable alias view */
 	uint8_t nfailed;		 /* consecutive ENOMEM/EBUSY failures */
 	uint64_t uniform_since_ns;	 /* when it last became uniform */
+	uint64_t free_since_ns;		 /* when it last became EMPTY (purge.c) */
 	uint64_t retry_at_ns;		 /* no collapse before this (backoff) */
 };
 
@@ -211,6 +217,7 @@ struct hp_counters {
 	uint64_t writes_direct, writes_alias, writes_procmem, writes_flip;
 	uint64_t guards_madvise, guards_prot;
 	uint64_t khugepaged; /* blocks found huge that we had not collapsed */
+	uint64_t purged_blocks, purge_failed; /* purge.c */
 };
 
 /* Per-thread caches (cache.c): bins of 1, 2, 4, 8, 16 pages per class. */
@@ -283,6 +290,14 @@ struct hp_arena {
 	bool thread_running, thread_stop;
 	struct hp_arena *next_arena; /* the registry of arenas (fork.c) */
 	pthread_cond_t thread_wake;
+	/* Giving free blocks back on their own (purge.c). */
+	int32_t purge_ms;	     /* -1: never, 0: at once, else after this long free */
+	bool purge_threaded;	     /* a purge thread may be started (real arenas) */
+	bool purge_running;	     /* the purge thread exists (atomic read) */
+	bool purge_stop;	     /* it is asked to end */
+	uint64_t purge_next_ns;	     /* the next block due, 0: none (atomic read) */
+	pthread_t purge_thread;
+	pthread_cond_t purge_wake;
 };
 
 #endif /* HP_TYPES_H */

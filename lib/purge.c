@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * purge.c - giving free blocks back to the kernel: on their own after a
+ * delay (the purge), and all at once on request (hp_trim's full trim).
+ *
+ * A block that becomes EMPTY (hp_arena_put_block) is stamped with the
+ * time; once it has stayed free for purge_ms (HUGEPERM_PURGE_MS, 1000 by
+ * default; hp_config.purge_ms) it is decommitted: its memory goes back to
+ * the kernel (or to the hugetlb pool) and its address space stays reserved
+ * for the next commit, as jemalloc's decay and mimalloc's purge delay do.
+ * A burst that frees and maps again within the delay pays nothing.
+ *
+ * The reserve: the PURGE_RESERVE most recently freed blocks of each class,
+ * per pool set and node, are kept for the next burst (a free list is LIFO:
+ * they are the first of their class on it).  hp_trim() gives those back
+ * too.  1 GiB pages are given back whole by hp_trim() alone.
+ *
+ * Who purges, never on the program's fast path:
+ *   - the purge thread of a real arena (purge_threaded: arenas made by
+ *     hp_arena_create and the default arena), started the first time a
+ *     block becomes free with a delay to wait, never before: a program (or
+ *     the preload) that never frees a block never gets a thread.  It
+ *     sleeps until the next deadline on os->cond_wait_until, purges one
+ *     block per hold of the arena lock, and sleeps on purge_wake when
+ *     nothing is due.  So a program that frees its blocks and then makes
+ *     no further call still gets its memory back.  Its signals are
+ *     blocked: the program's handlers never run on it.
+ *   - the calls the program makes (hp_purge_poll, at the end of each
+ *     public call), when there is no thread (an arena on another OS layer,
+ *     or pthread_create failed): one load and a branch while nothing is
+ *     due, a clock read while something waits.
+ *   - purge_ms 0: at once, in hp_purge_note_free, by the call that freed
+ *     the block.
+ * The decommit runs with the arena lock held (as hp_trim's does): a thread
+ * of the program that wants the lock meanwhile waits one block's decommit
+ * at most, since the purge thread lets go between blocks.
+ *
+ * A decommit the kernel refuses (ENOMEM: vm.max_map_count) leaves the block
+ * as it was, free and committed; it is counted (purge_failed) and tried
+ * again one delay later (at least RETRY_NS).
+ */
+#include "config.h"
+
+#include <signal.h>
+
+#include "internal.h"
+
+#define NS_PER_MS     1000000ULL
+#define PURGE_RESERVE 1			  /* free blocks kept per class, set and node */
+#define RETRY_NS      (10 * NS_PER_MS) /* a block not purgeable now: tried again after */
+
+static void *purge_thread(void *arg);
+
+void hp_purge_init(struct hp_arena *a, const struct hp_options *opt)
+{
+	a->purge_ms = (int32_t)opt->purge_ms;
+	pthread_cond_init(&a->purge_wake, NULL);
+}
+
+static uint64_t delay_ns(const struct hp_arena *a)
+{
+	return a->purge_ms > 0 ? (uint64_t)a->purge_ms * NS_PER_MS : 0;
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+int hp_arena_decommit_free(struct hp_arena *a, struct hp_block *b)
+{
+	struct hp_chunk *c = b->chunk;
+	int err = b->aliased ? a->os->alias_decommit(b->base, hp_alias_of(b, b->base),
+						     c->alias_fd[hp_alias_kind(b->backend)],
+						     b->base - c->base, HP_BLOCK_SIZE)
+			     : a->os->decommit(b->base, HP_BLOCK_SIZE);
+	if (err)
+		return err;
+	hp_arena_unlink_free(a, b);
+	b->state = HP_BLOCK_UNCOMMITTED;
+	b->huge = false;
+	b->aliased = false;
+	c->ncommitted--;
+	a->committed_bytes -= HP_BLOCK_SIZE;
+	return 0;
+}
+
+/*
+ * Purge the free blocks of @a due at @now, past the reserve, at most
+ * @budget of them (0: no limit).  The next deadline goes to purge_next_ns
+ * (0: none; @now: more are due than the budget took).  Lock held.
+ */
+static void purge_due(struct hp_arena *a, uint64_t now, int budget)
+{
+	uint64_t delay = delay_ns(a), next = 0;
+	int done = 0;
+
+	if (a->purge_ms < 0)
+		return;
+	for (int nd = 0; nd < HP_MAX_NODES; nd++)
+		for (int set = 0; set < HP_NSETS; set++) {
+			unsigned kept[HP_NCLASS] = {0};
+			struct hp_block *b = a->node[nd].free_blocks[set], *bnext;
+			for (; b; b = bnext) {
+				bnext = b->next;
+				if (b->chunk->hugetlb_1g)
+					continue;
+				if (kept[b->home] < PURGE_RESERVE) {
+					kept[b->home]++;
+					continue;
+				}
+				uint64_t due = b->free_since_ns + delay;
+				if (now < due) {
+					next = earliest(next, due);
+					continue;
+				}
+				if (b->collapsing) { /* the collapse returns soon */
+					next = earliest(next, now + RETRY_NS);
+					continue;
+				}
+				if (budget && done == budget) {
+					next = now;
+					continue;
+				}
+				if (hp_arena_decommit_free(a, b)) {
+					a->n.purge_failed++;
+					b->free_since_ns = now;
+					next = earliest(next, now + (delay > RETRY_NS ? delay : RETRY_NS));
+					continue;
+				}
+				a->n.purged_blocks++;
+				done++;
+			}
+		}
+	__atomic_store_n(&a->purge_next_ns, next, __ATOMIC_RELAXED);
+}
+
+void hp_purge_note_free(struct hp_arena *a, struct hp_block *b)
+{
+	if (a->purge_ms < 0 || b->chunk->hugetlb_1g)
+		return;
+	uint64_t now = a->os->now_ns();
+	b->free_since_ns = now;
+	if (a->purge_ms == 0) {
+		purge_due(a, now, 0);
+		return;
+	}
+	uint64_t was = a->purge_next_ns, due = now + delay_ns(a);
+	if (was && was <= due)
+		return; /* whoever waits for the earlier deadline comes here too */
+	__atomic_store_n(&a->purge_next_ns, due, __ATOMIC_RELAXED);
+	if (!a->purge_threaded || a->purge_stop)
+		return;
+	if (a->purge_running) {
+		pthread_cond_signal(&a->purge_wake);
+		return;
+	}
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr))
+		return;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_attr_setsigmask_np(&attr, &all);
+	if (pthread_create(&a->purge_thread, &attr, purge_thread, a) == 0)
+		__atomic_store_n(&a->purge_running, true, __ATOMIC_RELAXED);
+	pthread_attr_destroy(&attr);
+}
+
+void hp_purge_tick(struct hp_arena *a)
+{
+	uint64_t next = __atomic_load_n(&a->purge_next_ns, __ATOMIC_RELAXED);
+	uint64_t now = a->os->now_ns();
+	if (!next || now < next)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (a->purge_next_ns && now >= a->purge_next_ns)
+		purge_due(a, now, 0);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void *purge_thread(void *arg)
+{
+	struct hp_arena *a = arg;
+
+	pthread_mutex_lock(&a->lock);
+	while (!a->purge_stop) {
+		uint64_t next = a->purge_next_ns, now = a->os->now_ns();
+		if (next && now >= next) {
+			purge_due(a, now, 1);
+			/* Let the program in between two blocks. */
+			pthread_mutex_unlock(&a->lock);
+			pthread_mutex_lock(&a->lock);
+		} else if (next) {
+			a->os->cond_wait_until(&a->purge_wake, &a->lock, next);
+		} else {
+			pthread_cond_wait(&a->purge_wake, &a->lock);
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+void hp_purge_thread_stop(struct hp_arena *a)
+{
+	pthread_mutex_lock(&a->lock);
+	bool running = a->purge_running;
+	a->purge_stop = true;
+	pthread_cond_broadcast(&a->purge_wake);
+	pthread_mutex_unlock(&a->lock);
+	if (running)
+		pthread_join(a->purge_thread, NULL);
+	a->purge_running = false;
+}
+
+int hp_arena_trim_blocks(struct hp_arena *a)
+{
+	uint64_t n = 0;
+	for (int nd = 0; nd < HP_MAX_NODES; nd++)
+		for (int set = 0; set < HP_NSETS; set++) {
+			struct hp_block *b = a->node[nd].free_blocks[set], *next;
+			for (; b; b = next) {
+				next = b->next;
+				if (b->chunk->hugetlb_1g || b->collapsing)
+					continue; /* a collapse in flight: next trim */
+				int err = hp_arena_decommit_free(a, b);
+				if (err)
+					return err;
+				n++;
+			}
+		}
+	/* 1 GiB pages go back whole, when none of their blocks is in use. */
+	for (struct hp_chunk *c = a->chunks; c; c = c->next) {
+		if (!c->hugetlb_1g)
+			continue;
+		bool all_empty = true;
+		for (unsigned i = 0; i < HP_CHUNK_BLOCKS && all_empty; i++)
+			all_empty =
+				c->blocks[i].state == HP_BLOCK_EMPTY && !c->blocks[i].collapsing;
+		if (!all_empty)
+			continue;
+		int err = a->os->decommit(c->base, HP_CHUNK_SIZE);
+		if (err)
+			return err;
+		for (unsigned i = 0; i < HP_CHUNK_BLOCKS; i++) {
+			hp_arena_unlink_free(a, &c->blocks[i]);
+			c->blocks[i].state = HP_BLOCK_UNCOMMITTED;
+			c->blocks[i].huge = false;
+		}
+		c->hugetlb_1g = false;
+		c->ncommitted = 0;
+		a->committed_bytes -= HP_CHUNK_SIZE;
+		n += HP_CHUNK_BLOCKS;
+	}
+	a->n.trimmed_blocks += n;
+	if (a->purge_ms >= 0) /* what is left: the next deadline */
+		purge_due(a, a->os->now_ns(), 0);
+	return 0;
+}
