@@ -21,6 +21,19 @@ static void print_options(void *arg)
 	hp_options_print(1);
 }
 
+static void read_purge(void *arg)
+{
+	hp_options_init();
+	_exit(hp_opt.purge_ms == 1000 ? 0 : 1);
+}
+
+static void print_purge_never(void *arg)
+{
+	setenv("HUGEPERM_PURGE_MS", "-1", 1);
+	hp_options_init();
+	hp_options_print(1);
+}
+
 int main(void)
 {
 	long v = -1;
@@ -43,6 +56,19 @@ int main(void)
 	is(hp_option_parse(HP_OPT_COLLAPSE_DELAY_MS, "250", &v), 0, "COLLAPSE_DELAY_MS=250 parses");
 	is(v, 250, "... to 250");
 
+	is(hp_option_parse(HP_OPT_PURGE_MS, "0", &v), 0, "PURGE_MS=0 (at once) parses");
+	is(v, 0, "... to 0");
+	is(hp_option_parse(HP_OPT_PURGE_MS, "-1", &v), 0, "PURGE_MS=-1 (never) parses");
+	is(v, -1, "... to -1");
+	is(hp_option_parse(HP_OPT_PURGE_MS, "3600000", &v), 0, "PURGE_MS=3600000 (an hour) parses");
+	v = 5;
+	is(hp_option_parse(HP_OPT_PURGE_MS, "-2", &v), EINVAL, "PURGE_MS=-2 is EINVAL");
+	is(hp_option_parse(HP_OPT_PURGE_MS, "3600001", &v), EINVAL,
+	   "PURGE_MS over an hour is EINVAL");
+	is(hp_option_parse(HP_OPT_PURGE_MS, "1s", &v), EINVAL, "PURGE_MS=1s is EINVAL");
+	is(hp_option_parse(HP_OPT_PURGE_MS, "", &v), EINVAL, "PURGE_MS empty is EINVAL");
+	is(v, 5, "... and leaves the value alone");
+
 	/* The environment path: a child with a bad value and a good one. */
 	char out[4096];
 	int st = tap_child(read_env, NULL, "HUGEPERM_COLLAPSE=sometimes", out, sizeof(out));
@@ -50,6 +76,14 @@ int main(void)
 	   "bad value keeps the default, good value is read");
 	ok(strstr(out, "HUGEPERM_COLLAPSE='sometimes'") && strstr(out, "EINVAL"),
 	   "the warning names the option, the value and EINVAL");
+
+	st = tap_child(read_purge, NULL, "HUGEPERM_PURGE_MS=soon", out, sizeof(out));
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "HUGEPERM_PURGE_MS=soon keeps the default, 1000");
+	ok(strstr(out, "hugeperm: ignoring HUGEPERM_PURGE_MS='soon' (EINVAL); keeping the default"),
+	   "... and says so");
+	tap_child(print_purge_never, NULL, NULL, out, sizeof(out));
+	ok(strstr(out, "HUGEPERM_PURGE_MS") && strstr(out, "-1 (never)"),
+	   "the options table shows PURGE_MS=-1 as never");
 
 	tap_child(print_options, NULL, NULL, out, sizeof(out));
 	ok(strstr(out, "HUGEPERM_BACKEND") && strstr(out, "HUGEPERM_MAX_MB") &&

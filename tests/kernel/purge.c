@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * purge.t - free blocks go back to the kernel on their own (purge.c), as
+ * the kernel sees it: the resident memory of the arena's chunk in
+ * /proc/self/smaps (THP, shmem for aliased code, hugetlb 2 MiB with pages
+ * reserved in the pool and put back), before and after the delay, the
+ * reserve, HP_PURGE_NOW and HP_PURGE_NEVER, the thread started only once a
+ * block is freed, and hp_config.purge_ms out of range.
+ */
+#include <dirent.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kernel.h"
+#include "tap.h"
+
+#define RW (PROT_READ | PROT_WRITE)
+#define RX (PROT_READ | PROT_EXEC)
+#define MB 1024L /* in kB */
+
+static struct hp_arena *arena(int backend, int purge_ms)
+{
+	struct hp_config cfg = {.size = sizeof(cfg), .backend = backend, .purge_ms = purge_ms};
+	return hp_arena_create(&cfg);
+}
+
+static uintptr_t chunk_of(const void *p)
+{
+	return (uintptr_t)p & ~(HP_CHUNK_SIZE - 1);
+}
+
+/* kB of smaps @field in the chunk of @p (and its alias views, which are
+ * in another chunk-sized reservation: @alias, 0 for none). */
+static long chunk_kb(const void *p, uintptr_t alias, const char *field)
+{
+	uintptr_t c = chunk_of(p);
+	long kb = kernel_smaps_kb(c, c + HP_CHUNK_SIZE, field);
+	return alias ? kb + kernel_smaps_kb(alias, alias + HP_CHUNK_SIZE, field) : kb;
+}
+
+static int threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts))
+		;
+}
+
+/* Wait up to 2 s for chunk_kb(...) <= @kb; what it was last. */
+static long wait_kb_at_most(const void *p, uintptr_t alias, const char *field, long kb)
+{
+	long now = chunk_kb(p, alias, field);
+	for (int i = 0; i < 100 && now > kb; i++) {
+		sleep_ms(20);
+		now = chunk_kb(p, alias, field);
+	}
+	return now;
+}
+
+static struct hp_stats stats(struct hp_arena *a)
+{
+	struct hp_stats st = {.size = sizeof(st)};
+	hp_arena_stats_get(a, &st);
+	return st;
+}
+
+/* @n whole blocks of @prot, written. */
+static void fill(struct hp_arena *a, char **p, int n, int prot)
+{
+	static const char ret[] = {(char)0xc3};
+	for (int i = 0; i < n; i++) {
+		p[i] = hp_arena_alloc(a, HP_BLOCK_SIZE, prot);
+		if (!p[i])
+			continue;
+		if (prot & PROT_WRITE)
+			memset(p[i], 0x5a, HP_BLOCK_SIZE);
+		else
+			for (size_t off = 0; off < HP_BLOCK_SIZE; off += 4096)
+				hp_arena_write(a, p[i] + off, ret, 1);
+	}
+}
+
+static void test_thp(void)
+{
+	int threads0 = threads();
+	struct hp_arena *a = arena(HP_BACKEND_THP, 150);
+	char *p[8];
+	fill(a, p, 8, RW);
+	ok(a && p[7], "a THP arena with purge_ms 150 and 8 blocks written");
+	long rss = chunk_kb(p[0], 0, "Rss");
+	ok(rss >= 16 * MB, "smaps: the chunk holds %ld kB (>= 16 MiB)", rss);
+	is(threads(), threads0, "no purge thread before a block is free");
+	for (int i = 0; i < 8; i++)
+		hp_arena_free(a, p[i]);
+	rss = chunk_kb(p[0], 0, "Rss");
+	ok(rss >= 16 * MB, "freed, before the delay: still %ld kB", rss);
+	is(threads(), threads0 + 1, "the purge thread started with the first free block");
+	rss = wait_kb_at_most(p[0], 0, "Rss", 2 * MB);
+	ok(rss <= 2 * MB, "after the delay, no further call: %ld kB (the reserve: <= 2 MiB)", rss);
+	struct hp_stats st = stats(a);
+	ok(st.purged_blocks == 7 && st.purged_bytes == 7 * HP_BLOCK_SIZE &&
+		   st.free_blocks == 1 && st.blocks == 1,
+	   "stats: 7 purged (%llu), 1 free block kept (%llu)",
+	   (unsigned long long)st.purged_blocks, (unsigned long long)st.free_blocks);
+	/* The next burst takes the reserve, then fresh blocks: huge again. */
+	fill(a, p, 3, RW);
+	ok(p[2] && kernel_huge_kb(chunk_of(p[0]), chunk_of(p[0]) + HP_CHUNK_SIZE) >= 6 * MB,
+	   "the next burst is huge-mapped again");
+	for (int i = 0; i < 3; i++)
+		hp_arena_free(a, p[i]);
+	hp_arena_trim(a);
+	rss = chunk_kb(p[0], 0, "Rss");
+	ok(rss == 0, "hp_trim gives the reserve back too: %ld kB", rss);
+	hp_arena_destroy(a);
+	is(threads(), threads0, "hp_arena_destroy ends the purge thread");
+
+	/* Code blocks: shmem with an alias; their pages leave the file too. */
+	a = arena(HP_BACKEND_THP, 100);
+	fill(a, p, 4, RX);
+	uintptr_t alias = a && p[0] ? hp_block_of((uintptr_t)p[0])->chunk->alias_base : 0;
+	rss = chunk_kb(p[0], alias, "Rss");
+	ok(alias && rss >= 8 * MB, "4 RX blocks with aliases: %ld kB", rss);
+	for (int i = 0; i < 4; i++)
+		hp_arena_free(a, p[i]);
+	rss = wait_kb_at_most(p[0], alias, "Rss", 2 * 2 * MB);
+	ok(rss <= 2 * 2 * MB, "RX after the delay: %ld kB (the reserve, seen in both views)", rss);
+	is(stats(a).purged_blocks, 3, "3 RX blocks purged");
+	hp_arena_destroy(a);
+}
+
+static void test_now_never(void)
+{
+	char *p[3];
+	struct hp_arena *a = arena(HP_BACKEND_THP, HP_PURGE_NOW);
+	fill(a, p, 3, RW);
+	for (int i = 0; i < 3; i++)
+		hp_arena_free(a, p[i]);
+	long rss = chunk_kb(p[0], 0, "Rss");
+	ok(rss <= 2 * MB, "HP_PURGE_NOW: given back by the frees themselves: %ld kB", rss);
+	hp_arena_destroy(a);
+
+	a = arena(HP_BACKEND_THP, HP_PURGE_NEVER);
+	fill(a, p, 3, RW);
+	for (int i = 0; i < 3; i++)
+		hp_arena_free(a, p[i]);
+	sleep_ms(200);
+	rss = chunk_kb(p[0], 0, "Rss");
+	ok(rss >= 6 * MB && stats(a).purged_blocks == 0,
+	   "HP_PURGE_NEVER: all 3 blocks stay (%ld kB)", rss);
+	hp_arena_destroy(a);
+
+	struct hp_config bad = {.size = sizeof(bad), .purge_ms = -3};
+	errno = 0;
+	ok(!hp_arena_create(&bad) && errno == EINVAL, "hp_config.purge_ms -3: EINVAL");
+	bad.purge_ms = HP_PURGE_MS_MAX + 1;
+	errno = 0;
+	ok(!hp_arena_create(&bad) && errno == EINVAL, "hp_config.purge_ms over an hour: EINVAL");
+}
+
+static void test_hugetlb(void)
+{
+	long nr = kernel_read_long(KERNEL_POOL_2M);
+	if (nr < 0 || kernel_pool_set(KERNEL_POOL_2M, nr + 4)) {
+		tap_skip(4, "could not reserve 4 more 2 MiB hugetlb pages (not root, or no memory)");
+		return;
+	}
+	long free0 = kernel_meminfo("HugePages_Free");
+	struct hp_arena *a = arena(HP_BACKEND_HUGETLB_2M, 100);
+	char *p[4];
+	fill(a, p, 4, RW);
+	ok(a && p[3] && kernel_meminfo("HugePages_Free") == free0 - 4,
+	   "hugetlb-2m: 4 blocks take 4 pages of the pool");
+	long kb = chunk_kb(p[0], 0, "Private_Hugetlb");
+	for (int i = 0; i < 4; i++)
+		hp_arena_free(a, p[i]);
+	long after = wait_kb_at_most(p[0], 0, "Private_Hugetlb", 2 * MB);
+	ok(kb == 8 * MB && after == 2 * MB,
+	   "smaps Private_Hugetlb: %ld kB, after the delay %ld kB (the reserve)", kb, after);
+	is(kernel_meminfo("HugePages_Free"), free0 - 1, "3 pages are back in the pool");
+	hp_arena_destroy(a);
+	kernel_pool_restore();
+	is(kernel_read_long(KERNEL_POOL_2M), nr, "nr_hugepages restored to %ld", nr);
+}
+
+int main(void)
+{
+	test_thp();
+	test_now_never();
+	test_hugetlb();
+	return tap_done();
+}
