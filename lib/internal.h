@@ -14,8 +14,8 @@
  *    │  fork: the registry of arenas (a list and a lock: calls nothing)
  *   pool ── protect           placement; protection changes, split counts
  *    │         │
- *   arena ─────┘              chunks, the address map, committing blocks
- *    │
+ *   arena ─────┘── purge      chunks, the address map, committing blocks;
+ *    │                        purge: free blocks back to the kernel
  *   collapse   backend        the collapse queue; backend choice and names
  *    │
  *   block                     pure: bitmaps, per-page protections
