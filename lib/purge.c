@@ -46,7 +46,7 @@
 #include "internal.h"
 
 #define NS_PER_MS     1000000ULL
-#define PURGE_RESERVE 1			  /* free blocks kept per class, set and node */
+#define PURGE_RESERVE 1		       /* free blocks kept per class, set and node */
 #define RETRY_NS      (10 * NS_PER_MS) /* a block not purgeable now: tried again after */
 
 static void *purge_thread(void *arg);
@@ -125,7 +125,8 @@ static void purge_due(struct hp_arena *a, uint64_t now, int budget)
 				if (hp_arena_decommit_free(a, b)) {
 					a->n.purge_failed++;
 					b->free_since_ns = now;
-					next = earliest(next, now + (delay > RETRY_NS ? delay : RETRY_NS));
+					next = earliest(
+						next, now + (delay > RETRY_NS ? delay : RETRY_NS));
 					continue;
 				}
 				a->n.purged_blocks++;

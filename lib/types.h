@@ -108,7 +108,7 @@ struct hp_probe {
 	X(MAX_MB, max_mb, 0, 0, (1L << 30), "cap on the default arena's memory, MiB (0: none)")    \
 	X(NUMA, numa, HP_NUMA_LOCAL, HP_NUMA_INTERLEAVE, 1023,                                     \
 	  "local|interleave|N: the node new blocks are placed on")                                 \
-	X(PURGE_MS, purge_ms, 1000, -1, HP_PURGE_MS_MAX,                                                   \
+	X(PURGE_MS, purge_ms, 1000, -1, HP_PURGE_MS_MAX,                                           \
 	  "free blocks go back to the kernel once free this long (0: at once, -1: never)")
 
 enum hp_option_id {
@@ -217,7 +217,8 @@ struct hp_counters {
 	uint64_t writes_direct, writes_alias, writes_procmem, writes_flip;
 	uint64_t guards_madvise, guards_prot;
 	uint64_t khugepaged; /* blocks found huge that we had not collapsed */
-	uint64_t purged_blocks, purge_failed; /* purge.c */
+	/* Free blocks given back on their own, and refused (purge.c). */
+	uint64_t purged_blocks, purge_failed;
 };
 
 /* Per-thread caches (cache.c): bins of 1, 2, 4, 8, 16 pages per class. */
@@ -291,11 +292,11 @@ struct hp_arena {
 	struct hp_arena *next_arena; /* the registry of arenas (fork.c) */
 	pthread_cond_t thread_wake;
 	/* Giving free blocks back on their own (purge.c). */
-	int32_t purge_ms;	     /* -1: never, 0: at once, else after this long free */
-	bool purge_threaded;	     /* a purge thread may be started (real arenas) */
-	bool purge_running;	     /* the purge thread exists (atomic read) */
-	bool purge_stop;	     /* it is asked to end */
-	uint64_t purge_next_ns;	     /* the next block due, 0: none (atomic read) */
+	int32_t purge_ms;	/* -1: never, 0: at once, else after this long free */
+	bool purge_threaded;	/* a purge thread may be started (real arenas) */
+	bool purge_running;	/* the purge thread exists (atomic read) */
+	bool purge_stop;	/* it is asked to end */
+	uint64_t purge_next_ns; /* the next block due, 0: none (atomic read) */
 	pthread_t purge_thread;
 	pthread_cond_t purge_wake;
 };

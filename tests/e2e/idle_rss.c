@@ -26,7 +26,8 @@ static long rss_kb(void)
 	long sum = 0, v;
 	int found = 0;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "RssAnon: %ld", &v) == 1 || sscanf(line, "RssShmem: %ld", &v) == 1) {
+		if (sscanf(line, "RssAnon: %ld", &v) == 1 ||
+		    sscanf(line, "RssShmem: %ld", &v) == 1) {
 			sum += v;
 			found++;
 		}

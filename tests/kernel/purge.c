@@ -111,10 +111,10 @@ static void test_thp(void)
 	rss = wait_kb_at_most(p[0], 0, "Rss", 2 * MB);
 	ok(rss <= 2 * MB, "after the delay, no further call: %ld kB (the reserve: <= 2 MiB)", rss);
 	struct hp_stats st = stats(a);
-	ok(st.purged_blocks == 7 && st.purged_bytes == 7 * HP_BLOCK_SIZE &&
-		   st.free_blocks == 1 && st.blocks == 1,
-	   "stats: 7 purged (%llu), 1 free block kept (%llu)",
-	   (unsigned long long)st.purged_blocks, (unsigned long long)st.free_blocks);
+	ok(st.purged_blocks == 7 && st.purged_bytes == 7 * HP_BLOCK_SIZE && st.free_blocks == 1 &&
+		   st.blocks == 1,
+	   "stats: 7 purged (%llu), 1 free block kept (%llu)", (unsigned long long)st.purged_blocks,
+	   (unsigned long long)st.free_blocks);
 	/* The next burst takes the reserve, then fresh blocks: huge again. */
 	fill(a, p, 3, RW);
 	ok(p[2] && kernel_huge_kb(chunk_of(p[0]), chunk_of(p[0]) + HP_CHUNK_SIZE) >= 6 * MB,
@@ -174,7 +174,8 @@ static void test_hugetlb(void)
 {
 	long nr = kernel_read_long(KERNEL_POOL_2M);
 	if (nr < 0 || kernel_pool_set(KERNEL_POOL_2M, nr + 4)) {
-		tap_skip(4, "could not reserve 4 more 2 MiB hugetlb pages (not root, or no memory)");
+		tap_skip(4,
+			 "could not reserve 4 more 2 MiB hugetlb pages (not root, or no memory)");
 		return;
 	}
 	long free0 = kernel_meminfo("HugePages_Free");

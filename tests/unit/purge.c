@@ -116,7 +116,8 @@ static void test_reserve(void)
 	fake.now_ns += 100 * MS;
 	hp_purge_tick(a);
 	is(committed_blocks(a), 2, "after the delay one block per class is kept");
-	ok(hp_block_of(rw[2])->state == HP_BLOCK_EMPTY && hp_block_of(rx[2])->state == HP_BLOCK_EMPTY,
+	ok(hp_block_of(rw[2])->state == HP_BLOCK_EMPTY &&
+		   hp_block_of(rx[2])->state == HP_BLOCK_EMPTY,
 	   "... the most recently freed of each");
 	is(fake.calls[FH_DECOMMIT], 2, "the RW blocks went by decommit");
 	is(fake.calls[FH_ALIAS_DECOMMIT], 2, "the aliased RX blocks by alias_decommit");
