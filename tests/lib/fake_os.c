@@ -397,3 +397,11 @@ void fake_arena_free(struct hp_arena *a)
 	hp_arena_teardown(a);
 	free(a);
 }
+
+int fake_arena_check(struct hp_arena *a, char *why, size_t n)
+{
+	struct hp_buf b = {why, n - 1, 0};
+	int err = hp_arena_check(a, &b);
+	why[b.len < b.cap ? b.len : b.cap] = 0;
+	return err;
+}

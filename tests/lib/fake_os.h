@@ -80,5 +80,7 @@ void fake_reset(void);
 /* An arena on the fake OS with @backend; collapse mode @mode. */
 struct hp_arena *fake_arena(int backend, int mode);
 void fake_arena_free(struct hp_arena *a);
+/* hp_arena_check of @a: 0 or EUCLEAN, the violation in @why (NUL-ended). */
+int fake_arena_check(struct hp_arena *a, char *why, size_t n);
 
 #endif
