@@ -8,6 +8,9 @@
  * block is freed, and hp_config.purge_ms out of range.
  */
 #include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +53,34 @@ static int threads(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+/* Do the threads other than the main one block SIGALRM, SIGUSR1 and
+ * SIGTERM (SigBlk in /proc/self/task/TID/status)?  -1: no other thread. */
+static int others_block_signals(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	int seen = 0, blocked = 1;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.' || atoi(e->d_name) == getpid())
+			continue;
+		char path[300], line[128];
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		FILE *f = fopen(path, "r");
+		unsigned long long mask = 0;
+		while (f && fgets(line, sizeof(line), f))
+			sscanf(line, "SigBlk: %llx", &mask);
+		if (f)
+			fclose(f);
+		unsigned long long want =
+			1ULL << (SIGALRM - 1) | 1ULL << (SIGUSR1 - 1) | 1ULL << (SIGTERM - 1);
+		seen = 1;
+		blocked &= (mask & want) == want;
+	}
+	closedir(d);
+	return seen ? blocked : -1;
 }
 
 static void sleep_ms(long ms)
@@ -108,6 +139,7 @@ static void test_thp(void)
 	rss = chunk_kb(p[0], 0, "Rss");
 	ok(rss >= 16 * MB, "freed, before the delay: still %ld kB", rss);
 	is(threads(), threads0 + 1, "the purge thread started with the first free block");
+	is(others_block_signals(), 1, "... with the program's signals blocked");
 	rss = wait_kb_at_most(p[0], 0, "Rss", 2 * MB);
 	ok(rss <= 2 * MB, "after the delay, no further call: %ld kB (the reserve: <= 2 MiB)", rss);
 	struct hp_stats st = stats(a);
