@@ -73,7 +73,7 @@ bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b)
 bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 {
 	bool waited = false;
-	while (b->collapsing) {
+	while (b->collapsing || b->purging) {
 		pthread_cond_wait(&a->collapse_done, &a->lock);
 		waited = true;
 	}
@@ -96,7 +96,7 @@ void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 static bool wanted(const struct hp_block *b)
 {
 	return b->state != HP_BLOCK_UNCOMMITTED && !b->huge && !b->collapse_off &&
-	       hp_block_uniform(b, NULL) && !lazy_none(b);
+	       hp_block_uniform(b, NULL) && !lazy_none(b) && !b->purging;
 }
 
 /* Take the next block due for a collapse off the queue, or NULL. */

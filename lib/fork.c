@@ -194,7 +194,7 @@ int hp_arena_fork_child(struct hp_arena *a)
 	/* The collapse thread and the collapses it had in flight stayed in the
 	 * parent. */
 	a->thread_running = false;
-	a->purge_running = false; /* so was the purge thread: the calls purge (purge.c) */
+	hp_purge_fork_child(a); /* and so did the purge thread */
 	for (struct hp_chunk *c = a->chunks; c && !err; c = c->next) {
 		for (unsigned i = c->lo; i < c->hi; i++)
 			c->blocks[i].collapsing = false;

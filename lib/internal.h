@@ -177,9 +177,9 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried);
 void hp_collapse_thread_stop(struct hp_arena *a);
 /* Take the blocks of chunk @c off the queue.  Lock held. */
 void hp_collapse_forget(struct hp_arena *a, struct hp_chunk *c);
-/* Wait until no collapse is in flight on @b.  Lock held.  True if it
- * waited: the lock was dropped, and what the caller found may have changed
- * (a block off the lists is taken only with no collapse in flight, so that
+/* Wait until no collapse (nor purge: purge.c) is in flight on @b.  Lock
+ * held.  True if it waited: the lock was dropped, and what the caller
+ * found may have changed (a block off the lists is taken only with no collapse in flight, so that
  * nothing can put it back meanwhile: search again). */
 bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b);
 
@@ -285,6 +285,9 @@ static inline void hp_purge_poll(struct hp_arena *a)
 		hp_purge_tick(a);
 }
 void hp_purge_thread_stop(struct hp_arena *a);
+/* In the child after fork: no purge thread; a decommit that was in flight
+ * is done again here, so the block is a reservation for sure.  Lock held. */
+void hp_purge_fork_child(struct hp_arena *a);
 /* Give EMPTY block @b's memory back; it becomes UNCOMMITTED.  On error
  * (the decommit's) nothing changed.  Lock held. */
 int hp_arena_decommit_free(struct hp_arena *a, struct hp_block *b);

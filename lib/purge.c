@@ -31,9 +31,14 @@
  *     due, a clock read while something waits.
  *   - purge_ms 0: at once, in hp_purge_note_free, by the call that freed
  *     the block.
- * The decommit runs with the arena lock held (as hp_trim's does): a thread
- * of the program that wants the lock meanwhile waits one block's decommit
- * at most, since the purge thread lets go between blocks.
+ * The thread decommits with the arena lock dropped, as a collapse runs:
+ * the block is marked `purging`, stays on its free list, and whoever would
+ * take it (or trim it) waits for the decommit (hp_block_wait_collapse), so
+ * the program waits for a purge only if it wants that very block.  The
+ * calls' purges (no thread, or delay 0) run under the lock, as hp_trim's.
+ * A fork while a decommit is in flight: the child decommits the block
+ * again (hp_purge_fork_child), which makes it a reservation whichever
+ * side of the fork the parent's system call fell.
  *
  * A decommit the kernel refuses (ENOMEM: vm.max_map_count) leaves the block
  * as it was, free and committed; it is counted (purge_failed) and tried
@@ -67,34 +72,62 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
-int hp_arena_decommit_free(struct hp_arena *a, struct hp_block *b)
+/* Block @b's memory back to the kernel: the system call alone. */
+static int decommit(struct hp_arena *a, struct hp_block *b)
 {
 	struct hp_chunk *c = b->chunk;
-	int err = b->aliased ? a->os->alias_decommit(b->base, hp_alias_of(b, b->base),
-						     c->alias_fd[hp_alias_kind(b->backend)],
-						     b->base - c->base, HP_BLOCK_SIZE)
-			     : a->os->decommit(b->base, HP_BLOCK_SIZE);
-	if (err)
-		return err;
+	return b->aliased ? a->os->alias_decommit(b->base, hp_alias_of(b, b->base),
+						  c->alias_fd[hp_alias_kind(b->backend)],
+						  b->base - c->base, HP_BLOCK_SIZE)
+			  : a->os->decommit(b->base, HP_BLOCK_SIZE);
+}
+
+/* The bookkeeping after it: off the free list, UNCOMMITTED. */
+static void decommitted(struct hp_arena *a, struct hp_block *b)
+{
 	hp_arena_unlink_free(a, b);
 	b->state = HP_BLOCK_UNCOMMITTED;
 	b->huge = false;
 	b->aliased = false;
-	c->ncommitted--;
+	b->chunk->ncommitted--;
 	a->committed_bytes -= HP_BLOCK_SIZE;
-	return 0;
+}
+
+int hp_arena_decommit_free(struct hp_arena *a, struct hp_block *b)
+{
+	int err = decommit(a, b);
+	if (!err)
+		decommitted(a, b);
+	return err;
+}
+
+/* The purge of @b failed with @err, or succeeded: counted, and a failed
+ * block tried again a delay later.  Lock held. */
+static void purged(struct hp_arena *a, struct hp_block *b, int err, uint64_t now, uint64_t *next)
+{
+	if (!err) {
+		a->n.purged_blocks++;
+		return;
+	}
+	uint64_t delay = delay_ns(a);
+	a->n.purge_failed++;
+	b->free_since_ns = now;
+	*next = earliest(*next, now + (delay > RETRY_NS ? delay : RETRY_NS));
 }
 
 /*
- * Purge the free blocks of @a due at @now, past the reserve, at most
- * @budget of them (0: no limit).  The next deadline goes to purge_next_ns
- * (0: none; @now: more are due than the budget took).  Lock held.
+ * Purge the free blocks of @a due at @now, past the reserve, under the
+ * lock.  With @pick, purge none: the first due block is marked purging and
+ * goes to *pick (NULL: none), for the caller to decommit without the lock.
+ * The next deadline goes to purge_next_ns (0: none; @now: more are due).
+ * Lock held.
  */
-static void purge_due(struct hp_arena *a, uint64_t now, int budget)
+static void purge_due(struct hp_arena *a, uint64_t now, struct hp_block **pick)
 {
 	uint64_t delay = delay_ns(a), next = 0;
-	int done = 0;
 
+	if (pick)
+		*pick = NULL;
 	if (a->purge_ms < 0)
 		return;
 	for (int nd = 0; nd < HP_MAX_NODES; nd++)
@@ -114,23 +147,20 @@ static void purge_due(struct hp_arena *a, uint64_t now, int budget)
 					next = earliest(next, due);
 					continue;
 				}
-				if (b->collapsing) { /* the collapse returns soon */
+				if (b->collapsing || b->purging) { /* returns soon */
 					next = earliest(next, now + RETRY_NS);
 					continue;
 				}
-				if (budget && done == budget) {
+				if (pick && *pick) {
 					next = now;
 					continue;
 				}
-				if (hp_arena_decommit_free(a, b)) {
-					a->n.purge_failed++;
-					b->free_since_ns = now;
-					next = earliest(
-						next, now + (delay > RETRY_NS ? delay : RETRY_NS));
+				if (pick) {
+					b->purging = true;
+					*pick = b;
 					continue;
 				}
-				a->n.purged_blocks++;
-				done++;
+				purged(a, b, hp_arena_decommit_free(a, b), now, &next);
 			}
 		}
 	__atomic_store_n(&a->purge_next_ns, next, __ATOMIC_RELAXED);
@@ -143,7 +173,7 @@ void hp_purge_note_free(struct hp_arena *a, struct hp_block *b)
 	uint64_t now = a->os->now_ns();
 	b->free_since_ns = now;
 	if (a->purge_ms == 0) {
-		purge_due(a, now, 0);
+		purge_due(a, now, NULL);
 		return;
 	}
 	uint64_t was = a->purge_next_ns, due = now + delay_ns(a);
@@ -175,8 +205,24 @@ void hp_purge_tick(struct hp_arena *a)
 		return;
 	pthread_mutex_lock(&a->lock);
 	if (a->purge_next_ns && now >= a->purge_next_ns)
-		purge_due(a, now, 0);
+		purge_due(a, now, NULL);
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* Decommit @b, marked purging, without the lock; then its bookkeeping.
+ * Lock held on entry and on return. */
+static void purge_unlocked(struct hp_arena *a, struct hp_block *b)
+{
+	pthread_mutex_unlock(&a->lock);
+	int err = decommit(a, b);
+	pthread_mutex_lock(&a->lock);
+	b->purging = false;
+	pthread_cond_broadcast(&a->collapse_done); /* hp_block_wait_collapse */
+	if (!err)
+		decommitted(a, b);
+	uint64_t next = a->purge_next_ns;
+	purged(a, b, err, a->os->now_ns(), &next);
+	__atomic_store_n(&a->purge_next_ns, next, __ATOMIC_RELAXED);
 }
 
 static void *purge_thread(void *arg)
@@ -186,11 +232,11 @@ static void *purge_thread(void *arg)
 	pthread_mutex_lock(&a->lock);
 	while (!a->purge_stop) {
 		uint64_t next = a->purge_next_ns, now = a->os->now_ns();
+		struct hp_block *b;
 		if (next && now >= next) {
-			purge_due(a, now, 1);
-			/* Let the program in between two blocks. */
-			pthread_mutex_unlock(&a->lock);
-			pthread_mutex_lock(&a->lock);
+			purge_due(a, now, &b);
+			if (b)
+				purge_unlocked(a, b);
 		} else if (next) {
 			a->os->cond_wait_until(&a->purge_wake, &a->lock, next);
 		} else {
@@ -213,6 +259,29 @@ void hp_purge_thread_stop(struct hp_arena *a)
 	a->purge_running = false;
 }
 
+void hp_purge_fork_child(struct hp_arena *a)
+{
+	a->purge_running = false;
+	for (int nd = 0; nd < HP_MAX_NODES; nd++)
+		for (int set = 0; set < HP_NSETS; set++) {
+			struct hp_block *b = a->node[nd].free_blocks[set], *next;
+			for (; b; b = next) {
+				next = b->next;
+				if (!b->purging)
+					continue;
+				b->purging = false;
+				/* Both views to reservations, the file left alone:
+				 * it is the parent's (the child gets its own). */
+				int err = a->os->decommit(b->base, HP_BLOCK_SIZE);
+				if (!err && b->aliased)
+					err = a->os->decommit(hp_alias_of(b, b->base),
+							      HP_BLOCK_SIZE);
+				if (!err)
+					decommitted(a, b);
+			}
+		}
+}
+
 int hp_arena_trim_blocks(struct hp_arena *a)
 {
 	uint64_t n = 0;
@@ -221,7 +290,7 @@ int hp_arena_trim_blocks(struct hp_arena *a)
 			struct hp_block *b = a->node[nd].free_blocks[set], *next;
 			for (; b; b = next) {
 				next = b->next;
-				if (b->chunk->hugetlb_1g || b->collapsing)
+				if (b->chunk->hugetlb_1g || b->collapsing || b->purging)
 					continue; /* a collapse in flight: next trim */
 				int err = hp_arena_decommit_free(a, b);
 				if (err)
@@ -235,8 +304,8 @@ int hp_arena_trim_blocks(struct hp_arena *a)
 			continue;
 		bool all_empty = true;
 		for (unsigned i = 0; i < HP_CHUNK_BLOCKS && all_empty; i++)
-			all_empty =
-				c->blocks[i].state == HP_BLOCK_EMPTY && !c->blocks[i].collapsing;
+			all_empty = c->blocks[i].state == HP_BLOCK_EMPTY &&
+				    !c->blocks[i].collapsing && !c->blocks[i].purging;
 		if (!all_empty)
 			continue;
 		int err = a->os->decommit(c->base, HP_CHUNK_SIZE);
@@ -254,6 +323,6 @@ int hp_arena_trim_blocks(struct hp_arena *a)
 	}
 	a->n.trimmed_blocks += n;
 	if (a->purge_ms >= 0) /* what is left: the next deadline */
-		purge_due(a, a->os->now_ns(), 0);
+		purge_due(a, a->os->now_ns(), NULL);
 	return 0;
 }

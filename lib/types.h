@@ -161,6 +161,7 @@ struct hp_block {
 					  * touched; populated before a collapse */
 	bool queued;			 /* in the collapse queue */
 	bool collapsing;		 /* MADV_COLLAPSE in flight, lock dropped */
+	bool purging;			 /* its decommit in flight, lock dropped (purge.c) */
 	bool collapse_off;		 /* EINVAL from MADV_COLLAPSE: never again */
 	bool aliased;			 /* shared memory with a writable alias view */
 	uint8_t nfailed;		 /* consecutive ENOMEM/EBUSY failures */

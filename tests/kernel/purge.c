@@ -8,11 +8,13 @@
  * block is freed, and hp_config.purge_ms out of range.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -173,6 +175,86 @@ static void test_thp(void)
 	hp_arena_destroy(a);
 }
 
+/* --- the real OS with a decommit that takes 300 ms --- */
+static struct hp_os slow;
+static uintptr_t in_flight; /* the block being decommitted, 0: none (atomic) */
+
+static int slow_decommit(uintptr_t addr, size_t size)
+{
+	__atomic_store_n(&in_flight, addr, __ATOMIC_RELEASE);
+	sleep_ms(300);
+	int err = hp_os_linux.decommit(addr, size);
+	__atomic_store_n(&in_flight, 0, __ATOMIC_RELEASE);
+	return err;
+}
+
+static uint64_t now_ms(void)
+{
+	return hp_os_linux.now_ns() / 1000000;
+}
+
+/* The purge thread decommits without the arena lock: the program's calls
+ * go on meanwhile, and a fork in the middle leaves the child a block it can
+ * use (a reservation, for sure). */
+static void test_background(void)
+{
+	slow = hp_os_linux;
+	slow.decommit = slow_decommit;
+	struct hp_options opt = hp_opt;
+	opt.purge_ms = 50;
+	struct hp_arena *a = calloc(1, sizeof(*a));
+	hp_arena_init(a, &slow, HP_BACKEND_THP, HP_BACKEND_THP, &opt);
+	a->purge_threaded = true;
+	hp_registry_add(a); /* its fork handlers */
+	char *p[3];
+	fill(a, p, 3, RW);
+	char *small = hp_arena_alloc(a, 4096, RW);
+	for (int i = 0; i < 3; i++)
+		hp_arena_free(a, p[i]);
+	uint64_t t0 = now_ms();
+	while (!__atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) && now_ms() - t0 < 2000)
+		sleep_ms(5);
+	uintptr_t purging = __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE);
+	ok(purging && hp_block_of(purging)->purging, "a decommit is in flight (300 ms)");
+
+	t0 = now_ms();
+	char *q = hp_arena_alloc(a, 8192, RW);
+	int rc = q ? hp_arena_protect(a, q, 8192, PROT_READ) : -1;
+	uint64_t took = now_ms() - t0;
+	ok(q && rc == 0 && took < 100 && __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) == purging,
+	   "meanwhile an allocation and an mprotect take %llu ms: no lock held",
+	   (unsigned long long)took);
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The child: the block is a reservation, the arena whole. */
+		char why[256];
+		struct hp_buf w = {why, sizeof(why) - 1, 0};
+		bool uncommitted = hp_block_of(purging)->state == HP_BLOCK_UNCOMMITTED &&
+				   kernel_prot_at(purging) == PROT_NONE;
+		pthread_mutex_lock(&a->lock);
+		int err = hp_arena_check(a, &w);
+		pthread_mutex_unlock(&a->lock);
+		char *r[3];
+		fill(a, r, 3, RW);
+		_exit(uncommitted && !err && r[2] && r[2][HP_BLOCK_SIZE - 1] == 0x5a ? 0 : 1);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "a child forked mid-purge finds that block a reservation, the arena whole, "
+	   "and blocks to use");
+	t0 = now_ms();
+	while (stats(a).purged_blocks < 2 && now_ms() - t0 < 3000)
+		sleep_ms(20);
+	is(stats(a).purged_blocks, 2, "the parent's purges finish: 2 blocks");
+	hp_arena_free(a, q);
+	hp_arena_free(a, small);
+	hp_registry_del(a);
+	hp_arena_teardown(a);
+	free(a);
+}
+
 static void test_now_never(void)
 {
 	char *p[3];
@@ -231,6 +313,7 @@ static void test_hugetlb(void)
 int main(void)
 {
 	test_thp();
+	test_background();
 	test_now_never();
 	test_hugetlb();
 	return tap_done();
