@@ -77,6 +77,11 @@ static bool chunk_part(uintptr_t a, uintptr_t b, uintptr_t *cs, uintptr_t *ce)
 {
 	if (!hp_owns((void *)a, b - a))
 		return false;
+	if (hp_owns((void *)a, PAGE) && hp_owns((void *)(b - PAGE), PAGE)) {
+		*cs = a; /* both ends: all of it (the usual call, on served pages) */
+		*ce = b;
+		return true;
+	}
 	uintptr_t lo = a, hi = b - PAGE; /* the first page it covers */
 	while (lo < hi) {
 		uintptr_t mid = lo + (hi - lo) / PAGE / 2 * PAGE;
