@@ -162,19 +162,44 @@ int hp_block_alloc_start(const struct hp_block *b, unsigned page)
 	return start > hole ? start : -1;
 }
 
+/* How many pages from @i on, up to @end, carry the protection page @i
+ * has: eight pages a word, so that a flip of a whole block counts its
+ * pages in 64 steps, not 512 dependent counter updates. */
+static unsigned prot_run(const struct hp_block *b, unsigned i, unsigned end)
+{
+	const uint64_t want = 0x0101010101010101ULL * b->prot[i];
+	unsigned j = i;
+	for (; j + 8 <= end; j += 8) {
+		uint64_t w;
+		memcpy(&w, &b->prot[j], sizeof(w));
+		w ^= want;
+		if (w) /* the first byte that differs */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return j + (unsigned)__builtin_ctzll(w) / 8 - i;
+#else
+			return j + (unsigned)__builtin_clzll(w) / 8 - i;
+#endif
+	}
+	while (j < end && b->prot[j] == b->prot[i])
+		j++;
+	return j - i;
+}
+
 void hp_block_set_prot(struct hp_block *b, unsigned first, unsigned n, int prot)
 {
-	for (unsigned i = first; i < first + n; i++) {
-		b->nprot[b->prot[i]]--;
-		b->prot[i] = (uint8_t)prot;
+	if (n == HP_BLOCK_PAGES) { /* the whole block: every count starts again */
+		memset(b->nprot, 0, sizeof(b->nprot));
+	} else {
+		for (unsigned i = first, k; i < first + n; i += k) {
+			k = prot_run(b, i, first + n);
+			b->nprot[b->prot[i]] = (uint16_t)(b->nprot[b->prot[i]] - k);
+		}
 	}
+	memset(&b->prot[first], prot, n);
 	b->nprot[prot] = (uint16_t)(b->nprot[prot] + n);
 }
 
 bool hp_block_prot_is(const struct hp_block *b, unsigned first, unsigned n, int prot)
 {
-	for (unsigned i = first; i < first + n; i++)
-		if (b->prot[i] != prot)
-			return false;
-	return true;
+	return n == 0 || (b->prot[first] == prot && prot_run(b, first, first + n) == n);
 }

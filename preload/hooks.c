@@ -77,6 +77,11 @@ static bool chunk_part(uintptr_t a, uintptr_t b, uintptr_t *cs, uintptr_t *ce)
 {
 	if (!hp_owns((void *)a, b - a))
 		return false;
+	if (hp_owns((void *)a, PAGE) && hp_owns((void *)(b - PAGE), PAGE)) {
+		*cs = a; /* both ends: all of it (the usual call, on served pages) */
+		*ce = b;
+		return true;
+	}
 	uintptr_t lo = a, hi = b - PAGE; /* the first page it covers */
 	while (lo < hi) {
 		uintptr_t mid = lo + (hi - lo) / PAGE / 2 * PAGE;
@@ -288,6 +293,18 @@ static int k_pkey_parts(void *addr, size_t len, int prot)
 			     : k_mprotect(addr, len, prot);
 }
 
+/* The region that is exactly [start, end), if it is not a code range's:
+ * the usual call (a JIT flipping its area).  Such a range is covered, its
+ * ends are region boundaries already, and no page of it is the kernel's
+ * (given ranges hold no region), so only the region itself changes. */
+static struct region *exactly_one(uintptr_t start, uintptr_t end)
+{
+	struct region *reg = region_at(region_find(start));
+	if (!reg || reg->start != start || reg->end != end || reg->kind == KIND_CODE_RANGE)
+		return NULL;
+	return reg;
+}
+
 /* mprotect or pkey_mprotect (@pkey >= 0) over a range that touches ours. */
 static int do_protect(void *addr, size_t len, int prot, int pkey)
 {
@@ -297,12 +314,19 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 	struct region *reg;
 	int rc = -1;
 	lock();
-	if (!regions_cover(start, end)) {
+	struct region *one = exactly_one(start, end);
+	if (!one && !regions_cover(start, end)) {
 		errno = ENOMEM; /* as mprotect(2) says of unmapped pages */
 		goto out;
 	}
 	if (prot & ~PROTS) {
 		errno = EINVAL;
+		goto out;
+	}
+	if (one && pkey < 0) { /* one mprotect and a few stores */
+		rc = region_protect(one, alloc_within(one, start, end), prot);
+		if (rc == 0)
+			one->prot = (unsigned char)prot;
 		goto out;
 	}
 	if (!region_split_at(start) || !region_split_at(end)) {

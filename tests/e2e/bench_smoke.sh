@@ -2,11 +2,13 @@
 # bench_smoke.sh - the benchmark harness works end to end: hpbench runs a
 # few fast cases through the Google Benchmark shim, writes JSON, and
 # report.py turns it into a summary with its targets table and plots.
-# Timings are not checked here: performance claims live in make bench.
+# bench/preload_calls (make bench-preload) runs a few rounds under the
+# preload and prints its cases.  Timings are not checked here: performance
+# claims live in make bench and make bench-preload.
 set -u
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "1..3"
+echo "1..5"
 if HPBENCH_QUICK=1 ./bench/hpbench --benchmark_filter='pages/.*/1$|patch/hp_write$|collapse/shmem' \
 	--benchmark_min_time=0.01 --benchmark_out_format=json --benchmark_out="$out/b.json" \
 	>"$out/run.log" 2>&1; then
@@ -24,4 +26,24 @@ if grep -q "^## Targets" "$out/summary.md" && grep -q "pages/\|hugeperm" "$out/s
 	echo "ok 3 - summary.md has the targets table, pages.svg was drawn"
 else
 	echo "not ok 3 - summary.md has the targets table, pages.svg was drawn"
+fi
+lib=$(pwd)/.libs/libhugeperm-preload.so
+case "${HP_LDFLAGS:-}" in *sanitize*)
+	echo "ok 4 # SKIP the preload runs in the plain build (a sanitizer runtime must load first)"
+	echo "ok 5 # SKIP the preload runs in the plain build"
+	exit 0 ;;
+esac
+if LD_PRELOAD=$lib ./bench/preload_calls 4 >"$out/calls.log" 2>&1; then
+	echo "ok 4 - bench/preload_calls runs under the preload"
+else
+	echo "not ok 4 - bench/preload_calls runs under the preload"; sed 's/^/# /' "$out/calls.log"
+fi
+cases=$(awk '$1 == "case" && $3 == "served_ns" && $5 == "plain_ns" && $7 == "ratio" { print $2 }' \
+	"$out/calls.log" | tr '\n' ' ')
+if [ "$cases" = "flip_whole flip_sub mmap munmap mmap_touch " ] &&
+	awk '/AnonHugePages of the VMA flipped: served/ && $8 >= 2048 { f = 1 } END { exit !f }' \
+		"$out/calls.log"; then
+	echo "ok 5 - it times every case against the plain call, on a huge-mapped served block"
+else
+	echo "not ok 5 - it times every case against the plain call ($cases)"; sed 's/^/# /' "$out/calls.log"
 fi

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* block.t - the per-block bitmaps and protection counters (pure). */
+#include <string.h>
+
 #include "internal.h"
 #include "tap.h"
 
@@ -11,6 +13,50 @@ static int count_used(void)
 	for (unsigned i = 0; i < HP_BLOCK_PAGES; i++)
 		n += hp_test_bit(b.used, i);
 	return n;
+}
+
+/* Random protection changes, word-aligned or not, against a plain model:
+ * hp_block_set_prot() counts a word of pages at a time, and the counters
+ * and hp_block_prot_is() must say what a page-by-page walk says. */
+static void random_changes(void)
+{
+	static const int prots[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE,
+				    PROT_READ | PROT_EXEC};
+	uint8_t model[HP_BLOCK_PAGES];
+	unsigned seed = 16, bad_count = 0, bad_is = 0;
+	hp_block_reset(&b, PROT_READ | PROT_WRITE);
+	memset(model, PROT_READ | PROT_WRITE, sizeof(model));
+	for (int round = 0; round < 4000; round++) {
+		seed = seed * 1103515245 + 12345;
+		unsigned first = (seed >> 8) % HP_BLOCK_PAGES;
+		seed = seed * 1103515245 + 12345;
+		unsigned n = round % 7 == 0 ? HP_BLOCK_PAGES - first
+					    : 1 + (seed >> 8) % (HP_BLOCK_PAGES - first);
+		if (round % 11 == 0) {
+			first = 0;
+			n = HP_BLOCK_PAGES;
+		}
+		int prot = prots[(seed >> 20) % 4];
+		hp_block_set_prot(&b, first, n, prot);
+		memset(model + first, prot, n);
+		for (int c = 0; c < HP_NCLASS; c++) {
+			unsigned k = 0;
+			for (unsigned i = 0; i < HP_BLOCK_PAGES; i++)
+				k += model[i] == c;
+			bad_count += b.nprot[c] != k;
+		}
+		seed = seed * 1103515245 + 12345;
+		unsigned f = (seed >> 8) % HP_BLOCK_PAGES,
+			 m = 1 + (seed >> 4) % (HP_BLOCK_PAGES - f);
+		bool same = true;
+		for (unsigned i = f; i < f + m; i++)
+			same &= model[i] == model[f];
+		bad_is += hp_block_prot_is(&b, f, m, model[f]) != same;
+		bad_is += hp_block_prot_is(&b, f, m, model[f] ^ PROT_EXEC);
+	}
+	is(bad_count, 0, "4000 random changes: the per-class counters match a page walk");
+	is(bad_is, 0, "hp_block_prot_is() agrees with a page walk on random ranges");
+	ok(memcmp(b.prot, model, sizeof(model)) == 0, "every page's protection is the model's");
 }
 
 int main(void)
@@ -67,5 +113,11 @@ int main(void)
 	   "uniform again after putting them back");
 	hp_block_set_prot(&b, 0, 512, PROT_NONE);
 	ok(hp_block_uniform(&b, &prot) && prot == PROT_NONE, "whole-block change stays uniform");
+	hp_block_set_prot(&b, 63, 2, PROT_READ);
+	is(b.nprot[PROT_READ], 2, "a change across a word of pages counts both");
+	ok(hp_block_prot_is(&b, 63, 2, PROT_READ) && !hp_block_prot_is(&b, 56, 16, PROT_NONE),
+	   "runs are read across the word boundary");
+	ok(hp_block_prot_is(&b, 0, 0, PROT_READ), "an empty range has any protection");
+	random_changes();
 	return tap_done();
 }

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload_calls.c - what a served mprotect, mmap and munmap cost over the
+ * plain system call, in one process under libhugeperm-preload.so.
+ *
+ * Each case times the call through the preload's hook on served memory
+ * and, alternating with it batch by batch, the same call made with
+ * syscall(2) on memory the kernel mapped (the preload never sees it): the
+ * call the program would make without the preload.  Medians of the
+ * batches, in ns per call, and their ratio.  The cases:
+ *
+ *   flip_whole  LuaJIT's flip: a 64 KiB hinted RW area made RX, then RW.
+ *               Served (flip mode `block`), one mprotect of its whole
+ *               2 MiB huge block; plain, one of 16 4K-mapped pages.  The
+ *               kernel's own cost of the served call (a 2 MiB huge
+ *               region) is timed too: the floor the preload adds to.
+ *   flip_sub    part of an area (16 KiB of 64 KiB, the area's last page
+ *               PROT_NONE so that its block stays mixed): per-page work.
+ *   mmap        a 64 KiB hinted RW area mapped ...
+ *   munmap      ... and unmapped (the two are timed apart).
+ *   mmap_touch  mapped, every page written, unmapped: what a program pays
+ *               for fresh memory (the served mmap zeroes it up front).
+ *
+ * Usage: LD_PRELOAD=.../libhugeperm-preload.so preload_calls [ROUNDS [CASE]]
+ * (`make bench-preload` runs it); CASE: only that case and its peers (for
+ * a profile: perf record -e cpu-clock).  Prints one line per case:
+ *   case <name> served_ns <n> plain_ns <n> ratio <r> [huge_ns <n>]
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KB    1024UL
+#define MB    (1024 * KB)
+#define AREA  (64 * KB)
+#define RW    (PROT_READ | PROT_WRITE)
+#define RX    (PROT_READ | PROT_EXEC)
+#define ANON  (MAP_PRIVATE | MAP_ANONYMOUS)
+#define BATCH 32 /* calls timed together */
+
+static int (*owns)(const void *, size_t);
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "preload_calls: %s\n", what);
+	exit(1);
+}
+
+static void *k_mmap(void *hint, size_t len, int prot, int flags)
+{
+	return (void *)syscall(SYS_mmap, hint, len, prot, flags, -1, 0L);
+}
+
+/* Hints as LuaJIT gives them: 64 KiB aligned, near our code. */
+static uintptr_t hint_at(int k)
+{
+	return (((uintptr_t)(void *)&hint_at & ~(AREA - 1)) + 96 * MB + (uintptr_t)k * 4 * MB);
+}
+
+static void *served_area(int k)
+{
+	void *a = mmap((void *)hint_at(k), AREA, RW, ANON, -1, 0);
+	if (a == MAP_FAILED || !owns(a, 1))
+		die("a hinted 64 KiB area was not served (run under the preload, flip mode block)");
+	memset(a, 1, AREA);
+	return a;
+}
+
+static void *plain_area(void)
+{
+	void *a = k_mmap(NULL, AREA, RW, ANON);
+	if (a == MAP_FAILED)
+		die("mmap");
+	memset(a, 1, AREA);
+	return a;
+}
+
+/* A 2 MiB aligned region the kernel maps with one huge page, or NULL. */
+static void *huge_region(void)
+{
+	char *r = k_mmap(NULL, 4 * MB, RW, ANON);
+	if (r == MAP_FAILED)
+		return NULL;
+	char *b = (char *)(((uintptr_t)r + 2 * MB - 1) & ~(2 * MB - 1));
+	madvise(b, 2 * MB, MADV_HUGEPAGE);
+	memset(b, 1, 2 * MB);
+	return b;
+}
+
+/* ns per call of @n calls of a flip pair (2 calls each). */
+static double flip_batch(void *p, size_t len, bool hooked)
+{
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < BATCH / 2; i++) {
+		if (hooked) {
+			if (mprotect(p, len, RX) || mprotect(p, len, RW))
+				die("served mprotect failed");
+		} else if (syscall(SYS_mprotect, p, len, RX) || syscall(SYS_mprotect, p, len, RW)) {
+			die("mprotect failed");
+		}
+	}
+	return (double)(now_ns() - t0) / BATCH;
+}
+
+enum { MAP_ONLY, UNMAP_ONLY, MAP_TOUCH };
+
+static double map_batch(int k, bool hooked, int what)
+{
+	void *p[BATCH];
+	uint64_t t = 0, t0 = now_ns();
+	for (int i = 0; i < BATCH; i++) {
+		p[i] = hooked ? mmap((void *)hint_at(k), AREA, RW, ANON, -1, 0)
+			      : k_mmap((void *)hint_at(k + 8), AREA, RW, ANON);
+		if (p[i] == MAP_FAILED)
+			die("mmap failed");
+		if (what == MAP_TOUCH)
+			for (size_t o = 0; o < AREA; o += 4096)
+				((volatile char *)p[i])[o] = 1;
+	}
+	if (what != UNMAP_ONLY)
+		t = now_ns() - t0;
+	if (hooked && !owns(p[0], 1))
+		die("a hinted area was not served");
+	t0 = now_ns();
+	for (int i = 0; i < BATCH; i++)
+		if (hooked ? munmap(p[i], AREA) : syscall(SYS_munmap, p[i], AREA))
+			die("munmap failed");
+	if (what != MAP_ONLY)
+		t += now_ns() - t0;
+	return (double)t / BATCH;
+}
+
+/* AnonHugePages (kB) of the VMA holding @addr, from /proc/self/smaps; -1
+ * if none: says whether the flips ran on a huge mapping. */
+static long huge_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+	long v = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			if (in)
+				break;
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		} else if (in && !strncmp(line, "AnonHugePages:", 14)) {
+			v = atol(line + 14);
+		}
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void report(const char *name, double *s, double *p, int n, double *h)
+{
+	double ms = median(s, n), mp = median(p, n);
+	printf("case %-10s served_ns %8.0f plain_ns %8.0f ratio %.2f", name, ms, mp, ms / mp);
+	if (h)
+		printf(" huge_ns %8.0f served/huge %.2f", median(h, n), ms / median(h, n));
+	printf("\n");
+}
+
+static bool want(const char *only, const char *name)
+{
+	return !only || !strcmp(only, name);
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 1 ? atoi(argv[1]) : 200;
+	const char *only = argc > 2 ? argv[2] : NULL;
+	if (rounds < 1 || rounds > 100000)
+		die("ROUNDS must be 1 to 100000");
+	owns = (int (*)(const void *, size_t))dlsym(RTLD_DEFAULT, "hp_owns");
+	if (!owns)
+		die("hp_owns not found: run under LD_PRELOAD=libhugeperm-preload.so");
+	double *s = calloc((size_t)rounds, sizeof(double));
+	double *p = calloc((size_t)rounds, sizeof(double));
+	double *h = calloc((size_t)rounds, sizeof(double));
+	if (!s || !p || !h)
+		die("out of memory");
+
+	char *sa = served_area(0), *pa = plain_area(), *hr = huge_region();
+	if (!hr)
+		die("no 2 MiB region");
+	for (int r = 0; r < rounds && want(only, "flip_whole"); r++) {
+		if (r % 2) { /* the order turns each round */
+			s[r] = flip_batch(sa, AREA, true);
+			p[r] = flip_batch(pa, AREA, false);
+			h[r] = flip_batch(hr, 2 * MB, false);
+		} else {
+			h[r] = flip_batch(hr, 2 * MB, false);
+			p[r] = flip_batch(pa, AREA, false);
+			s[r] = flip_batch(sa, AREA, true);
+		}
+	}
+	if (want(only, "flip_whole")) {
+		report("flip_whole", s, p, rounds, h);
+		printf("# AnonHugePages of the VMA flipped: served %ld kB, huge region %ld kB\n",
+		       huge_kb(sa), huge_kb(hr));
+	}
+
+	if (mprotect(sa + AREA - 4096, 4096, PROT_NONE) ||
+	    syscall(SYS_mprotect, pa + AREA - 4096, 4096, PROT_NONE))
+		die("guard page");
+	for (int r = 0; r < rounds && want(only, "flip_sub"); r++) {
+		if (r % 2) {
+			s[r] = flip_batch(sa, 16 * KB, true);
+			p[r] = flip_batch(pa, 16 * KB, false);
+		} else {
+			p[r] = flip_batch(pa, 16 * KB, false);
+			s[r] = flip_batch(sa, 16 * KB, true);
+		}
+	}
+	if (want(only, "flip_sub"))
+		report("flip_sub", s, p, rounds, NULL);
+
+	static const char *const names[] = {"mmap", "munmap", "mmap_touch"};
+	for (int what = MAP_ONLY; what <= MAP_TOUCH; what++) {
+		int n = rounds / 4 ? rounds / 4 : 1;
+		if (!want(only, names[what]))
+			continue;
+		map_batch(1, true, what); /* not timed: the first makes an arena */
+		map_batch(1, false, what);
+		for (int r = 0; r < n; r++) {
+			if (r % 2) {
+				s[r] = map_batch(1, true, what);
+				p[r] = map_batch(1, false, what);
+			} else {
+				p[r] = map_batch(1, false, what);
+				s[r] = map_batch(1, true, what);
+			}
+		}
+		report(names[what], s, p, n, NULL);
+	}
+	return 0;
+}
