@@ -8,15 +8,16 @@
  *            view runs through the RX view (BEAM, sljit's PROT allocator);
  *   tmpfile  the same with an O_TMPFILE file of /dev/shm (sljit without
  *            memfd_create);
- *   anon     MAP_SHARED|MAP_ANONYMOUS memory flipped RW <-> RX (PHP).
+ *   anon     MAP_SHARED|MAP_ANONYMOUS memory flipped RW <-> RX (PHP);
+ *   rlimit   a view mapped with no address space to spare (RLIMIT_AS).
  *
  * Each checks what the program relies on: the views see each other's
  * writes, ftruncate growth (a bigger file mapped again), a forked child
  * shares the memory both ways, munmap of one view leaves the other.  With
  * --huge (under the preload) it also checks, in the kernel's view
- * (/proc/self/smaps ShmemPmdMapped/FilePmdMapped), that the code it runs is
- * huge-mapped within 3 seconds, and says so on stderr only: stdout is the
- * same with and without the preload.  Exit 1 on any difference.
+ * (/proc/self/smaps ShmemPmdMapped/FilePmdMapped of the VMA the code starts
+ * in, kview.h), that the code it runs is huge-mapped within 3 seconds, and says so on stderr only:
+ * stdout is the same with and without the preload.  Exit 1 on any difference.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,9 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "kview.h"
 
 #define MB (1UL << 20)
 #define RW (PROT_READ | PROT_WRITE)
@@ -59,31 +63,6 @@ static int call(const unsigned char *at)
 	return fn();
 }
 
-/* kB of the VMA holding @addr mapped with PMDs (shared memory or a file). */
-static long pmd_kb(const void *addr)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	bool in = false;
-	long kb = 0;
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
-			if (in)
-				break;
-			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-			continue;
-		}
-		if (in &&
-		    (!strncmp(line, "ShmemPmdMapped:", 15) || !strncmp(line, "FilePmdMapped:", 14)))
-			kb += atol(strchr(line, ':') + 1);
-	}
-	if (f)
-		fclose(f);
-	return kb;
-}
-
 /* --huge: the @units 2 MiB units from @addr (code the program ran) become
  * huge-mapped within 3 s (the preload's collapser works in the background). */
 static void expect_huge(const char *what, const void *addr, long units)
@@ -91,7 +70,8 @@ static void expect_huge(const char *what, const void *addr, long units)
 	if (!huge_check)
 		return;
 	long want = units * 2048, kb = 0;
-	for (int i = 0; i < 300 && (kb = pmd_kb(addr)) < want; i++) {
+	for (int i = 0;
+	     i < 300 && (kb = kernel_huge_kb((uintptr_t)addr, (uintptr_t)addr + 1)) < want; i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
@@ -103,15 +83,25 @@ static void expect_huge(const char *what, const void *addr, long units)
 	}
 }
 
+/* @fd sized to @size and mapped twice, RX and RW, as BEAM does; false on
+ * failure. */
+static bool views(int fd, size_t size, unsigned char **rx, unsigned char **rw)
+{
+	if (ftruncate(fd, (off_t)size))
+		return fail("ftruncate"), false;
+	*rx = mmap(NULL, size, RX, MAP_SHARED, fd, 0);
+	*rw = mmap(NULL, size, RW, MAP_SHARED, fd, 0);
+	if (*rx == MAP_FAILED || *rw == MAP_FAILED)
+		return fail("mmap"), false;
+	return true;
+}
+
 /* The dual-mapped file: @fd, 4 MiB then grown to 8 MiB. */
 static void dual(int fd, const char *name)
 {
-	if (ftruncate(fd, 4 * MB))
-		return fail("ftruncate");
-	unsigned char *rx = mmap(NULL, 4 * MB, RX, MAP_SHARED, fd, 0);
-	unsigned char *rw = mmap(NULL, 4 * MB, RW, MAP_SHARED, fd, 0);
-	if (rx == MAP_FAILED || rw == MAP_FAILED)
-		return fail("mmap");
+	unsigned char *rx, *rw, *rx2, *rw2;
+	if (!views(fd, 4 * MB, &rx, &rw))
+		return;
 	emit(rw + 64, 1);
 	emit(rw + 2 * MB + 4096, 2);
 	printf("%s: written through RW, run through RX: %d %d\n", name, call(rx + 64),
@@ -121,12 +111,8 @@ static void dual(int fd, const char *name)
 	printf("%s: more code in it: %d\n", name, call(rx + 3 * MB));
 
 	/* Growth: the file made bigger, mapped again (sljit, BEAM's next segment). */
-	if (ftruncate(fd, 8 * MB))
-		return fail("ftruncate grow");
-	unsigned char *rx2 = mmap(NULL, 8 * MB, RX, MAP_SHARED, fd, 0);
-	unsigned char *rw2 = mmap(NULL, 8 * MB, RW, MAP_SHARED, fd, 0);
-	if (rx2 == MAP_FAILED || rw2 == MAP_FAILED)
-		return fail("mmap grown");
+	if (!views(fd, 8 * MB, &rx2, &rw2))
+		return;
 	emit(rw2 + 6 * MB + 128, 6);
 	emit(rw + 2 * MB + 4096, 22); /* through the old view, seen in the new one */
 	printf("%s: grown: %d, old code seen by the new view: %d %d\n", name,
@@ -199,6 +185,34 @@ static void anon(void)
 	munmap(m, 4 * MB);
 }
 
+/* With no address space to spare (RLIMIT_AS), the preload cannot reserve
+ * room to align a view: the mapping is the kernel's, as asked. */
+static void tight(void)
+{
+	int fd = memfd_create("jit", MFD_CLOEXEC);
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (fd < 0 || !f || fscanf(f, "%lu", &pages) != 1)
+		return fail("memfd_create, statm");
+	fclose(f);
+	/* Room for the 4 MiB view, not for 4 + 2 MiB (and a little slack). */
+	struct rlimit rl = {.rlim_cur = pages * 4096 + 5 * MB, .rlim_max = RLIM_INFINITY};
+	if (ftruncate(fd, 4 * MB) || setrlimit(RLIMIT_AS, &rl))
+		return fail("ftruncate, setrlimit");
+	unsigned char *rx = mmap(NULL, 4 * MB, RX, MAP_SHARED, fd, 0);
+	if (rx == MAP_FAILED)
+		return fail("mmap under RLIMIT_AS");
+	unsigned char *rw = mmap(NULL, 4 * MB, RW, MAP_SHARED, fd, 0);
+	printf("rlimit: a second view: %s\n", rw == MAP_FAILED ? strerror(errno) : "mapped");
+	rl.rlim_cur = RLIM_INFINITY;
+	setrlimit(RLIMIT_AS, &rl);
+	rw = mmap(NULL, 4 * MB, RW, MAP_SHARED, fd, 0);
+	if (rw == MAP_FAILED)
+		return fail("mmap");
+	emit(rw + MB, 42);
+	printf("rlimit: the view mapped without room to spare runs %d\n", call(rx + MB));
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -215,8 +229,10 @@ int main(int argc, char **argv)
 		dual(fd, "tmpfile");
 	} else if (!strcmp(mode, "anon")) {
 		anon();
+	} else if (!strcmp(mode, "rlimit")) {
+		tight();
 	} else {
-		fprintf(stderr, "usage: shared_code memfd|tmpfile|anon [--huge]\n");
+		fprintf(stderr, "usage: shared_code memfd|tmpfile|anon|rlimit [--huge]\n");
 		return 2;
 	}
 	return failures ? 1 : 0;
