@@ -143,15 +143,16 @@ static bool on_tmpfs(int fd)
 	return fd >= 0 && k_fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC_;
 }
 
-/* Map as asked, at an address 2 MiB-aligned with the file offset: the
- * kernel's choice inside a reservation of len + 2 MiB, trimmed. */
-static void *map_aligned(size_t len, int prot, int flags, int fd, off_t off)
+/* Map as asked, at an address that is @skew past a 2 MiB boundary (the
+ * file offset's): the kernel's choice inside a reservation of len + 2 MiB,
+ * trimmed. */
+static void *map_aligned(size_t len, int prot, int flags, int fd, off_t off, uintptr_t skew)
 {
 	size_t size = (len + PAGE - 1) & ~(PAGE - 1), span = size + BLOCK;
 	void *r = k_mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r == MAP_FAILED)
 		return k_mmap(NULL, len, prot, flags, fd, off);
-	uintptr_t lo = (uintptr_t)r, skew = (uintptr_t)off % BLOCK;
+	uintptr_t lo = (uintptr_t)r;
 	uintptr_t at = ((lo - skew + BLOCK - 1) & ~(BLOCK - 1)) + skew;
 	if (at < lo)
 		at += BLOCK;
@@ -246,13 +247,13 @@ void *shared_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 			shared_unmapped(p, len);
 		return p;
 	}
+	/* The kernel ignores the offset of anonymous shared memory (pgoff 0). */
+	uintptr_t skew = anon ? 0 : (uintptr_t)off % BLOCK;
 	void *p = addr || placed ? k_mmap(addr, len, prot, flags, fd, off)
-				 : map_aligned(len, prot, flags, fd, anon ? 0 : off);
+				 : map_aligned(len, prot, flags, fd, off, skew);
 	if (p == MAP_FAILED)
 		return p;
 	uintptr_t start = (uintptr_t)p, end = start + ((len + PAGE - 1) & ~(PAGE - 1));
-	/* The kernel ignores the offset of anonymous shared memory (pgoff 0). */
-	uintptr_t skew = anon ? 0 : (uintptr_t)off % BLOCK;
 	shared_lock();
 	if (!shared.atfork && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
 		shared.atfork = true;

@@ -100,25 +100,24 @@ views=$(json "$tmp/rlimit.json" 'sum(p["preload"]["shared_views"] for p in d)')
 check "rlimit: without room to align, the view is the kernel's as asked ($views views, $aligned aligned)" \
 	'[ -s "$tmp/rlimit.plain" ] && cmp -s "$tmp/rlimit.plain" "$tmp/rlimit.hp" && [ "$views" = 2 ] && [ "$aligned" = 1 ]'
 
-# Bad input stays the kernel's answer: a shared mapping of a bad fd.
-python3 - > "$tmp/badfd.out" 2>&1 <<'PY'
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-p = libc.mmap(None, 4 << 20, 5, 1, 999, 0)
-print(p == ctypes.c_void_p(-1).value, ctypes.get_errno())
-PY
-LD_PRELOAD=$lib python3 - > "$tmp/badfd.hp" 2>&1 <<'PY'
+# Bad input stays the kernel's answer: a shared mapping of a bad fd
+# (EBADF), anonymous shared memory at an unaligned offset (EINVAL).
+cat > "$tmp/bad.py" <<'PY'
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-p = libc.mmap(None, 4 << 20, 5, 1, 999, 0)
-print(p == ctypes.c_void_p(-1).value, ctypes.get_errno())
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+for fd, flags, off in ((999, 0x01, 0), (-1, 0x21, 100)):  # MAP_SHARED, |MAP_ANONYMOUS
+    ctypes.set_errno(0)
+    p = libc.mmap(None, 4 << 20, 5, flags, fd, off)
+    print(p == ctypes.c_void_p(-1).value, ctypes.get_errno(), end=" ")
+print()
 PY
-check "a shared mapping of a bad fd: MAP_FAILED, EBADF, as without the preload ($(cat "$tmp/badfd.hp"))" \
-	'cmp -s "$tmp/badfd.out" "$tmp/badfd.hp" && [ "$(cat "$tmp/badfd.hp")" = "True 9" ]'
+python3 "$tmp/bad.py" > "$tmp/bad.plain" 2>&1
+LD_PRELOAD=$lib python3 "$tmp/bad.py" > "$tmp/bad.hp" 2>&1
+check "bad input: MAP_FAILED with EBADF and EINVAL, as without the preload ($(cat "$tmp/bad.hp"))" \
+	'cmp -s "$tmp/bad.plain" "$tmp/bad.hp" && [ "$(cat "$tmp/bad.hp")" = "True 9 True 22 " ]'
 
 # --- Erlang/OTP's BEAM JIT: a memfd mapped RX + RW ---------------------------
 if command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1; then
