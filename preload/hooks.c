@@ -215,7 +215,12 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	int kind = (flags & MAP_FIXED) ? -1 : classify(addr, len, prot, flags, fd);
 	if (kind < 0) {
 		__atomic_fetch_add(&preload_counts.passed, 1, __ATOMIC_RELAXED);
-		return k_mmap(addr, len, prot, flags, fd, off);
+		if ((flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE)
+			return shared_mmap(addr, len, prot, flags, fd, off); /* shared.c */
+		void *p = k_mmap(addr, len, prot, flags, fd, off);
+		if (p != MAP_FAILED && (flags & MAP_FIXED))
+			shared_unmapped(p, len);
+		return p;
 	}
 	lock();
 	uintptr_t p = serve(kind, (uintptr_t)addr, page_up(len), prot, true);
@@ -260,8 +265,12 @@ static int k_munmap3(void *addr, size_t len, int unused)
 
 static int do_munmap(void *addr, size_t len)
 {
-	if (!ready() || !len || !hp_owns(addr, len))
-		return k_munmap(addr, len);
+	if (!ready() || !len || !hp_owns(addr, len)) {
+		int rc = k_munmap(addr, len);
+		if (rc == 0 && set_up())
+			shared_unmapped(addr, len);
+		return rc;
+	}
 	uintptr_t start, end;
 	if (!page_range(addr, len, &start, &end) || nested(ENOMEM))
 		return -1;
@@ -371,8 +380,12 @@ static int note_rc(int rc, int type, void *addr, size_t len, int prot)
 
 HOOK int mprotect(void *addr, size_t len, int prot)
 {
-	if (!ready() || !len || !hp_owns(addr, len))
-		return note_rc(k_mprotect(addr, len, prot), HP_EV_PROTECT, addr, len, prot);
+	if (!ready() || !len || !hp_owns(addr, len)) {
+		int rc = k_mprotect(addr, len, prot);
+		if (rc == 0 && set_up())
+			shared_protected(addr, len, prot);
+		return note_rc(rc, HP_EV_PROTECT, addr, len, prot);
+	}
 	return note_rc(do_protect(addr, len, prot, -1), HP_EV_PROTECT, addr, len, prot);
 }
 
@@ -516,8 +529,14 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 
 static void *do_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
 {
-	if (!ready() || !hp_owns(old, oldlen ? oldlen : 1))
-		return k_mremap(old, oldlen, newlen, flags, to);
+	if (!ready() || !hp_owns(old, oldlen ? oldlen : 1)) {
+		void *p = k_mremap(old, oldlen, newlen, flags, to);
+		if (p != MAP_FAILED) { /* moved or resized: shared.c lets the view go */
+			shared_unmapped(old, oldlen);
+			shared_unmapped(p, newlen);
+		}
+		return p;
+	}
 	if (nested(ENOMEM))
 		return MAP_FAILED;
 	if ((uintptr_t)old % PAGE || !oldlen || !newlen ||

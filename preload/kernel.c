@@ -16,11 +16,13 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "preload.h"
@@ -90,6 +92,31 @@ void k_exit(int status)
 int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
 	return (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
+}
+
+int k_mincore(void *addr, size_t len, unsigned char *vec)
+{
+	return (int)syscall(SYS_mincore, addr, len, vec);
+}
+
+int k_fstatfs(int fd, struct statfs *buf)
+{
+	return (int)syscall(SYS_fstatfs, fd, buf);
+}
+
+int k_open(const char *path, int flags)
+{
+	return (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0);
+}
+
+long k_read(int fd, void *buf, size_t len)
+{
+	return syscall(SYS_read, fd, buf, len);
+}
+
+int k_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
 }
 
 /*

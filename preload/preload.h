@@ -10,6 +10,7 @@
  *   regions.c     the region table: the program's mapped ranges
  *   serve.c       the arenas, serving a mapping, protecting, cutting
  *   code_range.c  code ranges committed in place: reconcile
+ *   shared.c      shared-memory code: kept the kernel's, made huge
  *   hooks.c       the entry points: mmap, munmap, mprotect, madvise, mremap
  *   report.c      the report at exit (and the _exit, _Exit entry points)
  *
@@ -45,6 +46,12 @@ int k_mprotect(void *addr, size_t len, int prot);
 int k_madvise(void *addr, size_t len, int advice);
 void *k_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to);
 int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
+int k_mincore(void *addr, size_t len, unsigned char *vec);
+struct statfs;
+int k_fstatfs(int fd, struct statfs *buf);
+int k_open(const char *path, int flags);
+long k_read(int fd, void *buf, size_t len);
+int k_close(int fd);
 /* The process leaves: the next _exit (libc's), or exit_group itself. */
 __attribute__((noreturn)) void k_exit(int status);
 
@@ -85,6 +92,13 @@ struct hp_preload_counts {
 	uint64_t given_bytes;	    /* allocations kept out of use for good because of that */
 	uint64_t live_regions;	    /* served ranges mapped now (filled in by the report) */
 	int flip_mode;		    /* enum hp_preload_flip (filled in by the report) */
+	/* Shared-memory code (shared.c), counted under its own lock: */
+	uint64_t shared_views;		 /* MAP_SHARED tmpfs/memfd/anonymous views of 2 MiB+ */
+	uint64_t shared_aligned;	 /* ... of them placed 2 MiB-aligned by us */
+	uint64_t shared_code_views;	 /* ... of them executable: code */
+	uint64_t shared_adopted;	 /* ... of them found in /proc/self/maps (DEEPBIND) */
+	uint64_t shared_collapsed;	 /* 2 MiB units of code collapsed (MADV_COLLAPSE) */
+	uint64_t shared_collapse_failed; /* ... that the kernel refused (left 4 KiB) */
 };
 
 /* Counted under the lock, but `passed` (atomic: it is counted without). */
@@ -206,6 +220,17 @@ int code_range_reconcile_range(uintptr_t start, uintptr_t end);
  * reconcile and drop the pages of those that live on. */
 void code_range_unmap_begin(uintptr_t start, uintptr_t end);
 void code_range_unmap_end(uintptr_t start, uintptr_t end);
+
+/* ---- shared.c --------------------------------------------------------- */
+
+/* A MAP_SHARED (or MAP_SHARED_VALIDATE) mmap of the program's: mapped by
+ * the kernel, placed 2 MiB-aligned when the program lets us and followed
+ * when it may hold code.  As mmap(2) returns. */
+void *shared_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/* [addr, addr+len) was unmapped, moved or mapped over: stop following it. */
+void shared_unmapped(const void *addr, size_t len);
+/* The program gave [addr, addr+len) @prot: executable shared memory is code. */
+void shared_protected(const void *addr, size_t len, int prot);
 
 /* ---- report.c ---------------------------------------------------------- */
 

@@ -124,7 +124,10 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"  kernel:    %llu mmap calls passed through, %llu we could not serve\n"
 		"  changes:   %llu protection changes (%llu whole-block flips, %llu left RWX), "
 		"%llu munmap, %llu mremap, %llu MADV_DONTNEED, %llu MAP_FIXED\n"
-		"  at exit:   %llu KiB executable in use, %llu KiB of it huge-mapped (%.1f%%)\n",
+		"  at exit:   %llu KiB executable in use, %llu KiB of it huge-mapped (%.1f%%)\n"
+		"  shared:    %llu shared-memory views (%llu placed 2 MiB-aligned, %llu code, %llu "
+		"found in the maps), "
+		"%llu 2 MiB units of code collapsed, %llu refused\n",
 		(int)getpid(), name, hp_flip_name(n->flip_mode), (unsigned long long)n->exec,
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
 		(unsigned long long)n->code_ranges, (unsigned long long)n->code_range_merged,
@@ -135,7 +138,11 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		(unsigned long long)n->dontneed,
 		(unsigned long long)(n->fixed_fresh + n->fixed_given),
 		(unsigned long long)(code >> 10), (unsigned long long)(code_huge >> 10),
-		code ? 100.0 * (double)code_huge / (double)code : 0.0);
+		code ? 100.0 * (double)code_huge / (double)code : 0.0,
+		(unsigned long long)n->shared_views, (unsigned long long)n->shared_aligned,
+		(unsigned long long)n->shared_code_views, (unsigned long long)n->shared_adopted,
+		(unsigned long long)n->shared_collapsed,
+		(unsigned long long)n->shared_collapse_failed);
 	hp_preload_write(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
 	if (n->arenas)
 		hp_stats_write(st, fd, 0);
@@ -170,6 +177,12 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 		{"given_bytes", n->given_bytes},
 		{"code_bytes", code},
 		{"code_huge_bytes", code_huge},
+		{"shared_views", n->shared_views},
+		{"shared_aligned", n->shared_aligned},
+		{"shared_code_views", n->shared_code_views},
+		{"shared_adopted", n->shared_adopted},
+		{"shared_collapsed", n->shared_collapsed},
+		{"shared_collapse_failed", n->shared_collapse_failed},
 	};
 	char buf[2048];
 	size_t len = (size_t)snprintf(buf, sizeof(buf),
