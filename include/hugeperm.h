@@ -121,6 +121,12 @@ struct hp_stats {
 	uint64_t guards_prot;	   /* ... as PROT_NONE pages (older kernels) */
 	uint64_t khugepaged;	   /* blocks the kernel's khugepaged collapsed before we did */
 	struct hp_class_stats cls[HP_NCLASS];
+	/* Packed code (hp_code_alloc up to HP_CODE_MAX_PACKED; larger code
+	 * allocations are counted with allocs and frees). */
+	uint64_t code_allocs, code_frees; /* successful hp_code_alloc / hp_code_free */
+	uint64_t code_bytes;		  /* in use: the allocations' size classes */
+	uint64_t code_lost_bytes;	  /* ... of which lost to rounding up to a class */
+	uint64_t code_pages;		  /* pages holding packed code (in used_bytes) */
 };
 
 /*

@@ -95,6 +95,7 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	st->guards_madvise = a->n.guards_madvise;
 	st->guards_prot = a->n.guards_prot;
 	st->khugepaged = a->n.khugepaged;
+	hp_code_stats(a, st);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -114,6 +115,13 @@ static void kv(struct hp_buf *b, bool json, const char *key, uint64_t v)
 		hp_buf_str(b, "\n");
 }
 
+/* Does @st reach the code counters (callers built before them pass a
+ * smaller size)? */
+static bool has_code(const struct hp_stats *st)
+{
+	return st->size >= offsetof(struct hp_stats, code_pages) + sizeof(st->code_pages);
+}
+
 static void write_json(const struct hp_stats *st, struct hp_buf *b)
 {
 	hp_buf_str(b, "{\"backend\":\"");
@@ -130,6 +138,8 @@ static void write_json(const struct hp_stats *st, struct hp_buf *b)
 	F(steals), F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks);
 	F(aliased_blocks), F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
 	F(guards_madvise), F(guards_prot), F(khugepaged);
+	if (has_code(st))
+		F(code_allocs), F(code_frees), F(code_bytes), F(code_lost_bytes), F(code_pages);
 #undef F
 	hp_buf_str(b, ",\"classes\":{");
 	bool first = true;
@@ -190,6 +200,8 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 	F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks), F(aliased_blocks);
 	F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
 	F(guards_madvise), F(guards_prot), F(khugepaged);
+	if (has_code(st))
+		F(code_allocs), F(code_frees), F(code_bytes), F(code_lost_bytes), F(code_pages);
 #undef F
 }
 

@@ -161,6 +161,7 @@ struct hp_block {
 	uint8_t nfailed;		 /* consecutive ENOMEM/EBUSY failures */
 	uint64_t uniform_since_ns;	 /* when it last became uniform */
 	uint64_t retry_at_ns;		 /* no collapse before this (backoff) */
+	struct hp_code_meta *code;	 /* its code pages' state (atomic); NULL: none yet */
 };
 
 /*
@@ -172,7 +173,45 @@ struct hp_block {
 #define HP_A_FREE 0u
 #define HP_A_LIVE 1u
 #define HP_A_HELD 2u
+#define HP_A_CODE                                                                                  \
+	3u /* a page of packed code (code.c): used, but no caller's                                \
+	    * allocation: hp_free, hp_protect, hp_discard see none */
 #define HP_A_MASK 3u
+
+/* ---------------------------------------------------------------------
+ * Packed code (code.c): code allocations smaller than a page.
+ * ------------------------------------------------------------------- */
+#define HP_CODE_NCLS	 13	      /* size classes, 1 to 32 granules of 64 bytes */
+#define HP_CODE_DETACHED (1ULL << 63) /* in hp_code_page.live: full, held by nobody */
+
+struct hp_tcache;
+
+/* One 4 KiB page of packed code: chunks of one size class. */
+struct hp_code_page {
+	uint64_t live;			  /* chunk i handed out (atomic); HP_CODE_DETACHED */
+	uintptr_t addr;			  /* the page */
+	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
+	struct hp_tcache *holder;	  /* the cache allocating from it (atomic); NULL:
+					   * detached or on the arena's stack */
+	uint8_t cls;			  /* size class */
+	bool on;			  /* a code page now (atomic) */
+	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
+};
+
+/* A block's code pages, allocated with the first of them; freed with the
+ * chunk (lock-free lookups read it like the chunk). */
+struct hp_code_meta {
+	struct hp_code_page page[HP_BLOCK_PAGES];
+};
+
+/* Code counters: per cache (written by its owner), and the arena's for
+ * caches gone and calls without one (atomic). */
+struct hp_code_counts {
+	uint64_t allocs, frees;	      /* packed code allocations and frees */
+	uint64_t bytes_in, bytes_out; /* size-class bytes allocated, freed */
+	uint64_t req_in, req_out;     /* requested bytes allocated, freed */
+	uint64_t writes_alias;	      /* hp_write into code through an alias */
+};
 
 /* ---------------------------------------------------------------------
  * The arena (arena.c): chunks, the blocks in them, pools and counters.
@@ -228,6 +267,9 @@ struct hp_tcache {
 	uint64_t allocs, frees;	       /* served here; written by the owner only */
 	struct hp_tcache *next, *prev; /* the arena's list (arena lock) */
 	struct hp_tbin bin[HP_NCLASS][HP_TCACHE_BINS];
+	struct hp_code_page *code_cur[HP_CODE_NCLS];	 /* packed code: the page allocated from */
+	struct hp_code_page *code_partial[HP_CODE_NCLS]; /* ... and the others held */
+	struct hp_code_counts code_n;			 /* written by the owner only */
 };
 
 /* hp_arena.magic: a live arena, and one destroyed (its first page is kept
@@ -283,6 +325,9 @@ struct hp_arena {
 	bool thread_running, thread_stop;
 	struct hp_arena *next_arena; /* the registry of arenas (fork.c) */
 	pthread_cond_t thread_wake;
+	struct hp_code_page *code_stack[HP_CODE_NCLS]; /* code pages held by no cache, not
+							* full (lock-free push, taken whole) */
+	struct hp_code_counts code_n;		       /* caches gone, calls without one */
 };
 
 #endif /* HP_TYPES_H */
