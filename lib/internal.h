@@ -10,7 +10,7 @@
  *
  *   api ── stats              public calls, default arena, HUGEPERM_TRACE
  *    │  fork: atfork handlers (entry points libc calls, like api's)
- *   cache                     per-thread caches: the fast path
+ *   cache ── code             per-thread caches: the fast path; packed code
  *    │  fork: the registry of arenas (a list and a lock: calls nothing)
  *   pool ── protect           placement; protection changes, split counts
  *    │         │
