@@ -11,6 +11,9 @@
  *   churn/PEER       5. a JIT's life: compile, patch, free, with lifetimes
  *   collapse/PEER    6. MADV_COLLAPSE as hugeperm issues it
  *   threads/PEER     7. alloc+free throughput at 1, 2, 8 threads
+ *   code/PEER        8. packed code: alloc+free of 64-256 bytes (hp_code_alloc
+ *                       against mi_malloc), at 1 and 2 threads; the trap fill
+ *                       alone; patch/hp_write_code: 64 bytes into live code
  *
  * Peers get their best configuration: mimalloc runs with
  * MIMALLOC_LARGE_OS_PAGES=1 (set by make bench), the ideal THP case is one
@@ -449,6 +452,70 @@ static void bm_threads(gb_state *st, void *arg)
 	gb_items(st, gb_iterations_done(st));
 }
 
+/* ---------------------------------------------------------------------
+ * 8. Packed code: hp_code_alloc + hp_code_free (the trap fill included)
+ *    against mimalloc's mi_malloc + mi_free of the same sizes, 64 to 256
+ *    bytes; a few live allocations around, as a JIT has.
+ * ------------------------------------------------------------------- */
+enum code_way { CODE_HP, CODE_MI, CODE_FILL };
+#define CODE_LIVE 64 /* allocations each thread keeps, replaced in turn */
+
+static size_t code_size(size_t i)
+{
+	return 64 + (i * 40503 % 7) * 32; /* 64, 96, ... 256 */
+}
+
+static void bm_code(gb_state *st, void *arg)
+{
+	enum code_way way = (enum code_way)(uintptr_t)arg;
+	void *live[CODE_LIVE] = {0};
+	size_t i = 0;
+	unsigned char *fill = NULL;
+	if (way == CODE_FILL) { /* what hp_code_free's trap fill costs on its own */
+		void *c = hp_code_alloc(256);
+		fill = c ? hp_writable(c) : NULL;
+		if (!fill) {
+			gb_skip(st, "no alias");
+			return;
+		}
+		while (gb_keep_running(st)) {
+			memset(fill, 0xcc, code_size(i++));
+			__asm__ volatile("" ::"r"(fill) : "memory");
+		}
+		hp_code_free(c);
+		gb_items(st, gb_iterations_done(st));
+		return;
+	}
+	while (gb_keep_running(st)) {
+		size_t k = i % CODE_LIVE, size = code_size(i++);
+		if (way == CODE_HP) {
+			hp_code_free(live[k]);
+			live[k] = hp_code_alloc(size);
+		} else {
+			mi_free(live[k]);
+			live[k] = mi_malloc(size);
+		}
+	}
+	for (size_t k = 0; k < CODE_LIVE; k++)
+		way == CODE_HP ? (void)hp_code_free(live[k]) : mi_free(live[k]);
+	gb_items(st, gb_iterations_done(st));
+}
+
+/* 64 bytes into live packed code (the lookup, then the copy through the
+ * alias): compare patch/rwx, a plain memcpy into an RWX page. */
+static void bm_patch_code(gb_state *st, void *arg)
+{
+	enum { NCODE = 512 };
+	static unsigned char *code[NCODE];
+	if (!code[0])
+		for (int k = 0; k < NCODE; k++)
+			code[k] = hp_code_alloc(64 + (k % 4) * 64);
+	size_t i = 0;
+	while (gb_keep_running(st))
+		hp_write(code[i++ % NCODE], code64, 64);
+	gb_items(st, gb_iterations_done(st));
+}
+
 int main(int argc, char **argv)
 {
 	char name[96];
@@ -471,6 +538,7 @@ int main(int argc, char **argv)
 	gb_register("patch/rwx", bm_patch, (void *)(uintptr_t)PATCH_RWX);
 	gb_register("patch/hp_write", bm_patch, (void *)(uintptr_t)PATCH_HP_ALIAS);
 	gb_register("patch/hp_write_procmem", bm_patch, (void *)(uintptr_t)PATCH_HP_MEM);
+	gb_register("patch/hp_write_code", bm_patch_code, NULL);
 
 	static const int sizes[] = {16, 64, 256};
 	for (int pl = 0; pl < PL_N; pl++)
@@ -498,5 +566,10 @@ int main(int argc, char **argv)
 		gb_real_time(gb_threads(
 			gb_register("threads/mimalloc", bm_threads, (void *)&page_peers[1]), t));
 	}
+	for (int t = 1; t <= 2; t++) {
+		gb_real_time(gb_threads(gb_register("code/hugeperm", bm_code, (void *)CODE_HP), t));
+		gb_real_time(gb_threads(gb_register("code/mimalloc", bm_code, (void *)CODE_MI), t));
+	}
+	gb_register("code/trap-fill", bm_code, (void *)CODE_FILL);
 	return gb_main(argc, argv);
 }

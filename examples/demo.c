@@ -2,23 +2,24 @@
 /*
  * demo.c - why hugeperm exists, in under a minute.
  *
- * A JIT-like workload: N small functions, one per 4 KiB page, each written
- * and then made executable (as a JIT does), then called in random order.
- * The same code is placed two ways:
+ * A JIT-like workload: N small functions, each written and then made
+ * executable (as a JIT does), then called in random order.  The same code
+ * is placed two ways:
  *
- *   plain mmap   what JITs do today: mmap RW, write, mprotect RX.  The
- *                code ends up on 4 KiB pages.
- *   hugeperm     hp_alloc(PROT_READ | PROT_EXEC), then hp_write the code
- *                in through the block's writable alias: no page ever changes
+ *   plain mmap   what JITs do today: a 4 KiB page per function, mmap RW,
+ *                write, mprotect RX.
+ *   hugeperm     hp_code_alloc(size): the functions packed in 64-byte
+ *                granules into shared RX pages, then hp_write the code in
+ *                through the block's writable alias: no page ever changes
  *                protection, the RX blocks stay uniform and the kernel maps
- *                them with 2 MiB entries.
+ *                them with 2 MiB entries; the code takes what it needs.
  *
  * For each it prints the time to build the code, the time per call of a
  * random walk through all of it (the iTLB cost), how much of the code is
  * huge-mapped according to /proc/self/smaps, and the THP splits the build
  * caused according to /proc/vmstat.
  *
- *   demo [--mib N]     code size, default 64 MiB
+ *   demo [--mib N]     N * 256 functions (plain mmap: N MiB), default 64
  */
 #include <hugeperm.h>
 #include <stdbool.h>
@@ -77,7 +78,9 @@ static long walk(fn_t *fns, size_t n, size_t calls)
 
 struct placement {
 	const char *name;
-	void *(*alloc)(void);
+	/* Room for function @i of @len bytes: where it starts, its page (what
+	 * release frees) in *page. */
+	unsigned char *(*alloc)(size_t i, size_t len, unsigned char **page);
 	/* Put @len bytes of code at @at (in page @page) and make it runnable. */
 	int (*emit)(unsigned char *page, unsigned char *at, const void *code, size_t len);
 	void (*finish)(void);
@@ -85,10 +88,14 @@ struct placement {
 };
 
 /* What JITs do today: a RW page, write, mprotect RX. */
-static void *mmap_alloc(void)
+static unsigned char *mmap_alloc(size_t i, size_t len, unsigned char **page)
 {
+	(void)len;
 	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	*page = p;
+	return *page + offset_of(i);
 }
 static int mmap_emit(unsigned char *page, unsigned char *at, const void *code, size_t len)
 {
@@ -103,10 +110,12 @@ static void mmap_release(void *p)
 	munmap(p, PAGE);
 }
 
-/* hugeperm: the page is RX from the start; hp_write puts the code in. */
-static void *hp_page_alloc(void)
+/* hugeperm: packed code, RX from the start; hp_write puts the code in. */
+static unsigned char *hp_code_room(size_t i, size_t len, unsigned char **page)
 {
-	return hp_alloc(PAGE, PROT_READ | PROT_EXEC);
+	(void)i;
+	*page = hp_code_alloc(len);
+	return *page;
 }
 static int hp_emit(unsigned char *page, unsigned char *at, const void *code, size_t len)
 {
@@ -118,7 +127,7 @@ static void hp_finish(void)
 }
 static void hp_release(void *p)
 {
-	hp_free(p);
+	hp_code_free(p);
 }
 
 #define ROUNDS 7
@@ -127,6 +136,7 @@ struct result {
 	unsigned char **page;
 	fn_t *fns;
 	uintptr_t lo, hi;
+	size_t code_bytes; /* the memory the functions take */
 	double build_ms, huge_pct, ns[ROUNDS];
 	long splits, checksum;
 };
@@ -141,23 +151,28 @@ static int build(const struct placement *pl, size_t n, struct result *r)
 
 	long split0 = kernel_vmstat("thp_split_pmd");
 	double t0 = now_ms();
+	r->code_bytes = 0;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char *page = pl->alloc();
-		if (!page) {
+		/* Emit each function as it is compiled, as a JIT does. */
+		unsigned char code[8], *page;
+		size_t len = emit(code, (uint8_t)(i % 3 + 1));
+		unsigned char *at = pl->alloc(i, len, &page);
+		if (!at) {
 			perror(pl->name);
 			return -1;
 		}
 		r->page[i] = page;
+		size_t size = hp_usable_size(at); /* 0: not hugeperm's, a page */
+		if (!size)
+			size = PAGE;
+		r->code_bytes += size;
 		r->lo = (uintptr_t)page < r->lo ? (uintptr_t)page : r->lo;
-		r->hi = (uintptr_t)page + PAGE > r->hi ? (uintptr_t)page + PAGE : r->hi;
-		/* Emit each function as it is compiled, as a JIT does. */
-		unsigned char code[8];
-		size_t len = emit(code, (uint8_t)(i % 3 + 1));
-		if (pl->emit(page, page + offset_of(i), code, len)) {
+		r->hi = (uintptr_t)page + size > r->hi ? (uintptr_t)page + size : r->hi;
+		if (pl->emit(page, at, code, len)) {
 			perror("emit");
 			return -1;
 		}
-		r->fns[i] = (fn_t)(void *)(page + offset_of(i));
+		r->fns[i] = (fn_t)(void *)at;
 	}
 	pl->finish();
 	r->build_ms = now_ms() - t0;
@@ -173,7 +188,7 @@ static int build(const struct placement *pl, size_t n, struct result *r)
 		return -1;
 	}
 	long huge_kb = kernel_huge_kb(r->lo & ~((uintptr_t)(2 << 20) - 1), r->hi);
-	double code_kb = (double)n * PAGE / 1024;
+	double code_kb = (double)r->code_bytes / 1024;
 	r->huge_pct = 100.0 * (huge_kb > code_kb ? code_kb : (double)huge_kb) / code_kb;
 	return 0;
 }
@@ -198,14 +213,14 @@ int main(int argc, char **argv)
 
 	const struct placement pls[] = {
 		{"plain mmap + mprotect", mmap_alloc, mmap_emit, mmap_finish, mmap_release},
-		{"hugeperm + hp_write", hp_page_alloc, hp_emit, hp_finish, hp_release},
+		{"hugeperm + hp_write", hp_code_room, hp_emit, hp_finish, hp_release},
 	};
 	struct result res[2];
 	struct hp_stats st = {.size = sizeof(st)};
 
-	printf("hugeperm demo: %zu JIT-compiled functions, one per 4 KiB page (%zu MiB of code),\n"
-	       "each emitted as it is compiled; then %zu calls to functions picked at random.\n\n",
-	       n, mib, calls);
+	printf("hugeperm demo: %zu JIT-compiled functions, each emitted as it is compiled;\n"
+	       "then %zu calls to functions picked at random.\n\n",
+	       n, calls);
 	for (int i = 0; i < 2; i++)
 		if (build(&pls[i], n, &res[i]))
 			return 1;
@@ -230,11 +245,12 @@ int main(int argc, char **argv)
 	}
 	hp_stats_get(&st);
 
-	printf("%-24s %10s %10s %16s %12s\n", "code placed by", "build ms", "ns/call",
-	       "code huge-mapped", "THP splits");
+	printf("%-24s %10s %10s %10s %16s %12s\n", "code placed by", "code KiB", "build ms",
+	       "ns/call", "code huge-mapped", "THP splits");
 	for (int i = 0; i < 2; i++)
-		printf("%-24s %10.1f %10.2f %15.1f%% %12ld\n", pls[i].name, res[i].build_ms, med[i],
-		       res[i].huge_pct, res[i].splits);
+		printf("%-24s %10zu %10.1f %10.2f %15.1f%% %12ld\n", pls[i].name,
+		       res[i].code_bytes / 1024, res[i].build_ms, med[i], res[i].huge_pct,
+		       res[i].splits);
 	printf("\ncalls into hugeperm-placed code are %.2fx the speed of calls into plain mmap "
 	       "code\n"
 	       "(median of %d alternating rounds; per round, plain %.1f-%.1f ns, hugeperm "

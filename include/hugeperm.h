@@ -124,6 +124,12 @@ struct hp_stats {
 	uint64_t purged_blocks; /* free blocks given back on their own (HUGEPERM_PURGE_MS) */
 	uint64_t purged_bytes;	/* ... their bytes */
 	uint64_t purge_failed;	/* purges the kernel refused (the block stays free, tried again) */
+	/* Packed code (hp_code_alloc up to HP_CODE_MAX_PACKED; larger code
+	 * allocations are counted with allocs and frees). */
+	uint64_t code_allocs, code_frees; /* successful hp_code_alloc / hp_code_free */
+	uint64_t code_bytes;		  /* in use: the allocations' size classes */
+	uint64_t code_lost_bytes;	  /* ... of which lost to rounding up to a class */
+	uint64_t code_pages;		  /* pages holding packed code (in used_bytes) */
 };
 
 /*
@@ -218,7 +224,8 @@ HP_API int hp_protect(void *ptr, size_t size, int prot);
  * hp_write() - copy into an allocation, whatever its protection.
  * @dst: an address inside a live allocation.
  * @src: bytes to copy.
- * @size: how many; [dst, dst+size) must stay inside the allocation.
+ * @size: how many; [dst, dst+size) must stay inside the allocation (for
+ *        packed code, inside the bytes hp_code_alloc() gave: its size class).
  *
  * Writes code without making its pages writable: no page that another thread
  * may be executing changes protection, and no huge mapping is split.  The
@@ -264,10 +271,59 @@ HP_API void *hp_writable(void *ptr);
 
 /**
  * hp_usable_size() - bytes usable at an allocation.
- * Return: the size of the allocation starting at @ptr, or 0 when @ptr is not
- * the start of a live allocation.  Thread-safe.
+ * Return: the size of the allocation starting at @ptr (a packed code
+ * allocation: its size class, a multiple of 64), or 0 when @ptr is not the
+ * start of a live allocation.  Thread-safe.
  */
 HP_API size_t hp_usable_size(const void *ptr);
+
+/*
+ * Packed code: allocations smaller than a page.
+ *
+ * A JIT's functions are mostly tens to hundreds of bytes; a page each wastes
+ * most of it.  hp_code_alloc() packs them, in 64-byte granules, into 4 KiB
+ * pages of RX blocks (like the kernel's bpf_prog_pack), so that thousands of
+ * functions share one huge-mapped block.  Code pages are never made writable:
+ * code is written with hp_write() or through hp_writable() (the block's
+ * alias), both of which accept any range inside one live code allocation.
+ */
+#define HP_CODE_ALIGN	   64	/* alignment (and granule) of packed code */
+#define HP_CODE_MAX_PACKED 2048 /* larger code allocations take whole pages */
+
+/**
+ * hp_code_alloc() - allocate executable bytes.
+ * @size: bytes, 1 to 1 GiB.  Up to HP_CODE_MAX_PACKED they are packed with
+ *        other code allocations into shared pages (rounded up to a size
+ *        class, a multiple of 64 bytes: hp_usable_size() says how much);
+ *        larger sizes take whole pages of class PROT_READ | PROT_EXEC.
+ *
+ * The bytes are inside a PROT_READ | PROT_EXEC block and hold the trap byte
+ * (int3 on x86) until written with hp_write() or through hp_writable().
+ * Allocation and free take no lock on the common path (per-thread pages).
+ * Packed code is not recorded by HUGEPERM_TRACE (its events are pages).
+ * Return: a 64-byte-aligned pointer (page-aligned above HP_CODE_MAX_PACKED),
+ * or NULL with errno EINVAL (size 0) or ENOMEM (size over 1 GiB, out of
+ * memory, or the backend has no pages).  Thread-safe.
+ */
+HP_API void *hp_code_alloc(size_t size);
+
+/**
+ * hp_code_free() - free a code allocation.
+ * @code: a pointer returned by hp_code_alloc(); NULL is a no-op.  Code
+ *        over HP_CODE_MAX_PACKED (whole pages) is freed as hp_free() does.
+ *
+ * The bytes are filled with the trap byte again (through the alias or
+ * hp_write()'s path: no page changes protection); a page whose allocations
+ * are all free goes back to its block.  Any thread may free what another
+ * allocated.  Callers must not run the code any more.
+ * Return: 0, or -1 with errno EINVAL when @code is not the start of a live
+ * code allocation (foreign, interior, or already freed).  Thread-safe.
+ */
+HP_API int hp_code_free(void *code);
+
+/* The same in an arena. */
+HP_API void *hp_arena_code_alloc(struct hp_arena *arena, size_t size);
+HP_API int hp_arena_code_free(struct hp_arena *arena, void *code);
 
 /**
  * hp_collapse_pending() - run the queued collapses now.

@@ -404,9 +404,15 @@ int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 		return 0;
 	if (!src)
 		return bad(EINVAL, "hp_write", dst, "src is NULL");
-	pthread_mutex_lock(&a->lock);
-	int err = hp_pool_write(a, (uintptr_t)dst, src, size);
-	pthread_mutex_unlock(&a->lock);
+	bool taken;
+	int err = hp_code_write(a, (uintptr_t)dst, src, size, &taken); /* no lock */
+	if (taken && !err)
+		return 0; /* packed code: not traced (nor mapped by the trace), no collapse due */
+	if (!taken) {
+		pthread_mutex_lock(&a->lock);
+		err = hp_pool_write(a, (uintptr_t)dst, src, size);
+		pthread_mutex_unlock(&a->lock);
+	}
 	if (err == ENOMEM)
 		return bad(ENOMEM, "hp_write", dst, "range not inside one live allocation");
 	if (err) {
@@ -423,14 +429,54 @@ void *hp_arena_writable(struct hp_arena *a, void *ptr)
 	if (!arena_ok(a, "hp_writable"))
 		return NULL;
 	uintptr_t w = 0;
-	pthread_mutex_lock(&a->lock);
-	int err = hp_pool_writable(a, (uintptr_t)ptr, &w);
-	pthread_mutex_unlock(&a->lock);
+	bool taken;
+	int err = hp_code_writable(a, (uintptr_t)ptr, &w, &taken);
+	if (!taken) {
+		pthread_mutex_lock(&a->lock);
+		err = hp_pool_writable(a, (uintptr_t)ptr, &w);
+		pthread_mutex_unlock(&a->lock);
+	}
 	if (err == EINVAL)
 		bad(EINVAL, "hp_writable", ptr, "not inside a live allocation");
 	if (err)
 		errno = err;
 	return (void *)w;
+}
+
+void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
+{
+	if (!arena_ok(a, "hp_code_alloc"))
+		return NULL;
+	if (size == 0) {
+		bad(EINVAL, "hp_code_alloc", NULL, "size 0");
+		return NULL;
+	}
+	if (size > HP_CODE_MAX_PACKED) /* whole pages */
+		return arena_alloc(a, size, PROT_READ | PROT_EXEC, false);
+	void *p = hp_code_alloc_packed(a, size);
+	after_call(a);
+	return p;
+}
+
+int hp_arena_code_free(struct hp_arena *a, void *code)
+{
+	if (!arena_ok(a, "hp_code_free"))
+		return -1;
+	if (!code)
+		return 0;
+	bool taken;
+	int err = hp_code_free_packed(a, (uintptr_t)code, &taken);
+	if (!taken) /* whole pages, or nothing of ours */
+		return hp_arena_free(a, code);
+	if (err == EINVAL)
+		return bad(EINVAL, "hp_code_free", code,
+			   "not the start of a live code allocation (interior or freed)");
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	after_call(a);
+	return 0;
 }
 
 int hp_arena_collapse_pending(struct hp_arena *a)
@@ -468,11 +514,20 @@ int hp_arena_stats_get(struct hp_arena *a, struct hp_stats *st)
 {
 	if (!arena_ok(a, "hp_stats_get"))
 		return -1;
-	if (!st || st->size < sizeof(struct hp_stats)) {
+	/* Callers built before the purge and code counters pass a smaller size. */
+	if (!st || st->size < offsetof(struct hp_stats, purged_blocks)) {
 		errno = EINVAL;
 		return -1;
 	}
-	hp_stats_collect(a, st);
+	if (st->size >= sizeof(struct hp_stats)) {
+		hp_stats_collect(a, st);
+		return 0;
+	}
+	struct hp_stats all = {.size = sizeof(all)};
+	hp_stats_collect(a, &all);
+	size_t size = st->size;
+	memcpy(st, &all, size);
+	st->size = size;
 	return 0;
 }
 
@@ -563,6 +618,7 @@ void hp_arena_teardown(struct hp_arena *a)
 	pthread_mutex_lock(&a->lock);
 	hp_tcache_destroy_all(a, false);
 	pthread_mutex_unlock(&a->lock);
+	hp_code_forget(a);
 	hp_arena_fini(a);
 }
 
@@ -595,8 +651,12 @@ int hp_protect(void *ptr, size_t size, int prot)
 size_t hp_usable_size(const void *ptr)
 {
 	struct hp_arena *a = default_get();
-	if (!a || ((uintptr_t)ptr & (HP_PAGE_SIZE - 1)))
+	if (!a)
 		return 0;
+	bool taken;
+	size_t code = hp_code_usable(a, (uintptr_t)ptr, &taken);
+	if (taken || ((uintptr_t)ptr & (HP_PAGE_SIZE - 1)))
+		return code;
 	pthread_mutex_lock(&a->lock);
 	size_t n = hp_pool_usable(a, (uintptr_t)ptr);
 	pthread_mutex_unlock(&a->lock);
@@ -619,6 +679,18 @@ void *hp_writable(void *ptr)
 {
 	struct hp_arena *a = default_get();
 	return a ? hp_arena_writable(a, ptr) : NULL;
+}
+
+void *hp_code_alloc(size_t size)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_code_alloc(a, size) : NULL;
+}
+
+int hp_code_free(void *code)
+{
+	struct hp_arena *a = default_get();
+	return a ? hp_arena_code_free(a, code) : -1;
 }
 
 int hp_collapse_pending(void)

@@ -87,12 +87,14 @@ static void drain_all(struct hp_arena *a, struct hp_tcache *tc)
 	for (int c = 0; c < HP_NCLASS; c++)
 		for (unsigned k = 0; k < HP_TCACHE_BINS; k++)
 			drain_bin(a, tc, c, k, HP_TCACHE_SLOTS);
+	hp_code_drain(a, tc, false);
 	tc->epoch = __atomic_load_n(&a->trim_epoch, __ATOMIC_RELAXED);
 }
 
 /* Unlink @tc from its arena and free it, drained.  Lock held. */
 static void tcache_free(struct hp_arena *a, struct hp_tcache *tc)
 {
+	hp_code_drain(a, tc, true);
 	drain_all(a, tc);
 	a->ncache_allocs += tc->allocs;
 	a->ncache_frees += tc->frees;
@@ -203,6 +205,14 @@ static int refill(struct hp_arena *a, struct hp_tcache *tc, int cls, unsigned k)
 		bin->slot[j] = t;
 	}
 	return 0;
+}
+
+struct hp_tcache *hp_tcache_mine(struct hp_arena *a)
+{
+	struct hp_tcache *tc = tcache_get(a);
+	if (tc)
+		check_epoch(a, tc);
+	return tc;
 }
 
 void *hp_tcache_alloc(struct hp_arena *a, int bin_k, int cls)

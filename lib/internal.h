@@ -10,7 +10,7 @@
  *
  *   api ── stats              public calls, default arena, HUGEPERM_TRACE
  *    │  fork: atfork handlers (entry points libc calls, like api's)
- *   cache                     per-thread caches: the fast path
+ *   cache ── code             per-thread caches: the fast path; packed code
  *    │  fork: the registry of arenas (a list and a lock: calls nothing)
  *   pool ── protect           placement; protection changes, split counts
  *    │         │
@@ -344,6 +344,12 @@ size_t hp_pool_usable(struct hp_arena *a, uintptr_t addr);
 int hp_pool_discard(struct hp_arena *a, uintptr_t addr, size_t npages);
 /* Copy into a live allocation whatever its protection.  0 or errno. */
 int hp_pool_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t size);
+/* Copy @size bytes from @src (NULL: trap bytes, at most a page) to @dst
+ * in block @b, whatever the pages' protection (the write method of
+ * hp_pool_write, counted), without checking what is allocated there.
+ * 0 or errno. */
+int hp_pool_store(struct hp_arena *a, struct hp_block *b, uintptr_t dst, const void *src,
+		  size_t size);
 /* A writable address for @addr (itself, or its alias) in *out.  0 or errno
  * (EINVAL: not in a live allocation; EOPNOTSUPP: no writable view). */
 int hp_pool_writable(struct hp_arena *a, uintptr_t addr, uintptr_t *out);
@@ -382,6 +388,39 @@ void hp_tcache_counts(struct hp_arena *a, uint64_t *allocs, uint64_t *frees);
 /* Drain and free every cache (arena teardown); after fork, @keep_mine
  * keeps (drained) the forking thread's own.  Lock held. */
 void hp_tcache_destroy_all(struct hp_arena *a, bool keep_mine);
+
+/* This thread's cache of @a (created on first use, drained if hp_trim
+ * asked), or NULL with errno. */
+struct hp_tcache *hp_tcache_mine(struct hp_arena *a);
+
+/* ---------------------------------------------------------------------
+ * code (code.c): packed code, allocations smaller than a page, in pages
+ * that caches hold; no lock on the common path.
+ * ------------------------------------------------------------------- */
+/* @size bytes (1 to HP_CODE_MAX_PACKED) of code.  Like mmap: the address,
+ * or NULL with errno. */
+void *hp_code_alloc_packed(struct hp_arena *a, size_t size);
+/* The calls below answer for packed code: *taken false when @addr is not
+ * in a page of packed code of @a (the caller takes the page path). */
+/* Free the chunk at @addr: 0, or EINVAL (not the start of a live chunk). */
+int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken);
+/* hp_write into a live chunk: 0, ENOMEM (not inside one), or errno. */
+int hp_code_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t size, bool *taken);
+/* hp_writable: 0, EINVAL (not in a live chunk), EOPNOTSUPP (no alias). */
+int hp_code_writable(struct hp_arena *a, uintptr_t addr, uintptr_t *out, bool *taken);
+/* The size class of the live chunk starting at @addr, or 0. */
+size_t hp_code_usable(struct hp_arena *a, uintptr_t addr, bool *taken);
+/* Give @tc's empty code pages back to their blocks and the arena's empty
+ * pages too; @all (the cache goes): every page leaves @tc, its counters
+ * move to the arena.  Lock held. */
+void hp_code_drain(struct hp_arena *a, struct hp_tcache *tc, bool all);
+/* The code statistics into @st.  Lock held. */
+void hp_code_stats(struct hp_arena *a, struct hp_stats *st);
+/* @a goes away: its code pages are code no more (their state is kept for
+ * the next owner of the address space).  No other thread uses @a. */
+void hp_code_forget(struct hp_arena *a);
+/* After fork, in the child: blocks may have lost their alias.  Lock held. */
+void hp_code_fork_child(struct hp_arena *a);
 
 /* ---------------------------------------------------------------------
  * fork (fork.c), its upper half: the atfork handlers.

@@ -663,6 +663,14 @@ int hp_pool_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t siz
 	uintptr_t end = b->base + ((uintptr_t)first + n) * HP_PAGE_SIZE;
 	if (size > end - dst)
 		return ENOMEM;
+	return hp_pool_store(a, b, dst, src, size);
+}
+
+int hp_pool_store(struct hp_arena *a, struct hp_block *b, uintptr_t dst, const void *src,
+		  size_t size)
+{
+	if (!src)
+		src = trap_page;
 	enum write_method m;
 	int err = write_pages(a, b, dst, src, size, &m);
 	if (err)

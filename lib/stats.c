@@ -98,6 +98,7 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	st->purged_blocks = a->n.purged_blocks;
 	st->purged_bytes = a->n.purged_blocks * HP_BLOCK_SIZE;
 	st->purge_failed = a->n.purge_failed;
+	hp_code_stats(a, st);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -117,6 +118,19 @@ static void kv(struct hp_buf *b, bool json, const char *key, uint64_t v)
 		hp_buf_str(b, "\n");
 }
 
+/* Does @st reach the purge counters (callers built before them pass a
+ * smaller size)? */
+static bool has_purge(const struct hp_stats *st)
+{
+	return st->size >= offsetof(struct hp_stats, purge_failed) + sizeof(st->purge_failed);
+}
+
+/* Does @st reach the code counters? */
+static bool has_code(const struct hp_stats *st)
+{
+	return st->size >= offsetof(struct hp_stats, code_pages) + sizeof(st->code_pages);
+}
+
 static void write_json(const struct hp_stats *st, struct hp_buf *b)
 {
 	hp_buf_str(b, "{\"backend\":\"");
@@ -132,8 +146,11 @@ static void write_json(const struct hp_stats *st, struct hp_buf *b)
 	F(collapse_ebusy), F(collapse_einval), F(collapse_other), F(collapse_pending);
 	F(steals), F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks);
 	F(aliased_blocks), F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
-	F(guards_madvise), F(guards_prot), F(khugepaged), F(purged_blocks), F(purged_bytes);
-	F(purge_failed);
+	F(guards_madvise), F(guards_prot), F(khugepaged);
+	if (has_purge(st))
+		F(purged_blocks), F(purged_bytes), F(purge_failed);
+	if (has_code(st))
+		F(code_allocs), F(code_frees), F(code_bytes), F(code_lost_bytes), F(code_pages);
 #undef F
 	hp_buf_str(b, ",\"classes\":{");
 	bool first = true;
@@ -193,8 +210,11 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 	F(collapse_einval), F(collapse_other), F(collapse_pending), F(steals);
 	F(mprotect_calls), F(allocs), F(frees), F(trimmed_blocks), F(aliased_blocks);
 	F(writes_direct), F(writes_alias), F(writes_procmem), F(writes_flip);
-	F(guards_madvise), F(guards_prot), F(khugepaged), F(purged_blocks), F(purged_bytes);
-	F(purge_failed);
+	F(guards_madvise), F(guards_prot), F(khugepaged);
+	if (has_purge(st))
+		F(purged_blocks), F(purged_bytes), F(purge_failed);
+	if (has_code(st))
+		F(code_allocs), F(code_frees), F(code_bytes), F(code_lost_bytes), F(code_pages);
 #undef F
 }
 

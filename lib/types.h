@@ -179,7 +179,52 @@ struct hp_block {
 #define HP_A_FREE 0u
 #define HP_A_LIVE 1u
 #define HP_A_HELD 2u
+#define HP_A_CODE                                                                                  \
+	3u /* a page of packed code (code.c): used, but no caller's                                \
+	    * allocation: hp_free, hp_protect, hp_discard see none */
 #define HP_A_MASK 3u
+
+/* ---------------------------------------------------------------------
+ * Packed code (code.c): code allocations smaller than a page.
+ * ------------------------------------------------------------------- */
+#define HP_CODE_NCLS	 13	      /* size classes, 1 to 32 granules of 64 bytes */
+#define HP_CODE_DETACHED (1ULL << 63) /* in hp_code_page.live: full, held by nobody */
+
+struct hp_tcache;
+
+/* One 4 KiB page of packed code: chunks of one size class. */
+struct hp_code_page {
+	uint64_t live;			  /* chunk i handed out (atomic); HP_CODE_DETACHED */
+	uintptr_t addr;			  /* the page */
+	uintptr_t alias;		  /* its writable alias; 0: none (private block) */
+	struct hp_arena *arena;		  /* owner, while on */
+	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
+	struct hp_tcache *holder;	  /* the cache allocating from it (atomic); NULL:
+					   * detached or on the arena's stack */
+	uint8_t cls;			  /* size class */
+	bool on;			  /* a code page now (atomic) */
+	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
+};
+
+/* A block's code pages, allocated with the first of them and never freed
+ * (code.c: lookups need no RCU section). */
+struct hp_code_meta {
+	struct hp_code_page page[HP_BLOCK_PAGES];
+};
+
+/* The code state of the blocks of one 1 GiB slot of address space. */
+struct hp_code_slot {
+	struct hp_code_meta *block[HP_CHUNK_BLOCKS]; /* atomic; NULL: never had code */
+};
+
+/* Code counters: per cache (written by its owner), and the arena's for
+ * caches gone and calls without one (atomic). */
+struct hp_code_counts {
+	uint64_t allocs, frees;	      /* packed code allocations and frees */
+	uint64_t bytes_in, bytes_out; /* size-class bytes allocated, freed */
+	uint64_t req_in, req_out;     /* requested bytes allocated, freed */
+	uint64_t writes_alias;	      /* hp_write into code through an alias */
+};
 
 /* ---------------------------------------------------------------------
  * The arena (arena.c): chunks, the blocks in them, pools and counters.
@@ -237,6 +282,9 @@ struct hp_tcache {
 	uint64_t allocs, frees;	       /* served here; written by the owner only */
 	struct hp_tcache *next, *prev; /* the arena's list (arena lock) */
 	struct hp_tbin bin[HP_NCLASS][HP_TCACHE_BINS];
+	struct hp_code_page *code_cur[HP_CODE_NCLS];	 /* packed code: the page allocated from */
+	struct hp_code_page *code_partial[HP_CODE_NCLS]; /* ... and the others held */
+	struct hp_code_counts code_n;			 /* written by the owner only */
 };
 
 /* hp_arena.magic: a live arena, and one destroyed (its first page is kept
@@ -300,6 +348,9 @@ struct hp_arena {
 	uint64_t purge_next_ns; /* the next block due, 0: none (atomic read) */
 	pthread_t purge_thread;
 	pthread_cond_t purge_wake;
+	struct hp_code_page *code_stack[HP_CODE_NCLS]; /* code pages held by no cache, not
+							* full (lock-free push, taken whole) */
+	struct hp_code_counts code_n;		       /* caches gone, calls without one */
 };
 
 #endif /* HP_TYPES_H */

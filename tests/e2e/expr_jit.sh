@@ -4,7 +4,7 @@
 # hugeperm (no mprotect call at all).
 set -u
 jit=./examples/expr_jit
-echo "1..5"
+echo "1..6"
 n=0
 check() { # check DESCRIPTION EXPECTED-SUBSTRING EXPR X...
 	n=$((n + 1))
@@ -22,6 +22,7 @@ check "(x+3)*(x-2)/2 at 1, 5, 10" "x=10: 52 " '(x+3)*(x-2)/2' 1 5 10
 check "precedence and unary minus" "x=7: -43 " '-x*x+6' 7
 check "nested parentheses" "x=2: 3 " '((((x))+1))' 2
 check "no mprotect call: writes through the alias" "mprotect calls: 0" 'x*x*x' 3
+check "packed code: each function a chunk, all freed" "packed code: 2 allocations, 2 frees, 0 bytes in use" 'x+1' 1 2
 out=$("$jit" '1/(x-x)' 4 2>&1)
 n=$((n + 1))
 case "$out" in *"division by zero"*) echo "ok $n - division by zero is refused" ;; *) echo "not ok $n - division by zero is refused" ;; esac

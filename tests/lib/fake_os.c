@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "fake_os.h"
+#include "tap.h"
 
 struct fake_os_state fake;
 static uintptr_t next_addr = 0x500000000000UL;
@@ -404,4 +405,16 @@ int fake_arena_check(struct hp_arena *a, char *why, size_t n)
 	int err = hp_arena_check(a, &b);
 	why[b.len < b.cap ? b.len : b.cap] = 0;
 	return err;
+}
+
+void fake_check_arena(struct hp_arena *a, const char *when)
+{
+	struct hp_stats st = {.size = sizeof(st)};
+	hp_stats_collect(a, &st);
+	ok(st.free_bytes + st.used_bytes + st.cached_bytes == st.committed_bytes,
+	   "free + cached + used == committed %s", when);
+	char buf[256];
+	int err = fake_arena_check(a, buf, sizeof(buf));
+	if (!ok(err == 0, "the arena's invariants hold %s", when))
+		tap_diag("  %s", buf);
 }

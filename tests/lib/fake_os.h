@@ -82,5 +82,8 @@ struct hp_arena *fake_arena(int backend, int mode);
 void fake_arena_free(struct hp_arena *a);
 /* hp_arena_check of @a: 0 or EUCLEAN, the violation in @why (NUL-ended). */
 int fake_arena_check(struct hp_arena *a, char *why, size_t n);
+/* TAP checks that @a's statistics add up (free + cached + used ==
+ * committed) and its invariants hold (hp_arena_check), @when. */
+void fake_check_arena(struct hp_arena *a, const char *when);
 
 #endif

@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * code.c - packed code: executable allocations smaller than a page.
+ *
+ * A JIT's functions are mostly tens to hundreds of bytes.  They are packed
+ * into 4 KiB pages of RX blocks, as the kernel's bpf_prog_pack packs BPF
+ * programs, so that thousands share one huge-mapped block.  Each code page
+ * holds chunks of one size class (segregated fit, mimalloc's pages):
+ *
+ *   granules  1  2  3  4  5  6  7  8 10 12 16 21 32   (of 64 bytes)
+ *   chunks   63 32 21 16 12 10  9  8  6  5  4  3  2   (per page)
+ *
+ * Classes are every multiple of 64 up to 512 bytes (where a JIT's
+ * functions mostly are: no rounding beyond the 64-byte granule), then
+ * coarser up to 2 KiB; a page loses at most 256 bytes to its class (class
+ * 1 gives up its 64th chunk: bit 63 of the live word is a flag).  Larger
+ * code takes whole pages (api.c).
+ *
+ * State.  A page's chunks are one 64-bit word, live (atomic), in the
+ * page's struct hp_code_page, found from the address by arithmetic: a
+ * table of 1 GiB slots (like hp_chunk_map), each with a pointer per 2 MiB
+ * block to the state of its 512 pages.  That state is never freed (an
+ * arena that goes marks its pages off; the next owner of the address space
+ * takes them over), so lookups need neither a lock nor an RCU section, and
+ * the page's state holds what a free or a write needs (its arena, its
+ * alias): the hot paths never read the chunk.  A page is held by one
+ * thread's cache (hp_tcache: code_cur, the page allocated from, and
+ * code_partial, the others) and only that thread sets bits: allocation is
+ * one fetch_or.  Any thread frees: one compare-and-swap clears the bit, so
+ * that exactly one free of a chunk wins and a second gets EINVAL.  A full
+ * page is dropped by its holder (live gets HP_CODE_DETACHED); the free that
+ * clears that flag pushes the page onto the arena's stack of its class,
+ * from which a thread that needs a page takes all of them (an exchange:
+ * no ABA).  A page whose chunks are all free goes back to its block: at
+ * once when its last chunk is freed, if it is on the stack or its holder
+ * frees it (but for the page the holder allocates from); else when a
+ * thread takes it from the stack, when its holder's cache drains (hp_trim,
+ * thread exit) or hp_trim sweeps the stacks.
+ *
+ * Code pages never change protection: a freed chunk is filled with the
+ * trap byte through the block's alias (or hp_write's other ways, under the
+ * lock), before its bit is cleared, so that a new owner never finds stale
+ * code.  To the block a code page is one used page in state HP_A_CODE: no
+ * caller's allocation, so hp_free, hp_protect and hp_discard refuse it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The code state of each 1 GiB slot: 1 MiB of BSS, touched only where
+ * code is. */
+static struct hp_code_slot *code_slots[1UL << HP_MAP_BITS];
+
+static const uint8_t gran[HP_CODE_NCLS] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 21, 32};
+static const uint8_t nchunks[HP_CODE_NCLS] = {63, 32, 21, 16, 12, 10, 9, 8, 6, 5, 4, 3, 2};
+/* The class of an allocation of g granules. */
+static const uint8_t cls_of[33] = {0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,
+				   9,  9,  10, 10, 10, 10, 11, 11, 11, 11, 11,
+				   12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12};
+/* Division by a class's size as a multiply: exact for offsets < 4096
+ * (the error, off / 2^24, stays under 1 / size). */
+#define INV(g) ((1u << 24) / ((g)*HP_CODE_ALIGN) + 1)
+static const uint32_t inv[HP_CODE_NCLS] = {INV(1),  INV(2),  INV(3), INV(4),  INV(5),
+					   INV(6),  INV(7),  INV(8), INV(10), INV(12),
+					   INV(16), INV(21), INV(32)};
+
+_Static_assert(HP_CODE_MAX_PACKED == 32 * HP_CODE_ALIGN, "the largest class is 32 granules");
+
+static inline size_t csize(unsigned k)
+{
+	return (size_t)gran[k] * HP_CODE_ALIGN;
+}
+
+static inline uint64_t full_mask(unsigned k)
+{
+	return (1ULL << nchunks[k]) - 1;
+}
+
+/* The chunk of class @k that holds page offset @off. */
+static inline unsigned chunk_of(unsigned k, unsigned off)
+{
+	return (unsigned)(((uint64_t)off * inv[k]) >> 24);
+}
+
+static void count(uint64_t *c, uint64_t d)
+{
+	/* Written by one thread only; read by hp_stats_get. */
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + d, __ATOMIC_RELAXED);
+}
+
+/* Counters of the calling thread: its cache's, or (none) the arena's. */
+static void count_in(struct hp_arena *a, struct hp_tcache *tc, size_t field, uint64_t d)
+{
+	if (tc)
+		count((uint64_t *)((char *)&tc->code_n + field), d);
+	else
+		__atomic_fetch_add((uint64_t *)((char *)&a->code_n + field), d, __ATOMIC_RELAXED);
+}
+#define COUNT(a, tc, f, d) count_in(a, tc, offsetof(struct hp_code_counts, f), d)
+
+/* The state of the block holding @addr, NULL if it never had code. */
+static inline __attribute__((always_inline)) struct hp_code_meta *meta_of(uintptr_t addr)
+{
+	uintptr_t idx = addr >> HP_CHUNK_SHIFT;
+	if (idx >= (1UL << HP_MAP_BITS))
+		return NULL;
+	struct hp_code_slot *slot = __atomic_load_n(&code_slots[idx], __ATOMIC_ACQUIRE);
+	if (!slot)
+		return NULL;
+	return __atomic_load_n(&slot->block[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)],
+			       __ATOMIC_ACQUIRE);
+}
+
+/* The code page holding @addr; NULL if @addr is in no page of packed code
+ * of @a.  No lock. */
+static inline __attribute__((always_inline)) struct hp_code_page *page_of(struct hp_arena *a,
+									  uintptr_t addr)
+{
+	struct hp_code_meta *m = meta_of(addr);
+	if (!m)
+		return NULL;
+	struct hp_code_page *p = &m->page[(addr >> HP_PAGE_SHIFT) & (HP_BLOCK_PAGES - 1)];
+	if (!__atomic_load_n(&p->on, __ATOMIC_ACQUIRE) || p->arena != a)
+		return NULL;
+	return p;
+}
+
+/* Publish *@at, made with @a's metadata hook, unless another arena (near
+ * hints may put two in one slot) did first.  The pointer now there, NULL
+ * if none could be made. */
+static void *publish(struct hp_arena *a, void **at, size_t size)
+{
+	void *cur = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+	if (cur)
+		return cur;
+	void *mine = a->os->meta_alloc(size);
+	if (!mine)
+		return NULL;
+	if (__atomic_compare_exchange_n(at, &cur, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return mine;
+	a->os->meta_free(mine, size);
+	return cur;
+}
+
+/* The state of the block holding @addr, made if needed; NULL: no memory. */
+static struct hp_code_meta *meta_make(struct hp_arena *a, uintptr_t addr)
+{
+	struct hp_code_slot *slot =
+		publish(a, (void **)&code_slots[addr >> HP_CHUNK_SHIFT], sizeof(*slot));
+	if (!slot)
+		return NULL;
+	return publish(a, (void **)&slot->block[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)],
+		       sizeof(struct hp_code_meta));
+}
+
+/* ---------------------------------------------------------------------
+ * Pages: taken from and given back to blocks (lock held), moved between
+ * a cache's lists and the arena's stacks.
+ * ------------------------------------------------------------------- */
+
+/* Push @p, held by nobody, onto the arena's stack of its class. */
+static void push(struct hp_arena *a, struct hp_code_page *p)
+{
+	struct hp_code_page **top = &a->code_stack[p->cls];
+	struct hp_code_page *head = __atomic_load_n(top, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->holder, NULL, __ATOMIC_RELAXED);
+	do
+		p->next = head;
+	while (!__atomic_compare_exchange_n(top, &head, p, true, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
+}
+
+/* The whole stack of class @k, taken. */
+static struct hp_code_page *take_stack(struct hp_arena *a, unsigned k)
+{
+	if (!__atomic_load_n(&a->code_stack[k], __ATOMIC_RELAXED))
+		return NULL;
+	return __atomic_exchange_n(&a->code_stack[k], NULL, __ATOMIC_ACQUIRE);
+}
+
+static void hold(struct hp_tcache *tc, struct hp_code_page *p)
+{
+	unsigned k = p->cls;
+	__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
+	p->prev = NULL;
+	p->next = tc->code_partial[k];
+	if (p->next)
+		p->next->prev = p;
+	tc->code_partial[k] = p;
+}
+
+static void unhold(struct hp_tcache *tc, struct hp_code_page *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		tc->code_partial[p->cls] = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+/* Give empty page @p, held by nobody else, back to its block; if that
+ * fails (a protection change the kernel refused), it goes on the stack.
+ * Lock held. */
+static void give_back(struct hp_arena *a, struct hp_code_page *p)
+{
+	struct hp_block *b = hp_block_of(p->addr);
+	unsigned first = (unsigned)((p->addr - b->base) >> HP_PAGE_SHIFT);
+	__atomic_store_n(&p->on, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->holder, NULL, __ATOMIC_RELAXED);
+	hp_astate_set(b, first, HP_A_HELD, 1);
+	/* At home in an executable block, the page holds traps already (fresh
+	 * ones do, freed chunks are filled): nothing is written, which matters
+	 * in a child after fork, where the alias is still the parent's memory
+	 * until hp_arena_fork_child.  A page stolen from a block of another
+	 * class goes back to that class the usual way. */
+	if ((b->home & PROT_EXEC) && b->prot[first] == b->home) {
+		hp_pool_give_back(a, b, first, 1);
+		return;
+	}
+	if (hp_pool_free_claimed(a, b, first)) {
+		hp_astate_set(b, first, HP_A_CODE, 1);
+		__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);
+		push(a, p);
+	}
+}
+
+/* The empty pages on the arena's stack of class @k go back to their
+ * blocks, the others back on the stack.  Lock held. */
+static void sweep(struct hp_arena *a, unsigned k)
+{
+	struct hp_code_page *p, *next, *keep = NULL;
+	for (p = take_stack(a, k); p; p = next) {
+		next = p->next;
+		if (__atomic_load_n(&p->live, __ATOMIC_ACQUIRE)) {
+			p->next = keep;
+			keep = p;
+		} else {
+			give_back(a, p);
+		}
+	}
+	for (p = keep; p; p = next) {
+		next = p->next;
+		push(a, p);
+	}
+}
+
+/* A fresh page of class @k held by @tc.  Takes the lock.  NULL + errno. */
+static struct hp_code_page *new_page(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
+{
+	const int rx = PROT_READ | PROT_EXEC;
+	pthread_mutex_lock(&a->lock);
+	uintptr_t addr = (uintptr_t)hp_pool_alloc(a, 1, rx, rx, false);
+	int err = errno;
+	struct hp_code_page *p = NULL;
+	if (addr) {
+		struct hp_block *b = hp_block_of(addr);
+		unsigned first = (unsigned)((addr - b->base) >> HP_PAGE_SHIFT);
+		struct hp_code_meta *m = meta_make(a, addr);
+		if (m) {
+			hp_astate_set(b, first, HP_A_CODE, 1);
+			p = &m->page[first];
+			p->live = 0;
+			p->addr = addr;
+			p->alias = b->aliased ? hp_alias_of(b, addr) : 0;
+			p->arena = a;
+			p->cls = (uint8_t)k;
+			p->next = p->prev = NULL;
+			__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
+			__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);
+		} else {
+			(void)hp_pool_free(a, addr);
+			err = ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (!p)
+		errno = err;
+	return p;
+}
+
+/* Take the arena's stack of class @k into @tc's list; of the pages found
+ * empty, one is kept, the others go back to their blocks. */
+static void adopt(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
+{
+	struct hp_code_page *p = take_stack(a, k), *next, *spare = NULL;
+	bool kept_empty = false;
+	for (; p; p = next) {
+		next = p->next;
+		if (kept_empty && !__atomic_load_n(&p->live, __ATOMIC_ACQUIRE)) {
+			p->next = spare; /* nobody else holds it: it stays empty */
+			spare = p;
+			continue;
+		}
+		kept_empty |= !__atomic_load_n(&p->live, __ATOMIC_ACQUIRE);
+		hold(tc, p);
+	}
+	if (!spare)
+		return;
+	pthread_mutex_lock(&a->lock);
+	for (p = spare; p; p = next) {
+		next = p->next;
+		give_back(a, p);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* The next page for @tc to allocate class @k from: one it holds, one of
+ * the arena's stack, or a fresh one.  NULL + errno. */
+static struct hp_code_page *next_page(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
+{
+	if (!tc->code_partial[k])
+		adopt(a, tc, k);
+	struct hp_code_page *p = tc->code_partial[k];
+	if (p)
+		unhold(tc, p);
+	else
+		p = new_page(a, tc, k);
+	tc->code_cur[k] = p;
+	return p;
+}
+
+/* ---------------------------------------------------------------------
+ * The calls.
+ * ------------------------------------------------------------------- */
+
+void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
+{
+	unsigned k = cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
+	struct hp_tcache *tc = hp_tcache_mine(a);
+	if (!tc)
+		return NULL; /* errno from meta_alloc's mmap */
+	struct hp_code_page *p = tc->code_cur[k];
+	for (;;) {
+		if (!p && !(p = next_page(a, tc, k)))
+			return NULL;
+		uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
+		uint64_t free = ~live & full_mask(k);
+		if (__builtin_expect(free != 0, 1)) {
+			unsigned i = (unsigned)__builtin_ctzll(free);
+			p->req[i] = (uint16_t)size;
+			/* Only the holder sets bits: the bit is still clear. */
+			__atomic_fetch_or(&p->live, 1ULL << i, __ATOMIC_RELEASE);
+			count(&tc->code_n.allocs, 1);
+			count(&tc->code_n.bytes_in, csize(k));
+			count(&tc->code_n.req_in, size);
+			return (void *)(p->addr + i * csize(k));
+		}
+		/* Full: drop it, unless a free came meanwhile.  The holder goes
+		 * first: the free that clears DETACHED hands the page on. */
+		__atomic_store_n(&p->holder, NULL, __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&p->live, &live, live | HP_CODE_DETACHED, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			tc->code_cur[k] = NULL;
+			p = NULL;
+		} else {
+			__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+/* Store @size bytes from @src (NULL: traps) at @addr of code page @p,
+ * through its alias, else hp_write's other ways under the lock.  0 or
+ * errno. */
+static int store(struct hp_arena *a, const struct hp_code_page *p, uintptr_t addr, const void *src,
+		 size_t size)
+{
+	if (p->alias) {
+		a->os->store(p->alias + (addr - p->addr), src, HP_TRAP_BYTE, size);
+		return 0;
+	}
+	pthread_mutex_lock(&a->lock);
+	int err = hp_pool_store(a, hp_block_of(addr), addr, src, size);
+	pthread_mutex_unlock(&a->lock);
+	return err;
+}
+
+int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
+{
+	struct hp_code_page *p = page_of(a, addr);
+	*taken = p != NULL;
+	if (!p)
+		return 0;
+	unsigned k = p->cls, off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
+	unsigned i = chunk_of(k, off);
+	uint64_t bit = 1ULL << i;
+	uint64_t old = __atomic_load_n(&p->live, __ATOMIC_ACQUIRE);
+	if (i * csize(k) != off || i >= nchunks[k] || !(old & bit))
+		return EINVAL;			  /* interior, past the last chunk, or free */
+	struct hp_tcache *tc = hp_tcache_mine(a); /* NULL: count in the arena */
+	uint64_t req = p->req[i];
+	/* The trap bytes go in before the chunk can be handed out again. */
+	int err = store(a, p, addr, NULL, csize(k));
+	if (err)
+		return err;
+	uint64_t new;
+	do {
+		if (!(old & bit))
+			return EINVAL; /* another free of it won */
+		new = old & ~bit & ~HP_CODE_DETACHED;
+	} while (!__atomic_compare_exchange_n(&p->live, &old, new, true, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+	COUNT(a, tc, frees, 1);
+	COUNT(a, tc, bytes_out, csize(k));
+	COUNT(a, tc, req_out, req);
+	if (old & HP_CODE_DETACHED) {
+		push(a, p); /* full no more: for any thread to take */
+	} else if (!new) {
+		/* Empty: back to its block now if this thread holds it (but the
+		 * page it allocates from), or if nobody does (on the stack). */
+		struct hp_tcache *holder = __atomic_load_n(&p->holder, __ATOMIC_RELAXED);
+		if (holder && (holder != tc || tc->code_cur[k] == p))
+			return 0;
+		if (holder)
+			unhold(tc, p);
+		pthread_mutex_lock(&a->lock);
+		if (holder)
+			give_back(a, p);
+		else
+			sweep(a, k);
+		pthread_mutex_unlock(&a->lock);
+	}
+	return 0;
+}
+
+/* The live chunk of @p that holds @addr: its start in *start; false if
+ * none does. */
+static inline __attribute__((always_inline)) bool live_chunk(const struct hp_code_page *p,
+							     uintptr_t addr, uintptr_t *start)
+{
+	unsigned k = p->cls;
+	unsigned i = chunk_of(k, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
+	if (i >= nchunks[k] || !(__atomic_load_n(&p->live, __ATOMIC_ACQUIRE) & (1ULL << i)))
+		return false;
+	*start = p->addr + i * csize(k);
+	return true;
+}
+
+int hp_code_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t size, bool *taken)
+{
+	uintptr_t start;
+	struct hp_code_page *p = page_of(a, dst);
+	*taken = p != NULL;
+	if (!p)
+		return 0;
+	if (!live_chunk(p, dst, &start) || size > start + csize(p->cls) - dst)
+		return ENOMEM;
+	int err = store(a, p, dst, src, size);
+	if (err || !p->alias)
+		return err; /* hp_pool_store counted it */
+	/* x86 keeps instruction fetch coherent through any alias. */
+	__builtin___clear_cache((char *)dst, (char *)dst + size);
+	COUNT(a, hp_tcache_mine(a), writes_alias, 1);
+	return 0;
+}
+
+int hp_code_writable(struct hp_arena *a, uintptr_t addr, uintptr_t *out, bool *taken)
+{
+	uintptr_t start;
+	struct hp_code_page *p = page_of(a, addr);
+	*taken = p != NULL;
+	if (!p)
+		return 0;
+	if (!live_chunk(p, addr, &start))
+		return EINVAL;
+	if (!p->alias)
+		return EOPNOTSUPP;
+	*out = p->alias + (addr - p->addr);
+	return 0;
+}
+
+size_t hp_code_usable(struct hp_arena *a, uintptr_t addr, bool *taken)
+{
+	uintptr_t start;
+	struct hp_code_page *p = page_of(a, addr);
+	*taken = p != NULL;
+	return p && live_chunk(p, addr, &start) && start == addr ? csize(p->cls) : 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Draining, statistics, teardown (lock held).
+ * ------------------------------------------------------------------- */
+
+void hp_code_drain(struct hp_arena *a, struct hp_tcache *tc, bool all)
+{
+	for (unsigned k = 0; k < HP_CODE_NCLS; k++) {
+		struct hp_code_page *p = tc->code_cur[k], *next;
+		if (p && (all || !__atomic_load_n(&p->live, __ATOMIC_ACQUIRE))) {
+			tc->code_cur[k] = NULL;
+			hold(tc, p); /* with the others, handled below */
+		}
+		for (p = tc->code_partial[k]; p; p = next) {
+			next = p->next;
+			bool empty = !__atomic_load_n(&p->live, __ATOMIC_ACQUIRE);
+			if (!empty && !all)
+				continue;
+			unhold(tc, p);
+			if (empty)
+				give_back(a, p);
+			else
+				push(a, p);
+		}
+		sweep(a, k);
+	}
+	if (!all)
+		return;
+	const uint64_t *from = (const uint64_t *)&tc->code_n;
+	uint64_t *to = (uint64_t *)&a->code_n;
+	for (size_t i = 0; i < sizeof(tc->code_n) / sizeof(uint64_t); i++)
+		__atomic_fetch_add(&to[i], __atomic_load_n(&from[i], __ATOMIC_RELAXED),
+				   __ATOMIC_RELAXED);
+	memset(&tc->code_n, 0, sizeof(tc->code_n));
+}
+
+void hp_code_stats(struct hp_arena *a, struct hp_stats *st)
+{
+	struct hp_code_counts sum;
+	uint64_t *s = (uint64_t *)&sum;
+	const size_t nwords = sizeof(sum) / sizeof(uint64_t);
+	for (size_t i = 0; i < nwords; i++)
+		s[i] = __atomic_load_n((uint64_t *)&a->code_n + i, __ATOMIC_RELAXED);
+	for (struct hp_tcache *tc = a->tcaches; tc; tc = tc->next)
+		for (size_t i = 0; i < nwords; i++)
+			s[i] += __atomic_load_n((uint64_t *)&tc->code_n + i, __ATOMIC_RELAXED);
+	st->code_allocs = sum.allocs;
+	st->code_frees = sum.frees;
+	st->code_bytes = sum.bytes_in - sum.bytes_out;
+	st->code_lost_bytes = st->code_bytes - (sum.req_in - sum.req_out);
+	st->writes_alias += sum.writes_alias;
+	st->code_pages = 0;
+	for (struct hp_chunk *c = a->chunks; c; c = c->next)
+		for (unsigned i = c->lo; i < c->hi; i++) {
+			const struct hp_code_meta *m = meta_of(c->blocks[i].base);
+			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
+				st->code_pages += m->page[p].on && m->page[p].arena == a;
+		}
+}
+
+void hp_code_forget(struct hp_arena *a)
+{
+	for (struct hp_chunk *c = a->chunks; c; c = c->next)
+		for (unsigned i = c->lo; i < c->hi; i++) {
+			struct hp_code_meta *m = meta_of(c->blocks[i].base);
+			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
+				if (m->page[p].arena == a) {
+					__atomic_store_n(&m->page[p].on, false, __ATOMIC_RELEASE);
+					m->page[p].arena = NULL;
+				}
+		}
+}
+
+void hp_code_fork_child(struct hp_arena *a)
+{
+	for (struct hp_chunk *c = a->chunks; c; c = c->next)
+		for (unsigned i = c->lo; i < c->hi; i++) {
+			struct hp_block *b = &c->blocks[i];
+			struct hp_code_meta *m = meta_of(b->base);
+			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
+				if (m->page[p].on && m->page[p].arena == a)
+					m->page[p].alias =
+						b->aliased ? hp_alias_of(b, m->page[p].addr) : 0;
+		}
+}
