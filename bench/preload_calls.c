@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kview.h"
+
 #define KB    1024UL
 #define MB    (1024 * KB)
 #define AREA  (64 * KB)
@@ -145,30 +147,6 @@ static double map_batch(int k, bool hooked, int what)
 	return (double)t / BATCH;
 }
 
-/* AnonHugePages (kB) of the VMA holding @addr, from /proc/self/smaps; -1
- * if none: says whether the flips ran on a huge mapping. */
-static long huge_kb(const void *addr)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	bool in = false;
-	long v = -1;
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
-			if (in)
-				break;
-			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-		} else if (in && !strncmp(line, "AnonHugePages:", 14)) {
-			v = atol(line + 14);
-		}
-	}
-	if (f)
-		fclose(f);
-	return v;
-}
-
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -226,8 +204,11 @@ int main(int argc, char **argv)
 	}
 	if (want(only, "flip_whole")) {
 		report("flip_whole", s, p, rounds, h);
-		printf("# AnonHugePages of the VMA flipped: served %ld kB, huge region %ld kB\n",
-		       huge_kb(sa), huge_kb(hr));
+		/* The kernel's word (PAGEMAP_SCAN; -1 before Linux 6.7). */
+		uintptr_t blk = (uintptr_t)sa & ~(2 * MB - 1);
+		printf("# huge-mapped pages of the 2 MiB blocks flipped: served %ld, huge region "
+		       "%ld of 512\n",
+		       kernel_huge_pages(blk, 2 * MB), kernel_huge_pages((uintptr_t)hr, 2 * MB));
 	}
 
 	if (mprotect(sa + AREA - 4096, 4096, PROT_NONE) ||
