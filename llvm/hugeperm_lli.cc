@@ -70,19 +70,36 @@ int fail(Error e, const char *what)
 	return 1;
 }
 
-Expected<std::unique_ptr<LLJIT>> make_jit(bool lazy)
+/* The JIT: LLJIT, or LLLazyJIT (each owned as what it is: LLVM 14's LLJIT
+ * has no virtual destructor). */
+struct Jit {
+	std::unique_ptr<LLJIT> eager;
+	std::unique_ptr<LLLazyJIT> lazy;
+	LLJIT &get()
+	{
+		return lazy ? *lazy : *eager;
+	}
+};
+
+Error make_jit(Jit &jit, bool lazy)
 {
 	auto layer = [](ExecutionSession &es,
 			const Triple &) -> Expected<std::unique_ptr<ObjectLayer>> {
 		return std::make_unique<RTDyldObjectLinkingLayer>(es,
 								  hugeperm::memoryManagerFactory());
 	};
-	if (!lazy)
-		return LLJITBuilder().setObjectLinkingLayerCreator(layer).create();
-	auto j = LLLazyJITBuilder().setObjectLinkingLayerCreator(layer).create();
-	if (!j)
-		return j.takeError();
-	return std::unique_ptr<LLJIT>(std::move(*j));
+	if (lazy) {
+		auto j = LLLazyJITBuilder().setObjectLinkingLayerCreator(layer).create();
+		if (!j)
+			return j.takeError();
+		jit.lazy = std::move(*j);
+	} else {
+		auto j = LLJITBuilder().setObjectLinkingLayerCreator(layer).create();
+		if (!j)
+			return j.takeError();
+		jit.eager = std::move(*j);
+	}
+	return Error::success();
 }
 
 /* Parse @file and add it to @j: 0, or 1 with the message printed. */
@@ -109,10 +126,10 @@ int add_module(LLJIT &j, bool lazy, const char *file, bool need_main)
 int run(const char *file, const std::vector<std::string> &extra,
 	const std::vector<std::string> &args, bool lazy)
 {
-	auto jit = make_jit(lazy);
-	if (!jit)
-		return fail(jit.takeError(), "cannot create the JIT");
-	LLJIT &j = **jit;
+	Jit jit;
+	if (Error e = make_jit(jit, lazy))
+		return fail(std::move(e), "cannot create the JIT");
+	LLJIT &j = jit.get();
 	auto gen = DynamicLibrarySearchGenerator::GetForCurrentProcess(
 		j.getDataLayout().getGlobalPrefix());
 	if (!gen)
