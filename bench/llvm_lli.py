@@ -10,6 +10,7 @@
 # (in a build tree through `libtool --mode=execute`, so that the binary, not
 # libtool's wrapper script, is timed.)
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,6 +61,10 @@ def code_memory(cmd):
     p.communicate("\n")
     return rss, vmas, huge
 
+
+# LLVM 14's ORC links thousands of objects in nested calls, deeper than the
+# default 8 MiB stack (lli --jit-kind=orc crashes at 8192): 512 MiB for all.
+resource.setrlimit(resource.RLIMIT_STACK, (512 << 20, resource.getrlimit(resource.RLIMIT_STACK)[1]))
 
 outputs = {k: subprocess.run(c, cwd=tmp, capture_output=True, text=True).stdout
            for k, c in peers.items()}
