@@ -400,6 +400,8 @@ int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 		return bad(EINVAL, "hp_write", dst, "src is NULL");
 	bool taken;
 	int err = hp_code_write(a, (uintptr_t)dst, src, size, &taken); /* no lock */
+	if (taken && !err)
+		return 0; /* packed code: not traced (nor mapped by the trace), no collapse due */
 	if (!taken) {
 		pthread_mutex_lock(&a->lock);
 		err = hp_pool_write(a, (uintptr_t)dst, src, size);
@@ -491,7 +493,6 @@ int hp_arena_trim(struct hp_arena *a)
 		/* Lock-free lookups may still hold a retired chunk: wait for them
 		 * (without the lock: they may be waiting for it). */
 		a->os->synchronize();
-		hp_code_forget_chunks(a, retired);
 		pthread_mutex_lock(&a->lock);
 		hp_arena_release_chunks(a, retired);
 		pthread_mutex_unlock(&a->lock);
@@ -608,7 +609,7 @@ void hp_arena_teardown(struct hp_arena *a)
 	pthread_mutex_lock(&a->lock);
 	hp_tcache_destroy_all(a, false);
 	pthread_mutex_unlock(&a->lock);
-	hp_code_forget_chunks(a, a->chunks);
+	hp_code_forget(a);
 	hp_arena_fini(a);
 }
 

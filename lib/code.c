@@ -16,9 +16,14 @@
  * 1 gives up its 64th chunk: bit 63 of the live word is a flag).  Larger
  * code takes whole pages (api.c).
  *
- * State.  A page's chunks are one 64-bit word, live (atomic), kept beside
- * the block (struct hp_code_meta, found from the address like the block:
- * hp_block_of, then the page index; no lock).  A page is held by one
+ * State.  A page's chunks are one 64-bit word, live (atomic), in the
+ * page's struct hp_code_page, found from the address by arithmetic: a
+ * table of 1 GiB slots (like hp_chunk_map), each with a pointer per 2 MiB
+ * block to the state of its 512 pages.  That state is never freed (an
+ * arena that goes marks its pages off; the next owner of the address space
+ * takes them over), so lookups need neither a lock nor an RCU section, and
+ * the page's state holds what a free or a write needs (its arena, its
+ * alias): the hot paths never read the chunk.  A page is held by one
  * thread's cache (hp_tcache: code_cur, the page allocated from, and
  * code_partial, the others) and only that thread sets bits: allocation is
  * one fetch_or.  Any thread frees: one compare-and-swap clears the bit, so
@@ -42,9 +47,12 @@
 
 #include <errno.h>
 #include <string.h>
-#include <urcu/urcu-bp.h>
 
 #include "internal.h"
+
+/* The code state of each 1 GiB slot: 1 MiB of BSS, touched only where
+ * code is. */
+static struct hp_code_slot *code_slots[1UL << HP_MAP_BITS];
 
 static const uint8_t gran[HP_CODE_NCLS] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 21, 32};
 static const uint8_t nchunks[HP_CODE_NCLS] = {63, 32, 21, 16, 12, 10, 9, 8, 6, 5, 4, 3, 2};
@@ -93,21 +101,59 @@ static void count_in(struct hp_arena *a, struct hp_tcache *tc, size_t field, uin
 }
 #define COUNT(a, tc, f, d) count_in(a, tc, offsetof(struct hp_code_counts, f), d)
 
-/* The code page holding @addr, its block in *bp; NULL if @addr is in no
- * page of packed code of @a.  Inside an RCU read-side section. */
-static struct hp_code_page *page_of(struct hp_arena *a, uintptr_t addr, struct hp_block **bp)
+/* The state of the block holding @addr, NULL if it never had code. */
+static inline __attribute__((always_inline)) struct hp_code_meta *meta_of(uintptr_t addr)
 {
-	struct hp_block *b = hp_block_of(addr);
-	if (!b || b->chunk->arena != a)
+	uintptr_t idx = addr >> HP_CHUNK_SHIFT;
+	if (idx >= (1UL << HP_MAP_BITS))
 		return NULL;
-	struct hp_code_meta *m = __atomic_load_n(&b->code, __ATOMIC_ACQUIRE);
+	struct hp_code_slot *slot = __atomic_load_n(&code_slots[idx], __ATOMIC_ACQUIRE);
+	if (!slot)
+		return NULL;
+	return __atomic_load_n(&slot->block[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)],
+			       __ATOMIC_ACQUIRE);
+}
+
+/* The code page holding @addr; NULL if @addr is in no page of packed code
+ * of @a.  No lock. */
+static inline __attribute__((always_inline)) struct hp_code_page *page_of(struct hp_arena *a,
+									  uintptr_t addr)
+{
+	struct hp_code_meta *m = meta_of(addr);
 	if (!m)
 		return NULL;
-	struct hp_code_page *p = &m->page[(addr - b->base) >> HP_PAGE_SHIFT];
-	if (!__atomic_load_n(&p->on, __ATOMIC_ACQUIRE))
+	struct hp_code_page *p = &m->page[(addr >> HP_PAGE_SHIFT) & (HP_BLOCK_PAGES - 1)];
+	if (!__atomic_load_n(&p->on, __ATOMIC_ACQUIRE) || p->arena != a)
 		return NULL;
-	*bp = b;
 	return p;
+}
+
+/* Publish *@at, made with @a's metadata hook, unless another arena (near
+ * hints may put two in one slot) did first.  The pointer now there, NULL
+ * if none could be made. */
+static void *publish(struct hp_arena *a, void **at, size_t size)
+{
+	void *cur = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+	if (cur)
+		return cur;
+	void *mine = a->os->meta_alloc(size);
+	if (!mine)
+		return NULL;
+	if (__atomic_compare_exchange_n(at, &cur, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return mine;
+	a->os->meta_free(mine, size);
+	return cur;
+}
+
+/* The state of the block holding @addr, made if needed; NULL: no memory. */
+static struct hp_code_meta *meta_make(struct hp_arena *a, uintptr_t addr)
+{
+	struct hp_code_slot *slot =
+		publish(a, (void **)&code_slots[addr >> HP_CHUNK_SHIFT], sizeof(*slot));
+	if (!slot)
+		return NULL;
+	return publish(a, (void **)&slot->block[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)],
+		       sizeof(struct hp_code_meta));
 }
 
 /* ---------------------------------------------------------------------
@@ -205,17 +251,14 @@ static struct hp_code_page *new_page(struct hp_arena *a, struct hp_tcache *tc, u
 	if (addr) {
 		struct hp_block *b = hp_block_of(addr);
 		unsigned first = (unsigned)((addr - b->base) >> HP_PAGE_SHIFT);
-		struct hp_code_meta *m = b->code;
-		if (!m) {
-			m = a->os->meta_alloc(sizeof(*m));
-			if (m)
-				__atomic_store_n(&b->code, m, __ATOMIC_RELEASE);
-		}
+		struct hp_code_meta *m = meta_make(a, addr);
 		if (m) {
 			hp_astate_set(b, first, HP_A_CODE, 1);
 			p = &m->page[first];
 			p->live = 0;
 			p->addr = addr;
+			p->alias = b->aliased ? hp_alias_of(b, addr) : 0;
+			p->arena = a;
 			p->cls = (uint8_t)k;
 			p->next = p->prev = NULL;
 			__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
@@ -311,43 +354,44 @@ void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
 	}
 }
 
+/* Store @size bytes from @src (NULL: traps) at @addr of code page @p,
+ * through its alias, else hp_write's other ways under the lock.  0 or
+ * errno. */
+static int store(struct hp_arena *a, const struct hp_code_page *p, uintptr_t addr, const void *src,
+		 size_t size)
+{
+	if (p->alias) {
+		a->os->store(p->alias + (addr - p->addr), src, HP_TRAP_BYTE, size);
+		return 0;
+	}
+	pthread_mutex_lock(&a->lock);
+	int err = hp_pool_store(a, hp_block_of(addr), addr, src, size);
+	pthread_mutex_unlock(&a->lock);
+	return err;
+}
+
 int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 {
-	int ret = 0;
-	struct hp_block *b;
-
-	*taken = false;
-	urcu_bp_read_lock();
-	struct hp_code_page *p = page_of(a, addr, &b);
+	struct hp_code_page *p = page_of(a, addr);
+	*taken = p != NULL;
 	if (!p)
-		goto out;
-	*taken = true;
+		return 0;
 	unsigned k = p->cls, off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
 	unsigned i = chunk_of(k, off);
 	uint64_t bit = 1ULL << i;
 	uint64_t old = __atomic_load_n(&p->live, __ATOMIC_ACQUIRE);
-	if (i * csize(k) != off || i >= nchunks[k] || !(old & bit)) {
-		ret = EINVAL; /* interior, past the last chunk, or free */
-		goto out;
-	}
+	if (i * csize(k) != off || i >= nchunks[k] || !(old & bit))
+		return EINVAL;			  /* interior, past the last chunk, or free */
 	struct hp_tcache *tc = hp_tcache_mine(a); /* NULL: count in the arena */
 	uint64_t req = p->req[i];
 	/* The trap bytes go in before the chunk can be handed out again. */
-	if (b->aliased) {
-		a->os->store(hp_alias_of(b, addr), NULL, HP_TRAP_BYTE, csize(k));
-	} else {
-		pthread_mutex_lock(&a->lock);
-		ret = hp_pool_store(a, b, addr, NULL, csize(k));
-		pthread_mutex_unlock(&a->lock);
-		if (ret)
-			goto out;
-	}
+	int err = store(a, p, addr, NULL, csize(k));
+	if (err)
+		return err;
 	uint64_t new;
 	do {
-		if (!(old & bit)) { /* another free of it won */
-			ret = EINVAL;
-			goto out;
-		}
+		if (!(old & bit))
+			return EINVAL; /* another free of it won */
 		new = old & ~bit & ~HP_CODE_DETACHED;
 	} while (!__atomic_compare_exchange_n(&p->live, &old, new, true, __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
@@ -361,7 +405,7 @@ int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 		 * page it allocates from), or if nobody does (on the stack). */
 		struct hp_tcache *holder = __atomic_load_n(&p->holder, __ATOMIC_RELAXED);
 		if (holder && (holder != tc || tc->code_cur[k] == p))
-			goto out;
+			return 0;
 		if (holder)
 			unhold(tc, p);
 		pthread_mutex_lock(&a->lock);
@@ -371,14 +415,13 @@ int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 			sweep(a, k);
 		pthread_mutex_unlock(&a->lock);
 	}
-out:
-	urcu_bp_read_unlock();
-	return ret;
+	return 0;
 }
 
 /* The live chunk of @p that holds @addr: its start in *start; false if
  * none does. */
-static bool live_chunk(const struct hp_code_page *p, uintptr_t addr, uintptr_t *start)
+static inline __attribute__((always_inline)) bool live_chunk(const struct hp_code_page *p,
+							     uintptr_t addr, uintptr_t *start)
 {
 	unsigned k = p->cls;
 	unsigned i = chunk_of(k, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
@@ -390,73 +433,43 @@ static bool live_chunk(const struct hp_code_page *p, uintptr_t addr, uintptr_t *
 
 int hp_code_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t size, bool *taken)
 {
-	int ret = 0;
-	struct hp_block *b;
 	uintptr_t start;
-
-	*taken = false;
-	urcu_bp_read_lock();
-	struct hp_code_page *p = page_of(a, dst, &b);
+	struct hp_code_page *p = page_of(a, dst);
+	*taken = p != NULL;
 	if (!p)
-		goto out;
-	*taken = true;
-	if (!live_chunk(p, dst, &start) || size > start + csize(p->cls) - dst) {
-		ret = ENOMEM;
-		goto out;
-	}
-	if (b->aliased) {
-		a->os->store(hp_alias_of(b, dst), src, 0, size);
-		/* x86 keeps instruction fetch coherent through any alias. */
-		__builtin___clear_cache((char *)dst, (char *)dst + size);
-		COUNT(a, hp_tcache_mine(a), writes_alias, 1);
-	} else {
-		pthread_mutex_lock(&a->lock);
-		ret = hp_pool_store(a, b, dst, src, size);
-		pthread_mutex_unlock(&a->lock);
-	}
-out:
-	urcu_bp_read_unlock();
-	return ret;
+		return 0;
+	if (!live_chunk(p, dst, &start) || size > start + csize(p->cls) - dst)
+		return ENOMEM;
+	int err = store(a, p, dst, src, size);
+	if (err || !p->alias)
+		return err; /* hp_pool_store counted it */
+	/* x86 keeps instruction fetch coherent through any alias. */
+	__builtin___clear_cache((char *)dst, (char *)dst + size);
+	COUNT(a, hp_tcache_mine(a), writes_alias, 1);
+	return 0;
 }
 
 int hp_code_writable(struct hp_arena *a, uintptr_t addr, uintptr_t *out, bool *taken)
 {
-	int ret = 0;
-	struct hp_block *b;
 	uintptr_t start;
-
-	*taken = false;
-	urcu_bp_read_lock();
-	struct hp_code_page *p = page_of(a, addr, &b);
-	if (p) {
-		*taken = true;
-		if (!live_chunk(p, addr, &start))
-			ret = EINVAL;
-		else if (!b->aliased)
-			ret = EOPNOTSUPP;
-		else
-			*out = hp_alias_of(b, addr);
-	}
-	urcu_bp_read_unlock();
-	return ret;
+	struct hp_code_page *p = page_of(a, addr);
+	*taken = p != NULL;
+	if (!p)
+		return 0;
+	if (!live_chunk(p, addr, &start))
+		return EINVAL;
+	if (!p->alias)
+		return EOPNOTSUPP;
+	*out = p->alias + (addr - p->addr);
+	return 0;
 }
 
 size_t hp_code_usable(struct hp_arena *a, uintptr_t addr, bool *taken)
 {
-	size_t n = 0;
-	struct hp_block *b;
 	uintptr_t start;
-
-	*taken = false;
-	urcu_bp_read_lock();
-	struct hp_code_page *p = page_of(a, addr, &b);
-	if (p) {
-		*taken = true;
-		if (live_chunk(p, addr, &start) && start == addr)
-			n = csize(p->cls);
-	}
-	urcu_bp_read_unlock();
-	return n;
+	struct hp_code_page *p = page_of(a, addr);
+	*taken = p != NULL;
+	return p && live_chunk(p, addr, &start) && start == addr ? csize(p->cls) : 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -512,19 +525,34 @@ void hp_code_stats(struct hp_arena *a, struct hp_stats *st)
 	st->code_pages = 0;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		for (unsigned i = c->lo; i < c->hi; i++) {
-			const struct hp_code_meta *m = c->blocks[i].code;
-			if (m && c->blocks[i].state == HP_BLOCK_ACTIVE)
-				for (unsigned p = 0; p < HP_BLOCK_PAGES; p++)
-					st->code_pages += m->page[p].on;
+			const struct hp_code_meta *m = meta_of(c->blocks[i].base);
+			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
+				st->code_pages += m->page[p].on && m->page[p].arena == a;
 		}
 }
 
-void hp_code_forget_chunks(struct hp_arena *a, struct hp_chunk *list)
+void hp_code_forget(struct hp_arena *a)
 {
-	for (struct hp_chunk *c = list; c; c = c->next)
-		for (unsigned i = c->lo; i < c->hi; i++)
-			if (c->blocks[i].code) {
-				a->os->meta_free(c->blocks[i].code, sizeof(struct hp_code_meta));
-				c->blocks[i].code = NULL;
-			}
+	for (struct hp_chunk *c = a->chunks; c; c = c->next)
+		for (unsigned i = c->lo; i < c->hi; i++) {
+			struct hp_code_meta *m = meta_of(c->blocks[i].base);
+			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
+				if (m->page[p].arena == a) {
+					__atomic_store_n(&m->page[p].on, false, __ATOMIC_RELEASE);
+					m->page[p].arena = NULL;
+				}
+		}
+}
+
+void hp_code_fork_child(struct hp_arena *a)
+{
+	for (struct hp_chunk *c = a->chunks; c; c = c->next)
+		for (unsigned i = c->lo; i < c->hi; i++) {
+			struct hp_block *b = &c->blocks[i];
+			struct hp_code_meta *m = meta_of(b->base);
+			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
+				if (m->page[p].on && m->page[p].arena == a)
+					m->page[p].alias =
+						b->aliased ? hp_alias_of(b, m->page[p].addr) : 0;
+		}
 }

@@ -248,6 +248,7 @@ static void fork_child(void)
 		 * gone); ours stays, drained. */
 		hp_tcache_destroy_all(a, true);
 		int err = hp_arena_fork_child(a);
+		hp_code_fork_child(a);
 		if (err) {
 			char msg[128];
 			struct hp_buf b = {msg, sizeof(msg) - 1, 0};

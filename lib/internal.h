@@ -10,7 +10,7 @@
  *
  *   api ── stats              public calls, default arena, HUGEPERM_TRACE
  *    │  fork: atfork handlers (entry points libc calls, like api's)
- *   cache                     per-thread caches: the fast path
+ *   cache ── code             per-thread caches: the fast path; packed code
  *    │  fork: the registry of arenas (a list and a lock: calls nothing)
  *   pool ── protect           placement; protection changes, split counts
  *    │         │
@@ -389,9 +389,11 @@ size_t hp_code_usable(struct hp_arena *a, uintptr_t addr, bool *taken);
 void hp_code_drain(struct hp_arena *a, struct hp_tcache *tc, bool all);
 /* The code statistics into @st.  Lock held. */
 void hp_code_stats(struct hp_arena *a, struct hp_stats *st);
-/* Free the code metadata of the blocks of the chunks on @list (linked by
- * next), which nobody can reach any more. */
-void hp_code_forget_chunks(struct hp_arena *a, struct hp_chunk *list);
+/* @a goes away: its code pages are code no more (their state is kept for
+ * the next owner of the address space).  No other thread uses @a. */
+void hp_code_forget(struct hp_arena *a);
+/* After fork, in the child: blocks may have lost their alias.  Lock held. */
+void hp_code_fork_child(struct hp_arena *a);
 
 /* ---------------------------------------------------------------------
  * fork (fork.c), its upper half: the atfork handlers.

@@ -161,7 +161,6 @@ struct hp_block {
 	uint8_t nfailed;		 /* consecutive ENOMEM/EBUSY failures */
 	uint64_t uniform_since_ns;	 /* when it last became uniform */
 	uint64_t retry_at_ns;		 /* no collapse before this (backoff) */
-	struct hp_code_meta *code;	 /* its code pages' state (atomic); NULL: none yet */
 };
 
 /*
@@ -190,6 +189,8 @@ struct hp_tcache;
 struct hp_code_page {
 	uint64_t live;			  /* chunk i handed out (atomic); HP_CODE_DETACHED */
 	uintptr_t addr;			  /* the page */
+	uintptr_t alias;		  /* its writable alias; 0: none (private block) */
+	struct hp_arena *arena;		  /* owner, while on */
 	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
 	struct hp_tcache *holder;	  /* the cache allocating from it (atomic); NULL:
 					   * detached or on the arena's stack */
@@ -198,10 +199,15 @@ struct hp_code_page {
 	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
 };
 
-/* A block's code pages, allocated with the first of them; freed with the
- * chunk (lock-free lookups read it like the chunk). */
+/* A block's code pages, allocated with the first of them and never freed
+ * (code.c: lookups need no RCU section). */
 struct hp_code_meta {
 	struct hp_code_page page[HP_BLOCK_PAGES];
+};
+
+/* The code state of the blocks of one 1 GiB slot of address space. */
+struct hp_code_slot {
+	struct hp_code_meta *block[HP_CHUNK_BLOCKS]; /* atomic; NULL: never had code */
 };
 
 /* Code counters: per cache (written by its owner), and the arena's for
