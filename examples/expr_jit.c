@@ -2,7 +2,9 @@
 /*
  * expr_jit.c - compile arithmetic expressions in x to x86-64, W^X throughout.
  *
- *   expr_jit 'EXPR' X...     e.g.  expr_jit '(x+3)*(x-2)/2' 1 5 10
+ *   expr_jit [--pages] 'EXPR' X...     e.g.  expr_jit '(x+3)*(x-2)/2' 1 5 10
+ *
+ * --pages puts each function on a page of its own (hp_alloc) instead.
  *
  * The code goes into hp_code_alloc()'s packed chunks (64-byte granules in
  * shared PROT_READ|PROT_EXEC pages) and is written with hp_write: no page
@@ -14,6 +16,7 @@
  *          factor = number | x | ( expr ) | - factor
  */
 #include <hugeperm.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,8 +150,13 @@ static long expr(long x)
 
 int main(int argc, char **argv)
 {
+	/* --pages: a page per function (hp_alloc), as before packed code; its
+	 * calls are traced (HUGEPERM_TRACE), packed code is not. */
+	bool pages = argc > 1 && !strcmp(argv[1], "--pages");
+	argc -= pages;
+	argv += pages;
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s 'EXPR' X...\n", argv[0]);
+		fprintf(stderr, "usage: %s [--pages] 'EXPR' X...\n", argv[0]);
 		return 2;
 	}
 	int failures = 0;
@@ -166,7 +174,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		/* Packed with other code: 64-byte granules of a shared RX page. */
-		unsigned char *fn = hp_code_alloc(out.len);
+		unsigned char *fn =
+			pages ? hp_alloc(out.len, PROT_READ | PROT_EXEC) : hp_code_alloc(out.len);
 		if (!fn || hp_write(fn, out.buf, out.len)) {
 			perror("expr_jit: hugeperm");
 			return 1;
@@ -175,7 +184,10 @@ int main(int argc, char **argv)
 		printf("x=%ld: %ld (%zu bytes of code%s)\n", x, got, out.len,
 		       got == want ? "" : ", WRONG");
 		failures += got != want;
-		hp_code_free(fn);
+		if (pages)
+			hp_free(fn);
+		else
+			hp_code_free(fn);
 	}
 	struct hp_stats st = {.size = sizeof(st)};
 	hp_stats_get(&st);

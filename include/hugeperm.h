@@ -291,6 +291,7 @@ HP_API size_t hp_usable_size(const void *ptr);
  * The bytes are inside a PROT_READ | PROT_EXEC block and hold the trap byte
  * (int3 on x86) until written with hp_write() or through hp_writable().
  * Allocation and free take no lock on the common path (per-thread pages).
+ * Packed code is not recorded by HUGEPERM_TRACE (its events are pages).
  * Return: a 64-byte-aligned pointer (page-aligned above HP_CODE_MAX_PACKED),
  * or NULL with errno EINVAL (size 0) or ENOMEM (size over 1 GiB, out of
  * memory, or the backend has no pages).  Thread-safe.
@@ -299,7 +300,8 @@ HP_API void *hp_code_alloc(size_t size);
 
 /**
  * hp_code_free() - free a code allocation.
- * @code: a pointer returned by hp_code_alloc(); NULL is a no-op.
+ * @code: a pointer returned by hp_code_alloc(); NULL is a no-op.  Code
+ *        over HP_CODE_MAX_PACKED (whole pages) is freed as hp_free() does.
  *
  * The bytes are filled with the trap byte again (through the alias or
  * hp_write()'s path: no page changes protection); a page whose allocations

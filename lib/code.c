@@ -213,6 +213,15 @@ static void give_back(struct hp_arena *a, struct hp_code_page *p)
 	__atomic_store_n(&p->on, false, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->holder, NULL, __ATOMIC_RELAXED);
 	hp_astate_set(b, first, HP_A_HELD, 1);
+	/* At home in an executable block, the page holds traps already (fresh
+	 * ones do, freed chunks are filled): nothing is written, which matters
+	 * in a child after fork, where the alias is still the parent's memory
+	 * until hp_arena_fork_child.  A page stolen from a block of another
+	 * class goes back to that class the usual way. */
+	if ((b->home & PROT_EXEC) && b->prot[first] == b->home) {
+		hp_pool_give_back(a, b, first, 1);
+		return;
+	}
 	if (hp_pool_free_claimed(a, b, first)) {
 		hp_astate_set(b, first, HP_A_CODE, 1);
 		__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);

@@ -94,7 +94,7 @@ check "a range past the end of the address space: exit 2, EINVAL" \
 	'[ $rc = 2 ] && grep -q "wrap.txt: not a trace: line 1.*(EINVAL)" "$tmp/err"'
 
 # HUGEPERM_TRACE: the library's calls
-HUGEPERM_TRACE=$tmp/lib.hpt ./examples/expr_jit 'x*x+1' 3 4 > /dev/null
+HUGEPERM_TRACE=$tmp/lib.hpt ./examples/expr_jit --pages 'x*x+1' 3 4 > /dev/null
 "$tool" dump "$tmp/lib.hpt" > "$tmp/lib.txt"
 sed 's/^/# /' "$tmp/lib.txt" | head -8
 check "HUGEPERM_TRACE: expr_jit's hp_alloc, hp_write and hp_free (2 of each)" \

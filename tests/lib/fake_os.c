@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "fake_os.h"
+#include "tap.h"
 
 struct fake_os_state fake;
 static uintptr_t next_addr = 0x500000000000UL;
@@ -396,4 +397,18 @@ void fake_arena_free(struct hp_arena *a)
 {
 	hp_arena_teardown(a);
 	free(a);
+}
+
+void fake_check_arena(struct hp_arena *a, const char *when)
+{
+	struct hp_stats st = {.size = sizeof(st)};
+	hp_stats_collect(a, &st);
+	ok(st.free_bytes + st.used_bytes + st.cached_bytes == st.committed_bytes,
+	   "free + cached + used == committed %s", when);
+	char buf[256];
+	struct hp_buf why = {buf, sizeof(buf) - 1, 0};
+	int err = hp_arena_check(a, &why);
+	buf[why.len < why.cap ? why.len : why.cap] = 0;
+	if (!ok(err == 0, "the arena's invariants hold %s", when))
+		tap_diag("  %s", buf);
 }

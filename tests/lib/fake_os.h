@@ -80,5 +80,8 @@ void fake_reset(void);
 /* An arena on the fake OS with @backend; collapse mode @mode. */
 struct hp_arena *fake_arena(int backend, int mode);
 void fake_arena_free(struct hp_arena *a);
+/* TAP checks that @a's statistics add up (free + cached + used ==
+ * committed) and its invariants hold (hp_arena_check), @when. */
+void fake_check_arena(struct hp_arena *a, const char *when);
 
 #endif

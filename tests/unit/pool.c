@@ -16,20 +16,6 @@ static struct hp_block *blk(void *p)
 	return hp_block_of((uintptr_t)p);
 }
 
-static void check_identity(struct hp_arena *a, const char *when)
-{
-	struct hp_stats st = {.size = sizeof(st)};
-	hp_stats_collect(a, &st);
-	ok(st.free_bytes + st.used_bytes + st.cached_bytes == st.committed_bytes,
-	   "free + cached + used == committed %s", when);
-	char buf[256];
-	struct hp_buf why = {buf, sizeof(buf) - 1, 0};
-	int err = hp_arena_check(a, &why);
-	buf[why.len < why.cap ? why.len : why.cap] = 0;
-	if (!ok(err == 0, "the arena's invariants hold %s", when))
-		tap_diag("  %s", buf);
-}
-
 static void test_packing(void)
 {
 	fake_reset();
@@ -45,7 +31,7 @@ static void test_packing(void)
 	   "RX gets its own block while blocks can be had");
 	is(blk(rx)->home, RX, "... whose home class is RX");
 	is(fake.protect_calls, 0, "no mprotect for allocations in their home class");
-	check_identity(a, "after packing");
+	fake_check_arena(a, "after packing");
 
 	/* Free the RX allocation: its block is empty and can serve another class. */
 	is(hp_pool_free(a, (uintptr_t)rx), 0, "free RX");
@@ -86,7 +72,7 @@ static void test_steal(void)
 	a->max_bytes = 2 * HP_BLOCK_SIZE;
 	void *big = hp_pool_alloc(a, 600, RW, RW, false);
 	ok(!big && errno == ENOMEM, "a span over the cap fails with ENOMEM");
-	check_identity(a, "after steals");
+	fake_check_arena(a, "after steals");
 	fake_arena_free(a);
 }
 
@@ -131,7 +117,7 @@ static void test_span(void)
 	   "both blocks are empty again");
 	void *g = hp_pool_alloc(a, HP_CHUNK_BLOCKS * HP_BLOCK_PAGES, RX, RX, false);
 	ok(g && hp_pool_usable(a, (uintptr_t)g) == HP_CHUNK_SIZE, "a 1 GiB allocation");
-	check_identity(a, "with a 1 GiB span");
+	fake_check_arena(a, "with a 1 GiB span");
 	fake_arena_free(a);
 }
 
@@ -164,7 +150,7 @@ static void test_near_part(void)
 	ok(g && (uintptr_t)g == slot - HP_CHUNK_SIZE && hp_owns(g, 800 * MB),
 	   "800 MiB does not fit the part: the whole slot nearest the hint, below (%p)", g);
 	is(fake.reserve_in_calls, 2, "two slots asked for");
-	check_identity(a, "with a part of a slot");
+	fake_check_arena(a, "with a part of a slot");
 	fake_arena_free(a);
 	ok(!hp_owns((void *)(slot + 370 * MB), 1), "freed with its arena");
 
@@ -241,7 +227,7 @@ static void test_guards(void)
 	ok(!a->guard_madvise && a->n.guards_prot == 2, "counted, and madvise is not tried again");
 	is(hp_pool_free(a, (uintptr_t)p), 0, "free");
 	ok(b->prot[at - 1] == RW && b->prot[at + 2] == RW, "the PROT_NONE guards went back to RW");
-	check_identity(a, "with guards");
+	fake_check_arena(a, "with guards");
 	fake_arena_free(a);
 }
 
