@@ -10,7 +10,10 @@
  *   regions.c     the region table: the program's mapped ranges
  *   serve.c       the arenas, serving a mapping, protecting, cutting
  *   code_range.c  code ranges committed in place: reconcile
+ *   fixed.c       code ranges at the program's address (MAP_FIXED_NOREPLACE),
+ *                 and MAP_32BIT mappings in the low 2 GiB
  *   hooks.c       the entry points: mmap, munmap, mprotect, madvise, mremap
+ *   thp.c         the entry point prctl: a program's THP switch spares ours
  *   report.c      the report at exit (and the _exit, _Exit entry points)
  *
  * The preload is built on the public API (hugeperm.h) plus the trace
@@ -45,6 +48,7 @@ int k_mprotect(void *addr, size_t len, int prot);
 int k_madvise(void *addr, size_t len, int advice);
 void *k_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to);
 int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
+int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 /* The process leaves: the next _exit (libc's), or exit_group itself. */
 __attribute__((noreturn)) void k_exit(int status);
 
@@ -85,6 +89,9 @@ struct hp_preload_counts {
 	uint64_t given_bytes;	    /* allocations kept out of use for good because of that */
 	uint64_t live_regions;	    /* served ranges mapped now (filled in by the report) */
 	int flip_mode;		    /* enum hp_preload_flip (filled in by the report) */
+	uint64_t fixed;		    /* code ranges served at the program's address
+				     * (MAP_FIXED_NOREPLACE; counted in code_ranges too) */
+	uint64_t low;		    /* mappings served below 2 GiB (MAP_32BIT) */
 };
 
 /* Counted under the lock, but `passed` (atomic: it is counted without). */
@@ -177,6 +184,11 @@ int given_unmap(uintptr_t start, uintptr_t end);
 struct hp_arena *arena_at(int i);
 uintptr_t arena_near(int i);
 int arena_count(void);
+/* How many more arenas there is room for. */
+int arena_room(void);
+/* Take @a (made by the caller, near @near) into the table: its index, or -1
+ * when the table is full. */
+int arena_adopt(struct hp_arena *a, uintptr_t near);
 
 /* Serve a new mapping of @len bytes of @kind near @hint; with @reach, only
  * near enough to it.  The address, or 0 with errno set. */
@@ -206,6 +218,18 @@ int code_range_reconcile_range(uintptr_t start, uintptr_t end);
  * reconcile and drop the pages of those that live on. */
 void code_range_unmap_begin(uintptr_t start, uintptr_t end);
 void code_range_unmap_end(uintptr_t start, uintptr_t end);
+
+/* ---- fixed.c ----------------------------------------------------------- */
+
+/* A MAP_FIXED_NOREPLACE request the preload may serve at its address. */
+bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd);
+/* Serve it there: the address; 0 when hugeperm cannot (the kernel is
+ * asked then, and answers as ever, EEXIST included); MAP_FAILED with errno
+ * when it failed half-way (ENOMEM).  Under the lock. */
+uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot);
+/* A MAP_32BIT request: served below 2 GiB, or 0 (the kernel's then).
+ * Under the lock. */
+uintptr_t low_serve(int kind, size_t len, int prot);
 
 /* ---- report.c ---------------------------------------------------------- */
 

@@ -98,6 +98,22 @@ static int arena_for(uintptr_t hint)
 	return arenas.n++;
 }
 
+int arena_room(void)
+{
+	return MAX_ARENAS - arenas.n;
+}
+
+int arena_adopt(struct hp_arena *a, uintptr_t near)
+{
+	if (arenas.n == MAX_ARENAS)
+		return -1;
+	register_fork();
+	arenas.arena[arenas.n] = a;
+	arenas.near[arenas.n] = near;
+	preload_counts.arenas++;
+	return arenas.n++;
+}
+
 void zero(const struct region *reg, uintptr_t p, size_t len)
 {
 	static const char zeros[PAGE];
