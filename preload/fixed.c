@@ -53,7 +53,9 @@ bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd)
 }
 
 /* An arena with one allocation of PROT_NONE blocks that holds [at, end)
- * and ends there, or NULL; *base is where the allocation starts.  A new
+ * and ends there, or NULL; [at, end) is held by a kernel reservation of
+ * ours, which goes once the arena is made (its own bookkeeping might land
+ * there otherwise); *base is where the allocation starts.  A new
  * arena's chunk is the free part of @at's slot nearest it, whose blocks are
  * taken lowest first: when the chunk starts below @at, the allocation
  * starts there too (the blocks before @at are in no region: NONE, without
@@ -67,6 +69,8 @@ static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base
 		.near = (void *)at,
 	};
 	struct hp_arena *a = hp_arena_create(&cfg);
+	/* The arena's own memory is elsewhere now: the range's hold goes. */
+	k_munmap((void *)at, end - at);
 	if (!a)
 		return NULL;
 	uintptr_t want = at; /* where the allocation must start */
@@ -98,17 +102,21 @@ static bool blocks_free(uintptr_t lo, uintptr_t hi)
 }
 
 /* The blocks [*lo, *hi) to take for [start, end): all that hold it when
- * they are free; else, an unaligned end's partial block left out, for the
- * kernel to map that end (4 KiB pages, at most a block each side). */
+ * they are free; else, the first or last block left out, for the kernel to
+ * map that end of the range (4 KiB pages, at most a block each side).  The
+ * library places a chunk a page away from other mappings, but at a slot's
+ * edge (os_maps.c): the page beyond each end of our blocks must be free. */
 static bool choose_blocks(uintptr_t start, uintptr_t end, uintptr_t *lo, uintptr_t *hi)
 {
 	uintptr_t a = start & ~(BLOCK - 1), b = (end + BLOCK - 1) & ~(BLOCK - 1);
 	for (int k = 0; k < 4; k++) {
 		uintptr_t l = k & 1 ? a + BLOCK : a, h = k & 2 ? b - BLOCK : b;
-		if (((k & 1) && a == start) || ((k & 2) && b == end) || l >= h)
+		if (l >= h)
 			continue;
 		if (blocks_free(l, h) && (l <= start || blocks_free(start, l)) &&
-		    (h >= end || blocks_free(h, end))) {
+		    (h >= end || blocks_free(h, end)) &&
+		    (l % SLOT == 0 || blocks_free(l - PAGE, l)) &&
+		    (h % SLOT == 0 || blocks_free(h, h + PAGE))) {
 			*lo = l;
 			*hi = h;
 			return true;
@@ -117,20 +125,48 @@ static bool choose_blocks(uintptr_t start, uintptr_t end, uintptr_t *lo, uintptr
 	return false;
 }
 
-/* Map [from, to) of the program's range with the kernel (an end left out
- * of our blocks).  0, or -1. */
-static int kernel_end(uintptr_t from, uintptr_t to, int prot)
+/* Hold [lo, hi) with a kernel reservation while the arenas are made, so
+ * that nothing (our bookkeeping above all) is mapped there meanwhile. */
+static bool hold(uintptr_t lo, uintptr_t hi)
 {
+	if (lo >= hi)
+		return true;
+	void *p = k_mmap((void *)lo, hi - lo, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != MAP_FAILED && (uintptr_t)p != lo)
+		k_munmap(p, hi - lo);
+	return (uintptr_t)p == lo;
+}
+
+static void unhold(uintptr_t lo, uintptr_t hi)
+{
+	if (lo < hi)
+		k_munmap((void *)lo, hi - lo);
+}
+
+/*
+ * An end of the program's range left out of our blocks, [from, to), is the
+ * kernel's.  While our chunk is placed next to it, the page of it next to
+ * our blocks (@margin) is left free, the rest held: the library keeps a
+ * page free between its chunks and other mappings, and would place the
+ * chunk a block further.  Mapped now: the held part over the hold, the
+ * margin only if it is still free.  0, or -1.
+ */
+static int kernel_end(uintptr_t from, uintptr_t to, uintptr_t margin, int prot)
+{
+	const int anon = MAP_PRIVATE | MAP_ANONYMOUS;
 	if (from >= to)
 		return 0;
-	void *p = k_mmap((void *)from, to - from, prot,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (p == MAP_FAILED)
-		return -1;
-	if ((uintptr_t)p != from) {
-		k_munmap(p, to - from);
+	void *p = k_mmap((void *)margin, PAGE, prot, anon | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != MAP_FAILED && (uintptr_t)p != margin) {
+		k_munmap(p, PAGE);
 		return -1;
 	}
+	if (p == MAP_FAILED)
+		return -1;
+	uintptr_t lo = margin == from ? from + PAGE : from, hi = margin == from ? to : margin;
+	if (lo < hi && k_mmap((void *)lo, hi - lo, prot, anon | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return -1;
 	return 0;
 }
 
@@ -144,14 +180,30 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
 
 	if (start % PAGE || end < start || start < BLOCK || !choose_blocks(start, end, &lo, &hi))
 		goto kernel;
-	for (uintptr_t at = lo; at < hi; n++) {
-		uintptr_t to = (at & ~(SLOT - 1)) + SLOT < hi ? (at & ~(SLOT - 1)) + SLOT : hi;
-		if (n == MAX_PIECE || n >= arena_room() ||
-		    !(made[n] = arena_exact(at, to, &base[n])))
-			goto undo;
-		at = to;
+	/* Held: the ends left to the kernel but their margins, our blocks. */
+	uintptr_t head = lo > start ? lo - PAGE : start, tail = end > hi ? hi + PAGE : end;
+	if (!hold(start, head))
+		goto kernel;
+	if (!hold(tail, end)) {
+		unhold(start, head);
+		goto kernel;
 	}
-	uintptr_t at = lo;
+	if (!hold(lo, hi)) {
+		unhold(start, head);
+		unhold(tail, end);
+		goto kernel;
+	}
+	uintptr_t at = lo; /* below: the pieces whose hold went to their arena */
+	for (; at < hi; n++) {
+		uintptr_t to = (at & ~(SLOT - 1)) + SLOT < hi ? (at & ~(SLOT - 1)) + SLOT : hi;
+		if (n == MAX_PIECE || n >= arena_room())
+			goto undo;
+		made[n] = arena_exact(at, to, &base[n]);
+		at = to; /* its hold is gone, whatever came of it */
+		if (!made[n])
+			goto undo;
+	}
+	at = lo;
 	for (int i = 0; i < n; i++) {
 		uintptr_t to = (at & ~(SLOT - 1)) + SLOT < hi ? (at & ~(SLOT - 1)) + SLOT : hi;
 		struct region reg = {
@@ -159,7 +211,7 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
 			.end = end < to ? end : to,
 			.base = base[i],
 			.alloc_size = to - base[i],
-			.arena = (unsigned char)arena_adopt(made[i], at),
+			.arena = (unsigned char)arena_adopt_fixed(made[i], at),
 			.kind = KIND_CODE_RANGE,
 			.prot = (unsigned char)prot,
 			.relaxed = pl.relaxed,
@@ -169,22 +221,18 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
 			goto fail;
 		at = to;
 	}
-	if (code_range_reconcile_range(start, end))
+	if (code_range_reconcile_range(start, end) || kernel_end(start, lo, lo - PAGE, prot) ||
+	    kernel_end(hi, end, hi, prot))
 		goto fail;
-	if (kernel_end(start, lo, prot)) /* taken meanwhile: ours are there, say so */
-		goto fail;
-	if (kernel_end(hi, end, prot)) {
-		if (lo > start)
-			k_munmap((void *)start, lo - start);
-		goto fail;
-	}
 	preload_counts.code_ranges++;
 	preload_counts.fixed++;
 	return start;
 fail:
-	/* Our blocks are there now: the kernel would say EEXIST, which the
+	/* Our blocks were there: the kernel would have said EEXIST, which the
 	 * program would take for "occupied"; ENOMEM says what happened. */
 	cut(start, end, CUT_FREE);
+	unhold(start, lo > start ? lo : start);
+	unhold(hi < end ? hi : end, end);
 	preload_counts.fallbacks++;
 	errno = ENOMEM;
 	return (uintptr_t)MAP_FAILED;
@@ -192,6 +240,9 @@ undo:
 	for (int i = 0; i < n; i++)
 		if (made[i])
 			hp_arena_destroy(made[i]);
+	unhold(start, head);
+	unhold(tail, end);
+	unhold(at, hi); /* the pieces not reached */
 kernel:
 	preload_counts.fallbacks++;
 	return 0;

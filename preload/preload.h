@@ -186,9 +186,10 @@ uintptr_t arena_near(int i);
 int arena_count(void);
 /* How many more arenas there is room for. */
 int arena_room(void);
-/* Take @a (made by the caller, near @near) into the table: its index, or -1
- * when the table is full. */
-int arena_adopt(struct hp_arena *a, uintptr_t near);
+/* Take @a (made by fixed.c for one fixed range, near @near) into the table,
+ * for that range alone: its index, or -1 when the table is full.  It is
+ * destroyed when the range's allocation is released. */
+int arena_adopt_fixed(struct hp_arena *a, uintptr_t near);
 
 /* Serve a new mapping of @len bytes of @kind near @hint; with @reach, only
  * near enough to it.  The address, or 0 with errno set. */

@@ -48,6 +48,8 @@ int hp_preload_stats(struct hp_stats *sum)
 	sum->size = sizeof(*sum);
 	for (int i = 0; i < arena_count(); i++) {
 		struct hp_stats st = {.size = sizeof(st)};
+		if (!arena_at(i)) /* a fixed range's, gone with it (serve.c) */
+			continue;
 		if (hp_arena_stats_get(arena_at(i), &st))
 			return -1;
 		hp_stats_add(sum, &st);

@@ -26,6 +26,8 @@
 static struct {
 	struct hp_arena *arena[MAX_ARENAS];
 	uintptr_t near[MAX_ARENAS]; /* its hint; 0 for the arena without one */
+	bool fixed[MAX_ARENAS];	    /* a fixed range's own (fixed.c): no other use, and
+				     * destroyed (NULL) when the range is unmapped */
 	int n;
 	bool atfork_done; /* our fork handlers are registered */
 } arenas;
@@ -71,6 +73,8 @@ static int arena_for(uintptr_t hint)
 	int best = -1;
 	for (int i = 0; i < arenas.n; i++) {
 		uintptr_t near = arenas.near[i];
+		if (arenas.fixed[i])
+			continue;
 		if (!hint && !near)
 			return i;
 		if (!hint || !near)
@@ -100,18 +104,27 @@ static int arena_for(uintptr_t hint)
 
 int arena_room(void)
 {
-	return MAX_ARENAS - arenas.n;
+	int room = MAX_ARENAS - arenas.n;
+	for (int i = 0; i < arenas.n; i++)
+		room += !arenas.arena[i];
+	return room;
 }
 
-int arena_adopt(struct hp_arena *a, uintptr_t near)
+int arena_adopt_fixed(struct hp_arena *a, uintptr_t near)
 {
-	if (arenas.n == MAX_ARENAS)
+	int i = 0;
+	while (i < arenas.n && arenas.arena[i]) /* a fixed range's, gone: its place */
+		i++;
+	if (i == MAX_ARENAS)
 		return -1;
 	register_fork();
-	arenas.arena[arenas.n] = a;
-	arenas.near[arenas.n] = near;
+	arenas.arena[i] = a;
+	arenas.near[i] = near;
+	arenas.fixed[i] = true;
 	preload_counts.arenas++;
-	return arenas.n++;
+	if (i == arenas.n)
+		arenas.n++;
+	return i;
 }
 
 void zero(const struct region *reg, uintptr_t p, size_t len)
@@ -202,6 +215,12 @@ static void release(struct region reg)
 		}
 	}
 	hp_arena_free(arenas.arena[reg.arena], (void *)reg.base);
+	if (arenas.fixed[reg.arena]) {
+		/* A fixed range's arena held it alone: its address space goes
+		 * back, so the program can map there again. */
+		hp_arena_destroy(arenas.arena[reg.arena]);
+		arenas.arena[reg.arena] = NULL;
+	}
 }
 
 void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
