@@ -178,7 +178,9 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
 	uintptr_t base[MAX_PIECE];
 	int n = 0;
 
-	if (start % PAGE || end < start || start < BLOCK || !choose_blocks(start, end, &lo, &hi))
+	if (start % PAGE || end < start || start < BLOCK || !blocks_free(start, end))
+		return 0; /* the kernel says EINVAL or EEXIST: nothing we could serve */
+	if (!choose_blocks(start, end, &lo, &hi))
 		goto kernel;
 	/* Held: the ends left to the kernel but their margins, our blocks. */
 	uintptr_t head = lo > start ? lo - PAGE : start, tail = end > hi ? hi + PAGE : end;

@@ -176,10 +176,7 @@ int main(int argc, char **argv)
 	const char *what = argc > 1 ? argv[1] : "all";
 	bool all = !strcmp(what, "all");
 	if (all || !strcmp(what, "yjit")) {
-		uintptr_t lo = free_range(LEN + 4 * MIB, 2 * MIB);
-		/* Keep the range within one 1 GiB slot. */
-		if ((lo >> 30) != ((lo + LEN + 4 * MIB) >> 30))
-			lo = ((lo >> 30) + 1) << 30;
+		uintptr_t lo = free_range(GIB, GIB); /* within one 1 GiB slot */
 		if (lo)
 			yjit("yjit", lo + 2 * MIB + UNALIGN, lo + 2 * MIB);
 	}
@@ -189,9 +186,7 @@ int main(int argc, char **argv)
 			yjit("cross", lo + GIB - LEN / 2 + UNALIGN, lo + GIB - LEN / 2);
 	}
 	if (all || !strcmp(what, "blocked")) {
-		uintptr_t lo = free_range(LEN + 4 * MIB, 2 * MIB);
-		if ((lo >> 30) != ((lo + LEN + 4 * MIB) >> 30))
-			lo = ((lo >> 30) + 1) << 30;
+		uintptr_t lo = free_range(GIB, GIB);
 		/* Another mapping in the block where the range starts. */
 		void *q = mmap((void *)(lo + 2 * MIB), PAGE, PROT_READ, NOREPL, -1, 0);
 		if (q == MAP_FAILED)
@@ -206,9 +201,7 @@ int main(int argc, char **argv)
 			fail("PR_SET_THP_DISABLE");
 		printf("thpoff: PR_GET_THP_DISABLE says %d\n",
 		       prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0));
-		uintptr_t lo = free_range(LEN + 4 * MIB, 2 * MIB);
-		if ((lo >> 30) != ((lo + LEN + 4 * MIB) >> 30))
-			lo = ((lo >> 30) + 1) << 30;
+		uintptr_t lo = free_range(GIB, GIB);
 		if (lo)
 			yjit("thpoff", lo + 2 * MIB + UNALIGN, lo + 2 * MIB);
 	}
