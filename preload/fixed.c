@@ -30,13 +30,6 @@
 
 #include "preload.h"
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MAP_HUGETLB
-#define MAP_HUGETLB 0x40000
-#endif
-
 #define SLOT	  (1UL << 30)
 #define MAX_PIECE 3	      /* slots a range of up to 1 GiB + 2 blocks meets */
 #define LOW_NEAR  (1UL << 30) /* where MAP_32BIT arenas go: the slot below 2 GiB */
@@ -62,13 +55,7 @@ bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd)
  * memory, as the rest of the chunk). */
 static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base)
 {
-	struct hp_config cfg = {
-		.size = sizeof(cfg),
-		.collapse_mode = preload_opt.collapse_mode,
-		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS,
-		.near = (void *)at,
-	};
-	struct hp_arena *a = hp_arena_create(&cfg);
+	struct hp_arena *a = arena_make(at);
 	/* The arena's own memory is elsewhere now: the range's hold goes. */
 	k_munmap((void *)at, end - at);
 	if (!a)

@@ -23,13 +23,6 @@
 
 #include "preload.h"
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MAP_HUGETLB
-#define MAP_HUGETLB 0x40000
-#endif
-
 /* Which requests are ours: the kind to serve, or -1. */
 static int classify(void *addr, size_t len, int prot, int flags, int fd)
 {

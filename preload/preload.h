@@ -32,6 +32,13 @@
 #include "placement.h"
 #include "trace.h"
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MAP_HUGETLB
+#define MAP_HUGETLB 0x40000
+#endif
+
 #define PAGE  4096UL
 #define BLOCK (2UL << 20)
 #define PROTS (PROT_READ | PROT_WRITE | PROT_EXEC)
@@ -184,6 +191,8 @@ int given_unmap(uintptr_t start, uintptr_t end);
 struct hp_arena *arena_at(int i);
 uintptr_t arena_near(int i);
 int arena_count(void);
+/* A new arena with the preload's settings, placed near @near (0: anywhere). */
+struct hp_arena *arena_make(uintptr_t near);
 /* How many more arenas there is room for. */
 int arena_room(void);
 /* Take @a (made by fixed.c for one fixed range, near @near) into the table,

@@ -61,6 +61,17 @@ static uintptr_t distance(uintptr_t a, uintptr_t b)
 	return a > b ? a - b : b - a;
 }
 
+struct hp_arena *arena_make(uintptr_t near)
+{
+	struct hp_config cfg = {
+		.size = sizeof(cfg),
+		.collapse_mode = preload_opt.collapse_mode,
+		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS,
+		.near = (void *)near,
+	};
+	return hp_arena_create(&cfg);
+}
+
 /* The arena for requests near @hint (0: the one without a hint), made on
  * first use; the nearest one when there can be no more.  A hint in the
  * 1 GiB slot of an arena's own hint goes to that arena: its chunk is most
@@ -86,13 +97,7 @@ static int arena_for(uintptr_t hint)
 	}
 	if (arenas.n == MAX_ARENAS)
 		return best;
-	struct hp_config cfg = {
-		.size = sizeof(cfg),
-		.collapse_mode = preload_opt.collapse_mode,
-		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS,
-		.near = (void *)hint,
-	};
-	struct hp_arena *a = hp_arena_create(&cfg);
+	struct hp_arena *a = arena_make(hint);
 	if (!a)
 		return best;
 	register_fork();
