@@ -52,6 +52,7 @@ enum hp_trace_type {
 #define HP_TF_FIXED	0x1 /* MAP_FIXED (or MAP_FIXED_NOREPLACE) */
 #define HP_TF_NORESERVE 0x2 /* MAP_NORESERVE: address space taken ahead of use */
 #define HP_TF_HINT	0x4 /* an address hint was given */
+#define HP_TF_NOREPLACE 0x8 /* MAP_FIXED_NOREPLACE (with HP_TF_FIXED): the address or nothing */
 
 struct hp_trace_event {
 	uint64_t t_ns;	 /* since the trace began */

@@ -49,6 +49,13 @@ static void run_add(struct run *r, uintptr_t s, uintptr_t e, int prot)
 	r->prot = prot;
 }
 
+/* The protection @reg's pages get: the program's, but RWX for RW and RX in
+ * rwx mode when the range was relaxed (a fixed range: placement.c). */
+static int prot_of(const struct region *reg)
+{
+	return reg->relaxed && hp_place_stays_rwx(reg->prot) ? PROTS : reg->prot;
+}
+
 /* Apply the program's protections to the blocks of @any's allocation that
  * meet [from, to). */
 int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
@@ -70,8 +77,8 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 				continue;
 			keyed |= reg->keyed;
 			if (reg->prot != PROT_NONE) {
-				seen |= 1u << reg->prot;
-				u |= reg->prot;
+				seen |= 1u << prot_of(reg);
+				u |= prot_of(reg);
 			}
 		}
 		if (!seen && !keyed && !tainted) {
@@ -101,9 +108,9 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 			if (!in)
 				break;
 			uintptr_t e = reg->end < hi ? reg->end : hi;
-			int want = merge ? u : reg->prot;
+			int want = merge ? u : prot_of(reg);
 			run_add(&run, s, e, want);
-			relaxed |= want != reg->prot;
+			relaxed |= want != prot_of(reg);
 			at = e;
 		}
 		run_add(&run, hi, hi, -1); /* flush */

@@ -23,19 +23,14 @@
 
 #include "preload.h"
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MAP_HUGETLB
-#define MAP_HUGETLB 0x40000
-#endif
-
 /* Which requests are ours: the kind to serve, or -1. */
 static int classify(void *addr, size_t len, int prot, int flags, int fd)
 {
 	if (!(flags & MAP_ANONYMOUS) || (flags & MAP_TYPE) != MAP_PRIVATE || fd > 0)
 		return -1;
-	if (flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_32BIT | MAP_FIXED_NOREPLACE))
+	if (flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_FIXED_NOREPLACE))
+		return -1;
+	if ((flags & MAP_32BIT) && addr) /* a hint comes first: the kernel's */
 		return -1;
 	bool area_hint = addr && !((uintptr_t)addr % HP_PLACE_AREA_ALIGN);
 	return hp_place_kind(&preload_opt.serve, len, prot, area_hint, flags & MAP_NORESERVE);
@@ -212,7 +207,16 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	}
 	if (in_hook) /* not over ours: the kernel's, as ever */
 		return k_mmap(addr, len, prot, flags, fd, off);
+	if (fixed_wanted(addr, len, prot, flags, fd)) { /* fixed.c */
+		lock();
+		uintptr_t p = fixed_serve((uintptr_t)addr, len, prot);
+		unlock();
+		if (p)
+			return (void *)p;
+	}
 	int kind = (flags & MAP_FIXED) ? -1 : classify(addr, len, prot, flags, fd);
+	if ((flags & MAP_32BIT) && kind == KIND_CODE_RANGE)
+		kind = -1;
 	if (kind < 0) {
 		__atomic_fetch_add(&preload_counts.passed, 1, __ATOMIC_RELAXED);
 		if ((flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE)
@@ -223,7 +227,8 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		return p;
 	}
 	lock();
-	uintptr_t p = serve(kind, (uintptr_t)addr, page_up(len), prot, true);
+	uintptr_t p = flags & MAP_32BIT ? low_serve(kind, page_up(len), prot)
+					: serve(kind, (uintptr_t)addr, page_up(len), prot, true);
 	if (!p)
 		preload_counts.fallbacks++;
 	unlock();
@@ -241,6 +246,7 @@ static void *note_mmap(void *p, void *addr, size_t len, int prot, int flags)
 	if ((flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE)
 		note(HP_EV_MAP, p, len, prot,
 		     (fixed ? HP_TF_FIXED : 0) | (flags & MAP_NORESERVE ? HP_TF_NORESERVE : 0) |
+			     (flags & MAP_FIXED_NOREPLACE ? HP_TF_NOREPLACE : 0) |
 			     (addr && !fixed ? HP_TF_HINT : 0));
 	else if (fixed)
 		note(HP_EV_UNMAP, p, len, 0, 0);

@@ -119,6 +119,11 @@ int k_close(int fd)
 	return (int)syscall(SYS_close, fd);
 }
 
+int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
+{
+	return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
+}
+
 /*
  * The lock: a plain mutex, signals left as they are.  in_hook is raised
  * before the mutex is taken and lowered after it is released, so that a

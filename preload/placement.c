@@ -15,7 +15,9 @@
  *               the program's protection, so that once it turns RX it
  *               sits with the code (an area that is RX already is RX);
  *               rwx mode: RWX, and its RW <-> RX flips change nothing;
- *   code range  PROT_NONE, committed lazily by the library (reads zero).
+ *   code range  PROT_NONE, committed lazily by the library (reads zero);
+ *               one asked for executable at a fixed address (YJIT) is
+ *               relaxed in rwx mode: its RW <-> RX flips stay RWX.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -59,12 +61,21 @@ int hp_place_kind(const struct hp_place_options *o, size_t len, int prot, bool a
 	return -1;
 }
 
+int hp_place_fixed_kind(const struct hp_place_options *o, size_t len, int prot)
+{
+	if (!o->code_ranges || (prot & ~PROTS) || !(prot & PROT_EXEC) || len < BLOCK ||
+	    len > HP_PLACE_CODE_RANGE_MAX)
+		return -1;
+	return KIND_CODE_RANGE;
+}
+
 struct hp_placement hp_place(int kind, int flip, int prot, size_t len)
 {
 	struct hp_placement pl = {.cls = prot, .size = len};
 
 	if (kind == KIND_CODE_RANGE) {
 		pl.cls = PROT_NONE; /* lazily committed by the library: reads zero */
+		pl.relaxed = flip == HP_PRELOAD_FLIP_RWX && prot != PROT_NONE;
 	} else if (kind == KIND_AREA) {
 		if (flip == HP_PRELOAD_FLIP_BLOCK) {
 			pl.size = (len + BLOCK - 1) & ~(BLOCK - 1);

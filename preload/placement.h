@@ -29,7 +29,9 @@ enum hp_place_kind {
 	KIND_EXEC,	 /* executable when mapped (PCRE2's sljit, PyPy, .NET) */
 	KIND_AREA,	 /* a hinted RW (or R) area of up to a block: JIT code to be */
 	KIND_CODE_RANGE, /* a large PROT_NONE|MAP_NORESERVE range committed in place
-			  * (V8's code range, HotSpot's code cache) */
+			  * (V8's code range, HotSpot's code cache), or a large
+			  * executable range at the program's own address
+			  * (MAP_FIXED_NOREPLACE: Ruby's YJIT; hp_place_fixed_kind) */
 };
 
 /* What the preload is set to serve (its options; the simulator uses the
@@ -62,6 +64,15 @@ extern const struct hp_place_options hp_place_defaults;
  */
 int hp_place_kind(const struct hp_place_options *o, size_t len, int prot, bool area_hint,
 		  bool noreserve);
+
+/*
+ * The kind of an anonymous private mapping of @len bytes and @prot asked
+ * for with MAP_FIXED_NOREPLACE: an executable one of a block or more (up to
+ * HP_PLACE_CODE_RANGE_MAX) is a code range at the program's address; -1 for
+ * one the preload leaves to the kernel.  Its size bound is not max_bytes:
+ * the program chose the address, and its pages are committed lazily.
+ */
+int hp_place_fixed_kind(const struct hp_place_options *o, size_t len, int prot);
 
 /* Where a mapping of @kind, @len bytes (page-aligned) and @prot goes under
  * flip mode @flip. */

@@ -11,7 +11,10 @@
  *   serve.c       the arenas, serving a mapping, protecting, cutting
  *   code_range.c  code ranges committed in place: reconcile
  *   shared.c      shared-memory code: kept the kernel's, made huge
+ *   fixed.c       code ranges at the program's address (MAP_FIXED_NOREPLACE),
+ *                 and MAP_32BIT mappings in the low 2 GiB
  *   hooks.c       the entry points: mmap, munmap, mprotect, madvise, mremap
+ *   thp.c         the entry point prctl: a program's THP switch spares ours
  *   report.c      the report at exit (and the _exit, _Exit entry points)
  *
  * The preload is built on the public API (hugeperm.h) plus the trace
@@ -29,6 +32,13 @@
 
 #include "placement.h"
 #include "trace.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MAP_HUGETLB
+#define MAP_HUGETLB 0x40000
+#endif
 
 #define PAGE  4096UL
 #define BLOCK (2UL << 20)
@@ -52,6 +62,7 @@ int k_fstatfs(int fd, struct statfs *buf);
 int k_open(const char *path, int flags);
 long k_read(int fd, void *buf, size_t len);
 int k_close(int fd);
+int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 /* The process leaves: the next _exit (libc's), or exit_group itself. */
 __attribute__((noreturn)) void k_exit(int status);
 
@@ -99,6 +110,9 @@ struct hp_preload_counts {
 	uint64_t shared_adopted;	 /* ... of them found in /proc/self/maps (DEEPBIND) */
 	uint64_t shared_collapsed;	 /* 2 MiB units of code collapsed (MADV_COLLAPSE) */
 	uint64_t shared_collapse_failed; /* ... that the kernel refused (left 4 KiB) */
+	uint64_t fixed;		    /* code ranges served at the program's address
+				     * (MAP_FIXED_NOREPLACE; counted in code_ranges too) */
+	uint64_t low;		    /* mappings served below 2 GiB (MAP_32BIT) */
 };
 
 /* Counted under the lock, but `passed` (atomic: it is counted without). */
@@ -191,6 +205,14 @@ int given_unmap(uintptr_t start, uintptr_t end);
 struct hp_arena *arena_at(int i);
 uintptr_t arena_near(int i);
 int arena_count(void);
+/* A new arena with the preload's settings, placed near @near (0: anywhere). */
+struct hp_arena *arena_make(uintptr_t near);
+/* How many more arenas there is room for. */
+int arena_room(void);
+/* Take @a (made by fixed.c for one fixed range, near @near) into the table,
+ * for that range alone: its index, or -1 when the table is full.  It is
+ * destroyed when the range's allocation is released. */
+int arena_adopt_fixed(struct hp_arena *a, uintptr_t near);
 
 /* Serve a new mapping of @len bytes of @kind near @hint; with @reach, only
  * near enough to it.  The address, or 0 with errno set. */
@@ -231,6 +253,17 @@ void *shared_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 void shared_unmapped(const void *addr, size_t len);
 /* The program gave [addr, addr+len) @prot: executable shared memory is code. */
 void shared_protected(const void *addr, size_t len, int prot);
+/* ---- fixed.c ----------------------------------------------------------- */
+
+/* A MAP_FIXED_NOREPLACE request the preload may serve at its address. */
+bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd);
+/* Serve it there: the address; 0 when hugeperm cannot (the kernel is
+ * asked then, and answers as ever, EEXIST included); MAP_FAILED with errno
+ * when it failed half-way (ENOMEM).  Under the lock. */
+uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot);
+/* A MAP_32BIT request: served below 2 GiB, or 0 (the kernel's then).
+ * Under the lock. */
+uintptr_t low_serve(int kind, size_t len, int prot);
 
 /* ---- report.c ---------------------------------------------------------- */
 

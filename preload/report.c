@@ -48,6 +48,8 @@ int hp_preload_stats(struct hp_stats *sum)
 	sum->size = sizeof(*sum);
 	for (int i = 0; i < arena_count(); i++) {
 		struct hp_stats st = {.size = sizeof(st)};
+		if (!arena_at(i)) /* a fixed range's, gone with it (serve.c) */
+			continue;
 		if (hp_arena_stats_get(arena_at(i), &st))
 			return -1;
 		hp_stats_add(sum, &st);
@@ -120,7 +122,8 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"hugeperm preload: pid %d (%s), flip mode %s\n"
 		"  served:    %llu executable mappings, %llu JIT areas, %llu KiB; %llu "
 		"reservations "
-		"(%llu block merges); %llu ranges now mapped\n"
+		"(%llu block merges, %llu at a fixed address); %llu below 2 GiB; %llu ranges now "
+		"mapped\n"
 		"  kernel:    %llu mmap calls passed through, %llu we could not serve\n"
 		"  changes:   %llu protection changes (%llu whole-block flips, %llu left RWX), "
 		"%llu munmap, %llu mremap, %llu MADV_DONTNEED, %llu MAP_FIXED\n"
@@ -131,6 +134,7 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		(int)getpid(), name, hp_flip_name(n->flip_mode), (unsigned long long)n->exec,
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
 		(unsigned long long)n->code_ranges, (unsigned long long)n->code_range_merged,
+		(unsigned long long)n->fixed, (unsigned long long)n->low,
 		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
 		(unsigned long long)n->fallbacks, (unsigned long long)n->protects,
 		(unsigned long long)n->flips_block, (unsigned long long)n->flips_relaxed,
@@ -161,6 +165,8 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 		{"areas", n->areas},
 		{"reservations", n->code_ranges},
 		{"resv_merged", n->code_range_merged},
+		{"fixed_ranges", n->fixed},
+		{"low_32bit", n->low},
 		{"served_bytes", n->served_bytes},
 		{"live_regions", n->live_regions},
 		{"passed", n->passed},

@@ -26,6 +26,8 @@
 static struct {
 	struct hp_arena *arena[MAX_ARENAS];
 	uintptr_t near[MAX_ARENAS]; /* its hint; 0 for the arena without one */
+	bool fixed[MAX_ARENAS];	    /* a fixed range's own (fixed.c): no other use, and
+				     * destroyed (NULL) when the range is unmapped */
 	int n;
 	bool atfork_done; /* our fork handlers are registered */
 } arenas;
@@ -59,6 +61,17 @@ static uintptr_t distance(uintptr_t a, uintptr_t b)
 	return a > b ? a - b : b - a;
 }
 
+struct hp_arena *arena_make(uintptr_t near)
+{
+	struct hp_config cfg = {
+		.size = sizeof(cfg),
+		.collapse_mode = preload_opt.collapse_mode,
+		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS,
+		.near = (void *)near,
+	};
+	return hp_arena_create(&cfg);
+}
+
 /* The arena for requests near @hint (0: the one without a hint), made on
  * first use; the nearest one when there can be no more.  A hint in the
  * 1 GiB slot of an arena's own hint goes to that arena: its chunk is most
@@ -71,6 +84,8 @@ static int arena_for(uintptr_t hint)
 	int best = -1;
 	for (int i = 0; i < arenas.n; i++) {
 		uintptr_t near = arenas.near[i];
+		if (arenas.fixed[i])
+			continue;
 		if (!hint && !near)
 			return i;
 		if (!hint || !near)
@@ -82,13 +97,7 @@ static int arena_for(uintptr_t hint)
 	}
 	if (arenas.n == MAX_ARENAS)
 		return best;
-	struct hp_config cfg = {
-		.size = sizeof(cfg),
-		.collapse_mode = preload_opt.collapse_mode,
-		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS,
-		.near = (void *)hint,
-	};
-	struct hp_arena *a = hp_arena_create(&cfg);
+	struct hp_arena *a = arena_make(hint);
 	if (!a)
 		return best;
 	register_fork();
@@ -96,6 +105,31 @@ static int arena_for(uintptr_t hint)
 	arenas.near[arenas.n] = hint;
 	preload_counts.arenas++;
 	return arenas.n++;
+}
+
+int arena_room(void)
+{
+	int room = MAX_ARENAS - arenas.n;
+	for (int i = 0; i < arenas.n; i++)
+		room += !arenas.arena[i];
+	return room;
+}
+
+int arena_adopt_fixed(struct hp_arena *a, uintptr_t near)
+{
+	int i = 0;
+	while (i < arenas.n && arenas.arena[i]) /* a fixed range's, gone: its place */
+		i++;
+	if (i == MAX_ARENAS)
+		return -1;
+	register_fork();
+	arenas.arena[i] = a;
+	arenas.near[i] = near;
+	arenas.fixed[i] = true;
+	preload_counts.arenas++;
+	if (i == arenas.n)
+		arenas.n++;
+	return i;
 }
 
 void zero(const struct region *reg, uintptr_t p, size_t len)
@@ -186,6 +220,12 @@ static void release(struct region reg)
 		}
 	}
 	hp_arena_free(arenas.arena[reg.arena], (void *)reg.base);
+	if (arenas.fixed[reg.arena]) {
+		/* A fixed range's arena held it alone: its address space goes
+		 * back, so the program can map there again. */
+		hp_arena_destroy(arenas.arena[reg.arena]);
+		arenas.arena[reg.arena] = NULL;
+	}
 }
 
 void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)

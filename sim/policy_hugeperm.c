@@ -251,8 +251,10 @@ static void *create_rwx(struct sim *s)
 static struct hp_placement place(const struct hpol *h, const struct sim_alloc *a)
 {
 	size_t len = a->npages << SIM_PAGE_SHIFT;
-	int kind = hp_place_kind(&hp_place_defaults, len, a->home, a->flags & HP_TF_HINT,
-				 a->flags & HP_TF_NORESERVE);
+	int kind = a->flags & HP_TF_NOREPLACE
+			   ? hp_place_fixed_kind(&hp_place_defaults, len, a->home)
+			   : hp_place_kind(&hp_place_defaults, len, a->home, a->flags & HP_TF_HINT,
+					   a->flags & HP_TF_NORESERVE);
 	if (kind < 0)
 		return (struct hp_placement){.cls = a->home, .size = len};
 	return hp_place(kind, h->flip, a->home, len);

@@ -71,6 +71,8 @@ static int parse_flags(const char *s, int *flags)
 			*flags |= HP_TF_NORESERVE;
 		else if (n == 4 && !strncmp(s, "hint", 4))
 			*flags |= HP_TF_HINT;
+		else if (n == 9 && !strncmp(s, "noreplace", 9))
+			*flags |= HP_TF_FIXED | HP_TF_NOREPLACE;
 		else if (!(n == 1 && *s == '-'))
 			return EINVAL;
 		s += n + (s[n] == '|');

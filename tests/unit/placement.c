@@ -85,6 +85,11 @@ static const struct event_case cases[] = {
 	{"a PROT_NONE code range (HotSpot's, 240 MiB, hinted)", PROT_NONE, 240 * MIB,
 	 HP_TF_NORESERVE | HP_TF_HINT},
 	{"a PROT_NONE range under the code-range minimum", PROT_NONE, 64 * MIB, HP_TF_NORESERVE},
+	/* MAP_FIXED_NOREPLACE: an executable range at the program's address. */
+	{"a fixed RX range (YJIT's, 256 MiB)", RX, 256 * MIB, HP_TF_FIXED | HP_TF_NOREPLACE},
+	{"a fixed RWX range of 4 MiB", RWX, 4 * MIB, HP_TF_FIXED | HP_TF_NOREPLACE},
+	{"a fixed RX range under a block", RX, 64 * KIB, HP_TF_FIXED | HP_TF_NOREPLACE},
+	{"a fixed RW range (not code)", RW, 4 * MIB, HP_TF_FIXED | HP_TF_NOREPLACE},
 	{"a PROT_NONE range without MAP_NORESERVE", PROT_NONE, 512 * MIB, 0},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -117,8 +122,10 @@ static int flip_to(int prot)
 static struct outcome preload_side(int flip, const struct event_case *c)
 {
 	struct outcome o = {0};
-	int kind = hp_place_kind(&hp_place_defaults, c->len, c->prot, c->flags & HP_TF_HINT,
-				 c->flags & HP_TF_NORESERVE);
+	int kind = c->flags & HP_TF_NOREPLACE
+			   ? hp_place_fixed_kind(&hp_place_defaults, c->len, c->prot)
+			   : hp_place_kind(&hp_place_defaults, c->len, c->prot,
+					   c->flags & HP_TF_HINT, c->flags & HP_TF_NORESERVE);
 	o.served = kind >= 0;
 	if (!o.served)
 		return o;
@@ -181,6 +188,32 @@ int main(void)
 	   "a 60 KiB one is not: it goes to the kernel");
 	is(hp_place_kind(&hp_place_defaults, 4 * KIB, RW, true, false), -1,
 	   "nor is a 4 KiB section with an aligned hint");
+
+	/* A fixed range (MAP_FIXED_NOREPLACE): executable, a block to 1 GiB,
+	 * over the size bound; a code range, relaxed in rwx mode only. */
+	is(hp_place_fixed_kind(&hp_place_defaults, 256 * MIB, RX), KIND_CODE_RANGE,
+	   "a fixed 256 MiB RX range is a code range (over the 64 MiB bound)");
+	is(hp_place_fixed_kind(&hp_place_defaults, 1UL << 30, RX), KIND_CODE_RANGE,
+	   "a fixed 1 GiB RX range is one");
+	is(hp_place_fixed_kind(&hp_place_defaults, (1UL << 30) + 4 * KIB, RX), -1,
+	   "a fixed range over 1 GiB is not");
+	is(hp_place_fixed_kind(&hp_place_defaults, 2 * MIB - 4 * KIB, RX), -1,
+	   "nor one under a block");
+	is(hp_place_fixed_kind(&hp_place_defaults, 4 * MIB, RW), -1, "nor an RW one (not code)");
+	is(hp_place_fixed_kind(&hp_place_defaults, 4 * MIB, PROT_NONE), -1, "nor a PROT_NONE one");
+	is(hp_place_fixed_kind(&hp_place_defaults, 4 * MIB, RX | 0x10), -1,
+	   "nor one with unknown protection bits");
+	struct hp_place_options no_ranges = hp_place_defaults;
+	no_ranges.code_ranges = false;
+	is(hp_place_fixed_kind(&no_ranges, 4 * MIB, RX), -1,
+	   "nor any when reservations are not served (HUGEPERM_PRELOAD_SERVE)");
+	struct hp_placement fx = hp_place(KIND_CODE_RANGE, HP_PRELOAD_FLIP_RWX, RX, 4 * MIB);
+	ok(fx.cls == PROT_NONE && fx.size == 4 * MIB && fx.relaxed && !fx.own_block,
+	   "a fixed range in rwx mode: NONE, committed lazily, relaxed");
+	fx = hp_place(KIND_CODE_RANGE, HP_PRELOAD_FLIP_RWX, PROT_NONE, 512 * MIB);
+	ok(fx.cls == PROT_NONE && !fx.relaxed, "a PROT_NONE code range (V8's) is not relaxed");
+	fx = hp_place(KIND_CODE_RANGE, HP_PRELOAD_FLIP_BLOCK, RX, 4 * MIB);
+	ok(!fx.relaxed && !fx.own_block, "a fixed range in block mode: exact flips, merged blocks");
 
 	uint64_t page = 0x7f0000000ULL;
 	for (size_t m = 0; m < NMODES; m++) {

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fixed.c - mappings whose address the program sets the bounds of: a large
+ * executable range it asks for at an address of its own with
+ * MAP_FIXED_NOREPLACE (Ruby's YJIT: 256 MiB PROT_READ|PROT_EXEC near its
+ * binary, whose pages it flips to RW to write code), and MAP_32BIT
+ * mappings, which must lie in the low 2 GiB (Mono's code chunks).
+ *
+ * A fixed range is served at its address or not at all.  The 2 MiB blocks
+ * that hold [addr, addr+len) are taken (the range need not be aligned: the
+ * parts of its first and last block outside it are ours, in no region:
+ * PROT_NONE, or merged as code range blocks are; when something is mapped
+ * in such a part, that partial block is left to the kernel, which maps the
+ * range's end there with 4 KiB pages: YJIT's range starts where its binary
+ * puts it, often in a block that holds ld.so's last pages), the piece in each 1 GiB
+ * slot from an arena of its own whose memory starts exactly there; the
+ * range is then a code range (code_range.c), committed lazily, with the
+ * program's protection.  What the kernel would refuse is refused alike:
+ * the blocks are probed with MAP_FIXED_NOREPLACE first, and when they are
+ * not all free (or no arena can be placed there) the program's own call
+ * goes to the kernel, which maps it or says EEXIST, as without us.
+ *
+ * A MAP_32BIT mapping is served from the arena near LOW_NEAR (the kernel's
+ * own MAP_32BIT window starts there); one that lands above 2 GiB (no room
+ * left below) is given back and the kernel serves it, as before.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "preload.h"
+
+#define SLOT	  (1UL << 30)
+#define MAX_PIECE 3	      /* slots a range of up to 1 GiB + 2 blocks meets */
+#define LOW_NEAR  (1UL << 30) /* where MAP_32BIT arenas go: the slot below 2 GiB */
+#define LOW_LIMIT (2UL << 30) /* MAP_32BIT: the first 2 GiB */
+
+bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd)
+{
+	if (!(flags & MAP_ANONYMOUS) || (flags & MAP_TYPE) != MAP_PRIVATE || fd > 0 ||
+	    !(flags & MAP_FIXED_NOREPLACE) || (flags & MAP_FIXED) || !addr)
+		return false;
+	if (flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_32BIT))
+		return false;
+	return hp_place_fixed_kind(&preload_opt.serve, len, prot) >= 0;
+}
+
+/* An arena with one allocation of PROT_NONE blocks that holds [at, end)
+ * and ends there, or NULL; [at, end) is held by a kernel reservation of
+ * ours, which goes once the arena is made (its own bookkeeping might land
+ * there otherwise); *base is where the allocation starts.  A new
+ * arena's chunk is the free part of @at's slot nearest it, whose blocks are
+ * taken lowest first: when the chunk starts below @at, the allocation
+ * starts there too (the blocks before @at are in no region: NONE, without
+ * memory, as the rest of the chunk). */
+static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base)
+{
+	struct hp_arena *a = arena_make(at);
+	/* The arena's own memory is elsewhere now: the range's hold goes. */
+	k_munmap((void *)at, end - at);
+	if (!a)
+		return NULL;
+	uintptr_t want = at; /* where the allocation must start */
+	uintptr_t p = (uintptr_t)hp_arena_alloc(a, end - at, PROT_NONE);
+	if (p && p < at && (p & ~(SLOT - 1)) == (at & ~(SLOT - 1))) {
+		hp_arena_free(a, (void *)p);
+		want = p;
+		p = (uintptr_t)hp_arena_alloc(a, end - want, PROT_NONE);
+	}
+	if (!p || p != want) {
+		hp_arena_destroy(a);
+		return NULL;
+	}
+	*base = p;
+	return a;
+}
+
+/* Are the blocks [lo, hi) free: nothing of ours, nothing of the kernel's? */
+static bool blocks_free(uintptr_t lo, uintptr_t hi)
+{
+	if (hp_owns((void *)lo, hi - lo))
+		return false;
+	void *p = k_mmap((void *)lo, hi - lo, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	k_munmap(p, hi - lo);
+	return (uintptr_t)p == lo; /* a kernel older than 4.17 took it as a hint */
+}
+
+/* The blocks [*lo, *hi) to take for [start, end): all that hold it when
+ * they are free; else, the first or last block left out, for the kernel to
+ * map that end of the range (4 KiB pages, at most a block each side).  The
+ * library places a chunk a page away from other mappings, but at a slot's
+ * edge (os_maps.c): the page beyond each end of our blocks must be free. */
+static bool choose_blocks(uintptr_t start, uintptr_t end, uintptr_t *lo, uintptr_t *hi)
+{
+	uintptr_t a = start & ~(BLOCK - 1), b = (end + BLOCK - 1) & ~(BLOCK - 1);
+	for (int k = 0; k < 4; k++) {
+		uintptr_t l = k & 1 ? a + BLOCK : a, h = k & 2 ? b - BLOCK : b;
+		if (l >= h)
+			continue;
+		if (blocks_free(l, h) && (l <= start || blocks_free(start, l)) &&
+		    (h >= end || blocks_free(h, end)) &&
+		    (l % SLOT == 0 || blocks_free(l - PAGE, l)) &&
+		    (h % SLOT == 0 || blocks_free(h, h + PAGE))) {
+			*lo = l;
+			*hi = h;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Hold [lo, hi) with a kernel reservation while the arenas are made, so
+ * that nothing (our bookkeeping above all) is mapped there meanwhile. */
+static bool hold(uintptr_t lo, uintptr_t hi)
+{
+	if (lo >= hi)
+		return true;
+	void *p = k_mmap((void *)lo, hi - lo, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != MAP_FAILED && (uintptr_t)p != lo)
+		k_munmap(p, hi - lo);
+	return (uintptr_t)p == lo;
+}
+
+static void unhold(uintptr_t lo, uintptr_t hi)
+{
+	if (lo < hi)
+		k_munmap((void *)lo, hi - lo);
+}
+
+/*
+ * An end of the program's range left out of our blocks, [from, to), is the
+ * kernel's.  While our chunk is placed next to it, the page of it next to
+ * our blocks (@margin) is left free, the rest held: the library keeps a
+ * page free between its chunks and other mappings, and would place the
+ * chunk a block further.  Mapped now: the held part over the hold, the
+ * margin only if it is still free.  0, or -1.
+ */
+static int kernel_end(uintptr_t from, uintptr_t to, uintptr_t margin, int prot)
+{
+	const int anon = MAP_PRIVATE | MAP_ANONYMOUS;
+	if (from >= to)
+		return 0;
+	void *p = k_mmap((void *)margin, PAGE, prot, anon | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != MAP_FAILED && (uintptr_t)p != margin) {
+		k_munmap(p, PAGE);
+		return -1;
+	}
+	if (p == MAP_FAILED)
+		return -1;
+	uintptr_t lo = margin == from ? from + PAGE : from, hi = margin == from ? to : margin;
+	if (lo < hi && k_mmap((void *)lo, hi - lo, prot, anon | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return -1;
+	return 0;
+}
+
+uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
+{
+	uintptr_t start = addr, end = addr + ((len + PAGE - 1) & ~(PAGE - 1)), lo, hi;
+	struct hp_placement pl = hp_place(KIND_CODE_RANGE, preload_opt.flip, prot, len);
+	struct hp_arena *made[MAX_PIECE];
+	uintptr_t base[MAX_PIECE];
+	int n = 0;
+
+	if (start % PAGE || end < start || start < BLOCK || !blocks_free(start, end))
+		return 0; /* the kernel says EINVAL or EEXIST: nothing we could serve */
+	if (!choose_blocks(start, end, &lo, &hi))
+		goto kernel;
+	/* Held: the ends left to the kernel but their margins, our blocks. */
+	uintptr_t head = lo > start ? lo - PAGE : start, tail = end > hi ? hi + PAGE : end;
+	if (!hold(start, head))
+		goto kernel;
+	if (!hold(tail, end)) {
+		unhold(start, head);
+		goto kernel;
+	}
+	if (!hold(lo, hi)) {
+		unhold(start, head);
+		unhold(tail, end);
+		goto kernel;
+	}
+	uintptr_t at = lo; /* below: the pieces whose hold went to their arena */
+	for (; at < hi; n++) {
+		uintptr_t to = (at & ~(SLOT - 1)) + SLOT < hi ? (at & ~(SLOT - 1)) + SLOT : hi;
+		if (n == MAX_PIECE || n >= arena_room())
+			goto undo;
+		made[n] = arena_exact(at, to, &base[n]);
+		at = to; /* its hold is gone, whatever came of it */
+		if (!made[n])
+			goto undo;
+	}
+	at = lo;
+	for (int i = 0; i < n; i++) {
+		uintptr_t to = (at & ~(SLOT - 1)) + SLOT < hi ? (at & ~(SLOT - 1)) + SLOT : hi;
+		struct region reg = {
+			.start = start > at ? start : at,
+			.end = end < to ? end : to,
+			.base = base[i],
+			.alloc_size = to - base[i],
+			.arena = (unsigned char)arena_adopt_fixed(made[i], at),
+			.kind = KIND_CODE_RANGE,
+			.prot = (unsigned char)prot,
+			.relaxed = pl.relaxed,
+		};
+		made[i] = NULL; /* the table has it now */
+		if (!region_insert(&reg))
+			goto fail;
+		at = to;
+	}
+	if (code_range_reconcile_range(start, end) || kernel_end(start, lo, lo - PAGE, prot) ||
+	    kernel_end(hi, end, hi, prot))
+		goto fail;
+	preload_counts.code_ranges++;
+	preload_counts.fixed++;
+	return start;
+fail:
+	/* Our blocks were there: the kernel would have said EEXIST, which the
+	 * program would take for "occupied"; ENOMEM says what happened. */
+	cut(start, end, CUT_FREE);
+	unhold(start, lo > start ? lo : start);
+	unhold(hi < end ? hi : end, end);
+	preload_counts.fallbacks++;
+	errno = ENOMEM;
+	return (uintptr_t)MAP_FAILED;
+undo:
+	for (int i = 0; i < n; i++)
+		if (made[i])
+			hp_arena_destroy(made[i]);
+	unhold(start, head);
+	unhold(tail, end);
+	unhold(at, hi); /* the pieces not reached */
+kernel:
+	preload_counts.fallbacks++;
+	return 0;
+}
+
+uintptr_t low_serve(int kind, size_t len, int prot)
+{
+	uintptr_t p = serve(kind, LOW_NEAR, len, prot, false);
+	if (!p)
+		return 0;
+	if (p + len <= LOW_LIMIT) {
+		preload_counts.low++;
+		return p;
+	}
+	/* No room below 2 GiB: given back, and not counted as served. */
+	cut(p, p + len, CUT_FREE);
+	preload_counts.served_bytes -= len;
+	if (kind == KIND_AREA)
+		preload_counts.areas--;
+	else
+		preload_counts.exec--;
+	errno = ENOMEM;
+	return 0;
+}

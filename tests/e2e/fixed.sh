@@ -1,0 +1,55 @@
+#!/bin/sh
+# fixed.sh - tests/e2e/fixed_ops (what Ruby's YJIT and Mono ask the kernel
+# for) plain and under the preload, in each flip mode: the same output (the
+# code ran, MAP_FIXED_NOREPLACE kept its EEXIST, the address came back after
+# munmap, MAP_32BIT stayed below 2 GiB); and under the preload the kernel
+# shows the fixed ranges and the 32-bit chunks huge-mapped (smaps).
+set -u
+lib=$(pwd)/.libs/libhugeperm-preload.so
+ops=./tests/e2e/fixed_ops
+case "${HP_LDFLAGS:-}" in *sanitize*)
+	echo "1..0 # SKIP the preload is tested in the plain build (a sanitizer runtime must load first)"
+	exit 0 ;;
+esac
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+echo "1..21"
+check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" "$tmp/hp.out" 2>/dev/null; fi; }
+# fact NAME FIELD: a number from the facts line of NAME.
+fact() { awk -v k="$1" -v f="$2" '$1 == "facts" && $2 == k { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$tmp/err"; }
+
+"$ops" > "$tmp/plain.out" 2> /dev/null
+rc=$?
+check "plain: every case ran as the kernel says (rc $rc)" \
+	'[ $rc -eq 0 ] && grep -q "yjit: the range again: File exists; a range overlapping its end: File exists" "$tmp/plain.out" && grep -q "map32: 16 chunks, all below 2 GiB: yes" "$tmp/plain.out"'
+for flip in block exact rwx; do
+	HUGEPERM_PRELOAD_FLIP=$flip HUGEPERM_PRELOAD_REPORT=1 LD_PRELOAD=$lib "$ops" > "$tmp/hp.out" 2> "$tmp/err"
+	rc=$?
+	check "$flip: the same output under the preload (rc $rc)" \
+		'[ $rc -eq 0 ] && cmp -s "$tmp/plain.out" "$tmp/hp.out"'
+	fixed=$(sed -n 's/.* \([0-9]*\) at a fixed address.*/\1/p' "$tmp/err")
+	low=$(sed -n 's/.*; \([0-9]*\) below 2 GiB;.*/\1/p' "$tmp/err")
+	check "$flip: the fixed ranges were served at their address ($fixed), the 32-bit chunks below 2 GiB ($low)" \
+		'[ "${fixed:-0}" -eq 6 ] && [ "${low:-0}" -eq 16 ]'
+	for c in yjit cross blocked; do
+		rss=$(fact $c rss_kb) huge=$(fact $c huge_kb)
+		# exact: the first block holds NONE pages before the range and RX
+		# ones in it, and stays 4K; blocked: its first block is the kernel's.
+		check "$flip: $c: $huge of $rss KiB huge-mapped (>= 99%)" \
+			'[ "${rss:-0}" -ge 262144 ] && [ $((${huge:-0} * 100)) -ge $((rss * 99)) ]'
+	done
+	rss=$(fact map32 rss_kb) huge=$(fact map32 huge_kb)
+	check "$flip: map32: the chunks' block is huge-mapped ($huge of $rss KiB)" \
+		'[ "${huge:-0}" -ge 2048 ] && [ "$huge" = "$rss" ]'
+done
+# A program that switched THP off for itself (Ruby): our blocks still huge
+# (thp.c), and the switch reads back as it was set.
+"$ops" thpoff > "$tmp/plain.out" 2> /dev/null
+LD_PRELOAD=$lib "$ops" thpoff > "$tmp/hp.out" 2> "$tmp/err"
+rc=$?
+check "thpoff: the same output under the preload, PR_GET_THP_DISABLE 1 (rc $rc)" \
+	'[ $rc -eq 0 ] && cmp -s "$tmp/plain.out" "$tmp/hp.out" && grep -q "PR_GET_THP_DISABLE says 1" "$tmp/hp.out"'
+rss=$(fact thpoff rss_kb) huge=$(fact thpoff huge_kb)
+check "thpoff: the range is huge-mapped all the same ($huge of $rss KiB)" \
+	'[ "${rss:-0}" -ge 262144 ] && [ $((${huge:-0} * 100)) -ge $((rss * 99)) ]'

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fixed_ops.c - what Ruby's YJIT and Mono ask the kernel for, done by hand,
+ * run plain and under the preload by fixed.sh: the same stdout both ways;
+ * the kernel's view (smaps) on stderr, as "facts" lines, for fixed.sh to
+ * judge under the preload.
+ *
+ *   yjit     a 256 MiB PROT_READ|PROT_EXEC mapping at an unaligned hint with
+ *            MAP_FIXED_NOREPLACE; EEXIST for the range again and for one
+ *            that overlaps it; all of it RW, filled, RX (as YJIT does at
+ *            start); then functions written one page RW at a time, the whole
+ *            range RX again after each; each called.  munmap, and the same
+ *            address can be mapped again.
+ *   cross    the same across a 1 GiB boundary.
+ *   blocked  the same with the 2 MiB block under the hint's start taken by
+ *            another mapping.
+ *   thpoff   (alone: it is for the whole process) yjit after
+ *            prctl(PR_SET_THP_DISABLE, 1), as Ruby 3.1 does at start;
+ *            PR_GET_THP_DISABLE says 1 after it.
+ *   map32    Mono's code chunks: 64 KiB RWX MAP_32BIT mappings, code
+ *            written and called; every one below 2 GiB.
+ *
+ * Not linked with the library: it must see only the kernel's interface.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#define MIB	(1UL << 20)
+#define GIB	(1UL << 30)
+#define LEN	(256 * MIB)
+#define STRIDE	(128UL << 10)
+#define NFUNC	(LEN / STRIDE)
+#define PAGE	4096UL
+#define NOREPL	(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE)
+#define RX	(PROT_READ | PROT_EXEC)
+#define RW	(PROT_READ | PROT_WRITE)
+#define UNALIGN 0x6c000UL /* where YJIT's range starts in its block */
+
+static int failed;
+
+static void fail(const char *what)
+{
+	printf("FAIL %s: %s\n", what, strerror(errno));
+	failed = 1;
+}
+
+/* Resident and AnonHugePages KiB of the VMAs inside [lo, hi). */
+static void smaps_of(uintptr_t lo, uintptr_t hi, unsigned long *rss, unsigned long *huge)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+	*rss = *huge = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e, kb;
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, ' ') - line > 8)
+			in = s >= lo && e <= hi;
+		else if (in && sscanf(line, "Rss: %lu kB", &kb) == 1)
+			*rss += kb;
+		else if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
+			*huge += kb;
+	}
+	fclose(f);
+}
+
+/* A free range of @len bytes whose start is aligned to @align: the kernel's
+ * choice, given back at once.  Not MAP_NORESERVE: the preload would serve
+ * that as a code range, and keep the address space when it is unmapped. */
+static uintptr_t free_range(size_t len, size_t align)
+{
+	void *p = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 0;
+	munmap(p, len + align);
+	return ((uintptr_t)p + align - 1) & ~(align - 1);
+}
+
+/* mov eax, imm32; ret */
+static void emit(unsigned char *at, uint32_t v)
+{
+	at[0] = 0xb8;
+	memcpy(at + 1, &v, 4);
+	at[5] = 0xc3;
+}
+
+static void yjit(const char *name, uintptr_t hint, uintptr_t block_lo)
+{
+	unsigned char *p = mmap((void *)hint, LEN, RX, NOREPL, -1, 0);
+	if (p == MAP_FAILED || (uintptr_t)p != hint) {
+		fail(name);
+		return;
+	}
+	errno = 0;
+	void *again = mmap((void *)hint, LEN, RX, NOREPL, -1, 0);
+	int e1 = again == MAP_FAILED ? errno : 0;
+	void *over = mmap((void *)(hint + LEN - MIB), 4 * MIB, RX, NOREPL, -1, 0);
+	int e2 = over == MAP_FAILED ? errno : 0;
+	printf("%s: the range again: %s; a range overlapping its end: %s\n", name, strerror(e1),
+	       strerror(e2));
+
+	if (mprotect(p, LEN, RW) || !memset(p, 0xcc, LEN) || mprotect(p, LEN, RX))
+		fail("fill");
+	uint64_t sum = 0;
+	for (size_t i = 0; i < NFUNC; i++) {
+		unsigned char *at = p + i * STRIDE + (i % 64) * 16;
+		unsigned char *pg = (unsigned char *)((uintptr_t)at & ~(PAGE - 1));
+		if (mprotect(pg, PAGE, RW))
+			fail("page RW");
+		emit(at, (uint32_t)(i * 3 + 1));
+		if (mprotect(p, LEN, RX))
+			fail("range RX");
+	}
+	for (size_t i = 0; i < NFUNC; i++)
+		sum += ((uint32_t(*)(void))(p + i * STRIDE + (i % 64) * 16))();
+	printf("%s: %zu functions, sum %llu\n", name, (size_t)NFUNC, (unsigned long long)sum);
+
+	unsigned long rss, huge;
+	smaps_of(block_lo, hint + LEN + 2 * MIB, &rss, &huge);
+	fprintf(stderr, "facts %s rss_kb %lu huge_kb %lu\n", name, rss, huge);
+
+	if (munmap(p, LEN))
+		fail("munmap");
+	p = mmap((void *)hint, LEN, RX, NOREPL, -1, 0);
+	printf("%s: mapped again after munmap: %s\n", name,
+	       (uintptr_t)p == hint ? "yes" : strerror(errno));
+	if (p != MAP_FAILED)
+		munmap(p, LEN);
+}
+
+static void map32(void)
+{
+	enum { N = 16, SIZE = 64 << 10 };
+	unsigned char *c[N];
+	bool low = true;
+	uint64_t sum = 0;
+	for (int i = 0; i < N; i++) {
+		c[i] = mmap(NULL, SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		if (c[i] == MAP_FAILED) {
+			fail("MAP_32BIT");
+			return;
+		}
+		low &= (uintptr_t)c[i] + SIZE <= 2 * GIB;
+		for (int k = 0; k < SIZE / 64; k++)
+			emit(c[i] + k * 64, (uint32_t)(i * 1000 + k));
+	}
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < SIZE / 64; k++)
+			sum += ((uint32_t(*)(void))(c[i] + k * 64))();
+	printf("map32: %d chunks, all below 2 GiB: %s, sum %llu\n", N, low ? "yes" : "no",
+	       (unsigned long long)sum);
+	unsigned long rss, huge;
+	uintptr_t b = (uintptr_t)c[0] & ~(2 * MIB - 1);
+	smaps_of(b, b + 2 * MIB, &rss, &huge);
+	fprintf(stderr, "facts map32 rss_kb %lu huge_kb %lu\n", rss, huge);
+	for (int i = 0; i < N; i++)
+		munmap(c[i], SIZE);
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "all";
+	bool all = !strcmp(what, "all");
+	if (all || !strcmp(what, "yjit")) {
+		uintptr_t lo = free_range(GIB, GIB); /* within one 1 GiB slot */
+		if (lo)
+			yjit("yjit", lo + 2 * MIB + UNALIGN, lo + 2 * MIB);
+	}
+	if (all || !strcmp(what, "cross")) {
+		uintptr_t lo = free_range(2 * GIB, GIB);
+		if (lo)
+			yjit("cross", lo + GIB - LEN / 2 + UNALIGN, lo + GIB - LEN / 2);
+	}
+	if (all || !strcmp(what, "blocked")) {
+		uintptr_t lo = free_range(GIB, GIB);
+		/* Another mapping in the block where the range starts. */
+		void *q = mmap((void *)(lo + 2 * MIB), PAGE, PROT_READ, NOREPL, -1, 0);
+		if (q == MAP_FAILED)
+			fail("blocker");
+		else
+			yjit("blocked", lo + 2 * MIB + UNALIGN, lo + 2 * MIB);
+	}
+	if (all || !strcmp(what, "map32"))
+		map32();
+	if (!strcmp(what, "thpoff")) {
+		if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+			fail("PR_SET_THP_DISABLE");
+		printf("thpoff: PR_GET_THP_DISABLE says %d\n",
+		       prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0));
+		uintptr_t lo = free_range(GIB, GIB);
+		if (lo)
+			yjit("thpoff", lo + 2 * MIB + UNALIGN, lo + 2 * MIB);
+	}
+	return failed;
+}
