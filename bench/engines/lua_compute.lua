@@ -7,21 +7,16 @@ local function A(i, j)
   local ij = i + j - 1
   return 1.0 / (ij * (ij - 1) * 0.5 + i)
 end
-local function Av(x, y, n)
+local function At(i, j) return A(j, i) end
+-- y = M x, for M = A or its transpose At.
+local function Mv(M, x, y, n)
   for i = 1, n do
     local a = 0
-    for j = 1, n do a = a + x[j] * A(i, j) end
+    for j = 1, n do a = a + x[j] * M(i, j) end
     y[i] = a
   end
 end
-local function Atv(x, y, n)
-  for i = 1, n do
-    local a = 0
-    for j = 1, n do a = a + x[j] * A(j, i) end
-    y[i] = a
-  end
-end
-local function AtAv(x, y, t, n) Av(x, t, n); Atv(t, y, n) end
+local function AtAv(x, y, t, n) Mv(A, x, t, n); Mv(At, t, y, n) end
 local u, v, t = {}, {}, {}
 for i = 1, N do u[i] = 1 end
 for _ = 1, 10 do AtAv(u, v, t, N); AtAv(v, u, t, N) end
