@@ -11,7 +11,7 @@ srcdir=${srcdir:-..}
 src=$(cd "$srcdir" && pwd)
 engines=$src/bench/engines.py
 n=0
-echo "1..7"
+echo "1..8"
 pass() { n=$((n + 1)); echo "ok $n - $1"; }
 fail() { n=$((n + 1)); echo "not ok $n - $1"; }
 check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
@@ -20,11 +20,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
-	skip 7 "the preload is tested in the plain build"
+	skip 8 "the preload is tested in the plain build"
 	exit 0 ;;
 esac
 if ! command -v luajit >/dev/null 2>&1 || ! command -v pcre2grep >/dev/null 2>&1; then
-	skip 7 "needs luajit and pcre2grep (apt-get install luajit pcre2-utils)"
+	skip 8 "needs luajit and pcre2grep (apt-get install luajit pcre2-utils)"
 	exit 0
 fi
 json() { python3 -c "import json,sys; d={r['name']: r for r in json.load(open(sys.argv[1]))}; print($2)" "$1"; }
@@ -70,3 +70,18 @@ engines.replace_marked('$tmp/bare.md', 'new table\n')" > "$tmp/err" 2>&1
 rc=$?
 check "a results file without the markers: an error naming it, the file unchanged" \
 	'[ $rc -ne 0 ] && grep -q "no bench-engines markers" "$tmp/err" && [ "$(cat "$tmp/bare.md")" = "no markers" ]'
+
+# make bench-results rewrites docs/bench-results.md whole: the section that
+# make bench-engines wrote stays, and the README keeps both excerpts.
+mkdir -p "$tmp/rec/docs"
+cp "$src/README.md" "$tmp/rec/"
+printf '# t\n\n## Real JITs with and without the preload\n\n%s\nengines table\n%s\n' \
+	'<!-- bench-engines: begin (x) -->' '<!-- bench-engines: end -->' > "$tmp/rec/docs/r.md"
+printf '# hugeperm benchmarks\n\n## Targets\n\n| target | measured | |\n|---|---:|---|\n| t | 1 | met |\n\n' \
+	> "$tmp/summary.md"
+python3 "$src/bench/report.py" --record "$tmp/rec/docs/r.md" --srcdir "$tmp/rec" "$tmp/summary.md" \
+	> "$tmp/err" 2>&1
+rc=$?
+check "report.py --record rewrites the file and keeps the engines section (exit $rc)" \
+	'[ $rc -eq 0 ] && grep -q "^### Targets" "$tmp/rec/docs/r.md" && grep -q "^engines table$" "$tmp/rec/docs/r.md" &&
+	 grep -q "bench-engines: begin" "$tmp/rec/README.md" && grep -q "^| t | 1 | met |" "$tmp/rec/README.md"'
