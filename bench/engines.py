@@ -46,7 +46,8 @@ from report import commit, loadavg, machine, utc_now  # noqa: E402 (bench/report
 # variant ({bench} is bench/engines/, {tests} tests/e2e/engines/, {work} a
 # scratch directory); expect: a regular expression the whole stdout must
 # match; prepare: a function of the scratch directory run once, untimed
-# (generated inputs, javac); what: one line for the table's key.
+# (generated inputs, javac); preload_env: settings for the preloaded runs
+# only (HUGEPERM_PRELOAD_FLIP=...); what: one line for the table's key.
 WORKLOADS = [
     dict(name="luajit-flips", engine=["luajit"],
          argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
@@ -54,6 +55,20 @@ WORKLOADS = [
          expect=r"result (82740284490|113194624)\n",
          what="3,000 generated hot loops x 15 rounds: trace flushes, a protection "
               "change per trace (issue 16's workload)"),
+    dict(name="luajit-flips-exact", engine=["luajit"],
+         argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
+         quick=["luajit", "{tests}/jit.lua", "300", "run", "2", "60"],
+         preload_env={"HUGEPERM_PRELOAD_FLIP": "exact"},
+         expect=r"result (82740284490|113194624)\n",
+         what="luajit-flips with HUGEPERM_PRELOAD_FLIP=exact: areas share blocks, "
+              "flips split and collapse them"),
+    dict(name="luajit-flips-rwx", engine=["luajit"],
+         argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
+         quick=["luajit", "{tests}/jit.lua", "300", "run", "2", "60"],
+         preload_env={"HUGEPERM_PRELOAD_FLIP": "rwx"},
+         expect=r"result (82740284490|113194624)\n",
+         what="luajit-flips with HUGEPERM_PRELOAD_FLIP=rwx: flips between RW and RX "
+              "left undone (the code stays writable)"),
     dict(name="luajit-long", engine=["luajit"],
          argv=["luajit", "{tests}/jit.lua", "600", "run", "24", "20000"],
          quick=["luajit", "{tests}/jit.lua", "100", "run", "1", "2000"],
@@ -165,7 +180,7 @@ class Runner:
         self.preload = os.path.join(os.path.abspath(build), ".libs", "libhugeperm-preload.so")
         self.lock = lock
 
-    def run(self, argv, preload, work, sample=False):
+    def run(self, argv, preload, work, sample=False, preload_env=None):
         """One run: wall s, cpu s, peak RSS KiB, stdout, split delta,
         preload reports (list), peak code sample (rss KiB, huge KiB)."""
         stats = tempfile.mkdtemp(dir=work)
@@ -178,6 +193,7 @@ class Runner:
             full += ["LD_PRELOAD=" + " ".join(filter(None, [self.preload,
                                                             os.environ.get("LD_PRELOAD")])),
                      "HUGEPERM_STATS_DIR=" + stats]
+            full += ["%s=%s" % kv for kv in sorted((preload_env or {}).items())]
         rss_file = os.path.join(stats, "maxrss")
         if TIME:
             full = [TIME, "-f", "%M", "-o", rss_file] + full
@@ -219,14 +235,14 @@ class Runner:
         return dict(wall=wall, cpu=ru.ru_utime + ru.ru_stime, maxrss=maxrss,
                     out=text, splits=s1 - s0, reports=reps, code=peak[0])
 
-    def pair(self, argv, work, preload_first, sample=False):
+    def pair(self, argv, work, preload_first, sample=False, preload_env=None):
         fd = None
         if self.lock:
             fd = open(self.lock, "a")
             fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             order = (True, False) if preload_first else (False, True)
-            got = {mode: self.run(argv, mode, work, sample) for mode in order}
+            got = {mode: self.run(argv, mode, work, sample, preload_env) for mode in order}
         finally:
             if fd:
                 fd.close()
@@ -252,10 +268,11 @@ def measure(w, runner, src, rounds, quick):
         argv = subst(w["quick"] if quick else w["argv"], dirs)
         row["argv"] = " ".join(w["quick"] if quick else w["argv"])
         # The warm-up pair: untimed, sampled.
-        plain, pre = runner.pair(argv, work, False, sample=True)
+        penv = w.get("preload_env")
+        plain, pre = runner.pair(argv, work, False, sample=True, preload_env=penv)
         runs = {False: [], True: []}
         for r in range(rounds):
-            a, b = runner.pair(argv, work, preload_first=(r % 2 == 1))
+            a, b = runner.pair(argv, work, preload_first=(r % 2 == 1), preload_env=penv)
             runs[False].append(a)
             runs[True].append(b)
         outs = {x["out"] for x in [plain, pre] + runs[False] + runs[True]}
