@@ -48,25 +48,20 @@ from report import commit, loadavg, machine, utc_now  # noqa: E402 (bench/report
 # match; prepare: a function of the scratch directory run once, untimed
 # (generated inputs, javac); preload_env: settings for the preloaded runs
 # only (HUGEPERM_PRELOAD_FLIP=...); what: one line for the table's key.
+# Issue 16's LuaJIT workload (3,000 generated hot loops, 15 rounds), under
+# each of the preload's flip modes.
+LUAJIT_FLIPS = dict(engine=["luajit"],
+                    argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
+                    quick=["luajit", "{tests}/jit.lua", "300", "run", "2", "60"],
+                    expect=r"result (82740284490|113194624)\n")
 WORKLOADS = [
-    dict(name="luajit-flips", engine=["luajit"],
-         argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
-         quick=["luajit", "{tests}/jit.lua", "300", "run", "2", "60"],
-         expect=r"result (82740284490|113194624)\n",
+    dict(LUAJIT_FLIPS, name="luajit-flips",
          what="3,000 generated hot loops x 15 rounds: trace flushes, a protection "
               "change per trace (issue 16's workload)"),
-    dict(name="luajit-flips-exact", engine=["luajit"],
-         argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
-         quick=["luajit", "{tests}/jit.lua", "300", "run", "2", "60"],
-         preload_env={"HUGEPERM_PRELOAD_FLIP": "exact"},
-         expect=r"result (82740284490|113194624)\n",
+    dict(LUAJIT_FLIPS, name="luajit-flips-exact", preload_env={"HUGEPERM_PRELOAD_FLIP": "exact"},
          what="luajit-flips with HUGEPERM_PRELOAD_FLIP=exact: areas share blocks, "
               "flips split and collapse them"),
-    dict(name="luajit-flips-rwx", engine=["luajit"],
-         argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
-         quick=["luajit", "{tests}/jit.lua", "300", "run", "2", "60"],
-         preload_env={"HUGEPERM_PRELOAD_FLIP": "rwx"},
-         expect=r"result (82740284490|113194624)\n",
+    dict(LUAJIT_FLIPS, name="luajit-flips-rwx", preload_env={"HUGEPERM_PRELOAD_FLIP": "rwx"},
          what="luajit-flips with HUGEPERM_PRELOAD_FLIP=rwx: flips between RW and RX "
               "left undone (the code stays writable)"),
     dict(name="luajit-long", engine=["luajit"],
