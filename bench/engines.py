@@ -1,138 +1,441 @@
 #!/usr/bin/env python3
-"""engines.py - real JITs with and without the preload (make bench-engines).
+"""engines.py - real JIT engines, unmodified, with and without the preload
+(make bench-engines).
 
-LuaJIT runs tests/e2e/engines/jit.lua (N distinct hot functions, one trace or more
-each, RW<->RX flip of the whole mcode area per trace) plain and under each
-flip mode of the preload; node runs a workload of many generated functions
-(V8's code range served as a reservation); java runs tests/e2e/engines/Jit.java
-(HotSpot's code cache, likewise).
-For each: median wall time of REPS runs, the ratio to the plain run measured
-in the same session, thp_split_pmd during the run (system-wide), what the
-preload served, and - for LuaJIT - the share of trace code that the kernel
-maps huge while the program runs (hugeperm stats).
-Usage: engines.py BUILD_DIR SRC_DIR OUT_DIR
+Each workload in WORKLOADS runs plain and with libhugeperm-preload.so in
+LD_PRELOAD, alternating: a first untimed pair (the warm-up: page cache,
+generated inputs) samples /proc/PID/smaps every 20 ms for the engine's
+executable anonymous memory, how much of it the kernel maps huge; then
+ROUNDS timed pairs, plain first in odd rounds and preload first in even ones.
+Every run's output must match the workload's expected output and be the same
+both ways: a benchmark of a wrong answer is worthless.  For each workload:
+the median wall time both ways and their ratio, min-max, the median CPU
+time (user+sys) ratio, peak RSS both ways (GNU time's %M), the code the
+engine had mapped executable at the peak sample, the share of it huge-mapped
+under the preload, and thp_split_pmd during the runs (system-wide).
+An engine that is not installed is a "not installed" row.
+
+Usage: engines.py [--rounds N] [--only NAME,...] [--quick] [--lock FILE]
+                  [--record FILE.md --srcdir DIR] BUILD_DIR SRC_DIR OUT_DIR
+--quick runs each workload's small variant (the smoke test in make check);
+--lock FILE holds flock(FILE) around each pair of runs only, so that a long
+benchmark leaves gaps for others sharing the machine; --record writes the
+table into FILE.md (and the README's excerpt) between the bench-engines
+markers.  Adding a workload is one entry in WORKLOADS (bench/README.md).
 """
-import json, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse
+import fcntl
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 
-build, src, out = sys.argv[1:4]
-tool = os.path.join(build, "tools", "hugeperm")
-os.environ["HUGEPERM_PRELOAD_LIB"] = os.path.join(os.path.abspath(build), ".libs",
-                                                  "libhugeperm-preload.so")
-REPS = int(os.environ.get("HP_ENGINE_REPS", "5"))
-LUA = os.path.join(src, "tests", "e2e", "engines", "jit.lua")
-NFUNC = os.environ.get("HP_ENGINE_LUA_N", "3000")
-JS = ("let s=0; const fs=[]; for (let j=0;j<3000;j++) fs.push(new Function('n',"
-      "'let s=0; for (let i=0;i<n;i++) s+=(i%'+(j%7+2)+')*'+j+'; return s;'));"
-      " for (let r=0;r<100;r++) for (const f of fs) s+=f(50); console.log(s)")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "engines")]
+import gen  # noqa: E402
+from report import commit, loadavg, machine, utc_now  # noqa: E402 (bench/report.py)
+
+# One dict a workload.  name: the row's name; engine: the programs it needs
+# (absent: a "not installed" row); argv / quick: the command and its small
+# variant ({bench} is bench/engines/, {tests} tests/e2e/engines/, {work} a
+# scratch directory); expect: a regular expression the whole stdout must
+# match; prepare: a function of the scratch directory run once, untimed
+# (generated inputs, javac); preload_env: settings for the preloaded runs
+# only (HUGEPERM_PRELOAD_FLIP=...); what: one line for the table's key.
+# Issue 16's LuaJIT workload (3,000 generated hot loops, 15 rounds), under
+# each of the preload's flip modes.
+LUAJIT_FLIPS = dict(engine=["luajit"],
+                    argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
+                    quick=["luajit", "{tests}/jit.lua", "300", "run", "2", "60"],
+                    expect=r"result (82740284490|113194624)\n")
+WORKLOADS = [
+    dict(LUAJIT_FLIPS, name="luajit-flips",
+         what="3,000 generated hot loops x 15 rounds: trace flushes, a protection "
+              "change per trace (issue 16's workload)"),
+    dict(LUAJIT_FLIPS, name="luajit-flips-exact", preload_env={"HUGEPERM_PRELOAD_FLIP": "exact"},
+         what="luajit-flips with HUGEPERM_PRELOAD_FLIP=exact: areas share blocks, "
+              "flips split and collapse them"),
+    dict(LUAJIT_FLIPS, name="luajit-flips-rwx", preload_env={"HUGEPERM_PRELOAD_FLIP": "rwx"},
+         what="luajit-flips with HUGEPERM_PRELOAD_FLIP=rwx: flips between RW and RX "
+              "left undone (the code stays writable)"),
+    dict(name="luajit-long", engine=["luajit"],
+         argv=["luajit", "{tests}/jit.lua", "600", "run", "24", "20000"],
+         quick=["luajit", "{tests}/jit.lua", "100", "run", "1", "2000"],
+         expect=r"result (2123819650200|303414190)\n",
+         what="600 hot loops x 24 rounds x 20,000 iterations: many traces, long runs"),
+    dict(name="luajit-compute", engine=["luajit"],
+         argv=["luajit", "{bench}/lua_compute.lua", "4000"],
+         quick=["luajit", "{bench}/lua_compute.lua", "100"],
+         expect=r"result 1\.2742\d+\n",
+         what="spectral norm, N = 4,000: a few traces, seconds of compute"),
+    dict(name="luajit-bigcode", engine=["luajit"],
+         argv=["luajit", "-Omaxtrace=65000", "-Omaxmcode=262144", "{bench}/lua_bigcode.lua",
+               "8000", "40", "1000000", "4"],
+         quick=["luajit", "-Omaxtrace=65000", "-Omaxmcode=262144", "{bench}/lua_bigcode.lua",
+                "200", "10", "2000", "4"],
+         expect=r"result (726190882|327152252)\n",
+         what="8,000 distinct loops (~25 MiB of trace code) run in a pseudo-random "
+              "order: the iTLB case"),
+    dict(name="pcre2grep", engine=["pcre2grep"],
+         argv=["pcre2grep", "-c", "-f", "{work}/patterns.txt", "{work}/subject.txt"],
+         quick=["pcre2grep", "-c", "-f", "{work}/patterns.txt", "{work}/subject.txt"],
+         prepare=lambda w, quick: gen.pcre2(w, 400, 2000 if quick else 40000),
+         expect=r"(27172|1363)\n",
+         what="400 patterns, each JIT-compiled, over 40,000 lines"),
+    dict(name="node-functions", engine=["node"],
+         argv=["node", "{bench}/node_functions.js", "3000", "150"],
+         quick=["node", "{bench}/node_functions.js", "300", "20"],
+         expect=r"result (65913893250|87803360)\n",
+         what="3,000 functions made with new Function, each called 150 times"),
+    dict(name="node-bigcode", engine=["node"],
+         argv=["node", "--always-sparkplug", "{bench}/node_bigcode.js", "8000", "40",
+               "3000000"],
+         quick=["node", "--always-sparkplug", "{bench}/node_bigcode.js", "200", "10", "2000"],
+         expect=r"result (142700947|29756151)\n",
+         what="8,000 distinct functions (~20 MiB of Sparkplug code) called in a "
+              "pseudo-random order: the iTLB case for V8"),
+    dict(name="java-methods", engine=["java", "javac"],
+         argv=["java", "-cp", "{work}", "Many", "3000000"],
+         quick=["java", "-cp", "{work}", "Many", "1000"],
+         prepare=lambda w, quick: gen.java(w, 300 if quick else 3000),
+         expect=r"result (-1442349653996848122|347544790745674)\n",
+         what="3,000 generated methods called 3,000,000 times in a pseudo-random "
+              "order: C1 and C2 fill the code cache (default size)"),
+]
+
+# GNU time measures peak RSS from a small parent (see Runner.run); without
+# it, wait4's ru_maxrss, which counts this Python process's RSS at the fork.
+TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+MARK_BEGIN = "<!-- bench-engines: begin"
+MARK_END = "<!-- bench-engines: end -->"
 
 
-def split():
-    for line in open("/proc/vmstat"):
-        k, v = line.split()
-        if k == "thp_split_pmd":
-            return int(v)
+def vmstat(key):
+    with open("/proc/vmstat") as f:
+        for line in f:
+            k, v = line.split()
+            if k == key:
+                return int(v)
+    return 0
 
 
-def run(cmd, env=None):
-    """Wall time, thp_split_pmd delta, stdout, preload report (list or None)."""
-    rep = None
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "r.json")
-        full = cmd if env is None else [tool, "run", "--json", "-o", path] + cmd
-        e = dict(os.environ, **(env or {}))
-        s0, t0 = split(), time.perf_counter()
-        p = subprocess.run(full, env=e, capture_output=True, text=True, check=True)
-        t1, s1 = time.perf_counter(), split()
-        if env is not None:
-            rep = json.load(open(path))
-    return t1 - t0, s1 - s0, p.stdout, rep
+def tree(pid):
+    """PID and its descendants, from /proc/*/task/*/children."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
 
 
-def lua_coverage(env):
-    """Start jit.lua in wait mode, read its trace code's VMA with hugeperm stats."""
-    e = dict(os.environ, **env)
-    p = subprocess.Popen([tool, "run", "--", "luajit", LUA, NFUNC, "wait"], env=e,
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    line = ""
-    while not line.startswith("traces"):
-        line = p.stdout.readline()
-        if not line:
-            return None
-    _, traces, _, mcode, _, pid = line.split()
-    st = json.loads(subprocess.run([tool, "stats", "--json", pid], capture_output=True,
-                                   text=True).stdout)
-    p.stdin.write("\n")
-    p.stdin.close()
-    p.wait()
-    return st
+def code_kb(pid):
+    """Executable anonymous memory of PID's tree (no file behind it, or a
+    memfd: the preload's code aliases; not [vdso]), resident KiB and of them huge-mapped
+    (AnonHugePages, ShmemPmdMapped, FilePmdMapped, hugetlb)."""
+    rss = huge = 0
+    for p in tree(pid):
+        try:
+            with open("/proc/%d/smaps" % p) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        code = False
+        for line in lines:
+            f = line.split()
+            if not f:
+                continue
+            if not f[0].endswith(":"):
+                path = f[5] if len(f) > 5 else ""
+                code = "x" in f[1] and (path == "" or path.startswith("/memfd:") or
+                                        path.startswith("[anon:"))
+            elif code and f[0] == "Rss:":
+                rss += int(f[1])
+            elif code and f[0] in ("AnonHugePages:", "ShmemPmdMapped:", "FilePmdMapped:"):
+                huge += int(f[1])
+            elif code and f[0] in ("Private_Hugetlb:", "Shared_Hugetlb:"):
+                rss += int(f[1])
+                huge += int(f[1])
+    return rss, huge
 
 
-def measure(name, cmd, env):
-    times, splits, rep, outs = [], [], None, set()
-    for _ in range(REPS):
-        t, s, o, r = run(cmd, env)
-        times.append(t)
-        splits.append(s)
-        outs.add(o)
-        rep = r or rep
-    return {"name": name, "median_s": statistics.median(times), "min_s": min(times),
-            "splits": statistics.median(splits), "same_output": len(outs) == 1,
-            "output": outs.pop().strip(), "report": rep}
+class Runner:
+    def __init__(self, build, lock):
+        self.preload = os.path.join(os.path.abspath(build), ".libs", "libhugeperm-preload.so")
+        self.lock = lock
+
+    def run(self, argv, preload, work, sample=False, preload_env=None):
+        """One run: wall s, cpu s, peak RSS KiB, stdout, split delta,
+        preload reports (list), peak code sample (rss KiB, huge KiB)."""
+        stats = tempfile.mkdtemp(dir=work)
+        # The engine starts from env(1) under GNU time, both small: a
+        # process's peak RSS counts the memory it had before exec, and ours
+        # (Python's) would be most of a small engine's.  env sets the
+        # preload for the engine alone.
+        full = ["env"]
+        if preload:
+            full += ["LD_PRELOAD=" + " ".join(filter(None, [self.preload,
+                                                            os.environ.get("LD_PRELOAD")])),
+                     "HUGEPERM_STATS_DIR=" + stats]
+            full += ["%s=%s" % kv for kv in sorted((preload_env or {}).items())]
+        rss_file = os.path.join(stats, "maxrss")
+        if TIME:
+            full = [TIME, "-f", "%M", "-o", rss_file] + full
+        out = open(os.path.join(stats, "stdout"), "w+")
+        s0 = vmstat("thp_split_pmd")
+        t0 = time.perf_counter()
+        p = subprocess.Popen(full + argv, cwd=work, stdout=out, stderr=subprocess.PIPE)
+        peak = [(0, 0)]
+        if sample:
+            def poll():
+                while p.returncode is None:
+                    peak[0] = max(peak[0], code_kb(p.pid))
+                    time.sleep(0.02)
+            th = threading.Thread(target=poll)
+            th.start()
+        err = p.stderr.read()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        s1 = vmstat("thp_split_pmd")
+        if sample:
+            th.join()
+        out.seek(0)
+        text = out.read()
+        out.close()
+        if p.returncode != 0:
+            raise RuntimeError("%s exited %d: %s" % (" ".join(argv), p.returncode,
+                                                    err.decode(errors="replace")[-2000:]))
+        maxrss = ru.ru_maxrss
+        if TIME:
+            with open(rss_file) as f:
+                maxrss = int(f.read().split()[-1])
+        reps = []
+        for name in os.listdir(stats):
+            if name.endswith(".json"):
+                with open(os.path.join(stats, name)) as f:
+                    reps.append(json.load(f))
+        shutil.rmtree(stats)
+        return dict(wall=wall, cpu=ru.ru_utime + ru.ru_stime, maxrss=maxrss,
+                    out=text, splits=s1 - s0, reports=reps, code=peak[0])
+
+    def pair(self, argv, work, preload_first, sample=False, preload_env=None):
+        fd = None
+        if self.lock:
+            fd = open(self.lock, "a")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            order = (True, False) if preload_first else (False, True)
+            got = {mode: self.run(argv, mode, work, sample, preload_env) for mode in order}
+        finally:
+            if fd:
+                fd.close()
+        return got[False], got[True]
 
 
-rows = []
-if shutil.which("luajit"):
-    plain = measure("luajit plain", ["luajit", LUA, NFUNC], None)
-    rows.append(plain)
-    for mode in ("block", "exact", "rwx"):
-        env = {"HUGEPERM_PRELOAD_FLIP": mode}
-        r = measure("luajit preload " + mode, ["luajit", LUA, NFUNC], env)
-        r["same_as_plain"] = r["output"] == plain["output"]
-        r["ratio"] = r["median_s"] / plain["median_s"]
-        st = lua_coverage(env)
-        r["code_kb"] = st["code_kb"] if st else 0
-        r["code_huge_kb"] = st["code_huge_kb"] if st else 0
-        rows.append(r)
-if shutil.which("node"):
-    plain = measure("node plain", ["node", "-e", JS], None)
-    rows.append(plain)
-    r = measure("node preload", ["node", "-e", JS], {})
-    r["same_as_plain"] = r["output"] == plain["output"]
-    r["ratio"] = r["median_s"] / plain["median_s"]
-    rows.append(r)
+def subst(argv, dirs):
+    return [a.format(**dirs) for a in argv]
 
-if shutil.which("java") and shutil.which("javac"):
-    jdir = tempfile.mkdtemp()
-    subprocess.run(["javac", "-d", jdir, os.path.join(src, "tests", "e2e", "engines", "Jit.java")],
-                   check=True)
-    jcmd = ["java", "-cp", jdir, "Jit"]
-    plain = measure("java plain", jcmd, None)
-    rows.append(plain)
-    r = measure("java preload", jcmd, {})
-    r["same_as_plain"] = r["output"] == plain["output"]
-    r["ratio"] = r["median_s"] / plain["median_s"]
-    p = r["report"][0]["preload"] if r["report"] else {}
-    r["code_kb"] = p.get("code_bytes", 0) >> 10  # committed code memory at exit
-    r["code_huge_kb"] = p.get("code_huge_bytes", 0) >> 10
-    rows.append(r)
-    shutil.rmtree(jdir)
 
-os.makedirs(out, exist_ok=True)
-json.dump(rows, open(os.path.join(out, "engines.json"), "w"), indent=1)
-with open(os.path.join(out, "engines.md"), "w") as f:
-    f.write("# Real JITs under the preload (bench/engines.py, %d runs each, median)\n\n" % REPS)
-    f.write("| run | median s | vs plain | thp_split_pmd | flips (whole block / left RWX / "
-            "all) | mappings / reservations served | code huge | same output |\n")
-    f.write("|---|---|---|---|---|---|---|---|\n")
+def measure(w, runner, src, rounds, quick):
+    need = [e for e in w["engine"] if not shutil.which(e)]
+    row = dict(name=w["name"], engine=" ".join(w["engine"]), what=w["what"])
+    if need:
+        row["absent"] = "not installed (%s)" % ", ".join(need)
+        return row
+    work = tempfile.mkdtemp(prefix="hp-engines-")
+    try:
+        if "prepare" in w:
+            w["prepare"](work, quick)
+        dirs = dict(bench=os.path.join(src, "bench", "engines"),
+                    tests=os.path.join(src, "tests", "e2e", "engines"), work=work)
+        argv = subst(w["quick"] if quick else w["argv"], dirs)
+        row["argv"] = " ".join(w["quick"] if quick else w["argv"])
+        # The warm-up pair: untimed, sampled.
+        penv = w.get("preload_env")
+        plain, pre = runner.pair(argv, work, False, sample=True, preload_env=penv)
+        runs = {False: [], True: []}
+        for r in range(rounds):
+            a, b = runner.pair(argv, work, preload_first=(r % 2 == 1), preload_env=penv)
+            runs[False].append(a)
+            runs[True].append(b)
+        outs = {x["out"] for x in [plain, pre] + runs[False] + runs[True]}
+        row["output"] = plain["out"].strip()
+        row["same_output"] = len(outs) == 1
+        row["expected"] = re.fullmatch(w["expect"], plain["out"]) is not None
+        for mode, key in ((False, "plain"), (True, "preload")):
+            rs = runs[mode]
+            row[key] = dict(median_s=statistics.median(x["wall"] for x in rs),
+                            min_s=min(x["wall"] for x in rs), max_s=max(x["wall"] for x in rs),
+                            cpu_s=statistics.median(x["cpu"] for x in rs),
+                            maxrss_kb=statistics.median(x["maxrss"] for x in rs),
+                            splits=max(x["splits"] for x in rs + [pre if mode else plain]),
+                            code_kb=(plain if not mode else pre)["code"][0],
+                            code_huge_kb=(plain if not mode else pre)["code"][1])
+        rep = [p["preload"] for p in pre["reports"]]
+        row["served"] = dict(
+            exec=sum(p["exec"] + p["areas"] for p in rep),
+            reservations=sum(p["reservations"] for p in rep),
+            protects=sum(p["protects"] for p in rep),
+            code_exit_kb=sum(p["code_bytes"] for p in rep) >> 10,
+            code_exit_huge_kb=sum(p["code_huge_bytes"] for p in rep) >> 10)
+        row["ratio"] = row["preload"]["median_s"] / row["plain"]["median_s"]
+        row["cpu_ratio"] = row["preload"]["cpu_s"] / max(row["plain"]["cpu_s"], 1e-9)
+        row["rounds"] = rounds
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+        row["error"] = str(e).strip().splitlines()[-1][:200] if str(e).strip() else repr(e)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return row
+
+
+def mib(kb):
+    return "%.1f" % (kb / 1024.0)
+
+
+def table(rows, rounds):
+    md = ["| workload | plain s, median (min-max) | preload s, median (min-max) | "
+          "preload / plain | CPU preload / plain | peak RSS MiB plain / preload | "
+          "engine code, MiB | under the preload: huge-mapped MiB of code | "
+          "thp_split_pmd, plain / preload | "
+          "same output |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        p = (r["report"] or [{}])[0].get("preload", {}) if r["report"] else {}
-        flips = ("%d / %d / %d" % (p["flips_block"], p["flips_relaxed"], p["protects"])
-                 if p else "-")
-        served = ("%d / %d" % (p.get("areas", 0) + p.get("exec", 0), p.get("reservations", 0))
-                  if p else "-")
-        cov = ("%d of %d KiB" % (r["code_huge_kb"], r["code_kb"]) if "code_kb" in r else "-")
-        f.write("| %s | %.3f | %s | %g | %s | %s | %s | %s |\n" % (
-            r["name"], r["median_s"], "%.2fx" % r["ratio"] if "ratio" in r else "1.00x",
-            r["splits"], flips, served, cov,
-            "yes" if r.get("same_as_plain", True) and r["same_output"] else "NO"))
-print(open(os.path.join(out, "engines.md")).read())
+        if "absent" in r or "error" in r:
+            md.append("| %s | %s | | | | | | | | |" % (
+                r["name"], r.get("absent") or "FAILED: " + r["error"].replace("|", "/")))
+            continue
+        a, b = r["plain"], r["preload"]
+        pct = 100.0 * b["code_huge_kb"] / b["code_kb"] if b["code_kb"] else 0.0
+        md.append("| %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) | **%.2fx** | %.2fx | "
+                  "%s / %s | %s | %s of %s (%.0f%%) | %d / %d | %s |" % (
+                      r["name"], a["median_s"], a["min_s"], a["max_s"], b["median_s"],
+                      b["min_s"], b["max_s"], r["ratio"], r["cpu_ratio"],
+                      mib(a["maxrss_kb"]), mib(b["maxrss_kb"]), mib(a["code_kb"]),
+                      mib(b["code_huge_kb"]), mib(b["code_kb"]), pct, a["splits"], b["splits"],
+                      "yes" if r["same_output"] and r["expected"] else "NO"))
+    return "\n".join(md) + "\n"
+
+
+def key(rows):
+    return "\n".join("- `%s`: %s. `%s`" % (r["name"], r["what"], r.get("argv", r["engine"]))
+                     for r in rows) + "\n"
+
+
+def section(rows, rounds, note, src):
+    m = machine()
+    c = commit(src)
+    head = ("Written by `make bench-engines` (bench/engines.py) on %s UTC, commit `%s`%s: "
+            "%d timed pairs a workload after an untimed warm-up pair, plain and preload "
+            "alternating; %s CPUs (%s), kernel %s, THP `%s`, load average %s at the "
+            "end.%s\n\n" % (
+                utc_now(), c["head"][:12], ", with uncommitted changes" if c["dirty"] else "",
+                rounds, m["nproc"], m["model"], m["kernel"], m["thp"], loadavg(),
+                (" " + note) if note else ""))
+    expl = ("\nWall and CPU (user + sys) times are medians. Peak RSS is GNU time's "
+            "`%M` (the median; hugetlb pages are not in it). Engine code is the "
+            "resident executable anonymous memory (the JIT's code, not the engine's "
+            "binary) at the largest of smaps samples taken every 20 ms in the warm-up "
+            "runs: plain, then under the preload with the part of it the kernel maps "
+            "huge (AnonHugePages + ShmemPmdMapped + hugetlb; the preload's blocks are "
+            "2 MiB, so it can exceed the plain figure). thp_split_pmd: the most "
+            "counted system-wide during one run each way (other programs' splits count "
+            "too). On a busy machine (see the load average) the figures move by several "
+            "percent from run to run, and wall time more than CPU time: trust the "
+            "ratios of alternating pairs over the seconds.\n\n")
+    return head + table(rows, rounds) + expl + key(rows)
+
+
+def replace_marked(path, body):
+    with open(path) as f:
+        text = f.read()
+    b, e = text.find(MARK_BEGIN), text.find(MARK_END)
+    if b < 0 or e < b:
+        sys.exit("engines.py: %s has no bench-engines markers" % path)
+    b = text.index("\n", b) + 1
+    with open(path, "w") as f:
+        f.write(text[:b] + body + text[e:])
+
+
+def readme_excerpt(rows):
+    md = ["| workload | preload / plain (wall, median) | peak RSS MiB, plain / preload | "
+          "engine code | huge-mapped |",
+          "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        if "ratio" not in r:
+            continue
+        b = r["preload"]
+        md.append("| %s | %.2fx | %s / %s | %s MiB | %.0f%% |" % (
+            r["name"], r["ratio"], mib(r["plain"]["maxrss_kb"]), mib(b["maxrss_kb"]),
+            mib(r["plain"]["code_kb"]),
+            100.0 * b["code_huge_kb"] / b["code_kb"] if b["code_kb"] else 0.0))
+    return "\n".join(md) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="engines.py")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("HP_ENGINE_ROUNDS", "5")))
+    ap.add_argument("--only", default="")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--lock", default="")
+    ap.add_argument("--record", default="")
+    ap.add_argument("--srcdir", default="")
+    ap.add_argument("--note", default="")
+    ap.add_argument("build")
+    ap.add_argument("src")
+    ap.add_argument("out")
+    a = ap.parse_args()
+    if a.rounds < 1:
+        sys.exit("engines.py: --rounds must be at least 1")
+    only = [n for n in a.only.split(",") if n]
+    unknown = set(only) - {w["name"] for w in WORKLOADS}
+    if unknown:
+        sys.exit("engines.py: no workload named %s" % ", ".join(sorted(unknown)))
+    runner = Runner(a.build, a.lock)
+    if not os.path.exists(runner.preload):
+        sys.exit("engines.py: %s is not built" % runner.preload)
+    src = os.path.abspath(a.src)
+    rows = []
+    for w in WORKLOADS:
+        if only and w["name"] not in only:
+            continue
+        rows.append(measure(w, runner, src, a.rounds, a.quick))
+        r = rows[-1]
+        print("%-16s %s" % (r["name"], "%.2fx" % r["ratio"] if "ratio" in r
+                            else r.get("absent") or "FAILED: " + r.get("error", "")),
+              file=sys.stderr, flush=True)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "engines.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    body = section(rows, a.rounds, a.note, src)
+    with open(os.path.join(a.out, "engines.md"), "w") as f:
+        f.write("# Real JITs with and without the preload\n\n" + body)
+    print(body)
+    if a.record and (a.quick or only):
+        print("engines.py: a partial run (--quick or --only) is not recorded", file=sys.stderr)
+    elif a.record:
+        replace_marked(a.record, body)
+        readme = os.path.join(a.srcdir or src, "README.md")
+        replace_marked(readme, "From [docs/bench-results.md](docs/bench-results.md"
+                       "#real-jits-with-and-without-the-preload), %s UTC, %d alternating "
+                       "pairs a workload (noisy: see the load average there):\n\n"
+                       % (utc_now(), a.rounds) + readme_excerpt(rows))
+    bad = [r["name"] for r in rows
+           if "error" in r or ("ratio" in r and not (r["same_output"] and r["expected"]))]
+    if bad:
+        sys.exit("engines.py: failed or wrong output: %s" % ", ".join(bad))
+
+
+if __name__ == "__main__":
+    main()

@@ -272,6 +272,9 @@ def main():
 
 README_BEGIN = "<!-- bench-results: begin"
 README_END = "<!-- bench-results: end -->"
+# make bench-engines's section of the same file (bench/engines.py), kept
+# when make bench-results rewrites the rest.
+ENGINES_SECTION = re.compile(r"\n## Real JITs.*?<!-- bench-engines: end -->\n", re.S)
 
 
 def sh(*cmd, cwd=None):
@@ -365,6 +368,7 @@ def record(out, srcdir, command, note, summary_path):
         "`make bench-results` (in a build configured with `--enable-bench`), which",
         "runs the benchmarks, writes this file and rewrites the README's excerpt;",
         "run it again to refresh both. Plots: `bench/results/*.svg` in the build.",
+        "The last section, real JITs, is `make bench-engines`'s, and kept.",
         "",
         "## Run",
         "",
@@ -377,8 +381,15 @@ def record(out, srcdir, command, note, summary_path):
     if note:
         hdr.append(f"- note: {note}")
     hdr += ["", "`free -g`:", "", "```", m["free"], "```", "", "## Summary", ""]
+    engines = ""
+    try:
+        with open(out) as f:
+            e = ENGINES_SECTION.search(f.read())
+            engines = e.group(0) if e else ""
+    except OSError:
+        pass
     with open(out, "w") as f:
-        f.write("\n".join(hdr) + "\n" + summary)
+        f.write("\n".join(hdr) + "\n" + summary + engines)
 
     readme = os.path.join(srcdir, "README.md")
     with open(readme) as f:

@@ -1,0 +1,87 @@
+#!/bin/sh
+# bench_engines.sh - make bench-engines cannot rot: bench/engines.py runs
+# two of its workloads in their small variants, one timed pair each, plain
+# and preloaded; every run's output is the expected one, the preload was
+# loaded and served the engine's code, peak RSS was measured both ways; an
+# engine missing from PATH is a "not installed" row, not an error; the
+# table lands between the markers of a results file, and a file without
+# them is left alone.  Timings are not checked here.
+set -u
+srcdir=${srcdir:-..}
+src=$(cd "$srcdir" && pwd)
+engines=$src/bench/engines.py
+n=0
+echo "1..8"
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); echo "ok $n # SKIP $2"; i=$((i + 1)); done; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+case "${HP_LDFLAGS:-}" in *sanitize*)
+	skip 8 "the preload is tested in the plain build"
+	exit 0 ;;
+esac
+if ! command -v luajit >/dev/null 2>&1 || ! command -v pcre2grep >/dev/null 2>&1; then
+	skip 8 "needs luajit and pcre2grep (apt-get install luajit pcre2-utils)"
+	exit 0
+fi
+json() { python3 -c "import json,sys; d={r['name']: r for r in json.load(open(sys.argv[1]))}; print($2)" "$1"; }
+
+python3 "$engines" --quick --rounds 1 --only luajit-flips,pcre2grep . "$src" "$tmp/out" \
+	> "$tmp/log" 2>&1
+rc=$?
+sed -n 's/^| \(luajit\|pcre2\)/# | \1/p' "$tmp/log"
+check "engines.py --quick --rounds 1 ran luajit-flips and pcre2grep (exit $rc)" \
+	'[ $rc -eq 0 ] && [ -s "$tmp/out/engines.json" ] && grep -q "^| pcre2grep" "$tmp/out/engines.md"'
+ok=$(json "$tmp/out/engines.json" 'all(r["same_output"] and r["expected"] for r in d.values())')
+check "both ways, every run printed the expected output ($ok)" '[ "$ok" = True ]'
+set -- $(json "$tmp/out/engines.json" 'd["luajit-flips"]["served"]["exec"], d["pcre2grep"]["served"]["exec"]')
+lj=${1:-0} re=${2:-0}
+check "the preload was loaded and served their code ($lj JIT areas, $re RWX mappings)" \
+	'[ "$lj" -gt 0 ] && [ "$re" -gt 0 ]'
+rss=$(json "$tmp/out/engines.json" 'min(r[m]["maxrss_kb"] for r in d.values() for m in ("plain", "preload"))')
+check "peak RSS measured both ways (smallest $rss KiB)" '[ "${rss:-0}" -gt 500 ]'
+
+# An engine that is not on PATH: a row that says so, and the rest measured.
+mkdir "$tmp/bin"
+ln -s "$(command -v env)" "$(command -v pcre2grep)" "$tmp/bin/"
+py=$(python3 -c 'import sys; print(sys.executable)')
+PATH=$tmp/bin "$py" "$engines" --quick --rounds 1 \
+	--only luajit-flips,pcre2grep . "$src" "$tmp/out2" > "$tmp/log2" 2>&1
+rc=$?
+check "without luajit on PATH: a \"not installed\" row, pcre2grep still measured (exit $rc)" \
+	'[ $rc -eq 0 ] && grep -q "^| luajit-flips | not installed (luajit)" "$tmp/out2/engines.md" &&
+	 grep -q "^| pcre2grep | [0-9]" "$tmp/out2/engines.md"'
+
+# The table between the markers; a file without them: an error, unchanged.
+printf 'head\n<!-- bench-engines: begin (x) -->\nold\n<!-- bench-engines: end -->\ntail\n' \
+	> "$tmp/r.md"
+printf 'no markers\n' > "$tmp/bare.md"
+python3 -c "
+import sys; sys.argv = ['x']; sys.path.insert(0, '$src/bench'); import engines
+engines.replace_marked('$tmp/r.md', 'new table\n')" 2>&1 | sed 's/^/# /'
+check "the table is written between the bench-engines markers" \
+	'[ "$(cat "$tmp/r.md")" = "$(printf "head\n<!-- bench-engines: begin (x) -->\nnew table\n<!-- bench-engines: end -->\ntail")" ]'
+python3 -c "
+import sys; sys.path.insert(0, '$src/bench'); import engines
+engines.replace_marked('$tmp/bare.md', 'new table\n')" > "$tmp/err" 2>&1
+rc=$?
+check "a results file without the markers: an error naming it, the file unchanged" \
+	'[ $rc -ne 0 ] && grep -q "no bench-engines markers" "$tmp/err" && [ "$(cat "$tmp/bare.md")" = "no markers" ]'
+
+# make bench-results rewrites docs/bench-results.md whole: the section that
+# make bench-engines wrote stays, and the README keeps both excerpts.
+mkdir -p "$tmp/rec/docs"
+cp "$src/README.md" "$tmp/rec/"
+printf '# t\n\n## Real JITs with and without the preload\n\n%s\nengines table\n%s\n' \
+	'<!-- bench-engines: begin (x) -->' '<!-- bench-engines: end -->' > "$tmp/rec/docs/r.md"
+printf '# hugeperm benchmarks\n\n## Targets\n\n| target | measured | |\n|---|---:|---|\n| t | 1 | met |\n\n' \
+	> "$tmp/summary.md"
+python3 "$src/bench/report.py" --record "$tmp/rec/docs/r.md" --srcdir "$tmp/rec" "$tmp/summary.md" \
+	> "$tmp/err" 2>&1
+rc=$?
+check "report.py --record rewrites the file and keeps the engines section (exit $rc)" \
+	'[ $rc -eq 0 ] && grep -q "^### Targets" "$tmp/rec/docs/r.md" && grep -q "^engines table$" "$tmp/rec/docs/r.md" &&
+	 grep -q "bench-engines: begin" "$tmp/rec/README.md" && grep -q "^| t | 1 | met |" "$tmp/rec/README.md"'
