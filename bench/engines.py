@@ -107,6 +107,38 @@ WORKLOADS = [
          expect=r"result (-1442349653996848122|347544790745674)\n",
          what="3,000 generated methods called 3,000,000 times in a pseudo-random "
               "order: C1 and C2 fill the code cache (default size)"),
+    dict(name="erlang-modules", engine=["erl", "erlc"],
+         argv=["erl", "-noshell", "-pa", "{work}", "-run", "jit", "main", "100"],
+         quick=["erl", "-noshell", "-pa", "{work}", "-run", "jit", "main", "10"],
+         prepare=lambda w, quick: subprocess.run(
+             ["erlc", "-o", w, os.path.join(HERE, "..", "tests", "e2e", "engines", "jit.erl")],
+             check=True),
+         expect=r"modules (100 sum 448000|10 sum 26800)\n",
+         what="100 generated modules of 40 functions compiled and called: BEAM's JIT "
+              "writes through a memfd's RW view and runs the RX view (shared memory)"),
+    dict(name="php-tracing", engine=["php"],
+         argv=["php", "-d", "opcache.enable_cli=1", "-d", "opcache.jit_buffer_size=64M",
+               "-d", "opcache.jit=tracing", "{tests}/jit.php", "2000"],
+         quick=["php", "-d", "opcache.enable_cli=1", "-d", "opcache.jit_buffer_size=64M",
+                "-d", "opcache.jit=tracing", "{tests}/jit.php", "200"],
+         expect=r"functions (2000 sum 500085384120|200 sum 4962467320)\n",
+         what="2,000 functions hot enough for opcache's tracing JIT (its buffer is in "
+              "shared anonymous memory)"),
+    dict(name="ruby-yjit", engine=["ruby"],
+         argv=["ruby", "--yjit", "{tests}/yjit.rb", "3000"],
+         quick=["ruby", "--yjit", "{tests}/yjit.rb", "300"],
+         expect=r"(723445056|7530128)\n19999900000\n",
+         what="3,000 generated methods compiled by YJIT into its 256 MiB "
+              "MAP_FIXED_NOREPLACE code range"),
+    dict(name="mono-methods", engine=["mono", "mcs"],
+         argv=["mono", "{work}/Jit.exe"],
+         quick=["mono", "{work}/Jit.exe"],
+         prepare=lambda w, quick: subprocess.run(
+             ["mcs", "-out:" + os.path.join(w, "Jit.exe"),
+              os.path.join(HERE, "..", "tests", "e2e", "engines", "Jit.cs")],
+             check=True, stdout=subprocess.DEVNULL),
+         expect=r"696147960\n",
+         what="C# methods JIT-compiled by Mono into MAP_32BIT code chunks"),
 ]
 
 # GNU time measures peak RSS from a small parent (see Runner.run); without
