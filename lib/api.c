@@ -260,6 +260,9 @@ static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded
 		void *p = hp_tcache_alloc(a, k, cls); /* the fast path */
 		if (p)
 			TRACE(a, HP_EV_MAP, p, size, cls);
+		int err = errno;
+		after_call(a); /* a refill's fresh block may be queued */
+		errno = err;
 		return p;
 	}
 

@@ -297,12 +297,7 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 	} else if (b->lazy) {
 		b->huge = false; /* no memory yet: it comes, huge, when touched */
 	} else if (backend == HP_BACKEND_THP) {
-		/* The populate fault normally took a huge page; MADV_COLLAPSE on
-		 * a block that is already huge returns at once (~40 us), and on
-		 * one that is not, makes it so.  Either way its answer is the
-		 * kernel's word on the block, not a guess.  It runs with the
-		 * arena lock held (internal.h). */
-		b->huge = a->os->collapse(b->base, HP_BLOCK_SIZE) == 0;
+		hp_collapse_fresh(a, b); /* asks the kernel; never MADV_COLLAPSE here */
 	} else {
 		b->huge = false;
 	}

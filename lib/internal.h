@@ -37,11 +37,12 @@
  * inside liburcu-bp read-side sections) and the per-page allocation states
  * (astate, atomics) are used without it.
  * mprotect is called with the lock held (it must be atomic with the
- * bookkeeping).  MADV_COLLAPSE runs with the lock held once, when a new THP
- * block is committed (block_committed: on a block that the populate fault
- * made huge it returns at once); every other collapse (collapse.c) marks
- * the block `collapsing`, drops the lock, and protection changes on that
- * block wait on the arena's condition variable until the collapse returns.
+ * bookkeeping).  MADV_COLLAPSE never runs with the lock held, nor on the
+ * allocation path: a new THP block learns whether its populate fault took a
+ * huge page from PAGEMAP_SCAN (hp_collapse_fresh) and is queued if not; a
+ * collapse (collapse.c) marks the block `collapsing`, drops the lock, and
+ * protection changes on that block wait on the arena's condition variable
+ * until the collapse returns.
  */
 #ifndef HP_INTERNAL_H
 #define HP_INTERNAL_H
@@ -166,6 +167,11 @@ bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b);
 /* @b became uniform; queue it if it needs a collapse, and wake (or start)
  * the collapse thread.  Lock held. */
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b);
+/* Fresh THP block @b is populated and uniform: set b->huge from the
+ * kernel's page tables (PAGEMAP_SCAN, a few microseconds), and queue a
+ * collapse if it is not huge or the kernel cannot say.  Never calls
+ * MADV_COLLAPSE.  Lock held. */
+void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b);
 /* hp_collapse_run() flags */
 #define HP_RUN_NOW   0x1 /* ignore the delay (sync mode) */
 #define HP_RUN_FORCE 0x2 /* ignore the backoff too (hp_collapse_pending) */
