@@ -285,6 +285,7 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 			    bool aliased, int node)
 {
 	hp_block_reset(b, cls);
+	hp_fresh_committed(b, cls & PROT_EXEC); /* commit_run's fill */
 	b->pool_set = (uint8_t)set;
 	b->pool_idx = (uint8_t)(node % HP_MAX_NODES);
 	b->backend = (uint8_t)backend;
@@ -436,6 +437,7 @@ static int trap_block(struct hp_arena *a, struct hp_block *b)
 		hp_block_reset(b, PROT_READ | PROT_WRITE);
 	}
 	a->os->store(at, NULL, HP_TRAP_BYTE, HP_BLOCK_SIZE);
+	hp_fresh_dirty(b, 0, HP_BLOCK_PAGES);
 	return 0;
 }
 

@@ -18,7 +18,8 @@
  *    │
  *   collapse   backend        the collapse queue; backend choice and names
  *    │
- *   block                     pure: bitmaps, per-page protections
+ *   block  fresh              pure: bitmaps, per-page protections; which
+ *                             pages read as zero
  *   os                        os.c, os_maps.c, os_probe.c (os.h)
  *   from any layer: options, fmt, trace (trace writes through os)
  *
@@ -158,6 +159,20 @@ int hp_block_alloc_start(const struct hp_block *b, unsigned page);
 void hp_block_set_prot(struct hp_block *b, unsigned first, unsigned n, int prot);
 /* Do all of [first, first+n) have @prot already? */
 bool hp_block_prot_is(const struct hp_block *b, unsigned first, unsigned n, int prot);
+
+/* ---------------------------------------------------------------------
+ * fresh (fresh.c): which pages of a block read as zero (b->dirty).
+ * ------------------------------------------------------------------- */
+/* @b's memory just arrived: all zero, or all @filled (int3). */
+void hp_fresh_committed(struct hp_block *b, bool filled);
+/* [first, first+n) of @b may hold bytes now (handed out, filled); the
+ * range may run on into the following blocks (a span), as for clean. */
+void hp_fresh_dirty(struct hp_block *b, unsigned first, size_t n);
+/* [first, first+n) of @b, free, read as zero again (dropped). */
+void hp_fresh_clean(struct hp_block *b, unsigned first, size_t n);
+/* The first dirty page of @b in [from, end), its run's length in *len (0
+ * and end when there is none). */
+unsigned hp_fresh_next_dirty(const struct hp_block *b, unsigned from, unsigned end, unsigned *len);
 
 /* ---------------------------------------------------------------------
  * collapse (collapse.c): the queue, its policy, the optional thread.
@@ -302,6 +317,9 @@ void hp_block_learn_huge(struct hp_arena *a, struct hp_block *b);
  * page before and after, in a block of HP_SET_GUARDED.  Lock held.  Like
  * mmap: the address, or NULL with errno. */
 void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded);
+/* hp_pool_alloc, and the pages read as zero: only those that may hold
+ * bytes (fresh.c) are written, after the protection change. */
+void *hp_pool_alloc_zeroed(struct hp_arena *a, size_t npages, int prot, int home, bool guarded);
 /* Free the allocation that starts at @addr.  0 or errno (EINVAL: no live
  * allocation starts there). */
 int hp_pool_free(struct hp_arena *a, uintptr_t addr);

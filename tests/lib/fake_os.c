@@ -209,6 +209,7 @@ static int f_mem_write(uintptr_t dst, const void *src, size_t size)
 static void f_store(uintptr_t dst, const void *src, int byte, size_t size)
 {
 	fake.stores++; /* fake addresses hold no memory */
+	fake.stored_bytes += size;
 }
 
 static int f_decommit(uintptr_t addr, size_t size)

@@ -72,6 +72,7 @@ struct fake_os_state {
 	int mem_writes;		    /* writes through /proc/self/mem */
 	int mem_write_refuse;	    /* errno for every mem_write, 0: accept */
 	int stores;		    /* the library's own stores (hp_write, fills) */
+	size_t stored_bytes;	    /* ... and their bytes */
 	int guard_calls;	    /* MADV_GUARD_INSTALL/REMOVE calls */
 	int guard_refuse;	    /* errno for them (old kernel: EINVAL), 0: accept */
 	int cpu_node;		    /* the fake topology: the node "this CPU" is on */
