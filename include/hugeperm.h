@@ -54,9 +54,9 @@ extern "C" {
  * Or'ed into the @prot of hp_alloc(), hp_alloc_guarded() and their arena
  * forms.  Only pages that may hold bytes are written: those handed out (or
  * filled with int3) since the kernel zeroed the block's memory; a new
- * block, or the untouched part of a recycled one, costs nothing.  Such an
- * allocation does not come from the calling thread's cache (whose pages
- * were handed out before).
+ * block, or the untouched part of a recycled one, costs nothing.  Pages
+ * from the calling thread's cache were handed out before: a writable
+ * allocation from it is cleared whole.
  */
 #define HP_ZERO (1 << 12)
 

@@ -256,10 +256,14 @@ static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded
 	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
 	int cls = prot & HP_PROT_MASK; /* the class the pages start in */
 	int home = (prot >> HP_HOME_SHIFT) & 8 ? (prot >> HP_HOME_SHIFT) & HP_PROT_MASK : cls;
-	bool zero = prot & HP_ZERO; /* cached pages are dirty: the locked path */
+	/* Cached pages were handed out before: with HP_ZERO a writable one is
+	 * cleared whole, others take the locked path (fresh.c). */
+	bool zero = prot & HP_ZERO;
 	int k = hp_tcache_bin(npages);
-	if (k >= 0 && home == cls && !guarded && !zero) {
+	if (k >= 0 && home == cls && !guarded && (!zero || (cls & PROT_WRITE))) {
 		void *p = hp_tcache_alloc(a, k, cls); /* the fast path */
+		if (p && zero)
+			a->os->store((uintptr_t)p, NULL, 0, npages * HP_PAGE_SIZE);
 		if (p)
 			TRACE(a, HP_EV_MAP, p, size, cls);
 		int err = errno;
