@@ -14,6 +14,9 @@
  *   code/PEER        8. packed code: alloc+free of 64-256 bytes (hp_code_alloc
  *                       against mi_malloc), at 1 and 2 threads; the trap fill
  *                       alone; patch/hp_write_code: 64 bytes into live code
+ *   fresh/PEER/N     9. memory that reads zero, as mmap gives it: map N
+ *                       pages, write each, unmap; fresh-block/PEER: the
+ *                       first use of a new 2 MiB block
  *
  * Peers get their best configuration: mimalloc runs with
  * MIMALLOC_LARGE_OS_PAGES=1 (set by make bench), the ideal THP case is one
@@ -516,6 +519,74 @@ static void bm_patch_code(gb_state *st, void *arg)
 	gb_items(st, gb_iterations_done(st));
 }
 
+/* ---------------------------------------------------------------------
+ * 9. Fresh memory: N pages that read as zero (what the preload serves for
+ *    an mmap), each page written, given back.  hugeperm zeroes only pages
+ *    handed out before (HP_ZERO); hugeperm-memset is the way without it
+ *    (the preload before HP_ZERO); mmap pays a fault per page and a munmap.
+ * ------------------------------------------------------------------- */
+enum fresh_peer { FR_HP_ZERO, FR_HP_MEMSET, FR_MMAP };
+
+static void bm_fresh(gb_state *st, void *arg)
+{
+	enum fresh_peer peer = (enum fresh_peer)(uintptr_t)arg;
+	size_t size = (size_t)gb_arg_of(st, 0) * PAGE;
+	while (gb_keep_running(st)) {
+		char *m;
+		if (peer == FR_MMAP) {
+			m = mmap(NULL, size, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			m = m == MAP_FAILED ? NULL : m;
+		} else {
+			m = hp_alloc(size, RW | (peer == FR_HP_ZERO ? HP_ZERO : 0));
+			if (m && peer == FR_HP_MEMSET)
+				memset(m, 0, size);
+		}
+		if (!m) {
+			gb_skip(st, "allocation failed");
+			break;
+		}
+		for (size_t off = 0; off < size; off += PAGE)
+			((volatile char *)m)[off] = 1;
+		if (peer == FR_MMAP)
+			munmap(m, size);
+		else
+			hp_free(m);
+	}
+	gb_items(st, gb_iterations_done(st));
+}
+
+/* New blocks (commit + populate: the kernel clears them) read as zero:
+ * with HP_ZERO nothing more is written; without, a memset clears them
+ * again.  16 a round, per block in items/s; the arena's creation and
+ * destruction are not timed. */
+static void bm_fresh_block(gb_state *st, void *arg)
+{
+	enum fresh_peer peer = (enum fresh_peer)(uintptr_t)arg;
+	struct hp_config cfg = {
+		.size = sizeof(cfg), .backend = HP_BACKEND_THP, .flags = HP_ARENA_NO_ALIAS};
+	while (gb_keep_running(st)) {
+		gb_pause(st);
+		struct hp_arena *a = hp_arena_create(&cfg);
+		gb_resume(st);
+		for (int i = 0; i < 16; i++) {
+			char *m = a ? hp_arena_alloc(a, BLOCK,
+						     RW | (peer == FR_HP_ZERO ? HP_ZERO : 0))
+				    : NULL;
+			if (!m) {
+				gb_skip(st, "no THP arena");
+				return;
+			}
+			if (peer == FR_HP_MEMSET)
+				memset(m, 0, BLOCK);
+			*(volatile char *)m = 1;
+		}
+		gb_pause(st);
+		hp_arena_destroy(a);
+		gb_resume(st);
+	}
+	gb_items(st, gb_iterations_done(st) * 16);
+}
+
 int main(int argc, char **argv)
 {
 	char name[96];
@@ -571,5 +642,15 @@ int main(int argc, char **argv)
 		gb_real_time(gb_threads(gb_register("code/mimalloc", bm_code, (void *)CODE_MI), t));
 	}
 	gb_register("code/trap-fill", bm_code, (void *)CODE_FILL);
+	static const char *const fresh_names[] = {"fresh/hugeperm", "fresh/hugeperm-memset",
+						  "fresh/mmap"};
+	static const int fresh_pages[] = {16, 64, 512};
+	for (int peer = 0; peer < 3; peer++)
+		for (int k = 0; k < 3; k++)
+			gb_arg(gb_register(fresh_names[peer], bm_fresh, (void *)(uintptr_t)peer),
+			       fresh_pages[k]);
+	gb_unit_us(gb_register("fresh-block/hugeperm", bm_fresh_block, (void *)FR_HP_ZERO));
+	gb_unit_us(
+		gb_register("fresh-block/hugeperm-memset", bm_fresh_block, (void *)FR_HP_MEMSET));
 	return gb_main(argc, argv);
 }

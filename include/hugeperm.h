@@ -49,6 +49,17 @@ extern "C" {
 #define HP_HOME_SHIFT 8
 #define HP_HOME(prot) ((((prot)&7) | 8) << HP_HOME_SHIFT)
 
+/*
+ * HP_ZERO - an allocation whose pages read as zero, as a fresh mmap's do.
+ * Or'ed into the @prot of hp_alloc(), hp_alloc_guarded() and their arena
+ * forms.  Only pages that may hold bytes are written: those handed out (or
+ * filled with int3) since the kernel zeroed the block's memory; a new
+ * block, or the untouched part of a recycled one, costs nothing.  Pages
+ * from the calling thread's cache were handed out before: a writable
+ * allocation from it is cleared whole.
+ */
+#define HP_ZERO (1 << 12)
+
 /* Number of protection classes: one per combination of PROT_READ/WRITE/EXEC. */
 #define HP_NCLASS 8
 
@@ -162,12 +173,13 @@ struct hp_arena; /* opaque */
  * hp_alloc() - allocate pages.
  * @size: bytes; rounded up to whole 4 KiB pages.  Up to 1 GiB.
  * @prot: the pages' protection, PROT_NONE or PROT_READ/WRITE/EXEC bits,
- *        optionally with HP_HOME(class).
+ *        optionally with HP_HOME(class) and HP_ZERO.
  *
  * Allocations of up to 2 MiB come from one block of their class; larger ones
  * take whole contiguous blocks.  The memory is zeroed the first time a block
  * is used (executable classes: filled with int3 traps); later it holds what
- * the previous owner left (executable classes: int3 again).
+ * the previous owner left (executable classes: int3 again), unless @prot
+ * has HP_ZERO.
  *
  * PROT_NONE allocations are reservations: their blocks take no memory
  * (committed lazily, THP-eligible) until hp_protect() makes pages

@@ -222,13 +222,14 @@ static bool arena_ok(struct hp_arena *a, const char *call)
 	return false;
 }
 
-/* Check @prot (with HP_HOME bits); 0, or -1 with errno set. */
+/* Check @prot (with HP_HOME and HP_ZERO bits where @home_ok: an
+ * allocation); 0, or -1 with errno set. */
 static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int prot, bool home_ok)
 {
 	const int wx = PROT_WRITE | PROT_EXEC;
 	int home_bits = (prot >> HP_HOME_SHIFT) & 0xf;
-	if ((prot & ~(HP_PROT_MASK | (0xf << HP_HOME_SHIFT))) ||
-	    (home_bits && (!home_ok || !(home_bits & 8))))
+	if ((prot & ~(HP_PROT_MASK | (0xf << HP_HOME_SHIFT) | HP_ZERO)) ||
+	    ((home_bits || (prot & HP_ZERO)) && !home_ok) || (home_bits && !(home_bits & 8)))
 		return bad(EINVAL, call, ptr, "unknown protection bits");
 	if (!a->allow_rwx && ((prot & wx) == wx || (home_bits & wx) == wx))
 		return bad(EACCES, call, ptr,
@@ -261,16 +262,25 @@ static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded
 	size_t npages = (size + HP_PAGE_SIZE - 1) >> HP_PAGE_SHIFT;
 	int cls = prot & HP_PROT_MASK; /* the class the pages start in */
 	int home = (prot >> HP_HOME_SHIFT) & 8 ? (prot >> HP_HOME_SHIFT) & HP_PROT_MASK : cls;
+	/* Cached pages were handed out before: with HP_ZERO a writable one is
+	 * cleared whole, others take the locked path (fresh.c). */
+	bool zero = prot & HP_ZERO;
 	int k = hp_tcache_bin(npages);
-	if (k >= 0 && home == cls && !guarded) {
+	if (k >= 0 && home == cls && !guarded && (!zero || (cls & PROT_WRITE))) {
 		void *p = hp_tcache_alloc(a, k, cls); /* the fast path */
+		if (p && zero)
+			a->os->store((uintptr_t)p, NULL, 0, npages * HP_PAGE_SIZE);
 		if (p)
 			TRACE(a, HP_EV_MAP, p, size, cls);
+		int err = errno;
+		after_call(a); /* a refill's fresh block may be queued */
+		errno = err;
 		return p;
 	}
 
 	pthread_mutex_lock(&a->lock);
-	void *p = hp_pool_alloc(a, npages, cls, home, guarded);
+	void *p = zero ? hp_pool_alloc_zeroed(a, npages, cls, home, guarded)
+		       : hp_pool_alloc(a, npages, cls, home, guarded);
 	int err = errno;
 	if (p)
 		a->n.allocs++;

@@ -293,6 +293,7 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 			    bool aliased, int node)
 {
 	hp_block_reset(b, cls);
+	hp_fresh_committed(b, cls & PROT_EXEC); /* commit_run's fill */
 	b->pool_set = (uint8_t)set;
 	b->pool_idx = (uint8_t)(node % HP_MAX_NODES);
 	b->backend = (uint8_t)backend;
@@ -305,12 +306,7 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 	} else if (b->lazy) {
 		b->huge = false; /* no memory yet: it comes, huge, when touched */
 	} else if (backend == HP_BACKEND_THP) {
-		/* The populate fault normally took a huge page; MADV_COLLAPSE on
-		 * a block that is already huge returns at once (~40 us), and on
-		 * one that is not, makes it so.  Either way its answer is the
-		 * kernel's word on the block, not a guess.  It runs with the
-		 * arena lock held (internal.h). */
-		b->huge = a->os->collapse(b->base, HP_BLOCK_SIZE) == 0;
+		hp_collapse_fresh(a, b); /* asks the kernel; never MADV_COLLAPSE here */
 	} else {
 		b->huge = false;
 	}
@@ -449,6 +445,7 @@ static int trap_block(struct hp_arena *a, struct hp_block *b)
 		hp_block_reset(b, PROT_READ | PROT_WRITE);
 	}
 	a->os->store(at, NULL, HP_TRAP_BYTE, HP_BLOCK_SIZE);
+	hp_fresh_dirty(b, 0, HP_BLOCK_PAGES);
 	return 0;
 }
 

@@ -22,10 +22,12 @@
  *           range): collapse is disabled for that block and reported.
  *   other   counted; the block leaves the queue until it turns uniform again.
  *
- * The collapse runs with the arena lock dropped: the block is marked
- * `collapsing` and protection changes on it wait (protect.c), so the
- * block is still uniform when the kernel looks at it, and our split count
- * matches the kernel's.
+ * The collapse runs with the arena lock dropped, and nowhere else: the
+ * block is marked `collapsing` and protection changes on it wait
+ * (protect.c), so the block is still uniform when the kernel looks at it,
+ * and our split count matches the kernel's.  A fresh block is not
+ * collapsed at commit: hp_collapse_fresh asks PAGEMAP_SCAN whether its
+ * populate fault took a huge page, and queues it if not.
  *
  * The delay, rate and retries are the arena's settings (hp_arena_init),
  * and every time here is the OS layer's now_ns: the thread sleeps on the
@@ -90,6 +92,20 @@ void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 			a->thread_running = true;
 		pthread_cond_signal(&a->thread_wake);
 	}
+}
+
+void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b)
+{
+	bool huge = false;
+	if (a->os->huge_mapped(b->base, HP_BLOCK_SIZE, &huge) == 0 && huge) {
+		b->huge = true;
+		return;
+	}
+	/* Not huge (a fragmented machine; the exec view of an aliased block,
+	 * whose shmem pages are small with shmem_enabled=never), or no answer
+	 * (PAGEMAP_SCAN is Linux 6.7+): a collapse, later, lock dropped. */
+	b->huge = false;
+	hp_collapse_note_uniform(a, b);
 }
 
 /* Does @b still need a collapse at all? */

@@ -18,7 +18,8 @@
  *    │                        purge: free blocks back to the kernel
  *   collapse   backend        the collapse queue; backend choice and names
  *    │
- *   block                     pure: bitmaps, per-page protections
+ *   block  fresh              pure: bitmaps, per-page protections; which
+ *                             pages read as zero
  *   os                        os.c, os_maps.c, os_probe.c (os.h)
  *   from any layer: options, fmt, trace (trace writes through os)
  *
@@ -37,11 +38,12 @@
  * inside liburcu-bp read-side sections) and the per-page allocation states
  * (astate, atomics) are used without it.
  * mprotect is called with the lock held (it must be atomic with the
- * bookkeeping).  MADV_COLLAPSE runs with the lock held once, when a new THP
- * block is committed (block_committed: on a block that the populate fault
- * made huge it returns at once); every other collapse (collapse.c) marks
- * the block `collapsing`, drops the lock, and protection changes on that
- * block wait on the arena's condition variable until the collapse returns.
+ * bookkeeping).  MADV_COLLAPSE never runs with the lock held, nor on the
+ * allocation path: a new THP block learns whether its populate fault took a
+ * huge page from PAGEMAP_SCAN (hp_collapse_fresh) and is queued if not; a
+ * collapse (collapse.c) marks the block `collapsing`, drops the lock, and
+ * protection changes on that block wait on the arena's condition variable
+ * until the collapse returns.
  */
 #ifndef HP_INTERNAL_H
 #define HP_INTERNAL_H
@@ -159,6 +161,20 @@ void hp_block_set_prot(struct hp_block *b, unsigned first, unsigned n, int prot)
 bool hp_block_prot_is(const struct hp_block *b, unsigned first, unsigned n, int prot);
 
 /* ---------------------------------------------------------------------
+ * fresh (fresh.c): which pages of a block read as zero (b->dirty).
+ * ------------------------------------------------------------------- */
+/* @b's memory just arrived: all zero, or all @filled (int3). */
+void hp_fresh_committed(struct hp_block *b, bool filled);
+/* [first, first+n) of @b may hold bytes now (handed out, filled); the
+ * range may run on into the following blocks (a span), as for clean. */
+void hp_fresh_dirty(struct hp_block *b, unsigned first, size_t n);
+/* [first, first+n) of @b, free, read as zero again (dropped). */
+void hp_fresh_clean(struct hp_block *b, unsigned first, size_t n);
+/* The first dirty page of @b in [from, end), its run's length in *len (0
+ * and end when there is none). */
+unsigned hp_fresh_next_dirty(const struct hp_block *b, unsigned from, unsigned end, unsigned *len);
+
+/* ---------------------------------------------------------------------
  * collapse (collapse.c): the queue, its policy, the optional thread.
  * ------------------------------------------------------------------- */
 /* Queue @b if it needs a collapse; true if it was queued now.  Lock held. */
@@ -166,6 +182,11 @@ bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b);
 /* @b became uniform; queue it if it needs a collapse, and wake (or start)
  * the collapse thread.  Lock held. */
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b);
+/* Fresh THP block @b is populated and uniform: set b->huge from the
+ * kernel's page tables (PAGEMAP_SCAN, a few microseconds), and queue a
+ * collapse if it is not huge or the kernel cannot say.  Never calls
+ * MADV_COLLAPSE.  Lock held. */
+void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b);
 /* hp_collapse_run() flags */
 #define HP_RUN_NOW   0x1 /* ignore the delay (sync mode) */
 #define HP_RUN_FORCE 0x2 /* ignore the backoff too (hp_collapse_pending) */
@@ -323,6 +344,9 @@ void hp_block_learn_huge(struct hp_arena *a, struct hp_block *b);
  * page before and after, in a block of HP_SET_GUARDED.  Lock held.  Like
  * mmap: the address, or NULL with errno. */
 void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded);
+/* hp_pool_alloc, and the pages read as zero: only those that may hold
+ * bytes (fresh.c) are written, after the protection change. */
+void *hp_pool_alloc_zeroed(struct hp_arena *a, size_t npages, int prot, int home, bool guarded);
 /* Free the allocation that starts at @addr.  0 or errno (EINVAL: no live
  * allocation starts there). */
 int hp_pool_free(struct hp_arena *a, uintptr_t addr);

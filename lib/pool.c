@@ -129,6 +129,7 @@ static struct hp_block *pool_steal(struct hp_arena *a, int set, unsigned n, int 
 
 static int fill_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n,
 		      const char *page_of_bytes);
+static int zero_dirty(struct hp_arena *a, struct hp_block *b, size_t first, size_t n);
 static const char trap_page[HP_PAGE_SIZE];
 
 /* Pages about to be handed out with protection @prot, from a block of home
@@ -140,7 +141,27 @@ static bool needs_trap(int prot, int home)
 	return (prot & PROT_EXEC) && !(home & PROT_EXEC);
 }
 
-static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, int home, int node)
+/*
+ * Pages [first, first+n) of the range at @b, just taken, to protection
+ * @prot: filled with int3 if they become executable, or, with @zero, made
+ * to read as zero (only the dirty ones are written: fresh.c; a zeroed page
+ * needs no trap).  On error they are back at the home class.  0 or errno.
+ */
+static int hand_out(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n, int prot,
+		    bool zero)
+{
+	int err = needs_trap(prot, b->home) && !zero ? fill_pages(a, b, first, n, trap_page) : 0;
+	if (!err)
+		err = hp_pages_protect(a, b, first, n, prot);
+	if (!err && zero && (err = zero_dirty(a, b, first, n)))
+		(void)hp_pages_protect(a, b, first, n, b->home);
+	if (!err)
+		hp_fresh_dirty(b, first, n);
+	return err;
+}
+
+static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, int home, int node,
+			bool zero)
 {
 	unsigned n = (unsigned)((npages + HP_BLOCK_PAGES - 1) / HP_BLOCK_PAGES);
 	struct hp_block *head;
@@ -149,31 +170,27 @@ static void *alloc_span(struct hp_arena *a, int set, size_t npages, int prot, in
 		errno = err;
 		return NULL;
 	}
-	if (prot != home) {
-		size_t npg = (size_t)n * HP_BLOCK_PAGES;
-		err = needs_trap(prot, home) ? fill_pages(a, head, 0, npg, trap_page) : 0;
-		if (!err)
-			err = hp_pages_protect(a, head, 0, npg, prot);
-		if (err) {
-			for (unsigned i = 0; i < n; i++) {
-				hp_block_give(&head[i], 0, HP_BLOCK_PAGES);
-				hp_arena_put_block(a, &head[i]);
-			}
-			errno = err;
-			return NULL;
+	err = hand_out(a, head, 0, (size_t)n * HP_BLOCK_PAGES, prot, zero);
+	if (err) {
+		for (unsigned i = 0; i < n; i++) {
+			hp_block_give(&head[i], 0, HP_BLOCK_PAGES);
+			hp_arena_put_block(a, &head[i]);
 		}
+		errno = err;
+		return NULL;
 	}
 	return (void *)head->base;
 }
 
-/* Place @npages of class @home, with protection @prot, in pool set @set. */
-static void *place(struct hp_arena *a, int set, size_t npages, int prot, int home)
+/* Place @npages of class @home, with protection @prot, in pool set @set;
+ * reading as zero with @zero. */
+static void *place(struct hp_arena *a, int set, size_t npages, int prot, int home, bool zero)
 {
 	bool changes = prot != home;
 	int node = hp_arena_node(a), nd = node % HP_MAX_NODES;
 
 	if (npages > HP_BLOCK_PAGES)
-		return alloc_span(a, set, npages, prot, home, node);
+		return alloc_span(a, set, npages, prot, home, node, zero);
 
 	unsigned n = (unsigned)npages;
 	struct hp_block *b;
@@ -211,9 +228,7 @@ static void *place(struct hp_arena *a, int set, size_t npages, int prot, int hom
 	hp_pool_remove(a, b);
 	int first = hp_block_find_run(b, n);
 	hp_block_take(b, (unsigned)first, n);
-	int err = needs_trap(prot, b->home) ? fill_pages(a, b, (unsigned)first, n, trap_page) : 0;
-	if (!err)
-		err = hp_pages_protect(a, b, (unsigned)first, n, prot);
+	int err = hand_out(a, b, (unsigned)first, n, prot, zero);
 	if (err) {
 		hp_block_give(b, (unsigned)first, n);
 		if (b->nused == 0)
@@ -273,7 +288,8 @@ static void unguard_pages(struct hp_arena *a, struct hp_block *b, size_t first, 
 	}
 }
 
-void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded)
+static void *pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded,
+			bool zero)
 {
 	/* Hugetlb pages are taken at map time and change protection only
 	 * whole: lazy allocations (NONE) and class changes go to THP blocks.
@@ -284,8 +300,8 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool 
 			  ((home & PROT_EXEC) && a->backend == HP_BACKEND_HUGETLB_1G);
 	int set = guarded ? HP_SET_GUARDED : to_mutable ? HP_SET_MUTABLE : HP_SET_PRIMARY;
 	if (!guarded)
-		return place(a, set, npages, prot, home);
-	uintptr_t p = (uintptr_t)place(a, set, npages + 2, prot, home);
+		return place(a, set, npages, prot, home, zero);
+	uintptr_t p = (uintptr_t)place(a, set, npages + 2, prot, home, zero);
 	if (!p)
 		return NULL;
 	struct hp_block *b = hp_block_of(p);
@@ -293,6 +309,16 @@ void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool 
 	guard_pages(a, b, first,
 		    b->state == HP_BLOCK_SPAN ? (size_t)b->span * HP_BLOCK_PAGES : npages + 2);
 	return (void *)(p + HP_PAGE_SIZE);
+}
+
+void *hp_pool_alloc(struct hp_arena *a, size_t npages, int prot, int home, bool guarded)
+{
+	return pool_alloc(a, npages, prot, home, guarded, false);
+}
+
+void *hp_pool_alloc_zeroed(struct hp_arena *a, size_t npages, int prot, int home, bool guarded)
+{
+	return pool_alloc(a, npages, prot, home, guarded, true);
 }
 
 /* Where the allocation that holds @addr lives: its first block, first page
@@ -474,6 +500,31 @@ static int fill_pages(struct hp_arena *a, struct hp_block *b, size_t first, size
 
 static const char zero_page[HP_PAGE_SIZE];
 
+/* Make the dirty pages of [first, first+n) of the range at @b read as zero:
+ * a store where they are writable, else as hp_write writes.  0 or the
+ * first error. */
+static int zero_dirty(struct hp_arena *a, struct hp_block *b, size_t first, size_t n)
+{
+	for (size_t p = first; p < first + n;) {
+		struct hp_block *blk = nth_block(b, p);
+		unsigned i = (unsigned)(p % HP_BLOCK_PAGES), len;
+		unsigned end = first + n - p < HP_BLOCK_PAGES - i ? i + (unsigned)(first + n - p)
+								  : HP_BLOCK_PAGES;
+		unsigned at = hp_fresh_next_dirty(blk, i, end, &len);
+		if (len && hp_block_prot_is(blk, at, len, blk->prot[at]) &&
+		    (blk->prot[at] & PROT_WRITE)) {
+			a->os->store(blk->base + (uintptr_t)at * HP_PAGE_SIZE, NULL, 0,
+				     (size_t)len * HP_PAGE_SIZE);
+		} else if (len) {
+			int err = fill_pages(a, b, p - i + at, len, zero_page);
+			if (err)
+				return err;
+		}
+		p += at + len - i;
+	}
+	return 0;
+}
+
 /*
  * Drop the memory of @n pages from page @first of block run @b (MADV_DONTNEED):
  * they read as zero after, their protection stays.  A whole block loses its
@@ -543,9 +594,12 @@ int hp_pool_free_claimed(struct hp_arena *a, struct hp_block *b, unsigned first)
 	/* Pages are emptied (lazy blocks) and go back to the home class first:
 	 * if that fails, nothing but their bytes has changed and the
 	 * allocation is still live. */
-	int err = hp_block_drops_free(b) ? drop_pages(a, b, first, n) : 0;
+	bool drops = hp_block_drops_free(b);
+	int err = drops ? drop_pages(a, b, first, n) : 0;
 	if (!err)
 		err = hp_pages_protect(a, b, first, n, b->home);
+	if (!err && drops)
+		hp_fresh_clean(b, first, n);
 	if (err) {
 		if (guarded)
 			guard_pages(a, b, first, n);

@@ -141,6 +141,8 @@ struct hp_block {
 	struct hp_block *qnext;		 /* collapse queue */
 	uint64_t used[HP_BITMAP_WORDS];	 /* page handed out */
 	uint64_t start[HP_BITMAP_WORDS]; /* page starts an allocation */
+	uint64_t dirty[HP_BITMAP_WORDS]; /* page may hold non-zero bytes: handed out
+					  * or filled since the kernel zeroed it */
 	uint8_t prot[HP_BLOCK_PAGES];	 /* each page's protection, as the kernel has it */
 	uint32_t astate[HP_BLOCK_PAGES]; /* at an allocation's first page: HP_A_* | pages << 2 */
 	uint16_t nprot[HP_NCLASS];	 /* pages per protection */

@@ -161,7 +161,11 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 		.own_block = pl.own_block,
 	};
 
-	void *p = hp_arena_alloc(a, pl.size, pl.cls);
+	/* The library zeroes an allocation the program maps whole, and only
+	 * the pages that may hold bytes (a fresh block's are zero already);
+	 * a block of its own is zeroed here, as far as the program maps it. */
+	bool whole = kind != KIND_CODE_RANGE && pl.size == len;
+	void *p = hp_arena_alloc(a, pl.size, pl.cls | (whole ? HP_ZERO : 0));
 	if (!p)
 		return 0;
 	/* A JIT that gives a hint needs its code within reach of its own
@@ -180,7 +184,7 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 	reg.start = reg.base;
 	reg.end = reg.base + len;
 	reg.prot = (unsigned char)(reg.relaxed ? PROTS : prot);
-	if (kind != KIND_CODE_RANGE)
+	if (kind != KIND_CODE_RANGE && !whole)
 		zero(&reg, reg.start, len);
 	reg.prot = (unsigned char)prot;
 	if (!region_insert(&reg)) {

@@ -64,6 +64,7 @@ int main(void)
 	a = hp_arena_create(&cfg);
 	char *rw = hp_arena_alloc(a, 4096, RW);
 	char *rx = hp_arena_alloc(a, 4096, RX);
+	hp_arena_collapse_pending(a); /* the fresh aliased RX block: huge now */
 	long split0 = kernel_vmstat("thp_split_pmd");
 	char *ro = hp_arena_alloc(a, 4096, PROT_READ);
 	ok(rw && rx && ro, "three classes in two blocks");

@@ -134,6 +134,8 @@ static void where(void *arg)
 	}
 	if (prot & PROT_WRITE)
 		p[0] = 1;
+	else /* an aliased block's exec view has no page until touched */
+		(void)*(volatile char *)p;
 	int mode = -1, status = -1;
 	unsigned long mask[16] = {0};
 	void *pages[1] = {p};

@@ -16,6 +16,7 @@ static void use_some(void *arg)
 {
 	void *p = hp_alloc(3 * 4096, PROT_READ | PROT_WRITE);
 	void *q = hp_alloc(4096, PROT_READ | PROT_EXEC);
+	hp_collapse_pending(); /* a fresh aliased block waits in the queue */
 	(void)p;
 	(void)q;
 }

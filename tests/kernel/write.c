@@ -81,6 +81,10 @@ static void exercise(struct hp_arena *a, const char *how, int want_method)
 	uintptr_t chunk = (uintptr_t)f & ~(HP_CHUNK_SIZE - 1);
 	ok(f && g, "%s: two RX pages", how);
 	ok(f[0] == 0xcc && f[4095] == 0xcc, "%s: fresh RX memory holds int3 traps", how);
+	/* A fresh block is never collapsed on the allocation path: an aliased
+	 * one (shmem, small pages under shmem_enabled=never) waits in the
+	 * queue; a private one was made huge by its populate fault. */
+	ok(hp_arena_collapse_pending(a) >= 0, "%s: the queued collapses run", how);
 	is(kernel_huge_pages(blk, HP_BLOCK_SIZE), 512, "%s: the RX block is PMD-mapped", how);
 
 	long split0 = kernel_vmstat("thp_split_pmd");

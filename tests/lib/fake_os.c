@@ -8,7 +8,15 @@
 
 struct fake_os_state fake;
 static uintptr_t next_addr = 0x500000000000UL;
-static bool committing;
+/* The last THP commit, populated: PAGEMAP_SCAN there tells what its
+ * fault took (huge, unless fake.fresh_small), until the next protect,
+ * discard or decommit; elsewhere the fake has no page tables to scan. */
+static uintptr_t fresh_lo, fresh_hi;
+static bool fresh_exec_view; /* aliased: its exec view has no page yet */
+
+/* The arenas on the fake OS, whose locks the collapse hook checks. */
+#define MAX_ARENAS 16
+static struct hp_arena *arenas[MAX_ARENAS];
 
 const char *const fake_hook_names[FH_NHOOKS] = {
 	"reserve",    "reserve_in",  "release",	     "commit",	     "decommit",
@@ -117,8 +125,11 @@ static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill
 		fake.commit_fail_after--;
 	fake.commit_calls++;
 	track(addr, size, true);
-	/* The verification collapse that follows a THP commit is not counted. */
-	committing = backend == HP_BACKEND_THP && prot != PROT_NONE; /* NONE: lazy, no check */
+	if (backend == HP_BACKEND_THP && prot != PROT_NONE) { /* NONE: lazy, no memory */
+		fresh_lo = addr;
+		fresh_hi = addr + size;
+		fresh_exec_view = false;
+	}
 	return 0;
 }
 
@@ -148,7 +159,11 @@ static int f_alias_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, s
 		return fake.shm_refuse;
 	fake.shm_commits++;
 	track(addr, size, true);
-	committing = backend == HP_BACKEND_THP;
+	if (backend == HP_BACKEND_THP) { /* the alias view populated, the exec view not */
+		fresh_lo = addr;
+		fresh_hi = addr + size;
+		fresh_exec_view = true;
+	}
 	return 0;
 }
 
@@ -195,10 +210,12 @@ static int f_mem_write(uintptr_t dst, const void *src, size_t size)
 static void f_store(uintptr_t dst, const void *src, int byte, size_t size)
 {
 	fake.stores++; /* fake addresses hold no memory */
+	fake.stored_bytes += size;
 }
 
 static int f_decommit(uintptr_t addr, size_t size)
 {
+	fresh_lo = fresh_hi = 0;
 	int err = fault(FH_DECOMMIT);
 	if (err)
 		return err;
@@ -208,6 +225,7 @@ static int f_decommit(uintptr_t addr, size_t size)
 
 static int f_discard(uintptr_t addr, size_t size)
 {
+	fresh_lo = fresh_hi = 0;
 	int err = fault(FH_DISCARD);
 	if (err)
 		return err;
@@ -226,6 +244,7 @@ static int f_populate(uintptr_t addr, size_t size)
 
 static int f_protect(uintptr_t addr, size_t size, int prot)
 {
+	fresh_lo = fresh_hi = 0;
 	int err = fault(FH_PROTECT);
 	if (err)
 		return err;
@@ -235,17 +254,24 @@ static int f_protect(uintptr_t addr, size_t size, int prot)
 	return 0;
 }
 
+/* Does the calling thread hold @a's lock?  The fake arenas' locks check
+ * errors (fake_arena): only the owner can unlock one, and gets it back. */
+static bool lock_held(struct hp_arena *a)
+{
+	if (pthread_mutex_unlock(&a->lock) != 0)
+		return false; /* EPERM: not ours */
+	pthread_mutex_lock(&a->lock);
+	return true;
+}
+
 static int f_collapse(uintptr_t addr, size_t size)
 {
+	for (int k = 0; k < MAX_ARENAS; k++)
+		if (arenas[k] && lock_held(arenas[k]))
+			fake.collapse_locked++;
 	int err = fault(FH_COLLAPSE);
-	if (err) {
-		committing = false;
+	if (err)
 		return err;
-	}
-	if (committing) {
-		committing = false;
-		return 0;
-	}
 	int i = fake.collapse_calls++;
 	return i < fake.ncollapse_script ? fake.collapse_script[i] : 0;
 }
@@ -332,7 +358,13 @@ static int f_cpu_node(void)
 static int f_huge_mapped(uintptr_t addr, size_t size, bool *huge)
 {
 	int err = fault(FH_HUGE_MAPPED);
-	return err ? err : ENOTTY; /* no khugepaged here: our bookkeeping is the truth */
+	if (err || (err = fake.huge_mapped_refuse))
+		return err;
+	if (addr >= fresh_lo && addr + size <= fresh_hi) {
+		*huge = !fake.fresh_small && !fresh_exec_view;
+		return 0;
+	}
+	return ENOTTY; /* no khugepaged here: our bookkeeping is the truth */
 }
 
 static void f_meta_free(void *p, size_t size)
@@ -380,7 +412,7 @@ void fake_reset(void)
 {
 	memset(&fake, 0, sizeof(fake));
 	fake.commit_fail_after = -1;
-	committing = false;
+	fresh_lo = fresh_hi = 0;
 	nunits = 0;
 }
 
@@ -390,11 +422,26 @@ struct hp_arena *fake_arena(int backend, int mode)
 	hp_arena_init(a, &fake_os, backend,
 		      hp_backend_is_hugetlb(backend) ? HP_BACKEND_THP : backend, &hp_opt);
 	a->collapse_mode = mode;
+	/* A lock that knows its owner, for the collapse hook's check. */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_init(&a->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	for (int k = 0; k < MAX_ARENAS; k++)
+		if (!arenas[k]) {
+			arenas[k] = a;
+			break;
+		}
 	return a;
 }
 
 void fake_arena_free(struct hp_arena *a)
 {
+	for (int k = 0; k < MAX_ARENAS; k++)
+		if (arenas[k] == a)
+			arenas[k] = NULL;
 	hp_arena_teardown(a);
 	free(a);
 }

@@ -3,7 +3,9 @@
  * fake_os.h - OS hooks that make no system call, for policy tests.
  *
  * Addresses come from a private range that no real mapping uses; commit
- * makes blocks "huge" as THP would; every protect and collapse is recorded;
+ * makes blocks "huge" as THP would (huge_mapped says so of the last commit);
+ * every protect and collapse is recorded, and a collapse made with an
+ * arena's lock held is counted (collapse_locked);
  * collapse answers from a script of errnos; the clock is set by the test.
  */
 #ifndef HP_TEST_FAKE_OS_H
@@ -52,7 +54,11 @@ struct fake_os_state {
 	uint64_t now_ns;	 /* the fake clock */
 	int collapse_script[64]; /* errnos to answer, in order; then 0 */
 	int ncollapse_script;
-	int collapse_calls; /* collapses after commit verification */
+	int collapse_calls;	/* MADV_COLLAPSE calls */
+	int collapse_locked;	/* ... made with a fake arena's lock held: a bug */
+	bool fresh_small;	/* the populate fault of a THP commit took small pages */
+	int huge_mapped_refuse; /* errno for every huge_mapped (before Linux 6.7:
+				 * ENOTTY), 0: answer */
 	int protect_calls;
 	int discard_calls;  /* MADV_DONTNEED */
 	int populate_calls; /* MADV_POPULATE_WRITE (lazy blocks before a collapse) */
@@ -66,6 +72,7 @@ struct fake_os_state {
 	int mem_writes;		    /* writes through /proc/self/mem */
 	int mem_write_refuse;	    /* errno for every mem_write, 0: accept */
 	int stores;		    /* the library's own stores (hp_write, fills) */
+	size_t stored_bytes;	    /* ... and their bytes */
 	int guard_calls;	    /* MADV_GUARD_INSTALL/REMOVE calls */
 	int guard_refuse;	    /* errno for them (old kernel: EINVAL), 0: accept */
 	int cpu_node;		    /* the fake topology: the node "this CPU" is on */

@@ -19,6 +19,70 @@ static struct hp_block *uniform_again(struct hp_arena *a)
 	return hp_block_of((uintptr_t)p);
 }
 
+/*
+ * MADV_COLLAPSE never runs with the arena lock held, and never at commit: a
+ * fresh block learns whether its populate fault took a huge page from
+ * PAGEMAP_SCAN (huge_mapped); one whose fault took small pages, an aliased
+ * one (its exec view has no page yet) and one on a kernel without
+ * PAGEMAP_SCAN are queued and collapsed later with the lock dropped.  The
+ * fake collapse hook counts calls made with the lock held.  Through the
+ * public calls, which take the lock as a program's would.
+ */
+static void never_under_lock(int mode)
+{
+	fake_reset();
+	hp_opt.collapse_delay_ms = 0;
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, mode);
+	const char *m = mode == HP_COLLAPSE_SYNC ? "sync" : "deferred";
+
+	void *p = hp_arena_alloc(a, 4096, RW);
+	struct hp_block *b = hp_block_of((uintptr_t)p);
+	ok(b->huge && !b->queued && fake.collapse_calls == 0,
+	   "%s: a fresh block the fault made huge is huge, with no MADV_COLLAPSE", m);
+	is(fake.calls[FH_HUGE_MAPPED], 1, "%s: ... the kernel was asked once (PAGEMAP_SCAN)", m);
+
+	fake.fresh_small = true; /* the next faults take small pages */
+	void *q = hp_arena_alloc(a, HP_BLOCK_SIZE, RW);
+	struct hp_block *qb = hp_block_of((uintptr_t)q);
+	is(fake.collapse_calls, mode == HP_COLLAPSE_SYNC ? 1 : 0,
+	   "%s: a fresh block the fault left small: %s", m,
+	   mode == HP_COLLAPSE_SYNC ? "collapsed at the end of the call" : "queued, no collapse");
+	void *span = hp_arena_alloc(a, 3 * HP_BLOCK_SIZE, RX);
+	fake.fresh_small = false;
+	fake.huge_mapped_refuse = ENOTTY; /* a kernel before 6.7 */
+	void *old = hp_arena_alloc(a, HP_BLOCK_SIZE, PROT_READ);
+	fake.huge_mapped_refuse = 0;
+	a->alias = true; /* an aliased block's exec view has no page at commit */
+	void *code = hp_arena_alloc(a, 4096, RX);
+	a->alias = false;
+	ok(q && span && old && code, "%s: allocations of fresh blocks", m);
+	if (mode == HP_COLLAPSE_DEFERRED) {
+		ok(qb->queued && !qb->huge && fake.collapse_calls == 0,
+		   "deferred: fresh blocks not known huge are queued, not collapsed");
+		is(hp_arena_collapse_pending(a), 6, "deferred: hp_collapse_pending collapses them");
+	}
+	ok(qb->huge && hp_block_of((uintptr_t)old)->huge && hp_block_of((uintptr_t)code)->huge,
+	   "%s: small, unknown and aliased fresh blocks end up huge", m);
+
+	/* Flips (split, uniform again: queued), frees, spans, trim. */
+	for (int i = 0; i < 3; i++) {
+		hp_arena_protect(a, p, 4096, RX);
+		hp_arena_protect(a, p, 4096, RW);
+		hp_arena_collapse_pending(a);
+	}
+	hp_arena_protect(a, span, 4096, RW);
+	hp_arena_free(a, q);
+	hp_arena_free(a, span);
+	hp_arena_collapse_pending(a);
+	void *lazy = hp_arena_alloc(a, HP_BLOCK_SIZE, PROT_NONE);
+	hp_arena_protect(a, lazy, HP_BLOCK_SIZE, RW);
+	hp_arena_collapse_pending(a);
+	hp_arena_trim(a);
+	ok(fake.collapse_calls >= 10, "%s: %d collapses in all", m, fake.collapse_calls);
+	is(fake.collapse_locked, 0, "%s: none with the arena lock held", m);
+	fake_arena_free(a);
+}
+
 int main(void)
 {
 	struct hp_arena *a;
@@ -169,5 +233,8 @@ int main(void)
 	void *rw = hp_pool_alloc(a, 16, RW, RW, false);
 	ok(rw && !hp_block_of((uintptr_t)rw)->lazy, "an RW allocation never takes a lazy block");
 	fake_arena_free(a);
+
+	never_under_lock(HP_COLLAPSE_DEFERRED);
+	never_under_lock(HP_COLLAPSE_SYNC);
 	return tap_done();
 }

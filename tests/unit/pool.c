@@ -231,6 +231,50 @@ static void test_guards(void)
 	fake_arena_free(a);
 }
 
+/* HP_ZERO (hp_pool_alloc_zeroed): only pages handed out (or filled) since
+ * the kernel zeroed the block are written. */
+static void test_zeroed(void)
+{
+	fake_reset();
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	void *p = hp_pool_alloc_zeroed(a, 16, RW, RW, false);
+	is(fake.stored_bytes, 0, "zeroed: a fresh block's pages are not written");
+	struct hp_block *b = blk(p);
+	hp_pool_free(a, (uintptr_t)p);
+	void *q = hp_pool_alloc_zeroed(a, 64, RW, RW, false);
+	ok(q == p, "zeroed: the same pages again, and more");
+	is(fake.stored_bytes, 16 * HP_PAGE_SIZE,
+	   "zeroed: only the 16 handed out before are written");
+	is(fake.stores, 1, "zeroed: in one store (a writable run)");
+	hp_pool_free(a, (uintptr_t)q);
+	fake.stored_bytes = 0;
+	void *r = hp_pool_alloc(a, 8, RW, RW, false);
+	is(fake.stored_bytes, 0, "not zeroed: nothing written");
+	hp_pool_free(a, (uintptr_t)r);
+	void *s = hp_pool_alloc_zeroed(a, HP_BLOCK_PAGES, RW, RW, false);
+	is(fake.stored_bytes, 64 * HP_PAGE_SIZE, "zeroed, the whole block: the 64 dirty pages");
+	ok(blk(s) == b && b->huge, "... and the block stays huge (a store, no MADV_DONTNEED)");
+	is(fake.discard_calls, 0, "no MADV_DONTNEED");
+	hp_pool_free(a, (uintptr_t)s);
+
+	/* Executable blocks are int3 while free: all dirty. */
+	int mw = fake.mem_writes;
+	void *x = hp_pool_alloc_zeroed(a, 4, RX, RX, false);
+	ok(x && fake.mem_writes - mw == 4,
+	   "zeroed RX: the 4 int3 pages are written (through /proc/self/mem)");
+	hp_pool_free(a, (uintptr_t)x);
+	/* Freed NONE pages drop their memory: clean again. */
+	void *n = hp_pool_alloc(a, 8, PROT_NONE, PROT_NONE, false);
+	hp_pool_protect(a, (uintptr_t)n, 8, RW);
+	hp_pool_free(a, (uintptr_t)n);
+	fake.stored_bytes = 0;
+	void *n2 = hp_pool_alloc_zeroed(a, 8, PROT_NONE, PROT_NONE, false);
+	ok(n2 == n && fake.stored_bytes == 0, "zeroed NONE: dropped pages are not written");
+	hp_pool_free(a, (uintptr_t)n2);
+	check_identity(a, "zeroed");
+	fake_arena_free(a);
+}
+
 int main(void)
 {
 	test_packing();
@@ -240,5 +284,6 @@ int main(void)
 	test_near_part();
 	test_hugetlb();
 	test_guards();
+	test_zeroed();
 	return tap_done();
 }
