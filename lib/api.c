@@ -237,10 +237,21 @@ static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int
 	return 0;
 }
 
+/*
+ * The end of a public call, the arena lock not held.  Sync mode runs what
+ * the call queued.  Deferred mode with no collapse thread has no "later"
+ * for a block committed by this call that the kernel did not map huge (an
+ * aliased block's shmem pages with shmem_enabled=never; a fragmented
+ * machine): it is collapsed here, lock dropped, before the call returns,
+ * once per new block.  With the thread, the thread does it.
+ */
 static void after_call(struct hp_arena *a)
 {
 	if (a->collapse_mode == HP_COLLAPSE_SYNC && __atomic_load_n(&a->nqueued, __ATOMIC_RELAXED))
 		hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
+	else if (a->collapse_mode == HP_COLLAPSE_DEFERRED && !a->collapse_thread &&
+		 __atomic_load_n(&a->nfresh, __ATOMIC_RELAXED))
+		hp_collapse_run(a, HP_RUN_FRESH, 0, NULL);
 	hp_purge_poll(a);
 }
 

@@ -45,6 +45,14 @@
 
 static void *collapse_thread(void *arg);
 
+static void fresh_clear(struct hp_arena *a, struct hp_block *b)
+{
+	if (!b->fresh_q)
+		return;
+	b->fresh_q = false;
+	__atomic_store_n(&a->nfresh, a->nfresh - 1, __ATOMIC_RELAXED);
+}
+
 static void queue_push(struct hp_arena *a, struct hp_block *b)
 {
 	b->queued = true;
@@ -106,6 +114,10 @@ void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b)
 	 * (PAGEMAP_SCAN is Linux 6.7+): a collapse, later, lock dropped. */
 	b->huge = false;
 	hp_collapse_note_uniform(a, b);
+	if (b->queued && !b->fresh_q) {
+		b->fresh_q = true;
+		__atomic_store_n(&a->nfresh, a->nfresh + 1, __ATOMIC_RELAXED);
+	}
 }
 
 /* Does @b still need a collapse at all? */
@@ -120,14 +132,21 @@ static struct hp_block *queue_pop_due(struct hp_arena *a, int flags, uint64_t no
 {
 	uint64_t delay = flags & HP_RUN_NOW ? 0 : (uint64_t)a->collapse_delay_ms * NS_PER_MS;
 	bool force = flags & HP_RUN_FORCE;
+	bool fresh = flags & HP_RUN_FRESH;
 	struct hp_block **pp = &a->queue;
 
 	while (*pp) {
 		struct hp_block *b = *pp;
-		bool due = force || (now >= b->uniform_since_ns + delay && now >= b->retry_at_ns);
+		if (fresh && !b->fresh_q && wanted(b)) {
+			pp = &b->qnext;
+			continue;
+		}
+		bool due = force || fresh ||
+			   (now >= b->uniform_since_ns + delay && now >= b->retry_at_ns);
 		if (!wanted(b) || due) {
 			*pp = b->qnext;
 			b->queued = false;
+			fresh_clear(a, b);
 			b->qnext = NULL;
 			__atomic_store_n(&a->nqueued, a->nqueued - 1, __ATOMIC_RELAXED);
 			if (wanted(b))
@@ -150,6 +169,7 @@ void hp_collapse_forget(struct hp_arena *a, struct hp_chunk *c)
 		}
 		*pp = b->qnext;
 		b->queued = false;
+		fresh_clear(a, b);
 		b->qnext = NULL;
 		__atomic_store_n(&a->nqueued, a->nqueued - 1, __ATOMIC_RELAXED);
 	}

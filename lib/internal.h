@@ -40,7 +40,9 @@
  * mprotect is called with the lock held (it must be atomic with the
  * bookkeeping).  MADV_COLLAPSE never runs with the lock held, nor on the
  * allocation path: a new THP block learns whether its populate fault took a
- * huge page from PAGEMAP_SCAN (hp_collapse_fresh) and is queued if not; a
+ * huge page from PAGEMAP_SCAN (hp_collapse_fresh) and is queued if not
+ * (collapsed by the thread, or by the end of the public call, lock dropped,
+ * when there is no thread: after_call in api.c); a
  * collapse (collapse.c) marks the block `collapsing`, drops the lock, and
  * protection changes on that block wait on the arena's condition variable
  * until the collapse returns.
@@ -190,6 +192,7 @@ void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b);
 /* hp_collapse_run() flags */
 #define HP_RUN_NOW   0x1 /* ignore the delay (sync mode) */
 #define HP_RUN_FORCE 0x2 /* ignore the backoff too (hp_collapse_pending) */
+#define HP_RUN_FRESH 0x4 /* only fresh blocks (b->fresh_q), at once */
 /* Run queued collapses that are due under @flags; @budget: at most this
  * many blocks (0: no limit); @tried, if not NULL, gets how many blocks were
  * tried.  Lock NOT held.  Returns the blocks collapsed (a count, not an

@@ -162,6 +162,7 @@ struct hp_block {
 					  * (class NONE), pages arrive when first
 					  * touched; populated before a collapse */
 	bool queued;			 /* in the collapse queue */
+	bool fresh_q;			 /* ... queued at commit, not huge (collapse.c) */
 	bool collapsing;		 /* MADV_COLLAPSE in flight, lock dropped */
 	bool purging;			 /* its decommit in flight, lock dropped (purge.c) */
 	bool collapse_off;		 /* EINVAL from MADV_COLLAPSE: never again */
@@ -337,6 +338,7 @@ struct hp_arena {
 	} node[HP_MAX_NODES];
 	struct hp_block *queue; /* collapse queue (LIFO) */
 	uint32_t nqueued;
+	uint32_t nfresh;      /* queued blocks with fresh_q (atomic read) */
 	struct hp_counters n; /* event counters */
 	pthread_t thread;     /* background collapse thread */
 	bool thread_running, thread_stop;
