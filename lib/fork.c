@@ -194,7 +194,6 @@ int hp_arena_fork_child(struct hp_arena *a)
 	/* The collapse thread and the collapses it had in flight stayed in the
 	 * parent. */
 	a->thread_running = false;
-	hp_purge_fork_child(a); /* and so did the purge thread */
 	for (struct hp_chunk *c = a->chunks; c && !err; c = c->next) {
 		for (unsigned i = c->lo; i < c->hi; i++)
 			c->blocks[i].collapsing = false;
@@ -245,6 +244,9 @@ static void fork_child(void)
 	hp_trace_detach(fork_trace); /* the file is the parent's */
 	urcu_bp_after_fork_child();  /* forget the readers that did not fork */
 	for (struct hp_arena *a = registry; a; a = a->next_arena) {
+		/* The purge thread stayed in the parent, and none may start
+		 * here (first: the caches' pages below free blocks). */
+		hp_purge_fork_child(a);
 		/* Other threads' caches: their pages go back (those threads are
 		 * gone); ours stays, drained. */
 		hp_tcache_destroy_all(a, true);

@@ -27,8 +27,9 @@
  *     blocked: the program's handlers never run on it.
  *   - the calls the program makes (hp_purge_poll, at the end of each
  *     public call), when there is no thread (an arena on another OS layer,
- *     or pthread_create failed): one load and a branch while nothing is
- *     due, a clock read while something waits.
+ *     pthread_create failed, or a child after fork, where no thread is
+ *     started): one load and a branch while nothing is due, a clock read
+ *     while something waits.
  *   - purge_ms 0: at once, in hp_purge_note_free, by the call that freed
  *     the block.
  * The thread decommits with the arena lock dropped, as a collapse runs:
@@ -228,6 +229,7 @@ static void purge_unlocked(struct hp_arena *a, struct hp_block *b)
 static void *purge_thread(void *arg)
 {
 	struct hp_arena *a = arg;
+	pthread_setname_np(pthread_self(), "hugeperm-purge"); /* top -H, /proc */
 
 	pthread_mutex_lock(&a->lock);
 	while (!a->purge_stop) {
@@ -256,12 +258,16 @@ void hp_purge_thread_stop(struct hp_arena *a)
 	pthread_mutex_unlock(&a->lock);
 	if (running)
 		pthread_join(a->purge_thread, NULL);
-	a->purge_running = false;
+	__atomic_store_n(&a->purge_running, false, __ATOMIC_RELAXED);
 }
 
 void hp_purge_fork_child(struct hp_arena *a)
 {
-	a->purge_running = false;
+	__atomic_store_n(&a->purge_running, false, __ATOMIC_RELAXED);
+	/* No thread here: the child of a multi-threaded process (ours has
+	 * the purge thread) may make only async-signal-safe calls, which
+	 * pthread_create is not.  The child's calls purge. */
+	a->purge_threaded = false;
 	for (int nd = 0; nd < HP_MAX_NODES; nd++)
 		for (int set = 0; set < HP_NSETS; set++) {
 			struct hp_block *b = a->node[nd].free_blocks[set], *next;
