@@ -110,9 +110,9 @@ struct hp_preload_counts {
 	uint64_t shared_adopted;	 /* ... of them found in /proc/self/maps (DEEPBIND) */
 	uint64_t shared_collapsed;	 /* 2 MiB units of code collapsed (MADV_COLLAPSE) */
 	uint64_t shared_collapse_failed; /* ... that the kernel refused (left 4 KiB) */
-	uint64_t fixed;		    /* code ranges served at the program's address
-				     * (MAP_FIXED_NOREPLACE; counted in code_ranges too) */
-	uint64_t low;		    /* mappings served below 2 GiB (MAP_32BIT) */
+	uint64_t fixed;			 /* code ranges served at the program's address
+					  * (MAP_FIXED_NOREPLACE; counted in code_ranges too) */
+	uint64_t low;			 /* mappings served below 2 GiB (MAP_32BIT) */
 };
 
 /* Counted under the lock, but `passed` (atomic: it is counted without). */
