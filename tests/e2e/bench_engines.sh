@@ -10,14 +10,8 @@ set -u
 srcdir=${srcdir:-..}
 src=$(cd "$srcdir" && pwd)
 engines=$src/bench/engines.py
-n=0
+. "$srcdir/tests/lib/tap.sh"
 echo "1..8"
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
-skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); echo "ok $n # SKIP $2"; i=$((i + 1)); done; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
 	skip 8 "the preload is tested in the plain build"

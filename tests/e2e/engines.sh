@@ -8,16 +8,10 @@ srcdir=${srcdir:-..}
 tool=$(pwd)/tools/hugeperm
 lib=$(pwd)/.libs/libhugeperm-preload.so
 export HUGEPERM_PRELOAD_LIB=$lib
-n=0
+. "$srcdir/tests/lib/tap.sh"
 echo "1..19"
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); echo "ok $n # SKIP $2"; i=$((i + 1)); done; }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
 split() { awk '$1 == "thp_split_pmd" { print $2 }' /proc/vmstat; }
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # Run "$@" in $tmp (node's --perf-basic-prof leaves a V8 log in its working
 # directory) with stdin held open; once it prints a line ending "pid N",

@@ -10,14 +10,8 @@ srcdir=${srcdir:-..}
 ir=$(cd "$srcdir" && pwd)/tests/e2e/llvm
 hplli=$(pwd)/llvm/hugeperm-lli
 lli=${LLI:-$(command -v lli-14 || command -v lli || echo lli)}
-n=0
+. "$srcdir/tests/lib/tap.sh"
 echo "1..18"
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); echo "ok $n # SKIP $2"; i=$((i + 1)); done; }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 if ! command -v "$lli" >/dev/null 2>&1; then
 	skip 18 "no lli to compare with (Debian: llvm-runtime)"

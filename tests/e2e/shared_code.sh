@@ -14,15 +14,9 @@ tool=$(pwd)/tools/hugeperm
 lib=$(pwd)/.libs/libhugeperm-preload.so
 prog=$(pwd)/tests/e2e/shared_code
 export HUGEPERM_PRELOAD_LIB=$lib
-n=0
+. "$srcdir/tests/lib/tap.sh"
 echo "1..15"
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); echo "ok $n # SKIP $2"; i=$((i + 1)); done; }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
 	skip 15 "the preload is tested in the plain build"
