@@ -26,6 +26,9 @@
 static struct hp_arena default_arena;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static int default_err; /* errno for every call when set-up failed */
+/* Set once the default arena is up: its calls then skip pthread_once (a
+ * call through the PLT and a load on every hp_code_alloc, hp_write...). */
+static bool default_ready;
 static struct hp_probe probe;
 
 /* HUGEPERM_TRACE=path: the calls of every arena made by hp_arena_create
@@ -175,10 +178,13 @@ static void default_init(void)
 		hp_registry_add(&default_arena);
 	if (!default_err && hp_opt.stats)
 		atexit(print_stats_at_exit);
+	__atomic_store_n(&default_ready, !default_err, __ATOMIC_RELEASE);
 }
 
 static struct hp_arena *default_get(void)
 {
+	if (__builtin_expect(__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE), 1))
+		return &default_arena;
 	pthread_once(&default_once, default_init);
 	if (default_err) {
 		errno = default_err;

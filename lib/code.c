@@ -363,20 +363,27 @@ void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
 	}
 }
 
-/* Store @size bytes from @src (NULL: traps) at @addr of code page @p,
- * through its alias, else hp_write's other ways under the lock.  0 or
- * errno. */
-static int store(struct hp_arena *a, const struct hp_code_page *p, uintptr_t addr, const void *src,
-		 size_t size)
+/* Store @size bytes from @src (NULL: traps) at @addr of a code page with
+ * no alias: hp_write's other ways, under the lock.  0 or errno. */
+static int store_slow(struct hp_arena *a, uintptr_t addr, const void *src, size_t size)
 {
-	if (p->alias) {
-		a->os->store(p->alias + (addr - p->addr), src, HP_TRAP_BYTE, size);
-		return 0;
-	}
 	pthread_mutex_lock(&a->lock);
 	int err = hp_pool_store(a, hp_block_of(addr), addr, src, size);
 	pthread_mutex_unlock(&a->lock);
 	return err;
+}
+
+/* Store @size bytes from @src (NULL: traps) at @addr of code page @p:
+ * through its alias (the address by arithmetic, then the OS hook's memset
+ * or memcpy), else store_slow.  0 or errno. */
+static inline __attribute__((always_inline)) int store(struct hp_arena *a,
+						       const struct hp_code_page *p, uintptr_t addr,
+						       const void *src, size_t size)
+{
+	if (__builtin_expect(!p->alias, 0))
+		return store_slow(a, addr, src, size);
+	a->os->store(p->alias + (addr - p->addr), src, HP_TRAP_BYTE, size);
+	return 0;
 }
 
 int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
