@@ -16,7 +16,7 @@ esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0
-echo "1..22"
+echo "1..25"
 check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" "$tmp/hp.out" 2>/dev/null; fi; }
 # fact NAME FIELD: a number from the facts line of NAME.
 fact() { awk -v k="$1" -v f="$2" '$1 == "facts" && $2 == k { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$tmp/err"; }
@@ -42,7 +42,7 @@ for flip in block exact rwx; do
 	fixed=$(sed -n 's/.* \([0-9]*\) at a fixed address.*/\1/p' "$tmp/err")
 	low=$(sed -n 's/.*; \([0-9]*\) below 2 GiB;.*/\1/p' "$tmp/err")
 	check "$flip: the fixed ranges were served at their address ($fixed), the 32-bit chunks below 2 GiB ($low)" \
-		'[ "${fixed:-0}" -eq 6 ] && [ "${low:-0}" -eq 16 ]'
+		'[ "${fixed:-0}" -eq 8 ] && [ "${low:-0}" -eq 16 ]'
 	for c in yjit cross blocked; do
 		rss=$(fact $c rss_kb) huge=$(fact $c huge_kb)
 		# exact: the first block holds NONE pages before the range and RX
@@ -50,6 +50,10 @@ for flip in block exact rwx; do
 		check "$flip: $c: $huge of $rss KiB huge-mapped (>= 99%)" \
 			'[ "${rss:-0}" -ge 262144 ] && [ $((${huge:-0} * 100)) -ge $((rss * 99)) ]'
 	done
+	# edge: the 6 MiB below the boundary are the kernel's (4 KiB pages).
+	rss=$(fact edge rss_kb) huge=$(fact edge huge_kb)
+	check "$flip: edge: $huge of $rss KiB huge-mapped (>= 95%: all but the part below the slot)" \
+		'[ "${rss:-0}" -ge 262144 ] && [ $((${huge:-0} * 100)) -ge $((rss * 95)) ]'
 	rss=$(fact map32 rss_kb) huge=$(fact map32 huge_kb)
 	check "$flip: map32: the chunks' block is huge-mapped ($huge of $rss KiB)" \
 		'[ "${huge:-0}" -ge 2048 ] && [ "$huge" = "$rss" ]'
