@@ -12,7 +12,9 @@
  * PROT_NONE, or merged as code range blocks are; when something is mapped
  * in such a part, that partial block is left to the kernel, which maps the
  * range's end there with 4 KiB pages: YJIT's range starts where its binary
- * puts it, often in a block that holds ld.so's last pages), the piece in each 1 GiB
+ * puts it, often in a block that holds ld.so's last pages; and when a range
+ * crosses a 1 GiB boundary, the side of it in a slot with no room for a
+ * chunk goes to the kernel up to the boundary), the piece in each 1 GiB
  * slot from an arena of its own whose memory starts exactly there; the
  * range is then a code range (code_range.c), committed lazily, with the
  * program's protection.  What the kernel would refuse is refused alike:
@@ -157,30 +159,33 @@ static int kernel_end(uintptr_t from, uintptr_t to, uintptr_t margin, int prot)
 	return 0;
 }
 
-uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
+/*
+ * Serve [start, end) from our blocks [lo, hi), the rest of it the kernel's:
+ * start, MAP_FAILED (errno set), or 0 when it is all left to the kernel;
+ * then *bad is the piece whose arena could not be placed, of *npiece.
+ */
+static uintptr_t serve_blocks(uintptr_t start, uintptr_t end, uintptr_t lo, uintptr_t hi, int prot,
+			      int *bad, int *npiece)
 {
-	uintptr_t start = addr, end = addr + ((len + PAGE - 1) & ~(PAGE - 1)), lo, hi;
-	struct hp_placement pl = hp_place(KIND_CODE_RANGE, preload_opt.flip, prot, len);
+	struct hp_placement pl = hp_place(KIND_CODE_RANGE, preload_opt.flip, prot, end - start);
 	struct hp_arena *made[MAX_PIECE];
 	uintptr_t base[MAX_PIECE];
 	int n = 0;
 
-	if (start % PAGE || end < start || start < BLOCK || !blocks_free(start, end))
-		return 0; /* the kernel says EINVAL or EEXIST: nothing we could serve */
-	if (!choose_blocks(start, end, &lo, &hi))
-		goto kernel;
+	*bad = -1;
+	*npiece = (int)(((hi - 1) >> 30) - (lo >> 30)) + 1;
 	/* Held: the ends left to the kernel but their margins, our blocks. */
 	uintptr_t head = lo > start ? lo - PAGE : start, tail = end > hi ? hi + PAGE : end;
 	if (!hold(start, head))
-		goto kernel;
+		return 0;
 	if (!hold(tail, end)) {
 		unhold(start, head);
-		goto kernel;
+		return 0;
 	}
 	if (!hold(lo, hi)) {
 		unhold(start, head);
 		unhold(tail, end);
-		goto kernel;
+		return 0;
 	}
 	uintptr_t at = lo; /* below: the pieces whose hold went to their arena */
 	for (; at < hi; n++) {
@@ -189,8 +194,10 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
 			goto undo;
 		made[n] = arena_exact(at, to, &base[n]);
 		at = to; /* its hold is gone, whatever came of it */
-		if (!made[n])
+		if (!made[n]) {
+			*bad = n;
 			goto undo;
+		}
 	}
 	at = lo;
 	for (int i = 0; i < n; i++) {
@@ -213,8 +220,6 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
 	if (code_range_reconcile_range(start, end) || kernel_end(start, lo, lo - PAGE, prot) ||
 	    kernel_end(hi, end, hi, prot))
 		goto fail;
-	preload_counts.code_ranges++;
-	preload_counts.fixed++;
 	return start;
 fail:
 	/* Our blocks were there: the kernel would have said EEXIST, which the
@@ -222,7 +227,6 @@ fail:
 	cut(start, end, CUT_FREE);
 	unhold(start, lo > start ? lo : start);
 	unhold(hi < end ? hi : end, end);
-	preload_counts.fallbacks++;
 	errno = ENOMEM;
 	return (uintptr_t)MAP_FAILED;
 undo:
@@ -232,9 +236,33 @@ undo:
 	unhold(start, head);
 	unhold(tail, end);
 	unhold(at, hi); /* the pieces not reached */
-kernel:
-	preload_counts.fallbacks++;
 	return 0;
+}
+
+uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
+{
+	uintptr_t start = addr, end = addr + ((len + PAGE - 1) & ~(PAGE - 1)), lo, hi, r = 0;
+	int bad = -1, npiece = 0;
+
+	if (start % PAGE || end < start || start < BLOCK || !blocks_free(start, end))
+		return 0; /* the kernel says EINVAL or EEXIST: nothing we could serve */
+	if (choose_blocks(start, end, &lo, &hi))
+		r = serve_blocks(start, end, lo, hi, prot, &bad, &npiece);
+	/* A range that crosses a slot boundary with little of it on one side
+	 * (YJIT's, a few MiB below one): that side's slot may have no room for
+	 * a chunk there (the library's least part of a slot, and the loader's
+	 * mappings before it).  That end, up to the boundary, is the kernel's. */
+	if (!r && npiece > 1 && bad == 0)
+		r = serve_blocks(start, end, (lo & ~(SLOT - 1)) + SLOT, hi, prot, &bad, &npiece);
+	else if (!r && npiece > 1 && bad == npiece - 1)
+		r = serve_blocks(start, end, lo, (hi - 1) & ~(SLOT - 1), prot, &bad, &npiece);
+	if (!r || r == (uintptr_t)MAP_FAILED) {
+		preload_counts.fallbacks++;
+		return r;
+	}
+	preload_counts.code_ranges++;
+	preload_counts.fixed++;
+	return start;
 }
 
 uintptr_t low_serve(int kind, size_t len, int prot)

@@ -3,7 +3,8 @@
  * options.c - the preload's options, its recording, and its set-up.
  *
  * Options are read from the environment without allocating (getenv):
- *   HUGEPERM_PRELOAD_SERVE   the kinds served ("exec,areas,reservations")
+ *   HUGEPERM_PRELOAD_SERVE   the kinds served ("exec,areas,reservations";
+ *                            "fixed", opt-in: MAP_FIXED_NOREPLACE ranges)
  *   HUGEPERM_PRELOAD_FLIP    block, exact or rwx (placement.c's names)
  *   HUGEPERM_PRELOAD_MAX_MB, HUGEPERM_PRELOAD_RESERVE_MIN_MB   size bounds
  *   HUGEPERM_PRELOAD_INHERIT=0   children run without the preload
@@ -129,6 +130,7 @@ static void read_options(void)
 	preload_opt.serve.exec = has_word(serve, "exec");
 	preload_opt.serve.areas = has_word(serve, "areas");
 	preload_opt.serve.code_ranges = has_word(serve, "reservations");
+	preload_opt.serve.fixed = has_word(serve, "fixed"); /* opt-in: docs/preload.md */
 
 	const char *flip = getenv("HUGEPERM_PRELOAD_FLIP");
 	int mode = flip ? hp_flip_parse(flip) : HP_PRELOAD_FLIP_BLOCK;

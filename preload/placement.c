@@ -36,6 +36,7 @@ const struct hp_place_options hp_place_defaults = {
 	.code_ranges = true,
 	.max_bytes = 64UL << 20,
 	.code_range_min = 128UL << 20,
+	.fixed = false,
 };
 
 int hp_place_kind(const struct hp_place_options *o, size_t len, int prot, bool area_hint,
@@ -63,7 +64,7 @@ int hp_place_kind(const struct hp_place_options *o, size_t len, int prot, bool a
 
 int hp_place_fixed_kind(const struct hp_place_options *o, size_t len, int prot)
 {
-	if (!o->code_ranges || (prot & ~PROTS) || !(prot & PROT_EXEC) || len < BLOCK ||
+	if (!o->fixed || (prot & ~PROTS) || !(prot & PROT_EXEC) || len < BLOCK ||
 	    len > HP_PLACE_CODE_RANGE_MAX)
 		return -1;
 	return KIND_CODE_RANGE;

@@ -40,6 +40,8 @@ struct hp_place_options {
 	bool exec, areas, code_ranges; /* HUGEPERM_PRELOAD_SERVE */
 	size_t max_bytes;	       /* HUGEPERM_PRELOAD_MAX_MB */
 	size_t code_range_min;	       /* HUGEPERM_PRELOAD_RESERVE_MIN_MB */
+	bool fixed; /* "fixed" in HUGEPERM_PRELOAD_SERVE: MAP_FIXED_NOREPLACE code
+		     * ranges, off by default (YJIT's page flips make it slower) */
 };
 
 #define HP_PLACE_AREA_ALIGN	(64UL << 10) /* a hint this aligned asks for code memory */
@@ -68,9 +70,9 @@ int hp_place_kind(const struct hp_place_options *o, size_t len, int prot, bool a
 /*
  * The kind of an anonymous private mapping of @len bytes and @prot asked
  * for with MAP_FIXED_NOREPLACE: an executable one of a block or more (up to
- * HP_PLACE_CODE_RANGE_MAX) is a code range at the program's address; -1 for
- * one the preload leaves to the kernel.  Its size bound is not max_bytes:
- * the program chose the address, and its pages are committed lazily.
+ * HP_PLACE_CODE_RANGE_MAX) is a code range at the program's address when
+ * @o says fixed (not by default); -1 for one the preload leaves to the kernel.  Its size bound is
+ * not max_bytes: the program chose the address, and its pages are committed lazily.
  */
 int hp_place_fixed_kind(const struct hp_place_options *o, size_t len, int prot);
 

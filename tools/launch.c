@@ -47,7 +47,7 @@ static bool serve_ok(const char *list)
 	strcpy(tmp, list);
 	for (char *save = NULL, *w = strtok_r(tmp, ",", &save); w; w = strtok_r(NULL, ",", &save))
 		if (strcmp(w, "exec") && strcmp(w, "areas") && strcmp(w, "reservations") &&
-		    strcmp(w, "none"))
+		    strcmp(w, "fixed") && strcmp(w, "none"))
 			return false;
 	return true;
 }

@@ -14,6 +14,10 @@
  *   cross    the same across a 1 GiB boundary.
  *   blocked  the same with the 2 MiB block under the hint's start taken by
  *            another mapping.
+ *   edge     the same 6 MiB below a 1 GiB boundary, in a slot taken up to
+ *            8 MiB below it: too little room there for a chunk (YJIT's
+ *            range, near the loader's mappings, sometimes is so); the
+ *            preload serves the part above the boundary.
  *   thpoff   (alone: it is for the whole process) yjit after
  *            prctl(PR_SET_THP_DISABLE, 1), as Ruby 3.1 does at start;
  *            PR_GET_THP_DISABLE says 1 after it.
@@ -193,6 +197,16 @@ int main(int argc, char **argv)
 			fail("blocker");
 		else
 			yjit("blocked", lo + 2 * MIB + UNALIGN, lo + 2 * MIB);
+	}
+	if (all || !strcmp(what, "edge")) {
+		uintptr_t lo = free_range(2 * GIB, GIB);
+		void *q = lo ? mmap((void *)lo, GIB - 8 * MIB, PROT_NONE, NOREPL | MAP_NORESERVE,
+				    -1, 0)
+			     : MAP_FAILED;
+		if (q == MAP_FAILED)
+			fail("edge blocker");
+		else
+			yjit("edge", lo + GIB - 6 * MIB + UNALIGN, lo + GIB - 6 * MIB);
 	}
 	if (all || !strcmp(what, "map32"))
 		map32();

@@ -190,23 +190,27 @@ int main(void)
 	   "nor is a 4 KiB section with an aligned hint");
 
 	/* A fixed range (MAP_FIXED_NOREPLACE): executable, a block to 1 GiB,
-	 * over the size bound; a code range, relaxed in rwx mode only. */
-	is(hp_place_fixed_kind(&hp_place_defaults, 256 * MIB, RX), KIND_CODE_RANGE,
+	 * over the size bound; a code range, relaxed in rwx mode only; served only
+	 * when the options say fixed. */
+	struct hp_place_options fx_on = hp_place_defaults;
+	fx_on.fixed = true;
+	is(hp_place_fixed_kind(&fx_on, 256 * MIB, RX), KIND_CODE_RANGE,
 	   "a fixed 256 MiB RX range is a code range (over the 64 MiB bound)");
-	is(hp_place_fixed_kind(&hp_place_defaults, 1UL << 30, RX), KIND_CODE_RANGE,
+	is(hp_place_fixed_kind(&fx_on, 1UL << 30, RX), KIND_CODE_RANGE,
 	   "a fixed 1 GiB RX range is one");
-	is(hp_place_fixed_kind(&hp_place_defaults, (1UL << 30) + 4 * KIB, RX), -1,
+	is(hp_place_fixed_kind(&fx_on, (1UL << 30) + 4 * KIB, RX), -1,
 	   "a fixed range over 1 GiB is not");
-	is(hp_place_fixed_kind(&hp_place_defaults, 2 * MIB - 4 * KIB, RX), -1,
-	   "nor one under a block");
-	is(hp_place_fixed_kind(&hp_place_defaults, 4 * MIB, RW), -1, "nor an RW one (not code)");
-	is(hp_place_fixed_kind(&hp_place_defaults, 4 * MIB, PROT_NONE), -1, "nor a PROT_NONE one");
-	is(hp_place_fixed_kind(&hp_place_defaults, 4 * MIB, RX | 0x10), -1,
+	is(hp_place_fixed_kind(&fx_on, 2 * MIB - 4 * KIB, RX), -1, "nor one under a block");
+	is(hp_place_fixed_kind(&fx_on, 4 * MIB, RW), -1, "nor an RW one (not code)");
+	is(hp_place_fixed_kind(&fx_on, 4 * MIB, PROT_NONE), -1, "nor a PROT_NONE one");
+	is(hp_place_fixed_kind(&fx_on, 4 * MIB, RX | 0x10), -1,
 	   "nor one with unknown protection bits");
-	struct hp_place_options no_ranges = hp_place_defaults;
+	is(hp_place_fixed_kind(&hp_place_defaults, 256 * MIB, RX), -1,
+	   "nor any by default: fixed ranges are opt-in (HUGEPERM_PRELOAD_SERVE=...,fixed)");
+	struct hp_place_options no_ranges = fx_on;
 	no_ranges.code_ranges = false;
-	is(hp_place_fixed_kind(&no_ranges, 4 * MIB, RX), -1,
-	   "nor any when reservations are not served (HUGEPERM_PRELOAD_SERVE)");
+	is(hp_place_fixed_kind(&no_ranges, 4 * MIB, RX), KIND_CODE_RANGE,
+	   "fixed alone serves them, without reservations");
 	struct hp_placement fx = hp_place(KIND_CODE_RANGE, HP_PRELOAD_FLIP_RWX, RX, 4 * MIB);
 	ok(fx.cls == PROT_NONE && fx.size == 4 * MIB && fx.relaxed && !fx.own_block,
 	   "a fixed range in rwx mode: NONE, committed lazily, relaxed");
