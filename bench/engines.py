@@ -129,7 +129,14 @@ WORKLOADS = [
          quick=["ruby", "--yjit", "{tests}/yjit.rb", "300"],
          expect=r"(723445056|7530128)\n19999900000\n",
          what="3,000 generated methods compiled by YJIT into its 256 MiB "
-              "MAP_FIXED_NOREPLACE code range"),
+              "MAP_FIXED_NOREPLACE code range (the kernel's by default)"),
+    dict(name="ruby-yjit-fixed", engine=["ruby"],
+         argv=["ruby", "--yjit", "{tests}/yjit.rb", "3000"],
+         quick=["ruby", "--yjit", "{tests}/yjit.rb", "300"],
+         expect=r"(723445056|7530128)\n19999900000\n",
+         preload_env={"HUGEPERM_PRELOAD_SERVE": "exec,areas,reservations,fixed"},
+         what="ruby-yjit with its code range served (opt-in: --serve ...,fixed): "
+              "YJIT's single-page flips split and collapse blocks"),
     dict(name="mono-methods", engine=["mono", "mcs"],
          argv=["mono", "{work}/Jit.exe"],
          quick=["mono", "{work}/Jit.exe"],

@@ -15,14 +15,8 @@ srcdir=${srcdir:-..}
 tool=$(pwd)/tools/hugeperm
 export HUGEPERM_PRELOAD_LIB=$(pwd)/.libs/libhugeperm-preload.so
 engines=$(cd "$srcdir/tests/e2e/engines" && pwd)
-n=0
+. "$srcdir/tests/lib/tap.sh"
 echo "1..9"
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); echo "ok $n # SKIP $2"; i=$((i + 1)); done; }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
 	skip 8 "the preload is tested in the plain build"
