@@ -226,6 +226,14 @@ static void start_collapser(void)
 	pthread_attr_t attr;
 	sigset_t all, old;
 	sigfillset(&all);
+	/* Not the synchronous ones: blocked, the kernel kills the process
+	 * instead of delivering them (a SIGSYS from a seccomp filter that
+	 * traps madvise, a SIGBUS on a hugetlb page). */
+	sigdelset(&all, SIGSYS);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

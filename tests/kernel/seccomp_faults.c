@@ -60,7 +60,8 @@ static int policy_once(long nr, const long args[6])
 /* In the child: exit status bits say what went wrong. */
 static int trim_case(bool punch)
 {
-	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_THP};
+	struct hp_config cfg = {
+		.size = sizeof(cfg), .backend = HP_BACKEND_THP, .purge_ms = HP_PURGE_NOW};
 	struct hp_arena *a = hp_arena_create(&cfg);
 	unsigned char *x = a ? hp_arena_alloc(a, PG, RX) : NULL;
 	if (!x || !hp_block_of((uintptr_t)x)->aliased)
@@ -128,7 +129,8 @@ static int policy_flip(long nr, const long args[6])
 
 static int flip_case(void)
 {
-	struct hp_config cfg = {.size = sizeof(cfg), .backend = HP_BACKEND_THP};
+	struct hp_config cfg = {
+		.size = sizeof(cfg), .backend = HP_BACKEND_THP, .purge_ms = HP_PURGE_NOW};
 	struct hp_arena *a = hp_arena_create(&cfg);
 	unsigned char *p = a ? hp_arena_alloc(a, 2 * PG, PROT_READ) : NULL;
 	if (!p)
@@ -390,7 +392,7 @@ static int random_run(uint64_t seed, long ops, int backend)
 {
 	rng = seed * 2654435761u + 1;
 	fault_rng = seed * 40503u + 7;
-	struct hp_config cfg = {.size = sizeof(cfg), .backend = backend};
+	struct hp_config cfg = {.size = sizeof(cfg), .backend = backend, .purge_ms = HP_PURGE_NOW};
 	A = hp_arena_create(&cfg);
 	/* liburcu-bp registers a reader on its first use with all signals
 	 * blocked: a trapped mmap there could not be handled.  Register now. */
@@ -456,6 +458,12 @@ static void test_random(uint64_t seed, long ops, int backend)
 	tap_diag("  %s", out);
 }
 
+/*
+ * The arenas purge at once (HP_PURGE_NOW): the purge's system calls run on
+ * the test's own thread, under the faults, and no purge thread is created,
+ * whose stack and (under ASan) runtime mappings the random mmap faults
+ * would hit outside the library.
+ */
 int main(void)
 {
 	const char *e = getenv("HUGEPERM_FAULT_SEED");
