@@ -24,7 +24,8 @@
  *     block per hold of the arena lock, and sleeps on purge_wake when
  *     nothing is due.  So a program that frees its blocks and then makes
  *     no further call still gets its memory back.  Its signals are
- *     blocked: the program's handlers never run on it.
+ *     blocked (but the synchronous ones, which blocked would kill the
+ *     process): the program's handlers never run on it otherwise.
  *   - the calls the program makes (hp_purge_poll, at the end of each
  *     public call), when there is no thread (an arena on another OS layer,
  *     pthread_create failed, or a child after fork, where no thread is

@@ -217,7 +217,8 @@ static struct view *new_view(uintptr_t start, uintptr_t end, uintptr_t off)
 static void *collapser(void *unused);
 
 /* Start the collapser, once per process; under the shared lock.  Its signals
- * are blocked: they are the program's threads' to take. */
+ * are blocked, they are the program's threads' to take; not the synchronous
+ * ones, which blocked would kill the process. */
 static void start_collapser(void)
 {
 	if (shared.collapser)
