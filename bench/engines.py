@@ -54,6 +54,11 @@ LUAJIT_FLIPS = dict(engine=["luajit"],
                     argv=["luajit", "{tests}/jit.lua", "3000", "run", "15", "60"],
                     quick=["luajit", "{tests}/jit.lua", "300", "run", "2", "60"],
                     expect=r"result (82740284490|113194624)\n")
+# Ruby's YJIT workload, its code range the kernel's (the default) or served.
+RUBY_YJIT = dict(engine=["ruby"],
+                 argv=["ruby", "--yjit", "{tests}/yjit.rb", "3000"],
+                 quick=["ruby", "--yjit", "{tests}/yjit.rb", "300"],
+                 expect=r"(723445056|7530128)\n19999900000\n")
 WORKLOADS = [
     dict(LUAJIT_FLIPS, name="luajit-flips",
          what="3,000 generated hot loops x 15 rounds: trace flushes, a protection "
@@ -124,16 +129,10 @@ WORKLOADS = [
          expect=r"functions (2000 sum 500085384120|200 sum 4962467320)\n",
          what="2,000 functions hot enough for opcache's tracing JIT (its buffer is in "
               "shared anonymous memory)"),
-    dict(name="ruby-yjit", engine=["ruby"],
-         argv=["ruby", "--yjit", "{tests}/yjit.rb", "3000"],
-         quick=["ruby", "--yjit", "{tests}/yjit.rb", "300"],
-         expect=r"(723445056|7530128)\n19999900000\n",
+    dict(RUBY_YJIT, name="ruby-yjit",
          what="3,000 generated methods compiled by YJIT into its 256 MiB "
               "MAP_FIXED_NOREPLACE code range (the kernel's by default)"),
-    dict(name="ruby-yjit-fixed", engine=["ruby"],
-         argv=["ruby", "--yjit", "{tests}/yjit.rb", "3000"],
-         quick=["ruby", "--yjit", "{tests}/yjit.rb", "300"],
-         expect=r"(723445056|7530128)\n19999900000\n",
+    dict(RUBY_YJIT, name="ruby-yjit-fixed",
          preload_env={"HUGEPERM_PRELOAD_SERVE": "exec,areas,reservations,fixed"},
          what="ruby-yjit with its code range served (opt-in: --serve ...,fixed): "
               "YJIT's single-page flips split and collapse blocks"),
