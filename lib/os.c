@@ -33,6 +33,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <numaif.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -537,3 +538,11 @@ const struct hp_os hp_os_linux = {
 	.create_file = os_create_file,
 	.close = os_close,
 };
+
+void hp_background_sigset(sigset_t *set)
+{
+	static const int sync_signals[] = {SIGSYS, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+	sigfillset(set);
+	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
+		sigdelset(set, sync_signals[i]);
+}

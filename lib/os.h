@@ -19,6 +19,8 @@
 #ifndef HP_OS_H
 #define HP_OS_H
 
+#include <signal.h>
+
 #include "types.h"
 
 struct hp_os {
@@ -148,6 +150,13 @@ struct hp_os {
 
 /* The real one: Linux system calls. */
 extern const struct hp_os hp_os_linux;
+
+/* The signal mask of a background thread of ours (the purge thread, the
+ * preload's collapser): every signal blocked, they are the program's
+ * threads' to take, but the synchronous ones (SIGSYS, SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE), which blocked make the kernel kill the process instead
+ * (a SIGSYS from a seccomp filter that traps madvise). */
+void hp_background_sigset(sigset_t *set);
 
 /*
  * Print "hugeperm: <msg>" to stderr and abort.  A plain function, not a

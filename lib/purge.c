@@ -192,15 +192,7 @@ void hp_purge_note_free(struct hp_arena *a, struct hp_block *b)
 	if (pthread_attr_init(&attr))
 		return;
 	sigset_t all;
-	sigfillset(&all);
-	/* Not the synchronous ones: blocked, the kernel kills the process
-	 * instead of delivering them (a SIGSYS from a seccomp filter that
-	 * traps madvise, a SIGBUS on a hugetlb page). */
-	sigdelset(&all, SIGSYS);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGFPE);
+	hp_background_sigset(&all);
 	pthread_attr_setsigmask_np(&attr, &all);
 	if (pthread_create(&a->purge_thread, &attr, purge_thread, a) == 0)
 		__atomic_store_n(&a->purge_running, true, __ATOMIC_RELAXED);

@@ -48,6 +48,7 @@
 #include <sys/vfs.h>
 #include <time.h>
 
+#include "os.h"
 #include "preload.h"
 
 #ifndef MADV_COLLAPSE
@@ -226,15 +227,7 @@ static void start_collapser(void)
 	pthread_t t;
 	pthread_attr_t attr;
 	sigset_t all, old;
-	sigfillset(&all);
-	/* Not the synchronous ones: blocked, the kernel kills the process
-	 * instead of delivering them (a SIGSYS from a seccomp filter that
-	 * traps madvise, a SIGBUS on a hugetlb page). */
-	sigdelset(&all, SIGSYS);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGFPE);
+	hp_background_sigset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 deps="build-essential autoconf automake libtool autoconf-archive pkg-config liburcu-dev libnuma-dev
 	g++ libbenchmark-dev libmimalloc-dev python3 strace luajit pcre2-utils openjdk-17-jdk-headless
-	llvm-runtime llvm-14-dev
+	llvm-runtime llvm-14-dev nodejs
 	erlang-base php-cli php8.2-opcache ruby mono-runtime mono-mcs"
 missing=""
 for p in $deps; do
