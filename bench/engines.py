@@ -178,9 +178,15 @@ def tree(pid):
     return out
 
 
+# Executable mappings with these names are a JIT's code too: memfds (the preload's
+# aliases, Erlang's and sljit's dual mappings), shared anonymous memory (PHP's opcache
+# JIT buffer shows as "/dev/zero (deleted)"), SysV shared memory.
+SHARED_CODE = ("/memfd:", "[anon:", "/dev/zero", "/SYSV")
+
+
 def code_kb(pid):
-    """Executable anonymous memory of PID's tree (no file behind it, or a
-    memfd: the preload's code aliases; not [vdso]), resident KiB and of them huge-mapped
+    """Executable anonymous or shared-memory code of PID's tree (see SHARED_CODE;
+    not [vdso] or a file), resident KiB and of them huge-mapped
     (AnonHugePages, ShmemPmdMapped, FilePmdMapped, hugetlb)."""
     rss = huge = 0
     for p in tree(pid):
@@ -196,8 +202,7 @@ def code_kb(pid):
                 continue
             if not f[0].endswith(":"):
                 path = f[5] if len(f) > 5 else ""
-                code = "x" in f[1] and (path == "" or path.startswith("/memfd:") or
-                                        path.startswith("[anon:"))
+                code = "x" in f[1] and (path == "" or path.startswith(SHARED_CODE))
             elif code and f[0] == "Rss:":
                 rss += int(f[1])
             elif code and f[0] in ("AnonHugePages:", "ShmemPmdMapped:", "FilePmdMapped:"):
@@ -383,8 +388,8 @@ def section(rows, rounds, note, src):
                 (" " + note) if note else ""))
     expl = ("\nWall and CPU (user + sys) times are medians. Peak RSS is GNU time's "
             "`%M` (the median; hugetlb pages are not in it). Engine code is the "
-            "resident executable anonymous memory (the JIT's code, not the engine's "
-            "binary) at the largest of smaps samples taken every 20 ms in the warm-up "
+            "resident executable anonymous or shared memory (memfds, shared anonymous "
+            "memory: the JIT's code, not the engine's binary) at the largest of smaps samples taken every 20 ms in the warm-up "
             "runs: plain, then under the preload with the part of it the kernel maps "
             "huge (AnonHugePages + ShmemPmdMapped + hugetlb; the preload's blocks are "
             "2 MiB, so it can exceed the plain figure). thp_split_pmd: the most "
