@@ -124,6 +124,8 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"reservations "
 		"(%llu block merges, %llu at a fixed address); %llu below 2 GiB; %llu ranges now "
 		"mapped\n"
+		"  reserved:  %llu reservations held for the kernel until they hold code: %llu "
+		"adopted as code, %llu left the kernel's\n"
 		"  kernel:    %llu mmap calls passed through, %llu we could not serve\n"
 		"  changes:   %llu protection changes (%llu whole-block flips, %llu left RWX), "
 		"%llu munmap, %llu mremap, %llu MADV_DONTNEED, %llu MAP_FIXED\n"
@@ -135,7 +137,9 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
 		(unsigned long long)n->code_ranges, (unsigned long long)n->code_range_merged,
 		(unsigned long long)n->fixed, (unsigned long long)n->low,
-		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
+		(unsigned long long)n->live_regions, (unsigned long long)n->resv_held,
+		(unsigned long long)n->resv_adopted, (unsigned long long)n->resv_kept,
+		(unsigned long long)n->passed,
 		(unsigned long long)n->fallbacks, (unsigned long long)n->protects,
 		(unsigned long long)n->flips_block, (unsigned long long)n->flips_relaxed,
 		(unsigned long long)n->unmaps, (unsigned long long)n->remaps,
@@ -165,6 +169,9 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 		{"areas", n->areas},
 		{"reservations", n->code_ranges},
 		{"resv_merged", n->code_range_merged},
+		{"resv_held", n->resv_held},
+		{"resv_adopted", n->resv_adopted},
+		{"resv_kept", n->resv_kept},
 		{"fixed_ranges", n->fixed},
 		{"low_32bit", n->low},
 		{"served_bytes", n->served_bytes},
