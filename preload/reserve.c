@@ -43,13 +43,23 @@
 
 /* The held ranges.  Written under the lock; read without it by
  * reserve_meets() (a slot's bounds never move while in use, and a call
- * that meets one is checked again under the lock).  Each is fenced: a
- * PROT_NONE page of ours below and above it keeps the kernel from mapping
- * anything right next to it (adopted, its blocks need a free page beside
- * them: fixed.c, os_maps.c); the fences go when it is adopted or gone. */
+ * that meets one is checked again under the lock).
+ *
+ * Each is fenced: PROT_NONE address space of ours below and above it, so
+ * that when it is adopted the library finds room for its chunk there, as
+ * it would have placed one: a range at the start of a 1 GiB slot holds the
+ * rest of the slot (the chunk is then the whole slot, as any arena's
+ * without a hint); one at its hint's block, a page below and two blocks
+ * above (a page is left free beside the program's mappings, and the chunk
+ * keeps a reserved block: `hugeperm stats` finds a chunk by that mark on a
+ * kernel without VMA names).  The fences go when the range is adopted or
+ * gone. */
+struct span {
+	uintptr_t start, end;
+};
 static struct {
-	uintptr_t start, end;	      /* 0, 0: a free slot */
-	uintptr_t fence_lo, fence_hi; /* the fence pages; 0: none (the other half's) */
+	uintptr_t start, end; /* 0, 0: a free slot */
+	struct span fence[2]; /* below, above; empty: none (the other half's) */
 } held[MAX_HELD];
 static int nheld; /* slots used so far (high-water mark) */
 
@@ -62,61 +72,67 @@ static const int FENCE = MAP_PRIVATE | MAP_ANONYMOUS;
  * place the range's chunk there when it is adopted. */
 #define BRK_ROOM (256UL << 20)
 
-/* [at, at + len) reserved with the kernel exactly there, fenced, or 0.
- * Not in the first 1 GiB slot, where the library places no chunk. */
-static uintptr_t reserve_at(uintptr_t at, size_t len)
+/* Can [lo, hi) be a held range with its fences?  Not in the first 1 GiB
+ * slot, where the library places no chunk, nor in the break's room. */
+static bool may_hold(uintptr_t lo, uintptr_t hi)
 {
-	uintptr_t lo = at - PAGE, brk_now = (uintptr_t)syscall(SYS_brk, 0);
-	if (at < SLOT || (brk_now && lo < brk_now + BRK_ROOM && at + len + PAGE > brk_now))
-		return 0;
-	void *p = k_mmap((void *)lo, len + 2 * PAGE, PROT_NONE, FENCE | MAP_FIXED_NOREPLACE, -1, 0);
+	uintptr_t brk_now = (uintptr_t)syscall(SYS_brk, 0);
+	return lo >= SLOT && !(brk_now && lo < brk_now + BRK_ROOM && hi > brk_now);
+}
+
+/* The fence [lo, hi) taken exactly there, then the reservation [at, at +
+ * len) mapped over it.  The reservation's address, or 0. */
+static uintptr_t fence_at(uintptr_t lo, uintptr_t hi, uintptr_t at, size_t len,
+			  struct span fence[2])
+{
+	void *p = k_mmap((void *)lo, hi - lo, PROT_NONE, FENCE | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == MAP_FAILED)
 		return 0;
-	if ((uintptr_t)p != lo) { /* a kernel older than 4.17 took it as a hint */
-		k_munmap(p, len + 2 * PAGE);
+	if ((uintptr_t)p != lo || /* a kernel older than 4.17 took it as a hint */
+	    k_mmap((void *)at, len, PROT_NONE, ANON_NONE | MAP_FIXED, -1, 0) != (void *)at) {
+		k_munmap(p, hi - lo);
 		return 0;
 	}
-	if (k_mmap((void *)at, len, PROT_NONE, ANON_NONE | MAP_FIXED, -1, 0) != (void *)at) {
-		k_munmap(p, len + 2 * PAGE);
-		return 0;
-	}
+	fence[0] = (struct span){lo, at};
+	fence[1] = (struct span){at + len, hi};
 	return at;
 }
 
-/* Where a held reservation of @len bytes goes: 2 MiB-aligned, fenced, and
+/* Where a held reservation of @len bytes goes: 2 MiB-aligned and fenced;
  * near @hint when it has one (the hint's block, else the start of the
- * nearest free slot, as the library places a chunk near a hint).  0 when
- * the kernel has no room. */
-static uintptr_t place(uintptr_t hint, size_t len)
+ * nearest free slot, as the library places a chunk near a hint); else at
+ * the start of a free slot.  0 when the kernel has no room. */
+static uintptr_t place(uintptr_t hint, size_t len, struct span fence[2])
 {
-	uintptr_t p;
+	uintptr_t p, home = hint & ~(SLOT - 1);
 	if (hint) {
-		uintptr_t at = (hint + BLOCK - 1) & ~(BLOCK - 1), home = hint & ~(SLOT - 1);
-		if ((p = reserve_at(at, len)))
+		uintptr_t at = (hint + BLOCK - 1) & ~(BLOCK - 1);
+		uintptr_t lo = at - PAGE, hi = at + len + 2 * BLOCK;
+		if (may_hold(lo, hi) && (p = fence_at(lo, hi, at, len, fence)))
 			return p;
-		for (uintptr_t d = 1; d <= NEAR_SLOTS; d++) {
-			if (home + d * SLOT > home && (p = reserve_at(home + d * SLOT, len)))
-				return p;
-			if (home >= d * SLOT && (p = reserve_at(home - d * SLOT, len)))
-				return p;
-		}
+		for (uintptr_t d = 1; d <= NEAR_SLOTS; d++)
+			for (int side = 0; side < 2; side++) {
+				uintptr_t s = side ? home - d * SLOT : home + d * SLOT;
+				if ((side ? home >= d * SLOT : s > home) && may_hold(s, s + SLOT) &&
+				    (p = fence_at(s, s + SLOT, s, len, fence)))
+					return p;
+			}
 	}
-	/* Anywhere, the kernel's choice: two blocks more, trimmed to
-	 * alignment with a fence page left each side. */
-	size_t all = len + 2 * BLOCK;
-	void *q = k_mmap((void *)hint, all, PROT_NONE, FENCE, -1, 0);
-	if (q == MAP_FAILED)
+	/* A free slot, the kernel's choice: two slots' worth, trimmed to one. */
+	void *any = k_mmap(NULL, 2 * SLOT, PROT_NONE, FENCE, -1, 0);
+	if (any == MAP_FAILED)
 		return 0;
-	uintptr_t lo = (uintptr_t)q, hi = lo + all;
-	p = (lo + PAGE + BLOCK - 1) & ~(BLOCK - 1);
-	if (k_mmap((void *)p, len, PROT_NONE, ANON_NONE | MAP_FIXED, -1, 0) != (void *)p) {
-		k_munmap(q, all);
+	uintptr_t q = (uintptr_t)any, s = (q + SLOT - 1) & ~(SLOT - 1);
+	if (s > q)
+		k_munmap((void *)q, s - q);
+	k_munmap((void *)(s + SLOT), q + 2 * SLOT - (s + SLOT));
+	if (k_mmap((void *)s, len, PROT_NONE, ANON_NONE | MAP_FIXED, -1, 0) != (void *)s) {
+		k_munmap((void *)s, SLOT);
 		return 0;
 	}
-	if (p - PAGE > lo)
-		k_munmap(q, p - PAGE - lo);
-	k_munmap((void *)(p + len + PAGE), hi - (p + len + PAGE));
-	return p;
+	fence[0] = (struct span){0, 0};
+	fence[1] = (struct span){s + len, s + SLOT};
+	return s;
 }
 
 static void held_set(int i, uintptr_t start, uintptr_t end)
@@ -133,11 +149,12 @@ static void held_set(int i, uintptr_t start, uintptr_t end)
 /* Held range @i is no more: its fences go. */
 static void held_drop(int i)
 {
-	if (held[i].fence_lo)
-		k_munmap((void *)held[i].fence_lo, PAGE);
-	if (held[i].fence_hi)
-		k_munmap((void *)held[i].fence_hi, PAGE);
-	held[i].fence_lo = held[i].fence_hi = 0;
+	for (int k = 0; k < 2; k++) {
+		struct span *f = &held[i].fence[k];
+		if (f->end > f->start)
+			k_munmap((void *)f->start, f->end - f->start);
+		*f = (struct span){0, 0};
+	}
 	held_set(i, 0, 0);
 }
 
@@ -154,11 +171,9 @@ uintptr_t reserve_map(uintptr_t hint, size_t len)
 	int i = free_slot();
 	if (i < 0)
 		return 0; /* the kernel's, untracked, as with no preload */
-	uintptr_t p = place(hint, len);
+	uintptr_t p = place(hint, len, held[i].fence);
 	if (!p)
 		return 0;
-	held[i].fence_lo = p - PAGE;
-	held[i].fence_hi = p + len;
 	held_set(i, p, p + len);
 	preload_counts.resv_held++;
 	return p;
@@ -188,9 +203,9 @@ void reserve_unmapped(uintptr_t start, uintptr_t end)
 		} else if (start > hs && end < he) { /* a hole in the middle: two ranges */
 			int j = free_slot();
 			if (j >= 0) {
-				held[j].fence_lo = 0;
-				held[j].fence_hi = held[i].fence_hi;
-				held[i].fence_hi = 0;
+				held[j].fence[0] = (struct span){0, 0};
+				held[j].fence[1] = held[i].fence[1];
+				held[i].fence[1] = (struct span){0, 0};
 				held_set(j, end, he);
 			}
 			held_set(i, hs, start);
