@@ -250,9 +250,10 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		return p;
 	}
 	lock();
-	uintptr_t p = flags & MAP_32BIT	      ? low_serve(kind, page_up(len), prot)
-		      : kind == KIND_CODE_RANGE ? reserve_map((uintptr_t)addr, page_up(len))
-						: serve(kind, (uintptr_t)addr, page_up(len), prot, true);
+	uintptr_t p = flags & MAP_32BIT ? low_serve(kind, page_up(len), prot)
+		      : kind == KIND_CODE_RANGE
+			      ? reserve_map((uintptr_t)addr, page_up(len))
+			      : serve(kind, (uintptr_t)addr, page_up(len), prot, true);
 	if (!p && kind != KIND_CODE_RANGE)
 		preload_counts.fallbacks++;
 	unlock();
@@ -431,7 +432,8 @@ static int protect_held(void *addr, size_t len, int prot, int pkey, bool *ours)
 	int rc = reserve_before(start, end, prot);
 	*ours = rc == 0 && hp_owns(addr, len);
 	if (rc == 0 && !*ours)
-		rc = pkey >= 0 ? k_pkey_mprotect(addr, len, prot, pkey) : k_mprotect(addr, len, prot);
+		rc = pkey >= 0 ? k_pkey_mprotect(addr, len, prot, pkey)
+			       : k_mprotect(addr, len, prot);
 	unlock();
 	return rc;
 }

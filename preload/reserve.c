@@ -337,6 +337,19 @@ static long pages_held(uintptr_t start, uintptr_t end, uintptr_t to)
 	return found;
 }
 
+/* Move [start, start + len), one VMA of the program's, elsewhere (to
+ * address space reserved for it): where it went, or MAP_FAILED. */
+static void *move_aside(uintptr_t start, size_t len)
+{
+	void *to = k_mmap(NULL, len, PROT_NONE, ANON_NONE, -1, 0);
+	if (to == MAP_FAILED)
+		return to;
+	void *p = k_mremap((void *)start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (p == MAP_FAILED)
+		k_munmap(to, len);
+	return p;
+}
+
 /* Move the pieces of @pc[0..n) that were moved aside back to their place
  * (over whatever is there: the reservation).  0, or -1. */
 static int put_back(struct piece *pc, int n)
@@ -385,9 +398,7 @@ static int adopt(int i)
 	for (int k = 0; k < n; k++) { /* pieces that hold data: aside */
 		size_t len = pc[k].end - pc[k].start;
 		long data = pages_held(pc[k].start, pc[k].end, 0);
-		void *to = data <= 0
-				   ? MAP_FAILED
-				   : k_mremap((void *)pc[k].start, len, len, MREMAP_MAYMOVE, NULL);
+		void *to = data > 0 ? move_aside(pc[k].start, len) : MAP_FAILED;
 		if (data && to == MAP_FAILED) { /* cannot look, or cannot move: the kernel's */
 			if (put_back(pc, k))
 				goto lost;
@@ -396,7 +407,12 @@ static int adopt(int i)
 		}
 		pc[k].moved = data ? (uintptr_t)to : 0;
 	}
-	k_munmap((void *)start, end - start);
+	if (k_munmap((void *)start, end - start)) { /* still the program's, as it was */
+		if (put_back(pc, n))
+			goto lost;
+		preload_counts.resv_kept++;
+		return 0;
+	}
 	uintptr_t r = fixed_serve(start, end - start, PROT_NONE);
 	if (!r || r == (uintptr_t)MAP_FAILED) {
 		if (restore(start, end, pc, n))
