@@ -124,32 +124,32 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"reservations "
 		"(%llu block merges, %llu at a fixed address); %llu below 2 GiB; %llu ranges now "
 		"mapped\n"
-		"  reserved:  %llu reservations held for the kernel until they hold code: %llu "
-		"adopted as code, %llu left the kernel's\n"
 		"  kernel:    %llu mmap calls passed through, %llu we could not serve\n"
 		"  changes:   %llu protection changes (%llu whole-block flips, %llu left RWX), "
 		"%llu munmap, %llu mremap, %llu MADV_DONTNEED, %llu MAP_FIXED\n"
 		"  at exit:   %llu KiB executable in use, %llu KiB of it huge-mapped (%.1f%%)\n"
 		"  shared:    %llu shared-memory views (%llu placed 2 MiB-aligned, %llu code, %llu "
 		"found in the maps), "
-		"%llu 2 MiB units of code collapsed, %llu refused\n",
+		"%llu 2 MiB units of code collapsed, %llu refused\n"
+		"  reserved:  %llu reservations held for the kernel until they hold code: %llu "
+		"adopted as code, %llu left the kernel's\n",
 		(int)getpid(), name, hp_flip_name(n->flip_mode), (unsigned long long)n->exec,
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
 		(unsigned long long)n->code_ranges, (unsigned long long)n->code_range_merged,
 		(unsigned long long)n->fixed, (unsigned long long)n->low,
-		(unsigned long long)n->live_regions, (unsigned long long)n->resv_held,
-		(unsigned long long)n->resv_adopted, (unsigned long long)n->resv_kept,
-		(unsigned long long)n->passed, (unsigned long long)n->fallbacks,
-		(unsigned long long)n->protects, (unsigned long long)n->flips_block,
-		(unsigned long long)n->flips_relaxed, (unsigned long long)n->unmaps,
-		(unsigned long long)n->remaps, (unsigned long long)n->dontneed,
+		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
+		(unsigned long long)n->fallbacks, (unsigned long long)n->protects,
+		(unsigned long long)n->flips_block, (unsigned long long)n->flips_relaxed,
+		(unsigned long long)n->unmaps, (unsigned long long)n->remaps,
+		(unsigned long long)n->dontneed,
 		(unsigned long long)(n->fixed_fresh + n->fixed_given),
 		(unsigned long long)(code >> 10), (unsigned long long)(code_huge >> 10),
 		code ? 100.0 * (double)code_huge / (double)code : 0.0,
 		(unsigned long long)n->shared_views, (unsigned long long)n->shared_aligned,
 		(unsigned long long)n->shared_code_views, (unsigned long long)n->shared_adopted,
 		(unsigned long long)n->shared_collapsed,
-		(unsigned long long)n->shared_collapse_failed);
+		(unsigned long long)n->shared_collapse_failed, (unsigned long long)n->resv_held,
+		(unsigned long long)n->resv_adopted, (unsigned long long)n->resv_kept);
 	hp_preload_write(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
 	if (n->arenas)
 		hp_stats_write(st, fd, 0);
