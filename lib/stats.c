@@ -53,7 +53,8 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 			if (nomem) {
 				st->lazy_blocks++;
 				for (unsigned p = 0; p < HP_BLOCK_PAGES; p++)
-					st->lazy_bytes += hp_test_bit(b->used, p) ? HP_PAGE_SIZE : 0;
+					st->lazy_bytes +=
+						hp_test_bit(b->used, p) ? HP_PAGE_SIZE : 0;
 				continue;
 			}
 			bool held = false; /* the allocation this page is in is cached */

@@ -592,7 +592,8 @@ int main(int argc, char **argv)
 	unsigned char *r = mmap(NULL, rlen, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
 	ok(r != MAP_FAILED && !owns(r, 1) && kernel_prot_at((uintptr_t)r) == PROT_NONE &&
 		   vma_kb((uintptr_t)r, "Rss") == 0,
-	   "a 512 MiB reservation is held for the kernel until it holds code: PROT_NONE, no memory");
+	   "a 512 MiB reservation is held for the kernel until it holds code: PROT_NONE, no "
+	   "memory");
 	ok(munmap(r + 512 * MB, 252 * KB) == 0 && mprotect(r + 512 * MB, 4096, RW) == -1 &&
 		   errno == ENOMEM,
 	   "its tail trimmed with munmap is gone");

@@ -2,10 +2,10 @@
 # reserve.sh - reservations held for the kernel until they hold code
 # (preload/reserve.c): tests/e2e/reserve_ops under the preload, its report's
 # counters, then Erlang/OTP: its 1 GiB literal area (PROT_NONE|
-# MAP_NORESERVE, data) stays the kernel's while it runs (/proc/PID/maps,
-# `hugeperm stats`, the report), the output is the same, and its JIT code is
-# still huge-mapped through the shared-memory path.  Erlang is skipped, with
-# the reason, when it is not installed.
+# MAP_NORESERVE, data) stays the kernel's while it runs (/proc/self/smaps,
+# `hugeperm stats`, the report) and the output is the same; java's adopted
+# code cache's untouched blocks are lazy address space in the stats.  An
+# engine that is not installed is skipped, with the reason.
 set -u
 srcdir=${srcdir:-..}
 tool=$(pwd)/tools/hugeperm
@@ -22,7 +22,7 @@ esac
 "$tool" run --json -o "$tmp/ops.json" -- ./tests/e2e/reserve_ops > "$tmp/tap" 2>&1
 rc=$?
 plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tmp/tap")
-echo "1..$((plan + 8))"
+echo "1..$((plan + 7))"
 grep -v '^1\.\.' "$tmp/tap"
 n=$plan
 [ $rc -eq 0 ] || echo "# reserve_ops exited with $rc"
@@ -35,12 +35,19 @@ check "the report counts them: held $held >= adopted $adopted + kept $kept, both
 
 # --- Erlang/OTP: the literal area is data -----------------------------------
 if command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1; then
+	# Once the VM is up, before its JIT work: its own smaps (the literal
+	# area: the 1 GiB PROT_NONE|MAP_NORESERVE reservation, "nr" in VmFlags)
+	# and `hugeperm stats` of it (what is hugeperm's).  Its JIT code, huge
+	# through the shared-memory path, is shared_code.sh's check.
 	erlc -o "$tmp" "$srcdir/tests/e2e/engines/jit.erl"
-	erl -noshell -pa "$tmp" -run jit main 20 > "$tmp/erl.plain"
-	"$tool" run --json -o "$tmp/erl.json" -- erl -noshell -pa "$tmp" -run jit main 20 \
-		> "$tmp/erl.hp"
+	ev="{ok, B} = file:read_file(\"/proc/self/smaps\"),
+	    ok = file:write_file(\"$tmp/erl.smaps\", B),
+	    ok = file:write_file(\"$tmp/erl.stats\", os:cmd(\"$tool stats --json \" ++ os:getpid())),
+	    jit:main([\"20\"])"
+	erl -noshell -pa "$tmp" -eval "$ev" > "$tmp/erl.plain" 2>&1
+	"$tool" run --json -o "$tmp/erl.json" -- erl -noshell -pa "$tmp" -eval "$ev" > "$tmp/erl.hp" 2>&1
 	check "erl: the same output under the preload ($(cat "$tmp/erl.plain"))" \
-		'[ -s "$tmp/erl.plain" ] && cmp -s "$tmp/erl.plain" "$tmp/erl.hp"'
+		'grep -q "^modules 20" "$tmp/erl.plain" && cmp -s "$tmp/erl.plain" "$tmp/erl.hp"'
 	beam='[p for p in d if p["comm"] == "beam.smp"][0]'
 	resv=$(json "$tmp/erl.json" "$beam[\"preload\"][\"reservations\"]")
 	held=$(json "$tmp/erl.json" "$beam[\"preload\"][\"resv_held\"]")
@@ -52,26 +59,13 @@ if command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1; then
 		'[ "$held" = 1 ] && [ "$adopted" = 0 ] && [ "$resv" = 0 ]'
 	check "erl: hugeperm's stats call none of it used ($used bytes used, class none $none)" \
 		'[ "$none" = 0 ] && [ "$used" -lt $((64 << 20)) ]'
-
-	# While it runs: the literal area (the 1 GiB PROT_NONE|MAP_NORESERVE
-	# reservation, "nr" in VmFlags) is a kernel VMA, outside hugeperm's
-	# memory as `hugeperm stats` finds it; the JIT code is huge.
-	mkfifo "$tmp/in"
-	"$tool" run -- erl -noshell -pa "$tmp" -run jit main 20 wait < "$tmp/in" > "$tmp/wait" 2>&1 &
-	runner=$!
-	exec 3> "$tmp/in"
-	i=0
-	while ! grep -q 'pid [0-9]*$' "$tmp/wait" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-	pid=$(sed -n 's/.*pid \([0-9]*\)$/\1/p' "$tmp/wait" | head -1)
-	sleep 1 # the collapser's round
-	"$tool" stats --json "${pid:-0}" > "$tmp/stats.json" 2>&1
-	area=$(python3 - "${pid:-0}" "$tmp/stats.json" <<'PY'
+	area=$(python3 - "$tmp/erl.smaps" "$tmp/erl.stats" <<'PY'
 import json, sys
-pid, stats = sys.argv[1], json.load(open(sys.argv[2]))
+stats = json.load(open(sys.argv[2]))
 ours = [(v["start"], v["end"]) for v in stats.get("vmas", [])]
 found = []
 cur = None
-for line in open("/proc/%s/smaps" % pid):
+for line in open(sys.argv[1]):
     f = line.split()
     if "-" in f[0] and not f[0].endswith(":"):
         lo, hi = (int(x, 16) for x in f[0].split("-"))
@@ -84,32 +78,11 @@ for line in open("/proc/%s/smaps" % pid):
 print(found[0] if len(found) == 1 else "none" if not found else ";".join(found))
 PY
 )
-	jit=$(python3 - "${pid:-0}" <<'PY'
-import sys
-huge = rss = 0
-on = False
-for line in open("/proc/%s/smaps" % sys.argv[1]):
-    f = line.split()
-    if "-" in f[0] and not f[0].endswith(":"):
-        on = len(f) > 1 and f[1][2] == "x" and f[1][3] == "s"
-    elif on and f[0] == "Rss:":
-        rss += int(f[1])
-    elif on and f[0] in ("ShmemPmdMapped:", "FilePmdMapped:"):
-        huge += int(f[1])
-print(huge, rss)
-PY
-)
-	echo >&3
-	exec 3>&-
-	wait $runner
-	echo "# erl: literal area VMA $area; JIT code huge/rss kB: $jit"
+	echo "# erl: literal area VMA $area"
 	check "erl: its literal area is one kernel VMA, not hugeperm's ($area)" \
 		'case "$area" in *" kernel") true ;; *) false ;; esac'
-	huge=${jit% *} rss=${jit#* }
-	check "erl: >= 90% of its JIT code huge-mapped while it runs (shared memory: $huge of $rss kB)" \
-		'[ "$rss" -gt 1024 ] && [ $((huge * 10)) -ge $((rss * 9)) ]'
 else
-	skip 5 "erl/erlc are not installed (apt-get install erlang-base)"
+	skip 4 "erl/erlc are not installed (apt-get install erlang-base)"
 fi
 
 # The stats' lazy address space: a process with a served code range whose
