@@ -141,6 +141,13 @@ struct hp_stats {
 	uint64_t code_bytes;		  /* in use: the allocations' size classes */
 	uint64_t code_lost_bytes;	  /* ... of which lost to rounding up to a class */
 	uint64_t code_pages;		  /* pages holding packed code (in used_bytes) */
+	/* Address space handed out without memory: blocks of class NONE that
+	 * were committed lazily and never made accessible (hp_alloc(size,
+	 * PROT_NONE), a JIT's code range before it commits).  They are in
+	 * blocks, not in committed_bytes; their pages are in lazy_bytes, not in
+	 * used_bytes, cached_bytes or free_bytes. */
+	uint64_t lazy_blocks; /* such blocks */
+	uint64_t lazy_bytes;  /* pages handed out in them */
 };
 
 /*

@@ -8,6 +8,10 @@
  * against the kernel's view separately.  Event counters (splits,
  * collapses, steals, mprotect calls) are running totals kept where the
  * events happen.
+ *
+ * A lazy block that is still all PROT_NONE (a reservation's untouched part)
+ * holds no memory: it is address space, counted in lazy_blocks and
+ * lazy_bytes, and left out of committed, used, cached and free bytes.
  */
 #include "config.h"
 
@@ -31,6 +35,8 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 			const struct hp_block *b = &c->blocks[i];
 			if (b->state == HP_BLOCK_UNCOMMITTED)
 				continue;
+			int cls = -1;
+			bool nomem = b->lazy && hp_block_uniform(b, &cls) && cls == PROT_NONE;
 			struct hp_class_stats *cs = &st->cls[b->home];
 			st->blocks++;
 			cs->blocks++;
@@ -44,6 +50,13 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 			}
 			if (!hp_block_uniform(b, NULL))
 				st->mixed_blocks++;
+			if (nomem) {
+				st->lazy_blocks++;
+				for (unsigned p = 0; p < HP_BLOCK_PAGES; p++)
+					st->lazy_bytes +=
+						hp_test_bit(b->used, p) ? HP_PAGE_SIZE : 0;
+				continue;
+			}
 			bool held = false; /* the allocation this page is in is cached */
 			for (unsigned p = 0; p < HP_BLOCK_PAGES; p++) {
 				if (!hp_test_bit(b->used, p))
@@ -71,6 +84,7 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 		st->collapses += cs->collapses;
 		st->steals += cs->steals;
 	}
+	st->committed_bytes -= st->lazy_blocks * HP_BLOCK_SIZE;
 	st->free_bytes = st->committed_bytes - st->used_bytes - st->cached_bytes;
 	/* Pages of class NONE hold no memory (lazy allocations): not counted. */
 	uint64_t used = st->used_bytes - st->cls[PROT_NONE].used_bytes;
@@ -131,6 +145,12 @@ static bool has_code(const struct hp_stats *st)
 	return st->size >= offsetof(struct hp_stats, code_pages) + sizeof(st->code_pages);
 }
 
+/* Does @st reach the lazy counters? */
+static bool has_lazy(const struct hp_stats *st)
+{
+	return st->size >= offsetof(struct hp_stats, lazy_bytes) + sizeof(st->lazy_bytes);
+}
+
 static void write_json(const struct hp_stats *st, struct hp_buf *b)
 {
 	hp_buf_str(b, "{\"backend\":\"");
@@ -151,6 +171,8 @@ static void write_json(const struct hp_stats *st, struct hp_buf *b)
 		F(purged_blocks), F(purged_bytes), F(purge_failed);
 	if (has_code(st))
 		F(code_allocs), F(code_frees), F(code_bytes), F(code_lost_bytes), F(code_pages);
+	if (has_lazy(st))
+		F(lazy_blocks), F(lazy_bytes);
 #undef F
 	hp_buf_str(b, ",\"classes\":{");
 	bool first = true;
@@ -215,6 +237,8 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 		F(purged_blocks), F(purged_bytes), F(purge_failed);
 	if (has_code(st))
 		F(code_allocs), F(code_frees), F(code_bytes), F(code_lost_bytes), F(code_pages);
+	if (has_lazy(st))
+		F(lazy_blocks), F(lazy_bytes);
 #undef F
 }
 

@@ -192,10 +192,33 @@ static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd
 	return addr;
 }
 
+/* MAP_FIXED over a reservation held for the kernel (reserve.c): adopted
+ * first when the mapping is executable, then mapped over as ours; else the
+ * kernel's call, under the lock.  The address, or MAP_FAILED. */
+static void *fixed_over_held(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	uintptr_t start, end;
+	if (!page_range(addr, len, &start, &end))
+		return MAP_FAILED;
+	lock();
+	void *p = MAP_FAILED;
+	if (reserve_before(start, end, prot) == 0)
+		p = hp_owns(addr, len) ? fixed_over_ours(addr, len, prot, flags, fd, off)
+				       : k_mmap(addr, len, prot, flags, fd, off);
+	unlock();
+	return p;
+}
+
 static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	if (!ready())
 		return k_mmap(addr, len, prot, flags, fd, off);
+	if ((flags & MAP_FIXED) && len && !in_hook && reserve_meets(addr, len)) {
+		void *p = fixed_over_held(addr, len, prot, flags, fd, off);
+		if (p != MAP_FAILED && !hp_owns(addr, len))
+			shared_unmapped(p, len);
+		return p;
+	}
 	if ((flags & MAP_FIXED) && len && hp_owns(addr, len)) {
 		uintptr_t start, end;
 		if (!page_range(addr, len, &start, &end) || nested(ENOMEM))
@@ -228,8 +251,10 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	}
 	lock();
 	uintptr_t p = flags & MAP_32BIT ? low_serve(kind, page_up(len), prot)
-					: serve(kind, (uintptr_t)addr, page_up(len), prot, true);
-	if (!p)
+		      : kind == KIND_CODE_RANGE
+			      ? reserve_map((uintptr_t)addr, page_up(len))
+			      : serve(kind, (uintptr_t)addr, page_up(len), prot, true);
+	if (!p && kind != KIND_CODE_RANGE)
 		preload_counts.fallbacks++;
 	unlock();
 	/* hugeperm could not: the kernel serves it as it always did. */
@@ -271,6 +296,16 @@ static int k_munmap3(void *addr, size_t len, int unused)
 
 static int do_munmap(void *addr, size_t len)
 {
+	if (ready() && len && !in_hook && !hp_owns(addr, len) && reserve_meets(addr, len)) {
+		lock(); /* not while the reservation is adopted */
+		int rc = k_munmap(addr, len);
+		if (rc == 0)
+			reserve_unmapped((uintptr_t)addr, (uintptr_t)addr + page_up(len));
+		unlock();
+		if (rc == 0)
+			shared_unmapped(addr, len);
+		return rc;
+	}
 	if (!ready() || !len || !hp_owns(addr, len)) {
 		int rc = k_munmap(addr, len);
 		if (rc == 0 && set_up())
@@ -384,8 +419,33 @@ static int note_rc(int rc, int type, void *addr, size_t len, int prot)
 	return rc;
 }
 
+/* mprotect or pkey_mprotect (@pkey >= 0) on a reservation held for the
+ * kernel (reserve.c): adopted first when @prot makes code, and then
+ * *@ours is set for the caller to go on as for served memory; else the
+ * kernel's call, under the lock. */
+static int protect_held(void *addr, size_t len, int prot, int pkey, bool *ours)
+{
+	uintptr_t start, end;
+	if (!page_range(addr, len, &start, &end))
+		return -1;
+	lock();
+	int rc = reserve_before(start, end, prot);
+	*ours = rc == 0 && hp_owns(addr, len);
+	if (rc == 0 && !*ours)
+		rc = pkey >= 0 ? k_pkey_mprotect(addr, len, prot, pkey)
+			       : k_mprotect(addr, len, prot);
+	unlock();
+	return rc;
+}
+
 HOOK int mprotect(void *addr, size_t len, int prot)
 {
+	bool ours = false;
+	if (ready() && len && !in_hook && reserve_meets(addr, len)) {
+		int rc = protect_held(addr, len, prot, -1, &ours);
+		if (!ours)
+			return note_rc(rc, HP_EV_PROTECT, addr, len, prot);
+	}
 	if (!ready() || !len || !hp_owns(addr, len)) {
 		int rc = k_mprotect(addr, len, prot);
 		if (rc == 0 && set_up())
@@ -397,6 +457,12 @@ HOOK int mprotect(void *addr, size_t len, int prot)
 
 HOOK int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
+	bool ours = false;
+	if (ready() && len && !in_hook && reserve_meets(addr, len)) {
+		int rc = protect_held(addr, len, prot, pkey, &ours);
+		if (!ours)
+			return note_rc(rc, HP_EV_PROTECT, addr, len, prot);
+	}
 	if (!ready() || !len || !hp_owns(addr, len))
 		return note_rc(k_pkey_mprotect(addr, len, prot, pkey), HP_EV_PROTECT, addr, len,
 			       prot);
@@ -536,7 +602,18 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 static void *do_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
 {
 	if (!ready() || !hp_owns(old, oldlen ? oldlen : 1)) {
+		bool held = ready() && !in_hook &&
+			    (reserve_meets(old, oldlen ? oldlen : 1) ||
+			     ((flags & MREMAP_FIXED) && reserve_meets(to, newlen)));
+		if (held) /* not while the reservation is adopted */
+			lock();
 		void *p = k_mremap(old, oldlen, newlen, flags, to);
+		if (p != MAP_FAILED && held) { /* moved or resized: the kernel's for good */
+			reserve_unmapped((uintptr_t)old, (uintptr_t)old + page_up(oldlen));
+			reserve_unmapped((uintptr_t)p, (uintptr_t)p + page_up(newlen));
+		}
+		if (held)
+			unlock();
 		if (p != MAP_FAILED) { /* moved or resized: shared.c lets the view go */
 			shared_unmapped(old, oldlen);
 			shared_unmapped(p, newlen);

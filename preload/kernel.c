@@ -114,6 +114,11 @@ long k_read(int fd, void *buf, size_t len)
 	return syscall(SYS_read, fd, buf, len);
 }
 
+long k_pread(int fd, void *buf, size_t len, off_t off)
+{
+	return syscall(SYS_pread64, fd, buf, len, off);
+}
+
 int k_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);

@@ -10,6 +10,8 @@
  *   regions.c     the region table: the program's mapped ranges
  *   serve.c       the arenas, serving a mapping, protecting, cutting
  *   code_range.c  code ranges committed in place: reconcile
+ *   reserve.c     reservations held for the kernel until they hold code,
+ *                 then adopted in place as code ranges (with fixed.c)
  *   shared.c      shared-memory code: kept the kernel's, made huge
  *   fixed.c       code ranges at the program's address (MAP_FIXED_NOREPLACE),
  *                 and MAP_32BIT mappings in the low 2 GiB
@@ -61,6 +63,7 @@ struct statfs;
 int k_fstatfs(int fd, struct statfs *buf);
 int k_open(const char *path, int flags);
 long k_read(int fd, void *buf, size_t len);
+long k_pread(int fd, void *buf, size_t len, off_t off);
 int k_close(int fd);
 int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 /* The process leaves: the next _exit (libc's), or exit_group itself. */
@@ -113,6 +116,10 @@ struct hp_preload_counts {
 	uint64_t fixed;			 /* code ranges served at the program's address
 					  * (MAP_FIXED_NOREPLACE; counted in code_ranges too) */
 	uint64_t low;			 /* mappings served below 2 GiB (MAP_32BIT) */
+	/* Reservations (reserve.c): */
+	uint64_t resv_held;    /* held for the kernel until they hold code */
+	uint64_t resv_adopted; /* ... of them adopted as code ranges (counted in code_ranges) */
+	uint64_t resv_kept;    /* ... asked for code, but left the kernel's (a file in them...) */
 };
 
 /* Counted under the lock, but `passed` (atomic: it is counted without). */
@@ -242,6 +249,22 @@ int code_range_reconcile_range(uintptr_t start, uintptr_t end);
  * reconcile and drop the pages of those that live on. */
 void code_range_unmap_begin(uintptr_t start, uintptr_t end);
 void code_range_unmap_end(uintptr_t start, uintptr_t end);
+
+/* ---- reserve.c --------------------------------------------------------- */
+
+/* A reservation the placement rule calls a code range: mapped by the
+ * kernel near @hint and held until it holds code.  Its address, or 0 (the
+ * program's call goes to the kernel as it is).  Under the lock. */
+uintptr_t reserve_map(uintptr_t hint, size_t len);
+/* Does [addr, addr+len) meet a held reservation?  Without the lock: a
+ * call that does is made under it. */
+bool reserve_meets(const void *addr, size_t len);
+/* Under the lock, before the program's call on [start, end) that asks for
+ * @prot: the held reservations it meets are adopted as code ranges when
+ * @prot has PROT_EXEC.  0, or -1 with errno (ENOMEM) when one was lost. */
+int reserve_before(uintptr_t start, uintptr_t end, int prot);
+/* Under the lock: the kernel unmapped or moved [start, end). */
+void reserve_unmapped(uintptr_t start, uintptr_t end);
 
 /* ---- shared.c --------------------------------------------------------- */
 

@@ -130,7 +130,9 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"  at exit:   %llu KiB executable in use, %llu KiB of it huge-mapped (%.1f%%)\n"
 		"  shared:    %llu shared-memory views (%llu placed 2 MiB-aligned, %llu code, %llu "
 		"found in the maps), "
-		"%llu 2 MiB units of code collapsed, %llu refused\n",
+		"%llu 2 MiB units of code collapsed, %llu refused\n"
+		"  reserved:  %llu reservations held for the kernel until they hold code: %llu "
+		"adopted as code, %llu left the kernel's\n",
 		(int)getpid(), name, hp_flip_name(n->flip_mode), (unsigned long long)n->exec,
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
 		(unsigned long long)n->code_ranges, (unsigned long long)n->code_range_merged,
@@ -146,7 +148,8 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		(unsigned long long)n->shared_views, (unsigned long long)n->shared_aligned,
 		(unsigned long long)n->shared_code_views, (unsigned long long)n->shared_adopted,
 		(unsigned long long)n->shared_collapsed,
-		(unsigned long long)n->shared_collapse_failed);
+		(unsigned long long)n->shared_collapse_failed, (unsigned long long)n->resv_held,
+		(unsigned long long)n->resv_adopted, (unsigned long long)n->resv_kept);
 	hp_preload_write(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
 	if (n->arenas)
 		hp_stats_write(st, fd, 0);
@@ -165,6 +168,9 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 		{"areas", n->areas},
 		{"reservations", n->code_ranges},
 		{"resv_merged", n->code_range_merged},
+		{"resv_held", n->resv_held},
+		{"resv_adopted", n->resv_adopted},
+		{"resv_kept", n->resv_kept},
 		{"fixed_ranges", n->fixed},
 		{"low_32bit", n->low},
 		{"served_bytes", n->served_bytes},

@@ -6,7 +6,7 @@
 # while each runs, >= 90% of its JIT code (its anonymous executable memory)
 # huge-mapped in /proc/PID/smaps.  And Erlang: its 1 GiB literal area is
 # data, PROT_NONE|MAP_NORESERVE; it runs the same, and none of our memory
-# is executable (the area is still taken for a code range: docs/preload.md).
+# is executable (the area stays the kernel's: tests/e2e/reserve.sh).
 # Ruby's range is served only with --serve ...,fixed (opt-in: YJIT's page
 # flips make it slower, docs/preload.md); by default it is the kernel's.
 # An engine not installed is skipped.

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reserve_ops - run under libhugeperm-preload.so by tests/e2e/reserve.sh.
+ * Large PROT_NONE|MAP_NORESERVE reservations (the preload's code-range
+ * window, 128 MiB to 1 GiB) stay the kernel's until the program asks for
+ * code in them (preload/reserve.c): a data area committed RW in pieces
+ * (Erlang's literal area) is never ours; a code range (V8, HotSpot) is
+ * adopted at its address on its first executable commit, with every page's
+ * protection and bytes; holes, fork, mremap, files mapped into it, more
+ * reservations than the preload notes, and adoptions the preload cannot
+ * make (its arenas used up, a system call failed) keep the kernel's
+ * semantics.  Checked against /proc/self/maps and smaps.  Not linked with
+ * the library: hp_owns() is reached through the preload.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernel.h"
+#include "sysfault.h"
+#include "tap.h"
+
+#define KB   1024UL
+#define MB   (1024 * KB)
+#define GIB  (1024 * MB)
+#define RW   (PROT_READ | PROT_WRITE)
+#define RX   (PROT_READ | PROT_EXEC)
+#define RWX  (PROT_READ | PROT_WRITE | PROT_EXEC)
+#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
+#define RESV (ANON | MAP_NORESERVE)
+
+static int (*owns)(const void *, size_t);
+
+static unsigned char *reserve(size_t len)
+{
+	unsigned char *p = mmap(NULL, len, PROT_NONE, RESV, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* x86-64 "mov eax, @value; ret" at @code (writable, or written by a
+ * caller that made it so), then called. */
+static int run_code(unsigned char *code, int value)
+{
+	const unsigned char op[] = {0xb8, (unsigned char)value, 0, 0, 0, 0xc3};
+	memcpy(code, op, sizeof(op));
+	__builtin___clear_cache((char *)code, (char *)code + sizeof(op));
+	return ((int (*)(void))(void *)code)();
+}
+
+static bool bytes_are(const unsigned char *p, size_t n, unsigned char v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+/* An Erlang literal area: 1 GiB, committed RW with MAP_FIXED in pieces,
+ * written, never executable. */
+static void data_area(void)
+{
+	unsigned char *d = reserve(GIB);
+	ok(d && !owns(d, 1) && kernel_prot_at((uintptr_t)d) == PROT_NONE &&
+		   kernel_smaps_kb((uintptr_t)d, (uintptr_t)d + GIB, "Rss") == 0,
+	   "a 1 GiB reservation is the kernel's: PROT_NONE, no memory, not hugeperm's");
+	ok(d && mmap(d, 64 * KB, RW, ANON | MAP_FIXED, -1, 0) == d &&
+		   mmap(d + 64 * KB, MB, RW, ANON | MAP_FIXED, -1, 0) == d + 64 * KB,
+	   "committed RW in pieces with MAP_FIXED, as Erlang does");
+	if (!d)
+		return;
+	memset(d, 0x5a, 64 * KB + MB);
+	ok(!owns(d, GIB) && kernel_prot_at((uintptr_t)d) == RW &&
+		   bytes_are(d, 64 * KB + MB, 0x5a) &&
+		   kernel_prot_at((uintptr_t)d + 2 * MB) == PROT_NONE,
+	   "data written there: still the kernel's, the rest still PROT_NONE");
+	ok(mprotect(d + 64 * KB, MB, PROT_READ) == 0 &&
+		   kernel_prot_at((uintptr_t)d + 64 * KB) == PROT_READ,
+	   "mprotect without PROT_EXEC goes to the kernel");
+	ok(munmap(d, GIB) == 0 && kernel_prot_at((uintptr_t)d) == -1 &&
+		   kernel_prot_at((uintptr_t)d - 4 * KB) == -1 &&
+		   kernel_prot_at((uintptr_t)d + GIB) == -1,
+	   "munmap: gone, and nothing of ours is left beside it");
+}
+
+/* A V8 code range whose header page is written before its first code is
+ * made executable, and a page written then made PROT_NONE: adopted with
+ * their bytes. */
+static void code_range(void)
+{
+	size_t len = 512 * MB + 252 * KB;
+	unsigned char *r = reserve(len);
+	ok(r && !owns(r, 1) && munmap(r + 512 * MB, 252 * KB) == 0,
+	   "a V8 code range: the kernel's, its tail trimmed");
+	if (!r)
+		return;
+	unsigned char *q = r + 4 * MB;
+	ok(mprotect(r, 8 * KB, RW) == 0 && mprotect(r + 8 * KB, 4 * KB, PROT_NONE) == 0 &&
+		   mprotect(q, 4 * KB, RW) == 0 && !owns(r, 1),
+	   "a header committed RW, a guard NONE: still the kernel's");
+	memset(r, 0x11, 8 * KB);
+	memset(q, 0x77, 4 * KB);
+	ok(mprotect(q, 4 * KB, PROT_NONE) == 0, "a page written, then made PROT_NONE");
+	ok(mprotect(r + 12 * KB, 240 * KB, RWX) == 0 && owns(r, 1) && owns(r + 511 * MB, 1),
+	   "the first RWX commit: the whole range is hugeperm's, at its address");
+	ok(bytes_are(r, 8 * KB, 0x11), "the header's bytes were kept");
+	ok(mprotect(q, 8 * KB, PROT_READ) == 0 && bytes_are(q, 4 * KB, 0x77) &&
+		   bytes_are(q + 4 * KB, 4 * KB, 0),
+	   "the PROT_NONE page's bytes were kept, its neighbours read zero");
+	is(run_code(r + 12 * KB, 41), 41, "code there runs");
+	long huge = kernel_smaps_kb((uintptr_t)r, (uintptr_t)r + 2 * MB, "AnonHugePages");
+	ok(huge >= 2048, "its block is huge-mapped (%ld kB)", huge);
+	ok(mprotect(r + 600 * MB, 4 * KB, RW) == -1 && errno == ENOMEM, "past its end: ENOMEM");
+	ok(munmap(r, 512 * MB) == 0 && !owns(r, 1) && kernel_prot_at((uintptr_t)r) == -1,
+	   "unmapped: gone, its address space given back");
+}
+
+/* A hole made in a reservation, a child that adopts its own copy, the two
+ * halves adopted one by one. */
+static void holes_and_fork(void)
+{
+	unsigned char *h = reserve(256 * MB);
+	ok(h && munmap(h + 64 * MB, 2 * MB) == 0, "a 256 MiB reservation with a 2 MiB hole");
+	if (!h)
+		return;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		errno = 0;
+		bool good = mprotect(h + 128 * MB, 64 * KB, RWX) == 0 && owns(h + 128 * MB, 1) &&
+			    run_code(h + 128 * MB, 3) == 3 &&
+			    mprotect(h + 64 * MB, 4 * KB, RWX) == -1 && errno == ENOMEM;
+		_exit(good ? 0 : 1);
+	}
+	int st = -1;
+	ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "a child adopts its copy on its first RWX commit; the hole stays unmapped");
+	ok(!owns(h, 1) && !owns(h + 128 * MB, 1) &&
+		   kernel_prot_at((uintptr_t)h + 128 * MB) == PROT_NONE,
+	   "the parent's range is untouched, the kernel's");
+	ok(mprotect(h, 64 * KB, RWX) == 0 && owns(h, 1) && !owns(h + 128 * MB, 1) &&
+		   run_code(h, 4) == 4,
+	   "the part below the hole is adopted alone");
+	/* The library holds one chunk a 1 GiB slot: the lower part's has it. */
+	ok(mprotect(h + 128 * MB, 64 * KB, RWX) == 0 && !owns(h + 128 * MB, 1) &&
+		   run_code(h + 128 * MB, 9) == 9 && kernel_prot_at((uintptr_t)h + 64 * MB) == -1,
+	   "the part above it, in the same slot, stays the kernel's; its code runs; the hole "
+	   "stays unmapped");
+	ok(munmap(h, 256 * MB) == 0 && kernel_prot_at((uintptr_t)h) == -1 &&
+		   kernel_prot_at((uintptr_t)h + 128 * MB) == -1,
+	   "unmapped whole: gone");
+}
+
+/* Files mapped into reservations; a reservation moved away. */
+static void files_and_moves(void)
+{
+	int fd = (int)syscall(SYS_memfd_create, "resv", 0);
+	ok(fd >= 0 && ftruncate(fd, 64 * KB) == 0, "a memfd");
+	unsigned char *f = reserve(128 * MB);
+	ok(f && mmap(f + 2 * MB, 4 * KB, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == f + 2 * MB &&
+		   mprotect(f, 64 * KB, RWX) == 0 && !owns(f, 1) && run_code(f, 5) == 5,
+	   "a file mapped into it first: it stays the kernel's, the RWX commit made as asked");
+	if (f)
+		munmap(f, 128 * MB);
+	unsigned char *g = reserve(128 * MB);
+	ok(g && mmap(g + 64 * MB, 4 * KB, RX, MAP_PRIVATE | MAP_FIXED, fd, 0) == g + 64 * MB &&
+		   owns(g, 1) && kernel_prot_at((uintptr_t)g + 64 * MB) == RX,
+	   "a file mapped executable into it (V8's builtins): adopted, the file mapped there");
+	if (g)
+		munmap(g, 128 * MB);
+	close(fd);
+	unsigned char *m = reserve(128 * MB);
+	ok(m && mremap(m, 128 * MB, 64 * MB, 0) == m && mprotect(m, 64 * KB, RWX) == 0 &&
+		   !owns(m, 1) && run_code(m, 6) == 6,
+	   "resized with mremap: the kernel's for good");
+	if (m)
+		munmap(m, 64 * MB);
+}
+
+/* More reservations than the preload notes; adoptions it cannot make
+ * because its arenas are used up. */
+static void limits(void)
+{
+	enum { N = 40 };
+	unsigned char *r[N];
+	int mapped = 0, adopted = 0, kept = -1;
+	for (int i = 0; i < N; i++)
+		mapped += (r[i] = reserve(128 * MB)) != NULL;
+	is(mapped, N, "%d reservations of 128 MiB", N);
+	for (int i = 0; i < N && r[i]; i++) {
+		if (mprotect(r[i], 8 * KB, RW))
+			break;
+		r[i][0] = 0x42; /* a byte to carry over */
+		if (mprotect(r[i] + 64 * KB, 64 * KB, RWX))
+			break;
+		if (owns(r[i], 1))
+			adopted++;
+		else if (kept < 0)
+			kept = i;
+	}
+	ok(adopted > 0 && kept > 0, "%d adopted, then the rest left the kernel's (from #%d)",
+	   adopted, kept);
+	bool good = kept > 0;
+	for (int i = kept > 0 ? kept : N; i < N && r[i]; i++)
+		good &= !owns(r[i], 1) && r[i][0] == 0x42 &&
+			kernel_prot_at((uintptr_t)r[i]) == RW && run_code(r[i] + 64 * KB, 7) == 7;
+	ok(good, "those kept their pages, protections and bytes, and their code runs");
+	for (int i = 0; i < N; i++)
+		if (r[i])
+			munmap(r[i], 128 * MB);
+}
+
+/* The preload's own munmap of the range fails as it adopts it (a system
+ * call failed, through seccomp): the range stays the kernel's, as it was. */
+static int fail_resv_munmap(long nr, const long args[6])
+{
+	return nr == SYS_munmap && (size_t)args[1] == 128 * MB ? ENOMEM : 0;
+}
+
+static void failed_adoption(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		unsigned char *r = reserve(128 * MB);
+		if (!r || mprotect(r, 4 * KB, RW) || sysfault_install())
+			_exit(2);
+		r[0] = 0x33;
+		sysfault_policy = fail_resv_munmap;
+		sysfault_armed = true;
+		int rc = mprotect(r + 64 * KB, 64 * KB, RWX);
+		sysfault_armed = false;
+		bool good = rc == 0 && sysfault_failed > 0 && !owns(r, 1) && r[0] == 0x33 &&
+			    kernel_prot_at((uintptr_t)r) == RW && run_code(r + 64 * KB, 8) == 8;
+		_exit(good ? 0 : 1);
+	}
+	int st = -1;
+	ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "the adoption's munmap fails: the range stays the kernel's, bytes and protections kept, "
+	   "the call made (status %d)",
+	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+int main(void)
+{
+	owns = (int (*)(const void *, size_t))dlsym(RTLD_DEFAULT, "hp_owns");
+	if (!owns)
+		tap_skip_all("not running under libhugeperm-preload.so");
+	tap_plan(29);
+	data_area();
+	code_range();
+	holes_and_fork();
+	files_and_moves();
+	limits();
+	failed_adoption();
+	return tap_done();
+}
