@@ -166,6 +166,11 @@ struct hp_config {
 
 #define HP_ARENA_ALLOW_RWX 0x1 /* allow pages writable and executable at once */
 #define HP_ARENA_NO_ALIAS  0x2 /* executable blocks are private: hp_write uses /proc/self/mem */
+/* A block split again soon after a collapse (a JIT flipping single pages of
+ * it, again and again) is collapsed only once it has stayed uniform for a
+ * quiet period, in the arena's collapse thread: one split and one collapse
+ * per burst of flips instead of one each per flip (see hugeperm(3)). */
+#define HP_ARENA_COLLAPSE_QUIET 0x4
 
 struct hp_arena; /* opaque */
 
