@@ -138,6 +138,27 @@ int code_range_reconcile_range(uintptr_t start, uintptr_t end)
 	return rc;
 }
 
+void code_range_changed_note(struct code_range_changed *c, const struct region *reg)
+{
+	int last = c->n - 1;
+	/* The same block as the last span's end (or the next), or no room. */
+	if (c->n &&
+	    (reg->start <= ((c->hi[last] + BLOCK - 1) & ~(BLOCK - 1)) || c->n == CHANGED_SPANS)) {
+		c->hi[last] = reg->end > c->hi[last] ? reg->end : c->hi[last];
+		return;
+	}
+	c->lo[c->n] = reg->start;
+	c->hi[c->n++] = reg->end;
+}
+
+int code_range_changed_apply(const struct code_range_changed *c)
+{
+	int rc = 0;
+	for (int i = 0; i < c->n; i++)
+		rc |= code_range_reconcile_range(c->lo[i], c->hi[i]);
+	return rc;
+}
+
 /* The code ranges a munmap cuts into, kept from before the cut to after. */
 #define UNMAP_CODE_RANGES 16
 static struct region unmapped[UNMAP_CODE_RANGES];

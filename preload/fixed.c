@@ -57,7 +57,10 @@ bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd)
  * memory, as the rest of the chunk). */
 static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base)
 {
-	struct hp_arena *a = arena_make(at);
+	/* The program flips single pages of its range (YJIT: the page it
+	 * writes, RW, then the whole range RX): a block that keeps being
+	 * split is collapsed once quiet, not after every flip. */
+	struct hp_arena *a = arena_make(at, HP_ARENA_COLLAPSE_QUIET);
 	/* The arena's own memory is elsewhere now: the range's hold goes. */
 	k_munmap((void *)at, end - at);
 	if (!a)
