@@ -42,6 +42,19 @@
  * changes in what the kernel maps or in what is counted: every split and
  * collapse is still one the kernel makes.
  *
+ * Cold lazy blocks (HP_ARENA_LAZY_SMALL): YJIT makes its whole 256 MiB
+ * range writable, fills it with traps and makes it executable, then writes
+ * code into two blocks of it.  Populated huge, the range would take 128
+ * fresh huge pages (on a VM that gives free huge pages back to the host,
+ * 3-6 ms each) for 2 MiB of code.  So a lazy block of such an arena is
+ * advised MADV_NOHUGEPAGE when committed (cold): made accessible whole it is
+ * neither populated nor collapsed, and its pages come small, as the
+ * kernel's would.  The first protection change of part of it (a page made
+ * writable to write code) advises it MADV_HUGEPAGE again, and from then on
+ * it is an ordinary block: collapsed when uniform, with the hysteresis
+ * above.  Its pages stay in use and not huge meanwhile, and count so in
+ * the coverage: what is not code (the traps) stays on small pages.
+ *
  * The delay, rate and retries are the arena's settings (hp_arena_init),
  * and every time here is the OS layer's now_ns: the thread sleeps on the
  * clock its deadlines use (os->cond_wait_until), so a fake clock drives
@@ -95,6 +108,21 @@ void hp_collapse_note_split(struct hp_arena *a, struct hp_block *b)
 		b->nflaps = 0;
 }
 
+void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b)
+{
+	/* Advice refused: the block is an ordinary lazy one (huge when
+	 * touched); nothing else changes. */
+	b->cold = a->lazy_small && a->os->advise_huge &&
+		  a->os->advise_huge(b->base, HP_BLOCK_SIZE, false) == 0;
+}
+
+void hp_collapse_warm(struct hp_arena *a, struct hp_block *b)
+{
+	b->cold = false;
+	/* Refused: its collapse gets EINVAL, and is switched off for it. */
+	a->os->advise_huge(b->base, HP_BLOCK_SIZE, true);
+}
+
 bool hp_collapse_quiet(const struct hp_arena *a, const struct hp_block *b)
 {
 	return a->collapse_quiet && b->nflaps && b->queued &&
@@ -111,7 +139,7 @@ static bool lazy_none(const struct hp_block *b)
 bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b)
 {
 	if (a->collapse_mode == HP_COLLAPSE_OFF || b->huge || b->backend != HP_BACKEND_THP ||
-	    b->collapse_off || lazy_none(b))
+	    b->collapse_off || b->cold || lazy_none(b))
 		return false;
 	b->uniform_since_ns = a->os->now_ns();
 	if (b->queued)
@@ -187,7 +215,7 @@ void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b)
 static bool wanted(const struct hp_block *b)
 {
 	return b->state != HP_BLOCK_UNCOMMITTED && !b->huge && !b->collapse_off &&
-	       hp_block_uniform(b, NULL) && !lazy_none(b) && !b->purging;
+	       hp_block_uniform(b, NULL) && !lazy_none(b) && !b->purging && !b->cold;
 }
 
 /* Take the next block due for a collapse off the queue, or NULL. */
@@ -367,9 +395,17 @@ static void *collapse_thread(void *arg)
 		int tried = 0;
 		hp_collapse_run(a, 0, 1, &tried);
 		pthread_mutex_lock(&a->lock);
+		/* Nothing was due: sleep at least idle, or until the first
+		 * flapping block can be due (its quiet period is longer). */
+		uint64_t now = a->os->now_ns(), wait = tried ? gap : idle;
+		if (!tried && a->collapse_quiet) {
+			uint64_t quiet = UINT64_MAX;
+			for (struct hp_block *b = a->queue; b; b = b->qnext)
+				quiet = quiet_ns(b) < quiet ? quiet_ns(b) : quiet;
+			wait = quiet != UINT64_MAX && quiet > wait ? quiet : wait;
+		}
 		if (!a->thread_stop)
-			a->os->cond_wait_until(&a->thread_wake, &a->lock,
-					       a->os->now_ns() + (tried ? gap : idle));
+			a->os->cond_wait_until(&a->thread_wake, &a->lock, now + wait);
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;

@@ -58,7 +58,9 @@ int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, siz
 		 * or its split would go uncounted.  Not a flapping block in its
 		 * quiet period: a PAGEMAP_SCAN per flip (YJIT: 19,500) for what
 		 * khugepaged, scanning every 10 s, next to never does there. */
-		if (k < HP_BLOCK_PAGES && !hp_collapse_quiet(a, blk))
+		if (k < HP_BLOCK_PAGES && blk->cold)
+			hp_collapse_warm(a, blk);
+		else if (k < HP_BLOCK_PAGES && !hp_collapse_quiet(a, blk))
 			hp_block_learn_huge(a, blk);
 		left -= k;
 	}

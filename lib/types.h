@@ -166,6 +166,9 @@ struct hp_block {
 	bool collapsing;		 /* MADV_COLLAPSE in flight, lock dropped */
 	bool purging;			 /* its decommit in flight, lock dropped (purge.c) */
 	bool collapse_off;		 /* EINVAL from MADV_COLLAPSE: never again */
+	bool cold;			 /* lazy, left to small pages (HP_ARENA_LAZY_SMALL)
+					  * until a partial protection change says code
+					  * is written in it: never collapsed before */
 	bool aliased;			 /* shared memory with a writable alias view */
 	uint8_t nfailed;		 /* consecutive ENOMEM/EBUSY failures */
 	uint64_t uniform_since_ns;	 /* when it last became uniform */
@@ -320,6 +323,8 @@ struct hp_arena {
 	bool collapse_thread;	      /* deferred collapses run in a thread of the arena's */
 	bool collapse_quiet;	      /* HP_ARENA_COLLAPSE_QUIET: a block that keeps being
 				       * split is collapsed once quiet (collapse.c) */
+	bool lazy_small;	      /* HP_ARENA_LAZY_SMALL: lazy blocks stay on small
+				       * pages until written in part (collapse.c) */
 	uint32_t collapse_delay_ms;   /* the thread collapses blocks uniform this long */
 	uint32_t collapse_rate;	      /* the thread's collapses per second */
 	uint32_t collapse_retries;    /* EAGAIN retries per attempt */

@@ -248,7 +248,8 @@ struct code_range_changed {
 	int n;
 };
 void code_range_changed_note(struct code_range_changed *c, const struct region *reg);
-/* code_range_reconcile_range() each span: 0, or -1 if one failed. */
+/* code_range_reconcile_range() each span, then merge the regions there
+ * that are alike and meet: 0, or -1 if a reconcile failed. */
 int code_range_changed_apply(const struct code_range_changed *c);
 /* Around a munmap of [start, end): note the code ranges it cuts into, then
  * reconcile and drop the pages of those that live on. */
