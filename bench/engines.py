@@ -135,7 +135,8 @@ WORKLOADS = [
     dict(RUBY_YJIT, name="ruby-yjit-fixed",
          preload_env={"HUGEPERM_PRELOAD_SERVE": "exec,areas,reservations,fixed"},
          what="ruby-yjit with its code range served (opt-in: --serve ...,fixed): "
-              "YJIT's single-page flips split and collapse blocks"),
+              "a block YJIT writes page by page is collapsed once quiet, its fill "
+              "stays on small pages"),
     dict(name="mono-methods", engine=["mono", "mcs"],
          argv=["mono", "{work}/Jit.exe"],
          quick=["mono", "{work}/Jit.exe"],

@@ -173,6 +173,17 @@ struct hp_config {
 
 #define HP_ARENA_ALLOW_RWX 0x1 /* allow pages writable and executable at once */
 #define HP_ARENA_NO_ALIAS  0x2 /* executable blocks are private: hp_write uses /proc/self/mem */
+/* A block split again soon after a collapse (a JIT flipping single pages of
+ * it, again and again) is collapsed only once it has stayed uniform for a
+ * quiet period, in the arena's collapse thread: one split and one collapse
+ * per burst of flips instead of one each per flip (see hugeperm(3)). */
+#define HP_ARENA_COLLAPSE_QUIET 0x4
+/* Lazily committed blocks (PROT_NONE allocations) are left to small pages
+ * when made accessible whole, and get a huge page only once a protection
+ * change of part of the block shows that code is written there page by
+ * page (a JIT range filled with traps up front, then written piecewise:
+ * only the blocks that hold code take huge pages; see hugeperm(3)). */
+#define HP_ARENA_LAZY_SMALL 0x8
 
 struct hp_arena; /* opaque */
 

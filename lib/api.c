@@ -118,6 +118,8 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 		a->collapse_mode = HP_COLLAPSE_OFF;
 	a->allow_rwx = hp_opt.allow_rwx || (cfg && (cfg->flags & HP_ARENA_ALLOW_RWX));
 	a->alias = hp_opt.alias && !(cfg && (cfg->flags & HP_ARENA_NO_ALIAS));
+	a->collapse_quiet = cfg && (cfg->flags & HP_ARENA_COLLAPSE_QUIET);
+	a->lazy_small = cfg && (cfg->flags & HP_ARENA_LAZY_SMALL);
 	a->poison = hp_opt.poison;
 	a->traced = lib_trace.on;
 	a->guard_madvise = true; /* until the kernel says EINVAL */
@@ -573,7 +575,8 @@ struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 	}
 	if (cfg && (cfg->backend < HP_BACKEND_AUTO || cfg->backend > HP_BACKEND_SMALL ||
 		    cfg->collapse_mode < 0 || cfg->collapse_mode > HP_COLLAPSE_OFF ||
-		    (cfg->flags & ~(HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS)) ||
+		    (cfg->flags & ~(HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS |
+				    HP_ARENA_COLLAPSE_QUIET | HP_ARENA_LAZY_SMALL)) ||
 		    (cfg->size >= offsetof(struct hp_config, purge_ms) + sizeof(cfg->purge_ms) &&
 		     (cfg->purge_ms < HP_PURGE_NOW || cfg->purge_ms > HP_PURGE_MS_MAX)))) {
 		errno = EINVAL;

@@ -305,6 +305,7 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 		b->huge = true;
 	} else if (b->lazy) {
 		b->huge = false; /* no memory yet: it comes, huge, when touched */
+		hp_collapse_lazy(a, b);
 	} else if (backend == HP_BACKEND_THP) {
 		hp_collapse_fresh(a, b); /* asks the kernel; never MADV_COLLAPSE here */
 	} else {

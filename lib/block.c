@@ -89,6 +89,9 @@ void hp_block_reset(struct hp_block *b, int prot)
 	b->nfailed = 0;
 	b->retry_at_ns = 0;
 	b->collapse_off = false;
+	b->huge_since_ns = 0;
+	b->nflaps = 0;
+	b->cold = false;
 }
 
 int hp_block_find_run(const struct hp_block *b, unsigned n)

@@ -29,6 +29,32 @@
  * collapsed at commit: hp_collapse_fresh asks PAGEMAP_SCAN whether its
  * populate fault took a huge page, and queues it if not.
  *
+ * Hysteresis (HP_ARENA_COLLAPSE_QUIET, khugepaged-like): a block split
+ * again within FLAP_NS of a collapse of ours is flapping (YJIT flips one
+ * page of its write block RW and back RX around each piece of code it
+ * writes: 19,500 splits and collapses, 250 us each, for a few MiB of
+ * code).  Its next collapse waits until it has stayed uniform for a quiet
+ * period, QUIET_NS doubled for each flap in a row (up to QUIET_MAX), even
+ * in sync mode, and runs in the collapse thread, started for it: a burst of
+ * flips costs one split and one collapse, and the block is 4K-mapped while
+ * it is being written and for at most the quiet period after.  A split
+ * later than FLAP_NS after the collapse starts the count again.  Nothing
+ * changes in what the kernel maps or in what is counted: every split and
+ * collapse is still one the kernel makes.
+ *
+ * Cold lazy blocks (HP_ARENA_LAZY_SMALL): YJIT makes its whole 256 MiB
+ * range writable, fills it with traps and makes it executable, then writes
+ * code into two blocks of it.  Populated huge, the range would take 128
+ * fresh huge pages (on a VM that gives free huge pages back to the host,
+ * 3-6 ms each) for 2 MiB of code.  So a lazy block of such an arena is
+ * advised MADV_NOHUGEPAGE when committed (cold): made accessible whole it is
+ * neither populated nor collapsed, and its pages come small, as the
+ * kernel's would.  The first protection change of part of it (a page made
+ * writable to write code) advises it MADV_HUGEPAGE again, and from then on
+ * it is an ordinary block: collapsed when uniform, with the hysteresis
+ * above.  Its pages stay in use and not huge meanwhile, and count so in
+ * the coverage: what is not code (the traps) stays on small pages.
+ *
  * The delay, rate and retries are the arena's settings (hp_arena_init),
  * and every time here is the OS layer's now_ns: the thread sleeps on the
  * clock its deadlines use (os->cond_wait_until), so a fake clock drives
@@ -36,12 +62,16 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define NS_PER_MS      1000000ULL
 #define BACKOFF_MAX_NS (1000 * NS_PER_MS)
+#define FLAP_NS	       (1000 * NS_PER_MS) /* a split this soon after our collapse: a flap */
+#define QUIET_NS       (100 * NS_PER_MS)  /* a flapping block's quiet period, doubled ... */
+#define QUIET_MAX      5		  /* ... up to this many times (3.2 s) */
 
 static void *collapse_thread(void *arg);
 
@@ -61,6 +91,44 @@ static void queue_push(struct hp_arena *a, struct hp_block *b)
 	__atomic_store_n(&a->nqueued, a->nqueued + 1, __ATOMIC_RELAXED);
 }
 
+/* How long flapping block @b must stay uniform before its collapse. */
+static uint64_t quiet_ns(const struct hp_block *b)
+{
+	return b->nflaps ? QUIET_NS << (b->nflaps - 1) : 0;
+}
+
+void hp_collapse_note_split(struct hp_arena *a, struct hp_block *b)
+{
+	if (!a->collapse_quiet)
+		return;
+	uint64_t now = a->os->now_ns();
+	if (b->huge_since_ns && now - b->huge_since_ns < FLAP_NS)
+		b->nflaps = b->nflaps < QUIET_MAX + 1 ? b->nflaps + 1 : b->nflaps;
+	else
+		b->nflaps = 0;
+}
+
+void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b)
+{
+	/* Advice refused: the block is an ordinary lazy one (huge when
+	 * touched); nothing else changes. */
+	b->cold = a->lazy_small && a->os->advise_huge &&
+		  a->os->advise_huge(b->base, HP_BLOCK_SIZE, false) == 0;
+}
+
+void hp_collapse_warm(struct hp_arena *a, struct hp_block *b)
+{
+	b->cold = false;
+	/* Refused: its collapse gets EINVAL, and is switched off for it. */
+	a->os->advise_huge(b->base, HP_BLOCK_SIZE, true);
+}
+
+bool hp_collapse_quiet(const struct hp_arena *a, const struct hp_block *b)
+{
+	return a->collapse_quiet && b->nflaps && b->queued &&
+	       a->os->now_ns() < b->uniform_since_ns + quiet_ns(b);
+}
+
 /* A lazy block all PROT_NONE: no memory, nothing to map. */
 static bool lazy_none(const struct hp_block *b)
 {
@@ -71,7 +139,7 @@ static bool lazy_none(const struct hp_block *b)
 bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b)
 {
 	if (a->collapse_mode == HP_COLLAPSE_OFF || b->huge || b->backend != HP_BACKEND_THP ||
-	    b->collapse_off || lazy_none(b))
+	    b->collapse_off || b->cold || lazy_none(b))
 		return false;
 	b->uniform_since_ns = a->os->now_ns();
 	if (b->queued)
@@ -90,16 +158,39 @@ bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 	return waited;
 }
 
+/* Start the collapse thread if it is not running, and wake it; with
+ * @parked_only, only when it is waiting for work (a flapping block is not
+ * due before its quiet period, and the thread looks at the queue at least
+ * every collapse_delay_ms / 2 while it holds any: waking it at every flip
+ * would cost a context switch each).  Lock held. */
+static void thread_wake(struct hp_arena *a, bool parked_only)
+{
+	if (!a->thread_running && !a->thread_stop) {
+		pthread_attr_t attr;
+		if (pthread_attr_init(&attr))
+			return;
+		sigset_t all; /* signals are the program's business, not ours */
+		hp_background_sigset(&all);
+		pthread_attr_setsigmask_np(&attr, &all);
+		if (pthread_create(&a->thread, &attr, collapse_thread, a) == 0)
+			a->thread_running = true;
+		pthread_attr_destroy(&attr);
+	}
+	if (!parked_only || a->thread_parked)
+		pthread_cond_signal(&a->thread_wake);
+}
+
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 {
 	if (!hp_collapse_enqueue(a, b))
 		return;
-	if (a->collapse_mode == HP_COLLAPSE_DEFERRED && a->collapse_thread) {
-		if (!a->thread_running && !a->thread_stop &&
-		    pthread_create(&a->thread, NULL, collapse_thread, a) == 0)
-			a->thread_running = true;
-		pthread_cond_signal(&a->thread_wake);
-	}
+	/* A flapping block waits for quiet, in sync mode too: the thread
+	 * collapses it then (a deferred arena without a thread leaves it to
+	 * hp_collapse_pending(), as every block). */
+	if (a->collapse_mode == HP_COLLAPSE_DEFERRED && a->collapse_thread)
+		thread_wake(a, false);
+	else if (a->collapse_mode == HP_COLLAPSE_SYNC && b->nflaps)
+		thread_wake(a, true);
 }
 
 void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b)
@@ -124,7 +215,7 @@ void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b)
 static bool wanted(const struct hp_block *b)
 {
 	return b->state != HP_BLOCK_UNCOMMITTED && !b->huge && !b->collapse_off &&
-	       hp_block_uniform(b, NULL) && !lazy_none(b) && !b->purging;
+	       hp_block_uniform(b, NULL) && !lazy_none(b) && !b->purging && !b->cold;
 }
 
 /* Take the next block due for a collapse off the queue, or NULL. */
@@ -141,8 +232,9 @@ static struct hp_block *queue_pop_due(struct hp_arena *a, int flags, uint64_t no
 			pp = &b->qnext;
 			continue;
 		}
+		uint64_t wait = delay > quiet_ns(b) ? delay : quiet_ns(b);
 		bool due = force || fresh ||
-			   (now >= b->uniform_since_ns + delay && now >= b->retry_at_ns);
+			   (now >= b->uniform_since_ns + wait && now >= b->retry_at_ns);
 		if (!wanted(b) || due) {
 			*pp = b->qnext;
 			b->queued = false;
@@ -244,6 +336,7 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 			b->huge = true;
 			b->lazy = false;
 			b->nfailed = 0;
+			b->huge_since_ns = a->os->now_ns();
 			done++;
 			if (!faulted) /* else huge from its first fault: no collapse, as
 				       * the kernel counts (thp_fault_alloc) */
@@ -293,16 +386,26 @@ static void *collapse_thread(void *arg)
 	pthread_mutex_lock(&a->lock);
 	while (!a->thread_stop) {
 		if (a->nqueued == 0) {
+			a->thread_parked = true;
 			pthread_cond_wait(&a->thread_wake, &a->lock);
+			a->thread_parked = false;
 			continue;
 		}
 		pthread_mutex_unlock(&a->lock);
 		int tried = 0;
 		hp_collapse_run(a, 0, 1, &tried);
 		pthread_mutex_lock(&a->lock);
+		/* Nothing was due: sleep at least idle, or until the first
+		 * flapping block can be due (its quiet period is longer). */
+		uint64_t now = a->os->now_ns(), wait = tried ? gap : idle;
+		if (!tried && a->collapse_quiet) {
+			uint64_t quiet = UINT64_MAX;
+			for (struct hp_block *b = a->queue; b; b = b->qnext)
+				quiet = quiet_ns(b) < quiet ? quiet_ns(b) : quiet;
+			wait = quiet != UINT64_MAX && quiet > wait ? quiet : wait;
+		}
 		if (!a->thread_stop)
-			a->os->cond_wait_until(&a->thread_wake, &a->lock,
-					       a->os->now_ns() + (tried ? gap : idle));
+			a->os->cond_wait_until(&a->thread_wake, &a->lock, now + wait);
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;

@@ -184,6 +184,17 @@ bool hp_collapse_enqueue(struct hp_arena *a, struct hp_block *b);
 /* @b became uniform; queue it if it needs a collapse, and wake (or start)
  * the collapse thread.  Lock held. */
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b);
+/* Huge block @b was just split by a protection change: a flap if it comes
+ * soon after our collapse (HP_ARENA_COLLAPSE_QUIET).  Lock held. */
+void hp_collapse_note_split(struct hp_arena *a, struct hp_block *b);
+/* Lazy block @b was committed: in an HP_ARENA_LAZY_SMALL arena, advised to
+ * small pages and cold.  Lock held. */
+void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b);
+/* Part of cold block @b changes protection: code is written in it, which
+ * is advised to huge pages again and may be collapsed.  Lock held. */
+void hp_collapse_warm(struct hp_arena *a, struct hp_block *b);
+/* Is @b flapping and waiting for its quiet period to end?  Lock held. */
+bool hp_collapse_quiet(const struct hp_arena *a, const struct hp_block *b);
 /* Fresh THP block @b is populated and uniform: set b->huge from the
  * kernel's page tables (PAGEMAP_SCAN, a few microseconds), and queue a
  * collapse if it is not huge or the kernel cannot say.  Never calls

@@ -384,6 +384,11 @@ static int os_populate(uintptr_t addr, size_t size)
 	return sys_madvise((void *)addr, size, MADV_POPULATE_WRITE) ? errno : 0;
 }
 
+static int os_advise_huge(uintptr_t addr, size_t size, bool huge)
+{
+	return sys_madvise((void *)addr, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) ? errno : 0;
+}
+
 static int os_protect(uintptr_t addr, size_t size, int prot)
 {
 	return sys_mprotect((void *)addr, size, prot) ? errno : 0;
@@ -528,6 +533,7 @@ const struct hp_os hp_os_linux = {
 	.meta_free = os_meta_free,
 	.synchronize = os_synchronize,
 	.huge_mapped = os_huge_mapped,
+	.advise_huge = os_advise_huge,
 	.cpu_node = hp_sys_cpu_node,
 	.cond_wait_until = os_cond_wait_until,
 	.realtime_ns = os_realtime_ns,

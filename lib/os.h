@@ -73,6 +73,11 @@ struct hp_os {
 	/* Is the range PMD-mapped now (PAGEMAP_SCAN)?  0 with *huge; ENOTTY
 	 * or EINVAL before Linux 6.7, EFAULT. */
 	int (*huge_mapped)(uintptr_t addr, size_t size, bool *huge);
+	/* Ask for huge pages in the range (MADV_HUGEPAGE, which MADV_COLLAPSE
+	 * needs in a process that switched THP off but for advised ranges)
+	 * or against them (MADV_NOHUGEPAGE: faults take small pages).
+	 * EINVAL (no THP), ENOMEM, EAGAIN; the advice stays as it was. */
+	int (*advise_huge)(uintptr_t addr, size_t size, bool huge);
 
 	/* --- aliases: executable memory with a writable second view --- */
 

@@ -55,8 +55,12 @@ int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, siz
 		hp_block_wait_collapse(a, blk);
 		/* A uniform block we left 4K-mapped may have been collapsed by
 		 * khugepaged meanwhile: ask the kernel before a partial change,
-		 * or its split would go uncounted. */
-		if (k < HP_BLOCK_PAGES)
+		 * or its split would go uncounted.  Not a flapping block in its
+		 * quiet period: a PAGEMAP_SCAN per flip (YJIT: 19,500) for what
+		 * khugepaged, scanning every 10 s, next to never does there. */
+		if (k < HP_BLOCK_PAGES && blk->cold)
+			hp_collapse_warm(a, blk);
+		else if (k < HP_BLOCK_PAGES && !hp_collapse_quiet(a, blk))
 			hp_block_learn_huge(a, blk);
 		left -= k;
 	}
@@ -76,6 +80,7 @@ int hp_pages_protect(struct hp_arena *a, struct hp_block *b, unsigned first, siz
 				hp_os_die("partial protection change on a hugetlb block");
 			blk->huge = false;
 			a->n.splits[blk->home]++;
+			hp_collapse_note_split(a, blk);
 		}
 		/* A lazy block made uniform and accessible in one go has no
 		 * page yet: it too is queued, to be populated and collapsed. */

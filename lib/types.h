@@ -166,11 +166,17 @@ struct hp_block {
 	bool collapsing;		 /* MADV_COLLAPSE in flight, lock dropped */
 	bool purging;			 /* its decommit in flight, lock dropped (purge.c) */
 	bool collapse_off;		 /* EINVAL from MADV_COLLAPSE: never again */
+	bool cold;			 /* lazy, left to small pages (HP_ARENA_LAZY_SMALL)
+					  * until a partial protection change says code
+					  * is written in it: never collapsed before */
 	bool aliased;			 /* shared memory with a writable alias view */
 	uint8_t nfailed;		 /* consecutive ENOMEM/EBUSY failures */
 	uint64_t uniform_since_ns;	 /* when it last became uniform */
 	uint64_t free_since_ns;		 /* when it last became EMPTY (purge.c) */
 	uint64_t retry_at_ns;		 /* no collapse before this (backoff) */
+	uint64_t huge_since_ns;		 /* when a collapse of ours last made it huge */
+	uint8_t nflaps;			 /* split again soon after that, so many times in
+					  * a row: its collapse waits for quiet (collapse.c) */
 };
 
 /*
@@ -315,6 +321,10 @@ struct hp_arena {
 				       * go to HP_SET_MUTABLE */
 	int collapse_mode;	      /* enum hp_collapse_mode */
 	bool collapse_thread;	      /* deferred collapses run in a thread of the arena's */
+	bool collapse_quiet;	      /* HP_ARENA_COLLAPSE_QUIET: a block that keeps being
+				       * split is collapsed once quiet (collapse.c) */
+	bool lazy_small;	      /* HP_ARENA_LAZY_SMALL: lazy blocks stay on small
+				       * pages until written in part (collapse.c) */
 	uint32_t collapse_delay_ms;   /* the thread collapses blocks uniform this long */
 	uint32_t collapse_rate;	      /* the thread's collapses per second */
 	uint32_t collapse_retries;    /* EAGAIN retries per attempt */
@@ -342,6 +352,7 @@ struct hp_arena {
 	struct hp_counters n; /* event counters */
 	pthread_t thread;     /* background collapse thread */
 	bool thread_running, thread_stop;
+	bool thread_parked;	     /* the collapse thread waits for a block to be queued */
 	struct hp_arena *next_arena; /* the registry of arenas (fork.c) */
 	pthread_cond_t thread_wake;
 	/* Giving free blocks back on their own (purge.c). */

@@ -90,8 +90,20 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 				rc = -1;
 			continue;
 		}
-		bool merge = preload_opt.flip != HP_PRELOAD_FLIP_EXACT && !keyed &&
-			     (u & PROT_EXEC) && (seen & (1u << u));
+		bool exact = preload_opt.flip == HP_PRELOAD_FLIP_EXACT;
+		bool merge = !exact && !keyed && (u & PROT_EXEC) && (seen & (1u << u));
+		/* Pages in no region: the merged protection; in a block not
+		 * merged (a W^X program writing a page: RW and RX), the union
+		 * without write when the program has that in the block, so that
+		 * they do not flip between it and NONE with every write (the
+		 * part of a fixed range's first block below the range: 2 more
+		 * mprotect calls a piece of code YJIT writes).  Never writable,
+		 * executable only where the program has executable pages. */
+		int gap =
+			merge ? u
+			: !exact && !keyed && (u & PROT_EXEC) && (seen & (1u << (u & ~PROT_WRITE)))
+				? u & ~PROT_WRITE
+				: PROT_NONE;
 		bool relaxed = false;
 		struct run run = {.a = a};
 		uintptr_t at = lo;
@@ -102,8 +114,8 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 				continue;
 			uintptr_t s = in ? (reg->start > lo ? reg->start : lo) : hi;
 			if (s > at && !tainted) { /* pages in no region */
-				run_add(&run, at, s, merge ? u : PROT_NONE);
-				relaxed |= merge;
+				run_add(&run, at, s, gap);
+				relaxed |= gap != PROT_NONE;
 			}
 			if (!in)
 				break;
@@ -135,6 +147,57 @@ int code_range_reconcile_range(uintptr_t start, uintptr_t end)
 		rc |= code_range_reconcile(&reg, from, to);
 		done = ((to - 1) & ~(BLOCK - 1)) + BLOCK;
 	}
+	return rc;
+}
+
+void code_range_changed_note(struct code_range_changed *c, const struct region *reg)
+{
+	int last = c->n - 1;
+	/* The same block as the last span's end (or the next), or no room. */
+	if (c->n &&
+	    (reg->start <= ((c->hi[last] + BLOCK - 1) & ~(BLOCK - 1)) || c->n == CHANGED_SPANS)) {
+		c->hi[last] = reg->end > c->hi[last] ? reg->end : c->hi[last];
+		return;
+	}
+	c->lo[c->n] = reg->start;
+	c->hi[c->n++] = reg->end;
+}
+
+/* Can @b be merged into @a, just below it? */
+static bool mergeable(const struct region *a, const struct region *b)
+{
+	return a->kind == KIND_CODE_RANGE && a->end == b->start && a->base == b->base &&
+	       a->alloc_size == b->alloc_size && a->arena == b->arena && a->kind == b->kind &&
+	       a->prot == b->prot && a->relaxed == b->relaxed && a->own_block == b->own_block &&
+	       a->keyed == b->keyed && a->tainted == b->tainted;
+}
+
+/* Merge the code range regions around [lo, hi) that are alike and meet, as
+ * the kernel merges VMAs: a page flipped RW and back would leave three
+ * regions where there was one, and YJIT's 447 pages, 900 regions that each
+ * reconcile of their block walks. */
+static void coalesce(uintptr_t lo, uintptr_t hi)
+{
+	size_t i = region_find(lo);
+	i = i ? i - 1 : 0;
+	struct region *r, *next;
+	while ((r = region_at(i)) && r->start <= hi && (next = region_at(i + 1))) {
+		if (mergeable(r, next)) {
+			r->end = next->end;
+			region_delete(i + 1);
+		} else {
+			i++;
+		}
+	}
+}
+
+int code_range_changed_apply(const struct code_range_changed *c)
+{
+	int rc = 0;
+	for (int i = 0; i < c->n; i++)
+		rc |= code_range_reconcile_range(c->lo[i], c->hi[i]);
+	for (int i = 0; i < c->n; i++)
+		coalesce(c->lo[i], c->hi[i]);
 	return rc;
 }
 

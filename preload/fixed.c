@@ -57,7 +57,14 @@ bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd)
  * memory, as the rest of the chunk). */
 static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base)
 {
-	struct hp_arena *a = arena_make(at);
+	/* The program flips single pages of its range (YJIT: the page it
+	 * writes, RW, then the whole range RX): a block that keeps being
+	 * split is collapsed once quiet, not after every flip; and only the
+	 * blocks it writes that way take huge pages (YJIT fills all 256 MiB
+	 * with traps first, and writes code into two blocks).  Not in rwx
+	 * mode, whose flips change nothing: no block would be seen written. */
+	unsigned small = preload_opt.flip == HP_PRELOAD_FLIP_RWX ? 0 : HP_ARENA_LAZY_SMALL;
+	struct hp_arena *a = arena_make(at, HP_ARENA_COLLAPSE_QUIET | small);
 	/* The arena's own memory is elsewhere now: the range's hold goes. */
 	k_munmap((void *)at, end - at);
 	if (!a)

@@ -383,10 +383,17 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 		errno = ENOMEM;
 		goto out;
 	}
+	/* Code ranges: recorded here, applied by reconcile, in the blocks of
+	 * the regions whose protection changed only (YJIT makes its 128 MiB
+	 * half RX after each piece of code: one page of it was RW). */
+	struct code_range_changed changed = {0};
 	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
-		if (reg->kind == KIND_CODE_RANGE) { /* recorded here, applied by reconcile */
+		if (reg->kind == KIND_CODE_RANGE) {
+			bool keyed = reg->keyed || pkey >= 0;
+			if (reg->prot != prot || reg->keyed != keyed)
+				code_range_changed_note(&changed, reg);
 			reg->prot = (unsigned char)prot;
-			reg->keyed |= pkey >= 0;
+			reg->keyed = keyed;
 			continue;
 		}
 		if (region_protect(reg, alloc_within(reg, start, end), prot))
@@ -398,7 +405,7 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 		}
 		reg->prot = (unsigned char)prot;
 	}
-	if (code_range_reconcile_range(start, end))
+	if (code_range_changed_apply(&changed))
 		goto out;
 	for (size_t i = region_find(start); pkey >= 0 && (reg = region_at(i)) && reg->start < end;
 	     i++)

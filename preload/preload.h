@@ -212,8 +212,9 @@ int given_unmap(uintptr_t start, uintptr_t end);
 struct hp_arena *arena_at(int i);
 uintptr_t arena_near(int i);
 int arena_count(void);
-/* A new arena with the preload's settings, placed near @near (0: anywhere). */
-struct hp_arena *arena_make(uintptr_t near);
+/* A new arena with the preload's settings and HP_ARENA_* @flags, placed
+ * near @near (0: anywhere). */
+struct hp_arena *arena_make(uintptr_t near, unsigned flags);
 /* How many more arenas there is room for. */
 int arena_room(void);
 /* Take @a (made by fixed.c for one fixed range, near @near) into the table,
@@ -245,6 +246,18 @@ void cut(uintptr_t start, uintptr_t end, enum cut_mode mode);
 int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to);
 /* code_range_reconcile() every code range that has regions in [start, end). */
 int code_range_reconcile_range(uintptr_t start, uintptr_t end);
+/* What a protection change must reconcile: the spans of the code range
+ * regions whose protection (or key) it changed, merged when they meet a
+ * block in common; past CHANGED_SPANS, the last one grows to take the rest. */
+#define CHANGED_SPANS 8
+struct code_range_changed {
+	uintptr_t lo[CHANGED_SPANS], hi[CHANGED_SPANS];
+	int n;
+};
+void code_range_changed_note(struct code_range_changed *c, const struct region *reg);
+/* code_range_reconcile_range() each span, then merge the regions there
+ * that are alike and meet: 0, or -1 if a reconcile failed. */
+int code_range_changed_apply(const struct code_range_changed *c);
 /* Around a munmap of [start, end): note the code ranges it cuts into, then
  * reconcile and drop the pages of those that live on. */
 void code_range_unmap_begin(uintptr_t start, uintptr_t end);

@@ -61,12 +61,12 @@ static uintptr_t distance(uintptr_t a, uintptr_t b)
 	return a > b ? a - b : b - a;
 }
 
-struct hp_arena *arena_make(uintptr_t near)
+struct hp_arena *arena_make(uintptr_t near, unsigned flags)
 {
 	struct hp_config cfg = {
 		.size = sizeof(cfg),
 		.collapse_mode = preload_opt.collapse_mode,
-		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS,
+		.flags = HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS | flags,
 		.near = (void *)near,
 	};
 	return hp_arena_create(&cfg);
@@ -97,7 +97,7 @@ static int arena_for(uintptr_t hint)
 	}
 	if (arenas.n == MAX_ARENAS)
 		return best;
-	struct hp_arena *a = arena_make(hint);
+	struct hp_arena *a = arena_make(hint, 0);
 	if (!a)
 		return best;
 	register_fork();

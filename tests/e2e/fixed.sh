@@ -35,7 +35,8 @@ check "default: the same output, no fixed range served ($fixed), the 32-bit chun
 	'[ $rc -eq 0 ] && cmp -s "$tmp/plain.out" "$tmp/hp.out" && [ "$fixed" = 0 ] && [ "${low:-0}" -eq 16 ] && [ "${rss:-0}" -ge 262144 ] && [ "${huge:-1}" -lt "$rss" ]'
 serve=exec,areas,reservations,fixed
 for flip in block exact rwx; do
-	HUGEPERM_PRELOAD_SERVE=$serve HUGEPERM_PRELOAD_FLIP=$flip HUGEPERM_PRELOAD_REPORT=1 LD_PRELOAD=$lib "$ops" > "$tmp/hp.out" 2> "$tmp/err"
+	# Blocks written page by page are collapsed once quiet: the facts wait.
+	FIXED_OPS_SETTLE_MS=5000 HUGEPERM_PRELOAD_SERVE=$serve HUGEPERM_PRELOAD_FLIP=$flip HUGEPERM_PRELOAD_REPORT=1 LD_PRELOAD=$lib "$ops" > "$tmp/hp.out" 2> "$tmp/err"
 	rc=$?
 	check "$flip: the same output under the preload (rc $rc)" \
 		'[ $rc -eq 0 ] && cmp -s "$tmp/plain.out" "$tmp/hp.out"'
@@ -61,7 +62,7 @@ done
 # A program that switched THP off for itself (Ruby): our blocks still huge
 # (thp.c), and the switch reads back as it was set.
 "$ops" thpoff > "$tmp/plain.out" 2> /dev/null
-HUGEPERM_PRELOAD_SERVE=$serve LD_PRELOAD=$lib "$ops" thpoff > "$tmp/hp.out" 2> "$tmp/err"
+FIXED_OPS_SETTLE_MS=5000 HUGEPERM_PRELOAD_SERVE=$serve LD_PRELOAD=$lib "$ops" thpoff > "$tmp/hp.out" 2> "$tmp/err"
 rc=$?
 check "thpoff: the same output under the preload, PR_GET_THP_DISABLE 1 (rc $rc)" \
 	'[ $rc -eq 0 ] && cmp -s "$tmp/plain.out" "$tmp/hp.out" && grep -q "PR_GET_THP_DISABLE says 1" "$tmp/hp.out"'

@@ -9,8 +9,10 @@
  *            MAP_FIXED_NOREPLACE; EEXIST for the range again and for one
  *            that overlaps it; all of it RW, filled, RX (as YJIT does at
  *            start); then functions written one page RW at a time, the whole
- *            range RX again after each; each called.  munmap, and the same
- *            address can be mapped again.
+ *            range RX again after each, 16 in each block; each called.
+ *            munmap, and the same address can be mapped again.  The facts
+ *            are read once the range is huge-mapped, or after
+ *            FIXED_OPS_SETTLE_MS.
  *   cross    the same across a 1 GiB boundary.
  *   blocked  the same with the 2 MiB block under the hint's start taken by
  *            another mapping.
@@ -133,7 +135,16 @@ static void yjit(const char *name, uintptr_t hint, uintptr_t block_lo)
 	printf("%s: %zu functions, sum %llu\n", name, (size_t)NFUNC, (unsigned long long)sum);
 
 	unsigned long rss, huge;
-	smaps_of(block_lo, hint + LEN + 2 * MIB, &rss, &huge);
+	/* Served, a block written page by page is collapsed once it has been
+	 * quiet a while (docs/preload.md): FIXED_OPS_SETTLE_MS says how long
+	 * to wait at most for the range to be huge-mapped. */
+	const char *settle = getenv("FIXED_OPS_SETTLE_MS");
+	for (long ms = settle ? atol(settle) : 0;; ms -= 100) {
+		smaps_of(block_lo, hint + LEN + 2 * MIB, &rss, &huge);
+		if (ms <= 0 || huge * 100 >= rss * 99)
+			break;
+		usleep(100 * 1000);
+	}
 	fprintf(stderr, "facts %s rss_kb %lu huge_kb %lu\n", name, rss, huge);
 
 	if (munmap(p, LEN))

@@ -22,7 +22,7 @@ const char *const fake_hook_names[FH_NHOOKS] = {
 	"reserve",    "reserve_in",  "release",	     "commit",	     "decommit",
 	"discard",    "populate",    "protect",	     "collapse",     "name",
 	"guard",      "huge_mapped", "alias_create", "alias_commit", "alias_decommit",
-	"alias_copy", "alias_remap", "mem_write",    "meta_alloc",
+	"alias_copy", "alias_remap", "mem_write",    "meta_alloc",   "advise_huge",
 };
 
 /* The 2 MiB units with memory behind them: what the fake machine has
@@ -195,6 +195,18 @@ static int f_guard(uintptr_t addr, size_t size, bool install)
 	if (fake.guard_refuse)
 		return fake.guard_refuse;
 	fake.guard_calls++;
+	return 0;
+}
+
+static int f_advise_huge(uintptr_t addr, size_t size, bool huge)
+{
+	int err = fault(FH_ADVISE_HUGE);
+	if (err)
+		return err;
+	if (huge)
+		fake.advise_huge++;
+	else
+		fake.advise_small++;
 	return 0;
 }
 
@@ -393,6 +405,7 @@ const struct hp_os fake_os = {
 	.store = f_store,
 	.mem_write = f_mem_write,
 	.guard = f_guard,
+	.advise_huge = f_advise_huge,
 	.now_ns = f_now,
 	.meta_alloc = f_meta_alloc,
 	.meta_free = f_meta_free,

@@ -34,6 +34,7 @@ enum fake_hook {
 	FH_ALIAS_REMAP,
 	FH_MEM_WRITE,
 	FH_META_ALLOC, /* fails as NULL: the errno is ignored */
+	FH_ADVISE_HUGE,
 	FH_NHOOKS
 };
 extern const char *const fake_hook_names[FH_NHOOKS];
@@ -60,8 +61,9 @@ struct fake_os_state {
 	int huge_mapped_refuse; /* errno for every huge_mapped (before Linux 6.7:
 				 * ENOTTY), 0: answer */
 	int protect_calls;
-	int discard_calls;  /* MADV_DONTNEED */
-	int populate_calls; /* MADV_POPULATE_WRITE (lazy blocks before a collapse) */
+	int discard_calls;	       /* MADV_DONTNEED */
+	int populate_calls;	       /* MADV_POPULATE_WRITE (lazy blocks before a collapse) */
+	int advise_small, advise_huge; /* MADV_NOHUGEPAGE, MADV_HUGEPAGE calls */
 	int commit_calls;
 	int commit_fail_after; /* commits that succeed before hugetlb ENOMEM; -1: never */
 	int last_protect_prot;

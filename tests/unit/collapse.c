@@ -19,6 +19,135 @@ static struct hp_block *uniform_again(struct hp_arena *a)
 	return hp_block_of((uintptr_t)p);
 }
 
+/* Flip one page of @p's block RW and back, as YJIT does around each piece
+ * of code, and drain the queue as a sync arena's call would: collapsed? */
+static bool flip_page(struct hp_arena *a, void *p)
+{
+	hp_pool_protect(a, (uintptr_t)p, 1, RW);
+	hp_pool_protect(a, (uintptr_t)p, 1, RX);
+	return hp_collapse_run(a, HP_RUN_NOW, 0, NULL) == 1;
+}
+
+/*
+ * HP_ARENA_COLLAPSE_QUIET: a block split again within a second of our
+ * collapse waits for a quiet period (100 ms, doubled per flap in a row)
+ * before its next collapse, in sync mode too; a split later than that
+ * starts the count again.  The thread that would run the held collapse is
+ * kept from starting (thread_stop: the fake clock would spin in it); the
+ * test drains the queue as the thread would.
+ */
+static void quiet(void)
+{
+	fake_reset();
+	hp_opt.collapse_delay_ms = 0;
+	fake.now_ns = 1000 * MS; /* a clock that has run a while (0: "never") */
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_SYNC);
+	a->collapse_quiet = true;
+	a->thread_stop = true;
+	struct hp_block *b = uniform_again(a);
+	void *p = (void *)b->base;
+	is(hp_collapse_run(a, HP_RUN_NOW, 0, NULL), 1, "quiet: the first collapse is at once");
+	fake.now_ns += 10 * MS;
+	ok(!flip_page(a, p) && !b->huge && b->queued,
+	   "quiet: split 10 ms after it, the block is held back, queued");
+	is(b->nflaps, 1, "quiet: one flap");
+	for (int i = 0; i < 50; i++) {
+		fake.now_ns += 5 * MS;
+		if (flip_page(a, p))
+			break;
+	}
+	is(a->n.splits[RX], 2,
+	   "quiet: 50 more flips 5 ms apart split nothing more (2: the "
+	   "first RW page, the flap)");
+	is(a->n.collapses[RX], 1, "quiet: ... and collapse nothing");
+	fake.now_ns += 99 * MS;
+	is(hp_collapse_run(a, HP_RUN_NOW, 0, NULL), 0, "quiet: not collapsed after 99 ms quiet");
+	fake.now_ns += 2 * MS;
+	is(hp_collapse_run(a, HP_RUN_NOW, 0, NULL), 1, "quiet: collapsed after 101 ms");
+	ok(b->huge, "quiet: huge again");
+	fake.now_ns += 500 * MS;
+	ok(!flip_page(a, p), "quiet: split again within a second: held back");
+	is(b->nflaps, 2, "quiet: a second flap in a row");
+	fake.now_ns += 150 * MS;
+	is(hp_collapse_run(a, HP_RUN_NOW, 0, NULL), 0,
+	   "quiet: the period doubled: not after 150 ms");
+	fake.now_ns += 60 * MS;
+	is(hp_collapse_run(a, HP_RUN_NOW, 0, NULL), 1, "quiet: collapsed after 210 ms");
+	is(hp_collapse_run(a, HP_RUN_FORCE, 0, NULL), 0, "quiet: nothing left to force");
+	fake.now_ns += 2000 * MS;
+	ok(flip_page(a, p) && b->nflaps == 0, "quiet: a split 2 s later: collapsed at once again");
+	is(a->n.splits[RX], 4, "quiet: 4 splits in all, one per burst");
+	is(a->n.collapses[RX], 4, "quiet: 4 collapses");
+	fake.now_ns += 10 * MS; /* a flap, and hp_collapse_pending does not wait */
+	ok(!flip_page(a, p) && hp_arena_collapse_pending(a) == 1 && b->huge,
+	   "quiet: hp_collapse_pending collapses a held block at once");
+	fake_arena_free(a);
+
+	/* Without the flag: every flip is a split and a collapse, as before. */
+	fake_reset();
+	a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_SYNC);
+	b = uniform_again(a);
+	hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
+	int n = 0;
+	for (int i = 0; i < 10; i++) {
+		fake.now_ns += 5 * MS;
+		n += flip_page(a, (void *)b->base);
+	}
+	is(n, 10, "no quiet: 10 flips 5 ms apart, 10 collapses");
+	fake_arena_free(a);
+}
+
+/*
+ * HP_ARENA_LAZY_SMALL: lazy blocks advised small at commit (cold); made
+ * accessible whole, neither populated nor collapsed; a protection change
+ * of part of one advises it huge again, and it is collapsed when uniform.
+ * The advice refused at commit: an ordinary lazy block; refused when it is
+ * written: its collapse gets EINVAL from the kernel, as for any block.
+ */
+static void lazy_small(void)
+{
+	for (int refuse = 0; refuse < 2; refuse++) {
+		fake_reset();
+		hp_opt.collapse_delay_ms = 0;
+		struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_SYNC);
+		a->lazy_small = true;
+		a->thread_stop = true;
+		if (refuse) { /* the first advice (at commit) fails */
+			fake.fault_hook = FH_ADVISE_HUGE;
+			fake.fault_at = 1;
+			fake.fault_err = EINVAL;
+		}
+		uintptr_t p = (uintptr_t)hp_pool_alloc(a, 2 * 512, PROT_NONE, PROT_NONE, false);
+		struct hp_block *b = hp_block_of(p), *b2 = hp_block_of(p + HP_BLOCK_SIZE);
+		const char *m = refuse ? "lazy small, advice refused" : "lazy small";
+		if (refuse) {
+			ok(!b->cold && b2->cold, "%s: the block whose advice failed is not cold",
+			   m);
+		} else {
+			ok(b->cold && b2->cold && fake.advise_small == 2,
+			   "%s: both blocks advised small at commit (%d)", m, fake.advise_small);
+		}
+		hp_pool_protect(a, p, 2 * 512, RW);
+		hp_pool_protect(a, p, 2 * 512, RX);
+		int n = hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
+		if (refuse)
+			is(n, 1, "%s: the ordinary lazy block is collapsed (%d populates)", m,
+			   fake.populate_calls);
+		else
+			ok(n == 0 && fake.populate_calls == 0 && !b->queued,
+			   "%s: made RW and RX whole: not populated, not collapsed", m);
+		hp_pool_protect(a, p + HP_BLOCK_SIZE + 7 * HP_PAGE_SIZE, 1, RW);
+		ok(!b2->cold && fake.advise_huge == 1,
+		   "%s: a page of the other block made RW: advised huge", m);
+		hp_pool_protect(a, p + HP_BLOCK_SIZE + 7 * HP_PAGE_SIZE, 1, RX);
+		is(hp_collapse_run(a, HP_RUN_NOW, 0, NULL), 1, "%s: collapsed once uniform again",
+		   m);
+		ok(b2->huge, "%s: the written block is huge", m);
+		is(a->n.splits[PROT_NONE], 0, "%s: no split counted (it was not huge)", m);
+		fake_arena_free(a);
+	}
+}
+
 /*
  * MADV_COLLAPSE never runs with the arena lock held, and never at commit: a
  * fresh block learns whether its populate fault took a huge page from
@@ -232,6 +361,8 @@ int main(void)
 	ok(rw && !hp_block_of((uintptr_t)rw)->lazy, "an RW allocation never takes a lazy block");
 	fake_arena_free(a);
 
+	quiet();
+	lazy_small();
 	never_under_lock(HP_COLLAPSE_DEFERRED);
 	never_under_lock(HP_COLLAPSE_SYNC);
 	return tap_done();
