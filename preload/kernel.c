@@ -129,6 +129,12 @@ int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, un
 	return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
 }
 
+/* The program break, unchanged (brk(0) asks without moving it). */
+uintptr_t k_brk_now(void)
+{
+	return (uintptr_t)syscall(SYS_brk, 0);
+}
+
 /*
  * The lock: a plain mutex, signals left as they are.  in_hook is raised
  * before the mutex is taken and lowered after it is released, so that a

@@ -66,6 +66,7 @@ long k_read(int fd, void *buf, size_t len);
 long k_pread(int fd, void *buf, size_t len, off_t off);
 int k_close(int fd);
 int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+uintptr_t k_brk_now(void);
 /* The process leaves: the next _exit (libc's), or exit_group itself. */
 __attribute__((noreturn)) void k_exit(int status);
 

@@ -31,7 +31,6 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "preload.h"
@@ -76,7 +75,7 @@ static const int FENCE = MAP_PRIVATE | MAP_ANONYMOUS;
  * slot, where the library places no chunk, nor in the break's room. */
 static bool may_hold(uintptr_t lo, uintptr_t hi)
 {
-	uintptr_t brk_now = (uintptr_t)syscall(SYS_brk, 0);
+	uintptr_t brk_now = k_brk_now();
 	return lo >= SLOT && !(brk_now && lo < brk_now + BRK_ROOM && hi > brk_now);
 }
 
