@@ -13,35 +13,46 @@
  * Classes are every multiple of 64 up to 512 bytes (where a JIT's
  * functions mostly are: no rounding beyond the 64-byte granule), then
  * coarser up to 2 KiB; a page loses at most 256 bytes to its class (class
- * 1 gives up its 64th chunk: bit 63 of the live word is a flag).  Larger
+ * 1 gives up its 64th chunk: bit 63 of xfree is a flag).  Larger
  * code takes whole pages (api.c).
  *
- * State.  A page's chunks are one 64-bit word, live (atomic), in the
- * page's struct hp_code_page, found from the address by arithmetic: a
- * table of 1 GiB slots (like hp_chunk_map), each with a pointer per 2 MiB
- * block to the state of its 512 pages.  That state is never freed (an
+ * State.  A page's chunks are two 64-bit words in the page's struct
+ * hp_code_page, found from the address by arithmetic: a table of 1 GiB
+ * slots (like hp_chunk_map), each with a pointer per 2 MiB block to the
+ * state of its 512 pages, and a per-thread entry for the last block looked
+ * up, which hits without those two loads.  That state is never freed (an
  * arena that goes marks its pages off; the next owner of the address space
  * takes them over), so lookups need neither a lock nor an RCU section, and
  * the page's state holds what a free or a write needs (its arena, its
- * alias): the hot paths never read the chunk.  A page is held by one
- * thread's cache (hp_tcache: code_cur, the page allocated from, and
- * code_partial, the others) and only that thread sets bits: allocation is
- * one fetch_or.  Any thread frees: one compare-and-swap clears the bit, so
- * that exactly one free of a chunk wins and a second gets EINVAL.  A full
- * page is dropped by its holder (live gets HP_CODE_DETACHED); the free that
- * clears that flag pushes the page onto the arena's stack of its class,
- * from which a thread that needs a page takes all of them (an exchange:
- * no ABA).  A page whose chunks are all free goes back to its block: at
- * once when its last chunk is freed, if it is on the stack or its holder
- * frees it (but for the page the holder allocates from); else when a
- * thread takes it from the stack, when its holder's cache drains (hp_trim,
- * thread exit) or hp_trim sweeps the stacks.
+ * alias): the hot paths never read the chunk.
+ *
+ * Threads (mimalloc's local and thread free lists, as bitmaps).  A page is
+ * held by one thread's cache (hp_tcache: code_cur, the page allocated from,
+ * code_partial, the others with room, code_full, those found full).  Its
+ * holder alone writes live, the chunks handed out, with plain stores:
+ * allocating and freeing take no atomic read-modify-write.  Another thread
+ * frees by setting the chunk's bit in xfree (compare-and-swap: of two such
+ * frees of one chunk, one wins, the other gets EINVAL); the holder takes
+ * xfree off live (an exchange) when its page looks full.  A full page
+ * stays held, on the full list, with HP_CODE_FULL in xfree: the holder's
+ * own frees into it put it back on its list with room; other threads'
+ * frees bump the arena's code_xfull[class], and the holder looks through
+ * its full list when that moved and it needs a page.  A page only leaves
+ * its holder when the cache drains (hp_trim, thread exit): onto the
+ * arena's stack of its class, from which a thread that needs a page takes
+ * all of them (an exchange: no ABA).  Double frees are EINVAL whoever
+ * makes them, but for two frees of one chunk racing each other, one by
+ * the holder: a program error no free() answers either.  A page whose
+ * chunks are all free goes back to its block: at once when its holder
+ * frees the last one (but for the page it allocates from), or when it is
+ * on the stack; else when a thread takes it from the stack, when its
+ * holder's cache drains or hp_trim sweeps the stacks.
  *
  * Code pages never change protection: a freed chunk is filled with the
  * trap byte through the block's alias (or hp_write's other ways, under the
- * lock), before its bit is cleared, so that a new owner never finds stale
- * code.  To the block a code page is one used page in state HP_A_CODE: no
- * caller's allocation, so hp_free, hp_protect and hp_discard refuse it.
+ * lock; in line for a real alias), before its bit is cleared, so that a
+ * new owner never finds stale code.  To the block a code page is one used page in state HP_A_CODE:
+ * no caller's allocation, so hp_free, hp_protect and hp_discard refuse it.
  */
 #include "config.h"
 
@@ -482,7 +493,7 @@ static inline __attribute__((always_inline)) int store(struct hp_arena *a,
 {
 	if (__builtin_expect(!p->alias, 0))
 		return store_slow(a, addr, src, size);
-	uintptr_t to = p->alias + (addr - p->addr);
+	uintptr_t to = p->alias + (addr & (HP_PAGE_SIZE - 1));
 	if (__builtin_expect(a->os->store != hp_os_linux.store, 0))
 		a->os->store(to, src, HP_TRAP_BYTE, size);
 	else if (src)
