@@ -483,6 +483,25 @@ fill_traps(uintptr_t dst, size_t size)
 	}
 }
 
+/* Copy @size bytes, at most 64, from @src to @dst: 16-byte moves in line
+ * (the first and last overlapping), not a call of memcpy, which costs more
+ * than the rest of a patch's hp_write. */
+static inline __attribute__((always_inline)) void copy_small(uintptr_t dst, const void *src,
+							     size_t size)
+{
+	typedef uint64_t v2 __attribute__((vector_size(16), aligned(1), may_alias));
+	const char *s = src;
+	char *d = (char *)dst;
+	if (size < 16) {
+		memcpy(d, s, size);
+		return;
+	}
+	v2 tail = *(const v2 *)(s + size - 16);
+	for (size_t o = 0; o + 16 < size; o += 16)
+		*(v2 *)(d + o) = *(const v2 *)(s + o);
+	*(v2 *)(d + size - 16) = tail;
+}
+
 /* Store @size bytes from @src (NULL: traps) at @addr of code page @p:
  * through its alias (the address by arithmetic; in line with the real
  * OS's hooks, else the OS hook's memset or memcpy), else store_slow.
@@ -496,6 +515,8 @@ static inline __attribute__((always_inline)) int store(struct hp_arena *a,
 	uintptr_t to = p->alias + (addr & (HP_PAGE_SIZE - 1));
 	if (__builtin_expect(a->os->store != hp_os_linux.store, 0))
 		a->os->store(to, src, HP_TRAP_BYTE, size);
+	else if (src && size <= 64)
+		copy_small(to, src, size);
 	else if (src)
 		memcpy((void *)to, src, size);
 	else
