@@ -213,21 +213,27 @@ static int bad(int err, const char *call, const void *ptr, const char *why)
 	return -1;
 }
 
+/* arena_ok's answer for a bad handle: false, errno set. */
+static __attribute__((noinline, cold)) bool arena_bad(struct hp_arena *a, const char *call)
+{
+	if (a)
+		bad(EINVAL, call, a, "not a live arena (destroyed?)");
+	else
+		errno = EINVAL;
+	return false;
+}
+
 /*
  * Is @a an arena that can be used?  NULL is EINVAL; so is a destroyed one,
  * as long as its first page, which holds HP_ARENA_DEAD, is kept (bury()):
  * a stale handle then reads DEAD, never unmapped memory or a new arena made
  * at the same address.  Sets errno (or aborts, checked) when not.
  */
-static bool arena_ok(struct hp_arena *a, const char *call)
+static inline __attribute__((always_inline)) bool arena_ok(struct hp_arena *a, const char *call)
 {
-	if (a && __atomic_load_n(&a->magic, __ATOMIC_RELAXED) == HP_ARENA_LIVE)
+	if (__builtin_expect(a && __atomic_load_n(&a->magic, __ATOMIC_RELAXED) == HP_ARENA_LIVE, 1))
 		return true;
-	if (a)
-		bad(EINVAL, call, a, "not a live arena (destroyed?)");
-	else
-		errno = EINVAL;
-	return false;
+	return arena_bad(a, call);
 }
 
 /* Check @prot (with HP_HOME and HP_ZERO bits where @home_ok: an
@@ -253,7 +259,7 @@ static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int
  * machine): it is collapsed here, lock dropped, before the call returns,
  * once per new block.  With the thread, the thread does it.
  */
-static void after_call(struct hp_arena *a)
+static inline __attribute__((always_inline)) void after_call(struct hp_arena *a)
 {
 	if (a->collapse_mode == HP_COLLAPSE_SYNC && __atomic_load_n(&a->nqueued, __ATOMIC_RELAXED))
 		hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
@@ -425,7 +431,10 @@ int hp_arena_discard(struct hp_arena *a, void *ptr, size_t size)
 	return 0;
 }
 
-int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
+/* The calls' bodies, shared by hp_X and hp_arena_X without a second trip
+ * through the PLT (the packed code's fast paths). */
+static inline __attribute__((always_inline)) int arena_write(struct hp_arena *a, void *dst,
+							     const void *src, size_t size)
 {
 	if (!arena_ok(a, "hp_write"))
 		return -1;
@@ -453,6 +462,11 @@ int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 	return 0;
 }
 
+int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
+{
+	return arena_write(a, dst, src, size);
+}
+
 void *hp_arena_writable(struct hp_arena *a, void *ptr)
 {
 	if (!arena_ok(a, "hp_writable"))
@@ -472,7 +486,7 @@ void *hp_arena_writable(struct hp_arena *a, void *ptr)
 	return (void *)w;
 }
 
-void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
+static inline __attribute__((always_inline)) void *arena_code_alloc(struct hp_arena *a, size_t size)
 {
 	if (!arena_ok(a, "hp_code_alloc"))
 		return NULL;
@@ -487,7 +501,12 @@ void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
 	return p;
 }
 
-int hp_arena_code_free(struct hp_arena *a, void *code)
+void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
+{
+	return arena_code_alloc(a, size);
+}
+
+static inline __attribute__((always_inline)) int arena_code_free(struct hp_arena *a, void *code)
 {
 	if (!arena_ok(a, "hp_code_free"))
 		return -1;
@@ -506,6 +525,11 @@ int hp_arena_code_free(struct hp_arena *a, void *code)
 	}
 	after_call(a);
 	return 0;
+}
+
+int hp_arena_code_free(struct hp_arena *a, void *code)
+{
+	return arena_code_free(a, code);
 }
 
 int hp_arena_collapse_pending(struct hp_arena *a)
@@ -702,7 +726,7 @@ int hp_discard(void *ptr, size_t size)
 int hp_write(void *dst, const void *src, size_t size)
 {
 	struct hp_arena *a = default_get();
-	return a ? hp_arena_write(a, dst, src, size) : -1;
+	return a ? arena_write(a, dst, src, size) : -1;
 }
 
 void *hp_writable(void *ptr)
@@ -714,13 +738,13 @@ void *hp_writable(void *ptr)
 void *hp_code_alloc(size_t size)
 {
 	struct hp_arena *a = default_get();
-	return a ? hp_arena_code_alloc(a, size) : NULL;
+	return a ? arena_code_alloc(a, size) : NULL;
 }
 
 int hp_code_free(void *code)
 {
 	struct hp_arena *a = default_get();
-	return a ? hp_arena_code_free(a, code) : -1;
+	return a ? arena_code_free(a, code) : -1;
 }
 
 int hp_collapse_pending(void)

@@ -36,15 +36,9 @@
 
 #include "internal.h"
 
-#define TLS_SLOTS 4
+#define TLS_SLOTS HP_TLS_SLOTS
 
-struct tls_slot {
-	struct hp_arena *arena;
-	uint64_t id;
-	struct hp_tcache *tc;
-};
-
-static __thread struct tls_slot tls[TLS_SLOTS] __attribute__((tls_model("initial-exec")));
+__thread struct hp_tls_slot hp_tls[HP_TLS_SLOTS];
 static __thread bool tls_keyed __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -113,7 +107,7 @@ static void thread_exit(void *arg)
 	(void)arg;
 	tls_keyed = false;
 	for (int i = 0; i < TLS_SLOTS; i++) {
-		struct tls_slot *s = &tls[i];
+		struct hp_tls_slot *s = &hp_tls[i];
 		if (!s->tc)
 			continue;
 		struct hp_arena *a = hp_registry_lock(s->arena, s->id);
@@ -134,9 +128,9 @@ static void key_create(void)
 /* This thread's cache for @a, created on first use; NULL if no memory. */
 static struct hp_tcache *tcache_get(struct hp_arena *a)
 {
-	struct tls_slot *free_slot = NULL;
+	struct hp_tls_slot *free_slot = NULL;
 	for (int i = 0; i < TLS_SLOTS; i++) {
-		struct tls_slot *s = &tls[i];
+		struct hp_tls_slot *s = &hp_tls[i];
 		if (s->arena == a && s->id == a->id)
 			return s->tc;
 		if (!free_slot && (!s->tc || !hp_registry_has(s->arena, s->id)))
@@ -148,7 +142,7 @@ static struct hp_tcache *tcache_get(struct hp_arena *a)
 		tls_keyed = true;
 	}
 	if (!free_slot) { /* a fifth arena: the first slot's cache goes */
-		free_slot = &tls[0];
+		free_slot = &hp_tls[0];
 		struct hp_arena *old = hp_registry_lock(free_slot->arena, free_slot->id);
 		if (old) {
 			tcache_free(old, free_slot->tc);
@@ -166,7 +160,7 @@ static struct hp_tcache *tcache_get(struct hp_arena *a)
 		tc->next->prev = tc;
 	a->tcaches = tc;
 	pthread_mutex_unlock(&a->lock);
-	*free_slot = (struct tls_slot){a, a->id, tc};
+	*free_slot = (struct hp_tls_slot){a, a->id, tc};
 	return tc;
 }
 
@@ -315,8 +309,8 @@ out:
 void hp_tcache_drain_mine(struct hp_arena *a)
 {
 	for (int i = 0; i < TLS_SLOTS; i++)
-		if (tls[i].tc && tls[i].arena == a && tls[i].id == a->id)
-			drain_all(a, tls[i].tc);
+		if (hp_tls[i].tc && hp_tls[i].arena == a && hp_tls[i].id == a->id)
+			drain_all(a, hp_tls[i].tc);
 	__atomic_fetch_add(&a->trim_epoch, 1, __ATOMIC_RELAXED);
 }
 

@@ -13,35 +13,46 @@
  * Classes are every multiple of 64 up to 512 bytes (where a JIT's
  * functions mostly are: no rounding beyond the 64-byte granule), then
  * coarser up to 2 KiB; a page loses at most 256 bytes to its class (class
- * 1 gives up its 64th chunk: bit 63 of the live word is a flag).  Larger
+ * 1 gives up its 64th chunk: bit 63 of xfree is a flag).  Larger
  * code takes whole pages (api.c).
  *
- * State.  A page's chunks are one 64-bit word, live (atomic), in the
- * page's struct hp_code_page, found from the address by arithmetic: a
- * table of 1 GiB slots (like hp_chunk_map), each with a pointer per 2 MiB
- * block to the state of its 512 pages.  That state is never freed (an
+ * State.  A page's chunks are two 64-bit words in the page's struct
+ * hp_code_page, found from the address by arithmetic: a table of 1 GiB
+ * slots (like hp_chunk_map), each with a pointer per 2 MiB block to the
+ * state of its 512 pages, and a per-thread entry for the last block looked
+ * up, which hits without those two loads.  That state is never freed (an
  * arena that goes marks its pages off; the next owner of the address space
  * takes them over), so lookups need neither a lock nor an RCU section, and
  * the page's state holds what a free or a write needs (its arena, its
- * alias): the hot paths never read the chunk.  A page is held by one
- * thread's cache (hp_tcache: code_cur, the page allocated from, and
- * code_partial, the others) and only that thread sets bits: allocation is
- * one fetch_or.  Any thread frees: one compare-and-swap clears the bit, so
- * that exactly one free of a chunk wins and a second gets EINVAL.  A full
- * page is dropped by its holder (live gets HP_CODE_DETACHED); the free that
- * clears that flag pushes the page onto the arena's stack of its class,
- * from which a thread that needs a page takes all of them (an exchange:
- * no ABA).  A page whose chunks are all free goes back to its block: at
- * once when its last chunk is freed, if it is on the stack or its holder
- * frees it (but for the page the holder allocates from); else when a
- * thread takes it from the stack, when its holder's cache drains (hp_trim,
- * thread exit) or hp_trim sweeps the stacks.
+ * alias): the hot paths never read the chunk.
+ *
+ * Threads (mimalloc's local and thread free lists, as bitmaps).  A page is
+ * held by one thread's cache (hp_tcache: code_cur, the page allocated from,
+ * code_partial, the others with room, code_full, those found full).  Its
+ * holder alone writes live, the chunks handed out, with plain stores:
+ * allocating and freeing take no atomic read-modify-write.  Another thread
+ * frees by setting the chunk's bit in xfree (compare-and-swap: of two such
+ * frees of one chunk, one wins, the other gets EINVAL); the holder takes
+ * xfree off live (an exchange) when its page looks full.  A full page
+ * stays held, on the full list, with HP_CODE_FULL in xfree: the holder's
+ * own frees into it put it back on its list with room; other threads'
+ * frees bump the arena's code_xfull[class], and the holder looks through
+ * its full list when that moved and it needs a page.  A page only leaves
+ * its holder when the cache drains (hp_trim, thread exit): onto the
+ * arena's stack of its class, from which a thread that needs a page takes
+ * all of them (an exchange: no ABA).  Double frees are EINVAL whoever
+ * makes them, but for two frees of one chunk racing each other, one by
+ * the holder: a program error no free() answers either.  A page whose
+ * chunks are all free goes back to its block: at once when its holder
+ * frees the last one (but for the page it allocates from), or when it is
+ * on the stack; else when a thread takes it from the stack, when its
+ * holder's cache drains or hp_trim sweeps the stacks.
  *
  * Code pages never change protection: a freed chunk is filled with the
  * trap byte through the block's alias (or hp_write's other ways, under the
- * lock), before its bit is cleared, so that a new owner never finds stale
- * code.  To the block a code page is one used page in state HP_A_CODE: no
- * caller's allocation, so hp_free, hp_protect and hp_discard refuse it.
+ * lock; in line for a real alias), before its bit is cleared, so that a
+ * new owner never finds stale code.  To the block a code page is one used page in state HP_A_CODE:
+ * no caller's allocation, so hp_free, hp_protect and hp_discard refuse it.
  */
 #include "config.h"
 
@@ -102,7 +113,7 @@ static void count_in(struct hp_arena *a, struct hp_tcache *tc, size_t field, uin
 #define COUNT(a, tc, f, d) count_in(a, tc, offsetof(struct hp_code_counts, f), d)
 
 /* The state of the block holding @addr, NULL if it never had code. */
-static inline __attribute__((always_inline)) struct hp_code_meta *meta_of(uintptr_t addr)
+static struct hp_code_meta *meta_lookup(uintptr_t addr)
 {
 	uintptr_t idx = addr >> HP_CHUNK_SHIFT;
 	if (idx >= (1UL << HP_MAP_BITS))
@@ -112,6 +123,26 @@ static inline __attribute__((always_inline)) struct hp_code_meta *meta_of(uintpt
 		return NULL;
 	return __atomic_load_n(&slot->block[(addr >> HP_BLOCK_SHIFT) & (HP_CHUNK_BLOCKS - 1)],
 			       __ATOMIC_ACQUIRE);
+}
+
+/* The thread's last block with code and its state: a block's state, once
+ * published, is never freed nor replaced, so this never goes stale. */
+static __thread struct {
+	uintptr_t blk; /* address >> HP_BLOCK_SHIFT */
+	struct hp_code_meta *meta;
+} last __attribute__((tls_model("initial-exec")));
+
+/* meta_lookup, by arithmetic when @addr is in the thread's last block. */
+static inline __attribute__((always_inline)) struct hp_code_meta *meta_of(uintptr_t addr)
+{
+	if (__builtin_expect(addr >> HP_BLOCK_SHIFT == last.blk && last.meta, 1))
+		return last.meta;
+	struct hp_code_meta *m = meta_lookup(addr);
+	if (m) {
+		last.blk = addr >> HP_BLOCK_SHIFT;
+		last.meta = m;
+	}
+	return m;
 }
 
 /* The code page holding @addr; NULL if @addr is in no page of packed code
@@ -126,6 +157,25 @@ static inline __attribute__((always_inline)) struct hp_code_page *page_of(struct
 	if (!__atomic_load_n(&p->on, __ATOMIC_ACQUIRE) || p->arena != a)
 		return NULL;
 	return p;
+}
+
+/* The chunks of @p in use: handed out and not freed by another thread. */
+static inline uint64_t in_use(const struct hp_code_page *p)
+{
+	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&p->live, __ATOMIC_ACQUIRE) & ~x;
+}
+
+/* The holder of @p takes the chunks other threads freed off its live
+ * word; the new live word. */
+static uint64_t collect(struct hp_code_page *p) /* not on the full list */
+{
+	uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&p->xfree, __ATOMIC_RELAXED)) {
+		live &= ~__atomic_exchange_n(&p->xfree, 0, __ATOMIC_ACQUIRE);
+		__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
+	}
+	return live;
 }
 
 /* Publish *@at, made with @a's metadata hook, unless another arena (near
@@ -181,26 +231,65 @@ static struct hp_code_page *take_stack(struct hp_arena *a, unsigned k)
 	return __atomic_exchange_n(&a->code_stack[k], NULL, __ATOMIC_ACQUIRE);
 }
 
-static void hold(struct hp_tcache *tc, struct hp_code_page *p)
+static void link_to(struct hp_code_page **head, struct hp_code_page *p)
 {
-	unsigned k = p->cls;
-	__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
 	p->prev = NULL;
-	p->next = tc->code_partial[k];
+	p->next = *head;
 	if (p->next)
 		p->next->prev = p;
-	tc->code_partial[k] = p;
+	*head = p;
 }
 
-static void unhold(struct hp_tcache *tc, struct hp_code_page *p)
+static void unlink_from(struct hp_code_page **head, struct hp_code_page *p)
 {
 	if (p->prev)
 		p->prev->next = p->next;
 	else
-		tc->code_partial[p->cls] = p->next;
+		*head = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
 	p->next = p->prev = NULL;
+}
+
+/* @tc holds @p, on its list of pages with room. */
+static void hold(struct hp_tcache *tc, struct hp_code_page *p)
+{
+	__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
+	link_to(&tc->code_partial[p->cls], p);
+}
+
+static void unhold(struct hp_tcache *tc, struct hp_code_page *p)
+{
+	unlink_from(&tc->code_partial[p->cls], p);
+}
+
+/* The holder of @p takes it off its full list (FULL cleared), and the
+ * chunks other threads freed off live: the new live word. */
+static uint64_t unfull(struct hp_tcache *tc, struct hp_code_page *p)
+{
+	unlink_from(&tc->code_full[p->cls], p);
+	uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED) &
+			~__atomic_exchange_n(&p->xfree, 0, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
+	return live;
+}
+
+/* Other threads freed chunks of pages on @tc's full list of class @k
+ * since it last looked: those pages go back to its list with room. */
+static void rescue(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
+{
+	uint64_t n = __atomic_load_n(&a->code_xfull[k], __ATOMIC_RELAXED);
+	if (n == tc->code_xseen[k])
+		return;
+	tc->code_xseen[k] = n;
+	struct hp_code_page *p, *next;
+	for (p = tc->code_full[k]; p; p = next) {
+		next = p->next;
+		if (__atomic_load_n(&p->xfree, __ATOMIC_RELAXED) != HP_CODE_FULL) {
+			unfull(tc, p);
+			hold(tc, p);
+		}
+	}
 }
 
 /* Give empty page @p, held by nobody else, back to its block; if that
@@ -236,7 +325,7 @@ static void sweep(struct hp_arena *a, unsigned k)
 	struct hp_code_page *p, *next, *keep = NULL;
 	for (p = take_stack(a, k); p; p = next) {
 		next = p->next;
-		if (__atomic_load_n(&p->live, __ATOMIC_ACQUIRE)) {
+		if (in_use(p)) {
 			p->next = keep;
 			keep = p;
 		} else {
@@ -265,6 +354,7 @@ static struct hp_code_page *new_page(struct hp_arena *a, struct hp_tcache *tc, u
 			hp_astate_set(b, first, HP_A_CODE, 1);
 			p = &m->page[first];
 			p->live = 0;
+			p->xfree = 0;
 			p->addr = addr;
 			p->alias = b->aliased ? hp_alias_of(b, addr) : 0;
 			p->arena = a;
@@ -291,12 +381,12 @@ static void adopt(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
 	bool kept_empty = false;
 	for (; p; p = next) {
 		next = p->next;
-		if (kept_empty && !__atomic_load_n(&p->live, __ATOMIC_ACQUIRE)) {
+		if (kept_empty && !in_use(p)) {
 			p->next = spare; /* nobody else holds it: it stays empty */
 			spare = p;
 			continue;
 		}
-		kept_empty |= !__atomic_load_n(&p->live, __ATOMIC_ACQUIRE);
+		kept_empty |= !in_use(p);
 		hold(tc, p);
 	}
 	if (!spare)
@@ -313,6 +403,8 @@ static void adopt(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
  * the arena's stack, or a fresh one.  NULL + errno. */
 static struct hp_code_page *next_page(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
 {
+	if (!tc->code_partial[k])
+		rescue(a, tc, k);
 	if (!tc->code_partial[k])
 		adopt(a, tc, k);
 	struct hp_code_page *p = tc->code_partial[k];
@@ -331,34 +423,35 @@ static struct hp_code_page *next_page(struct hp_arena *a, struct hp_tcache *tc, 
 void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
 {
 	unsigned k = cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
-	struct hp_tcache *tc = hp_tcache_mine(a);
+	struct hp_tcache *tc = hp_tcache_fast(a);
 	if (!tc)
 		return NULL; /* errno from meta_alloc's mmap */
 	struct hp_code_page *p = tc->code_cur[k];
 	for (;;) {
 		if (!p && !(p = next_page(a, tc, k)))
 			return NULL;
+		/* Only the holder writes live: plain stores. */
 		uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
+		if (__builtin_expect(!(~live & full_mask(k)), 0))
+			live = collect(p);
 		uint64_t free = ~live & full_mask(k);
 		if (__builtin_expect(free != 0, 1)) {
 			unsigned i = (unsigned)__builtin_ctzll(free);
 			p->req[i] = (uint16_t)size;
-			/* Only the holder sets bits: the bit is still clear. */
-			__atomic_fetch_or(&p->live, 1ULL << i, __ATOMIC_RELEASE);
+			__atomic_store_n(&p->live, live | 1ULL << i, __ATOMIC_RELAXED);
 			count(&tc->code_n.allocs, 1);
 			count(&tc->code_n.bytes_in, csize(k));
 			count(&tc->code_n.req_in, size);
 			return (void *)(p->addr + i * csize(k));
 		}
-		/* Full: drop it, unless a free came meanwhile.  The holder goes
-		 * first: the free that clears DETACHED hands the page on. */
-		__atomic_store_n(&p->holder, NULL, __ATOMIC_RELAXED);
-		if (__atomic_compare_exchange_n(&p->live, &live, live | HP_CODE_DETACHED, false,
+		/* Full: onto the full list, still held, unless another thread
+		 * freed a chunk meanwhile (then collect it). */
+		uint64_t none = 0;
+		if (__atomic_compare_exchange_n(&p->xfree, &none, HP_CODE_FULL, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			link_to(&tc->code_full[k], p);
 			tc->code_cur[k] = NULL;
 			p = NULL;
-		} else {
-			__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
 		}
 	}
 }
@@ -373,16 +466,133 @@ static int store_slow(struct hp_arena *a, uintptr_t addr, const void *src, size_
 	return err;
 }
 
+/* Trap bytes over @size (a multiple of 64) bytes at @dst, 64-byte
+ * aligned: 16-byte stores in line, a few cycles where a call of memset
+ * costs as much as a mimalloc free (not turned back into that call). */
+static inline __attribute__((always_inline, optimize("no-tree-loop-distribute-patterns"))) void
+fill_traps(uintptr_t dst, size_t size)
+{
+	typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
+	const uint64_t t = 0x0101010101010101ULL * HP_TRAP_BYTE;
+	const v2 traps = {t, t};
+	for (v2 *q = (v2 *)dst, *end = (v2 *)(dst + size); q < end; q += 4) {
+		q[0] = traps;
+		q[1] = traps;
+		q[2] = traps;
+		q[3] = traps;
+	}
+}
+
+/* Copy @size bytes, at most 64, from @src to @dst: 16-byte moves in line
+ * (the first and last overlapping), not a call of memcpy, which costs more
+ * than the rest of a patch's hp_write. */
+static inline __attribute__((always_inline)) void copy_small(uintptr_t dst, const void *src,
+							     size_t size)
+{
+	typedef uint64_t v2 __attribute__((vector_size(16), aligned(1), may_alias));
+	const char *s = src;
+	char *d = (char *)dst;
+	if (size < 16) {
+		memcpy(d, s, size);
+		return;
+	}
+	v2 tail = *(const v2 *)(s + size - 16);
+	for (size_t o = 0; o + 16 < size; o += 16)
+		*(v2 *)(d + o) = *(const v2 *)(s + o);
+	*(v2 *)(d + size - 16) = tail;
+}
+
 /* Store @size bytes from @src (NULL: traps) at @addr of code page @p:
- * through its alias (the address by arithmetic, then the OS hook's memset
- * or memcpy), else store_slow.  0 or errno. */
+ * through its alias (the address by arithmetic; in line with the real
+ * OS's hooks, else the OS hook's memset or memcpy), else store_slow.
+ * 0 or errno. */
 static inline __attribute__((always_inline)) int store(struct hp_arena *a,
 						       const struct hp_code_page *p, uintptr_t addr,
 						       const void *src, size_t size)
 {
 	if (__builtin_expect(!p->alias, 0))
 		return store_slow(a, addr, src, size);
-	a->os->store(p->alias + (addr - p->addr), src, HP_TRAP_BYTE, size);
+	uintptr_t to = p->alias + (addr & (HP_PAGE_SIZE - 1));
+	if (__builtin_expect(a->os->store != hp_os_linux.store, 0))
+		a->os->store(to, src, HP_TRAP_BYTE, size);
+	else if (src && size <= 64)
+		copy_small(to, src, size);
+	else if (src)
+		memcpy((void *)to, src, size);
+	else
+		fill_traps(to, size);
+	return 0;
+}
+
+/* A free of chunk @i of @p by its holder: plain stores.  0 or errno. */
+static inline __attribute__((always_inline)) int free_mine(struct hp_arena *a, struct hp_tcache *tc,
+							   struct hp_code_page *p, unsigned i,
+							   uintptr_t addr)
+{
+	unsigned k = p->cls;
+	uint64_t bit = 1ULL << i, live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
+	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
+	if (!(live & ~x & bit))
+		return EINVAL; /* free, or freed by another thread */
+	int err = store(a, p, addr, NULL, csize(k));
+	if (err)
+		return err;
+	live &= ~bit;
+	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
+	count(&tc->code_n.frees, 1);
+	count(&tc->code_n.bytes_out, csize(k));
+	count(&tc->code_n.req_out, p->req[i]);
+	if (__builtin_expect(x & HP_CODE_FULL, 0)) { /* room again */
+		live = unfull(tc, p);
+		x = 0;
+		hold(tc, p);
+	}
+	if (__builtin_expect((live & ~x) != 0, 1) || tc->code_cur[k] == p || collect(p))
+		return 0;
+	/* Empty, and not the page it allocates from: back to its block. */
+	unhold(tc, p);
+	pthread_mutex_lock(&a->lock);
+	give_back(a, p);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+/* A free of chunk @i of @p by a thread that does not hold it (@tc may be
+ * NULL: no cache): the chunk goes into xfree, for the holder to collect.
+ * 0 or errno. */
+static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_page *p, unsigned i,
+		      uintptr_t addr)
+{
+	unsigned k = p->cls;
+	uint64_t bit = 1ULL << i;
+	uint64_t old = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
+	if (!(__atomic_load_n(&p->live, __ATOMIC_ACQUIRE) & ~old & bit))
+		return EINVAL;
+	uint64_t req = p->req[i];
+	/* The trap bytes go in before the chunk can be handed out again. */
+	int err = store(a, p, addr, NULL, csize(k));
+	if (err)
+		return err;
+	uint64_t new;
+	do {
+		if (old & bit)
+			return EINVAL; /* another free of it won */
+		new = old | bit;
+	} while (!__atomic_compare_exchange_n(&p->xfree, &old, new, true, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+	COUNT(a, tc, frees, 1);
+	COUNT(a, tc, bytes_out, csize(k));
+	COUNT(a, tc, req_out, req);
+	if (old & HP_CODE_FULL) {
+		/* Its holder looks at its full list when it needs a page. */
+		__atomic_fetch_add(&a->code_xfull[k], 1, __ATOMIC_RELAXED);
+	} else if (!(__atomic_load_n(&p->live, __ATOMIC_ACQUIRE) & ~new) &&
+		   !__atomic_load_n(&p->holder, __ATOMIC_RELAXED)) {
+		/* Empty and on the stack: back to its block. */
+		pthread_mutex_lock(&a->lock);
+		sweep(a, k);
+		pthread_mutex_unlock(&a->lock);
+	}
 	return 0;
 }
 
@@ -394,44 +604,12 @@ int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 		return 0;
 	unsigned k = p->cls, off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
 	unsigned i = chunk_of(k, off);
-	uint64_t bit = 1ULL << i;
-	uint64_t old = __atomic_load_n(&p->live, __ATOMIC_ACQUIRE);
-	if (i * csize(k) != off || i >= nchunks[k] || !(old & bit))
-		return EINVAL;			  /* interior, past the last chunk, or free */
-	struct hp_tcache *tc = hp_tcache_mine(a); /* NULL: count in the arena */
-	uint64_t req = p->req[i];
-	/* The trap bytes go in before the chunk can be handed out again. */
-	int err = store(a, p, addr, NULL, csize(k));
-	if (err)
-		return err;
-	uint64_t new;
-	do {
-		if (!(old & bit))
-			return EINVAL; /* another free of it won */
-		new = old & ~bit & ~HP_CODE_DETACHED;
-	} while (!__atomic_compare_exchange_n(&p->live, &old, new, true, __ATOMIC_ACQ_REL,
-					      __ATOMIC_ACQUIRE));
-	COUNT(a, tc, frees, 1);
-	COUNT(a, tc, bytes_out, csize(k));
-	COUNT(a, tc, req_out, req);
-	if (old & HP_CODE_DETACHED) {
-		push(a, p); /* full no more: for any thread to take */
-	} else if (!new) {
-		/* Empty: back to its block now if this thread holds it (but the
-		 * page it allocates from), or if nobody does (on the stack). */
-		struct hp_tcache *holder = __atomic_load_n(&p->holder, __ATOMIC_RELAXED);
-		if (holder && (holder != tc || tc->code_cur[k] == p))
-			return 0;
-		if (holder)
-			unhold(tc, p);
-		pthread_mutex_lock(&a->lock);
-		if (holder)
-			give_back(a, p);
-		else
-			sweep(a, k);
-		pthread_mutex_unlock(&a->lock);
-	}
-	return 0;
+	if (i * csize(k) != off || i >= nchunks[k])
+		return EINVAL;			  /* interior, or past the last chunk */
+	struct hp_tcache *tc = hp_tcache_fast(a); /* NULL: count in the arena */
+	if (__builtin_expect(tc && __atomic_load_n(&p->holder, __ATOMIC_RELAXED) == tc, 1))
+		return free_mine(a, tc, p, i, addr);
+	return free_other(a, tc, p, i, addr);
 }
 
 /* The live chunk of @p that holds @addr: its start in *start; false if
@@ -441,7 +619,7 @@ static inline __attribute__((always_inline)) bool live_chunk(const struct hp_cod
 {
 	unsigned k = p->cls;
 	unsigned i = chunk_of(k, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
-	if (i >= nchunks[k] || !(__atomic_load_n(&p->live, __ATOMIC_ACQUIRE) & (1ULL << i)))
+	if (i >= nchunks[k] || !(in_use(p) & (1ULL << i)))
 		return false;
 	*start = p->addr + i * csize(k);
 	return true;
@@ -461,7 +639,7 @@ int hp_code_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t siz
 		return err; /* hp_pool_store counted it */
 	/* x86 keeps instruction fetch coherent through any alias. */
 	__builtin___clear_cache((char *)dst, (char *)dst + size);
-	COUNT(a, hp_tcache_mine(a), writes_alias, 1);
+	COUNT(a, hp_tcache_fast(a), writes_alias, 1);
 	return 0;
 }
 
@@ -496,13 +674,20 @@ void hp_code_drain(struct hp_arena *a, struct hp_tcache *tc, bool all)
 {
 	for (unsigned k = 0; k < HP_CODE_NCLS; k++) {
 		struct hp_code_page *p = tc->code_cur[k], *next;
-		if (p && (all || !__atomic_load_n(&p->live, __ATOMIC_ACQUIRE))) {
+		if (p && (all || !collect(p))) {
 			tc->code_cur[k] = NULL;
 			hold(tc, p); /* with the others, handled below */
 		}
+		for (p = tc->code_full[k]; p; p = next) {
+			next = p->next;
+			if (all || __atomic_load_n(&p->xfree, __ATOMIC_RELAXED) != HP_CODE_FULL) {
+				unfull(tc, p);
+				hold(tc, p);
+			}
+		}
 		for (p = tc->code_partial[k]; p; p = next) {
 			next = p->next;
-			bool empty = !__atomic_load_n(&p->live, __ATOMIC_ACQUIRE);
+			bool empty = !collect(p);
 			if (!empty && !all)
 				continue;
 			unhold(tc, p);
@@ -541,7 +726,7 @@ void hp_code_stats(struct hp_arena *a, struct hp_stats *st)
 	st->code_pages = 0;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		for (unsigned i = c->lo; i < c->hi; i++) {
-			const struct hp_code_meta *m = meta_of(c->blocks[i].base);
+			const struct hp_code_meta *m = meta_lookup(c->blocks[i].base);
 			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
 				st->code_pages += m->page[p].on && m->page[p].arena == a;
 		}
@@ -551,7 +736,7 @@ void hp_code_forget(struct hp_arena *a)
 {
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		for (unsigned i = c->lo; i < c->hi; i++) {
-			struct hp_code_meta *m = meta_of(c->blocks[i].base);
+			struct hp_code_meta *m = meta_lookup(c->blocks[i].base);
 			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
 				if (m->page[p].arena == a) {
 					__atomic_store_n(&m->page[p].on, false, __ATOMIC_RELEASE);
@@ -565,7 +750,7 @@ void hp_code_fork_child(struct hp_arena *a)
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		for (unsigned i = c->lo; i < c->hi; i++) {
 			struct hp_block *b = &c->blocks[i];
-			struct hp_code_meta *m = meta_of(b->base);
+			struct hp_code_meta *m = meta_lookup(b->base);
 			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
 				if (m->page[p].on && m->page[p].arena == a)
 					m->page[p].alias =

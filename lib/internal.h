@@ -431,6 +431,30 @@ void hp_tcache_destroy_all(struct hp_arena *a, bool keep_mine);
  * asked), or NULL with errno. */
 struct hp_tcache *hp_tcache_mine(struct hp_arena *a);
 
+/* The thread's slots: (arena, arena id, cache) triples, initial-exec TLS,
+ * so that a cache of a destroyed arena is recognised by its id (the
+ * registry of arenas, fork.c) and never touched again. */
+#define HP_TLS_SLOTS 4
+struct hp_tls_slot {
+	struct hp_arena *arena;
+	uint64_t id;
+	struct hp_tcache *tc;
+};
+extern __thread struct hp_tls_slot hp_tls[HP_TLS_SLOTS]
+	__attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+/* hp_tcache_mine, inline when the first slot is @a's and no hp_trim came
+ * since (the packed code's fast paths). */
+static inline __attribute__((always_inline)) struct hp_tcache *hp_tcache_fast(struct hp_arena *a)
+{
+	struct hp_tcache *tc = hp_tls[0].tc;
+	if (__builtin_expect(hp_tls[0].arena == a && hp_tls[0].id == a->id &&
+				     tc->epoch == __atomic_load_n(&a->trim_epoch, __ATOMIC_RELAXED),
+			     1))
+		return tc;
+	return hp_tcache_mine(a);
+}
+
 /* ---------------------------------------------------------------------
  * code (code.c): packed code, allocations smaller than a page, in pages
  * that caches hold; no lock on the common path.

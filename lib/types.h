@@ -196,20 +196,23 @@ struct hp_block {
 /* ---------------------------------------------------------------------
  * Packed code (code.c): code allocations smaller than a page.
  * ------------------------------------------------------------------- */
-#define HP_CODE_NCLS	 13	      /* size classes, 1 to 32 granules of 64 bytes */
-#define HP_CODE_DETACHED (1ULL << 63) /* in hp_code_page.live: full, held by nobody */
+#define HP_CODE_NCLS 13		  /* size classes, 1 to 32 granules of 64 bytes */
+#define HP_CODE_FULL (1ULL << 63) /* in hp_code_page.xfree: on its holder's full list */
 
 struct hp_tcache;
 
 /* One 4 KiB page of packed code: chunks of one size class. */
 struct hp_code_page {
-	uint64_t live;			  /* chunk i handed out (atomic); HP_CODE_DETACHED */
+	uint64_t live;			  /* chunk i handed out, as its holder sees it:
+					   * written by the holder only (atomic) */
+	uint64_t xfree;			  /* chunk i freed by another thread, not yet
+					   * taken off live (atomic); HP_CODE_FULL */
 	uintptr_t addr;			  /* the page */
 	uintptr_t alias;		  /* its writable alias; 0: none (private block) */
 	struct hp_arena *arena;		  /* owner, while on */
 	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
 	struct hp_tcache *holder;	  /* the cache allocating from it (atomic); NULL:
-					   * detached or on the arena's stack */
+					   * on the arena's stack */
 	uint8_t cls;			  /* size class */
 	bool on;			  /* a code page now (atomic) */
 	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
@@ -293,6 +296,8 @@ struct hp_tcache {
 	struct hp_tbin bin[HP_NCLASS][HP_TCACHE_BINS];
 	struct hp_code_page *code_cur[HP_CODE_NCLS];	 /* packed code: the page allocated from */
 	struct hp_code_page *code_partial[HP_CODE_NCLS]; /* ... and the others held */
+	struct hp_code_page *code_full[HP_CODE_NCLS];	 /* ... those found full */
+	uint64_t code_xseen[HP_CODE_NCLS];		 /* arena's code_xfull when last looked */
 	struct hp_code_counts code_n;			 /* written by the owner only */
 };
 
@@ -366,6 +371,7 @@ struct hp_arena {
 	struct hp_code_page *code_stack[HP_CODE_NCLS]; /* code pages held by no cache, not
 							* full (lock-free push, taken whole) */
 	struct hp_code_counts code_n;		       /* caches gone, calls without one */
+	uint64_t code_xfull[HP_CODE_NCLS]; /* frees into pages on a cache's full list (atomic) */
 };
 
 #endif /* HP_TYPES_H */

@@ -290,6 +290,95 @@ static void test_threads(void)
 	teardown();
 }
 
+/* Frees by a thread that does not hold the page (xfree), and full pages
+ * kept on the holder's full list. */
+struct remote {
+	void **p;
+	int n, bad;
+};
+
+static void *remote_thread(void *arg)
+{
+	struct remote *r = arg;
+	for (int i = 0; i < r->n; i++)
+		r->bad += cfree(r->p[i]) != 0;
+	return NULL;
+}
+
+static int free_elsewhere(void **p, int n)
+{
+	struct remote r = {p, n, 0};
+	pthread_t t;
+	pthread_create(&t, NULL, remote_thread, &r);
+	pthread_join(t, NULL);
+	return r.bad;
+}
+
+static void test_holder_split(void)
+{
+	setup(true);
+	void *p[63], *q[63], *again[3];
+	for (int i = 0; i < 63; i++) /* page P: full */
+		p[i] = alloc(64);
+	q[0] = alloc(64); /* P goes on the full list; page Q is allocated from */
+	struct hp_stats st = stats();
+	is(st.code_pages, 2, "a full page and the next: two pages");
+	void *gone[3] = {p[5], p[40], p[62]};
+	is(free_elsewhere(gone, 3), 0, "another thread frees 3 chunks of the full page");
+	st = stats();
+	is(st.code_frees, 3, "... counted");
+	is(st.code_bytes, 61 * 64, "... out of code_bytes (64 allocations, 3 freed)");
+	bool taken;
+	ok(hp_code_usable(A, (uintptr_t)p[40], &taken) == 0 && taken,
+	   "a chunk freed by another thread is not live (hp_usable_size 0)");
+	static const char code[64];
+	is(hp_code_write(A, (uintptr_t)p[40], code, 64, &taken), ENOMEM,
+	   "... nor writable (ENOMEM)");
+	int stores = fake.stores;
+	is(cfree(p[5]), EINVAL, "its holder freeing it again: EINVAL");
+	is(free_elsewhere(&p[62], 1), 1, "another thread freeing it again: EINVAL");
+	is(fake.stores, stores, "... and neither stores anything");
+	for (int i = 1; i < 63; i++) /* Q full */
+		q[i] = alloc(64);
+	for (int i = 0; i < 3; i++)
+		again[i] = alloc(64);
+	ok(again[0] == p[5] && again[1] == p[40] && again[2] == p[62],
+	   "Q full: the holder takes P back and hands out the freed chunks, in order");
+	st = stats();
+	is(st.code_pages, 2, "... no third page");
+	/* Both pages are full now; the holder frees into one. */
+	void *more = alloc(64); /* P and Q on the full list; a third page */
+	is(cfree(q[7]), 0, "the holder frees a chunk of a page on its full list");
+	is(cfree(more), 0, "the third page empties");
+	st = stats();
+	is(st.code_pages, 3, "... and stays: it is the page allocated from");
+	void *r[63];
+	for (int i = 0; i < 63; i++)
+		r[i] = alloc(64);
+	is((uintptr_t)r[0], (uintptr_t)more, "the third page is still allocated from");
+	void *back = alloc(64);
+	is((uintptr_t)back, (uintptr_t)q[7], "once it is full, the page with room again");
+	cfree(back);
+	for (int i = 0; i < 63; i++)
+		cfree(r[i]);
+	/* Everything freed, half of it by another thread. */
+	p[5] = again[0], p[40] = again[1], p[62] = again[2];
+	q[7] = NULL;
+	is(free_elsewhere(p, 63), 0, "another thread frees all of P");
+	int bad = 0;
+	for (int i = 0; i < 63; i++)
+		bad += q[i] && cfree(q[i]) != 0;
+	is(bad, 0, "the holder frees all of Q");
+	st = stats();
+	is(st.code_bytes, 0, "no code bytes in use");
+	is(st.code_frees, st.code_allocs, "every allocation freed once");
+	drain();
+	st = stats();
+	is(st.code_pages, 0, "after the drain no code page is left, full list or not");
+	fake_check_arena(A, "after frees from both sides");
+	teardown();
+}
+
 static void test_meta_fails(void)
 {
 	setup(true);
@@ -320,6 +409,7 @@ int main(void)
 	test_write();
 	test_pages_return();
 	test_threads();
+	test_holder_split();
 	test_meta_fails();
 	return tap_done();
 }
