@@ -55,16 +55,9 @@ bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd)
  * taken lowest first: when the chunk starts below @at, the allocation
  * starts there too (the blocks before @at are in no region: NONE, without
  * memory, as the rest of the chunk). */
-static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base)
+static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base, unsigned flags)
 {
-	/* The program flips single pages of its range (YJIT: the page it
-	 * writes, RW, then the whole range RX): a block that keeps being
-	 * split is collapsed once quiet, not after every flip; and only the
-	 * blocks it writes that way take huge pages (YJIT fills all 256 MiB
-	 * with traps first, and writes code into two blocks).  Not in rwx
-	 * mode, whose flips change nothing: no block would be seen written. */
-	unsigned small = preload_opt.flip == HP_PRELOAD_FLIP_RWX ? 0 : HP_ARENA_LAZY_SMALL;
-	struct hp_arena *a = arena_make(at, HP_ARENA_COLLAPSE_QUIET | small);
+	struct hp_arena *a = arena_make(at, flags);
 	/* The arena's own memory is elsewhere now: the range's hold goes. */
 	k_munmap((void *)at, end - at);
 	if (!a)
@@ -172,7 +165,7 @@ static int kernel_end(uintptr_t from, uintptr_t to, uintptr_t margin, int prot)
  * then *bad is the piece whose arena could not be placed, of *npiece.
  */
 static uintptr_t serve_blocks(uintptr_t start, uintptr_t end, uintptr_t lo, uintptr_t hi, int prot,
-			      int *bad, int *npiece)
+			      unsigned flags, int *bad, int *npiece)
 {
 	struct hp_placement pl = hp_place(KIND_CODE_RANGE, preload_opt.flip, prot, end - start);
 	struct hp_arena *made[MAX_PIECE];
@@ -199,7 +192,7 @@ static uintptr_t serve_blocks(uintptr_t start, uintptr_t end, uintptr_t lo, uint
 		uintptr_t to = (at & ~(SLOT - 1)) + SLOT < hi ? (at & ~(SLOT - 1)) + SLOT : hi;
 		if (n == MAX_PIECE || n >= arena_room())
 			goto undo;
-		made[n] = arena_exact(at, to, &base[n]);
+		made[n] = arena_exact(at, to, &base[n], flags);
 		at = to; /* its hold is gone, whatever came of it */
 		if (!made[n]) {
 			*bad = n;
@@ -246,23 +239,35 @@ undo:
 	return 0;
 }
 
-uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot)
+uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot, bool flips_pages)
 {
+	/* A program that flips single pages of its range (YJIT: the page it
+	 * writes, RW, then the whole range RX): a block that keeps being
+	 * split is collapsed once quiet, not after every flip; and only the
+	 * blocks it writes that way take huge pages (YJIT fills all 256 MiB
+	 * with traps first, and writes code into two blocks).  Not in rwx
+	 * mode, whose flips change nothing: no block would be seen written.
+	 * An adopted reservation (reserve.c) is served as code ranges are:
+	 * HotSpot maps a whole code heap RWX at once, and it is huge at once. */
+	unsigned small = preload_opt.flip == HP_PRELOAD_FLIP_RWX ? 0 : HP_ARENA_LAZY_SMALL;
+	unsigned flags = flips_pages ? HP_ARENA_COLLAPSE_QUIET | small : 0;
 	uintptr_t start = addr, end = addr + ((len + PAGE - 1) & ~(PAGE - 1)), lo, hi, r = 0;
 	int bad = -1, npiece = 0;
 
 	if (start % PAGE || end < start || start < BLOCK || !blocks_free(start, end))
 		return 0; /* the kernel says EINVAL or EEXIST: nothing we could serve */
 	if (choose_blocks(start, end, &lo, &hi))
-		r = serve_blocks(start, end, lo, hi, prot, &bad, &npiece);
+		r = serve_blocks(start, end, lo, hi, prot, flags, &bad, &npiece);
 	/* A range that crosses a slot boundary with little of it on one side
 	 * (YJIT's, a few MiB below one): that side's slot may have no room for
 	 * a chunk there (the library's least part of a slot, and the loader's
 	 * mappings before it).  That end, up to the boundary, is the kernel's. */
 	if (!r && npiece > 1 && bad == 0)
-		r = serve_blocks(start, end, (lo & ~(SLOT - 1)) + SLOT, hi, prot, &bad, &npiece);
+		r = serve_blocks(start, end, (lo & ~(SLOT - 1)) + SLOT, hi, prot, flags, &bad,
+				 &npiece);
 	else if (!r && npiece > 1 && bad == npiece - 1)
-		r = serve_blocks(start, end, lo, (hi - 1) & ~(SLOT - 1), prot, &bad, &npiece);
+		r = serve_blocks(start, end, lo, (hi - 1) & ~(SLOT - 1), prot, flags, &bad,
+				 &npiece);
 	if (!r || r == (uintptr_t)MAP_FAILED) {
 		preload_counts.fallbacks++;
 		return r;

@@ -232,7 +232,7 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		return k_mmap(addr, len, prot, flags, fd, off);
 	if (fixed_wanted(addr, len, prot, flags, fd)) { /* fixed.c */
 		lock();
-		uintptr_t p = fixed_serve((uintptr_t)addr, len, prot);
+		uintptr_t p = fixed_serve((uintptr_t)addr, len, prot, true);
 		unlock();
 		if (p)
 			return (void *)p;

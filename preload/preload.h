@@ -296,8 +296,10 @@ void shared_protected(const void *addr, size_t len, int prot);
 bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd);
 /* Serve it there: the address; 0 when hugeperm cannot (the kernel is
  * asked then, and answers as ever, EEXIST included); MAP_FAILED with errno
- * when it failed half-way (ENOMEM).  Under the lock. */
-uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot);
+ * when it failed half-way (ENOMEM).  @flips_pages: the program's own range,
+ * whose pages it flips one by one (YJIT); false for a reservation adopted
+ * in place (reserve.c).  Under the lock. */
+uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot, bool flips_pages);
 /* A MAP_32BIT request: served below 2 GiB, or 0 (the kernel's then).
  * Under the lock. */
 uintptr_t low_serve(int kind, size_t len, int prot);

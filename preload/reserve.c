@@ -412,7 +412,7 @@ static int adopt(int i)
 		preload_counts.resv_kept++;
 		return 0;
 	}
-	uintptr_t r = fixed_serve(start, end - start, PROT_NONE);
+	uintptr_t r = fixed_serve(start, end - start, PROT_NONE, false);
 	if (!r || r == (uintptr_t)MAP_FAILED) {
 		if (restore(start, end, pc, n))
 			goto lost;
