@@ -25,14 +25,19 @@
 #include "internal.h"
 
 /* Mark [first, first+n) of @b, running on into the following blocks (a
- * span). */
+ * span): a word of 64 pages at a time (a 2 MiB allocation is handed out
+ * with 8 stores, not 512 dependent bit updates). */
 static void mark(struct hp_block *b, unsigned first, size_t n, bool on)
 {
 	for (; n; b++, first = 0) {
 		size_t k = HP_BLOCK_PAGES - first < n ? HP_BLOCK_PAGES - first : n;
-		for (unsigned i = first; i < first + k; i++) {
-			uint64_t bit = 1ULL << (i % 64);
-			b->dirty[i / 64] = on ? b->dirty[i / 64] | bit : b->dirty[i / 64] & ~bit;
+		for (unsigned i = first; i < first + k;) {
+			unsigned bit = i % 64, w = 64 - bit < first + k - i
+							   ? 64 - bit
+							   : (unsigned)(first + k - i);
+			uint64_t m = (w == 64 ? ~0ULL : (1ULL << w) - 1) << bit;
+			b->dirty[i / 64] = on ? b->dirty[i / 64] | m : b->dirty[i / 64] & ~m;
+			i += w;
 		}
 		n -= k;
 	}
@@ -56,16 +61,28 @@ void hp_fresh_clean(struct hp_block *b, unsigned first, size_t n)
 
 unsigned hp_fresh_next_dirty(const struct hp_block *b, unsigned from, unsigned end, unsigned *len)
 {
-	while (from < end && !hp_test_bit(b->dirty, from)) {
-		if (from % 64 == 0 && !b->dirty[from / 64] && from + 64 <= end) {
-			from += 64; /* a clean word at once */
-			continue;
+	/* A word at a time: the first set bit at or after @from, then the
+	 * first clear one after it. */
+	unsigned to;
+	for (; from < end; from = (from / 64 + 1) * 64) {
+		uint64_t word = b->dirty[from / 64] & (~0ULL << (from % 64));
+		if (word) {
+			from = from / 64 * 64 + (unsigned)__builtin_ctzll(word);
+			break;
 		}
-		from++;
 	}
-	unsigned to = from;
-	while (to < end && hp_test_bit(b->dirty, to))
-		to++;
+	if (from >= end) {
+		*len = 0;
+		return end;
+	}
+	for (to = from; to < end; to = (to / 64 + 1) * 64) {
+		uint64_t word = ~b->dirty[to / 64] & (~0ULL << (to % 64));
+		if (word) {
+			to = to / 64 * 64 + (unsigned)__builtin_ctzll(word);
+			break;
+		}
+	}
+	to = to < end ? to : end;
 	*len = to - from;
 	return from;
 }

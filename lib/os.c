@@ -399,8 +399,21 @@ static int os_collapse(uintptr_t addr, size_t size)
 	return sys_madvise((void *)addr, size, MADV_COLLAPSE) ? errno : 0;
 }
 
+/* Set once the probe's name on a private anonymous block failed: the
+ * kernel has no CONFIG_ANON_VMA_NAME, and every later call would fail the
+ * same way (one failing prctl a committed block: 512 for BEAM's 1 GiB
+ * literal reservation under the preload). */
+static bool names_off;
+
+void hp_sys_name_off(void)
+{
+	__atomic_store_n(&names_off, true, __ATOMIC_RELAXED);
+}
+
 int hp_sys_name(uintptr_t addr, size_t size, const char *name)
 {
+	if (__atomic_load_n(&names_off, __ATOMIC_RELAXED))
+		return EINVAL;
 	return prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, size, (unsigned long)name) ? errno : 0;
 }
 

@@ -168,6 +168,8 @@ void hp_sys_probe(struct hp_probe *pr)
 			*(volatile char *)p = 1;
 			pr->collapse = sys_madvise(p, HP_BLOCK_SIZE, MADV_COLLAPSE) == 0;
 			pr->vma_names = hp_sys_name(blk, HP_BLOCK_SIZE, "hugeperm:probe") == 0;
+			if (!pr->vma_names) /* not on a plain anonymous block: never */
+				hp_sys_name_off();
 		}
 		sys_munmap((void *)blk, HP_BLOCK_SIZE);
 	}

@@ -109,6 +109,9 @@ static inline void *sys_reserve(void *addr, size_t size, int flags)
 /* os.c */
 int hp_sys_reserve(size_t size, size_t align, uintptr_t *out);
 int hp_sys_name(uintptr_t addr, size_t size, const char *name);
+/* The probe found PR_SET_VMA_ANON_NAME missing: hp_sys_name() says EINVAL
+ * from now on without asking the kernel. */
+void hp_sys_name_off(void);
 int hp_sys_write_all(int fd, const void *buf, size_t len);
 /* os_maps.c: struct hp_os's reserve_in. */
 int hp_sys_reserve_in(uintptr_t slot, size_t size, uintptr_t near, size_t min, uintptr_t *lo,

@@ -15,7 +15,7 @@ LD_PRELOAD=$lib ./tests/e2e/preload_ops > "$tap" 2>&1
 rc=$?
 # Renumber preload_ops' plan into ours: its tests, then our own.
 plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tap")
-echo "1..$((plan + 13))"
+echo "1..$((plan + 14))"
 grep -v '^1\.\.' "$tap"
 n=$plan
 [ $rc -eq 0 ] || echo "# preload_ops exited with $rc"
@@ -82,7 +82,17 @@ if command -v strace >/dev/null 2>&1; then
 	echo "# strace -c -f: $masks rt_sigprocmask, ${flipcalls:-0} mprotect calls for 1000 served flip pairs"
 	check "1000 served RX/RW flip pairs make no rt_sigprocmask call ($masks in the whole run)" \
 		'[ $rc -eq 0 ] && grep -q "flips 1000 served 1" "$tmp/err" && [ "$masks" -lt 100 ] && [ "${flipcalls:-0}" -ge 2000 ]'
+	# Block names: asked of the kernel once when it has none (the probe),
+	# not once a committed block (preload_ops commits ~280 of them).
+	strace -f -e trace=prctl -o "$tmp/names" env LD_PRELOAD=$lib "$ops" > "$tmp/err" 2>&1
+	rc=$?
+	named=$(grep -c 'PR_SET_VMA_ANON_NAME' "$tmp/names")
+	refused=$(grep -c 'PR_SET_VMA_ANON_NAME.*EINVAL' "$tmp/names")
+	echo "# PR_SET_VMA_ANON_NAME: $named calls, $refused refused"
+	check "a kernel without VMA names is asked once, not once a block ($refused refused of $named)" \
+		'[ $rc -eq 0 ] && [ "$refused" -le 1 ] && { [ "$refused" -eq 1 ] || [ "$named" -gt 1 ]; }'
 else
-	n=$((n + 1))
-	echo "not ok $n - strace is not installed (the quick start installs it)"
+	n=$((n + 2))
+	echo "not ok $((n - 1)) - strace is not installed (the quick start installs it)"
+	echo "not ok $n - strace is not installed"
 fi

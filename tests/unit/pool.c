@@ -275,6 +275,46 @@ static void test_zeroed(void)
 	fake_arena_free(a);
 }
 
+/* fresh.c's bitmap, a word at a time, against a page-at-a-time model:
+ * runs that start and end inside words, across words and into the next
+ * block of a span. */
+static void test_fresh_bits(void)
+{
+	static struct hp_block b[2];
+	static bool model[2 * HP_BLOCK_PAGES];
+	unsigned seed = 12345, bad_bits = 0, bad_runs = 0;
+	for (int round = 0; round < 2000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned first = (seed >> 8) % HP_BLOCK_PAGES;
+		seed = seed * 1103515245u + 12345u;
+		size_t n = 1 + (seed >> 8) % (round % 3 ? 130 : 2 * HP_BLOCK_PAGES - first - 1);
+		bool on = (seed >> 4) & 1;
+		if (first + n > 2 * HP_BLOCK_PAGES)
+			n = 2 * HP_BLOCK_PAGES - first;
+		if (on)
+			hp_fresh_dirty(b, first, n);
+		else
+			hp_fresh_clean(b, first, n);
+		for (size_t i = first; i < first + n; i++)
+			model[i] = on;
+		for (unsigned i = 0; i < 2 * HP_BLOCK_PAGES; i++)
+			bad_bits += hp_test_bit(b[i / HP_BLOCK_PAGES].dirty, i % HP_BLOCK_PAGES) !=
+				    model[i];
+		seed = seed * 1103515245u + 12345u;
+		unsigned from = (seed >> 8) % HP_BLOCK_PAGES, end = from + (seed >> 20) % 200;
+		end = end > HP_BLOCK_PAGES ? HP_BLOCK_PAGES : end;
+		unsigned want = from, wlen = 0, len;
+		while (want < end && !model[want])
+			want++;
+		while (want + wlen < end && model[want + wlen])
+			wlen++;
+		unsigned at = hp_fresh_next_dirty(&b[0], from, end, &len);
+		bad_runs += len != wlen || (wlen && at != want);
+	}
+	is(bad_bits, 0, "fresh bitmap: word-wise marks match a page-by-page model");
+	is(bad_runs, 0, "fresh bitmap: the next dirty run matches the model");
+}
+
 int main(void)
 {
 	test_packing();
@@ -285,5 +325,6 @@ int main(void)
 	test_hugetlb();
 	test_guards();
 	test_zeroed();
+	test_fresh_bits();
 	return tap_done();
 }
