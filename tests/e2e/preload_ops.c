@@ -26,17 +26,10 @@
 #include <unistd.h>
 
 #include "kernel.h"
+#include "preloaded.h"
 #include "tap.h"
 
-#define KB   1024UL
-#define MB   (1024 * KB)
-#define GIB  (1024 * MB)
-#define RW   (PROT_READ | PROT_WRITE)
-#define RX   (PROT_READ | PROT_EXEC)
-#define RWX  (PROT_READ | PROT_WRITE | PROT_EXEC)
-#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
-
-static int (*owns)(const void *, size_t);
+static owns_fn owns;
 
 /* A field (kB) of the smaps entry of the VMA holding @addr; -1 if none. */
 static long vma_kb(uintptr_t addr, const char *field)
@@ -382,7 +375,7 @@ static void little_room(void)
 
 int main(int argc, char **argv)
 {
-	owns = (int (*)(const void *, size_t))dlsym(RTLD_DEFAULT, "hp_owns");
+	owns = preloaded_owns();
 	if (argc > 1 && !strcmp(argv[1], "hold"))
 		return hold(argv[0]);
 	if (argc > 1 && !strcmp(argv[1], "guard"))

@@ -25,19 +25,13 @@
 #include <unistd.h>
 
 #include "kernel.h"
+#include "preloaded.h"
 #include "sysfault.h"
 #include "tap.h"
 
-#define KB   1024UL
-#define MB   (1024 * KB)
-#define GIB  (1024 * MB)
-#define RW   (PROT_READ | PROT_WRITE)
-#define RX   (PROT_READ | PROT_EXEC)
-#define RWX  (PROT_READ | PROT_WRITE | PROT_EXEC)
-#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
 #define RESV (ANON | MAP_NORESERVE)
 
-static int (*owns)(const void *, size_t);
+static owns_fn owns;
 
 static unsigned char *reserve(size_t len)
 {
@@ -250,7 +244,7 @@ static void failed_adoption(void)
 
 int main(void)
 {
-	owns = (int (*)(const void *, size_t))dlsym(RTLD_DEFAULT, "hp_owns");
+	owns = preloaded_owns();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
 	tap_plan(29);
