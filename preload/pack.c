@@ -6,9 +6,9 @@
  * (hp_place_pack_prot, placement.c): a flip of one area is a whole-PMD
  * mprotect of its block, or nothing, never a split.
  *
- * Each thread packs into an open block per arena: a new area goes into
- * the first gap of its size in that block, else into a new block, which
- * becomes the open one.  Pages of the open block never handed out are
+ * Each thread packs into an open block per arena and area size: a new
+ * area goes into the first gap of its size in that block, else into a new
+ * block, which becomes the open one.  Pages of the open block never handed out are
  * zero (the block was allocated HP_ZERO); a gap left by an unmapped area
  * is zeroed when it is handed out again.  A block goes back to hugeperm
  * when its last area is unmapped (serve.c, release).
@@ -17,7 +17,17 @@
  * block are RW too, not executable.  A JIT that compiles on one thread
  * runs no code of its own meanwhile (LuaJIT: nothing runs between
  * lj_mcode_reserve and lj_mcode_commit); another thread's code must not
- * share the block.  HUGEPERM_PRELOAD_PACK=0: a block per area, as before.
+ * share the block.  Nor must data: an area that is data (RW for good)
+ * would keep its block-mates from running.  Areas are taken for code by
+ * their shape (placement.c), so a block takes areas of one size only
+ * (LuaJIT's mcode areas are 64 KiB, its heap's chunks, taken for areas
+ * when their hints happen to be 64 KiB-aligned, 128 KiB or more); and the
+ * writer wins only when each writable area that never ran is the block's
+ * newest (LuaJIT's area being written): an older one is data, and an
+ * area that asks to run beside it gets its pages exactly (a split, the
+ * price of being right).  What is left to chance: data of an area's size,
+ * mapped by the same thread next to code.  HUGEPERM_PRELOAD_PACK=0: a
+ * block per area, as before.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,11 +43,22 @@
 static struct {
 	pthread_t thread;
 	int arena;
+	size_t len;	    /* the size of its areas */
 	uintptr_t base;	    /* the block's allocation; 0: a free entry */
 	uintptr_t fresh;    /* its pages from here on were never handed out */
+	unsigned newest;    /* the area served last (struct region's area) */
 	unsigned long used; /* when last packed into, for replacement */
 } open_blocks[OPEN_MAX];
 static unsigned long pack_clock;
+
+/* The area served last into the block at @base, if it is open; else 0. */
+static unsigned newest_area(uintptr_t base)
+{
+	for (int i = 0; i < OPEN_MAX; i++)
+		if (open_blocks[i].base == base)
+			return open_blocks[i].newest;
+	return 0;
+}
 
 /* Is region @i one of the block at @base, of @size bytes? */
 static bool in_block(size_t i, uintptr_t base, size_t size)
@@ -46,21 +67,38 @@ static bool in_block(size_t i, uintptr_t base, size_t size)
 	return r && r->start < base + size;
 }
 
+/* Is @r writable and never executable, and not the block's newest area:
+ * data, most likely (LuaJIT writes its newest area only, and an older
+ * one only after it ran)? */
+static bool stale_writer(const struct region *r, unsigned newest)
+{
+	return (r->prot & PROT_WRITE) && !r->ran && r->area != newest;
+}
+
 /* The protection @base's areas make, with @extra (not in the table; may
  * be NULL); -1: exact.  A piece of one area's protection unlike another
- * piece's (a partial flip) is exact: its areas' own code may run then. */
+ * piece's (a partial flip) is exact: its areas' own code may run then.
+ * So is a block where the writer would win over an area that asks to
+ * run while an older area that never ran is writable: that one is data,
+ * and would keep the code from running for good. */
 static int block_prot(uintptr_t base, size_t size, const struct region *extra)
 {
-	unsigned present = extra ? 1u << extra->prot : 0;
+	unsigned present = extra ? 1u << extra->prot : 0, newest = newest_area(base);
+	bool stale = extra && stale_writer(extra, newest);
 	const struct region *last = NULL;
 	for (size_t i = region_find(base); in_block(i, base, size); i++) {
 		const struct region *r = region_at(i);
 		if (last && last->area == r->area && last->prot != r->prot)
 			return -1;
 		present |= 1u << r->prot;
+		stale |= stale_writer(r, newest);
 		last = r;
 	}
-	return hp_place_pack_prot(present);
+	int prot = hp_place_pack_prot(present);
+	bool x_asked = present & (1u << (PROT_READ | PROT_EXEC) | 1u << PROT_EXEC);
+	if (prot >= 0 && x_asked && !(prot & PROT_EXEC) && stale)
+		return -1;
+	return prot;
 }
 
 static void set_applied(uintptr_t base, size_t size, struct region *extra, int applied)
@@ -119,6 +157,7 @@ int pack_protect(struct region *reg, int prot)
 		reg->prot = (unsigned char)old;
 		return -1;
 	}
+	reg->ran |= (prot & PROT_EXEC) != 0;
 	preload_counts.protects++;
 	return 0;
 }
@@ -126,6 +165,7 @@ int pack_protect(struct region *reg, int prot)
 int pack_fresh(struct region *reg, int prot)
 {
 	reg->prot = (unsigned char)prot;
+	reg->ran = (prot & PROT_EXEC) != 0;
 	if (apply(reg, reg, reg))
 		return -1;
 	zero(reg, reg->start, reg->end - reg->start);
@@ -164,15 +204,15 @@ static uintptr_t distance(uintptr_t a, uintptr_t b)
 	return a > b ? a - b : b - a;
 }
 
-/* This thread's open block in arena @ai, or a free (or the least recently
- * used) entry for a new one. */
-static int open_for(int ai, bool *found)
+/* This thread's open block in arena @ai for areas of @len bytes, or a free
+ * (or the least recently used) entry for a new one. */
+static int open_for(int ai, size_t len, bool *found)
 {
 	pthread_t self = pthread_self();
 	int pick = 0;
 	for (int i = 0; i < OPEN_MAX; i++) {
 		if (open_blocks[i].base && open_blocks[i].arena == ai &&
-		    pthread_equal(open_blocks[i].thread, self)) {
+		    open_blocks[i].len == len && pthread_equal(open_blocks[i].thread, self)) {
 			*found = true;
 			return i;
 		}
@@ -188,7 +228,7 @@ uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach)
 {
 	struct hp_arena *a = arena_at(ai);
 	bool found;
-	int e = open_for(ai, &found);
+	int e = open_for(ai, len, &found);
 	uintptr_t p = 0;
 	const struct region *blk = found ? alloc_of(open_blocks[e].base) : NULL;
 
@@ -206,6 +246,7 @@ uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach)
 	if (p) {
 		reg = *blk;
 		reg.prot = (unsigned char)prot;
+		reg.ran = 0;
 	} else {
 		void *b = hp_arena_alloc(a, BLOCK, prot | HP_ZERO);
 		if (!b)
@@ -221,6 +262,7 @@ uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach)
 		reg.applied = (unsigned char)prot;
 		open_blocks[e].thread = pthread_self();
 		open_blocks[e].arena = ai;
+		open_blocks[e].len = len;
 		open_blocks[e].base = p;
 		open_blocks[e].fresh = p;
 	}
@@ -228,13 +270,17 @@ uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach)
 	reg.end = p + len;
 	reg.area = (unsigned short)((p - reg.base) / PAGE + 1);
 	reg.own_block = 0;
+	unsigned newest = open_blocks[e].newest;
+	open_blocks[e].newest = reg.area;
 	if (!region_insert(&reg)) {
+		open_blocks[e].newest = newest;
 		errno = ENOMEM;
 		goto fail;
 	}
 	struct region *in = region_at(region_find(p));
 	if (apply(in, NULL, in)) {
 		region_delete(region_find(p));
+		open_blocks[e].newest = newest;
 		goto fail;
 	}
 	uintptr_t fresh = open_blocks[e].fresh;

@@ -160,6 +160,7 @@ struct region {
 	unsigned char keyed;	 /* a protection key was set on these pages */
 	unsigned char tainted;	 /* some pages of the allocation went to the kernel */
 	unsigned char applied;	 /* a packed block's protection now (pack.c) */
+	unsigned char ran;	 /* packed: its area was executable once (code, not data) */
 	unsigned short area;	 /* packed: 1 + the page of its area's start in the block
 				  * (the pieces of one area share it); 0: not packed */
 };
@@ -208,9 +209,10 @@ int given_unmap(uintptr_t start, uintptr_t end);
 /* ---- pack.c ------------------------------------------------------------ */
 
 /* Serve an area of @len bytes and @prot in block mode, packed into this
- * thread's open block of arena @ai (a new block when it has no room, or is
- * further than @reach from @hint; @reach 0: anywhere).  Its region is in
- * the table.  The address, or 0 with errno set. */
+ * thread's open block of arena @ai for areas of @len bytes (a new block
+ * when it has no room, holds an area never made executable, or is further
+ * than @reach from @hint; @reach 0: anywhere).  Its region is in the
+ * table.  The address, or 0 with errno set. */
 uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach);
 /* @reg (packed, in the table) is asked for @prot: its block takes the
  * protection its areas make (hp_place_pack_prot).  0, or -1. */

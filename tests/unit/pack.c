@@ -49,7 +49,7 @@ static struct {
 		uintptr_t p;
 		size_t len;
 		int prot;
-	} log[64];
+	} log[4096];
 	uintptr_t zeroed, zeroed_len;
 } fake = {.next = FAKE};
 
@@ -95,7 +95,7 @@ int __wrap_hp_arena_protect(struct hp_arena *a, void *p, size_t size, int prot)
 		errno = ENOMEM;
 		return -1;
 	}
-	if (fake.n < 64) {
+	if (fake.n < 4096) {
 		fake.log[fake.n].p = (uintptr_t)p;
 		fake.log[fake.n].len = size;
 		fake.log[fake.n].prot = prot;
@@ -247,11 +247,36 @@ int main(void)
 	/* The block full: a new one. */
 	uintptr_t last = 0;
 	int allocs = fake.allocs;
-	for (int i = 0; i < 30; i++)
+	for (int i = 0; i < 30; i++) {
 		last = pack_serve(0, 0, AREA, RW, 0);
+		pack_protect(reg_of(last), RX); /* a trace committed into it */
+	}
 	ok(last == FAKE + BLOCK - AREA && fake.allocs == allocs, "32 areas fill one block");
 	uintptr_t c1 = pack_serve(0, 0, AREA, RW, 0);
 	ok(c1 >> 21 != FAKE >> 21 && fake.allocs == allocs + 1, "the 33rd opens a new block");
+
+	/* Data (an area never executable, written for good) beside code:
+	 * the code gets its pages exactly, and the block is whole again once
+	 * the data goes.  An area of another size packs elsewhere. */
+	allocs = fake.allocs;
+	uintptr_t c2 = pack_serve(0, 0, AREA, RW, 0); /* after c1: never ran */
+	uintptr_t c3 = pack_serve(0, 0, AREA, RW, 0);
+	ok(c2 == c1 + AREA && c3 == c2 + AREA && fake.allocs == allocs, "two more areas pack");
+	from = fake.n;
+	pack_protect(reg_of(c1), RX); /* c2 is older and never ran: data */
+	bool c1_rx = false;
+	for (int i = from; i < fake.n; i++)
+		c1_rx |= fake.log[i].p == c1 && fake.log[i].len == AREA && fake.log[i].prot == RX;
+	ok(reg_of(c1)->applied == 0xff && c1_rx,
+	   "code beside an older area that never ran: exact, it gets RX");
+	pack_protect(reg_of(c3), RX);
+	ok(reg_of(c1)->applied == 0xff, "... and so does the newest");
+	from = fake.n;
+	unmap_area(c2);
+	ok(whole_since(from, c1 & ~(BLOCK - 1), RX), "the data unmapped: the block whole, RX");
+	uintptr_t big = pack_serve(0, 0, 2 * AREA, RW, 0);
+	ok(big >> 21 != c1 >> 21 && fake.allocs == allocs + 1,
+	   "an area of 128 KiB (LuaJIT's heap chunks) never shares a 64 KiB areas' block");
 
 	/* A hint out of reach: a new block near it, or ENOMEM (the kernel's). */
 	int frees = fake.frees;
@@ -265,7 +290,7 @@ int main(void)
 	fake.fail_protect = 1;
 	struct region *r = reg_of(c1);
 	errno = 0;
-	ok(pack_protect(r, RX) == -1 && errno == ENOMEM && r->prot == RW,
+	ok(pack_protect(r, RW) == -1 && errno == ENOMEM && r->prot == RX,
 	   "a failed flip: -1, ENOMEM, the region's protection as it was");
 	fake.fail_protect = 0;
 	pack_protect(reg_of(c1), RX);
@@ -276,6 +301,7 @@ int main(void)
 
 	/* The last area of a block unmapped: forgotten, the next is new. */
 	unmap_area(c1);
+	unmap_area(c3);
 	allocs = fake.allocs;
 	uintptr_t d1 = pack_serve(0, 0, AREA, RW, 0);
 	ok(d1 && fake.allocs == allocs + 1, "a block given back is not packed into again");
