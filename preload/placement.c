@@ -8,9 +8,11 @@
  * The rule:
  *   exec        mapped with its own protection, packed into blocks of
  *               that class (RWX included: the program asked for it);
- *   area        block mode: a block of its own, with the program's
+ *   area        block mode: a block's worth, with the program's
  *               protection, so that a flip of the whole area is a
- *               whole-PMD mprotect;
+ *               whole-PMD mprotect (the preload packs a thread's areas
+ *               into shared blocks, pack.c; their block's protection is
+ *               hp_place_pack_prot's);
  *               exact mode: placed in an RX-home block (HP_HOME(RX)) with
  *               the program's protection, so that once it turns RX it
  *               sits with the code (an area that is RX already is RX);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# lua_pack.sh - LuaJIT with many traces (tests/e2e/engines/lua_pack.lua:
+# lua_pack.sh - LuaJIT with many traces (bench/engines/lua_bigcode.lua:
 # 1,500 loops, about 5 MiB of machine code in some 75 mcode areas of 64 KiB)
 # plain and under the preload, held once all are compiled while the kernel's
 # view is read: the preload packs the areas into shared 2 MiB blocks
@@ -20,17 +20,17 @@ case "${HP_LDFLAGS:-}" in *sanitize*)
 	exit 0 ;;
 esac
 command -v luajit > /dev/null 2>&1 || { skip 9 "luajit is not installed"; exit 0; }
-lua=$(cd "$srcdir" && pwd)/tests/e2e/engines/lua_pack.lua
+lua=$(cd "$srcdir" && pwd)/bench/engines/lua_bigcode.lua
 split() { awk '$1 == "thp_split_pmd" { print $2 }' /proc/vmstat; }
 
-# Run luajit on lua_pack.lua ("$@" in front: the tool), held once compiled;
+# Run luajit on lua_bigcode.lua ("$@" in front: the tool), held once compiled;
 # $1.out: its output, $1.kernel: "hwm_kb rss_kb code_kb huge_kb blocks" of
 # the kernel's view then.
 held() {
 	name=$1
 	shift
 	mkfifo "$tmp/$name.in"
-	"$@" luajit -Omaxtrace=65000 -Omaxmcode=262144 "$lua" 1500 40 \
+	"$@" luajit -Omaxtrace=65000 -Omaxmcode=262144 "$lua" 1500 40 3000 4 wait \
 		< "$tmp/$name.in" > "$tmp/$name.out" 2>&1 &
 	job=$!
 	exec 3> "$tmp/$name.in"
