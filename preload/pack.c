@@ -78,6 +78,8 @@ static bool stale_writer(const struct region *r, unsigned newest)
 /* The protection @base's areas make, with @extra (not in the table; may
  * be NULL); -1: exact.  A piece of one area's protection unlike another
  * piece's (a partial flip) is exact: its areas' own code may run then.
+ * A block some of whose pages a kernel mapping took (tainted) is exact:
+ * a whole-block call would change that mapping too.
  * So is a block where the writer would win over an area that asks to
  * run while an older area that never ran is writable: that one is data,
  * and would keep the code from running for good. */
@@ -86,9 +88,11 @@ static int block_prot(uintptr_t base, size_t size, const struct region *extra)
 	unsigned present = extra ? 1u << extra->prot : 0, newest = newest_area(base);
 	bool stale = extra && stale_writer(extra, newest);
 	const struct region *last = NULL;
+	if (extra && extra->tainted)
+		return -1;
 	for (size_t i = region_find(base); in_block(i, base, size); i++) {
 		const struct region *r = region_at(i);
-		if (last && last->area == r->area && last->prot != r->prot)
+		if (r->tainted || (last && last->area == r->area && last->prot != r->prot))
 			return -1;
 		present |= 1u << r->prot;
 		stale |= stale_writer(r, newest);
@@ -166,6 +170,7 @@ int pack_fresh(struct region *reg, int prot)
 {
 	reg->prot = (unsigned char)prot;
 	reg->ran = (prot & PROT_EXEC) != 0;
+	reg->area = (unsigned short)((reg->start - reg->base) / PAGE + 1); /* an area of its own */
 	if (apply(reg, reg, reg))
 		return -1;
 	zero(reg, reg->start, reg->end - reg->start);

@@ -230,6 +230,19 @@ int main(void)
 	pack_protect(reg_of(a1), RX);
 	ok(reg_of(a1)->applied == RX, "RX again: whole");
 
+	/* A kernel mapping took some of the block's pages (MAP_FIXED of a
+	 * file): exact from then on, never a whole-block call over them. */
+	alloc_set_tainted(reg_of(a1));
+	from = fake.n;
+	pack_protect(reg_of(a1), RW); /* untainted: the whole block RW */
+	bool tainted_exact = fake.n > from;
+	for (int i = from; i < fake.n; i++)
+		tainted_exact &= fake.log[i].len != BLOCK;
+	ok(tainted_exact, "a tainted block: its regions' pages only");
+	pack_protect(reg_of(a1), RX);
+	for (size_t i = region_find(FAKE); region_at(i) && region_at(i)->start < FAKE + BLOCK; i++)
+		region_at(i)->tainted = 0; /* (not the preload's way: for the rest of this test) */
+
 	/* A gap an unmapped area left is handed out again, zeroed. */
 	unmap_area(a1);
 	uintptr_t a4 = pack_serve(0, 0, AREA, RW, 0);
