@@ -134,7 +134,6 @@ static int apply(const struct region *any, struct region *extra, const struct re
 		if (want != now) {
 			if (hp_arena_protect(a, (void *)base, size, want))
 				return -1;
-			preload_counts.flips_block++;
 		}
 		set_applied(base, size, extra, want);
 		return 0;
@@ -163,6 +162,7 @@ int pack_protect(struct region *reg, int prot)
 	}
 	reg->ran |= (prot & PROT_EXEC) != 0;
 	preload_counts.protects++;
+	preload_counts.flips_block += reg->applied != PACK_EXACT; /* the block's, not a split */
 	return 0;
 }
 
