@@ -27,7 +27,7 @@ local total = 0
 for _ = 1, 2 do
   for j = 1, N do total = band(total + fs[j](60, j), 1073741823) end
 end
-if arg[5] == "wait" then -- held once compiled: tests/e2e/lua_pack.sh reads /proc/PID
+if arg[5] == "wait" then -- held once compiled: tests/e2e/engines.sh reads /proc/PID
   print(string.format("traces %d pid %s", N, io.open("/proc/self/stat"):read("*l"):match("^(%d+)")))
   io.stdout:flush()
   io.read("*l")
