@@ -6,6 +6,7 @@
  *   HUGEPERM_PRELOAD_SERVE   the kinds served ("exec,areas,reservations";
  *                            "fixed", opt-in: MAP_FIXED_NOREPLACE ranges)
  *   HUGEPERM_PRELOAD_FLIP    block, exact or rwx (placement.c's names)
+ *   HUGEPERM_PRELOAD_PACK=0  block mode: a block per area, not packed (pack.c)
  *   HUGEPERM_PRELOAD_MAX_MB, HUGEPERM_PRELOAD_RESERVE_MIN_MB   size bounds
  *   HUGEPERM_PRELOAD_INHERIT=0   children run without the preload
  *   HUGEPERM_PRELOAD_RECORD(_PID)  `hugeperm record`: the mmap stream
@@ -140,6 +141,7 @@ static void read_options(void)
 		mode = HP_PRELOAD_FLIP_BLOCK;
 	}
 	preload_opt.flip = mode;
+	preload_opt.pack = env_num("HUGEPERM_PRELOAD_PACK", 1, 1) != 0; /* pack.c */
 
 	preload_opt.serve.max_bytes = env_num("HUGEPERM_PRELOAD_MAX_MB", 64, 1024) << 20;
 	preload_opt.serve.code_range_min =

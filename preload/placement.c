@@ -8,9 +8,11 @@
  * The rule:
  *   exec        mapped with its own protection, packed into blocks of
  *               that class (RWX included: the program asked for it);
- *   area        block mode: a block of its own, with the program's
+ *   area        block mode: a block's worth, with the program's
  *               protection, so that a flip of the whole area is a
- *               whole-PMD mprotect;
+ *               whole-PMD mprotect (the preload packs a thread's areas
+ *               into shared blocks, pack.c; their block's protection is
+ *               hp_place_pack_prot's);
  *               exact mode: placed in an RX-home block (HP_HOME(RX)) with
  *               the program's protection, so that once it turns RX it
  *               sits with the code (an area that is RX already is RX);
@@ -89,6 +91,26 @@ struct hp_placement hp_place(int kind, int flip, int prot, size_t len)
 		}
 	}
 	return pl;
+}
+
+int hp_place_pack_prot(unsigned present)
+{
+	unsigned u = 0;
+	present &= 0xff;
+	if (!present)
+		return -1;
+	for (unsigned p = 0; p <= PROTS; p++)
+		if (present & (1u << p))
+			u |= p;
+	if (present == 1u << u)
+		return (int)u; /* one protection */
+	if (present & (1u << PROTS))
+		return -1; /* RWX beside others: never given to pages that did not ask */
+	if (present & (1u << u))
+		return (int)u; /* the union was asked for: RX beside R, NONE */
+	if ((u & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC))
+		return (int)(u & ~(unsigned)PROT_EXEC); /* the writer wins: W^X kept */
+	return -1;
 }
 
 bool hp_place_stays_rwx(int prot)

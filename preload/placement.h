@@ -84,6 +84,19 @@ struct hp_placement hp_place(int kind, int flip, int prot, size_t len);
  * for every readable protection with W or X: RW <-> RX flips change nothing. */
 bool hp_place_stays_rwx(int prot);
 
+/*
+ * The one protection a block of packed areas (block mode) takes when its
+ * areas ask for the protections in @present (bit p set: some area asks for
+ * protection p, 0..7), or -1 when the block must be protected exactly,
+ * page by page.  One protection asked: that one.  RWX with anything else:
+ * exact (no page is made writable and executable unless asked).  The
+ * union of what is asked, when it was asked for itself (RX with R or
+ * NONE: RX).  RW with RX, the writer wins: RW, the RX areas not
+ * executable while an area of theirs is written (W^X kept; the areas of a
+ * block are one thread's, docs/preload.md).  Else exact.
+ */
+int hp_place_pack_prot(unsigned present);
+
 /* "block", "exact", "rwx"; NULL for another value. */
 const char *hp_flip_name(int flip);
 /* The flip mode named @name, or -1. */

@@ -8,6 +8,7 @@
  *   counters.c    the counters: the hooks count, the report reads
  *   options.c     options from the environment, recording, set-up (ready)
  *   regions.c     the region table: the program's mapped ranges
+ *   pack.c        packed areas: several of a thread's areas in one block
  *   serve.c       the arenas, serving a mapping, protecting, cutting
  *   code_range.c  code ranges committed in place: reconcile
  *   reserve.c     reservations held for the kernel until they hold code,
@@ -135,6 +136,7 @@ struct preload_options {
 	bool report;	      /* the report to stderr at exit (HUGEPERM_PRELOAD_REPORT=1) */
 	char stats_dir[4000]; /* the report files' directory (HUGEPERM_STATS_DIR); ""
 			       * for none.  Kept: a program may clear environ first */
+	bool pack; /* block mode: a thread's areas share blocks (HUGEPERM_PRELOAD_PACK=1) */
 };
 extern struct preload_options preload_opt;
 
@@ -165,6 +167,10 @@ struct region {
 	unsigned char own_block; /* block mode: flips of the whole area take the block */
 	unsigned char keyed;	 /* a protection key was set on these pages */
 	unsigned char tainted;	 /* some pages of the allocation went to the kernel */
+	unsigned char applied;	 /* a packed block's protection now (pack.c) */
+	unsigned char ran;	 /* packed: its area was executable once (code, not data) */
+	unsigned short area;	 /* packed: 1 + the page of its area's start in the block
+				  * (the pieces of one area share it); 0: not packed */
 };
 
 size_t region_count(void);
@@ -207,6 +213,26 @@ int given_each(uintptr_t start, uintptr_t end, int (*fn)(void *, size_t, int), i
 /* The program unmapped [start, end): its given parts are reserved again
  * (PROT_NONE, no memory) and are no longer given.  0, or -1. */
 int given_unmap(uintptr_t start, uintptr_t end);
+
+/* ---- pack.c ------------------------------------------------------------ */
+
+/* Serve an area of @len bytes and @prot in block mode, packed into this
+ * thread's open block of arena @ai for areas of @len bytes (a new block
+ * when it has no room, holds an area never made executable, or is further
+ * than @reach from @hint; @reach 0: anywhere).  Its region is in the
+ * table.  The address, or 0 with errno set. */
+uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach);
+/* @reg (packed, in the table) is asked for @prot: its block takes the
+ * protection its areas make (hp_place_pack_prot).  0, or -1. */
+int pack_protect(struct region *reg, int prot);
+/* @reg (packed, not in the table: MAP_FIXED over it) is made fresh: zero,
+ * then @prot.  0, or -1. */
+int pack_fresh(struct region *reg, int prot);
+/* A region of @gone's block (still in use) was unmapped: the block takes
+ * the protection of those left. */
+void pack_settle(const struct region *gone);
+/* The block at @base went back to hugeperm: no thread packs into it. */
+void pack_forget(uintptr_t base);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

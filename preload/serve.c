@@ -154,6 +154,14 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 		return 0;
 	struct hp_arena *a = arenas.arena[ai];
 	struct hp_placement pl = hp_place(kind, preload_opt.flip, prot, len);
+	if (kind == KIND_AREA && pl.own_block && preload_opt.pack && len <= BLOCK) { /* pack.c */
+		uintptr_t p = pack_serve(ai, hint, len, prot, reach ? AREA_REACH : 0);
+		if (p) {
+			preload_counts.areas++;
+			preload_counts.served_bytes += len;
+		}
+		return p;
+	}
 	struct region reg = {
 		.arena = (unsigned char)ai,
 		.kind = (unsigned char)kind,
@@ -206,8 +214,11 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 /* Give the allocation behind a region back, if no region uses it now. */
 static void release(struct region reg)
 {
-	if (alloc_in_use(&reg))
+	if (alloc_in_use(&reg)) {
+		if (reg.area)
+			pack_settle(&reg); /* the areas left make its protection */
 		return;
+	}
 	if (reg.tainted) {
 		preload_counts.given_bytes += reg.alloc_size;
 		return; /* some of its pages belong to another mapping now */
@@ -224,6 +235,8 @@ static void release(struct region reg)
 		}
 	}
 	hp_arena_free(arenas.arena[reg.arena], (void *)reg.base);
+	if (reg.area)
+		pack_forget(reg.base);
 	if (arenas.fixed[reg.arena]) {
 		/* A fixed range's arena held it alone: its address space goes
 		 * back, so the program can map there again. */
@@ -263,6 +276,8 @@ int region_protect(struct region *reg, bool whole, int prot)
 	uintptr_t from = reg->start, to = reg->end;
 	int want = prot;
 
+	if (reg->area) /* a packed area: its block's protection (pack.c) */
+		return pack_protect(reg, prot);
 	if (reg->relaxed && hp_place_stays_rwx(prot)) {
 		want = PROTS; /* rwx mode: RW <-> RX flips stay RWX */
 		preload_counts.flips_relaxed++;
@@ -287,6 +302,8 @@ int fresh(struct region *reg, int prot)
 		return hp_arena_discard(arenas.arena[reg->arena], (void *)reg->start,
 					reg->end - reg->start);
 	}
+	if (reg->area)
+		return pack_fresh(reg, prot);
 	reg->prot = (unsigned char)(reg->relaxed ? PROTS : PROT_READ | PROT_WRITE);
 	if (hp_arena_protect(arenas.arena[reg->arena], (void *)reg->start, reg->end - reg->start,
 			     reg->prot))

@@ -6,7 +6,8 @@
 -- jumps all over the code.  (Called in a random order from the start,
 -- LuaJIT compiles only a few hundred of them.)  Needs -Omaxtrace=65000
 -- -Omaxmcode=262144, or the traces are flushed at 1,000.
--- Usage: luajit -Omaxtrace=65000 -Omaxmcode=262144 lua_bigcode.lua N K CALLS ITERS
+-- Usage: luajit -Omaxtrace=65000 -Omaxmcode=262144 lua_bigcode.lua N K CALLS ITERS [wait]
+-- (wait: once compiled, print "traces N pid P" and wait for a line on stdin)
 local N = tonumber(arg[1]) or 8000
 local K = tonumber(arg[2]) or 40
 local CALLS = tonumber(arg[3]) or 1500000
@@ -25,6 +26,11 @@ end
 local total = 0
 for _ = 1, 2 do
   for j = 1, N do total = band(total + fs[j](60, j), 1073741823) end
+end
+if arg[5] == "wait" then -- held once compiled: tests/e2e/engines.sh reads /proc/PID
+  print(string.format("traces %d pid %s", N, io.open("/proc/self/stat"):read("*l"):match("^(%d+)")))
+  io.stdout:flush()
+  io.read("*l")
 end
 local seed = 12345
 for c = 1, CALLS do
