@@ -210,13 +210,35 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 	hp_preload_write(fd, "}\n", 2);
 }
 
-static int open_report(const char *dir, const char *ext)
+#define REPORT_PATH 4096
+
+/* dir/PID.EXT, its path left in @path, opened for writing; -1 if not. */
+static int open_report(const char *dir, const char *ext, char path[REPORT_PATH])
 {
-	char path[4096];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%d.%s", dir, (int)getpid(), ext) >=
-	    sizeof(path))
+	if ((size_t)snprintf(path, REPORT_PATH, "%s/%d.%s", dir, (int)getpid(), ext) >= REPORT_PATH)
 		return -1;
 	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/* dir/PID.EXT, written whole or not at all: into dir/PID.EXT.part, renamed
+ * when complete.  `hugeperm run` reads the reports once its program is
+ * gone, and a process that outlives it (a child of Erlang's VM) may be
+ * writing its own then: it must find either none or all of it. */
+typedef void (*report_fn)(int fd, const char *name, const struct hp_preload_counts *n,
+			  const struct hp_stats *st);
+
+static void write_report(const char *dir, const char *ext, report_fn fn, const char *name,
+			 const struct hp_preload_counts *n, const struct hp_stats *st)
+{
+	char part_ext[16], part[REPORT_PATH], path[REPORT_PATH];
+	snprintf(part_ext, sizeof(part_ext), "%s.part", ext);
+	int fd = open_report(dir, part_ext, part);
+	if (fd < 0)
+		return;
+	fn(fd, name, n, st);
+	snprintf(path, sizeof(path), "%.*s", (int)(strlen(part) - 5), part);
+	if (close(fd) || rename(part, path))
+		unlink(part);
 }
 
 void hp_preload_report(void)
@@ -235,16 +257,8 @@ void hp_preload_report(void)
 	if (preload_opt.report)
 		write_table(2, name, &n, &st);
 	if (*dir) {
-		int fd = open_report(dir, "txt");
-		if (fd >= 0) {
-			write_table(fd, name, &n, &st);
-			close(fd);
-		}
-		fd = open_report(dir, "json");
-		if (fd >= 0) {
-			write_json(fd, name, &n, &st);
-			close(fd);
-		}
+		write_report(dir, "txt", write_table, name, &n, &st);
+		write_report(dir, "json", write_json, name, &n, &st);
 	}
 }
 
@@ -282,8 +296,8 @@ __attribute__((constructor)) static void report_at_start(void)
 	pthread_atfork(NULL, NULL, owner_child);
 	if (!*preload_opt.stats_dir)
 		return;
-	char name[64];
-	int fd = open_report(preload_opt.stats_dir, "started");
+	char name[64], path[REPORT_PATH];
+	int fd = open_report(preload_opt.stats_dir, "started", path);
 	if (fd < 0)
 		return;
 	comm(name, sizeof(name));

@@ -10,10 +10,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tools.h"
@@ -75,6 +77,38 @@ static int say_missing(const char *dir, struct dirent **ents, int n)
 	return loaded;
 }
 
+/* How long the reports of processes that outlive the program may take. */
+#define STRAGGLER_MS 2000
+
+/* Processes that loaded the preload and outlive the program (Erlang's
+ * erl_child_setup leaves after beam.smp's halt) write their reports as they
+ * leave: wait for those still alive, up to STRAGGLER_MS, so that the reports
+ * are read whole, not half-written or missing. */
+static void wait_stragglers(const char *dir)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	char path[PATH_MAX];
+	for (int waited = 0; waited < STRAGGLER_MS; waited += 10) {
+		struct dirent **ents;
+		int n = scandir(dir, &ents, NULL, NULL), alive = 0;
+		for (int i = 0; i < n; i++) {
+			const char *f = ents[i]->d_name;
+			if (has_ext(f, ".started")) {
+				pid_t pid = atoi(f);
+				snprintf(path, sizeof(path), "%s/%d.txt", dir, (int)pid);
+				alive += access(path, F_OK) != 0 &&
+					 (kill(pid, 0) == 0 || errno == EPERM);
+			}
+			free(ents[i]);
+		}
+		if (n >= 0)
+			free(ents);
+		if (!alive)
+			return;
+		nanosleep(&tick, NULL);
+	}
+}
+
 /* Print the reports the preload left in @dir, one per process, and remove them. */
 static void print_reports(const char *dir, bool json, FILE *out)
 {
@@ -106,7 +140,8 @@ static void print_reports(const char *dir, bool json, FILE *out)
 	for (int i = 0; i < n; i++) {
 		const char *name = ents[i]->d_name;
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		if (has_ext(name, ".json") || has_ext(name, ".txt") || has_ext(name, ".started"))
+		if (has_ext(name, ".json") || has_ext(name, ".txt") || has_ext(name, ".started") ||
+		    has_ext(name, ".part")) /* a report still being written: it is left out */
 			unlink(path);
 		free(ents[i]);
 	}
@@ -179,6 +214,7 @@ int cmd_run(int argc, char **argv)
 		FILE *out = output ? fopen(output, "w") : stderr;
 		if (!out)
 			return tool_fail(output, errno);
+		wait_stragglers(dir);
 		print_reports(dir, json, out);
 		if (output)
 			fclose(out);

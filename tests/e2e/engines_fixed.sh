@@ -141,8 +141,8 @@ if command -v ruby >/dev/null 2>&1 && ruby --yjit -e 'exit(defined?(RubyVM::YJIT
 	# range holds traps, on small pages as without the preload), once they
 	# have been quiet a while: its code itself, page by page, and how many
 	# splits and collapses that took (a burst each, not a flip each).
-	measure=yjit_code settle=50 held "$tmp/rb.wait2" "$tool" run $serve -- ruby --yjit "$rb" 3000 wait
-	echo "# ruby --yjit: $huge of $rss KiB of its code huge-mapped while it runs (PAGEMAP_SCAN)"
+	measure=yjit_code settle=150 held "$tmp/rb.wait2" "$tool" run $serve -- ruby --yjit "$rb" 3000 wait
+	echo "# ruby --yjit: $huge of $rss KiB of its code huge-mapped while it runs (PAGEMAP_SCAN, after waiting $i tenths of a second for quiet blocks to collapse)"
 	check "ruby --yjit: >= 90% of its JIT code huge-mapped while it runs ($huge of $rss KiB)" \
 		'[ "$rss" -ge 256 ] && [ $((huge * 10)) -ge $((rss * 9)) ]'
 	splits=$(python3 -c 'import json,sys; print(sum(p["hugeperm"]["splits"] for p in json.load(open(sys.argv[1]))))' "$tmp/rb.json")
