@@ -196,14 +196,19 @@ def code_kb(pid):
                 lines = f.read().splitlines()
         except OSError:
             continue
-        code = False
+        code, seen = False, 0
         for line in lines:
             f = line.split()
             if not f:
                 continue
             if not f[0].endswith(":"):
+                # smaps is read in pieces: a VMA split or merged between two
+                # (YJIT flips half its 256 MiB range at once) can come again,
+                # overlapping what was read; count each address once.
+                lo, hi = (int(x, 16) for x in f[0].split("-"))
                 path = f[5] if len(f) > 5 else ""
-                code = "x" in f[1] and (path == "" or path.startswith(SHARED_CODE))
+                code = lo >= seen and "x" in f[1] and (path == "" or path.startswith(SHARED_CODE))
+                seen = max(seen, hi)
             elif code and f[0] == "Rss:":
                 rss += int(f[1])
             elif code and f[0] in ("AnonHugePages:", "ShmemPmdMapped:", "FilePmdMapped:"):
