@@ -85,15 +85,10 @@ static inline size_t csize(unsigned k)
 	return (size_t)gran[k] * HP_CODE_ALIGN;
 }
 
-static inline uint64_t full_mask(unsigned k)
+/* The chunk of @p that holds page offset @off. */
+static inline unsigned chunk_of(const struct hp_code_page *p, unsigned off)
 {
-	return (1ULL << nchunks[k]) - 1;
-}
-
-/* The chunk of class @k that holds page offset @off. */
-static inline unsigned chunk_of(unsigned k, unsigned off)
-{
-	return (unsigned)(((uint64_t)off * inv[k]) >> 24);
+	return (unsigned)(((uint64_t)off * p->inv) >> 24);
 }
 
 static void count(uint64_t *c, uint64_t d)
@@ -111,6 +106,14 @@ static void count_in(struct hp_arena *a, struct hp_tcache *tc, size_t field, uin
 		__atomic_fetch_add((uint64_t *)((char *)&a->code_n + field), d, __ATOMIC_RELAXED);
 }
 #define COUNT(a, tc, f, d) count_in(a, tc, offsetof(struct hp_code_counts, f), d)
+
+/* The calling thread's cache of @a if it has one in its first slot, else
+ * NULL, without hp_tcache_fast's trim-epoch check: for frees and writes,
+ * which leave draining the cache to the next allocation. */
+static inline __attribute__((always_inline)) struct hp_tcache *tcache_here(struct hp_arena *a)
+{
+	return hp_tls[0].arena == a && hp_tls[0].id == a->id ? hp_tls[0].tc : NULL;
+}
 
 /* The state of the block holding @addr, NULL if it never had code. */
 static struct hp_code_meta *meta_lookup(uintptr_t addr)
@@ -359,6 +362,9 @@ static struct hp_code_page *new_page(struct hp_arena *a, struct hp_tcache *tc, u
 			p->alias = b->aliased ? hp_alias_of(b, addr) : 0;
 			p->arena = a;
 			p->cls = (uint8_t)k;
+			p->size = (uint16_t)csize(k);
+			p->full = (1ULL << nchunks[k]) - 1;
+			p->inv = inv[k];
 			p->next = p->prev = NULL;
 			__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);
@@ -432,17 +438,17 @@ void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
 			return NULL;
 		/* Only the holder writes live: plain stores. */
 		uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
-		if (__builtin_expect(!(~live & full_mask(k)), 0))
+		if (__builtin_expect(!(~live & p->full), 0))
 			live = collect(p);
-		uint64_t free = ~live & full_mask(k);
+		uint64_t free = ~live & p->full;
 		if (__builtin_expect(free != 0, 1)) {
 			unsigned i = (unsigned)__builtin_ctzll(free);
 			p->req[i] = (uint16_t)size;
 			__atomic_store_n(&p->live, live | 1ULL << i, __ATOMIC_RELAXED);
-			count(&tc->code_n.allocs, 1);
-			count(&tc->code_n.bytes_in, csize(k));
+			/* The bytes are allocs[k] * the class size: at stats time. */
+			count(&tc->code_n.allocs[k], 1);
 			count(&tc->code_n.req_in, size);
-			return (void *)(p->addr + i * csize(k));
+			return (void *)(p->addr + i * p->size);
 		}
 		/* Full: onto the full list, still held, unless another thread
 		 * freed a chunk meanwhile (then collect it). */
@@ -534,13 +540,12 @@ static inline __attribute__((always_inline)) int free_mine(struct hp_arena *a, s
 	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
 	if (!(live & ~x & bit))
 		return EINVAL; /* free, or freed by another thread */
-	int err = store(a, p, addr, NULL, csize(k));
+	int err = store(a, p, addr, NULL, p->size);
 	if (err)
 		return err;
 	live &= ~bit;
 	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
-	count(&tc->code_n.frees, 1);
-	count(&tc->code_n.bytes_out, csize(k));
+	count(&tc->code_n.frees[k], 1);
 	count(&tc->code_n.req_out, p->req[i]);
 	if (__builtin_expect(x & HP_CODE_FULL, 0)) { /* room again */
 		live = unfull(tc, p);
@@ -570,7 +575,7 @@ static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_p
 		return EINVAL;
 	uint64_t req = p->req[i];
 	/* The trap bytes go in before the chunk can be handed out again. */
-	int err = store(a, p, addr, NULL, csize(k));
+	int err = store(a, p, addr, NULL, p->size);
 	if (err)
 		return err;
 	uint64_t new;
@@ -580,8 +585,7 @@ static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_p
 		new = old | bit;
 	} while (!__atomic_compare_exchange_n(&p->xfree, &old, new, true, __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
-	COUNT(a, tc, frees, 1);
-	COUNT(a, tc, bytes_out, csize(k));
+	COUNT(a, tc, frees[k], 1);
 	COUNT(a, tc, req_out, req);
 	if (old & HP_CODE_FULL) {
 		/* Its holder looks at its full list when it needs a page. */
@@ -602,11 +606,11 @@ int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 	*taken = p != NULL;
 	if (!p)
 		return 0;
-	unsigned k = p->cls, off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
-	unsigned i = chunk_of(k, off);
-	if (i * csize(k) != off || i >= nchunks[k])
-		return EINVAL;			  /* interior, or past the last chunk */
-	struct hp_tcache *tc = hp_tcache_fast(a); /* NULL: count in the arena */
+	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
+	unsigned i = chunk_of(p, off);
+	if (i * p->size != off || !(p->full >> i & 1))
+		return EINVAL;		       /* interior, or past the last chunk */
+	struct hp_tcache *tc = tcache_here(a); /* NULL: count in the arena */
 	if (__builtin_expect(tc && __atomic_load_n(&p->holder, __ATOMIC_RELAXED) == tc, 1))
 		return free_mine(a, tc, p, i, addr);
 	return free_other(a, tc, p, i, addr);
@@ -617,11 +621,10 @@ int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 static inline __attribute__((always_inline)) bool live_chunk(const struct hp_code_page *p,
 							     uintptr_t addr, uintptr_t *start)
 {
-	unsigned k = p->cls;
-	unsigned i = chunk_of(k, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
-	if (i >= nchunks[k] || !(in_use(p) & (1ULL << i)))
+	unsigned i = chunk_of(p, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
+	if (!(in_use(p) & p->full & (1ULL << i)))
 		return false;
-	*start = p->addr + i * csize(k);
+	*start = p->addr + i * p->size;
 	return true;
 }
 
@@ -632,14 +635,14 @@ int hp_code_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t siz
 	*taken = p != NULL;
 	if (!p)
 		return 0;
-	if (!live_chunk(p, dst, &start) || size > start + csize(p->cls) - dst)
+	if (!live_chunk(p, dst, &start) || size > start + p->size - dst)
 		return ENOMEM;
 	int err = store(a, p, dst, src, size);
 	if (err || !p->alias)
 		return err; /* hp_pool_store counted it */
 	/* x86 keeps instruction fetch coherent through any alias. */
 	__builtin___clear_cache((char *)dst, (char *)dst + size);
-	COUNT(a, hp_tcache_fast(a), writes_alias, 1);
+	COUNT(a, tcache_here(a), writes_alias, 1);
 	return 0;
 }
 
@@ -663,7 +666,7 @@ size_t hp_code_usable(struct hp_arena *a, uintptr_t addr, bool *taken)
 	uintptr_t start;
 	struct hp_code_page *p = page_of(a, addr);
 	*taken = p != NULL;
-	return p && live_chunk(p, addr, &start) && start == addr ? csize(p->cls) : 0;
+	return p && live_chunk(p, addr, &start) && start == addr ? p->size : 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -718,9 +721,12 @@ void hp_code_stats(struct hp_arena *a, struct hp_stats *st)
 	for (struct hp_tcache *tc = a->tcaches; tc; tc = tc->next)
 		for (size_t i = 0; i < nwords; i++)
 			s[i] += __atomic_load_n((uint64_t *)&tc->code_n + i, __ATOMIC_RELAXED);
-	st->code_allocs = sum.allocs;
-	st->code_frees = sum.frees;
-	st->code_bytes = sum.bytes_in - sum.bytes_out;
+	st->code_allocs = st->code_frees = st->code_bytes = 0;
+	for (unsigned k = 0; k < HP_CODE_NCLS; k++) {
+		st->code_allocs += sum.allocs[k];
+		st->code_frees += sum.frees[k];
+		st->code_bytes += (sum.allocs[k] - sum.frees[k]) * csize(k);
+	}
 	st->code_lost_bytes = st->code_bytes - (sum.req_in - sum.req_out);
 	st->writes_alias += sum.writes_alias;
 	st->code_pages = 0;
