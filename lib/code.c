@@ -426,30 +426,38 @@ static struct hp_code_page *next_page(struct hp_arena *a, struct hp_tcache *tc, 
  * The calls.
  * ------------------------------------------------------------------- */
 
-void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
+/* @tc, the holder of @p, hands out the first of chunks @free (not 0) of
+ * its live word @live, for @size bytes of class @k. */
+static inline __attribute__((always_inline)) void *hand_out(struct hp_tcache *tc,
+							    struct hp_code_page *p, unsigned k,
+							    uint64_t live, uint64_t free,
+							    size_t size)
 {
-	unsigned k = cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
-	struct hp_tcache *tc = hp_tcache_fast(a);
-	if (!tc)
-		return NULL; /* errno from meta_alloc's mmap */
+	unsigned i = (unsigned)__builtin_ctzll(free);
+	p->req[i] = (uint16_t)size;
+	/* Only the holder writes live: plain stores. */
+	__atomic_store_n(&p->live, live | 1ULL << i, __ATOMIC_RELAXED);
+	/* The bytes are allocs[k] * the class size: at stats time. */
+	count(&tc->code_n.allocs[k], 1);
+	count(&tc->code_n.req_in, size);
+	return (void *)(p->addr + i * p->size);
+}
+
+/* hp_code_alloc_packed when @tc has no page of class @k or it looks full:
+ * out of line, so that the common path saves no registers. */
+static __attribute__((noinline)) void *alloc_slow(struct hp_arena *a, struct hp_tcache *tc,
+						  unsigned k, size_t size)
+{
 	struct hp_code_page *p = tc->code_cur[k];
 	for (;;) {
 		if (!p && !(p = next_page(a, tc, k)))
 			return NULL;
-		/* Only the holder writes live: plain stores. */
 		uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
-		if (__builtin_expect(!(~live & p->full), 0))
+		if (!(~live & p->full))
 			live = collect(p);
 		uint64_t free = ~live & p->full;
-		if (__builtin_expect(free != 0, 1)) {
-			unsigned i = (unsigned)__builtin_ctzll(free);
-			p->req[i] = (uint16_t)size;
-			__atomic_store_n(&p->live, live | 1ULL << i, __ATOMIC_RELAXED);
-			/* The bytes are allocs[k] * the class size: at stats time. */
-			count(&tc->code_n.allocs[k], 1);
-			count(&tc->code_n.req_in, size);
-			return (void *)(p->addr + i * p->size);
-		}
+		if (free)
+			return hand_out(tc, p, k, live, free, size);
 		/* Full: onto the full list, still held, unless another thread
 		 * freed a chunk meanwhile (then collect it). */
 		uint64_t none = 0;
@@ -460,6 +468,22 @@ void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
 			p = NULL;
 		}
 	}
+}
+
+void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
+{
+	unsigned k = cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
+	struct hp_tcache *tc = hp_tcache_fast(a);
+	if (!tc)
+		return NULL; /* errno from meta_alloc's mmap */
+	struct hp_code_page *p = tc->code_cur[k];
+	if (__builtin_expect(p != NULL, 1)) {
+		uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
+		uint64_t free = ~live & p->full;
+		if (__builtin_expect(free != 0, 1))
+			return hand_out(tc, p, k, live, free, size);
+	}
+	return alloc_slow(a, tc, k, size);
 }
 
 /* Store @size bytes from @src (NULL: traps) at @addr of a code page with
@@ -530,10 +554,19 @@ static inline __attribute__((always_inline)) int store(struct hp_arena *a,
 	return 0;
 }
 
+/* The holder @tc of @p has filled chunk @i with traps: it is free in
+ * @p's live word, now @live, and counted. */
+static inline __attribute__((always_inline)) void
+took_back(struct hp_tcache *tc, struct hp_code_page *p, unsigned i, uint64_t live)
+{
+	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
+	count(&tc->code_n.frees[p->cls], 1);
+	count(&tc->code_n.req_out, p->req[i]);
+}
+
 /* A free of chunk @i of @p by its holder: plain stores.  0 or errno. */
-static inline __attribute__((always_inline)) int free_mine(struct hp_arena *a, struct hp_tcache *tc,
-							   struct hp_code_page *p, unsigned i,
-							   uintptr_t addr)
+static __attribute__((noinline)) int free_mine(struct hp_arena *a, struct hp_tcache *tc,
+					       struct hp_code_page *p, unsigned i, uintptr_t addr)
 {
 	unsigned k = p->cls;
 	uint64_t bit = 1ULL << i, live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
@@ -544,9 +577,7 @@ static inline __attribute__((always_inline)) int free_mine(struct hp_arena *a, s
 	if (err)
 		return err;
 	live &= ~bit;
-	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
-	count(&tc->code_n.frees[k], 1);
-	count(&tc->code_n.req_out, p->req[i]);
+	took_back(tc, p, i, live);
 	if (__builtin_expect(x & HP_CODE_FULL, 0)) { /* room again */
 		live = unfull(tc, p);
 		x = 0;
@@ -600,7 +631,8 @@ static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_p
 	return 0;
 }
 
-int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
+/* hp_code_free_packed, every case. */
+static __attribute__((noinline)) int free_any(struct hp_arena *a, uintptr_t addr, bool *taken)
 {
 	struct hp_code_page *p = page_of(a, addr);
 	*taken = p != NULL;
@@ -611,9 +643,39 @@ int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 	if (i * p->size != off || !(p->full >> i & 1))
 		return EINVAL;		       /* interior, or past the last chunk */
 	struct hp_tcache *tc = tcache_here(a); /* NULL: count in the arena */
-	if (__builtin_expect(tc && __atomic_load_n(&p->holder, __ATOMIC_RELAXED) == tc, 1))
+	if (tc && __atomic_load_n(&p->holder, __ATOMIC_RELAXED) == tc)
 		return free_mine(a, tc, p, i, addr);
 	return free_other(a, tc, p, i, addr);
+}
+
+/* The common free in line, every other case to free_any (a tail call: the
+ * common path saves no registers): a live chunk of a page in the thread's
+ * last block that the thread holds, with other chunks live, not on the
+ * full list, with a real alias. */
+int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
+{
+	struct hp_tcache *tc = tcache_here(a);
+	if (__builtin_expect(!tc || addr >> HP_BLOCK_SHIFT != last.blk || !last.meta, 0))
+		return free_any(a, addr, taken);
+	struct hp_code_page *p = &last.meta->page[(addr >> HP_PAGE_SHIFT) & (HP_BLOCK_PAGES - 1)];
+	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
+	unsigned i = chunk_of(p, off);
+	uint64_t bit = 1ULL << (i & 63), live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
+	/* The holder alone hands a page out or gives it up: when it is us, on
+	 * and arena cannot change under us. */
+	if (__builtin_expect(__atomic_load_n(&p->holder, __ATOMIC_RELAXED) != tc || p->arena != a ||
+				     i * p->size != off,
+			     0))
+		return free_any(a, addr, taken);
+	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(!(live & ~x & bit) || !(live & ~x & ~bit) || (x & HP_CODE_FULL) ||
+				     !p->alias || a->os->store != hp_os_linux.store,
+			     0))
+		return free_any(a, addr, taken);
+	*taken = true;
+	fill_traps(p->alias + off, p->size);
+	took_back(tc, p, i, live & ~bit);
+	return 0;
 }
 
 /* The live chunk of @p that holds @addr: its start in *start; false if
