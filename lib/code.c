@@ -514,7 +514,7 @@ fill_traps(uintptr_t dst, size_t size)
 }
 
 /* Copy @size bytes, at most 64, from @src to @dst: 16-byte moves in line
- * (the first and last overlapping), not a call of memcpy, which costs more
+ * (no loop: the first and last 32 overlapping), not a call of memcpy, which costs more
  * than the rest of a patch's hp_write. */
 static inline __attribute__((always_inline)) void copy_small(uintptr_t dst, const void *src,
 							     size_t size)
@@ -526,10 +526,14 @@ static inline __attribute__((always_inline)) void copy_small(uintptr_t dst, cons
 		memcpy(d, s, size);
 		return;
 	}
-	v2 tail = *(const v2 *)(s + size - 16);
-	for (size_t o = 0; o + 16 < size; o += 16)
-		*(v2 *)(d + o) = *(const v2 *)(s + o);
-	*(v2 *)(d + size - 16) = tail;
+	/* Under 32: the first and last 16; else the first and last 32. */
+	size_t half = size < 32 ? 0 : 16;
+	v2 a0 = *(const v2 *)s, a1 = *(const v2 *)(s + half);
+	v2 b0 = *(const v2 *)(s + size - 16 - half), b1 = *(const v2 *)(s + size - 16);
+	*(v2 *)d = a0;
+	*(v2 *)(d + half) = a1;
+	*(v2 *)(d + size - 16 - half) = b0;
+	*(v2 *)(d + size - 16) = b1;
 }
 
 /* Store @size bytes from @src (NULL: traps) at @addr of code page @p:
