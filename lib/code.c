@@ -59,6 +59,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "code_store.h"
 #include "internal.h"
 
 /* The code state of each 1 GiB slot: 1 MiB of BSS, touched only where
@@ -85,15 +86,10 @@ static inline size_t csize(unsigned k)
 	return (size_t)gran[k] * HP_CODE_ALIGN;
 }
 
-static inline uint64_t full_mask(unsigned k)
+/* The chunk of @p that holds page offset @off. */
+static inline unsigned chunk_of(const struct hp_code_page *p, unsigned off)
 {
-	return (1ULL << nchunks[k]) - 1;
-}
-
-/* The chunk of class @k that holds page offset @off. */
-static inline unsigned chunk_of(unsigned k, unsigned off)
-{
-	return (unsigned)(((uint64_t)off * inv[k]) >> 24);
+	return (unsigned)(((uint64_t)off * p->inv) >> 24);
 }
 
 static void count(uint64_t *c, uint64_t d)
@@ -111,6 +107,14 @@ static void count_in(struct hp_arena *a, struct hp_tcache *tc, size_t field, uin
 		__atomic_fetch_add((uint64_t *)((char *)&a->code_n + field), d, __ATOMIC_RELAXED);
 }
 #define COUNT(a, tc, f, d) count_in(a, tc, offsetof(struct hp_code_counts, f), d)
+
+/* The calling thread's cache of @a if it has one in its first slot, else
+ * NULL, without hp_tcache_fast's trim-epoch check: for frees and writes,
+ * which leave draining the cache to the next allocation. */
+static inline __attribute__((always_inline)) struct hp_tcache *tcache_here(struct hp_arena *a)
+{
+	return hp_tls[0].arena == a && hp_tls[0].id == a->id ? hp_tls[0].tc : NULL;
+}
 
 /* The state of the block holding @addr, NULL if it never had code. */
 static struct hp_code_meta *meta_lookup(uintptr_t addr)
@@ -359,6 +363,9 @@ static struct hp_code_page *new_page(struct hp_arena *a, struct hp_tcache *tc, u
 			p->alias = b->aliased ? hp_alias_of(b, addr) : 0;
 			p->arena = a;
 			p->cls = (uint8_t)k;
+			p->size = (uint16_t)csize(k);
+			p->full = (1ULL << nchunks[k]) - 1;
+			p->inv = inv[k];
 			p->next = p->prev = NULL;
 			__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);
@@ -420,30 +427,38 @@ static struct hp_code_page *next_page(struct hp_arena *a, struct hp_tcache *tc, 
  * The calls.
  * ------------------------------------------------------------------- */
 
-void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
+/* @tc, the holder of @p, hands out the first of chunks @free (not 0) of
+ * its live word @live, for @size bytes of class @k. */
+static inline __attribute__((always_inline)) void *hand_out(struct hp_tcache *tc,
+							    struct hp_code_page *p, unsigned k,
+							    uint64_t live, uint64_t free,
+							    size_t size)
 {
-	unsigned k = cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
-	struct hp_tcache *tc = hp_tcache_fast(a);
-	if (!tc)
-		return NULL; /* errno from meta_alloc's mmap */
+	unsigned i = (unsigned)__builtin_ctzll(free);
+	p->req[i] = (uint16_t)size;
+	/* Only the holder writes live: plain stores. */
+	__atomic_store_n(&p->live, live | 1ULL << i, __ATOMIC_RELAXED);
+	/* The bytes are allocs[k] * the class size: at stats time. */
+	count(&tc->code_n.allocs[k], 1);
+	count(&tc->code_n.req_in, size);
+	return (void *)(p->addr + i * p->size);
+}
+
+/* hp_code_alloc_packed when @tc has no page of class @k or it looks full:
+ * out of line, so that the common path saves no registers. */
+static __attribute__((noinline)) void *alloc_slow(struct hp_arena *a, struct hp_tcache *tc,
+						  unsigned k, size_t size)
+{
 	struct hp_code_page *p = tc->code_cur[k];
 	for (;;) {
 		if (!p && !(p = next_page(a, tc, k)))
 			return NULL;
-		/* Only the holder writes live: plain stores. */
 		uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
-		if (__builtin_expect(!(~live & full_mask(k)), 0))
+		if (!(~live & p->full))
 			live = collect(p);
-		uint64_t free = ~live & full_mask(k);
-		if (__builtin_expect(free != 0, 1)) {
-			unsigned i = (unsigned)__builtin_ctzll(free);
-			p->req[i] = (uint16_t)size;
-			__atomic_store_n(&p->live, live | 1ULL << i, __ATOMIC_RELAXED);
-			count(&tc->code_n.allocs, 1);
-			count(&tc->code_n.bytes_in, csize(k));
-			count(&tc->code_n.req_in, size);
-			return (void *)(p->addr + i * csize(k));
-		}
+		uint64_t free = ~live & p->full;
+		if (free)
+			return hand_out(tc, p, k, live, free, size);
 		/* Full: onto the full list, still held, unless another thread
 		 * freed a chunk meanwhile (then collect it). */
 		uint64_t none = 0;
@@ -456,6 +471,22 @@ void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
 	}
 }
 
+void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
+{
+	unsigned k = cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
+	struct hp_tcache *tc = hp_tcache_fast(a);
+	if (!tc)
+		return NULL; /* errno from meta_alloc's mmap */
+	struct hp_code_page *p = tc->code_cur[k];
+	if (__builtin_expect(p != NULL, 1)) {
+		uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
+		uint64_t free = ~live & p->full;
+		if (__builtin_expect(free != 0, 1))
+			return hand_out(tc, p, k, live, free, size);
+	}
+	return alloc_slow(a, tc, k, size);
+}
+
 /* Store @size bytes from @src (NULL: traps) at @addr of a code page with
  * no alias: hp_write's other ways, under the lock.  0 or errno. */
 static int store_slow(struct hp_arena *a, uintptr_t addr, const void *src, size_t size)
@@ -464,42 +495,6 @@ static int store_slow(struct hp_arena *a, uintptr_t addr, const void *src, size_
 	int err = hp_pool_store(a, hp_block_of(addr), addr, src, size);
 	pthread_mutex_unlock(&a->lock);
 	return err;
-}
-
-/* Trap bytes over @size (a multiple of 64) bytes at @dst, 64-byte
- * aligned: 16-byte stores in line, a few cycles where a call of memset
- * costs as much as a mimalloc free (not turned back into that call). */
-static inline __attribute__((always_inline, optimize("no-tree-loop-distribute-patterns"))) void
-fill_traps(uintptr_t dst, size_t size)
-{
-	typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
-	const uint64_t t = 0x0101010101010101ULL * HP_TRAP_BYTE;
-	const v2 traps = {t, t};
-	for (v2 *q = (v2 *)dst, *end = (v2 *)(dst + size); q < end; q += 4) {
-		q[0] = traps;
-		q[1] = traps;
-		q[2] = traps;
-		q[3] = traps;
-	}
-}
-
-/* Copy @size bytes, at most 64, from @src to @dst: 16-byte moves in line
- * (the first and last overlapping), not a call of memcpy, which costs more
- * than the rest of a patch's hp_write. */
-static inline __attribute__((always_inline)) void copy_small(uintptr_t dst, const void *src,
-							     size_t size)
-{
-	typedef uint64_t v2 __attribute__((vector_size(16), aligned(1), may_alias));
-	const char *s = src;
-	char *d = (char *)dst;
-	if (size < 16) {
-		memcpy(d, s, size);
-		return;
-	}
-	v2 tail = *(const v2 *)(s + size - 16);
-	for (size_t o = 0; o + 16 < size; o += 16)
-		*(v2 *)(d + o) = *(const v2 *)(s + o);
-	*(v2 *)(d + size - 16) = tail;
 }
 
 /* Store @size bytes from @src (NULL: traps) at @addr of code page @p:
@@ -524,24 +519,30 @@ static inline __attribute__((always_inline)) int store(struct hp_arena *a,
 	return 0;
 }
 
+/* The holder @tc of @p has filled chunk @i with traps: it is free in
+ * @p's live word, now @live, and counted. */
+static inline __attribute__((always_inline)) void
+took_back(struct hp_tcache *tc, struct hp_code_page *p, unsigned i, uint64_t live)
+{
+	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
+	count(&tc->code_n.frees[p->cls], 1);
+	count(&tc->code_n.req_out, p->req[i]);
+}
+
 /* A free of chunk @i of @p by its holder: plain stores.  0 or errno. */
-static inline __attribute__((always_inline)) int free_mine(struct hp_arena *a, struct hp_tcache *tc,
-							   struct hp_code_page *p, unsigned i,
-							   uintptr_t addr)
+static __attribute__((noinline)) int free_mine(struct hp_arena *a, struct hp_tcache *tc,
+					       struct hp_code_page *p, unsigned i, uintptr_t addr)
 {
 	unsigned k = p->cls;
 	uint64_t bit = 1ULL << i, live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
 	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
 	if (!(live & ~x & bit))
 		return EINVAL; /* free, or freed by another thread */
-	int err = store(a, p, addr, NULL, csize(k));
+	int err = store(a, p, addr, NULL, p->size);
 	if (err)
 		return err;
 	live &= ~bit;
-	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
-	count(&tc->code_n.frees, 1);
-	count(&tc->code_n.bytes_out, csize(k));
-	count(&tc->code_n.req_out, p->req[i]);
+	took_back(tc, p, i, live);
 	if (__builtin_expect(x & HP_CODE_FULL, 0)) { /* room again */
 		live = unfull(tc, p);
 		x = 0;
@@ -570,7 +571,7 @@ static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_p
 		return EINVAL;
 	uint64_t req = p->req[i];
 	/* The trap bytes go in before the chunk can be handed out again. */
-	int err = store(a, p, addr, NULL, csize(k));
+	int err = store(a, p, addr, NULL, p->size);
 	if (err)
 		return err;
 	uint64_t new;
@@ -580,8 +581,7 @@ static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_p
 		new = old | bit;
 	} while (!__atomic_compare_exchange_n(&p->xfree, &old, new, true, __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
-	COUNT(a, tc, frees, 1);
-	COUNT(a, tc, bytes_out, csize(k));
+	COUNT(a, tc, frees[k], 1);
 	COUNT(a, tc, req_out, req);
 	if (old & HP_CODE_FULL) {
 		/* Its holder looks at its full list when it needs a page. */
@@ -596,20 +596,51 @@ static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_p
 	return 0;
 }
 
-int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
+/* hp_code_free_packed, every case. */
+static __attribute__((noinline)) int free_any(struct hp_arena *a, uintptr_t addr, bool *taken)
 {
 	struct hp_code_page *p = page_of(a, addr);
 	*taken = p != NULL;
 	if (!p)
 		return 0;
-	unsigned k = p->cls, off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
-	unsigned i = chunk_of(k, off);
-	if (i * csize(k) != off || i >= nchunks[k])
-		return EINVAL;			  /* interior, or past the last chunk */
-	struct hp_tcache *tc = hp_tcache_fast(a); /* NULL: count in the arena */
-	if (__builtin_expect(tc && __atomic_load_n(&p->holder, __ATOMIC_RELAXED) == tc, 1))
+	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
+	unsigned i = chunk_of(p, off);
+	if (i * p->size != off || !(p->full >> i & 1))
+		return EINVAL;		       /* interior, or past the last chunk */
+	struct hp_tcache *tc = tcache_here(a); /* NULL: count in the arena */
+	if (tc && __atomic_load_n(&p->holder, __ATOMIC_RELAXED) == tc)
 		return free_mine(a, tc, p, i, addr);
 	return free_other(a, tc, p, i, addr);
+}
+
+/* The common free in line, every other case to free_any (a tail call: the
+ * common path saves no registers): a live chunk of a page in the thread's
+ * last block that the thread holds, with other chunks live, not on the
+ * full list, with a real alias. */
+int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
+{
+	struct hp_tcache *tc = tcache_here(a);
+	if (__builtin_expect(!tc || addr >> HP_BLOCK_SHIFT != last.blk || !last.meta, 0))
+		return free_any(a, addr, taken);
+	struct hp_code_page *p = &last.meta->page[(addr >> HP_PAGE_SHIFT) & (HP_BLOCK_PAGES - 1)];
+	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
+	unsigned i = chunk_of(p, off);
+	uint64_t bit = 1ULL << (i & 63), live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
+	/* The holder alone hands a page out or gives it up: when it is us, on
+	 * and arena cannot change under us. */
+	if (__builtin_expect(__atomic_load_n(&p->holder, __ATOMIC_RELAXED) != tc || p->arena != a ||
+				     i * p->size != off,
+			     0))
+		return free_any(a, addr, taken);
+	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(!(live & ~x & bit) || !(live & ~x & ~bit) || (x & HP_CODE_FULL) ||
+				     !p->alias || a->os->store != hp_os_linux.store,
+			     0))
+		return free_any(a, addr, taken);
+	*taken = true;
+	fill_traps(p->alias + off, p->size);
+	took_back(tc, p, i, live & ~bit);
+	return 0;
 }
 
 /* The live chunk of @p that holds @addr: its start in *start; false if
@@ -617,11 +648,10 @@ int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 static inline __attribute__((always_inline)) bool live_chunk(const struct hp_code_page *p,
 							     uintptr_t addr, uintptr_t *start)
 {
-	unsigned k = p->cls;
-	unsigned i = chunk_of(k, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
-	if (i >= nchunks[k] || !(in_use(p) & (1ULL << i)))
+	unsigned i = chunk_of(p, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
+	if (!(in_use(p) & p->full & (1ULL << i)))
 		return false;
-	*start = p->addr + i * csize(k);
+	*start = p->addr + i * p->size;
 	return true;
 }
 
@@ -632,14 +662,14 @@ int hp_code_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t siz
 	*taken = p != NULL;
 	if (!p)
 		return 0;
-	if (!live_chunk(p, dst, &start) || size > start + csize(p->cls) - dst)
+	if (!live_chunk(p, dst, &start) || size > start + p->size - dst)
 		return ENOMEM;
 	int err = store(a, p, dst, src, size);
 	if (err || !p->alias)
 		return err; /* hp_pool_store counted it */
 	/* x86 keeps instruction fetch coherent through any alias. */
 	__builtin___clear_cache((char *)dst, (char *)dst + size);
-	COUNT(a, hp_tcache_fast(a), writes_alias, 1);
+	COUNT(a, tcache_here(a), writes_alias, 1);
 	return 0;
 }
 
@@ -663,7 +693,7 @@ size_t hp_code_usable(struct hp_arena *a, uintptr_t addr, bool *taken)
 	uintptr_t start;
 	struct hp_code_page *p = page_of(a, addr);
 	*taken = p != NULL;
-	return p && live_chunk(p, addr, &start) && start == addr ? csize(p->cls) : 0;
+	return p && live_chunk(p, addr, &start) && start == addr ? p->size : 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -718,9 +748,12 @@ void hp_code_stats(struct hp_arena *a, struct hp_stats *st)
 	for (struct hp_tcache *tc = a->tcaches; tc; tc = tc->next)
 		for (size_t i = 0; i < nwords; i++)
 			s[i] += __atomic_load_n((uint64_t *)&tc->code_n + i, __ATOMIC_RELAXED);
-	st->code_allocs = sum.allocs;
-	st->code_frees = sum.frees;
-	st->code_bytes = sum.bytes_in - sum.bytes_out;
+	st->code_allocs = st->code_frees = st->code_bytes = 0;
+	for (unsigned k = 0; k < HP_CODE_NCLS; k++) {
+		st->code_allocs += sum.allocs[k];
+		st->code_frees += sum.frees[k];
+		st->code_bytes += (sum.allocs[k] - sum.frees[k]) * csize(k);
+	}
 	st->code_lost_bytes = st->code_bytes - (sum.req_in - sum.req_out);
 	st->writes_alias += sum.writes_alias;
 	st->code_pages = 0;

@@ -201,7 +201,9 @@ struct hp_block {
 
 struct hp_tcache;
 
-/* One 4 KiB page of packed code: chunks of one size class. */
+/* One 4 KiB page of packed code: chunks of one size class.  What the
+ * fast paths read is in its first 64 bytes, the class's figures among it
+ * (no table lookups through cls). */
 struct hp_code_page {
 	uint64_t live;			  /* chunk i handed out, as its holder sees it:
 					   * written by the holder only (atomic) */
@@ -210,11 +212,14 @@ struct hp_code_page {
 	uintptr_t addr;			  /* the page */
 	uintptr_t alias;		  /* its writable alias; 0: none (private block) */
 	struct hp_arena *arena;		  /* owner, while on */
-	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
 	struct hp_tcache *holder;	  /* the cache allocating from it (atomic); NULL:
 					   * on the arena's stack */
+	uint64_t full;			  /* live when every chunk is handed out */
+	uint32_t inv;			  /* (off * inv) >> 24: the chunk at page offset off */
+	uint16_t size;			  /* chunk bytes */
 	uint8_t cls;			  /* size class */
 	bool on;			  /* a code page now (atomic) */
+	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
 	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
 };
 
@@ -232,10 +237,10 @@ struct hp_code_slot {
 /* Code counters: per cache (written by its owner), and the arena's for
  * caches gone and calls without one (atomic). */
 struct hp_code_counts {
-	uint64_t allocs, frees;	      /* packed code allocations and frees */
-	uint64_t bytes_in, bytes_out; /* size-class bytes allocated, freed */
-	uint64_t req_in, req_out;     /* requested bytes allocated, freed */
-	uint64_t writes_alias;	      /* hp_write into code through an alias */
+	uint64_t allocs[HP_CODE_NCLS]; /* packed code allocations, by class */
+	uint64_t frees[HP_CODE_NCLS];  /* ... and frees */
+	uint64_t req_in, req_out;      /* requested bytes allocated, freed */
+	uint64_t writes_alias;	       /* hp_write into code through an alias */
 };
 
 /* ---------------------------------------------------------------------

@@ -10,6 +10,8 @@
  *   - the same with two threads freeing each other's code;
  *   - code written with hp_write and through hp_writable runs; freed bytes
  *     read back as int3;
+ *   - hp_write of every size from 1 to 64 bytes (copied in line) at every
+ *     offset of a chunk puts exactly those bytes there;
  *   - no mapping of the process is ever writable and executable, with
  *     aliases and without (/proc/self/mem);
  *   - after fork() the child runs, frees and allocates code like the
@@ -286,6 +288,29 @@ static void test_no_alias(void)
 	hp_arena_destroy(a);
 }
 
+/* hp_write's in-line copy of up to 64 bytes (code.c copy_small): every
+ * size at every offset of a 128-byte chunk, read back from the code. */
+static void test_write_sizes(void)
+{
+	struct hp_arena *a = hp_arena_create(NULL);
+	unsigned char *c = hp_arena_code_alloc(a, 128), src[128], want[128];
+	for (int i = 0; i < 128; i++)
+		src[i] = (unsigned char)(i * 7 + 1);
+	int bad = 0, failed = 0;
+	for (size_t size = 1; c && size <= 64; size++)
+		for (size_t off = 0; off + size <= 128; off++) {
+			memset(want, 0xcc, sizeof(want));
+			failed += hp_arena_write(a, c, want, sizeof(want)) != 0;
+			memcpy(want + off, src + size, size);
+			failed += hp_arena_write(a, c + off, src + size, size) != 0;
+			bad += memcmp(c, want, sizeof(want)) != 0;
+		}
+	ok(c && !failed && !bad, "hp_write of 1 to 64 bytes at every offset of a chunk: %d wrong",
+	   bad);
+	hp_arena_code_free(a, c);
+	hp_arena_destroy(a);
+}
+
 static void test_fork(void)
 {
 	enum { M = 1000 };
@@ -336,6 +361,7 @@ int main(void)
 	test_churn(true);
 	test_threads();
 	test_no_alias();
+	test_write_sizes();
 	test_fork();
 	return tap_done();
 }

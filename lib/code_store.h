@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * code_store.h - the in-line stores of packed code (code.c): the trap fill
+ * of a freed chunk and hp_write's copy of up to 64 bytes, through the
+ * alias, without a call of memset or memcpy (either call costs about as
+ * much as the rest of a free or a patch).
+ */
+#ifndef HP_CODE_STORE_H
+#define HP_CODE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "types.h"
+
+/* Trap bytes over @size (a multiple of 64) bytes at @dst, 64-byte
+ * aligned: 16-byte stores in line, a few cycles where a call of memset
+ * costs as much as a mimalloc free (not turned back into that call). */
+static inline __attribute__((always_inline, optimize("no-tree-loop-distribute-patterns"))) void
+fill_traps(uintptr_t dst, size_t size)
+{
+	typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
+	const uint64_t t = 0x0101010101010101ULL * HP_TRAP_BYTE;
+	const v2 traps = {t, t};
+	for (v2 *q = (v2 *)dst, *end = (v2 *)(dst + size); q < end; q += 4) {
+		q[0] = traps;
+		q[1] = traps;
+		q[2] = traps;
+		q[3] = traps;
+	}
+}
+
+/* Copy @size bytes, at most 64, from @src to @dst: 16-byte moves in line
+ * (no loop: the first and last 32 overlapping), not a call of memcpy,
+ * which costs more than the rest of a patch's hp_write. */
+static inline __attribute__((always_inline)) void copy_small(uintptr_t dst, const void *src,
+							     size_t size)
+{
+	typedef uint64_t v2 __attribute__((vector_size(16), aligned(1), may_alias));
+	const char *s = src;
+	char *d = (char *)dst;
+	if (size < 16) {
+		memcpy(d, s, size);
+		return;
+	}
+	/* Under 32: the first and last 16; else the first and last 32. */
+	size_t half = size < 32 ? 0 : 16;
+	v2 a0 = *(const v2 *)s, a1 = *(const v2 *)(s + half);
+	v2 b0 = *(const v2 *)(s + size - 16 - half), b1 = *(const v2 *)(s + size - 16);
+	*(v2 *)d = a0;
+	*(v2 *)(d + half) = a1;
+	*(v2 *)(d + size - 16 - half) = b0;
+	*(v2 *)(d + size - 16) = b1;
+}
+
+#endif /* HP_CODE_STORE_H */
