@@ -57,7 +57,12 @@ bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd)
  * memory, as the rest of the chunk). */
 static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base, unsigned flags)
 {
-	struct hp_arena *a = arena_make(at, flags);
+	/* Its chunk is the piece of the slot the range needs, however small:
+	 * YJIT's range crosses a 1 GiB boundary 1 run in a few (its address
+	 * follows libruby's), and the side below it, with its inline code,
+	 * was left to the kernel's small pages when under the 32 MiB a chunk
+	 * near a mere hint takes at least. */
+	struct hp_arena *a = arena_make(at, flags | HP_ARENA_NEAR_EXACT);
 	/* The arena's own memory is elsewhere now: the range's hold goes. */
 	k_munmap((void *)at, end - at);
 	if (!a)
