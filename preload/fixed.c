@@ -265,8 +265,8 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot, bool flips_pages)
 		r = serve_blocks(start, end, lo, hi, prot, flags, &bad, &npiece);
 	/* A range that crosses a slot boundary with little of it on one side
 	 * (YJIT's, a few MiB below one): that side's slot may have no room for
-	 * a chunk there (the library's least part of a slot, and the loader's
-	 * mappings before it).  That end, up to the boundary, is the kernel's. */
+	 * a chunk there (the loader's mappings right before it).  That end, up
+	 * to the boundary, is the kernel's. */
 	if (!r && npiece > 1 && bad == 0)
 		r = serve_blocks(start, end, (lo & ~(SLOT - 1)) + SLOT, hi, prot, flags, &bad,
 				 &npiece);
