@@ -184,6 +184,11 @@ struct hp_config {
  * page (a JIT range filled with traps up front, then written piecewise:
  * only the blocks that hold code take huge pages; see hugeperm(3)). */
 #define HP_ARENA_LAZY_SMALL 0x8
+/* hp_config.near is where the program needs the memory (a range it mapped
+ * at an address of its own): a chunk there may be as small as the first
+ * allocation, not the least part of a 1 GiB slot taken near a mere hint
+ * (see hugeperm(3)). */
+#define HP_ARENA_NEAR_EXACT 0x10
 
 struct hp_arena; /* opaque */
 

@@ -120,6 +120,7 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 	a->alias = hp_opt.alias && !(cfg && (cfg->flags & HP_ARENA_NO_ALIAS));
 	a->collapse_quiet = cfg && (cfg->flags & HP_ARENA_COLLAPSE_QUIET);
 	a->lazy_small = cfg && (cfg->flags & HP_ARENA_LAZY_SMALL);
+	a->near_exact = cfg && (cfg->flags & HP_ARENA_NEAR_EXACT);
 	a->poison = hp_opt.poison;
 	a->traced = lib_trace.on;
 	a->guard_madvise = true; /* until the kernel says EINVAL */
@@ -597,12 +598,13 @@ struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (cfg && (cfg->backend < HP_BACKEND_AUTO || cfg->backend > HP_BACKEND_SMALL ||
-		    cfg->collapse_mode < 0 || cfg->collapse_mode > HP_COLLAPSE_OFF ||
-		    (cfg->flags & ~(HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS |
-				    HP_ARENA_COLLAPSE_QUIET | HP_ARENA_LAZY_SMALL)) ||
-		    (cfg->size >= offsetof(struct hp_config, purge_ms) + sizeof(cfg->purge_ms) &&
-		     (cfg->purge_ms < HP_PURGE_NOW || cfg->purge_ms > HP_PURGE_MS_MAX)))) {
+	if (cfg &&
+	    (cfg->backend < HP_BACKEND_AUTO || cfg->backend > HP_BACKEND_SMALL ||
+	     cfg->collapse_mode < 0 || cfg->collapse_mode > HP_COLLAPSE_OFF ||
+	     (cfg->flags & ~(HP_ARENA_ALLOW_RWX | HP_ARENA_NO_ALIAS | HP_ARENA_COLLAPSE_QUIET |
+			     HP_ARENA_LAZY_SMALL | HP_ARENA_NEAR_EXACT)) ||
+	     (cfg->size >= offsetof(struct hp_config, purge_ms) + sizeof(cfg->purge_ms) &&
+	      (cfg->purge_ms < HP_PURGE_NOW || cfg->purge_ms > HP_PURGE_MS_MAX)))) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -210,7 +210,8 @@ static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
 	size_t min = (size_t)nblocks * HP_BLOCK_SIZE;
 	int err = EEXIST;
 	if (a->near)
-		err = reserve_near(a, min > NEAR_PART_MIN ? min : NEAR_PART_MIN, &base, &lo, &hi);
+		err = reserve_near(a, min > NEAR_PART_MIN || a->near_exact ? min : NEAR_PART_MIN,
+				   &base, &lo, &hi);
 	if (err) {
 		err = a->os->reserve(HP_CHUNK_SIZE, HP_CHUNK_SIZE, &base);
 		lo = base;

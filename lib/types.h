@@ -335,6 +335,8 @@ struct hp_arena {
 				       * split is collapsed once quiet (collapse.c) */
 	bool lazy_small;	      /* HP_ARENA_LAZY_SMALL: lazy blocks stay on small
 				       * pages until written in part (collapse.c) */
+	bool near_exact;	      /* HP_ARENA_NEAR_EXACT: a chunk near hp_config.near
+				       * may be a slot's part as small as asked for */
 	uint32_t collapse_delay_ms;   /* the thread collapses blocks uniform this long */
 	uint32_t collapse_rate;	      /* the thread's collapses per second */
 	uint32_t collapse_retries;    /* EAGAIN retries per attempt */

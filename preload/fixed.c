@@ -57,7 +57,12 @@ bool fixed_wanted(const void *addr, size_t len, int prot, int flags, int fd)
  * memory, as the rest of the chunk). */
 static struct hp_arena *arena_exact(uintptr_t at, uintptr_t end, uintptr_t *base, unsigned flags)
 {
-	struct hp_arena *a = arena_make(at, flags);
+	/* Its chunk is the piece of the slot the range needs, however small:
+	 * YJIT's range crosses a 1 GiB boundary 1 run in a few (its address
+	 * follows libruby's), and the side below it, with its inline code,
+	 * was left to the kernel's small pages when under the 32 MiB a chunk
+	 * near a mere hint takes at least. */
+	struct hp_arena *a = arena_make(at, flags | HP_ARENA_NEAR_EXACT);
 	/* The arena's own memory is elsewhere now: the range's hold goes. */
 	k_munmap((void *)at, end - at);
 	if (!a)
@@ -260,8 +265,8 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot, bool flips_pages)
 		r = serve_blocks(start, end, lo, hi, prot, flags, &bad, &npiece);
 	/* A range that crosses a slot boundary with little of it on one side
 	 * (YJIT's, a few MiB below one): that side's slot may have no room for
-	 * a chunk there (the library's least part of a slot, and the loader's
-	 * mappings before it).  That end, up to the boundary, is the kernel's. */
+	 * a chunk there (the loader's mappings right before it).  That end, up
+	 * to the boundary, is the kernel's. */
 	if (!r && npiece > 1 && bad == 0)
 		r = serve_blocks(start, end, (lo & ~(SLOT - 1)) + SLOT, hi, prot, flags, &bad,
 				 &npiece);

@@ -17,9 +17,10 @@
  *   blocked  the same with the 2 MiB block under the hint's start taken by
  *            another mapping.
  *   edge     the same 6 MiB below a 1 GiB boundary, in a slot taken up to
- *            8 MiB below it: too little room there for a chunk (YJIT's
- *            range, near the loader's mappings, sometimes is so); the
- *            preload serves the part above the boundary.
+ *            8 MiB below it: less room there than a chunk near a mere hint
+ *            takes (YJIT's range, near the loader's mappings, sometimes is
+ *            so, with its inline code below the boundary); the preload
+ *            serves both sides, the part below from those 6 MiB.
  *   thpoff   (alone: it is for the whole process) yjit after
  *            prctl(PR_SET_THP_DISABLE, 1), as Ruby 3.1 does at start;
  *            PR_GET_THP_DISABLE says 1 after it.

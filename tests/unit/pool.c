@@ -168,6 +168,33 @@ static void test_near_part(void)
 	fake_arena_free(a);
 }
 
+/* HP_ARENA_NEAR_EXACT: a range the program mapped at an address of its own
+ * (YJIT's, whose 256 MiB cross a 1 GiB boundary 1 run in a few, 26 MiB of
+ * it below) is served where it is, from a part of the slot smaller than
+ * the 32 MiB a chunk near a mere hint takes at least; without the flag that
+ * part is passed over for the next slot. */
+static void test_near_exact(void)
+{
+	const uintptr_t slot = 0x600000000000UL, MB = 1UL << 20;
+	for (int exact = 0; exact < 2; exact++) {
+		fake_reset();
+		fake.busy_lo = slot;
+		fake.busy_hi = slot + 996 * MB; /* 28 MiB free at the slot's top */
+		struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+		a->near = slot + 996 * MB;
+		a->near_exact = exact;
+		char *p = hp_pool_alloc(a, 13 * HP_BLOCK_PAGES, PROT_NONE, PROT_NONE, false);
+		if (exact)
+			ok(p && (uintptr_t)p == slot + 996 * MB && blk(p)->chunk->lo == 498,
+			   "exact: 26 MiB at the hint, in the 28 MiB the slot has free (%p)", p);
+		else
+			ok(p && (uintptr_t)p == slot + HP_CHUNK_SIZE,
+			   "a mere hint: the next slot, not a part under 32 MiB (%p)", p);
+		fake_check_arena(a, "near exact");
+		fake_arena_free(a);
+	}
+}
+
 static void test_hugetlb(void)
 {
 	fake_reset();
@@ -322,6 +349,7 @@ int main(void)
 	test_home();
 	test_span();
 	test_near_part();
+	test_near_exact();
 	test_hugetlb();
 	test_guards();
 	test_zeroed();
