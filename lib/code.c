@@ -108,14 +108,6 @@ static void count_in(struct hp_arena *a, struct hp_tcache *tc, size_t field, uin
 }
 #define COUNT(a, tc, f, d) count_in(a, tc, offsetof(struct hp_code_counts, f), d)
 
-/* The calling thread's cache of @a if it has one in its first slot, else
- * NULL, without hp_tcache_fast's trim-epoch check: for frees and writes,
- * which leave draining the cache to the next allocation. */
-static inline __attribute__((always_inline)) struct hp_tcache *tcache_here(struct hp_arena *a)
-{
-	return hp_tls[0].arena == a && hp_tls[0].id == a->id ? hp_tls[0].tc : NULL;
-}
-
 /* The state of the block holding @addr, NULL if it never had code. */
 static struct hp_code_meta *meta_lookup(uintptr_t addr)
 {
@@ -606,8 +598,8 @@ static __attribute__((noinline)) int free_any(struct hp_arena *a, uintptr_t addr
 	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
 	unsigned i = chunk_of(p, off);
 	if (i * p->size != off || !(p->full >> i & 1))
-		return EINVAL;		       /* interior, or past the last chunk */
-	struct hp_tcache *tc = tcache_here(a); /* NULL: count in the arena */
+		return EINVAL;			   /* interior, or past the last chunk */
+	struct hp_tcache *tc = hp_tcache_slot0(a); /* NULL: count in the arena */
 	if (tc && __atomic_load_n(&p->holder, __ATOMIC_RELAXED) == tc)
 		return free_mine(a, tc, p, i, addr);
 	return free_other(a, tc, p, i, addr);
@@ -619,7 +611,7 @@ static __attribute__((noinline)) int free_any(struct hp_arena *a, uintptr_t addr
  * full list, with a real alias. */
 int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 {
-	struct hp_tcache *tc = tcache_here(a);
+	struct hp_tcache *tc = hp_tcache_slot0(a);
 	if (__builtin_expect(!tc || addr >> HP_BLOCK_SHIFT != last.blk || !last.meta, 0))
 		return free_any(a, addr, taken);
 	struct hp_code_page *p = &last.meta->page[(addr >> HP_PAGE_SHIFT) & (HP_BLOCK_PAGES - 1)];
@@ -669,7 +661,7 @@ int hp_code_write(struct hp_arena *a, uintptr_t dst, const void *src, size_t siz
 		return err; /* hp_pool_store counted it */
 	/* x86 keeps instruction fetch coherent through any alias. */
 	__builtin___clear_cache((char *)dst, (char *)dst + size);
-	COUNT(a, tcache_here(a), writes_alias, 1);
+	COUNT(a, hp_tcache_slot0(a), writes_alias, 1);
 	return 0;
 }
 

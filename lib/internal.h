@@ -443,13 +443,20 @@ struct hp_tls_slot {
 extern __thread struct hp_tls_slot hp_tls[HP_TLS_SLOTS]
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
 
+/* The calling thread's cache of @a if it is in the first slot, else NULL;
+ * without the trim-epoch check (the packed code's frees and writes, which
+ * leave draining the cache to the next allocation). */
+static inline __attribute__((always_inline)) struct hp_tcache *hp_tcache_slot0(struct hp_arena *a)
+{
+	return hp_tls[0].arena == a && hp_tls[0].id == a->id ? hp_tls[0].tc : NULL;
+}
+
 /* hp_tcache_mine, inline when the first slot is @a's and no hp_trim came
  * since (the packed code's fast paths). */
 static inline __attribute__((always_inline)) struct hp_tcache *hp_tcache_fast(struct hp_arena *a)
 {
-	struct hp_tcache *tc = hp_tls[0].tc;
-	if (__builtin_expect(hp_tls[0].arena == a && hp_tls[0].id == a->id &&
-				     tc->epoch == __atomic_load_n(&a->trim_epoch, __ATOMIC_RELAXED),
+	struct hp_tcache *tc = hp_tcache_slot0(a);
+	if (__builtin_expect(tc && tc->epoch == __atomic_load_n(&a->trim_epoch, __ATOMIC_RELAXED),
 			     1))
 		return tc;
 	return hp_tcache_mine(a);
