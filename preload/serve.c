@@ -188,7 +188,8 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 		return 0;
 	}
 	reg.base = (uintptr_t)p;
-	reg.alloc_size = hp_usable_size(p) ? hp_usable_size(p) : pl.size;
+	size_t usable = hp_usable_size(p);
+	reg.alloc_size = usable ? usable : pl.size;
 	reg.start = reg.base;
 	reg.end = reg.base + len;
 	reg.prot = (unsigned char)(reg.relaxed ? PROTS : prot);
