@@ -18,7 +18,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 deps="build-essential autoconf automake libtool autoconf-archive pkg-config liburcu-dev libnuma-dev
 	g++ libbenchmark-dev libmimalloc-dev python3 strace luajit pcre2-utils openjdk-17-jdk-headless
 	llvm-runtime llvm-14-dev nodejs
-	erlang-base php-cli php8.2-opcache ruby mono-runtime mono-mcs"
+	erlang-base php-cli php8.2-opcache ruby mono-runtime mono-mcs
+	pypy3 guile-3.0 qemu-user"
 missing=""
 for p in $deps; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
