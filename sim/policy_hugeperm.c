@@ -22,6 +22,11 @@
  * alias needs real shared memory; writes go the /proc/self/mem way,
  * which changes no mapping either).
  *
+ * `hugeperm-block` models two more things the preload does in block mode:
+ * its code areas are packed into shared blocks (pack_areas.c, as
+ * preload/pack.c), and its code ranges are held for the kernel until they
+ * are made executable (held.c, as preload/reserve.c).
+ *
  * Deferred collapses run after each event at trace time, as the collapse
  * thread would (HUGEPERM_COLLAPSE_DELAY_MS after a block turns uniform);
  * `hugeperm-sync` collapses at the end of the call, as
@@ -194,6 +199,7 @@ struct hpol {
 	bool borrowed; /* sim_run_arena's arena: not ours to tear down */
 	char *zeros;   /* the source of replayed writes */
 	size_t nzeros;
+	struct sim_pack *pack; /* block mode: packed areas (pack_areas.c) */
 };
 
 static void *create(struct sim *s, int mode, int flip)
@@ -221,6 +227,12 @@ static void *create(struct sim *s, int mode, int flip)
 	a->guard_madvise = true;
 	h->s = s;
 	h->a = a;
+	if (flip == HP_PRELOAD_FLIP_BLOCK && !(h->pack = sim_pack_create(a))) {
+		hp_arena_teardown(a);
+		free(a);
+		free(h);
+		return NULL;
+	}
 	return h;
 }
 
@@ -248,13 +260,19 @@ static void *create_rwx(struct sim *s)
 /* Where the preload would put @a (its rule, placement.c), with the
  * preload's default options; a mapping it leaves to the kernel is
  * allocated as asked. */
+static int kind_of(const struct sim_alloc *a)
+{
+	size_t len = a->npages << SIM_PAGE_SHIFT;
+	return a->flags & HP_TF_NOREPLACE
+		       ? hp_place_fixed_kind(&hp_place_defaults, len, a->home)
+		       : hp_place_kind(&hp_place_defaults, len, a->home, a->flags & HP_TF_HINT,
+				       a->flags & HP_TF_NORESERVE);
+}
+
 static struct hp_placement place(const struct hpol *h, const struct sim_alloc *a)
 {
 	size_t len = a->npages << SIM_PAGE_SHIFT;
-	int kind = a->flags & HP_TF_NOREPLACE
-			   ? hp_place_fixed_kind(&hp_place_defaults, len, a->home)
-			   : hp_place_kind(&hp_place_defaults, len, a->home, a->flags & HP_TF_HINT,
-					   a->flags & HP_TF_NORESERVE);
+	int kind = kind_of(a);
 	if (kind < 0)
 		return (struct hp_placement){.cls = a->home, .size = len};
 	return hp_place(kind, h->flip, a->home, len);
@@ -264,6 +282,7 @@ static void destroy(void *p)
 {
 	struct hpol *h = p;
 	cur = h->s;
+	sim_pack_destroy(h->pack);
 	if (!h->borrowed) {
 		hp_arena_teardown(h->a);
 		free(h->a);
@@ -281,6 +300,20 @@ static int map(void *p, struct sim_alloc *a)
 {
 	struct hpol *h = p;
 	cur = h->s;
+	if (h->pack) { /* block mode: the preload's reserve.c and pack.c */
+		int kind = kind_of(a);
+		struct sim_alloc *resv = a->flags & HP_TF_FIXED && a->home & PROT_EXEC
+						 ? sim_alloc_at(h->s, a->page)
+						 : NULL;
+		if (resv && (resv->pv & SIM_PV_HELD))
+			sim_held_adopt(h->s, h->a, resv); /* code mapped into it */
+		if (kind == KIND_CODE_RANGE && !(a->flags & HP_TF_NOREPLACE)) {
+			sim_held_map(h->s, a);
+			return 0;
+		}
+		if (kind == KIND_AREA)
+			return sim_pack_map(h->pack, h->s, a);
+	}
 	struct hp_placement pl = place(h, a);
 	void *ptr = hp_arena_alloc(h->a, pl.size, pl.cls);
 	if (!ptr)
@@ -294,6 +327,14 @@ static void protect(void *p, struct sim_alloc *a, uint64_t off, uint64_t n, int 
 {
 	struct hpol *h = p;
 	cur = h->s;
+	if ((a->pv & SIM_PV_HELD) && (!(prot & PROT_EXEC) || sim_held_adopt(h->s, h->a, a))) {
+		sim_naive.protect(h->s, a, off, n, prot); /* the kernel's still */
+		return;
+	}
+	if (a->pv & SIM_PV_PACKED) {
+		sim_pack_protect(h->pack, a, off, n, prot);
+		return;
+	}
 	if ((a->pv & PV_RELAXED) && hp_place_stays_rwx(prot))
 		prot = PROT_READ | PROT_WRITE | PROT_EXEC; /* rwx mode: RW <-> RX stay RWX */
 	else if ((a->pv & PV_OWN_BLOCK) && off == 0 && n == a->npages)
@@ -305,8 +346,16 @@ static void unmap(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
 {
 	struct hpol *h = p;
 	cur = h->s;
+	if (a->pv & SIM_PV_HELD) {
+		sim_naive.unmap(h->s, a, off, n);
+		return;
+	}
 	if (n == a->nlive)
 		return; /* the last pages: free() gives the whole allocation back */
+	if (a->pv & SIM_PV_PACKED) {
+		sim_pack_protect(h->pack, a, off, n, SIM_UNMAPPED);
+		return;
+	}
 	hp_arena_protect(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT, PROT_NONE);
 	hp_arena_discard(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT);
 }
@@ -315,13 +364,18 @@ static void release(void *p, struct sim_alloc *a)
 {
 	struct hpol *h = p;
 	cur = h->s;
-	hp_arena_free(h->a, addr_of(a, 0));
+	if (a->pv & SIM_PV_PACKED)
+		sim_pack_free(h->pack, a);
+	else if (!(a->pv & SIM_PV_HELD)) /* a held one is unmapped already */
+		hp_arena_free(h->a, addr_of(a, 0));
 }
 
 static void write_pages(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
 {
 	struct hpol *h = p;
 	cur = h->s;
+	if (a->pv & SIM_PV_HELD)
+		return; /* the kernel's: no call of ours */
 	bool writable = true;
 	for (uint64_t i = off; i < off + n; i++)
 		writable &= (a->prot[i] & PROT_WRITE) != 0;
@@ -343,7 +397,10 @@ static void discard(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
 {
 	struct hpol *h = p;
 	cur = h->s;
-	hp_arena_discard(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT);
+	if (a->pv & SIM_PV_HELD)
+		sim_naive.discard(h->s, a, off, n);
+	else
+		hp_arena_discard(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT);
 }
 
 static void tick(void *p, uint64_t t_ns)
@@ -375,7 +432,8 @@ HPOL(sim_hugeperm, "hugeperm", create_deferred,
      "lib/ itself on the model: classes, collapse deferred by trace time");
 HPOL(sim_hugeperm_sync, "hugeperm-sync", create_sync, "the same with HUGEPERM_COLLAPSE=sync");
 HPOL(sim_hugeperm_block, "hugeperm-block", create_block,
-     "the preload's default: a JIT's code area gets a block, its flips the block");
+     "the preload's default: a thread's code areas packed into blocks, flips whole-block; "
+     "reservations held until made executable");
 /* The preload's rwx mode, for tests/placement.c: not one of `--policy all`. */
 HPOL(sim_hugeperm_rwx, "hugeperm-rwx", create_rwx,
      "the preload's rwx mode: a JIT's code area is RWX, its W<->X flips change nothing");

@@ -277,6 +277,14 @@ void sim_move(struct sim *s, struct sim_alloc *a, uint64_t at)
 	mark_live(s, a, 0, a->npages, true);
 }
 
+struct sim_alloc *sim_alloc_at(struct sim *s, uint64_t page)
+{
+	for (size_t i = first_near(s, page); i < s->na && s->a[i]->page <= page; i++)
+		if (page < s->a[i]->page + s->a[i]->npages)
+			return s->a[i];
+	return NULL;
+}
+
 /* A piece op: on runs of still-mapped pages of @a in [off, off+n). */
 typedef void (*piece_fn)(struct sim *s, struct sim_alloc *a, uint64_t off, uint64_t n, int arg);
 
@@ -504,6 +512,7 @@ static int replay_event(struct sim *s, struct sim_result *r, const struct sim_tr
 		r->ignored++; /* a trace not from the reader (sim_trace_add) may hold these */
 		return 0;
 	}
+	s->tid = ev->tid;
 	switch (ev->type) {
 	case HP_EV_MAP:
 		err = do_map(s, ev->page, ev->npages, ev->prot, ev->flags, NULL);

@@ -118,16 +118,53 @@ struct sim {
 	struct hp_arena *arena; /* sim_run_arena: the hugeperm policy's (a real one) */
 	uint8_t *remap_prots;	/* a remap's old protections, while it is read */
 	uint64_t remap_page;
+	unsigned tid; /* the thread of the event being replayed */
 };
 
 /* A policy moved @a's pages to @at (pack): the live marks follow. */
 void sim_move(struct sim *s, struct sim_alloc *a, uint64_t at);
+/* The live mapping whose range (holes included) holds page @page, or NULL. */
+struct sim_alloc *sim_alloc_at(struct sim *s, uint64_t page);
 
 extern const struct sim_policy sim_naive, sim_pte_cache, sim_migratetype, sim_cpa_merge, sim_pack,
 	sim_hugeperm, sim_hugeperm_sync, sim_hugeperm_block;
 /* The preload's rwx flip mode, placed as the preload does; not listed in
  * sim_policy_names (tests/placement.c drives it directly). */
 extern const struct sim_policy sim_hugeperm_rwx;
+
+/* ---------------------------------------------------------------------
+ * The hugeperm-block policy's two models of the preload, beside the
+ * placement rule they share with it (policy_hugeperm.c):
+ * held reservations (held.c, the preload's reserve.c) and packed areas
+ * (pack_areas.c, the preload's pack.c).  Marks on sim_alloc.pv (the
+ * policy's own bits 1 and 2 are policy_hugeperm.c's).
+ * ------------------------------------------------------------------- */
+#define SIM_PV_HELD   4 /* a reservation the kernel holds at the program's address */
+#define SIM_PV_PACKED 8 /* an area in a packed block */
+
+/* @a, a PROT_NONE code range, is mapped by the kernel where the program
+ * asked (the naive policy's map) and held until it holds code. */
+void sim_held_map(struct sim *s, struct sim_alloc *a);
+/* Evidence that held @a holds code (an executable protect, or a MAP_FIXED
+ * executable mapping in it): served from then on, at an allocation of
+ * @arena that takes each piece's protection; the kernel's mapping goes.
+ * 0, or an errno (it stays the kernel's). */
+int sim_held_adopt(struct sim *s, struct hp_arena *arena, struct sim_alloc *a);
+
+struct sim_pack;
+struct sim_pack *sim_pack_create(struct hp_arena *arena);
+void sim_pack_destroy(struct sim_pack *p);
+/* Place area @a (its home protection, never executable) in thread
+ * s->tid's open block for areas of its size, else in a new block: set
+ * a->at.  0, or an errno. */
+int sim_pack_map(struct sim_pack *p, struct sim *s, struct sim_alloc *a);
+/* Pages [off, off+n) of packed @a now @prot (a->prot still the old ones),
+ * or unmapped (@prot SIM_UNMAPPED): the block takes the protection its
+ * areas make (hp_place_pack_prot), else its areas' pages exactly. */
+void sim_pack_protect(struct sim_pack *p, struct sim_alloc *a, uint64_t off, uint64_t n, int prot);
+/* Every page of packed @a unmapped: its block takes the protection of
+ * the areas left, or goes back to the arena with its last area. */
+void sim_pack_free(struct sim_pack *p, struct sim_alloc *a);
 
 /* ---------------------------------------------------------------------
  * Carving (carve.c): 2 MiB blocks taken whole from a bump range above

@@ -9,7 +9,9 @@
  * for, whether the mapping has a block of its own (its whole-area flip
  * takes the block) and whether its flips stay RWX.  (A PROT_NONE range
  * gets no flip: the preload commits a code range by reconciling it, which
- * the simulator does not model.)
+ * the simulator does not model.  In block mode the simulator, as the
+ * preload, holds it for the kernel until it is made executable: it is
+ * compared as the flip to RX places it.)
  *
  * The simulator's side is observed, not asked: hp_arena_alloc and
  * hp_arena_protect are wrapped (-Wl,--wrap), so what is compared is what
@@ -156,7 +158,12 @@ static struct outcome sim_side(const struct sim_policy *pol, const struct event_
 	a.prot = malloc(a.npages);
 	memset(a.prot, c->prot, a.npages);
 	last_alloc.n = last_protect.n = 0;
-	if (s->pp && pol->map(s->pp, &a) == 0 && last_alloc.n == 1) {
+	int err = s->pp ? pol->map(s->pp, &a) : -1;
+	/* A code range held for the kernel (block mode, as reserve.c holds it)
+	 * is placed when it is asked for code: the flip (RX) adopts it. */
+	if (!err && last_alloc.n == 0 && (a.pv & SIM_PV_HELD))
+		pol->protect(s->pp, &a, 0, a.npages, flip_to(c->prot));
+	if (!err && last_alloc.n == 1) {
 		o.cls = last_alloc.cls;
 		o.size = last_alloc.size;
 		pol->protect(s->pp, &a, 0, a.npages, flip_to(c->prot));

@@ -381,6 +381,179 @@ static void test_overlap(void)
 	sim_trace_free(&t);
 }
 
+/* The blocks of @r's map that hold memory, at the program's addresses
+ * (below the policy's arenas, 0x300000000000 on) and at the arenas', and
+ * the arenas' huge ones. */
+static void where(const struct sim_result *r, int *prog, int *ours, int *ours_huge)
+{
+	*prog = *ours = *ours_huge = 0;
+	for (size_t i = 0; i < r->nmap; i++) {
+		if (r->map[i].state == SIM_EMPTY)
+			continue;
+		bool arena = r->map[i].base >= 0x300000000000ULL;
+		*prog += !arena;
+		*ours += arena;
+		*ours_huge += arena && r->map[i].state == SIM_HUGE;
+	}
+}
+
+/*
+ * hugeperm-block holds a code reservation for the kernel, as the preload's
+ * reserve.c does: a 128 MiB PROT_NONE|MAP_NORESERVE range whose pages are
+ * made RW in pieces (Erlang's literal area) and never executable stays the
+ * kernel's to the end: the same figures as naive, no block of hugeperm's.
+ * Made executable (V8's first RWX commit), it is adopted, and served from
+ * then on: its pages are in hugeperm's blocks, the kernel's mapping gone,
+ * the block committed whole huge, and so is one committed after it.
+ */
+static void test_held(void)
+{
+	const char *data = "0 1 map 0x40000000 32768 --- noreserve\n"
+			   "1 1 protect 0x40000000 16 rw-\n"
+			   "2 1 protect 0x40100000 256 rw-\n";
+	struct sim_trace t = parse(data);
+	struct sim_options o = {.map_at = (long)t.n - 1};
+	struct sim_result r, k;
+	int prog, ours, huge;
+	sim_run(&t, "hugeperm-block", &o, &r);
+	sim_run(&t, "naive", &o, &k);
+	where(&r, &prog, &ours, &huge);
+	ok(ours == 0 && prog == 1,
+	   "held: never executable, it costs no block of ours (%d; %d of "
+	   "the kernel's)",
+	   ours, prog);
+	ok(r.blocks_peak == k.blocks_peak && r.splits == k.splits &&
+		   r.coverage_end == k.coverage_end && r.live_peak_pages == k.live_peak_pages,
+	   "held: the kernel's figures (naive's): %llu blocks, %llu splits, %.2f coverage",
+	   (unsigned long long)r.blocks_peak, (unsigned long long)r.splits, r.coverage_end);
+	sim_result_free(&r);
+	sim_result_free(&k);
+	sim_run(&t, "hugeperm-sync", &o, &r);
+	where(&r, &prog, &ours, &huge);
+	ok(ours >= 1 && prog == 0, "(hugeperm-sync serves it at map time: %d block(s) of ours)",
+	   ours);
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
+	char code[512];
+	snprintf(code, sizeof(code),
+		 "%s"
+		 "3 1 protect 0x40200000 512 rwx\n"
+		 "4 1 protect 0x40400000 512 rw-\n",
+		 data);
+	t = parse(code);
+	o.map_at = 3; /* after the first executable commit */
+	sim_run(&t, "hugeperm-block", &o, &r);
+	where(&r, &prog, &ours, &huge);
+	ok(prog == 0 && ours == 2 && huge == 1,
+	   "held, made executable: adopted, its pages in %d blocks of ours (%d huge), none of "
+	   "the kernel's (%d)",
+	   ours, huge, prog);
+	sim_result_free(&r);
+	o.map_at = 4;
+	sim_run(&t, "hugeperm-block", &o, &r);
+	where(&r, &prog, &ours, &huge);
+	ok(prog == 0 && ours == 3 && huge == 2 && r.splits == 0,
+	   "held: served from then on (%d blocks of ours, %d huge, %llu splits)", ours, huge,
+	   (unsigned long long)r.splits);
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
+	/* A MAP_FIXED executable mapping inside it is evidence too (HotSpot). */
+	t = parse("0 1 map 0x40000000 32768 --- noreserve\n"
+		  "1 1 map 0x40000000 624 rwx fixed\n"
+		  "2 1 protect 0x41000000 512 rw-\n");
+	o.map_at = 2;
+	sim_run(&t, "hugeperm-block", &o, &r);
+	where(&r, &prog, &ours, &huge);
+	ok(prog == 0 && ours >= 2,
+	   "held: adopted at a MAP_FIXED RWX commit (%d blocks of ours, "
+	   "%d of the kernel's)",
+	   ours, prog);
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+/* A LuaJIT-like trace: @areas mcode areas of 64 KiB on thread 1, each
+ * mapped RW at a hint, written and made RX; then each patched (RW, RX)
+ * twice; then all unmapped. */
+static struct sim_trace lua_like(int areas)
+{
+	static char text[16384];
+	size_t n = 0;
+	int t = 0;
+	for (int i = 0; i < areas; i++) {
+		unsigned long a = 0x55e000000000UL - (unsigned long)(i + 1) * 0x10000;
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "%d 1 map %#lx 16 rw- hint\n%d 1 protect %#lx 16 r-x\n", t, a,
+				      t + 1, a);
+		t += 2;
+	}
+	for (int r = 0; r < 2; r++)
+		for (int i = 0; i < areas; i++) {
+			unsigned long a = 0x55e000000000UL - (unsigned long)(i + 1) * 0x10000;
+			n += (size_t)snprintf(
+				text + n, sizeof(text) - n,
+				"%d 1 protect %#lx 16 rw-\n%d 1 protect %#lx 16 r-x\n", t, a, t + 1,
+				a);
+			t += 2;
+		}
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "%d 1 unmap %#lx %d\n", t,
+			      0x55e000000000UL - (unsigned long)areas * 0x10000, areas * 16);
+	return parse(text);
+}
+
+/*
+ * hugeperm-block packs a thread's areas into shared blocks, as the
+ * preload's pack.c does: 40 areas of 64 KiB in 2 blocks (32 a block), not
+ * 40; their flips are whole-block protects, never a split; all huge.
+ * Another thread's areas, and areas of another size, get blocks of their
+ * own.  Code asking to run beside an older area that never ran and is
+ * writable (data) gets its pages exactly: a split.
+ */
+static void test_packed(void)
+{
+	struct sim_trace t = lua_like(40);
+	struct sim_result r = run(&t, "hugeperm-block");
+	ok(r.blocks_peak == 2 && r.splits == 0 && r.collapses == 0 && r.coverage_min == 1.0,
+	   "packed: 40 areas in %llu blocks, %llu splits, all huge throughout (%.2f)",
+	   (unsigned long long)r.blocks_peak, (unsigned long long)r.splits, r.coverage_min);
+	sim_result_free(&r);
+	r = run(&t, "hugeperm-sync");
+	ok(r.splits >= 40, "(exact mode: RX-home blocks, each write flip splits: %llu)",
+	   (unsigned long long)r.splits);
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
+	t = parse("0 1 map 0x40000000 16 rw- hint\n"
+		  "1 1 protect 0x40000000 16 r-x\n"
+		  "2 2 map 0x40100000 16 rw- hint\n"
+		  "3 2 protect 0x40100000 16 r-x\n"
+		  "4 1 map 0x40200000 32 rw- hint\n"
+		  "5 1 map 0x40300000 16 rw- hint\n"
+		  "6 1 protect 0x40300000 16 r-x\n");
+	r = run(&t, "hugeperm-block");
+	ok(r.blocks_peak == 3 && r.splits == 0,
+	   "packed: a block per thread and area size (%llu blocks, %llu splits)",
+	   (unsigned long long)r.blocks_peak, (unsigned long long)r.splits);
+	sim_result_free(&r);
+	sim_trace_free(&t);
+
+	t = parse("0 1 map 0x40000000 16 rw- hint\n"
+		  "1 1 map 0x40100000 16 rw- hint\n"
+		  "2 1 protect 0x40100000 16 r-x\n"
+		  "3 1 protect 0x40100000 16 rw-\n"
+		  "4 1 unmap 0x40000000 16\n"
+		  "5 1 protect 0x40100000 16 r-x\n");
+	r = run(&t, "hugeperm-block");
+	ok(r.splits == 1 && r.blocks_peak == 1 && r.coverage_end == 1.0,
+	   "packed: code beside data runs exactly (%llu split), whole again once the data "
+	   "goes (%.2f)",
+	   (unsigned long long)r.splits, r.coverage_end);
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
 int main(void)
 {
 	test_format();
@@ -394,5 +567,7 @@ int main(void)
 	test_synth();
 	test_map();
 	test_overlap();
+	test_held();
+	test_packed();
 	return tap_done();
 }
