@@ -33,7 +33,10 @@ static int classify(void *addr, size_t len, int prot, int flags, int fd)
 	if ((flags & MAP_32BIT) && addr) /* a hint comes first: the kernel's */
 		return -1;
 	bool area_hint = addr && !((uintptr_t)addr % HP_PLACE_AREA_ALIGN);
-	return hp_place_kind(&preload_opt.serve, len, prot, area_hint, flags & MAP_NORESERVE);
+	int kind = hp_place_kind(&preload_opt.serve, len, prot, area_hint, flags & MAP_NORESERVE);
+	if (kind == KIND_AREA && hint_grows_mapping((uintptr_t)addr))
+		return -1; /* a heap's next chunk (grow.c) */
+	return kind;
 }
 
 /* A call on served memory while this thread is inside the preload: a
@@ -250,6 +253,11 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		return p;
 	}
 	lock();
+	if (kind == KIND_AREA && hint_after_data((uintptr_t)addr)) {
+		unlock(); /* a heap's next chunk after one of ours (grow.c) */
+		__atomic_fetch_add(&preload_counts.passed, 1, __ATOMIC_RELAXED);
+		return k_mmap(addr, len, prot, flags, fd, off);
+	}
 	uintptr_t p = flags & MAP_32BIT ? low_serve(kind, page_up(len), prot)
 		      : kind == KIND_CODE_RANGE
 			      ? reserve_map((uintptr_t)addr, page_up(len))

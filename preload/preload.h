@@ -8,6 +8,7 @@
  *   counters.c    the counters: the hooks count, the report reads
  *   options.c     options from the environment, recording, set-up (ready)
  *   regions.c     the region table: the program's mapped ranges
+ *   grow.c        a hint at the end of a heap chunk: data, not code
  *   pack.c        packed areas: several of a thread's areas in one block
  *   serve.c       the arenas, serving a mapping, protecting, cutting
  *   code_range.c  code ranges committed in place: reconcile
@@ -213,6 +214,15 @@ int given_each(uintptr_t start, uintptr_t end, int (*fn)(void *, size_t, int), i
 /* The program unmapped [start, end): its given parts are reserved again
  * (PROT_NONE, no memory) and are no longer given.  0, or -1. */
 int given_unmap(uintptr_t start, uintptr_t end);
+
+/* ---- grow.c ------------------------------------------------------------ */
+
+/* Is @hint the end of a kernel mapping of the program's (its page below
+ * mapped, not by hugeperm): a heap growing, not a code area? */
+bool hint_grows_mapping(uintptr_t hint);
+/* Under the lock: is @hint the end of a packed area of ours that is
+ * writable and never ran (data): a heap's next chunk? */
+bool hint_after_data(uintptr_t hint);
 
 /* ---- pack.c ------------------------------------------------------------ */
 

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * grow.c - a hint that continues a kernel mapping: a heap growing, not
+ * code.
+ *
+ * The placement rule takes a hinted RW mapping of 64 KiB to 2 MiB at a
+ * 64 KiB-aligned hint for a JIT's code area (LuaJIT's mcode areas, asked
+ * for at random hints near its code or just below its last area).  A
+ * garbage collector's heap asks in the same shape: Boehm's collector
+ * (Guile 3's, GC_unix_mmap_get_mem) and LuaJIT's own allocator without
+ * GC64 ask for each new chunk at the end of the last one, and one hint in
+ * sixteen is 64 KiB-aligned by chance.  Guile 3 had 4 of its heap chunks
+ * served that way in tests/e2e/engines/jit.scm, each in a 2 MiB block of
+ * its own (data never runs, so no area joins it): 6-8 MiB of peak RSS for
+ * nothing.  A code area's hint is not the end of one of the program's
+ * kernel mappings; a heap's is.  So a hint whose page below is mapped,
+ * and not by hugeperm (a JIT growing its areas upwards from one of ours
+ * stays served), is the kernel's.  One mincore(2) of a page, only for a
+ * request the rule would serve as an area.
+ *
+ * A heap's first chunk may still be served (its hint aligned by chance,
+ * and at no mapping's end); its next chunk then asks at the end of ours.
+ * In block mode, where pack.c knows which areas ever ran, a hint at the
+ * end of a served area that is writable and never ran (data) is the
+ * kernel's too, so such a chain stops after one chunk: LuaJIT's
+ * lua_bigcode.lua (tests/e2e/engines.sh) had 6 to 28 heap chunks served
+ * in one run out of five, 2 MiB of peak RSS or more above its usual.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "preload.h"
+
+bool hint_grows_mapping(uintptr_t hint)
+{
+	unsigned char vec;
+	if (hint < 2 * PAGE || hp_owns((void *)(hint - PAGE), PAGE))
+		return false;
+	return k_mincore((void *)(hint - PAGE), PAGE, &vec) == 0; /* ENOMEM: unmapped */
+}
+
+bool hint_after_data(uintptr_t hint)
+{
+	if (preload_opt.flip != HP_PRELOAD_FLIP_BLOCK || !preload_opt.pack || hint < PAGE)
+		return false;
+	const struct region *r = region_at(region_find(hint - PAGE));
+	return r && r->start < hint && r->end == hint && r->kind == KIND_AREA && r->area &&
+	       !r->ran && (r->prot & PROT_WRITE);
+}
