@@ -219,6 +219,8 @@ struct hp_code_page {
 	uint16_t size;			  /* chunk bytes */
 	uint8_t cls;			  /* size class */
 	bool on;			  /* a code page now (atomic) */
+	bool inline_store;		  /* alias set and the real OS's store hook: the
+					   * fast paths store through it in line */
 	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
 	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
 };
@@ -237,10 +239,9 @@ struct hp_code_slot {
 /* Code counters: per cache (written by its owner), and the arena's for
  * caches gone and calls without one (atomic). */
 struct hp_code_counts {
-	uint64_t allocs[HP_CODE_NCLS]; /* packed code allocations, by class */
-	uint64_t frees[HP_CODE_NCLS];  /* ... and frees */
-	uint64_t req_in, req_out;      /* requested bytes allocated, freed */
-	uint64_t writes_alias;	       /* hp_write into code through an alias */
+	uint64_t allocs;       /* packed code allocations (frees, bytes in use
+				* and lost: from the pages, at stats time) */
+	uint64_t writes_alias; /* hp_write into code through an alias */
 };
 
 /* ---------------------------------------------------------------------
