@@ -443,17 +443,18 @@ static __attribute__((noinline)) int write_slow(struct hp_arena *a, void *dst, c
 /* The calls' bodies, shared by hp_X and hp_arena_X without a second trip
  * through the PLT (the packed code's fast paths), on a live arena (the
  * default one always is: it is never destroyed). */
-static inline __attribute__((always_inline)) int arena_write(struct hp_arena *a, void *dst,
-							     const void *src, size_t size)
+static inline __attribute__((always_inline)) int
+arena_write(struct hp_arena *a, void *dst, const void *src, size_t size, bool forever)
 {
-	if (__builtin_expect(size && src && hp_code_write_fast(a, (uintptr_t)dst, src, size), 1))
+	if (__builtin_expect(
+		    size && src && hp_code_write_fast(a, (uintptr_t)dst, src, size, forever), 1))
 		return 0; /* packed code: not traced (nor mapped by the trace), no collapse due */
 	return write_slow(a, dst, src, size);
 }
 
 int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 {
-	return arena_ok(a, "hp_write") ? arena_write(a, dst, src, size) : -1;
+	return arena_ok(a, "hp_write") ? arena_write(a, dst, src, size, false) : -1;
 }
 
 void *hp_arena_writable(struct hp_arena *a, void *ptr)
@@ -671,14 +672,14 @@ int hp_discard(void *ptr, size_t size)
 static __attribute__((noinline)) int write_first(void *dst, const void *src, size_t size)
 {
 	struct hp_arena *a = default_get();
-	return a ? arena_write(a, dst, src, size) : -1;
+	return a ? arena_write(a, dst, src, size, true) : -1;
 }
 
 int hp_write(void *dst, const void *src, size_t size)
 {
 	if (__builtin_expect(!__atomic_load_n(&hp_default_ready, __ATOMIC_ACQUIRE), 0))
 		return write_first(dst, src, size);
-	return arena_write(&hp_default_arena, dst, src, size);
+	return arena_write(&hp_default_arena, dst, src, size, true);
 }
 
 void *hp_writable(void *ptr)

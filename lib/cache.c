@@ -148,6 +148,8 @@ static struct hp_tcache *tcache_get(struct hp_arena *a)
 			tcache_free(old, free_slot->tc);
 			hp_registry_unlock(old);
 		}
+		/* Never to be found again, even if no cache replaces it. */
+		memset(free_slot, 0, sizeof(*free_slot));
 	}
 	struct hp_tcache *tc = a->os->meta_alloc(sizeof(*tc));
 	if (!tc)

@@ -269,6 +269,13 @@ static void rescue(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
 	}
 }
 
+/* @p, on, with its alias set: may the fast paths store through it? */
+static void set_inline_to(struct hp_arena *a, struct hp_code_page *p)
+{
+	bool ok = p->alias && a->os->store == hp_os_linux.store;
+	__atomic_store_n(&p->inline_to, ok ? a : NULL, __ATOMIC_RELEASE);
+}
+
 /* Give empty page @p, held by nobody else, back to its block; if that
  * fails (a protection change the kernel refused), it goes on the stack.
  * Lock held. */
@@ -276,6 +283,7 @@ static void give_back(struct hp_arena *a, struct hp_code_page *p)
 {
 	struct hp_block *b = hp_block_of(p->addr);
 	unsigned first = (unsigned)((p->addr - b->base) >> HP_PAGE_SHIFT);
+	__atomic_store_n(&p->inline_to, NULL, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->on, false, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->holder, NULL, __ATOMIC_RELAXED);
 	hp_astate_set(b, first, HP_A_HELD, 1);
@@ -291,6 +299,7 @@ static void give_back(struct hp_arena *a, struct hp_code_page *p)
 	if (hp_pool_free_claimed(a, b, first)) {
 		hp_astate_set(b, first, HP_A_CODE, 1);
 		__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);
+		set_inline_to(a, p);
 		push(a, p);
 	}
 }
@@ -334,7 +343,6 @@ static struct hp_code_page *new_page(struct hp_arena *a, struct hp_tcache *tc, u
 			p->xfree = 0;
 			p->addr = addr;
 			p->alias = b->aliased ? hp_alias_of(b, addr) : 0;
-			p->inline_store = p->alias && a->os->store == hp_os_linux.store;
 			p->arena = a;
 			p->cls = (uint8_t)k;
 			p->size = (uint16_t)csize(k);
@@ -343,6 +351,7 @@ static struct hp_code_page *new_page(struct hp_arena *a, struct hp_tcache *tc, u
 			p->next = p->prev = NULL;
 			__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);
+			set_inline_to(a, p);
 		} else {
 			(void)hp_pool_free(a, addr);
 			err = ENOMEM;
@@ -465,7 +474,7 @@ static inline __attribute__((always_inline)) int store(struct hp_arena *a,
 	if (__builtin_expect(!p->alias, 0))
 		return store_slow(a, addr, src, size);
 	uintptr_t to = p->alias + (addr & (HP_PAGE_SIZE - 1));
-	if (__builtin_expect(!p->inline_store, 0))
+	if (__builtin_expect(!p->inline_to, 0))
 		a->os->store(to, src, HP_TRAP_BYTE, size);
 	else if (src && size <= 64)
 		copy_small(to, src, size);
@@ -693,6 +702,8 @@ void hp_code_forget(struct hp_arena *a)
 			struct hp_code_meta *m = meta_lookup(c->blocks[i].base);
 			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
 				if (m->page[p].arena == a) {
+					__atomic_store_n(&m->page[p].inline_to, NULL,
+							 __ATOMIC_RELAXED);
 					__atomic_store_n(&m->page[p].on, false, __ATOMIC_RELEASE);
 					/* No cache of another arena ever matches. */
 					__atomic_store_n(&m->page[p].holder, NULL,
@@ -712,8 +723,7 @@ void hp_code_fork_child(struct hp_arena *a)
 				if (m->page[p].on && m->page[p].arena == a) {
 					struct hp_code_page *cp = &m->page[p];
 					cp->alias = b->aliased ? hp_alias_of(b, cp->addr) : 0;
-					cp->inline_store =
-						cp->alias && a->os->store == hp_os_linux.store;
+					set_inline_to(a, cp);
 				}
 		}
 }

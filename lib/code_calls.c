@@ -56,58 +56,60 @@ static __attribute__((noinline)) int code_free_slow(struct hp_arena *a, void *co
 
 /* The calls on a live arena (the default one always is: it is never
  * destroyed). */
-static inline __attribute__((always_inline)) void *code_alloc(struct hp_arena *a, size_t size)
+static inline __attribute__((always_inline)) void *code_alloc(struct hp_arena *a, size_t size,
+							      bool forever)
 {
 	if (__builtin_expect(size - 1 < HP_CODE_MAX_PACKED, 1)) {
-		void *p = hp_code_alloc_fast(a, size);
+		void *p = hp_code_alloc_fast(a, size, forever);
 		if (__builtin_expect(p != NULL, 1))
 			return p;
 	}
 	return code_alloc_slow(a, size);
 }
 
-static inline __attribute__((always_inline)) int code_free(struct hp_arena *a, void *code)
+static inline __attribute__((always_inline)) int code_free(struct hp_arena *a, void *code,
+							   bool forever)
 {
 	if (!code)
 		return 0;
-	if (__builtin_expect(hp_code_free_fast(a, (uintptr_t)code), 1))
+	if (__builtin_expect(hp_code_free_fast(a, (uintptr_t)code, forever), 1))
 		return 0;
 	return code_free_slow(a, code);
 }
 
 void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
 {
-	return arena_ok(a, "hp_code_alloc") ? code_alloc(a, size) : NULL;
+	return arena_ok(a, "hp_code_alloc") ? code_alloc(a, size, false) : NULL;
 }
 
 int hp_arena_code_free(struct hp_arena *a, void *code)
 {
-	return arena_ok(a, "hp_code_free") ? code_free(a, code) : -1;
+	return arena_ok(a, "hp_code_free") ? code_free(a, code, false) : -1;
 }
 
 /* The hp_X forms before the default arena is up (it is set up here). */
 static __attribute__((noinline)) void *code_alloc_first(size_t size)
 {
 	struct hp_arena *a = hp_default_get();
-	return a ? code_alloc(a, size) : NULL;
+	return a ? code_alloc(a, size, true) : NULL;
 }
 
 static __attribute__((noinline)) int code_free_first(void *code)
 {
 	struct hp_arena *a = hp_default_get();
-	return a ? code_free(a, code) : -1;
+	return a ? code_free(a, code, true) : -1;
 }
 
 void *hp_code_alloc(size_t size)
 {
 	if (__builtin_expect(!__atomic_load_n(&hp_default_ready, __ATOMIC_ACQUIRE), 0))
 		return code_alloc_first(size);
-	return code_alloc(&hp_default_arena, size);
+	return code_alloc(&hp_default_arena, size, true);
 }
 
 int hp_code_free(void *code)
 {
 	if (__builtin_expect(!__atomic_load_n(&hp_default_ready, __ATOMIC_ACQUIRE), 0))
 		return code_free_first(code);
-	return code_free(&hp_default_arena, code);
+	return code_free(&hp_default_arena, code, true);
 }

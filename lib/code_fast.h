@@ -32,6 +32,15 @@ struct hp_code_last {
 extern __thread struct hp_code_last hp_code_last
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
 
+/* Is the first of the thread's cache slots @a's (its cache then
+ * hp_tls[0].tc, never NULL)?  @forever: @a is never destroyed (the
+ * default arena; a constant at the call), so a slot naming it is its own:
+ * no id to compare. */
+static inline __attribute__((always_inline)) bool hp_code_slot0_is(struct hp_arena *a, bool forever)
+{
+	return hp_tls[0].arena == a && (forever || hp_tls[0].id == a->id);
+}
+
 /* The chunk of @p that holds page offset @off. */
 static inline unsigned hp_code_chunk_of(const struct hp_code_page *p, unsigned off)
 {
@@ -61,12 +70,13 @@ static inline __attribute__((always_inline)) void *hp_code_hand_out(struct hp_tc
  * allocates from; NULL: not done (no cache, no page, the page looks full,
  * hp_trim asked for a drain): hp_code_alloc_packed. */
 static inline __attribute__((always_inline)) void *hp_code_alloc_fast(struct hp_arena *a,
-								      size_t size)
+								      size_t size, bool forever)
 {
 	unsigned k = hp_code_cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
-	struct hp_tcache *tc = hp_tcache_slot0(a);
-	if (__builtin_expect(!tc || tc->epoch != __atomic_load_n(&a->trim_epoch, __ATOMIC_RELAXED),
-			     0))
+	if (__builtin_expect(!hp_code_slot0_is(a, forever), 0))
+		return NULL;
+	struct hp_tcache *tc = hp_tls[0].tc;
+	if (__builtin_expect(tc->epoch != __atomic_load_n(&a->trim_epoch, __ATOMIC_RELAXED), 0))
 		return NULL;
 	struct hp_code_page *p = tc->code_cur[k];
 	if (__builtin_expect(!p, 0))
@@ -85,7 +95,7 @@ static inline __attribute__((always_inline)) void *hp_code_alloc_fast(struct hp_
  * changed): hp_code_free_packed.  Written so that few values are live at
  * once: the common free saves no registers. */
 static inline __attribute__((always_inline)) bool hp_code_free_fast(struct hp_arena *a,
-								    uintptr_t addr)
+								    uintptr_t addr, bool forever)
 {
 	if (__builtin_expect(addr >> HP_BLOCK_SHIFT != hp_code_last.blk, 0))
 		return false;
@@ -94,12 +104,13 @@ static inline __attribute__((always_inline)) bool hp_code_free_fast(struct hp_ar
 	/* The holder alone hands a page out or gives it up, and only a cache
 	 * of the page's arena holds it: when the holder is ours, the page is
 	 * on, @a's, and stays so under us. */
-	struct hp_tcache *tc = hp_tcache_slot0(a);
-	if (__builtin_expect(!tc || __atomic_load_n(&p->holder, __ATOMIC_RELAXED) != tc, 0))
+	if (__builtin_expect(!hp_code_slot0_is(a, forever) ||
+				     __atomic_load_n(&p->holder, __ATOMIC_RELAXED) != hp_tls[0].tc,
+			     0))
 		return false;
 	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
 	unsigned i = hp_code_chunk_of(p, off);
-	if (__builtin_expect(i * p->size != off || !p->inline_store, 0))
+	if (__builtin_expect(i * p->size != off || p->inline_to != a, 0))
 		return false;
 	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
 	uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
@@ -116,15 +127,15 @@ static inline __attribute__((always_inline)) bool hp_code_free_fast(struct hp_ar
  * line, counted in the thread's cache; false: not done (nothing
  * changed): hp_code_write. */
 static inline __attribute__((always_inline)) bool
-hp_code_write_fast(struct hp_arena *a, uintptr_t dst, const void *src, size_t size)
+hp_code_write_fast(struct hp_arena *a, uintptr_t dst, const void *src, size_t size, bool forever)
 {
 	if (__builtin_expect(dst >> HP_BLOCK_SHIFT != hp_code_last.blk || size > 64, 0))
 		return false;
 	struct hp_code_page *p =
 		&hp_code_last.meta->page[(dst >> HP_PAGE_SHIFT) & (HP_BLOCK_PAGES - 1)];
-	struct hp_tcache *tc = hp_tcache_slot0(a);
-	if (__builtin_expect(!tc || !__atomic_load_n(&p->on, __ATOMIC_ACQUIRE) || p->arena != a ||
-				     !p->inline_store,
+	/* inline_to: on, @a's, stored through in line. */
+	if (__builtin_expect(!hp_code_slot0_is(a, forever) ||
+				     __atomic_load_n(&p->inline_to, __ATOMIC_ACQUIRE) != a,
 			     0))
 		return false;
 	unsigned off = (unsigned)(dst & (HP_PAGE_SIZE - 1));
@@ -136,7 +147,7 @@ hp_code_write_fast(struct hp_arena *a, uintptr_t dst, const void *src, size_t si
 	copy_small(p->alias + off, src, size);
 	/* x86 keeps instruction fetch coherent through any alias. */
 	__builtin___clear_cache((char *)dst, (char *)dst + size);
-	hp_code_count(&tc->code_n.writes_alias, 1);
+	hp_code_count(&hp_tls[0].tc->code_n.writes_alias, 1);
 	return true;
 }
 

@@ -219,8 +219,9 @@ struct hp_code_page {
 	uint16_t size;			  /* chunk bytes */
 	uint8_t cls;			  /* size class */
 	bool on;			  /* a code page now (atomic) */
-	bool inline_store;		  /* alias set and the real OS's store hook: the
-					   * fast paths store through it in line */
+	struct hp_arena *inline_to;	  /* arena, while on with an alias that the real
+					   * OS's store hook writes: the fast paths store
+					   * through it in line; else NULL (atomic) */
 	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
 	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
 };
