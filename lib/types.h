@@ -224,7 +224,10 @@ struct hp_code_page {
 					   * through it in line; else NULL (atomic) */
 	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
 	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
+	uint8_t pad[42];		  /* to 256 bytes: no cache line holds two pages'
+					   * state (two holders would write it) */
 };
+_Static_assert(sizeof(struct hp_code_page) == 256, "a code page's state is 4 cache lines");
 
 /* A block's code pages, allocated with the first of them and never freed
  * (code.c: lookups need no RCU section). */
