@@ -38,7 +38,7 @@
 
 #define TLS_SLOTS HP_TLS_SLOTS
 
-__thread struct hp_tls_slot hp_tls[HP_TLS_SLOTS];
+__thread struct hp_thread hp_thread = {.code_last = {UINTPTR_MAX, NULL}};
 static __thread bool tls_keyed __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;

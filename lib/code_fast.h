@@ -22,16 +22,6 @@
 /* The class of an allocation of g granules (g = 1 to 32). */
 extern const uint8_t hp_code_cls_of[33] __attribute__((visibility("hidden")));
 
-/* The thread's last block with code and its state: a block's state, once
- * published, is never freed nor replaced, so this never goes stale.  blk
- * starts as no block's. */
-struct hp_code_last {
-	uintptr_t blk; /* address >> HP_BLOCK_SHIFT */
-	struct hp_code_meta *meta;
-};
-extern __thread struct hp_code_last hp_code_last
-	__attribute__((tls_model("initial-exec"), visibility("hidden")));
-
 /* Is the first of the thread's cache slots @a's (its cache then
  * hp_tls[0].tc, never NULL)?  @forever: @a is never destroyed (the
  * default arena; a constant at the call), so a slot naming it is its own:
