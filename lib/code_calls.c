@@ -21,6 +21,16 @@
 #include "api.h"
 #include "code_fast.h"
 
+/* The fill of a free takes half the stores with AVX: hp_code_free has a
+ * clone for it, chosen once by the dynamic linker (an ifunc: the call
+ * costs the same).  Not under TSan, whose runtime is not up yet when the
+ * resolver runs (it would crash at start-up). */
+#if defined(__SANITIZE_THREAD__)
+#define FILL_CLONES
+#else
+#define FILL_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
 /* An allocation that hp_code_alloc_fast did not serve (or size 0, or
  * whole pages). */
 static __attribute__((noinline)) void *code_alloc_slow(struct hp_arena *a, size_t size)
@@ -82,8 +92,7 @@ void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
 	return arena_ok(a, "hp_code_alloc") ? code_alloc(a, size, false) : NULL;
 }
 
-__attribute__((target_clones("avx2", "default"))) int hp_arena_code_free(struct hp_arena *a,
-									 void *code)
+FILL_CLONES int hp_arena_code_free(struct hp_arena *a, void *code)
 {
 	return arena_ok(a, "hp_code_free") ? code_free(a, code, false) : -1;
 }
@@ -108,9 +117,7 @@ void *hp_code_alloc(size_t size)
 	return code_alloc(&hp_default_arena, size, true);
 }
 
-/* The fill of a free takes half the stores with AVX: a clone for it,
- * chosen once by the dynamic linker (an ifunc: the call costs the same). */
-__attribute__((target_clones("avx2", "default"))) int hp_code_free(void *code)
+FILL_CLONES int hp_code_free(void *code)
 {
 	if (__builtin_expect(!__atomic_load_n(&hp_default_ready, __ATOMIC_ACQUIRE), 0))
 		return code_free_first(code);
