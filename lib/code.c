@@ -107,7 +107,6 @@ static struct hp_code_meta *meta_lookup(uintptr_t addr)
 			       __ATOMIC_ACQUIRE);
 }
 
-
 /* meta_lookup, by arithmetic when @addr is in the thread's last block. */
 static inline __attribute__((always_inline)) struct hp_code_meta *meta_of(uintptr_t addr)
 {

@@ -455,7 +455,7 @@ struct hp_thread {
 };
 extern __thread struct hp_thread hp_thread
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
-#define hp_tls (hp_thread.slot)
+#define hp_tls	     (hp_thread.slot)
 #define hp_code_last (hp_thread.code_last)
 
 /* The calling thread's cache of @a if it is in the first slot, else NULL;
