@@ -20,15 +20,16 @@
 #include <string.h>
 #include <urcu/urcu-bp.h>
 
-#include "internal.h"
+#include "api.h"
+#include "code_fast.h"
 #include "trace.h"
 
-static struct hp_arena default_arena;
+struct hp_arena hp_default_arena;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static int default_err; /* errno for every call when set-up failed */
 /* Set once the default arena is up: its calls then skip pthread_once (a
  * call through the PLT and a load on every hp_code_alloc, hp_write...). */
-static bool default_ready;
+bool hp_default_ready;
 static struct hp_probe probe;
 
 /* HUGEPERM_TRACE=path: the calls of every arena made by hp_arena_create
@@ -176,24 +177,29 @@ static void default_init(void)
 {
 	probe_once();
 	hp_fork_install(&lib_trace);
-	default_err = arena_setup(&default_arena, NULL, true);
+	default_err = arena_setup(&hp_default_arena, NULL, true);
 	if (!default_err)
-		hp_registry_add(&default_arena);
+		hp_registry_add(&hp_default_arena);
 	if (!default_err && hp_opt.stats)
 		atexit(print_stats_at_exit);
-	__atomic_store_n(&default_ready, !default_err, __ATOMIC_RELEASE);
+	__atomic_store_n(&hp_default_ready, !default_err, __ATOMIC_RELEASE);
 }
 
 static struct hp_arena *default_get(void)
 {
-	if (__builtin_expect(__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE), 1))
-		return &default_arena;
+	if (__builtin_expect(__atomic_load_n(&hp_default_ready, __ATOMIC_ACQUIRE), 1))
+		return &hp_default_arena;
 	pthread_once(&default_once, default_init);
 	if (default_err) {
 		errno = default_err;
 		return NULL;
 	}
-	return &default_arena;
+	return &hp_default_arena;
+}
+
+struct hp_arena *hp_default_get(void)
+{
+	return default_get();
 }
 
 /* Bad input: errno, or with HUGEPERM_CHECKED an abort that says why. */
@@ -214,27 +220,18 @@ static int bad(int err, const char *call, const void *ptr, const char *why)
 	return -1;
 }
 
-/* arena_ok's answer for a bad handle: false, errno set. */
-static __attribute__((noinline, cold)) bool arena_bad(struct hp_arena *a, const char *call)
+int hp_api_bad(int err, const char *call, const void *ptr, const char *why)
+{
+	return bad(err, call, ptr, why);
+}
+
+bool hp_api_arena_bad(struct hp_arena *a, const char *call)
 {
 	if (a)
 		bad(EINVAL, call, a, "not a live arena (destroyed?)");
 	else
 		errno = EINVAL;
 	return false;
-}
-
-/*
- * Is @a an arena that can be used?  NULL is EINVAL; so is a destroyed one,
- * as long as its first page, which holds HP_ARENA_DEAD, is kept (bury()):
- * a stale handle then reads DEAD, never unmapped memory or a new arena made
- * at the same address.  Sets errno (or aborts, checked) when not.
- */
-static inline __attribute__((always_inline)) bool arena_ok(struct hp_arena *a, const char *call)
-{
-	if (__builtin_expect(a && __atomic_load_n(&a->magic, __ATOMIC_RELAXED) == HP_ARENA_LIVE, 1))
-		return true;
-	return arena_bad(a, call);
 }
 
 /* Check @prot (with HP_HOME and HP_ZERO bits where @home_ok: an
@@ -250,24 +247,6 @@ static int check_prot(struct hp_arena *a, const char *call, const void *ptr, int
 		return bad(EACCES, call, ptr,
 			   "writable and executable at once without HUGEPERM_ALLOW_RWX");
 	return 0;
-}
-
-/*
- * The end of a public call, the arena lock not held.  Sync mode runs what
- * the call queued.  Deferred mode with no collapse thread has no "later"
- * for a block committed by this call that the kernel did not map huge (an
- * aliased block's shmem pages with shmem_enabled=never; a fragmented
- * machine): it is collapsed here, lock dropped, before the call returns,
- * once per new block.  With the thread, the thread does it.
- */
-static inline __attribute__((always_inline)) void after_call(struct hp_arena *a)
-{
-	if (a->collapse_mode == HP_COLLAPSE_SYNC && __atomic_load_n(&a->nqueued, __ATOMIC_RELAXED))
-		hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
-	else if (a->collapse_mode == HP_COLLAPSE_DEFERRED && !a->collapse_thread &&
-		 __atomic_load_n(&a->nfresh, __ATOMIC_RELAXED))
-		hp_collapse_run(a, HP_RUN_FRESH, 0, NULL);
-	hp_purge_poll(a);
 }
 
 static void *arena_alloc(struct hp_arena *a, size_t size, int prot, bool guarded)
@@ -432,13 +411,11 @@ int hp_arena_discard(struct hp_arena *a, void *ptr, size_t size)
 	return 0;
 }
 
-/* The calls' bodies, shared by hp_X and hp_arena_X without a second trip
- * through the PLT (the packed code's fast paths). */
-static inline __attribute__((always_inline)) int arena_write(struct hp_arena *a, void *dst,
-							     const void *src, size_t size)
+/* hp_write on a live arena, every case but hp_code_write_fast's: out of
+ * line, so that the common write saves no registers. */
+static __attribute__((noinline)) int write_slow(struct hp_arena *a, void *dst, const void *src,
+						size_t size)
 {
-	if (!arena_ok(a, "hp_write"))
-		return -1;
 	if (size == 0)
 		return 0;
 	if (!src)
@@ -463,9 +440,21 @@ static inline __attribute__((always_inline)) int arena_write(struct hp_arena *a,
 	return 0;
 }
 
+/* The calls' bodies, shared by hp_X and hp_arena_X without a second trip
+ * through the PLT (the packed code's fast paths), on a live arena (the
+ * default one always is: it is never destroyed). */
+static inline __attribute__((always_inline)) int
+arena_write(struct hp_arena *a, void *dst, const void *src, size_t size, bool forever)
+{
+	if (__builtin_expect(
+		    size && src && hp_code_write_fast(a, (uintptr_t)dst, src, size, forever), 1))
+		return 0; /* packed code: not traced (nor mapped by the trace), no collapse due */
+	return write_slow(a, dst, src, size);
+}
+
 int hp_arena_write(struct hp_arena *a, void *dst, const void *src, size_t size)
 {
-	return arena_write(a, dst, src, size);
+	return arena_ok(a, "hp_write") ? arena_write(a, dst, src, size, false) : -1;
 }
 
 void *hp_arena_writable(struct hp_arena *a, void *ptr)
@@ -485,52 +474,6 @@ void *hp_arena_writable(struct hp_arena *a, void *ptr)
 	if (err)
 		errno = err;
 	return (void *)w;
-}
-
-static inline __attribute__((always_inline)) void *arena_code_alloc(struct hp_arena *a, size_t size)
-{
-	if (!arena_ok(a, "hp_code_alloc"))
-		return NULL;
-	if (size == 0) {
-		bad(EINVAL, "hp_code_alloc", NULL, "size 0");
-		return NULL;
-	}
-	if (size > HP_CODE_MAX_PACKED) /* whole pages */
-		return arena_alloc(a, size, PROT_READ | PROT_EXEC, false);
-	void *p = hp_code_alloc_packed(a, size);
-	after_call(a);
-	return p;
-}
-
-void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
-{
-	return arena_code_alloc(a, size);
-}
-
-static inline __attribute__((always_inline)) int arena_code_free(struct hp_arena *a, void *code)
-{
-	if (!arena_ok(a, "hp_code_free"))
-		return -1;
-	if (!code)
-		return 0;
-	bool taken;
-	int err = hp_code_free_packed(a, (uintptr_t)code, &taken);
-	if (!taken) /* whole pages, or nothing of ours */
-		return hp_arena_free(a, code);
-	if (err == EINVAL)
-		return bad(EINVAL, "hp_code_free", code,
-			   "not the start of a live code allocation (interior or freed)");
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	after_call(a);
-	return 0;
-}
-
-int hp_arena_code_free(struct hp_arena *a, void *code)
-{
-	return arena_code_free(a, code);
 }
 
 int hp_arena_collapse_pending(struct hp_arena *a)
@@ -653,7 +596,7 @@ static void bury(struct hp_arena *a)
 
 int hp_arena_destroy(struct hp_arena *a)
 {
-	if (!a || a == &default_arena) {
+	if (!a || a == &hp_default_arena) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -725,28 +668,24 @@ int hp_discard(void *ptr, size_t size)
 	return a ? hp_arena_discard(a, ptr, size) : -1;
 }
 
-int hp_write(void *dst, const void *src, size_t size)
+/* hp_write before the default arena is up (it is set up here). */
+static __attribute__((noinline)) int write_first(void *dst, const void *src, size_t size)
 {
 	struct hp_arena *a = default_get();
-	return a ? arena_write(a, dst, src, size) : -1;
+	return a ? arena_write(a, dst, src, size, true) : -1;
+}
+
+int hp_write(void *dst, const void *src, size_t size)
+{
+	if (__builtin_expect(!__atomic_load_n(&hp_default_ready, __ATOMIC_ACQUIRE), 0))
+		return write_first(dst, src, size);
+	return arena_write(&hp_default_arena, dst, src, size, true);
 }
 
 void *hp_writable(void *ptr)
 {
 	struct hp_arena *a = default_get();
 	return a ? hp_arena_writable(a, ptr) : NULL;
-}
-
-void *hp_code_alloc(size_t size)
-{
-	struct hp_arena *a = default_get();
-	return a ? arena_code_alloc(a, size) : NULL;
-}
-
-int hp_code_free(void *code)
-{
-	struct hp_arena *a = default_get();
-	return a ? arena_code_free(a, code) : -1;
 }
 
 int hp_collapse_pending(void)

@@ -38,7 +38,7 @@
 
 #define TLS_SLOTS HP_TLS_SLOTS
 
-__thread struct hp_tls_slot hp_tls[HP_TLS_SLOTS];
+__thread struct hp_thread hp_thread = {.code_last = {UINTPTR_MAX, NULL}};
 static __thread bool tls_keyed __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -148,6 +148,8 @@ static struct hp_tcache *tcache_get(struct hp_arena *a)
 			tcache_free(old, free_slot->tc);
 			hp_registry_unlock(old);
 		}
+		/* Never to be found again, even if no cache replaces it. */
+		memset(free_slot, 0, sizeof(*free_slot));
 	}
 	struct hp_tcache *tc = a->os->meta_alloc(sizeof(*tc));
 	if (!tc)

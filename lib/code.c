@@ -59,8 +59,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "code_store.h"
-#include "internal.h"
+#include "code_fast.h"
 
 /* The code state of each 1 GiB slot: 1 MiB of BSS, touched only where
  * code is. */
@@ -68,10 +67,9 @@ static struct hp_code_slot *code_slots[1UL << HP_MAP_BITS];
 
 static const uint8_t gran[HP_CODE_NCLS] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 21, 32};
 static const uint8_t nchunks[HP_CODE_NCLS] = {63, 32, 21, 16, 12, 10, 9, 8, 6, 5, 4, 3, 2};
-/* The class of an allocation of g granules. */
-static const uint8_t cls_of[33] = {0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,
-				   9,  9,  10, 10, 10, 10, 11, 11, 11, 11, 11,
-				   12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12};
+const uint8_t hp_code_cls_of[33] = {0,	0,  1,	2,  3,	4,  5,	6,  7,	8,  8,
+				    9,	9,  10, 10, 10, 10, 11, 11, 11, 11, 11,
+				    12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12};
 /* Division by a class's size as a multiply: exact for offsets < 4096
  * (the error, off / 2^24, stays under 1 / size). */
 #define INV(g) ((1u << 24) / ((g)*HP_CODE_ALIGN) + 1)
@@ -86,23 +84,11 @@ static inline size_t csize(unsigned k)
 	return (size_t)gran[k] * HP_CODE_ALIGN;
 }
 
-/* The chunk of @p that holds page offset @off. */
-static inline unsigned chunk_of(const struct hp_code_page *p, unsigned off)
-{
-	return (unsigned)(((uint64_t)off * p->inv) >> 24);
-}
-
-static void count(uint64_t *c, uint64_t d)
-{
-	/* Written by one thread only; read by hp_stats_get. */
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + d, __ATOMIC_RELAXED);
-}
-
 /* Counters of the calling thread: its cache's, or (none) the arena's. */
 static void count_in(struct hp_arena *a, struct hp_tcache *tc, size_t field, uint64_t d)
 {
 	if (tc)
-		count((uint64_t *)((char *)&tc->code_n + field), d);
+		hp_code_count((uint64_t *)((char *)&tc->code_n + field), d);
 	else
 		__atomic_fetch_add((uint64_t *)((char *)&a->code_n + field), d, __ATOMIC_RELAXED);
 }
@@ -121,22 +107,15 @@ static struct hp_code_meta *meta_lookup(uintptr_t addr)
 			       __ATOMIC_ACQUIRE);
 }
 
-/* The thread's last block with code and its state: a block's state, once
- * published, is never freed nor replaced, so this never goes stale. */
-static __thread struct {
-	uintptr_t blk; /* address >> HP_BLOCK_SHIFT */
-	struct hp_code_meta *meta;
-} last __attribute__((tls_model("initial-exec")));
-
 /* meta_lookup, by arithmetic when @addr is in the thread's last block. */
 static inline __attribute__((always_inline)) struct hp_code_meta *meta_of(uintptr_t addr)
 {
-	if (__builtin_expect(addr >> HP_BLOCK_SHIFT == last.blk && last.meta, 1))
-		return last.meta;
+	if (__builtin_expect(addr >> HP_BLOCK_SHIFT == hp_code_last.blk, 1))
+		return hp_code_last.meta;
 	struct hp_code_meta *m = meta_lookup(addr);
 	if (m) {
-		last.blk = addr >> HP_BLOCK_SHIFT;
-		last.meta = m;
+		hp_code_last.meta = m;
+		hp_code_last.blk = addr >> HP_BLOCK_SHIFT;
 	}
 	return m;
 }
@@ -288,6 +267,13 @@ static void rescue(struct hp_arena *a, struct hp_tcache *tc, unsigned k)
 	}
 }
 
+/* @p, on, with its alias set: may the fast paths store through it? */
+static void set_inline_to(struct hp_arena *a, struct hp_code_page *p)
+{
+	bool ok = p->alias && a->os->store == hp_os_linux.store;
+	__atomic_store_n(&p->inline_to, ok ? a : NULL, __ATOMIC_RELEASE);
+}
+
 /* Give empty page @p, held by nobody else, back to its block; if that
  * fails (a protection change the kernel refused), it goes on the stack.
  * Lock held. */
@@ -295,6 +281,7 @@ static void give_back(struct hp_arena *a, struct hp_code_page *p)
 {
 	struct hp_block *b = hp_block_of(p->addr);
 	unsigned first = (unsigned)((p->addr - b->base) >> HP_PAGE_SHIFT);
+	__atomic_store_n(&p->inline_to, NULL, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->on, false, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->holder, NULL, __ATOMIC_RELAXED);
 	hp_astate_set(b, first, HP_A_HELD, 1);
@@ -310,6 +297,7 @@ static void give_back(struct hp_arena *a, struct hp_code_page *p)
 	if (hp_pool_free_claimed(a, b, first)) {
 		hp_astate_set(b, first, HP_A_CODE, 1);
 		__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);
+		set_inline_to(a, p);
 		push(a, p);
 	}
 }
@@ -361,6 +349,7 @@ static struct hp_code_page *new_page(struct hp_arena *a, struct hp_tcache *tc, u
 			p->next = p->prev = NULL;
 			__atomic_store_n(&p->holder, tc, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->on, true, __ATOMIC_RELEASE);
+			set_inline_to(a, p);
 		} else {
 			(void)hp_pool_free(a, addr);
 			err = ENOMEM;
@@ -419,23 +408,6 @@ static struct hp_code_page *next_page(struct hp_arena *a, struct hp_tcache *tc, 
  * The calls.
  * ------------------------------------------------------------------- */
 
-/* @tc, the holder of @p, hands out the first of chunks @free (not 0) of
- * its live word @live, for @size bytes of class @k. */
-static inline __attribute__((always_inline)) void *hand_out(struct hp_tcache *tc,
-							    struct hp_code_page *p, unsigned k,
-							    uint64_t live, uint64_t free,
-							    size_t size)
-{
-	unsigned i = (unsigned)__builtin_ctzll(free);
-	p->req[i] = (uint16_t)size;
-	/* Only the holder writes live: plain stores. */
-	__atomic_store_n(&p->live, live | 1ULL << i, __ATOMIC_RELAXED);
-	/* The bytes are allocs[k] * the class size: at stats time. */
-	count(&tc->code_n.allocs[k], 1);
-	count(&tc->code_n.req_in, size);
-	return (void *)(p->addr + i * p->size);
-}
-
 /* hp_code_alloc_packed when @tc has no page of class @k or it looks full:
  * out of line, so that the common path saves no registers. */
 static __attribute__((noinline)) void *alloc_slow(struct hp_arena *a, struct hp_tcache *tc,
@@ -450,7 +422,7 @@ static __attribute__((noinline)) void *alloc_slow(struct hp_arena *a, struct hp_
 			live = collect(p);
 		uint64_t free = ~live & p->full;
 		if (free)
-			return hand_out(tc, p, k, live, free, size);
+			return hp_code_hand_out(tc, p, (unsigned)__builtin_ctzll(free), live, size);
 		/* Full: onto the full list, still held, unless another thread
 		 * freed a chunk meanwhile (then collect it). */
 		uint64_t none = 0;
@@ -465,7 +437,7 @@ static __attribute__((noinline)) void *alloc_slow(struct hp_arena *a, struct hp_
 
 void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
 {
-	unsigned k = cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
+	unsigned k = hp_code_cls_of[(size + HP_CODE_ALIGN - 1) / HP_CODE_ALIGN];
 	struct hp_tcache *tc = hp_tcache_fast(a);
 	if (!tc)
 		return NULL; /* errno from meta_alloc's mmap */
@@ -474,7 +446,7 @@ void *hp_code_alloc_packed(struct hp_arena *a, size_t size)
 		uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
 		uint64_t free = ~live & p->full;
 		if (__builtin_expect(free != 0, 1))
-			return hand_out(tc, p, k, live, free, size);
+			return hp_code_hand_out(tc, p, (unsigned)__builtin_ctzll(free), live, size);
 	}
 	return alloc_slow(a, tc, k, size);
 }
@@ -500,7 +472,7 @@ static inline __attribute__((always_inline)) int store(struct hp_arena *a,
 	if (__builtin_expect(!p->alias, 0))
 		return store_slow(a, addr, src, size);
 	uintptr_t to = p->alias + (addr & (HP_PAGE_SIZE - 1));
-	if (__builtin_expect(a->os->store != hp_os_linux.store, 0))
+	if (__builtin_expect(!p->inline_to, 0))
 		a->os->store(to, src, HP_TRAP_BYTE, size);
 	else if (src && size <= 64)
 		copy_small(to, src, size);
@@ -509,16 +481,6 @@ static inline __attribute__((always_inline)) int store(struct hp_arena *a,
 	else
 		fill_traps(to, size);
 	return 0;
-}
-
-/* The holder @tc of @p has filled chunk @i with traps: it is free in
- * @p's live word, now @live, and counted. */
-static inline __attribute__((always_inline)) void
-took_back(struct hp_tcache *tc, struct hp_code_page *p, unsigned i, uint64_t live)
-{
-	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
-	count(&tc->code_n.frees[p->cls], 1);
-	count(&tc->code_n.req_out, p->req[i]);
 }
 
 /* A free of chunk @i of @p by its holder: plain stores.  0 or errno. */
@@ -534,7 +496,7 @@ static __attribute__((noinline)) int free_mine(struct hp_arena *a, struct hp_tca
 	if (err)
 		return err;
 	live &= ~bit;
-	took_back(tc, p, i, live);
+	__atomic_store_n(&p->live, live, __ATOMIC_RELAXED);
 	if (__builtin_expect(x & HP_CODE_FULL, 0)) { /* room again */
 		live = unfull(tc, p);
 		x = 0;
@@ -550,18 +512,15 @@ static __attribute__((noinline)) int free_mine(struct hp_arena *a, struct hp_tca
 	return 0;
 }
 
-/* A free of chunk @i of @p by a thread that does not hold it (@tc may be
- * NULL: no cache): the chunk goes into xfree, for the holder to collect.
- * 0 or errno. */
-static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_page *p, unsigned i,
-		      uintptr_t addr)
+/* A free of chunk @i of @p by a thread that does not hold it: the chunk
+ * goes into xfree, for the holder to collect.  0 or errno. */
+static int free_other(struct hp_arena *a, struct hp_code_page *p, unsigned i, uintptr_t addr)
 {
 	unsigned k = p->cls;
 	uint64_t bit = 1ULL << i;
 	uint64_t old = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
 	if (!(__atomic_load_n(&p->live, __ATOMIC_ACQUIRE) & ~old & bit))
 		return EINVAL;
-	uint64_t req = p->req[i];
 	/* The trap bytes go in before the chunk can be handed out again. */
 	int err = store(a, p, addr, NULL, p->size);
 	if (err)
@@ -573,8 +532,6 @@ static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_p
 		new = old | bit;
 	} while (!__atomic_compare_exchange_n(&p->xfree, &old, new, true, __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
-	COUNT(a, tc, frees[k], 1);
-	COUNT(a, tc, req_out, req);
 	if (old & HP_CODE_FULL) {
 		/* Its holder looks at its full list when it needs a page. */
 		__atomic_fetch_add(&a->code_xfull[k], 1, __ATOMIC_RELAXED);
@@ -588,51 +545,21 @@ static int free_other(struct hp_arena *a, struct hp_tcache *tc, struct hp_code_p
 	return 0;
 }
 
-/* hp_code_free_packed, every case. */
-static __attribute__((noinline)) int free_any(struct hp_arena *a, uintptr_t addr, bool *taken)
+/* Every case of a free (the common one is hp_code_free_fast's). */
+int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 {
 	struct hp_code_page *p = page_of(a, addr);
 	*taken = p != NULL;
 	if (!p)
 		return 0;
 	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
-	unsigned i = chunk_of(p, off);
+	unsigned i = hp_code_chunk_of(p, off);
 	if (i * p->size != off || !(p->full >> i & 1))
-		return EINVAL;			   /* interior, or past the last chunk */
-	struct hp_tcache *tc = hp_tcache_slot0(a); /* NULL: count in the arena */
+		return EINVAL; /* interior, or past the last chunk */
+	struct hp_tcache *tc = hp_tcache_slot0(a);
 	if (tc && __atomic_load_n(&p->holder, __ATOMIC_RELAXED) == tc)
 		return free_mine(a, tc, p, i, addr);
-	return free_other(a, tc, p, i, addr);
-}
-
-/* The common free in line, every other case to free_any (a tail call: the
- * common path saves no registers): a live chunk of a page in the thread's
- * last block that the thread holds, with other chunks live, not on the
- * full list, with a real alias. */
-int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
-{
-	struct hp_tcache *tc = hp_tcache_slot0(a);
-	if (__builtin_expect(!tc || addr >> HP_BLOCK_SHIFT != last.blk || !last.meta, 0))
-		return free_any(a, addr, taken);
-	struct hp_code_page *p = &last.meta->page[(addr >> HP_PAGE_SHIFT) & (HP_BLOCK_PAGES - 1)];
-	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
-	unsigned i = chunk_of(p, off);
-	uint64_t bit = 1ULL << (i & 63), live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
-	/* The holder alone hands a page out or gives it up: when it is us, on
-	 * and arena cannot change under us. */
-	if (__builtin_expect(__atomic_load_n(&p->holder, __ATOMIC_RELAXED) != tc || p->arena != a ||
-				     i * p->size != off,
-			     0))
-		return free_any(a, addr, taken);
-	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
-	if (__builtin_expect(!(live & ~x & bit) || !(live & ~x & ~bit) || (x & HP_CODE_FULL) ||
-				     !p->alias || a->os->store != hp_os_linux.store,
-			     0))
-		return free_any(a, addr, taken);
-	*taken = true;
-	fill_traps(p->alias + off, p->size);
-	took_back(tc, p, i, live & ~bit);
-	return 0;
+	return free_other(a, p, i, addr);
 }
 
 /* The live chunk of @p that holds @addr: its start in *start; false if
@@ -640,7 +567,7 @@ int hp_code_free_packed(struct hp_arena *a, uintptr_t addr, bool *taken)
 static inline __attribute__((always_inline)) bool live_chunk(const struct hp_code_page *p,
 							     uintptr_t addr, uintptr_t *start)
 {
-	unsigned i = chunk_of(p, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
+	unsigned i = hp_code_chunk_of(p, (unsigned)(addr & (HP_PAGE_SIZE - 1)));
 	if (!(in_use(p) & p->full & (1ULL << i)))
 		return false;
 	*start = p->addr + i * p->size;
@@ -740,21 +667,30 @@ void hp_code_stats(struct hp_arena *a, struct hp_stats *st)
 	for (struct hp_tcache *tc = a->tcaches; tc; tc = tc->next)
 		for (size_t i = 0; i < nwords; i++)
 			s[i] += __atomic_load_n((uint64_t *)&tc->code_n + i, __ATOMIC_RELAXED);
-	st->code_allocs = st->code_frees = st->code_bytes = 0;
-	for (unsigned k = 0; k < HP_CODE_NCLS; k++) {
-		st->code_allocs += sum.allocs[k];
-		st->code_frees += sum.frees[k];
-		st->code_bytes += (sum.allocs[k] - sum.frees[k]) * csize(k);
-	}
-	st->code_lost_bytes = st->code_bytes - (sum.req_in - sum.req_out);
-	st->writes_alias += sum.writes_alias;
-	st->code_pages = 0;
+	/* What is in use, from the pages: the chunks handed out and not
+	 * freed, and the bytes asked for in each. */
+	uint64_t chunks = 0, req = 0;
+	st->code_pages = st->code_bytes = 0;
 	for (struct hp_chunk *c = a->chunks; c; c = c->next)
 		for (unsigned i = c->lo; i < c->hi; i++) {
 			const struct hp_code_meta *m = meta_lookup(c->blocks[i].base);
-			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
-				st->code_pages += m->page[p].on && m->page[p].arena == a;
+			for (unsigned k = 0; m && k < HP_BLOCK_PAGES; k++) {
+				const struct hp_code_page *p = &m->page[k];
+				if (!__atomic_load_n(&p->on, __ATOMIC_ACQUIRE) || p->arena != a)
+					continue;
+				st->code_pages++;
+				uint64_t used = in_use(p) & p->full;
+				chunks += (uint64_t)__builtin_popcountll(used);
+				st->code_bytes += (uint64_t)__builtin_popcountll(used) * p->size;
+				for (; used; used &= used - 1)
+					req += __atomic_load_n(&p->req[__builtin_ctzll(used)],
+							       __ATOMIC_RELAXED);
+			}
 		}
+	st->code_allocs = sum.allocs;
+	st->code_frees = sum.allocs - chunks;
+	st->code_lost_bytes = st->code_bytes - req;
+	st->writes_alias += sum.writes_alias;
 }
 
 void hp_code_forget(struct hp_arena *a)
@@ -764,7 +700,12 @@ void hp_code_forget(struct hp_arena *a)
 			struct hp_code_meta *m = meta_lookup(c->blocks[i].base);
 			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
 				if (m->page[p].arena == a) {
+					__atomic_store_n(&m->page[p].inline_to, NULL,
+							 __ATOMIC_RELAXED);
 					__atomic_store_n(&m->page[p].on, false, __ATOMIC_RELEASE);
+					/* No cache of another arena ever matches. */
+					__atomic_store_n(&m->page[p].holder, NULL,
+							 __ATOMIC_RELAXED);
 					m->page[p].arena = NULL;
 				}
 		}
@@ -777,8 +718,10 @@ void hp_code_fork_child(struct hp_arena *a)
 			struct hp_block *b = &c->blocks[i];
 			struct hp_code_meta *m = meta_lookup(b->base);
 			for (unsigned p = 0; m && p < HP_BLOCK_PAGES; p++)
-				if (m->page[p].on && m->page[p].arena == a)
-					m->page[p].alias =
-						b->aliased ? hp_alias_of(b, m->page[p].addr) : 0;
+				if (m->page[p].on && m->page[p].arena == a) {
+					struct hp_code_page *cp = &m->page[p];
+					cp->alias = b->aliased ? hp_alias_of(b, cp->addr) : 0;
+					set_inline_to(a, cp);
+				}
 		}
 }

@@ -440,8 +440,23 @@ struct hp_tls_slot {
 	uint64_t id;
 	struct hp_tcache *tc;
 };
-extern __thread struct hp_tls_slot hp_tls[HP_TLS_SLOTS]
+/* The thread's last block with packed code and its state (code.c): a
+ * block's state, once published, is never freed nor replaced, so this
+ * never goes stale.  blk starts as no block's. */
+struct hp_code_last {
+	uintptr_t blk; /* address >> HP_BLOCK_SHIFT */
+	struct hp_code_meta *meta;
+};
+/* The thread's state, one object: a fast path finds all of it from one
+ * load of its thread-pointer offset. */
+struct hp_thread {
+	struct hp_tls_slot slot[HP_TLS_SLOTS];
+	struct hp_code_last code_last;
+};
+extern __thread struct hp_thread hp_thread
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
+#define hp_tls	     (hp_thread.slot)
+#define hp_code_last (hp_thread.code_last)
 
 /* The calling thread's cache of @a if it is in the first slot, else NULL;
  * without the trim-epoch check (the packed code's frees and writes, which

@@ -202,8 +202,8 @@ struct hp_block {
 struct hp_tcache;
 
 /* One 4 KiB page of packed code: chunks of one size class.  What the
- * fast paths read is in its first 64 bytes, the class's figures among it
- * (no table lookups through cls). */
+ * fast paths (code_fast.h) read is in its first 64 bytes, the class's
+ * figures among it (no table lookups through cls), but for req. */
 struct hp_code_page {
 	uint64_t live;			  /* chunk i handed out, as its holder sees it:
 					   * written by the holder only (atomic) */
@@ -211,7 +211,9 @@ struct hp_code_page {
 					   * taken off live (atomic); HP_CODE_FULL */
 	uintptr_t addr;			  /* the page */
 	uintptr_t alias;		  /* its writable alias; 0: none (private block) */
-	struct hp_arena *arena;		  /* owner, while on */
+	struct hp_arena *inline_to;	  /* arena, while on with an alias that the real
+					   * OS's store hook writes: the fast paths store
+					   * through it in line; else NULL (atomic) */
 	struct hp_tcache *holder;	  /* the cache allocating from it (atomic); NULL:
 					   * on the arena's stack */
 	uint64_t full;			  /* live when every chunk is handed out */
@@ -219,9 +221,13 @@ struct hp_code_page {
 	uint16_t size;			  /* chunk bytes */
 	uint8_t cls;			  /* size class */
 	bool on;			  /* a code page now (atomic) */
+	struct hp_arena *arena;		  /* owner, while on */
 	struct hp_code_page *next, *prev; /* the holder's list, or (next) the arena's stack */
 	uint16_t req[63];		  /* requested bytes of live chunk i (statistics) */
+	uint8_t pad[42];		  /* to 256 bytes: no cache line holds two pages'
+					   * state (two holders would write it) */
 };
+_Static_assert(sizeof(struct hp_code_page) == 256, "a code page's state is 4 cache lines");
 
 /* A block's code pages, allocated with the first of them and never freed
  * (code.c: lookups need no RCU section). */
@@ -237,10 +243,9 @@ struct hp_code_slot {
 /* Code counters: per cache (written by its owner), and the arena's for
  * caches gone and calls without one (atomic). */
 struct hp_code_counts {
-	uint64_t allocs[HP_CODE_NCLS]; /* packed code allocations, by class */
-	uint64_t frees[HP_CODE_NCLS];  /* ... and frees */
-	uint64_t req_in, req_out;      /* requested bytes allocated, freed */
-	uint64_t writes_alias;	       /* hp_write into code through an alias */
+	uint64_t allocs;       /* packed code allocations (frees, bytes in use
+				* and lost: from the pages, at stats time) */
+	uint64_t writes_alias; /* hp_write into code through an alias */
 };
 
 /* ---------------------------------------------------------------------
