@@ -21,6 +21,13 @@
  *   mmap_touch  mapped, every page written, unmapped: what a program pays
  *               for fresh memory (the served mmap zeroes it up front, the
  *               plain one takes a page fault and a page clear a page).
+ *   flip_fixed  Ruby's YJIT writing code: a page of its 256 MiB
+ *               MAP_FIXED_NOREPLACE RX range made RW, written, and the
+ *               128 MiB half that holds it made RX again, the page in the
+ *               first and in the second half by turns (a flip pair is 2
+ *               calls).  Served: a fixed range (HUGEPERM_PRELOAD_SERVE
+ *               must list `fixed`, the default), the page flipped exactly
+ *               in its block; plain, the kernel's range.
  *
  * Usage: LD_PRELOAD=.../libhugeperm-preload.so preload_calls [ROUNDS [CASE]]
  * (`make bench-preload` runs it); CASE: only that case and its peers (for
@@ -103,6 +110,54 @@ static void *huge_region(void)
 	madvise(b, 2 * MB, MADV_HUGEPAGE);
 	memset(b, 1, 2 * MB);
 	return b;
+}
+
+/* A 256 MiB PROT_READ|PROT_EXEC range at an address of our own, with
+ * MAP_FIXED_NOREPLACE as YJIT asks for it (not 2 MiB aligned: YJIT's
+ * starts where its binary puts it), through the hook (@hooked: served, a
+ * fixed range) or not; its two halves' first blocks written, as YJIT fills
+ * its range with traps before it writes code there. */
+#define FIXED_LEN (256 * MB)
+static char *fixed_range(bool hooked)
+{
+	char *probe = k_mmap(NULL, FIXED_LEN + 4 * MB, PROT_NONE, ANON | MAP_NORESERVE);
+	if (probe == MAP_FAILED)
+		die("no room for a 256 MiB range");
+	syscall(SYS_munmap, probe, FIXED_LEN + 4 * MB);
+	char *at = (char *)((((uintptr_t)probe + 2 * MB - 1) & ~(2 * MB - 1)) + 0x6c000);
+	int flags = ANON | MAP_FIXED_NOREPLACE;
+	char *r = hooked ? mmap(at, FIXED_LEN, RX, flags, -1, 0) : k_mmap(at, FIXED_LEN, RX, flags);
+	if (r != at)
+		die("the 256 MiB MAP_FIXED_NOREPLACE range was not mapped at its address");
+	if (hooked && !owns(r, 1))
+		die("the fixed range was not served (HUGEPERM_PRELOAD_SERVE without `fixed`?)");
+	for (size_t half = 0; half < FIXED_LEN; half += FIXED_LEN / 2) {
+		if ((hooked ? mprotect(r + half, 4 * MB, RW)
+			    : syscall(SYS_mprotect, r + half, 4 * MB, RW)) != 0)
+			die("mprotect of the fixed range");
+		memset(r + half, 0xcc, 4 * MB);
+	}
+	if ((hooked ? mprotect(r, FIXED_LEN, RX) : syscall(SYS_mprotect, r, FIXED_LEN, RX)) != 0)
+		die("mprotect of the fixed range");
+	return r;
+}
+
+/* ns per call of YJIT's flip pair: page @k of a half made RW, written,
+ * the half made RX. */
+static double fixed_batch(char *r, int k, bool hooked)
+{
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < BATCH / 2; i++) {
+		char *half = r + (size_t)(i & 1) * (FIXED_LEN / 2);
+		char *page = half + (size_t)((k * BATCH / 2 + i) % 512) * 4096;
+		if (hooked ? mprotect(page, 4096, RW) : syscall(SYS_mprotect, page, 4096, RW))
+			die("mprotect of a page of the fixed range");
+		page[100] = (char)0xc3;
+		if (hooked ? mprotect(half, FIXED_LEN / 2, RX)
+			   : syscall(SYS_mprotect, half, FIXED_LEN / 2, RX))
+			die("mprotect of a half of the fixed range");
+	}
+	return (double)(now_ns() - t0) / BATCH;
 }
 
 /* ns per call of @n calls of a flip pair (2 calls each). */
@@ -226,6 +281,20 @@ int main(int argc, char **argv)
 	}
 	if (want(only, "flip_sub"))
 		report("flip_sub", s, p, rounds, NULL);
+
+	if (want(only, "flip_fixed")) {
+		char *sf = fixed_range(true), *pf = fixed_range(false);
+		for (int r = 0; r < rounds; r++) {
+			if (r % 2) {
+				s[r] = fixed_batch(sf, r, true);
+				p[r] = fixed_batch(pf, r, false);
+			} else {
+				p[r] = fixed_batch(pf, r, false);
+				s[r] = fixed_batch(sf, r, true);
+			}
+		}
+		report("flip_fixed", s, p, rounds, NULL);
+	}
 
 	static const char *const names[] = {"mmap", "munmap", "mmap_touch"};
 	for (int what = MAP_ONLY; what <= MAP_TOUCH; what++) {

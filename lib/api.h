@@ -43,7 +43,11 @@ static inline __attribute__((always_inline)) bool arena_ok(struct hp_arena *a, c
  */
 static inline __attribute__((always_inline)) void after_call(struct hp_arena *a)
 {
-	if (a->collapse_mode == HP_COLLAPSE_SYNC && __atomic_load_n(&a->nqueued, __ATOMIC_RELAXED))
+	/* A quiet arena whose collapse thread runs leaves every collapse to it
+	 * (collapse.c): YJIT's blocks wait queued for quiet through thousands
+	 * of flips, and a queue walk per call would find nothing due. */
+	if (a->collapse_mode == HP_COLLAPSE_SYNC &&
+	    __atomic_load_n(&a->nqueued, __ATOMIC_RELAXED) && !hp_collapse_threaded(a))
 		hp_collapse_run(a, HP_RUN_NOW, 0, NULL);
 	else if (a->collapse_mode == HP_COLLAPSE_DEFERRED && !a->collapse_thread &&
 		 __atomic_load_n(&a->nfresh, __ATOMIC_RELAXED))

@@ -55,6 +55,12 @@
  * above.  Its pages stay in use and not huge meanwhile, and count so in
  * the coverage: what is not code (the traps) stays on small pages.
  *
+ * Once a quiet arena's thread runs (its first flap), it makes every
+ * collapse of the arena, in sync mode too (hp_collapse_threaded): the
+ * calls no longer walk the queue, where flapping blocks wait, and the
+ * program's thread no longer waits for a MADV_COLLAPSE (1-4 ms each for
+ * YJIT's blocks on a VM, with a fresh huge page to fault in).
+ *
  * The delay, rate and retries are the arena's settings (hp_arena_init),
  * and every time here is the OS layer's now_ns: the thread sleeps on the
  * clock its deadlines use (os->cond_wait_until), so a fake clock drives
@@ -173,7 +179,7 @@ static void thread_wake(struct hp_arena *a, bool parked_only)
 		hp_background_sigset(&all);
 		pthread_attr_setsigmask_np(&attr, &all);
 		if (pthread_create(&a->thread, &attr, collapse_thread, a) == 0)
-			a->thread_running = true;
+			__atomic_store_n(&a->thread_running, true, __ATOMIC_RELAXED);
 		pthread_attr_destroy(&attr);
 	}
 	if (!parked_only || a->thread_parked)
@@ -189,8 +195,8 @@ void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 	 * hp_collapse_pending(), as every block). */
 	if (a->collapse_mode == HP_COLLAPSE_DEFERRED && a->collapse_thread)
 		thread_wake(a, false);
-	else if (a->collapse_mode == HP_COLLAPSE_SYNC && b->nflaps)
-		thread_wake(a, true);
+	else if (a->collapse_mode == HP_COLLAPSE_SYNC && (b->nflaps || hp_collapse_threaded(a)))
+		thread_wake(a, b->nflaps != 0);
 }
 
 void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b)
@@ -420,5 +426,5 @@ void hp_collapse_thread_stop(struct hp_arena *a)
 	pthread_mutex_unlock(&a->lock);
 	if (running)
 		pthread_join(a->thread, NULL);
-	a->thread_running = false;
+	__atomic_store_n(&a->thread_running, false, __ATOMIC_RELAXED);
 }

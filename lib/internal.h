@@ -195,6 +195,12 @@ void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b);
 void hp_collapse_warm(struct hp_arena *a, struct hp_block *b);
 /* Is @b flapping and waiting for its quiet period to end?  Lock held. */
 bool hp_collapse_quiet(const struct hp_arena *a, const struct hp_block *b);
+/* Does @a's collapse thread make all its collapses (a quiet arena whose
+ * thread runs, sync mode too)?  Any thread, no lock needed. */
+static inline bool hp_collapse_threaded(const struct hp_arena *a)
+{
+	return a->collapse_quiet && __atomic_load_n(&a->thread_running, __ATOMIC_RELAXED);
+}
 /* Fresh THP block @b is populated and uniform: set b->huge from the
  * kernel's page tables (PAGEMAP_SCAN, a few microseconds), and queue a
  * collapse if it is not huge or the kernel cannot say.  Never calls

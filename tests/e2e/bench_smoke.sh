@@ -3,7 +3,8 @@
 # few fast cases through the Google Benchmark shim, writes JSON, and
 # report.py turns it into a summary with its targets table and plots.
 # bench/preload_calls (make bench-preload) runs a few rounds under the
-# preload and prints its cases.  Timings are not checked here: performance
+# preload (fixed ranges served, for its flip_fixed case) and prints its
+# cases.  Timings are not checked here: performance
 # claims live in make bench and make bench-preload.
 set -u
 out=$(mktemp -d)
@@ -33,14 +34,15 @@ case "${HP_LDFLAGS:-}" in *sanitize*)
 	echo "ok 5 # SKIP the preload runs in the plain build"
 	exit 0 ;;
 esac
-if LD_PRELOAD=$lib ./bench/preload_calls 4 >"$out/calls.log" 2>&1; then
+if LD_PRELOAD=$lib HUGEPERM_PRELOAD_SERVE=exec,areas,reservations,fixed \
+	./bench/preload_calls 4 >"$out/calls.log" 2>&1; then
 	echo "ok 4 - bench/preload_calls runs under the preload"
 else
 	echo "not ok 4 - bench/preload_calls runs under the preload"; sed 's/^/# /' "$out/calls.log"
 fi
 cases=$(awk '$1 == "case" && $3 == "served_ns" && $5 == "plain_ns" && $7 == "ratio" { print $2 }' \
 	"$out/calls.log" | tr '\n' ' ')
-if [ "$cases" = "flip_whole flip_sub mmap munmap mmap_touch " ] &&
+if [ "$cases" = "flip_whole flip_sub flip_fixed mmap munmap mmap_touch " ] &&
 	grep -q "^# huge-mapped pages of the 2 MiB blocks flipped: served 512," "$out/calls.log"; then
 	echo "ok 5 - it times every case against the plain call, on a huge-mapped served block"
 else

@@ -81,6 +81,26 @@ static void quiet(void)
 	fake.now_ns += 10 * MS; /* a flap, and hp_collapse_pending does not wait */
 	ok(!flip_page(a, p) && hp_arena_collapse_pending(a) == 1 && b->huge,
 	   "quiet: hp_collapse_pending collapses a held block at once");
+
+	/* Once the arena's thread runs, it makes every collapse: a call that
+	 * leaves a block uniform (not a flap: 2 s after the last collapse)
+	 * neither collapses it nor walks the queue; without the thread, the
+	 * call collapses it, as sync mode says.  (thread_running is set by
+	 * hand; thread_stop keeps a real one from starting.) */
+	fake.now_ns += 2000 * MS;
+	int calls = fake.collapse_calls;
+	a->thread_running = true;
+	ok(hp_arena_protect(a, p, 4096, RW) == 0 && hp_arena_protect(a, p, 4096, RX) == 0 &&
+		   b->nflaps == 0 && b->queued && !b->huge && fake.collapse_calls == calls,
+	   "quiet, the thread running: a call that makes a block uniform leaves its "
+	   "collapse to the thread");
+	is(hp_collapse_run(a, HP_RUN_NOW, 0, NULL), 1, "quiet: ... which makes it");
+	a->thread_running = false;
+	fake.now_ns += 2000 * MS;
+	calls = fake.collapse_calls;
+	ok(hp_arena_protect(a, p, 4096, RW) == 0 && hp_arena_protect(a, p, 4096, RX) == 0 &&
+		   b->huge && !b->queued && fake.collapse_calls == calls + 1,
+	   "quiet, no thread: the call collapses the block itself (sync)");
 	fake_arena_free(a);
 
 	/* Without the flag: every flip is a split and a collapse, as before. */
