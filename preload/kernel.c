@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -122,6 +123,41 @@ long k_pread(int fd, void *buf, size_t len, off_t off)
 int k_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);
+}
+
+int k_fstat(int fd, struct stat *buf)
+{
+	return (int)syscall(SYS_fstat, fd, buf);
+}
+
+int k_fcntl(int fd, int cmd, long arg)
+{
+	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+long k_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	return syscall(SYS_pwrite64, fd, buf, len, off);
+}
+
+int k_ftruncate(int fd, off_t len)
+{
+	return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+int k_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return (int)syscall(SYS_fallocate, fd, mode, off, len);
+}
+
+int k_memfd_create(const char *name, unsigned flags)
+{
+	return (int)syscall(SYS_memfd_create, name, flags);
+}
+
+long k_getdents64(int fd, void *buf, size_t len)
+{
+	return syscall(SYS_getdents64, fd, buf, len);
 }
 
 int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
