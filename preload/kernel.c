@@ -145,6 +145,11 @@ int k_ftruncate(int fd, off_t len)
 	return (int)syscall(SYS_ftruncate, fd, len);
 }
 
+off_t k_lseek(int fd, off_t off, int whence)
+{
+	return (off_t)syscall(SYS_lseek, fd, off, whence);
+}
+
 int k_fallocate(int fd, int mode, off_t off, off_t len)
 {
 	return (int)syscall(SYS_fallocate, fd, mode, off, len);

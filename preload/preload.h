@@ -17,6 +17,7 @@
  *   shared_pack.c small shared code files (sljit's chunks) packed into
  *                 windows of the preload's file; shared.c hands them over
  *                 and its collapser collapses the windows
+ *   shared_adopt.c may such a file be adopted: its fds and views
  *   fixed.c       code ranges at the program's address (MAP_FIXED_NOREPLACE),
  *                 and MAP_32BIT mappings in the low 2 GiB
  *   hooks.c       the entry points: mmap, munmap, mprotect, madvise, mremap
@@ -74,6 +75,7 @@ int k_fstat(int fd, struct stat *buf);
 int k_fcntl(int fd, int cmd, long arg);
 long k_pwrite(int fd, const void *buf, size_t len, off_t off);
 int k_ftruncate(int fd, off_t len);
+off_t k_lseek(int fd, off_t off, int whence);
 int k_fallocate(int fd, int mode, off_t off, off_t len);
 int k_memfd_create(const char *name, unsigned flags);
 long k_getdents64(int fd, void *buf, size_t len);
@@ -341,6 +343,8 @@ void shared_protected(const void *addr, size_t len, int prot);
 void *shared_map_skewed(size_t len, int prot, int flags, int fd, off_t off, uintptr_t skew);
 /* Start the collapser thread if it does not run yet (takes the shared lock). */
 void shared_start_collapser(void);
+/* Has a library been loaded whose calls bypass the hooks (RTLD_DEEPBIND)? */
+bool shared_bypassed(void);
 
 /* ---- shared_pack.c ---------------------------------------------------- */
 
@@ -362,6 +366,27 @@ void shared_pack_changed(const void *addr, size_t len);
 void shared_pack_moving(const void *addr, size_t len);
 /* The collapser's pass over the windows: true if it found work. */
 bool shared_pack_pass(void);
+/* Does [start, end) meet a window?  Under shared_pack.c's lock. */
+bool shared_pack_in_window(uintptr_t start, uintptr_t end);
+
+/* ---- shared_adopt.c --------------------------------------------------- */
+
+/* Set the view table up for fork (before shared_pack.c's handlers). */
+void shared_views_ready(void);
+/* The program mapped @len bytes of @fd at @addr, MAP_SHARED, from @off: a
+ * view to know of if the file is on tmpfs. */
+void shared_views_note(int fd, const void *addr, size_t len, off_t off);
+/* [start, end) was unmapped or mapped over: the views there are gone. */
+void shared_views_gone(uintptr_t start, uintptr_t end);
+/* [start, end) is moved by mremap: its files are never adopted. */
+void shared_views_moved(uintptr_t start, uintptr_t end);
+/* The file (dev, ino) was adopted: its views are the preload's now. */
+void shared_views_forget(dev_t dev, ino_t ino);
+/* May the file behind @fd (about to be closed), whose RX view is the slot
+ * [rx, rx+len), be adopted: nothing but that view and one other (its
+ * address and protection left in *rw, *rw_prot) can reach it? */
+bool shared_adopt_check(int fd, dev_t dev, ino_t ino, uintptr_t rx, size_t len, uintptr_t *rw,
+			int *rw_prot);
 /* ---- fixed.c ----------------------------------------------------------- */
 
 /* A MAP_FIXED_NOREPLACE request the preload may serve at its address. */

@@ -257,7 +257,22 @@ void shared_start_collapser(void)
 	shared_unlock();
 }
 
+bool shared_bypassed(void)
+{
+	return __atomic_load_n(&shared.watch_maps, __ATOMIC_RELAXED);
+}
+
+static void *shared_map(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
 void *shared_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = shared_map(addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED && !(flags & MAP_ANONYMOUS))
+		shared_views_note(fd, p, len, off); /* shared_adopt.c */
+	return p;
+}
+
+static void *shared_map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	bool anon = flags & MAP_ANONYMOUS;
 	bool placed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
@@ -298,6 +313,7 @@ void *shared_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 
 void shared_unmapped(const void *addr, size_t len)
 {
+	shared_views_gone((uintptr_t)addr, (uintptr_t)addr + len);
 	shared_pack_changed(addr, len);
 	if (!__atomic_load_n(&shared.n, __ATOMIC_ACQUIRE) || in_hook)
 		return;

@@ -73,15 +73,6 @@
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 1U
 #endif
-#ifndef F_GET_SEALS
-#define F_GET_SEALS 1034
-#endif
-#ifndef F_SEAL_WRITE
-#define F_SEAL_WRITE 0x0008
-#endif
-#ifndef F_SEAL_FUTURE_WRITE
-#define F_SEAL_FUTURE_WRITE 0x0010
-#endif
 #define TMPFS_MAGIC_ 0x01021994
 
 #define WIN_PAGES   (BLOCK / PAGE)
@@ -89,7 +80,6 @@
 #define MAX_WINDOWS 128	 /* 256 MiB of packed chunks */
 #define MAX_SLOTS   4096 /* chunks packed at once */
 #define MAX_PEND    32	 /* chunks whose fd is still open */
-#define MAPS_BUF    (256 << 10)
 
 enum slot_state {
 	S_NONE, /* the entry is free */
@@ -119,6 +109,8 @@ struct window {
 	uint64_t prog[WIN_WORDS]; /* pages the program holds mapped (its RX views) */
 	short slot_of[WIN_PAGES]; /* the slot each used page belongs to, -1 none */
 	unsigned gen;		  /* changes made to it (a collapse that raced one is retried) */
+	unsigned seen;		  /* gen at the collapser's last pass */
+	unsigned waited;	  /* passes it was wanted but still changing */
 	bool want;		  /* to collapse: changed since the last collapse */
 	bool broken;		  /* a hole or a foreign mapping in it: no collapse */
 };
@@ -379,6 +371,7 @@ void *shared_pack_mmap(size_t len, int prot, int flags, int fd)
 	if (!len || len % PAGE || len >= BLOCK || k_fstatfs(fd, &sf) || sf.f_type != TMPFS_MAGIC_ ||
 	    k_fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size != (off_t)len)
 		return MAP_FAILED;
+	shared_views_ready(); /* its fork handlers before these */
 	pk_lock();
 	if (!pk.atfork && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
 		pk.atfork = true;
@@ -427,6 +420,14 @@ void *shared_pack_mmap(size_t len, int prot, int flags, int fd)
 	return p;
 }
 
+bool shared_pack_in_window(uintptr_t start, uintptr_t end)
+{
+	for (int i = 0; i < pk.nwin; i++)
+		if (start < pk.w[i].start + BLOCK && pk.w[i].start < end)
+			return true;
+	return false;
+}
+
 bool shared_pack_meets(const void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr;
@@ -437,79 +438,26 @@ bool shared_pack_meets(const void *addr, size_t len)
 
 /* ---- adoption, at close() --------------------------------------------- */
 
-/* Does another fd of this process lead to the file (dev, ino)? */
-static bool other_fd(int fd, dev_t dev, ino_t ino)
+/* Copy what the program's file @fd holds into the slot's pages of the
+ * window's file @to (at @off): its data, found with SEEK_DATA (sljit has
+ * written a header or two, its code comes later); the holes read zero
+ * there already (a window's free pages are zero).  Read through the slot,
+ * which maps the program's file.  false on failure. */
+static bool copy_data(int fd, const struct slot *s, int to, off_t off)
 {
-	static char buf[4096];
-	int dir = k_open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0)
-		return true; /* cannot tell: as if there were */
-	bool found = false;
-	for (long n; !found && (n = k_getdents64(dir, buf, sizeof(buf))) > 0;)
-		for (long at = 0; at < n && !found;) {
-			const char *name = buf + at + 19; /* struct linux_dirent64's d_name */
-			unsigned short reclen;
-			memcpy(&reclen, buf + at + 16, sizeof(reclen));
-			at += reclen;
-			char *end;
-			long other = strtol(name, &end, 10);
-			struct stat st;
-			if (end == name || *end || other == fd || other == dir)
-				continue;
-			found = !k_fstat((int)other, &st) && st.st_dev == dev && st.st_ino == ino;
-		}
-	k_close(dir);
-	return found;
-}
-
-/* The file's mappings in /proc/self/maps: true when they are exactly the
- * slot [rx, rx+len) and one other view of the whole file, shared, outside
- * the windows; that one's address and protection left in *rw, *rw_prot. */
-static bool only_views(const struct slot *s, uintptr_t *rw, int *rw_prot)
-{
-	static char buf[MAPS_BUF];
-	size_t len = 0;
-	int fd = k_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	for (long r; len < sizeof(buf) && (r = k_read(fd, buf + len, sizeof(buf) - len)) > 0;)
-		len += (size_t)r;
-	k_close(fd);
-	if (len >= sizeof(buf))
-		return false; /* cut short: cannot tell */
-	int seen = 0;
-	bool slot = false;
-	for (char *line = buf, *stop = buf + len; line < stop;) {
-		char *eol = memchr(line, '\n', (size_t)(stop - line)), *s2;
-		if (!eol)
+	for (off_t at = 0; at < (off_t)s->len;) {
+		off_t data = k_lseek(fd, at, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO; /* no more data */
+		off_t hole = k_lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)s->len)
+			hole = (off_t)s->len;
+		size_t n = (size_t)(hole - data);
+		if (k_pwrite(to, (void *)(s->rx + (uintptr_t)data), n, off + data) != (long)n)
 			return false;
-		*eol = 0;
-		uintptr_t start = strtoul(line, &s2, 16);
-		uintptr_t end = strtoul(s2 + 1, &s2, 16);
-		char perms[5];
-		memcpy(perms, s2 + 1, 4);
-		perms[4] = 0;
-		unsigned long off = strtoul(s2 + 6, &s2, 16);
-		unsigned long major = strtoul(s2 + 1, &s2, 16);
-		unsigned long minor = strtoul(s2 + 1, &s2, 16);
-		unsigned long ino = strtoul(s2 + 1, &s2, 10);
-		line = eol + 1;
-		if (ino != s->ino || major != major(s->dev) || minor != minor(s->dev))
-			continue;
-		if (++seen > 2 || off || perms[3] != 's' || end - start != s->len)
-			return false;
-		if (start == s->rx) {
-			slot = !strcmp(perms, "r-xs");
-			continue;
-		}
-		for (int i = 0; i < pk.nwin; i++)
-			if (start < pk.w[i].start + BLOCK && pk.w[i].start < end)
-				return false;
-		*rw = start;
-		*rw_prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
-			   (perms[2] == 'x' ? PROT_EXEC : 0);
+		at = hole;
 	}
-	return seen == 2 && slot;
+	return true;
 }
 
 /* Move the PEND slot @si (its fd @fd about to be closed) onto its window's
@@ -519,18 +467,12 @@ static bool adopt(int si, int fd)
 {
 	struct slot *s = &pk.s[si];
 	struct window *w = &pk.w[s->win];
-	struct stat st;
 	uintptr_t rw = 0;
 	int rw_prot = 0;
-	long fl = k_fcntl(fd, F_GETFL, 0), fdfl = k_fcntl(fd, F_GETFD, 0);
-	long seals = k_fcntl(fd, F_GET_SEALS, 0);
-	if (s->forked || k_fstat(fd, &st) || st.st_dev != s->dev || st.st_ino != s->ino ||
-	    st.st_size != (off_t)s->len || fl < 0 || (fl & O_ACCMODE) != O_RDWR || fdfl < 0 ||
-	    !(fdfl & FD_CLOEXEC) || (seals > 0 && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) ||
-	    other_fd(fd, s->dev, s->ino) || !only_views(s, &rw, &rw_prot))
+	if (s->forked || !shared_adopt_check(fd, s->dev, s->ino, s->rx, s->len, &rw, &rw_prot))
 		return false;
 	off_t off = w->off + (off_t)(s->rx - w->start);
-	if (k_pwrite(w->fd, (void *)s->rx, s->len, off) != (long)s->len)
+	if (!copy_data(fd, s, w->fd, off))
 		goto failed;
 	if (k_mmap((void *)rw, s->len, rw_prot, MAP_SHARED | MAP_FIXED, w->fd, off) == MAP_FAILED)
 		goto failed;
@@ -540,6 +482,7 @@ static bool adopt(int si, int fd)
 		k_mmap((void *)rw, s->len, rw_prot, MAP_SHARED | MAP_FIXED, fd, 0);
 		goto failed;
 	}
+	shared_views_forget(s->dev, s->ino); /* the program's file is mapped no more */
 	pend_drop(si);
 	s->state = S_LIVE;
 	s->rw = rw;
@@ -655,6 +598,7 @@ int shared_pack_munmap(void *addr, size_t len)
 		a = e;
 	}
 	pk_unlock();
+	shared_views_gone(start, end);
 	for (int i = 0; i < nout; i += 2) /* RW views, shared.c's views */
 		shared_unmapped((void *)outside[i], outside[i + 1] - outside[i]);
 	return rc ? -1 : 0;
@@ -701,8 +645,10 @@ void shared_pack_changed(const void *addr, size_t len)
 void shared_pack_moving(const void *addr, size_t len)
 {
 	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE - 1) & ~(PAGE - 1));
-	if (in_hook ||
-	    (!__atomic_load_n(&pk.nrw, __ATOMIC_ACQUIRE) && !shared_pack_meets(addr, end - start)))
+	if (in_hook)
+		return;
+	shared_views_moved(start, end);
+	if (!__atomic_load_n(&pk.nrw, __ATOMIC_ACQUIRE) && !shared_pack_meets(addr, end - start))
 		return;
 	pk_lock();
 	for (int si = 0; si < pk.top; si++) {
@@ -738,18 +684,31 @@ bool shared_pack_pass(void)
 	if (!__atomic_load_n(&pk.nwin, __ATOMIC_ACQUIRE))
 		return false;
 	int n = 0;
+	bool later = false;
 	pk_lock();
 	for (int wi = 0; wi < pk.nwin; wi++) {
 		struct window *w = &pk.w[wi];
-		bool pending = false;
+		bool pending = false, full = true;
 		for (int i = 0; i < pk.npend; i++)
 			pending |= pk.s[pk.pend[i]].win == wi;
-		if (w->want && !w->broken && !pending) {
-			w->want = false;
-			which[n] = wi;
-			gen[n] = w->gen;
-			todo[n++] = w->start;
+		for (size_t i = 0; i < WIN_WORDS; i++)
+			full &= (w->used[i] | w->lost[i]) == ~0ULL;
+		/* A window being filled is collapsed once it is full, quiet for
+		 * a pass, or after 5 passes: each chunk put in a collapsed
+		 * window splits its PMD until the next collapse. */
+		bool busy = w->gen != w->seen;
+		w->seen = w->gen;
+		if (!w->want || w->broken || pending)
+			continue;
+		if (busy && !full && ++w->waited < 5) {
+			later = true;
+			continue;
 		}
+		w->want = false;
+		w->waited = 0;
+		which[n] = wi;
+		gen[n] = w->gen;
+		todo[n++] = w->start;
 	}
 	pk_unlock();
 	for (int i = 0; i < n; i++) {
@@ -763,5 +722,5 @@ bool shared_pack_pass(void)
 			preload_counts.shared_packed_failed++;
 		pk_unlock();
 	}
-	return n > 0;
+	return n > 0 || later;
 }

@@ -15,7 +15,8 @@
  *            closed; code generated through RW and called through RX,
  *            chunks freed and made again, a forked child that keeps its
  *            chunks while the parent frees and reuses;
- *   edges    the same chunks used in ways sljit does not: the fd kept and
+ *   edges    (edges deepbind: after an RTLD_DEEPBIND dlopen)
+ *            the same chunks used in ways sljit does not: the fd kept and
  *            written, ftruncated and mapped again, dup'ed, without
  *            FD_CLOEXEC, an O_TMPFILE, other sizes, the RW view moved with
  *            mremap, the RX view made writable, MAP_FIXED over a freed RX
@@ -32,6 +33,7 @@
  * stdout is the same with and without the preload.  Exit 1 on any difference.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -632,6 +634,11 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "chunks")) {
 		chunks(argc > 3 && !strcmp(argv[3], "wait"));
 	} else if (!strcmp(mode, "edges")) {
+		/* A library loaded RTLD_DEEPBIND (its calls bypass the hooks):
+		 * the preload then reads /proc/self/maps to adopt. */
+		if (argc > 2 && !strcmp(argv[2], "deepbind") &&
+		    !dlopen("libm.so.6", RTLD_NOW | RTLD_DEEPBIND))
+			return fail("dlopen"), 1;
 		edges();
 	} else if (!strcmp(mode, "nofile")) {
 		nofile();

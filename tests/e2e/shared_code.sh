@@ -15,11 +15,11 @@ lib=$(pwd)/.libs/libhugeperm-preload.so
 prog=$(pwd)/tests/e2e/shared_code
 export HUGEPERM_PRELOAD_LIB=$lib
 . "$srcdir/tests/lib/tap.sh"
-echo "1..21"
+echo "1..22"
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
-	skip 21 "the preload is tested in the plain build"
+	skip 22 "the preload is tested in the plain build"
 	exit 0 ;;
 esac
 
@@ -131,6 +131,14 @@ adopted=$(json "$tmp/edges.json" 'max(p["preload"]["shared_packed_adopted"] for 
 lost=$(json "$tmp/edges.json" 'max(p["preload"]["shared_packed_lost"] for p in d)')
 check "edges: the same output; kept fd, dup, no FD_CLOEXEC, fork before close left the program's ($kept), the rest adopted ($adopted), moved views' slots lost ($lost)" \
 	'[ -s "$tmp/edges.plain" ] && cmp -s "$tmp/edges.plain" "$tmp/edges.hp" && [ "$kept" = 4 ] && [ "$adopted" -ge 8 ] && [ "$lost" -ge 1 ]'
+
+# The same after an RTLD_DEEPBIND dlopen: adoption reads /proc/self/maps
+# instead of trusting the hooks' view table; the same answers.
+"$tool" run --json -o "$tmp/edges2.json" -- "$prog" edges deepbind > "$tmp/edges2.hp" 2>&1
+k2=$(json "$tmp/edges2.json" 'max(p["preload"]["shared_packed_kept"] for p in d)')
+a2=$(json "$tmp/edges2.json" 'max(p["preload"]["shared_packed_adopted"] for p in d)')
+check "edges after RTLD_DEEPBIND: the same output, the same chunks kept ($k2) and adopted ($a2) from /proc/self/maps" \
+	'cmp -s "$tmp/edges.plain" "$tmp/edges2.hp" && [ "$k2" = "$kept" ] && [ "$a2" = "$adopted" ]'
 
 # No fd to spare: the preload's memfd_create and its look at /proc/self/fd
 # fail; the program's chunks are the kernel's mappings and run.
