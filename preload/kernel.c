@@ -165,6 +165,11 @@ long k_getdents64(int fd, void *buf, size_t len)
 	return syscall(SYS_getdents64, fd, buf, len);
 }
 
+long k_getpid(void)
+{
+	return syscall(SYS_getpid);
+}
+
 int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
 {
 	return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);

@@ -79,6 +79,7 @@ off_t k_lseek(int fd, off_t off, int whence);
 int k_fallocate(int fd, int mode, off_t off, off_t len);
 int k_memfd_create(const char *name, unsigned flags);
 long k_getdents64(int fd, void *buf, size_t len);
+long k_getpid(void);
 int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 uintptr_t k_brk_now(void);
 /* The process leaves: the next _exit (libc's), or exit_group itself. */

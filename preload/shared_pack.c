@@ -127,6 +127,7 @@ static struct {
 	int fd;		  /* the file new windows are made in (-1: none yet) */
 	off_t size;	  /* its size */
 	bool atfork;
+	pid_t pid; /* the process the pending fds are tracked for */
 	pthread_mutex_t lock;
 } pk = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -302,6 +303,7 @@ static void fork_child(void)
 			pk.w[i].lost[j] |= ~pk.w[i].used[j];
 	pk.fd = -1;
 	pk.size = 0;
+	pk.pid = (pid_t)k_getpid();
 	pk_unlock();
 }
 
@@ -373,8 +375,10 @@ void *shared_pack_mmap(size_t len, int prot, int flags, int fd)
 		return MAP_FAILED;
 	shared_views_ready(); /* its fork handlers before these */
 	pk_lock();
-	if (!pk.atfork && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
+	if (!pk.atfork && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0) {
 		pk.atfork = true;
+		pk.pid = (pid_t)k_getpid();
+	}
 	int si = -1, wi = -1;
 	for (int i = 0; i < MAX_SLOTS && si < 0; i++)
 		if (pk.s[i].state == S_NONE)
@@ -502,7 +506,11 @@ HOOK int close(int fd)
 	static int (*next)(int);
 	if (!next)
 		next = (int (*)(int))dlsym(RTLD_NEXT, "close");
-	if (__atomic_load_n(&pk.npend, __ATOMIC_ACQUIRE) && !in_hook) {
+	/* A vfork or posix_spawn child (CLONE_VM: getpid() differs, the
+	 * memory is the parent's) closing its copy of the fd is no sign that
+	 * the parent is done with it: nothing is touched. */
+	if (__atomic_load_n(&pk.npend, __ATOMIC_ACQUIRE) && !in_hook &&
+	    (pid_t)k_getpid() == __atomic_load_n(&pk.pid, __ATOMIC_RELAXED)) {
 		bool adopted = false;
 		pk_lock();
 		for (int i = 0; i < pk.npend; i++) {
@@ -686,6 +694,17 @@ bool shared_pack_pass(void)
 	int n = 0;
 	bool later = false;
 	pk_lock();
+	for (int i = 0; i < pk.npend;) { /* fds closed where close() did not see */
+		struct slot *p = &pk.s[pk.pend[i]];
+		struct stat st;
+		if (!k_fstat(p->fd, &st) && st.st_dev == p->dev && st.st_ino == p->ino) {
+			i++;
+			continue;
+		}
+		p->fd = -1;
+		pend_drop(pk.pend[i]);
+		preload_counts.shared_packed_kept++;
+	}
 	for (int wi = 0; wi < pk.nwin; wi++) {
 		struct window *w = &pk.w[wi];
 		bool pending = false, full = true;

@@ -576,6 +576,26 @@ static void edges(void)
 	close(fd);
 	printf("edges: forked before the close, the child's code: %d\n", run(&c, 64, 1));
 	chunk_free(&c);
+
+	/* A vfork child (the parent's memory) closes its copy of the fd: the
+	 * parent still writes the file through its own. */
+	if (!chunk_map(&c, CHUNK, tempfile(true, MFD_CLOEXEC), &fd))
+		return;
+	pid = vfork();
+	if (pid == 0) {
+		close(fd);
+		_exit(0);
+	}
+	gen(&c, 64, 16, 2);
+	memcpy(code, c.rw + 64, sizeof(code));
+	code[2] = 17;
+	if (pid < 0 || waitpid(pid, &status, 0) != pid ||
+	    pwrite(fd, code, sizeof(code), 64) != (ssize_t)sizeof(code))
+		fail("vfork, pwrite");
+	close(fd);
+	printf("edges: after a vfork child closed the fd, written through it: %d\n",
+	       run(&c, 64, 1));
+	chunk_free(&c);
 }
 
 /* No file descriptor to spare: the program's memfd takes the last one.
