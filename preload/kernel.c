@@ -215,6 +215,21 @@ void unlock(void)
 	in_hook--;
 }
 
+/* Another lock of the preload's (shared.c's kind), taken the same way. */
+void hook_lock(pthread_mutex_t *m)
+{
+	in_hook++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_lock(m);
+}
+
+void hook_unlock(pthread_mutex_t *m)
+{
+	pthread_mutex_unlock(m);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	in_hook--;
+}
+
 /* Across fork, in_hook stays raised on the forking thread (the parent's and
  * the child's), so that a handler there cannot wait for the lock either. */
 void lock_for_fork(void)

@@ -30,6 +30,7 @@
 #ifndef HP_PRELOAD_H
 #define HP_PRELOAD_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -94,6 +95,10 @@ void lock(void);
 void unlock(void);
 void lock_for_fork(void);
 void unlock_after_fork(void);
+/* The same discipline for another mutex of the preload's (in_hook raised
+ * before it is taken, lowered after it is released). */
+void hook_lock(pthread_mutex_t *m);
+void hook_unlock(pthread_mutex_t *m);
 
 /* write(2) all of it (EINTR retried); never malloc, never stdio. */
 void hp_preload_write(int fd, const char *s, size_t n);

@@ -94,16 +94,12 @@ static struct {
 
 static void vt_lock(void)
 {
-	in_hook++;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&vt.lock);
+	hook_lock(&vt.lock);
 }
 
 static void vt_unlock(void)
 {
-	pthread_mutex_unlock(&vt.lock);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	in_hook--;
+	hook_unlock(&vt.lock);
 }
 
 /* Fork takes the table's lock after shared_pack.c's (the order the hooks

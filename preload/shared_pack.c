@@ -133,16 +133,12 @@ static struct {
 
 static void pk_lock(void)
 {
-	in_hook++;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&pk.lock);
+	hook_lock(&pk.lock);
 }
 
 static void pk_unlock(void)
 {
-	pthread_mutex_unlock(&pk.lock);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	in_hook--;
+	hook_unlock(&pk.lock);
 }
 
 static bool test(const uint64_t *w, size_t i)

@@ -17,6 +17,8 @@ export HUGEPERM_PRELOAD_LIB=$lib
 . "$srcdir/tests/lib/tap.sh"
 echo "1..22"
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+# The largest value of preload key $2 over the processes of report $1.
+most() { json "$1" "max(p['preload']['$2'] for p in d)"; }
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
 	skip 22 "the preload is tested in the plain build"
@@ -104,11 +106,11 @@ sed 's/^/# /' "$tmp/chunks.err"
 check "chunks: the same output under the preload, >= 90% of the RX pages PMD-mapped each time (PAGEMAP_SCAN)" \
 	'[ $rc0 = 0 ] && [ $rc1 = 0 ] && [ -s "$tmp/chunks.plain" ] && cmp -s "$tmp/chunks.plain" "$tmp/chunks.hp"'
 # The parent's report is the one with the most chunks (the child's is a copy).
-packed=$(json "$tmp/chunks.json" 'max(p["preload"]["shared_packed"] for p in d)')
-adopted=$(json "$tmp/chunks.json" 'max(p["preload"]["shared_packed_adopted"] for p in d)')
-windows=$(json "$tmp/chunks.json" 'max(p["preload"]["shared_packed_windows"] for p in d)')
-collapsed=$(json "$tmp/chunks.json" 'max(p["preload"]["shared_packed_collapsed"] for p in d)')
-lost=$(json "$tmp/chunks.json" 'max(p["preload"]["shared_packed_lost"] for p in d)')
+packed=$(most "$tmp/chunks.json" shared_packed)
+adopted=$(most "$tmp/chunks.json" shared_packed_adopted)
+windows=$(most "$tmp/chunks.json" shared_packed_windows)
+collapsed=$(most "$tmp/chunks.json" shared_packed_collapsed)
+lost=$(most "$tmp/chunks.json" shared_packed_lost)
 echo "# chunks: $packed packed in $windows windows, $adopted adopted, $collapsed collapses, $lost lost (the fork's)"
 check "chunks: all 550 chunks packed and adopted ($packed, $adopted), windows collapsed ($collapsed)" \
 	'[ "$packed" = 550 ] && [ "$adopted" = 550 ] && [ "$collapsed" -ge "$windows" ] && [ "$lost" = 400 ]'
@@ -126,17 +128,17 @@ check "chunks plain: 64 KiB files are on 4 KiB pages ($huge of $rss kB): the tes
 "$prog" edges > "$tmp/edges.plain" 2>&1
 "$tool" run --json -o "$tmp/edges.json" -- "$prog" edges > "$tmp/edges.hp" 2>&1
 sed 's/^/# /' "$tmp/edges.hp"
-kept=$(json "$tmp/edges.json" 'max(p["preload"]["shared_packed_kept"] for p in d)')
-adopted=$(json "$tmp/edges.json" 'max(p["preload"]["shared_packed_adopted"] for p in d)')
-lost=$(json "$tmp/edges.json" 'max(p["preload"]["shared_packed_lost"] for p in d)')
+kept=$(most "$tmp/edges.json" shared_packed_kept)
+adopted=$(most "$tmp/edges.json" shared_packed_adopted)
+lost=$(most "$tmp/edges.json" shared_packed_lost)
 check "edges: the same output; kept fd, dup, no FD_CLOEXEC, fork before close left the program's ($kept), the rest adopted ($adopted), moved views' slots lost ($lost)" \
 	'[ -s "$tmp/edges.plain" ] && cmp -s "$tmp/edges.plain" "$tmp/edges.hp" && [ "$kept" = 4 ] && [ "$adopted" -ge 9 ] && [ "$lost" -ge 1 ]'
 
 # The same after an RTLD_DEEPBIND dlopen: adoption reads /proc/self/maps
 # instead of trusting the hooks' view table; the same answers.
 "$tool" run --json -o "$tmp/edges2.json" -- "$prog" edges deepbind > "$tmp/edges2.hp" 2>&1
-k2=$(json "$tmp/edges2.json" 'max(p["preload"]["shared_packed_kept"] for p in d)')
-a2=$(json "$tmp/edges2.json" 'max(p["preload"]["shared_packed_adopted"] for p in d)')
+k2=$(most "$tmp/edges2.json" shared_packed_kept)
+a2=$(most "$tmp/edges2.json" shared_packed_adopted)
 check "edges after RTLD_DEEPBIND: the same output, the same chunks kept ($k2) and adopted ($a2) from /proc/self/maps" \
 	'cmp -s "$tmp/edges.plain" "$tmp/edges2.hp" && [ "$k2" = "$kept" ] && [ "$a2" = "$adopted" ]'
 
