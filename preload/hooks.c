@@ -314,6 +314,8 @@ static int do_munmap(void *addr, size_t len)
 			shared_unmapped(addr, len);
 		return rc;
 	}
+	if (ready() && len && !in_hook && !hp_owns(addr, len) && shared_pack_meets(addr, len))
+		return shared_pack_munmap(addr, len); /* shared_pack.c */
 	if (!ready() || !len || !hp_owns(addr, len)) {
 		int rc = k_munmap(addr, len);
 		if (rc == 0 && set_up())
@@ -630,6 +632,7 @@ static void *do_mremap(void *old, size_t oldlen, size_t newlen, int flags, void 
 		if (held)
 			unlock();
 		if (p != MAP_FAILED) { /* moved or resized: shared.c lets the view go */
+			shared_pack_moving(old, oldlen);
 			shared_unmapped(old, oldlen);
 			shared_unmapped(p, newlen);
 		}

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -124,6 +125,51 @@ int k_close(int fd)
 	return (int)syscall(SYS_close, fd);
 }
 
+int k_fstat(int fd, struct stat *buf)
+{
+	return (int)syscall(SYS_fstat, fd, buf);
+}
+
+int k_fcntl(int fd, int cmd, long arg)
+{
+	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+long k_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	return syscall(SYS_pwrite64, fd, buf, len, off);
+}
+
+int k_ftruncate(int fd, off_t len)
+{
+	return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+off_t k_lseek(int fd, off_t off, int whence)
+{
+	return (off_t)syscall(SYS_lseek, fd, off, whence);
+}
+
+int k_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return (int)syscall(SYS_fallocate, fd, mode, off, len);
+}
+
+int k_memfd_create(const char *name, unsigned flags)
+{
+	return (int)syscall(SYS_memfd_create, name, flags);
+}
+
+long k_getdents64(int fd, void *buf, size_t len)
+{
+	return syscall(SYS_getdents64, fd, buf, len);
+}
+
+long k_getpid(void)
+{
+	return syscall(SYS_getpid);
+}
+
 int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
 {
 	return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
@@ -165,6 +211,21 @@ void lock(void)
 void unlock(void)
 {
 	pthread_mutex_unlock(&preload_lock);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	in_hook--;
+}
+
+/* Another lock of the preload's (shared.c's kind), taken the same way. */
+void hook_lock(pthread_mutex_t *m)
+{
+	in_hook++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_lock(m);
+}
+
+void hook_unlock(pthread_mutex_t *m)
+{
+	pthread_mutex_unlock(m);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	in_hook--;
 }

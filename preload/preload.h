@@ -15,6 +15,10 @@
  *   reserve.c     reservations held for the kernel until they hold code,
  *                 then adopted in place as code ranges (with fixed.c)
  *   shared.c      shared-memory code: kept the kernel's, made huge
+ *   shared_pack.c small shared code files (sljit's chunks) packed into
+ *                 windows of the preload's file; shared.c hands them over
+ *                 and its collapser collapses the windows
+ *   shared_adopt.c may such a file be adopted: its fds and views
  *   fixed.c       code ranges at the program's address (MAP_FIXED_NOREPLACE),
  *                 and MAP_32BIT mappings in the low 2 GiB
  *   hooks.c       the entry points: mmap, munmap, mprotect, madvise, mremap
@@ -27,6 +31,7 @@
 #ifndef HP_PRELOAD_H
 #define HP_PRELOAD_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,6 +72,16 @@ int k_open(const char *path, int flags);
 long k_read(int fd, void *buf, size_t len);
 long k_pread(int fd, void *buf, size_t len, off_t off);
 int k_close(int fd);
+struct stat;
+int k_fstat(int fd, struct stat *buf);
+int k_fcntl(int fd, int cmd, long arg);
+long k_pwrite(int fd, const void *buf, size_t len, off_t off);
+int k_ftruncate(int fd, off_t len);
+off_t k_lseek(int fd, off_t off, int whence);
+int k_fallocate(int fd, int mode, off_t off, off_t len);
+int k_memfd_create(const char *name, unsigned flags);
+long k_getdents64(int fd, void *buf, size_t len);
+long k_getpid(void);
 int k_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 uintptr_t k_brk_now(void);
 /* The process leaves: the next _exit (libc's), or exit_group itself. */
@@ -81,6 +96,10 @@ void lock(void);
 void unlock(void);
 void lock_for_fork(void);
 void unlock_after_fork(void);
+/* The same discipline for another mutex of the preload's (in_hook raised
+ * before it is taken, lowered after it is released). */
+void hook_lock(pthread_mutex_t *m);
+void hook_unlock(pthread_mutex_t *m);
 
 /* write(2) all of it (EINTR retried); never malloc, never stdio. */
 void hp_preload_write(int fd, const char *s, size_t n);
@@ -123,6 +142,15 @@ struct hp_preload_counts {
 	uint64_t resv_held;    /* held for the kernel until they hold code */
 	uint64_t resv_adopted; /* ... of them adopted as code ranges (counted in code_ranges) */
 	uint64_t resv_kept;    /* ... asked for code, but left the kernel's (a file in them...) */
+	/* Small shared code files packed into windows (shared_pack.c), under its lock: */
+	uint64_t shared_packed;		  /* small RX views placed in a slot of a window */
+	uint64_t shared_packed_adopted;	  /* ... moved onto the preload's file at close() */
+	uint64_t shared_packed_kept;	  /* ... closed, but left the program's file (dup...) */
+	uint64_t shared_packed_freed;	  /* slots returned: both views unmapped */
+	uint64_t shared_packed_lost;	  /* slots never used again (fork, mremap, MAP_FIXED) */
+	uint64_t shared_packed_windows;	  /* 2 MiB windows made */
+	uint64_t shared_packed_collapsed; /* window collapses (MADV_COLLAPSE) */
+	uint64_t shared_packed_failed;	  /* placements, adoptions, collapses refused */
 };
 
 /* Counted under the lock, but `passed` (atomic: it is counted without). */
@@ -326,6 +354,55 @@ void *shared_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 void shared_unmapped(const void *addr, size_t len);
 /* The program gave [addr, addr+len) @prot: executable shared memory is code. */
 void shared_protected(const void *addr, size_t len, int prot);
+/* Map @len bytes at an address @skew past a 2 MiB boundary; MAP_FAILED
+ * (nothing mapped) if there is no room. */
+void *shared_map_skewed(size_t len, int prot, int flags, int fd, off_t off, uintptr_t skew);
+/* Start the collapser thread if it does not run yet (takes the shared lock). */
+void shared_start_collapser(void);
+/* Has a library been loaded whose calls bypass the hooks (RTLD_DEEPBIND)? */
+bool shared_bypassed(void);
+
+/* ---- shared_pack.c ---------------------------------------------------- */
+
+/* A small (< 2 MiB) executable MAP_SHARED view of a whole tmpfs file
+ * (sljit's chunk), asked for without an address: placed in a slot of a
+ * 2 MiB window of the preload's.  MAP_FAILED (nothing done) when it is not
+ * such a view or there is no slot: the caller maps it as asked. */
+void *shared_pack_mmap(size_t len, int prot, int flags, int fd);
+/* Does [addr, addr+len) meet a window?  Without the lock. */
+bool shared_pack_meets(const void *addr, size_t len);
+/* munmap of a range that meets a window: its slots' pages stay mapped,
+ * ours again; the rest is unmapped.  As munmap(2) returns. */
+int shared_pack_munmap(void *addr, size_t len);
+/* The kernel unmapped or mapped over [addr, addr+len) (munmap, MAP_FIXED,
+ * the target of mremap): RW views of packed chunks there are gone. */
+void shared_pack_changed(const void *addr, size_t len);
+/* mremap is moving [addr, addr+len): the views there live on elsewhere, so
+ * their slots are never used again. */
+void shared_pack_moving(const void *addr, size_t len);
+/* The collapser's pass over the windows: true if it found work. */
+bool shared_pack_pass(void);
+/* Does [start, end) meet a window?  Under shared_pack.c's lock. */
+bool shared_pack_in_window(uintptr_t start, uintptr_t end);
+
+/* ---- shared_adopt.c --------------------------------------------------- */
+
+/* Set the view table up for fork (before shared_pack.c's handlers). */
+void shared_views_ready(void);
+/* The program mapped @len bytes of @fd at @addr, MAP_SHARED, from @off: a
+ * view to know of if the file is on tmpfs. */
+void shared_views_note(int fd, const void *addr, size_t len, off_t off);
+/* [start, end) was unmapped or mapped over: the views there are gone. */
+void shared_views_gone(uintptr_t start, uintptr_t end);
+/* [start, end) is moved by mremap: its files are never adopted. */
+void shared_views_moved(uintptr_t start, uintptr_t end);
+/* The file (dev, ino) was adopted: its views are the preload's now. */
+void shared_views_forget(dev_t dev, ino_t ino);
+/* May the file behind @fd (about to be closed), whose RX view is the slot
+ * [rx, rx+len), be adopted: nothing but that view and one other (its
+ * address and protection left in *rw, *rw_prot) can reach it? */
+bool shared_adopt_check(int fd, dev_t dev, ino_t ino, uintptr_t rx, size_t len, uintptr_t *rw,
+			int *rw_prot);
 /* ---- fixed.c ----------------------------------------------------------- */
 
 /* A MAP_FIXED_NOREPLACE request the preload may serve at its address. */

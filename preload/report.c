@@ -131,6 +131,8 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"  shared:    %llu shared-memory views (%llu placed 2 MiB-aligned, %llu code, %llu "
 		"found in the maps), "
 		"%llu 2 MiB units of code collapsed, %llu refused\n"
+		"  packed:    %llu small code views packed in %llu windows: %llu adopted, %llu "
+		"kept the program's, %llu freed, %llu lost; %llu window collapses, %llu refused\n"
 		"  reserved:  %llu reservations held for the kernel until they hold code: %llu "
 		"adopted as code, %llu left the kernel's\n",
 		(int)getpid(), name, hp_flip_name(n->flip_mode), (unsigned long long)n->exec,
@@ -148,7 +150,14 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		(unsigned long long)n->shared_views, (unsigned long long)n->shared_aligned,
 		(unsigned long long)n->shared_code_views, (unsigned long long)n->shared_adopted,
 		(unsigned long long)n->shared_collapsed,
-		(unsigned long long)n->shared_collapse_failed, (unsigned long long)n->resv_held,
+		(unsigned long long)n->shared_collapse_failed, (unsigned long long)n->shared_packed,
+		(unsigned long long)n->shared_packed_windows,
+		(unsigned long long)n->shared_packed_adopted,
+		(unsigned long long)n->shared_packed_kept,
+		(unsigned long long)n->shared_packed_freed,
+		(unsigned long long)n->shared_packed_lost,
+		(unsigned long long)n->shared_packed_collapsed,
+		(unsigned long long)n->shared_packed_failed, (unsigned long long)n->resv_held,
 		(unsigned long long)n->resv_adopted, (unsigned long long)n->resv_kept);
 	hp_preload_write(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
 	if (n->arenas)
@@ -195,6 +204,14 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 		{"shared_adopted", n->shared_adopted},
 		{"shared_collapsed", n->shared_collapsed},
 		{"shared_collapse_failed", n->shared_collapse_failed},
+		{"shared_packed", n->shared_packed},
+		{"shared_packed_adopted", n->shared_packed_adopted},
+		{"shared_packed_kept", n->shared_packed_kept},
+		{"shared_packed_freed", n->shared_packed_freed},
+		{"shared_packed_lost", n->shared_packed_lost},
+		{"shared_packed_windows", n->shared_packed_windows},
+		{"shared_packed_collapsed", n->shared_packed_collapsed},
+		{"shared_packed_failed", n->shared_packed_failed},
 	};
 	char buf[2048];
 	size_t len = (size_t)snprintf(buf, sizeof(buf),

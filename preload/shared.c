@@ -146,13 +146,13 @@ static bool on_tmpfs(int fd)
 
 /* Map as asked, at an address that is @skew past a 2 MiB boundary (the
  * file offset's): the kernel's choice inside a reservation of len + 2 MiB,
- * trimmed. */
-static void *map_aligned(size_t len, int prot, int flags, int fd, off_t off, uintptr_t skew)
+ * trimmed.  MAP_FAILED (nothing mapped) when there is no room for it. */
+void *shared_map_skewed(size_t len, int prot, int flags, int fd, off_t off, uintptr_t skew)
 {
 	size_t size = (len + PAGE - 1) & ~(PAGE - 1), span = size + BLOCK;
 	void *r = k_mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r == MAP_FAILED)
-		return k_mmap(NULL, len, prot, flags, fd, off);
+		return r;
 	uintptr_t lo = (uintptr_t)r;
 	uintptr_t at = ((lo - skew + BLOCK - 1) & ~(BLOCK - 1)) + skew;
 	if (at < lo)
@@ -160,12 +160,21 @@ static void *map_aligned(size_t len, int prot, int flags, int fd, off_t off, uin
 	void *p = k_mmap((void *)at, len, prot, flags | MAP_FIXED, fd, off);
 	if (p == MAP_FAILED) {
 		k_munmap(r, span);
-		return k_mmap(NULL, len, prot, flags, fd, off);
+		return p;
 	}
 	if (at > lo)
 		k_munmap(r, at - lo);
 	if (lo + span > at + size)
 		k_munmap((void *)(at + size), lo + span - at - size);
+	return p;
+}
+
+/* Aligned when there is room, else the kernel's choice, as asked. */
+static void *map_aligned(size_t len, int prot, int flags, int fd, off_t off, uintptr_t skew)
+{
+	void *p = shared_map_skewed(len, prot, flags, fd, off, skew);
+	if (p == MAP_FAILED)
+		return k_mmap(NULL, len, prot, flags, fd, off);
 	preload_counts.shared_aligned++;
 	return p;
 }
@@ -238,10 +247,41 @@ static void start_collapser(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* The collapser for the packed windows (shared_pack.c). */
+void shared_start_collapser(void)
+{
+	shared_lock();
+	if (!shared.atfork && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
+		shared.atfork = true;
+	start_collapser();
+	shared_unlock();
+}
+
+bool shared_bypassed(void)
+{
+	return __atomic_load_n(&shared.watch_maps, __ATOMIC_RELAXED);
+}
+
+static void *shared_map(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
 void *shared_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = shared_map(addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED && !(flags & MAP_ANONYMOUS))
+		shared_views_note(fd, p, len, off); /* shared_adopt.c */
+	return p;
+}
+
+static void *shared_map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	bool anon = flags & MAP_ANONYMOUS;
 	bool placed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	if (!in_hook && len < BLOCK && !addr && prot == (PROT_READ | PROT_EXEC) && !anon &&
+	    !(flags & ~MAP_TYPE) && off == 0) { /* sljit's chunk: a slot of a window */
+		void *p = shared_pack_mmap(len, prot, flags, fd);
+		if (p != MAP_FAILED)
+			return p;
+	}
 	if (in_hook || len < BLOCK || (flags & MAP_HUGETLB) || prot & ~PROTS ||
 	    (!anon && !on_tmpfs(fd))) {
 		void *p = k_mmap(addr, len, prot, flags, fd, off);
@@ -273,6 +313,8 @@ void *shared_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 
 void shared_unmapped(const void *addr, size_t len)
 {
+	shared_views_gone((uintptr_t)addr, (uintptr_t)addr + len);
+	shared_pack_changed(addr, len);
 	if (!__atomic_load_n(&shared.n, __ATOMIC_ACQUIRE) || in_hook)
 		return;
 	shared_lock();
@@ -457,7 +499,7 @@ static bool pass(void)
 	}
 	shared_unlock();
 
-	bool found = false;
+	bool found = shared_pack_pass();
 	for (int i = 0; i < n; i++) {
 		struct view *t = &todo[i];
 		uint64_t done[UNIT_WORDS] = {0}, failed[UNIT_WORDS] = {0};

@@ -15,11 +15,13 @@ lib=$(pwd)/.libs/libhugeperm-preload.so
 prog=$(pwd)/tests/e2e/shared_code
 export HUGEPERM_PRELOAD_LIB=$lib
 . "$srcdir/tests/lib/tap.sh"
-echo "1..15"
+echo "1..22"
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+# The largest value of preload key $2 over the processes of report $1.
+most() { json "$1" "max(p['preload']['$2'] for p in d)"; }
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
-	skip 15 "the preload is tested in the plain build"
+	skip 22 "the preload is tested in the plain build"
 	exit 0 ;;
 esac
 
@@ -93,6 +95,60 @@ aligned=$(json "$tmp/rlimit.json" 'sum(p["preload"]["shared_aligned"] for p in d
 views=$(json "$tmp/rlimit.json" 'sum(p["preload"]["shared_views"] for p in d)')
 check "rlimit: without room to align, the view is the kernel's as asked ($views views, $aligned aligned)" \
 	'[ -s "$tmp/rlimit.plain" ] && cmp -s "$tmp/rlimit.plain" "$tmp/rlimit.hp" && [ "$views" = 2 ] && [ "$aligned" = 1 ]'
+
+# --- sljit's PROT allocator: a 64 KiB file per chunk, packed into windows ----
+"$prog" chunks --plain > "$tmp/chunks.plain" 2> "$tmp/chunks.err"
+rc0=$?
+"$tool" run --json -o "$tmp/chunks.json" -- "$prog" chunks --huge > "$tmp/chunks.hp" \
+	2>> "$tmp/chunks.err"
+rc1=$?
+sed 's/^/# /' "$tmp/chunks.err"
+check "chunks: the same output under the preload, >= 90% of the RX pages PMD-mapped each time (PAGEMAP_SCAN)" \
+	'[ $rc0 = 0 ] && [ $rc1 = 0 ] && [ -s "$tmp/chunks.plain" ] && cmp -s "$tmp/chunks.plain" "$tmp/chunks.hp"'
+# The parent's report is the one with the most chunks (the child's is a copy).
+packed=$(most "$tmp/chunks.json" shared_packed)
+adopted=$(most "$tmp/chunks.json" shared_packed_adopted)
+windows=$(most "$tmp/chunks.json" shared_packed_windows)
+collapsed=$(most "$tmp/chunks.json" shared_packed_collapsed)
+lost=$(most "$tmp/chunks.json" shared_packed_lost)
+echo "# chunks: $packed packed in $windows windows, $adopted adopted, $collapsed collapses, $lost lost (the fork's)"
+check "chunks: all 550 chunks packed and adopted ($packed, $adopted), windows collapsed ($collapsed)" \
+	'[ "$packed" = 550 ] && [ "$adopted" = 550 ] && [ "$collapsed" -ge "$windows" ] && [ "$lost" = 400 ]'
+run_held "$tmp/chunks.wait" "$tool" run -- "$prog" chunks --huge wait
+echo "# chunks: $huge of $rss kB of JIT code huge-mapped while it runs"
+check "chunks: >= 90% of the executable shared memory huge-mapped while it runs ($huge of $rss kB)" \
+	'[ "$rss" -gt 20000 ] && [ $((huge * 10)) -ge $((rss * 9)) ]'
+run_held "$tmp/chunks.wait0" "$prog" chunks --plain wait
+echo "# chunks plain: $huge of $rss kB huge-mapped"
+check "chunks plain: 64 KiB files are on 4 KiB pages ($huge of $rss kB): the test can tell" \
+	'[ "$rss" -gt 20000 ] && [ "$huge" = 0 ]'
+
+# The chunks used in ways sljit does not: kept, dup'ed, inherited fds are
+# the program's files; moved views are followed, their slots never reused.
+"$prog" edges > "$tmp/edges.plain" 2>&1
+"$tool" run --json -o "$tmp/edges.json" -- "$prog" edges > "$tmp/edges.hp" 2>&1
+sed 's/^/# /' "$tmp/edges.hp"
+kept=$(most "$tmp/edges.json" shared_packed_kept)
+adopted=$(most "$tmp/edges.json" shared_packed_adopted)
+lost=$(most "$tmp/edges.json" shared_packed_lost)
+check "edges: the same output; kept fd, dup, no FD_CLOEXEC, fork before close left the program's ($kept), the rest adopted ($adopted), moved views' slots lost ($lost)" \
+	'[ -s "$tmp/edges.plain" ] && cmp -s "$tmp/edges.plain" "$tmp/edges.hp" && [ "$kept" = 4 ] && [ "$adopted" -ge 9 ] && [ "$lost" -ge 1 ]'
+
+# The same after an RTLD_DEEPBIND dlopen: adoption reads /proc/self/maps
+# instead of trusting the hooks' view table; the same answers.
+"$tool" run --json -o "$tmp/edges2.json" -- "$prog" edges deepbind > "$tmp/edges2.hp" 2>&1
+k2=$(most "$tmp/edges2.json" shared_packed_kept)
+a2=$(most "$tmp/edges2.json" shared_packed_adopted)
+check "edges after RTLD_DEEPBIND: the same output, the same chunks kept ($k2) and adopted ($a2) from /proc/self/maps" \
+	'cmp -s "$tmp/edges.plain" "$tmp/edges2.hp" && [ "$k2" = "$kept" ] && [ "$a2" = "$adopted" ]'
+
+# No fd to spare: the preload's memfd_create and its look at /proc/self/fd
+# fail; the program's chunks are the kernel's mappings and run.
+"$prog" nofile > "$tmp/nofile.plain" 2>&1
+"$tool" run --json -o "$tmp/nofile.json" -- "$prog" nofile > "$tmp/nofile.hp" 2>&1
+pk=$(json "$tmp/nofile.json" '"%d %d %d %d" % tuple(d[0]["preload"]["shared_packed" + k] for k in ("", "_adopted", "_kept", "_failed"))')
+check "nofile: the same output; no window without an fd, no adoption without /proc/self/fd (packed adopted kept failed: $pk)" \
+	'[ -s "$tmp/nofile.plain" ] && cmp -s "$tmp/nofile.plain" "$tmp/nofile.hp" && [ "$pk" = "2 1 1 1" ]'
 
 # Bad input stays the kernel's answer: a shared mapping of a bad fd
 # (EBADF), anonymous shared memory at an unaligned offset (EINVAL).
