@@ -59,6 +59,15 @@ RUBY_YJIT = dict(engine=["ruby"],
                  argv=["ruby", "--yjit", "{tests}/yjit.rb", "3000"],
                  quick=["ruby", "--yjit", "{tests}/yjit.rb", "300"],
                  expect=r"(723445056|7530128)\n19999900000\n")
+# HotSpot's iTLB workload (gen.java_chain): C1 only, compiling a method after
+# a few dozen calls, so that the walk, not the interpreter, fills the run; a
+# 240 MiB code cache, as tiered compilation has by default (C1 alone gets
+# 48 MiB, under the preload's 128 MiB floor for a code range: the kernel's).
+JAVA_CHAIN = dict(engine=["java", "javac"],
+                  argv=["java", "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=240m",
+                        "-XX:Tier3InvocationThreshold=20", "-XX:Tier3MinInvocationThreshold=10",
+                        "-XX:Tier3CompileThreshold=40", "-XX:Tier0InvokeNotifyFreqLog=3",
+                        "-cp", "{work}", "Chain"])
 WORKLOADS = [
     dict(LUAJIT_FLIPS, name="luajit-flips",
          what="3,000 generated hot loops x 15 rounds: trace flushes, a protection "
@@ -112,6 +121,13 @@ WORKLOADS = [
          expect=r"result (-1442349653996848122|347544790745674)\n",
          what="3,000 generated methods called 3,000,000 times in a pseudo-random "
               "order: C1 and C2 fill the code cache (default size)"),
+    dict(JAVA_CHAIN, name="java-bigcode",
+         argv=JAVA_CHAIN["argv"] + ["400000"], quick=JAVA_CHAIN["argv"] + ["2000"],
+         prepare=lambda w, quick: gen.java_chain(w, 300 if quick else 12000),
+         expect=r"result (3555705143869697552|2693348471244629032)\n",
+         what="12,000 generated methods (~19 MiB of C1 code, a few hot cache lines in each) "
+              "calling one another in a data-dependent random walk, 40 million calls: the "
+              "iTLB case for HotSpot"),
     dict(name="erlang-modules", engine=["erl", "erlc"],
          argv=["erl", "-noshell", "-pa", "{work}", "-run", "jit", "main", "100"],
          quick=["erl", "-noshell", "-pa", "{work}", "-run", "jit", "main", "10"],

@@ -55,6 +55,25 @@ static size_t page_up(size_t n)
 	return (n + PAGE - 1) & ~(PAGE - 1);
 }
 
+/* A MAP_32BIT request with a hint, which the kernel refused (ENOMEM): the
+ * 32-bit window is full, most likely of our low arena's chunk (Mono asks
+ * for its next code chunk at the end of the last one, which is ours).
+ * Served as the same request without a hint would be; else ENOMEM, as the
+ * kernel said. */
+static void *low_hinted(size_t len, int prot, int flags, int fd)
+{
+	int kind = classify(NULL, len, prot, flags, fd);
+	uintptr_t p = 0;
+	if (kind >= 0 && kind != KIND_CODE_RANGE) {
+		lock();
+		p = low_serve(kind, page_up(len), prot);
+		unlock();
+	}
+	if (!p)
+		errno = ENOMEM;
+	return p ? (void *)p : MAP_FAILED;
+}
+
 /* The pages [*start, *end) of a call's range; false with EINVAL when @addr
  * is not page-aligned or the range wraps, as the kernel says. */
 static bool page_range(const void *addr, size_t len, uintptr_t *start, uintptr_t *end)
@@ -250,6 +269,9 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		void *p = k_mmap(addr, len, prot, flags, fd, off);
 		if (p != MAP_FAILED && (flags & MAP_FIXED))
 			shared_unmapped(p, len);
+		if (p == MAP_FAILED && errno == ENOMEM && (flags & MAP_32BIT) && addr &&
+		    !(flags & MAP_FIXED))
+			return low_hinted(len, prot, flags, fd);
 		return p;
 	}
 	lock();

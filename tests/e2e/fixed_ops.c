@@ -24,8 +24,9 @@
  *   thpoff   (alone: it is for the whole process) yjit after
  *            prctl(PR_SET_THP_DISABLE, 1), as Ruby 3.1 does at start;
  *            PR_GET_THP_DISABLE says 1 after it.
- *   map32    Mono's code chunks: 64 KiB RWX MAP_32BIT mappings, code
- *            written and called; every one below 2 GiB.
+ *   map32    Mono's code chunks: 64 KiB RWX MAP_32BIT mappings, half of
+ *            them hinted at the end of the last one, code written and
+ *            called; every one below 2 GiB.
  *
  * Not linked with the library: it must see only the kernel's interface.
  */
@@ -164,7 +165,10 @@ static void map32(void)
 	bool low = true;
 	uint64_t sum = 0;
 	for (int i = 0; i < N; i++) {
-		c[i] = mmap(NULL, SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		/* Every other one asks for the end of the last, as Mono does:
+		 * a hint the kernel cannot take when our chunk holds the window. */
+		c[i] = mmap(i % 2 ? c[i - 1] + SIZE : NULL, SIZE,
+			    PROT_READ | PROT_WRITE | PROT_EXEC,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 		if (c[i] == MAP_FAILED) {
 			fail("MAP_32BIT");
