@@ -25,6 +25,12 @@
  * kernel's too, so such a chain stops after one chunk: LuaJIT's
  * lua_bigcode.lua (tests/e2e/engines.sh) had 6 to 28 heap chunks served
  * in one run out of five, 2 MiB of peak RSS or more above its usual.
+ *
+ * mincore(2) sees pages, not VMA ends: a hint inside a kernel mapping
+ * (mapped below it too) is taken for growth as well, and goes to the
+ * kernel, which refuses the hint and maps elsewhere.  LuaJIT's random
+ * hints land inside a mapping rarely, and it then tries its next hint.
+ * (PROCMAP_QUERY would tell a VMA's end exactly; not done.)
  */
 #include <stdbool.h>
 #include <stdint.h>

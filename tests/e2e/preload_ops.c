@@ -274,6 +274,8 @@ static int handlers(void)
  * in our binary's 1 GiB slot (so in part of a slot), and flip it RX; say
  * where, and wait for a line on stdin (tests/e2e/tool.sh looks at us with
  * `hugeperm stats` meanwhile). */
+extern const char __executable_start[]; /* GNU ld: our binary's first byte */
+
 static int hold(const char *self)
 {
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
@@ -284,7 +286,10 @@ static int hold(const char *self)
 		return 1;
 	close(fd);
 	r[0] = 0xc3; /* ret: code, touched */
-	void *hint = (void *)((uintptr_t)(void *)&hold & ~(64 * KB - 1));
+	/* Just below our binary: a hint inside it (&hold, 64 KiB-aligned, lands
+	 * there in about a third of runs, ASLR's base being 4 KiB-aligned)
+	 * has a mapped page below it, which grow.c takes for a heap growing. */
+	void *hint = (void *)(((uintptr_t)__executable_start & ~(64 * KB - 1)) - 64 * KB);
 	unsigned char *a = mmap(hint, 64 * KB, RW, ANON, -1, 0);
 	if (a == MAP_FAILED)
 		return 1;
@@ -389,7 +394,7 @@ int main(int argc, char **argv)
 		return leave(argv[1]);
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(66);
+	tap_plan(68);
 
 	/* 1. Executable at map time (PCRE2's sljit): served, zero, runs. */
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
@@ -447,6 +452,20 @@ int main(int argc, char **argv)
 	ok(vma_kb((uintptr_t)a, "AnonHugePages") == 2048, "the area's block is still huge (%ld kB)",
 	   vma_kb((uintptr_t)a, "AnonHugePages"));
 	ok(mprotect(a, 64 * KB, RW) == 0 && mprotect(a, 64 * KB, RX) == 0, "one more flip pair");
+
+	/* 2b. An area-shaped hint at the end of one of the kernel's mappings is
+	 * a heap growing (Guile's collector, LuaJIT's own allocator): the
+	 * kernel's, at the hint (preload/grow.c). */
+	unsigned char *kmap = mmap(NULL, 320 * KB, PROT_READ, ANON, -1, 0);
+	uintptr_t end = ((uintptr_t)kmap + 256 * KB) & ~(64 * KB - 1);
+	ok(kmap != MAP_FAILED && !owns(kmap, 1) &&
+		   munmap((void *)end, (uintptr_t)kmap + 320 * KB - end) == 0,
+	   "a kernel mapping that ends 64 KiB-aligned, free space after it");
+	unsigned char *heap = mmap((void *)end, 64 * KB, RW, ANON, -1, 0);
+	ok(heap == (void *)end && !owns(heap, 1),
+	   "a 64 KiB RW hint at its end: the kernel's, at the hint (a heap growing)");
+	munmap(kmap, 320 * KB);
+	munmap(heap, 64 * KB);
 
 	/* 3. Bad input changes nothing. */
 	errno = 0;
