@@ -135,6 +135,11 @@ int k_fcntl(int fd, int cmd, long arg)
 	return (int)syscall(SYS_fcntl, fd, cmd, arg);
 }
 
+int k_ioctl(int fd, unsigned long request, void *arg)
+{
+	return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
 long k_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	return syscall(SYS_pwrite64, fd, buf, len, off);

@@ -75,6 +75,7 @@ int k_close(int fd);
 struct stat;
 int k_fstat(int fd, struct stat *buf);
 int k_fcntl(int fd, int cmd, long arg);
+int k_ioctl(int fd, unsigned long request, void *arg);
 long k_pwrite(int fd, const void *buf, size_t len, off_t off);
 int k_ftruncate(int fd, off_t len);
 off_t k_lseek(int fd, off_t off, int whence);

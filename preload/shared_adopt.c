@@ -38,7 +38,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -256,7 +255,7 @@ static bool maps_only_views(dev_t dev, ino_t ino, uintptr_t rx, size_t len, uint
 static int vma_is(int maps, uintptr_t addr, size_t len, dev_t dev, ino_t ino, int *prot)
 {
 	struct procmap_query_ q = {.size = sizeof(q), .query_addr = addr};
-	if (ioctl(maps, PROCMAP_QUERY_, &q))
+	if (k_ioctl(maps, PROCMAP_QUERY_, &q))
 		return errno == ENOTTY || errno == EINVAL ? -1 : 0;
 	*prot = prot_of(q.vma_flags & PROCMAP_QUERY_READABLE_,
 			q.vma_flags & PROCMAP_QUERY_WRITABLE_,
