@@ -73,6 +73,11 @@ check)
 		dist=pass
 	else
 		tail -40 build/distcheck.log
+		# distcheck's own test log, or CI's tail names no failing test.
+		for log in build/hugeperm-*/_build/sub/test-suite.log; do
+			[ -f "$log" ] && cat "$log"
+		done
+		grep '^FAIL:\|^ERROR:' build/distcheck.log || true
 		echo "distcheck: FAILED"
 		dist=fail
 		status=1
@@ -80,6 +85,9 @@ check)
 	for d in build build-asan build-tsan; do
 		[ -f $d/test-suite.log ] && grep -q '^FAIL\|^ERROR' $d/test-suite.log && cat $d/test-suite.log
 	done
+	# The failing checks once more, last, where a truncated log still shows them.
+	grep -h '^FAIL:\|^ERROR:' build/test-suite.log build-asan/test-suite.log \
+		build-tsan/test-suite.log build/distcheck.log 2>/dev/null || true
 	sh scripts/summary.sh "$dist" build/test-suite.log build-asan/test-suite.log \
 		build-tsan/test-suite.log
 	exit $status
