@@ -244,6 +244,28 @@ undo:
 	return 0;
 }
 
+/*
+ * A range whose first block holds another mapping (the loader's last
+ * pages: YJIT's hint is its own code + 4 MiB steps, and ld.so ends below
+ * it in about one run in ten here) would start on the kernel's 4 KiB
+ * pages, and a JIT writes its code from the start: YJIT's inline code,
+ * 1.2 MiB of it, all small.  When more than half a block of the range
+ * would be so, the program is told EEXIST, as if the block were taken, once
+ * per process: a MAP_FIXED_NOREPLACE caller tries elsewhere (YJIT 4 MiB
+ * up, where the block is free), and a second such range is served as
+ * below.  Counted as fixed_refused.
+ */
+static bool head_refused(uintptr_t start, uintptr_t lo)
+{
+	static bool once;
+	if (lo <= start || lo - start <= BLOCK / 2 || once)
+		return false;
+	once = true;
+	preload_counts.fixed_refused++;
+	errno = EEXIST;
+	return true;
+}
+
 uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot, bool flips_pages)
 {
 	/* A program that flips single pages of its range (YJIT: the page it
@@ -261,7 +283,10 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot, bool flips_pages)
 
 	if (start % PAGE || end < start || start < BLOCK || !blocks_free(start, end))
 		return 0; /* the kernel says EINVAL or EEXIST: nothing we could serve */
-	if (choose_blocks(start, end, &lo, &hi))
+	bool chosen = choose_blocks(start, end, &lo, &hi);
+	if (chosen && flips_pages && head_refused(start, lo))
+		return (uintptr_t)MAP_FAILED;
+	if (chosen)
 		r = serve_blocks(start, end, lo, hi, prot, flags, &bad, &npiece);
 	/* A range that crosses a slot boundary with little of it on one side
 	 * (YJIT's, a few MiB below one): that side's slot may have no room for

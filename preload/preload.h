@@ -138,6 +138,7 @@ struct hp_preload_counts {
 	uint64_t shared_collapse_failed; /* ... that the kernel refused (left 4 KiB) */
 	uint64_t fixed;			 /* code ranges served at the program's address
 					  * (MAP_FIXED_NOREPLACE; counted in code_ranges too) */
+	uint64_t fixed_refused;		 /* ... told EEXIST once: their first block shared */
 	uint64_t low;			 /* mappings served below 2 GiB (MAP_32BIT) */
 	/* Reservations (reserve.c): */
 	uint64_t resv_held;    /* held for the kernel until they hold code */

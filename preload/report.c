@@ -122,7 +122,9 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"hugeperm preload: pid %d (%s), flip mode %s\n"
 		"  served:    %llu executable mappings, %llu JIT areas, %llu KiB; %llu "
 		"reservations "
-		"(%llu block merges, %llu at a fixed address); %llu below 2 GiB; %llu ranges now "
+		"(%llu block merges, %llu at a fixed address, %llu told EEXIST once); %llu below 2 "
+		"GiB; "
+		"%llu ranges now "
 		"mapped\n"
 		"  kernel:    %llu mmap calls passed through, %llu we could not serve\n"
 		"  changes:   %llu protection changes (%llu whole-block flips, %llu left RWX), "
@@ -138,12 +140,12 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		(int)getpid(), name, hp_flip_name(n->flip_mode), (unsigned long long)n->exec,
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
 		(unsigned long long)n->code_ranges, (unsigned long long)n->code_range_merged,
-		(unsigned long long)n->fixed, (unsigned long long)n->low,
-		(unsigned long long)n->live_regions, (unsigned long long)n->passed,
-		(unsigned long long)n->fallbacks, (unsigned long long)n->protects,
-		(unsigned long long)n->flips_block, (unsigned long long)n->flips_relaxed,
-		(unsigned long long)n->unmaps, (unsigned long long)n->remaps,
-		(unsigned long long)n->dontneed,
+		(unsigned long long)n->fixed, (unsigned long long)n->fixed_refused,
+		(unsigned long long)n->low, (unsigned long long)n->live_regions,
+		(unsigned long long)n->passed, (unsigned long long)n->fallbacks,
+		(unsigned long long)n->protects, (unsigned long long)n->flips_block,
+		(unsigned long long)n->flips_relaxed, (unsigned long long)n->unmaps,
+		(unsigned long long)n->remaps, (unsigned long long)n->dontneed,
 		(unsigned long long)(n->fixed_fresh + n->fixed_given),
 		(unsigned long long)(code >> 10), (unsigned long long)(code_huge >> 10),
 		code ? 100.0 * (double)code_huge / (double)code : 0.0,
@@ -181,6 +183,7 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 		{"resv_adopted", n->resv_adopted},
 		{"resv_kept", n->resv_kept},
 		{"fixed_ranges", n->fixed},
+		{"fixed_refused", n->fixed_refused},
 		{"low_32bit", n->low},
 		{"served_bytes", n->served_bytes},
 		{"live_regions", n->live_regions},

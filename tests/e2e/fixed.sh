@@ -16,7 +16,7 @@ esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0
-echo "1..25"
+echo "1..29"
 check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" "$tmp/hp.out" 2>/dev/null; fi; }
 # fact NAME FIELD: a number from the facts line of NAME.
 fact() { awk -v k="$1" -v f="$2" '$1 == "facts" && $2 == k { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$tmp/err"; }
@@ -33,6 +33,8 @@ low=$(sed -n 's/.*; \([0-9]*\) below 2 GiB;.*/\1/p' "$tmp/err")
 rss=$(fact yjit rss_kb) huge=$(fact yjit huge_kb)
 check "default: the same output, no fixed range served ($fixed), the 32-bit chunks are ($low), yjit's range the kernel's ($huge of $rss KiB huge)" \
 	'[ $rc -eq 0 ] && cmp -s "$tmp/plain.out" "$tmp/hp.out" && [ "$fixed" = 0 ] && [ "${low:-0}" -eq 16 ] && [ "${rss:-0}" -ge 262144 ] && [ "${huge:-1}" -lt "$rss" ]'
+check "default: every case mapped at its first hint (blocked: $(fact blocked-tries n) tries)" \
+	'[ "$(fact yjit-tries n)" = 1 ] && [ "$(fact blocked-tries n)" = 1 ]'
 serve=exec,areas,reservations,fixed
 for flip in block exact rwx; do
 	# Blocks written page by page are collapsed once quiet: the facts wait.
@@ -44,10 +46,16 @@ for flip in block exact rwx; do
 	low=$(sed -n 's/.*; \([0-9]*\) below 2 GiB;.*/\1/p' "$tmp/err")
 	check "$flip: the fixed ranges were served at their address ($fixed), the 32-bit chunks below 2 GiB ($low)" \
 		'[ "${fixed:-0}" -eq 8 ] && [ "${low:-0}" -eq 16 ]'
+	# blocked: its first block is shared, and more than half a block of
+	# the range would be on the kernel's small pages: told EEXIST, once;
+	# served 4 MiB up, where fixed_ops tries next as YJIT does.
+	refused=$(sed -n 's/.* \([0-9]*\) told EEXIST once.*/\1/p' "$tmp/err")
+	check "$flip: blocked: told EEXIST once ($refused), served 4 MiB up ($(fact blocked-tries n) tries); the others at their hint" \
+		'[ "$refused" = 1 ] && [ "$(fact blocked-tries n)" = 2 ] && [ "$(fact yjit-tries n)" = 1 ] && [ "$(fact cross-tries n)" = 1 ] && [ "$(fact edge-tries n)" = 1 ]'
 	for c in yjit cross blocked; do
 		rss=$(fact $c rss_kb) huge=$(fact $c huge_kb)
 		# exact: the first block holds NONE pages before the range and RX
-		# ones in it, and stays 4K; blocked: its first block is the kernel's.
+		# ones in it, and stays 4K.
 		check "$flip: $c: $huge of $rss KiB huge-mapped (>= 99%)" \
 			'[ "${rss:-0}" -ge 262144 ] && [ $((${huge:-0} * 100)) -ge $((rss * 99)) ]'
 	done
