@@ -306,7 +306,6 @@ static void block_committed(struct hp_arena *a, struct hp_block *b, int set, int
 		b->huge = true;
 	} else if (b->lazy) {
 		b->huge = false; /* no memory yet: it comes, huge, when touched */
-		hp_collapse_lazy(a, b);
 	} else if (backend == HP_BACKEND_THP) {
 		hp_collapse_fresh(a, b); /* asks the kernel; never MADV_COLLAPSE here */
 	} else {
@@ -407,6 +406,7 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 	}
 	for (unsigned i = first; i < first + n; i++)
 		block_committed(a, &c->blocks[i], set, backend, cls, aliased, node);
+	hp_collapse_lazy(a, &c->blocks[first], n);
 	return 0;
 }
 

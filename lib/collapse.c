@@ -47,7 +47,8 @@
  * code into two blocks of it.  Populated huge, the range would take 128
  * fresh huge pages (on a VM that gives free huge pages back to the host,
  * 3-6 ms each) for 2 MiB of code.  So a lazy block of such an arena is
- * advised MADV_NOHUGEPAGE when committed (cold): made accessible whole it is
+ * advised MADV_NOHUGEPAGE when committed, one call for the blocks committed
+ * together (cold): made accessible whole it is
  * neither populated nor collapsed, and its pages come small, as the
  * kernel's would.  The first protection change of part of it (a page made
  * writable to write code) advises it MADV_HUGEPAGE again, and from then on
@@ -114,12 +115,16 @@ void hp_collapse_note_split(struct hp_arena *a, struct hp_block *b)
 		b->nflaps = 0;
 }
 
-void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b)
+void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b, unsigned n)
 {
-	/* Advice refused: the block is an ordinary lazy one (huge when
+	/* One call for the run (YJIT's 256 MiB range: one madvise, not 129).
+	 * Advice refused: the blocks are ordinary lazy ones (huge when
 	 * touched); nothing else changes. */
-	b->cold = a->lazy_small && a->os->advise_huge &&
-		  a->os->advise_huge(b->base, HP_BLOCK_SIZE, false) == 0;
+	if (!a->lazy_small || !b->lazy || !a->os->advise_huge ||
+	    a->os->advise_huge(b->base, (size_t)n * HP_BLOCK_SIZE, false))
+		return;
+	for (unsigned i = 0; i < n; i++)
+		b[i].cold = true;
 }
 
 void hp_collapse_warm(struct hp_arena *a, struct hp_block *b)

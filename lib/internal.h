@@ -187,9 +187,10 @@ void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b);
 /* Huge block @b was just split by a protection change: a flap if it comes
  * soon after our collapse (HP_ARENA_COLLAPSE_QUIET).  Lock held. */
 void hp_collapse_note_split(struct hp_arena *a, struct hp_block *b);
-/* Lazy block @b was committed: in an HP_ARENA_LAZY_SMALL arena, advised to
- * small pages and cold.  Lock held. */
-void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b);
+/* The @n blocks from @b were committed together: lazy ones of an
+ * HP_ARENA_LAZY_SMALL arena are advised to small pages (one call) and
+ * cold.  Lock held. */
+void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b, unsigned n);
 /* Part of cold block @b changes protection: code is written in it, which
  * is advised to huge pages again and may be collapsed.  Lock held. */
 void hp_collapse_warm(struct hp_arena *a, struct hp_block *b);

@@ -29,7 +29,9 @@
 #include "preload.h"
 
 /* Pieces of a block that end with one protection take one call: a block
- * that ends uniform takes a whole-block mprotect, which splits nothing. */
+ * that ends uniform takes a whole-block mprotect, which splits nothing.
+ * A run goes on into the next block: a range made RW or RX whole (YJIT's
+ * 256 MiB, before and after its fill) takes one call, not one a block. */
 struct run {
 	struct hp_arena *a;
 	uintptr_t start, end;
@@ -64,6 +66,7 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 	uintptr_t base = any->base, end = base + any->alloc_size;
 	bool tainted = any->tainted;
 	const struct region *reg;
+	struct run run = {.a = a};
 	int rc = 0;
 
 	for (uintptr_t bs = from & ~(BLOCK - 1); bs < to && bs < end; bs += BLOCK) {
@@ -105,7 +108,6 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 				? u & ~PROT_WRITE
 				: PROT_NONE;
 		bool relaxed = false;
-		struct run run = {.a = a};
 		uintptr_t at = lo;
 		for (size_t i = first; at < hi; i++) {
 			reg = region_at(i);
@@ -125,11 +127,11 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 			relaxed |= want != prot_of(reg);
 			at = e;
 		}
-		run_add(&run, hi, hi, -1); /* flush */
-		rc |= run.rc;
 		if (relaxed)
 			preload_counts.code_range_merged++;
 	}
+	run_add(&run, end, end, -1); /* flush */
+	rc |= run.rc;
 	return rc ? -1 : 0;
 }
 
