@@ -247,12 +247,18 @@ class Runner:
         # The engine starts from env(1) under GNU time, both small: a
         # process's peak RSS counts the memory it had before exec, and ours
         # (Python's) would be most of a small engine's.  env sets the
-        # preload for the engine alone.
+        # preload for the engine alone.  The preload's reports (what it
+        # served) come from the sampled warm-up run only: the timed runs
+        # measure the preload as `hugeperm run` without --stats uses it.
+        # A report is three files a process (PID.started, .txt, .json),
+        # 1-2 ms of inode allocation each process on this machine's ext4,
+        # which Erlang's seven processes would pay in every timed run.
         full = ["env"]
         if preload:
             full += ["LD_PRELOAD=" + " ".join(filter(None, [self.preload,
-                                                            os.environ.get("LD_PRELOAD")])),
-                     "HUGEPERM_STATS_DIR=" + stats]
+                                                            os.environ.get("LD_PRELOAD")]))]
+            if sample:
+                full += ["HUGEPERM_STATS_DIR=" + stats]
             full += ["%s=%s" % kv for kv in sorted((preload_env or {}).items())]
         rss_file = os.path.join(stats, "maxrss")
         if TIME:
@@ -408,7 +414,9 @@ def section(rows, rounds, note, src):
                 utc_now(), c["head"][:12], ", with uncommitted changes" if c["dirty"] else "",
                 rounds, m["nproc"], m["model"], m["kernel"], m["thp"], loadavg(),
                 (" " + note) if note else ""))
-    expl = ("\nWall and CPU (user + sys) times are medians. Peak RSS is GNU time's "
+    expl = ("\nWall and CPU (user + sys) times are medians; the timed preloaded runs "
+            "write no report (no HUGEPERM_STATS_DIR, as `hugeperm run` without --stats), "
+            "the warm-up run's reports give what was served. Peak RSS is GNU time's "
             "`%M` (the median; hugetlb pages are not in it). Engine code is the "
             "resident executable anonymous or shared memory (memfds, shared anonymous "
             "memory: the JIT's code, not the engine's binary) at the largest of smaps samples taken every 20 ms in the warm-up "

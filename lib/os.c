@@ -463,7 +463,11 @@ static int bind_node(void *addr, size_t size, int node)
 		return 0;
 	unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {0};
 	mask[node / (8 * sizeof(unsigned long))] |= 1UL << (node % (8 * sizeof(unsigned long)));
-	return mbind(addr, size, MPOL_PREFERRED, mask, 1024, 0) ? errno : 0;
+	/* The system call, not libnuma's mbind(): linking libnuma for its
+	 * wrapper ran libnuma's constructor (a dozen /proc and /sys reads and
+	 * three mempolicy calls) in every process the preload was loaded
+	 * into.  numaif.h is only the constants. */
+	return syscall(SYS_mbind, addr, size, MPOL_PREFERRED, mask, 1024UL, 0U) ? errno : 0;
 }
 
 int hp_sys_write_all(int fd, const void *buf, size_t len)

@@ -4,9 +4,10 @@
  * counters are system-wide): an RX block is huge in smaps and pagemap; a
  * partial protection change splits it (thp_split_pmd +1, ours +1); putting
  * it back and collapsing restores it (thp_collapse_alloc +1); classes keep
- * apart.
+ * apart.  The probe faults no page in.
  */
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,16 @@ int main(void)
 			     "madvise/always)");
 	if (!pr.collapse)
 		tap_skip_all("MADV_COLLAPSE does not work on this kernel (before 6.1)");
+
+	/* The probe asks the kernel and faults nothing in (it faulted a huge
+	 * page into a scratch block: a 2 MiB clear in every process the
+	 * preload served).  A second probe: the first faulted our stack in. */
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	hp_os_linux.probe(&pr);
+	getrusage(RUSAGE_SELF, &ru1);
+	is(ru1.ru_minflt - ru0.ru_minflt, 0, "the probe faults no page in");
+	ok(pr.collapse && pr.thp, "and finds MADV_COLLAPSE (collapsed below) and THP again");
 
 	struct hp_config cfg = {.size = sizeof(cfg),
 				.backend = HP_BACKEND_THP,

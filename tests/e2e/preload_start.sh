@@ -1,0 +1,40 @@
+#!/bin/sh
+# preload_start.sh - what loading the preload costs a process that is
+# served nothing: strace of /bin/true with and without it.  The preload
+# brings liburcu-bp and nothing else (libnuma's constructor read /proc and
+# /sys and set the mempolicy in every process), opens no other file, makes
+# no mempolicy call, and adds a bounded number of system calls (loading two
+# libraries, liburcu-bp's membarrier registration, our constructor).
+set -u
+case "${HP_LDFLAGS:-}" in *sanitize*)
+	echo "1..0 # SKIP the preload is tested in the plain build (a sanitizer runtime must load first)"
+	exit 0 ;;
+esac
+srcdir=${srcdir:-..}
+. "$srcdir/tests/lib/tap.sh"
+lib=$(pwd)/.libs/libhugeperm-preload.so
+echo "1..4"
+if ! command -v strace >/dev/null 2>&1 || [ ! -r "$lib" ]; then
+	for i in 1 2 3 4; do fail "strace or $lib missing"; done
+	exit 0
+fi
+strace -o "$tmp/plain" /bin/true
+LD_PRELOAD=$lib strace -E LD_PRELOAD="$lib" -o "$tmp/pre" /bin/true
+check "/bin/true ran under strace with the preload loaded" \
+	'grep -q "exited with 0" "$tmp/pre" && grep -q libhugeperm-preload.so "$tmp/pre"'
+# Files opened beyond the plain run's: the preload and liburcu-bp only.
+opened() { sed -n 's/^open[a-z]*([^"]*"\([^"]*\)".*/\1/p' "$1" | sort -u; }
+opened "$tmp/plain" > "$tmp/plain.files"
+extra=$(opened "$tmp/pre" | grep -vxF -f "$tmp/plain.files" |
+	grep -v -e 'libhugeperm-preload\.so$' -e '/liburcu-bp\.so[.0-9]*$' | tr '\n' ' ')
+check "it opens no file but itself and liburcu-bp (no libnuma, no /proc, no /sys)${extra:+: $extra}" \
+	'[ -z "$extra" ]'
+mp=$(grep -c -e '^set_mempolicy(' -e '^get_mempolicy(' "$tmp/pre")
+check "no mempolicy call (libnuma's constructor made three): $mp" '[ "$mp" -eq 0 ]'
+p=$(grep -c . "$tmp/plain")
+k=$(grep -c . "$tmp/pre")
+echo "# system calls: $p plain, $k with the preload"
+# 23 more on this machine: two libraries loaded (open, stat, five mmaps,
+# mprotect, close each), membarrier twice, getpid twice; libnuma added 40.
+check "the preload adds $((k - p)) system calls to a process it serves nothing (at most 30)" \
+	'[ $((k - p)) -le 30 ]'
