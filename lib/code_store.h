@@ -14,7 +14,7 @@
 
 #include "types.h"
 
-/* Trap bytes over @size (a multiple of 64) bytes at @dst, 64-byte
+/* Trap bytes over @size (a multiple of 64, not 0) bytes at @dst, 64-byte
  * aligned: vector stores in line, a few cycles where a call of memset
  * costs as much as a mimalloc free (not turned back into that call).
  * @wide (a constant): 32-byte stores, for a caller built for AVX2
@@ -28,18 +28,20 @@ fill_traps_as(uintptr_t dst, size_t size, bool wide)
 	const uint64_t t = 0x0101010101010101ULL * HP_TRAP_BYTE;
 	if (wide) {
 		const v4 traps = {t, t, t, t};
-		for (v4 *q = (v4 *)dst, *end = (v4 *)(dst + size); q < end; q += 2) {
+		v4 *q = (v4 *)dst, *end = (v4 *)(dst + size);
+		do { /* size > 0: no test before the first 64 bytes */
 			q[0] = traps;
 			q[1] = traps;
-		}
+		} while ((q += 2) < end);
 	} else {
 		const v2 traps = {t, t};
-		for (v2 *q = (v2 *)dst, *end = (v2 *)(dst + size); q < end; q += 4) {
+		v2 *q = (v2 *)dst, *end = (v2 *)(dst + size);
+		do {
 			q[0] = traps;
 			q[1] = traps;
 			q[2] = traps;
 			q[3] = traps;
-		}
+		} while ((q += 4) < end);
 	}
 }
 
