@@ -151,19 +151,22 @@ static int code_free_sse(void *code)
 	return default_code_free(code, false);
 }
 
-/* The resolvers, run by the dynamic linker before any constructor. */
-static bool has_avx2(void)
+/* The resolvers, run by the dynamic linker before any constructor: not
+ * instrumented (ASan's shadow memory is not mapped yet). */
+#define RESOLVER __attribute__((no_sanitize("address", "undefined")))
+
+static RESOLVER bool has_avx2(void)
 {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2");
 }
 
-static int (*resolve_arena_code_free(void))(struct hp_arena *, void *)
+static RESOLVER int (*resolve_arena_code_free(void))(struct hp_arena *, void *)
 {
 	return has_avx2() ? arena_code_free_avx2 : arena_code_free_sse;
 }
 
-static int (*resolve_code_free(void))(void *)
+static RESOLVER int (*resolve_code_free(void))(void *)
 {
 	return has_avx2() ? code_free_avx2 : code_free_sse;
 }
