@@ -101,16 +101,19 @@ hp_code_free_fast(struct hp_arena *a, uintptr_t addr, bool forever, bool wide)
 				     __atomic_load_n(&p->holder, __ATOMIC_RELAXED) != hp_tls[0].tc,
 			     0))
 		return false;
-	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
+	/* size and alias hold while the page is ours: read once, before the
+	 * acquire (which makes the compiler read them again after it). */
+	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1)), size = p->size;
 	unsigned i = hp_code_chunk_of(p, off);
-	if (__builtin_expect(i * p->size != off || p->inline_to != a, 0))
+	uintptr_t to = p->alias + off;
+	if (__builtin_expect(i * size != off || p->inline_to != a, 0))
 		return false;
 	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
 	uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
 	uint64_t bit = 1ULL << (i & 63), mine = live & ~x;
 	if (__builtin_expect((x & HP_CODE_FULL) || !(mine & bit) || !(mine & ~bit), 0))
 		return false;
-	fill_traps_as(p->alias + off, p->size, wide);
+	fill_traps_as(to, size, wide);
 	__atomic_store_n(&p->live, live & ~bit, __ATOMIC_RELAXED);
 	return true;
 }
