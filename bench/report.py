@@ -256,7 +256,7 @@ def main():
         targets.append((f"8: packed code alloc+free <= 1.5x mimalloc ({n} thread{'s' if n > 1 else ''})",
                         r, r is not None and r <= 1.5, f"{fmt(r, 2)}x"))
     fill = get("code/trap-fill")
-    md.append(f"\nThe trap fill on its own (the library's in-line fill, code_store.h, of the same sizes rounded to 64 bytes, through the alias; hp_code_free's AVX2 clone takes half the stores): "
+    md.append(f"\nThe trap fill on its own (the library's in-line fill, code_store.h, of the same sizes rounded to 64 bytes, through the alias; 32-byte stores where the CPU has AVX2, as hp_code_free's ifunc picks, else 16-byte ones): "
               f"{fmt(ns_per_item(fill) if fill else None)} ns.\n")
     pc, rwx = get("patch/hp_write_code"), get("patch/rwx")
     r = ns_per_item(pc) / ns_per_item(rwx) if pc and rwx else None

@@ -21,14 +21,17 @@
 #include "api.h"
 #include "code_fast.h"
 
-/* The fill of a free takes half the stores with AVX: hp_code_free has a
- * clone for it, chosen once by the dynamic linker (an ifunc: the call
- * costs the same).  Not under TSan, whose runtime is not up yet when the
- * resolver runs (it would crash at start-up). */
-#if defined(__SANITIZE_THREAD__)
-#define FILL_CLONES
+/* The fill of a free takes half the stores with AVX2: hp_code_free and
+ * hp_arena_code_free are ifuncs, each resolved once by the dynamic linker
+ * to its form built for AVX2 or to the one for any x86-64 (the call costs
+ * the same).  Their resolvers are static, so that the library exports no
+ * symbol of theirs (target_clones exported NAME.resolver).  Not under
+ * TSan, whose runtime is not up yet when a resolver runs (it would crash
+ * at start-up). */
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#define FILL_IFUNC 1
 #else
-#define FILL_CLONES __attribute__((target_clones("avx2", "default")))
+#define FILL_IFUNC 0
 #endif
 
 /* An allocation that hp_code_alloc_fast did not serve (or size 0, or
@@ -64,8 +67,23 @@ static __attribute__((noinline)) int code_free_slow(struct hp_arena *a, void *co
 	return 0;
 }
 
-/* The calls on a live arena (the default one always is: it is never
- * destroyed). */
+/* The default arena's slow paths: set it up if it is not (the fast paths
+ * need no check of that: a thread's first cache slot names the default
+ * arena only once the thread has seen it set up). */
+static __attribute__((noinline)) void *default_alloc_slow(size_t size)
+{
+	struct hp_arena *a = hp_default_get();
+	return a ? code_alloc_slow(a, size) : NULL;
+}
+
+static __attribute__((noinline)) int default_free_slow(void *code)
+{
+	struct hp_arena *a = hp_default_get();
+	return a ? code_free_slow(a, code) : -1;
+}
+
+/* The calls on a live arena (@forever: the default one, which is never
+ * destroyed, and may not be set up yet: its slow paths set it up). */
 static inline __attribute__((always_inline)) void *code_alloc(struct hp_arena *a, size_t size,
 							      bool forever)
 {
@@ -74,17 +92,17 @@ static inline __attribute__((always_inline)) void *code_alloc(struct hp_arena *a
 		if (__builtin_expect(p != NULL, 1))
 			return p;
 	}
-	return code_alloc_slow(a, size);
+	return forever ? default_alloc_slow(size) : code_alloc_slow(a, size);
 }
 
 static inline __attribute__((always_inline)) int code_free(struct hp_arena *a, void *code,
-							   bool forever)
+							   bool forever, bool wide)
 {
 	if (!code)
 		return 0;
-	if (__builtin_expect(hp_code_free_fast(a, (uintptr_t)code, forever), 1))
+	if (__builtin_expect(hp_code_free_fast(a, (uintptr_t)code, forever, wide), 1))
 		return 0;
-	return code_free_slow(a, code);
+	return forever ? default_free_slow(code) : code_free_slow(a, code);
 }
 
 void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
@@ -92,34 +110,78 @@ void *hp_arena_code_alloc(struct hp_arena *a, size_t size)
 	return arena_ok(a, "hp_code_alloc") ? code_alloc(a, size, false) : NULL;
 }
 
-FILL_CLONES int hp_arena_code_free(struct hp_arena *a, void *code)
-{
-	return arena_ok(a, "hp_code_free") ? code_free(a, code, false) : -1;
-}
-
-/* The hp_X forms before the default arena is up (it is set up here). */
-static __attribute__((noinline)) void *code_alloc_first(size_t size)
-{
-	struct hp_arena *a = hp_default_get();
-	return a ? code_alloc(a, size, true) : NULL;
-}
-
-static __attribute__((noinline)) int code_free_first(void *code)
-{
-	struct hp_arena *a = hp_default_get();
-	return a ? code_free(a, code, true) : -1;
-}
-
+/* The hp_X forms: hp_default_arena's address is a constant, whether or not
+ * it is set up. */
 void *hp_code_alloc(size_t size)
 {
-	if (__builtin_expect(!__atomic_load_n(&hp_default_ready, __ATOMIC_ACQUIRE), 0))
-		return code_alloc_first(size);
 	return code_alloc(&hp_default_arena, size, true);
 }
 
-FILL_CLONES int hp_code_free(void *code)
+/* hp_arena_code_free and hp_code_free, with 32-byte stores of the fill
+ * (@wide) or 16-byte ones. */
+static inline __attribute__((always_inline)) int arena_code_free(struct hp_arena *a, void *code,
+								 bool wide)
 {
-	if (__builtin_expect(!__atomic_load_n(&hp_default_ready, __ATOMIC_ACQUIRE), 0))
-		return code_free_first(code);
-	return code_free(&hp_default_arena, code, true);
+	return arena_ok(a, "hp_code_free") ? code_free(a, code, false, wide) : -1;
 }
+
+static inline __attribute__((always_inline)) int default_code_free(void *code, bool wide)
+{
+	return code_free(&hp_default_arena, code, true, wide);
+}
+
+#if FILL_IFUNC
+static __attribute__((target("avx2"))) int arena_code_free_avx2(struct hp_arena *a, void *code)
+{
+	return arena_code_free(a, code, true);
+}
+
+static int arena_code_free_sse(struct hp_arena *a, void *code)
+{
+	return arena_code_free(a, code, false);
+}
+
+static __attribute__((target("avx2"))) int code_free_avx2(void *code)
+{
+	return default_code_free(code, true);
+}
+
+static int code_free_sse(void *code)
+{
+	return default_code_free(code, false);
+}
+
+/* The resolvers, run by the dynamic linker before any constructor: not
+ * instrumented (ASan's shadow memory is not mapped yet). */
+#define RESOLVER __attribute__((no_sanitize("address", "undefined")))
+
+static RESOLVER bool has_avx2(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2");
+}
+
+static RESOLVER int (*resolve_arena_code_free(void))(struct hp_arena *, void *)
+{
+	return has_avx2() ? arena_code_free_avx2 : arena_code_free_sse;
+}
+
+static RESOLVER int (*resolve_code_free(void))(void *)
+{
+	return has_avx2() ? code_free_avx2 : code_free_sse;
+}
+
+int hp_arena_code_free(struct hp_arena *a, void *code)
+	__attribute__((ifunc("resolve_arena_code_free")));
+int hp_code_free(void *code) __attribute__((ifunc("resolve_code_free")));
+#else
+int hp_arena_code_free(struct hp_arena *a, void *code)
+{
+	return arena_code_free(a, code, false);
+}
+
+int hp_code_free(void *code)
+{
+	return default_code_free(code, false);
+}
+#endif

@@ -53,7 +53,10 @@ static inline __attribute__((always_inline)) void *hp_code_hand_out(struct hp_tc
 	__atomic_store_n(&p->req[i], (uint16_t)size, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->live, live | 1ULL << i, __ATOMIC_RELAXED);
 	hp_code_count(&tc->code_n.allocs, 1);
-	return (void *)(p->addr + i * p->size);
+	uintptr_t r = p->addr + i * p->size;
+	if (!r) /* never (a page's address): the caller's test of NULL goes */
+		__builtin_unreachable();
+	return (void *)r;
 }
 
 /* @size bytes (1 to HP_CODE_MAX_PACKED) from the page the thread's cache
@@ -83,9 +86,9 @@ static inline __attribute__((always_inline)) void *hp_code_alloc_fast(struct hp_
  * chunks of it live, not on the full list, stored through in line: the
  * trap fill, then the chunk's bit cleared.  false: not done (nothing
  * changed): hp_code_free_packed.  Written so that few values are live at
- * once: the common free saves no registers. */
-static inline __attribute__((always_inline)) bool hp_code_free_fast(struct hp_arena *a,
-								    uintptr_t addr, bool forever)
+ * once: the common free saves no registers.  @wide: fill_traps_as's. */
+static inline __attribute__((always_inline)) bool
+hp_code_free_fast(struct hp_arena *a, uintptr_t addr, bool forever, bool wide)
 {
 	if (__builtin_expect(addr >> HP_BLOCK_SHIFT != hp_code_last.blk, 0))
 		return false;
@@ -98,16 +101,19 @@ static inline __attribute__((always_inline)) bool hp_code_free_fast(struct hp_ar
 				     __atomic_load_n(&p->holder, __ATOMIC_RELAXED) != hp_tls[0].tc,
 			     0))
 		return false;
-	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
+	/* size and alias hold while the page is ours: read once, before the
+	 * acquire (which makes the compiler read them again after it). */
+	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1)), size = p->size;
 	unsigned i = hp_code_chunk_of(p, off);
-	if (__builtin_expect(i * p->size != off || p->inline_to != a, 0))
+	uintptr_t to = p->alias + off;
+	if (__builtin_expect(i * size != off || p->inline_to != a, 0))
 		return false;
 	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
 	uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
 	uint64_t bit = 1ULL << (i & 63), mine = live & ~x;
 	if (__builtin_expect((x & HP_CODE_FULL) || !(mine & bit) || !(mine & ~bit), 0))
 		return false;
-	fill_traps(p->alias + off, p->size);
+	fill_traps_as(to, size, wide);
 	__atomic_store_n(&p->live, live & ~bit, __ATOMIC_RELAXED);
 	return true;
 }

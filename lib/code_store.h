@@ -14,21 +14,41 @@
 
 #include "types.h"
 
-/* Trap bytes over @size (a multiple of 64) bytes at @dst, 64-byte
- * aligned: 16-byte stores in line, a few cycles where a call of memset
- * costs as much as a mimalloc free (not turned back into that call). */
+/* Trap bytes over @size (a multiple of 64, not 0) bytes at @dst, 64-byte
+ * aligned: vector stores in line, a few cycles where a call of memset
+ * costs as much as a mimalloc free (not turned back into that call).
+ * @wide (a constant): 32-byte stores, for a caller built for AVX2
+ * (code_calls.c's hp_code_free_avx2); else 16-byte ones (a 32-byte vector
+ * without AVX is stored as eight 8-byte words, not two SSE stores). */
 static inline __attribute__((always_inline, optimize("no-tree-loop-distribute-patterns"))) void
-fill_traps(uintptr_t dst, size_t size)
+fill_traps_as(uintptr_t dst, size_t size, bool wide)
 {
-	/* 32-byte vectors: one store each where the caller is built for AVX
-	 * (code_calls.c's clones), two 16-byte stores elsewhere. */
 	typedef uint64_t v4 __attribute__((vector_size(32), aligned(32)));
+	typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
 	const uint64_t t = 0x0101010101010101ULL * HP_TRAP_BYTE;
-	const v4 traps = {t, t, t, t};
-	for (v4 *q = (v4 *)dst, *end = (v4 *)(dst + size); q < end; q += 2) {
-		q[0] = traps;
-		q[1] = traps;
+	if (wide) {
+		const v4 traps = {t, t, t, t};
+		v4 *q = (v4 *)dst, *end = (v4 *)(dst + size);
+		do { /* size > 0: no test before the first 64 bytes */
+			q[0] = traps;
+			q[1] = traps;
+		} while ((q += 2) < end);
+	} else {
+		const v2 traps = {t, t};
+		v2 *q = (v2 *)dst, *end = (v2 *)(dst + size);
+		do {
+			q[0] = traps;
+			q[1] = traps;
+			q[2] = traps;
+			q[3] = traps;
+		} while ((q += 4) < end);
 	}
+}
+
+/* fill_traps_as for a caller built for any x86-64. */
+static inline __attribute__((always_inline)) void fill_traps(uintptr_t dst, size_t size)
+{
+	fill_traps_as(dst, size, false);
 }
 
 /* Copy @size bytes, at most 64, from @src to @dst: 16-byte moves in line
