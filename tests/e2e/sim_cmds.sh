@@ -137,15 +137,24 @@ if { [ "$thp" = madvise ] || [ "$thp" = always ]; } && ! "$tool" info | grep -q 
 	old_sleep=$(cat "$sleep_ms" 2> /dev/null)
 	if [ -n "$old_sleep" ] && echo 3600000 > "$sleep_ms" 2> /dev/null; then
 		trap 'echo "$old_sleep" > "$sleep_ms"; rm -rf "$tmp"' EXIT
-		sleep 0.2
+		sleep 1
 	fi
 	for tr in "$srcdir/sim/traces/luajit.hpt" "$tmp/s.hpt" "$srcdir/sim/traces/node.hpt"; do
-		"$tool" replay "$tr" --policy hugeperm-sync --real > "$tmp/real" 2>&1
-		sed 's/^/# /' "$tmp/real"
-		set -- $(awk '$1 == "hugeperm-sync" || $1 == "real" { print $2, $3 }' "$tmp/real") \
-			$(sed -n 's/.*library counted \([0-9]*\) splits, \([0-9]*\) collapses.*/\1 \2/p' "$tmp/real")
-		ss=${1:-x} sc=${2:-x} rs=${3:-y} rc=${4:-y} ls=${5:-z} lc=${6:-z}
 		within() { [ $(( ($1 - $2) * ($1 - $2) * 400 )) -le $(( $2 * $2 )) ]; }
+		# Measured again once when the kernel counted other than the
+		# library: the counters are system-wide, and two fresh-clone CI
+		# runs, late in distcheck, read one collapse more than ours (never
+		# in a run of its own; the cause is not found).  A real disagreement
+		# shows twice.
+		for try in 1 2; do
+			"$tool" replay "$tr" --policy hugeperm-sync --real > "$tmp/real" 2>&1
+			sed 's/^/# /' "$tmp/real"
+			set -- $(awk '$1 == "hugeperm-sync" || $1 == "real" { print $2, $3 }' "$tmp/real") \
+				$(sed -n 's/.*library counted \([0-9]*\) splits, \([0-9]*\) collapses.*/\1 \2/p' "$tmp/real")
+			ss=${1:-x} sc=${2:-x} rs=${3:-y} rc=${4:-y} ls=${5:-z} lc=${6:-z}
+			[ "$rs" = "$ls" ] && [ "$rc" = "$lc" ] && break
+			echo "# the kernel counted $rs/$rc, the library $ls/$lc: measured again"
+		done
 		name=$(basename "$tr")
 		check "validation $name: simulated splits $ss, kernel's $rs (within 5%)" 'within "$ss" "$rs"'
 		check "validation $name: simulated collapses $sc, kernel's $rc (within 5%); the library counted $ls/$lc" \
