@@ -26,6 +26,7 @@ markers.  Adding a workload is one entry in WORKLOADS (bench/README.md).
 import argparse
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
@@ -315,6 +316,26 @@ class Runner:
         return got[False], got[True]
 
 
+def median_interval(xs, level=0.95):
+    """The median of xs and a distribution-free interval for it.
+
+    The interval is the k-th smallest to the k-th largest value, k as large
+    as keeps its coverage (the chance that it holds the true median, for
+    independent pairs: 1 - 2 P(Binomial(n, 1/2) < k)) at least level.
+    Fewer than 6 values have no 95% interval: then the whole range, with
+    the coverage it has.  Returns (median, low, high, coverage).
+    """
+    v = sorted(xs)
+    n = len(v)
+    tail = [0.0]  # tail[k] = P(B < k)
+    for i in range(n + 1):
+        tail.append(tail[-1] + math.comb(n, i) / 2.0 ** n)
+    k = 1
+    while k + 1 <= (n + 1) // 2 and 1 - 2 * tail[k + 1] >= level:
+        k += 1
+    return statistics.median(v), v[k - 1], v[n - k], 1 - 2 * tail[k]
+
+
 def subst(argv, dirs):
     return [a.format(**dirs) for a in argv]
 
@@ -363,6 +384,11 @@ def measure(w, runner, src, rounds, quick):
             code_exit_huge_kb=sum(p["code_huge_bytes"] for p in rep) >> 10)
         row["ratio"] = row["preload"]["median_s"] / row["plain"]["median_s"]
         row["cpu_ratio"] = row["preload"]["cpu_s"] / max(row["plain"]["cpu_s"], 1e-9)
+        # Each pair ran back to back: its ratio cancels the load of its moment.
+        pairs = [b["wall"] / a["wall"] for a, b in zip(runs[False], runs[True])]
+        med, lo, hi, cov = median_interval(pairs)
+        row["pairs"] = dict(ratios=pairs, median=med, low=lo, high=hi, coverage=cov,
+                            faster=sum(1 for x in pairs if x < 1.0))
         row["rounds"] = rounds
     except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
         row["error"] = str(e).strip().splitlines()[-1][:200] if str(e).strip() else repr(e)
@@ -377,22 +403,26 @@ def mib(kb):
 
 def table(rows, rounds):
     md = ["| workload | plain s, median (min-max) | preload s, median (min-max) | "
-          "preload / plain | CPU preload / plain | peak RSS MiB plain / preload | "
+          "preload / plain | pairs: median ratio [interval], preload faster in | "
+          "CPU preload / plain | peak RSS MiB plain / preload | "
           "engine code, MiB | under the preload: huge-mapped MiB of code | "
           "thp_split_pmd, plain / preload | "
           "same output |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         if "absent" in r or "error" in r:
-            md.append("| %s | %s | | | | | | | | |" % (
+            md.append("| %s | %s | | | | | | | | | |" % (
                 r["name"], r.get("absent") or "FAILED: " + r["error"].replace("|", "/")))
             continue
         a, b = r["plain"], r["preload"]
         pct = 100.0 * b["code_huge_kb"] / b["code_kb"] if b["code_kb"] else 0.0
-        md.append("| %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) | **%.2fx** | %.2fx | "
+        p = r["pairs"]
+        md.append("| %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) | **%.2fx** | "
+                  "%.2fx [%.2f-%.2f], %d of %d | %.2fx | "
                   "%s / %s | %s | %s of %s (%.0f%%) | %d / %d | %s |" % (
                       r["name"], a["median_s"], a["min_s"], a["max_s"], b["median_s"],
-                      b["min_s"], b["max_s"], r["ratio"], r["cpu_ratio"],
+                      b["min_s"], b["max_s"], r["ratio"], p["median"], p["low"], p["high"],
+                      p["faster"], len(p["ratios"]), r["cpu_ratio"],
                       mib(a["maxrss_kb"]), mib(b["maxrss_kb"]), mib(a["code_kb"]),
                       mib(b["code_huge_kb"]), mib(b["code_kb"]), pct, a["splits"], b["splits"],
                       "yes" if r["same_output"] and r["expected"] else "NO"))
@@ -426,7 +456,13 @@ def section(rows, rounds, note, src):
             "counted system-wide during one run each way (other programs' splits count "
             "too). On a busy machine (see the load average) the figures move by several "
             "percent from run to run, and wall time more than CPU time: trust the "
-            "ratios of alternating pairs over the seconds.\n\n")
+            "ratios of alternating pairs over the seconds. ")
+    expl += ("The pairs column is those ratios: each pair's preloaded wall time over "
+             "its plain one, their median, the interval that holds the median ratio with %.1f%% coverage "
+             "(order statistics of the %d pairs, no assumption about the noise's shape: "
+             "an interval across 1.00 means the run cannot tell the preload from plain), "
+             "and in how many pairs the preloaded run was the faster.\n\n"
+             % (100 * median_interval([0.0] * rounds)[3], rounds))
     return head + table(rows, rounds) + expl + key(rows)
 
 

@@ -4,6 +4,7 @@
 # and preloaded; every run's output is the expected one, the preload was
 # loaded and served the engine's code, peak RSS was measured both ways; an
 # engine missing from PATH is a "not installed" row, not an error; the
+# pair ratios and their interval are right; the
 # table lands between the markers of a results file, and a file without
 # them is left alone.  Timings are not checked here.
 set -u
@@ -11,14 +12,14 @@ srcdir=${srcdir:-..}
 src=$(cd "$srcdir" && pwd)
 engines=$src/bench/engines.py
 . "$srcdir/tests/lib/tap.sh"
-echo "1..8"
+echo "1..10"
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
-	skip 8 "the preload is tested in the plain build"
+	skip 10 "the preload is tested in the plain build"
 	exit 0 ;;
 esac
 if ! command -v luajit >/dev/null 2>&1 || ! command -v pcre2grep >/dev/null 2>&1; then
-	skip 8 "needs luajit and pcre2grep (apt-get install luajit pcre2-utils)"
+	skip 10 "needs luajit and pcre2grep (apt-get install luajit pcre2-utils)"
 	exit 0
 fi
 json() { python3 -c "import json,sys; d={r['name']: r for r in json.load(open(sys.argv[1]))}; print($2)" "$1"; }
@@ -35,6 +36,16 @@ set -- $(json "$tmp/out/engines.json" 'd["luajit-flips"]["served"]["exec"], d["p
 lj=${1:-0} re=${2:-0}
 check "the preload was loaded and served their code ($lj JIT areas, $re RWX mappings)" \
 	'[ "$lj" -gt 0 ] && [ "$re" -gt 0 ]'
+pr=$(json "$tmp/out/engines.json" 'len(d["pcre2grep"]["pairs"]["ratios"]) == 1 and d["pcre2grep"]["pairs"]["faster"] in (0, 1)')
+check "the timed pair's ratio is in the row ($pr)" '[ "$pr" = True ] && grep -q "^| pcre2grep .*x \[.*\], [01] of 1 |" "$tmp/out/engines.md"'
+# Order statistics: 7 pairs give min-max (1 - 2/128), 11 the 2nd to the
+# 10th (1 - 2*12/2048); 5 pairs have no 95% interval: min-max at 93.75%.
+iv=$(python3 -c "
+import sys; sys.argv = ['x']; sys.path.insert(0, '$src/bench'); import engines
+m = engines.median_interval
+print(m([7, 1, 6, 2, 5, 3, 4]), m(list(range(11, 0, -1))), m([5, 4, 3, 2, 1]))")
+check "the median pair ratio's interval ($iv)" \
+	'[ "$iv" = "(4, 1, 7, 0.984375) (6, 2, 10, 0.98828125) (3, 1, 5, 0.9375)" ]'
 rss=$(json "$tmp/out/engines.json" 'min(r[m]["maxrss_kb"] for r in d.values() for m in ("plain", "preload"))')
 check "peak RSS measured both ways (smallest $rss KiB)" '[ "${rss:-0}" -gt 500 ]'
 
