@@ -458,7 +458,8 @@ def section(rows, rounds, note, src):
             "percent from run to run, and wall time more than CPU time: trust the "
             "ratios of alternating pairs over the seconds. ")
     expl += ("The pairs column is those ratios: each pair's preloaded wall time over "
-             "its plain one, their median, the interval that holds the median ratio with %.1f%% coverage "
+             "its plain one, their median, the interval that holds the median ratio "
+             "with %.1f%% coverage "
              "(order statistics of the %d pairs, no assumption about the noise's shape: "
              "an interval across 1.00 means the run cannot tell the preload from plain), "
              "and in how many pairs the preloaded run was the faster.\n\n"
