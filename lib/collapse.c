@@ -130,6 +130,10 @@ void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b, unsigned n)
 void hp_collapse_warm(struct hp_arena *a, struct hp_block *b)
 {
 	b->cold = false;
+	/* A JIT writes into it in bursts from now on: its first collapse
+	 * waits for a quiet period too, in the thread. */
+	if (a->collapse_quiet)
+		b->nflaps = 1;
 	/* Refused: its collapse gets EINVAL, and is switched off for it. */
 	a->os->advise_huge(b->base, HP_BLOCK_SIZE, true);
 }
