@@ -53,7 +53,11 @@
  * kernel's would.  The first protection change of part of it (a page made
  * writable to write code) advises it MADV_HUGEPAGE again, and from then on
  * it is an ordinary block: collapsed when uniform, with the hysteresis
- * above.  Its pages stay in use and not huge meanwhile, and count so in
+ * above, except that in a quiet arena it counts as flapping once from the
+ * start: a JIT writes into it in bursts.  Collapsed at its first RX flip
+ * (at once, on the JIT's own thread), it was split by the next page flip,
+ * the flap that then started the hysteresis (YJIT: 3-4 collapses and 2-3
+ * splits a run; now 1-3 and 0-2).  Its pages stay in use and not huge meanwhile, and count so in
  * the coverage: what is not code (the traps) stays on small pages.
  *
  * Once a quiet arena's thread runs (its first flap), it makes every
@@ -130,6 +134,10 @@ void hp_collapse_lazy(struct hp_arena *a, struct hp_block *b, unsigned n)
 void hp_collapse_warm(struct hp_arena *a, struct hp_block *b)
 {
 	b->cold = false;
+	/* A JIT writes into it in bursts from now on: its first collapse
+	 * waits for a quiet period too, in the thread. */
+	if (a->collapse_quiet)
+		b->nflaps = 1;
 	/* Refused: its collapse gets EINVAL, and is switched off for it. */
 	a->os->advise_huge(b->base, HP_BLOCK_SIZE, true);
 }

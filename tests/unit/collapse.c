@@ -123,7 +123,8 @@ static void quiet(void)
  * populated nor collapsed; a protection change of part of one advises it
  * huge again, and it is collapsed when uniform.  The advice refused at
  * commit: ordinary lazy blocks, populated and collapsed when made
- * accessible whole, with no advice when written.
+ * accessible whole, with no advice when written.  In a quiet arena a cold
+ * block written in waits for a quiet period before its first collapse.
  */
 static void lazy_small(void)
 {
@@ -168,6 +169,21 @@ static void lazy_small(void)
 		ok(b2->huge, "%s: the written block is huge", m);
 		is(a->n.splits[PROT_NONE], refuse ? 1 : 0,
 		   "%s: a split counted only where the block was huge", m);
+		if (!refuse) {
+			/* Quiet arena (a fixed range): a cold block written in
+			 * waits for a quiet period before its first collapse. */
+			a->collapse_quiet = true;
+			fake.now_ns += 1000 * MS;
+			hp_pool_protect(a, p + 3 * HP_PAGE_SIZE, 1, RW);
+			ok(!b->cold && b->nflaps == 1, "%s, quiet: written, held as flapping", m);
+			hp_pool_protect(a, p + 3 * HP_PAGE_SIZE, 1, RX);
+			fake.now_ns += 99 * MS;
+			ok(hp_collapse_run(a, HP_RUN_NOW, 0, NULL) == 0 && b->queued,
+			   "%s, quiet: not collapsed at once, nor after 99 ms", m);
+			fake.now_ns += 2 * MS;
+			ok(hp_collapse_run(a, HP_RUN_NOW, 0, NULL) == 1 && b->huge,
+			   "%s, quiet: collapsed after 101 ms quiet", m);
+		}
 		fake_arena_free(a);
 	}
 }
