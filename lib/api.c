@@ -56,8 +56,7 @@ static void say(const char *s, size_t n)
 /* Set up @a for @cfg (NULL: the options); 0 or errno, reason printed.
  * @fresh: the probe read the pools in this same call (default_init), so
  * they are not read again. */
-static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool announce,
-		       bool fresh)
+static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool announce, bool fresh)
 {
 	int want = cfg && cfg->backend ? cfg->backend : (int)hp_opt.backend;
 	int backend, mutable_backend;
