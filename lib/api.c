@@ -30,6 +30,7 @@ static int default_err; /* errno for every call when set-up failed */
 /* Set once the default arena is up: its calls then skip pthread_once (a
  * call through the PLT and a load on every hp_code_alloc, hp_write...). */
 bool hp_default_ready;
+static bool default_done; /* default_init has run (whatever it found) */
 static struct hp_probe probe;
 
 /* HUGEPERM_TRACE=path: the calls of every arena made by hp_arena_create
@@ -52,8 +53,10 @@ static void say(const char *s, size_t n)
 	hp_os_linux.write_all(2, s, n);
 }
 
-/* Set up @a for @cfg (NULL: the options); 0 or errno, reason printed. */
-static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool announce)
+/* Set up @a for @cfg (NULL: the options); 0 or errno, reason printed.
+ * @fresh: the probe read the pools in this same call (default_init), so
+ * they are not read again. */
+static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool announce, bool fresh)
 {
 	int want = cfg && cfg->backend ? cfg->backend : (int)hp_opt.backend;
 	int backend, mutable_backend;
@@ -61,9 +64,12 @@ static int arena_setup(struct hp_arena *a, const struct hp_config *cfg, bool ann
 	struct hp_buf why = {msg, sizeof(msg), 0};
 
 	/* The pools as they are now, not as the first arena found them: they
-	 * are resized while we run (by an administrator, or a test). */
+	 * are resized while we run (by an administrator, or a test).  Read
+	 * once for the first arena: the probe read them microseconds ago, and
+	 * each reading is 17 system calls (tests/e2e/preload_start.sh). */
 	struct hp_probe now = probe;
-	hp_os_linux.probe_pools(&now);
+	if (!fresh)
+		hp_os_linux.probe_pools(&now);
 
 	hp_buf_str(&why, "hugeperm: backend ");
 	hp_buf_str(&why, hp_backend_name(want));
@@ -177,12 +183,13 @@ static void default_init(void)
 {
 	probe_once();
 	hp_fork_install(&lib_trace);
-	default_err = arena_setup(&hp_default_arena, NULL, true);
+	default_err = arena_setup(&hp_default_arena, NULL, true, true);
 	if (!default_err)
 		hp_registry_add(&hp_default_arena);
 	if (!default_err && hp_opt.stats)
 		atexit(print_stats_at_exit);
 	__atomic_store_n(&hp_default_ready, !default_err, __ATOMIC_RELEASE);
+	__atomic_store_n(&default_done, true, __ATOMIC_RELEASE);
 }
 
 static struct hp_arena *default_get(void)
@@ -551,13 +558,16 @@ struct hp_arena *hp_arena_create(const struct hp_config *cfg)
 		errno = EINVAL;
 		return NULL;
 	}
+	/* An arena made by the call that probed (the preload's first) takes
+	 * the pools the probe read in it. */
+	bool fresh = !__atomic_load_n(&default_done, __ATOMIC_ACQUIRE);
 	pthread_once(&default_once, default_init); /* options and probe */
 	struct hp_arena *a = hp_os_linux.meta_alloc(sizeof(*a));
 	if (!a) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	int err = arena_setup(a, cfg, false);
+	int err = arena_setup(a, cfg, false, fresh);
 	if (err) {
 		hp_os_linux.meta_free(a, sizeof(*a));
 		errno = err;

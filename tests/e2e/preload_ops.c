@@ -333,6 +333,22 @@ static int leave(const char *how)
 	return (int)syscall(SYS_exit_group, 0);
 }
 
+/* "unmap": a served JIT area (LuaJIT's mcode area), made executable, run
+ * and unmapped before leaving, as LuaJIT's lua_close does: the freed block
+ * is its class's reserve, which is never purged, so no purge thread is
+ * started (tests/e2e/preload_start.sh).  Prints "served 1" when served. */
+static int unmap_and_leave(void)
+{
+	static const unsigned char ret1[] = {0xb8, 1, 0, 0, 0, 0xc3}; /* mov eax, 1; ret */
+	unsigned char *a = lj_area();
+	if (a)
+		memcpy(a, ret1, sizeof(ret1));
+	int rc = !a || mprotect(a, 64 * KB, RX) || ((int (*)(void))(void *)a)() != 1 ||
+		 munmap(a, 64 * KB) != 0;
+	printf("served %d\n", a != NULL);
+	return rc;
+}
+
 /* Take [lo, hi) of the address space, as the program's other mappings would. */
 static bool block_out(uintptr_t lo, uintptr_t hi)
 {
@@ -392,6 +408,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && (!strcmp(argv[1], "clearenv") || !strcmp(argv[1], "_exit") ||
 			 !strcmp(argv[1], "exit_group")))
 		return leave(argv[1]);
+	if (argc > 1 && !strcmp(argv[1], "unmap"))
+		return unmap_and_leave();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
 	tap_plan(68);

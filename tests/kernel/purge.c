@@ -145,14 +145,18 @@ static void test_thp(void)
 	long rss = chunk_kb(p[0], 0, "Rss");
 	ok(rss >= 16 * MB, "smaps: the chunk holds %ld kB (>= 16 MiB)", rss);
 	is(purge_threads(), 0, "no purge thread before a block is free");
-	for (int i = 0; i < 8; i++)
+	hp_arena_free(a, p[7]);
+	sleep_ms(50);
+	is(purge_threads(), 0,
+	   "nor with one block free, the class's reserve, which it never purges");
+	for (int i = 0; i < 7; i++)
 		hp_arena_free(a, p[i]);
 	rss = chunk_kb(p[0], 0, "Rss");
 	ok(rss >= 16 * MB, "freed, before the delay: still %ld kB", rss);
 	for (int i = 0; i < 400 && purge_threads() == 0; i++)
 		sleep_ms(5); /* it names itself once it runs */
 	is(purge_threads(), 1,
-	   "the purge thread (hugeperm-purge) started with the first free block");
+	   "the purge thread (hugeperm-purge) started once a block was free past the reserve");
 	is(purge_thread_blocks_signals(), 1, "... with the program's signals blocked");
 	rss = wait_kb_at_most(p[0], 0, "Rss", 2 * MB);
 	ok(rss <= 2 * MB, "after the delay, no further call: %ld kB (the reserve: <= 2 MiB)", rss);

@@ -96,6 +96,28 @@ static void test_delay(void)
 	fake_arena_free(a);
 }
 
+/* A block that is its class's reserve sets no deadline (on the real OS:
+ * starts no thread); the next free of that class, past it, does. */
+static void test_reserve_alone(void)
+{
+	struct hp_arena *a = arena(1000);
+	uintptr_t rw = block_alloc(a, RW), rx = block_alloc(a, RX), rw2 = block_alloc(a, RW);
+	hp_pool_free(a, rw); /* t = 0 */
+	is(a->purge_next_ns, 0, "one RW block free, the class's reserve: no deadline");
+	fake.now_ns += 300 * MS;
+	hp_pool_free(a, rx);
+	is(a->purge_next_ns, 0, "one RX block free too, its class's reserve: still none");
+	fake.now_ns += 1500 * MS; /* t = 1800: the first RW block is long due */
+	hp_pool_free(a, rw2);
+	is(a->purge_next_ns, 2800 * MS,
+	   "a second RW block: the first is past the reserve, due one delay from now");
+	fake.now_ns = 2800 * MS;
+	hp_purge_tick(a);
+	is(committed_blocks(a), 2, "... and purged then; both reserves stay");
+	check_arena(a, "after a purge past the reserve");
+	fake_arena_free(a);
+}
+
 static void test_reserve(void)
 {
 	struct hp_arena *a = arena(100);
@@ -209,6 +231,7 @@ static void test_refused(void)
 int main(void)
 {
 	test_delay();
+	test_reserve_alone();
 	test_reserve();
 	test_never_and_now();
 	test_calls_drive();
