@@ -37,6 +37,19 @@ static inline unsigned hp_code_chunk_of(const struct hp_code_page *p, unsigned o
 	return (unsigned)(((uint64_t)off * p->inv) >> 24);
 }
 
+/* Is the page offset whose product with the page's inv is @at the start
+ * of a chunk?  (The free's test, with no multiply by the size.)  With S
+ * the chunk size (64 to 2048) and inv = 2^24 / S + 1 (> 8192), S * inv is
+ * 2^24 + e with 0 < e <= S.  An offset i * S + r (r < S, under 4096)
+ * times inv is i * 2^24 + i * e + r * inv: for r = 0 its low 24 bits are
+ * i * e (< 4096 < inv), and @at >> 24 is i; for r > 0 they are at least
+ * inv, and stay under 2^24 ((i + 1) * e <= 4095 + S < inv).  The unit
+ * test code.t checks every offset of every class. */
+static inline bool hp_code_at_start(uint32_t at, uint32_t inv)
+{
+	return (at & ((1u << 24) - 1)) < inv;
+}
+
 /* Add @d to a counter written by one thread only (read by hp_stats). */
 static inline void hp_code_count(uint64_t *c, uint64_t d)
 {
@@ -101,19 +114,18 @@ hp_code_free_fast(struct hp_arena *a, uintptr_t addr, bool forever, bool wide)
 				     __atomic_load_n(&p->holder, __ATOMIC_RELAXED) != hp_tls[0].tc,
 			     0))
 		return false;
-	/* size and alias hold while the page is ours: read once, before the
-	 * acquire (which makes the compiler read them again after it). */
-	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1)), size = p->size;
-	unsigned i = hp_code_chunk_of(p, off);
-	uintptr_t to = p->alias + off;
-	if (__builtin_expect(i * size != off || p->inline_to != a, 0))
+	unsigned off = (unsigned)(addr & (HP_PAGE_SIZE - 1));
+	uint32_t inv = p->inv, at = off * inv;
+	if (__builtin_expect(!hp_code_at_start(at, inv) || p->inline_to != a, 0))
 		return false;
 	uint64_t x = __atomic_load_n(&p->xfree, __ATOMIC_ACQUIRE);
 	uint64_t live = __atomic_load_n(&p->live, __ATOMIC_RELAXED);
-	uint64_t bit = 1ULL << (i & 63), mine = live & ~x;
+	uint64_t bit = 1ULL << (at >> 24 & 63), mine = live & ~x;
 	if (__builtin_expect((x & HP_CODE_FULL) || !(mine & bit) || !(mine & ~bit), 0))
 		return false;
-	fill_traps_as(to, size, wide);
+	/* size and alias hold while the page is ours: read after the checks,
+	 * so that the checks take few registers (none saved). */
+	fill_traps_as(p->alias + off, p->size, wide);
 	__atomic_store_n(&p->live, live & ~bit, __ATOMIC_RELAXED);
 	return true;
 }

@@ -19,7 +19,15 @@
  * costs as much as a mimalloc free (not turned back into that call).
  * @wide (a constant): 32-byte stores, for a caller built for AVX2
  * (code_calls.c's hp_code_free_avx2); else 16-byte ones (a 32-byte vector
- * without AVX is stored as eight 8-byte words, not two SSE stores). */
+ * without AVX is stored as eight 8-byte words, not two SSE stores).
+ *
+ * The 32-byte form is written in assembly on x86-64: a 32-byte vector
+ * value in C makes GCC give its caller a frame (push, mov, pop of rbp: it
+ * plans for a 32-byte aligned stack slot, then needs none): three more
+ * memory operations on every free (docs/design.md, "Packed code").
+ * The traps are loaded from a constant, not broadcast from a register
+ * stored on the stack; the asm clears the upper halves (vzeroupper) as a
+ * compiler does before returning to SSE code. */
 static inline __attribute__((always_inline, optimize("no-tree-loop-distribute-patterns"))) void
 fill_traps_as(uintptr_t dst, size_t size, bool wide)
 {
@@ -27,12 +35,29 @@ fill_traps_as(uintptr_t dst, size_t size, bool wide)
 	typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
 	const uint64_t t = 0x0101010101010101ULL * HP_TRAP_BYTE;
 	if (wide) {
+#ifdef __x86_64__
+		static const v4 traps = {t, t, t, t};
+		uintptr_t end = dst + size;
+		char(*bytes)[size] = (char(*)[size])dst; /* what the asm writes */
+		__asm__("vmovdqa %[traps], %%ymm0\n"
+			"1:\n\t"
+			"vmovdqa %%ymm0, (%[q])\n\t"
+			"vmovdqa %%ymm0, 32(%[q])\n\t"
+			"add $64, %[q]\n\t"
+			"cmp %[end], %[q]\n\t"
+			"jb 1b\n\t"
+			"vzeroupper"
+			: [q] "+r"(dst), "=m"(*bytes)
+			: [traps] "m"(traps), [end] "r"(end)
+			: "xmm0", "cc");
+#else
 		const v4 traps = {t, t, t, t};
 		v4 *q = (v4 *)dst, *end = (v4 *)(dst + size);
 		do { /* size > 0: no test before the first 64 bytes */
 			q[0] = traps;
 			q[1] = traps;
 		} while ((q += 2) < end);
+#endif
 	} else {
 		const v2 traps = {t, t};
 		v2 *q = (v2 *)dst, *end = (v2 *)(dst + size);

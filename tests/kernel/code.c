@@ -12,6 +12,8 @@
  *     read back as int3;
  *   - hp_write of every size from 1 to 64 bytes (copied in line) at every
  *     offset of a chunk puts exactly those bytes there;
+ *   - hp_code_free in line: interior addresses of every class are EINVAL,
+ *     the fill covers exactly the freed chunk;
  *   - no mapping of the process is ever writable and executable, with
  *     aliases and without (/proc/self/mem);
  *   - after fork() the child runs, frees and allocates code like the
@@ -311,6 +313,56 @@ static void test_write_sizes(void)
 	hp_arena_destroy(a);
 }
 
+/* hp_code_free's common case (code_fast.h, in line): for every class, a
+ * free of an interior address of a live chunk is EINVAL and changes
+ * nothing; the free of its start fills exactly its bytes with traps (its
+ * neighbours, live, keep theirs: the in-line 32-byte fill neither stops
+ * short nor runs over). */
+static void test_free_in_line(void)
+{
+	static const size_t sizes[] = {64,  128, 192, 256,  320,  384, 448,
+				       512, 640, 768, 1024, 1344, 2048};
+	unsigned char pattern[2048];
+	int bad_interior = 0, bad_fill = 0, bad_neighbours = 0, not_adjacent = 0;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t size = sizes[k];
+		unsigned char *c[3];
+		for (int j = 0; j < 3; j++) {
+			c[j] = hp_code_alloc(size);
+			if (!c[j]) {
+				ok(false, "hp_code_alloc(%zu): %s", size, strerror(errno));
+				return;
+			}
+			memset(pattern, 0x11 * (j + 1), size);
+			hp_write(c[j], pattern, size);
+		}
+		not_adjacent += c[1] != c[0] + size || c[2] != c[1] + size;
+		const size_t in[] = {1, 32, 63, 64, size / 2, size - 1};
+		for (size_t d = 0; d < sizeof(in) / sizeof(in[0]); d++) {
+			if (in[d] >= size)
+				continue;
+			errno = 0;
+			bad_interior += hp_code_free(c[1] + in[d]) != -1 || errno != EINVAL ||
+					hp_usable_size(c[1]) != size;
+		}
+		memset(pattern, 0x22, size);
+		bad_interior += memcmp(c[1], pattern, size) != 0;
+		bad_fill += hp_code_free(c[1]) != 0;
+		for (size_t b = 0; b < size; b++)
+			bad_fill += c[1][b] != 0xcc;
+		memset(pattern, 0x11, size);
+		bad_neighbours += memcmp(c[0], pattern, size) != 0;
+		memset(pattern, 0x33, size);
+		bad_neighbours += memcmp(c[2], pattern, size) != 0;
+		hp_code_free(c[0]);
+		hp_code_free(c[2]);
+	}
+	ok(!not_adjacent, "three chunks of each class are neighbours in their page");
+	ok(!bad_interior, "freeing an interior address is EINVAL, the chunk live and unchanged");
+	ok(!bad_fill, "freeing a chunk fills every byte of it with int3");
+	ok(!bad_neighbours, "... and no byte of its live neighbours");
+}
+
 static void test_fork(void)
 {
 	enum { M = 1000 };
@@ -362,6 +414,7 @@ int main(void)
 	test_threads();
 	test_no_alias();
 	test_write_sizes();
+	test_free_in_line();
 	test_fork();
 	return tap_done();
 }

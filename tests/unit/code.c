@@ -4,12 +4,14 @@
  * alignment, trap fills on free with no protection change, bad frees
  * (interior, double, foreign), pages going back to their blocks, caches of
  * several threads sharing pages, writes inside and past a chunk, the
- * statistics, and a metadata allocation that fails.
+ * statistics, a metadata allocation that fails, and the fast free's
+ * test of a chunk start at every offset of every class.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "code_fast.h"
 #include "fake_os.h"
 #include "tap.h"
 
@@ -402,8 +404,30 @@ static void test_meta_fails(void)
 	teardown();
 }
 
+/* The fast free's test of a chunk start without a multiply
+ * (code_fast.h hp_code_at_start): every offset of a page, every class,
+ * against the division it stands for. */
+static void test_chunk_start(void)
+{
+	static const unsigned gran[] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 21, 32};
+	int wrong = 0;
+	for (size_t k = 0; k < sizeof(gran) / sizeof(gran[0]); k++) {
+		uint32_t size = gran[k] * HP_CODE_ALIGN, inv = (1u << 24) / size + 1;
+		for (uint32_t off = 0; off < HP_PAGE_SIZE; off++) {
+			uint32_t at = off * inv;
+			bool start = off % size == 0;
+			if (hp_code_at_start(at, inv) != start || at >> 24 != off / size) {
+				if (wrong++ < 5)
+					tap_diag("  class of %u bytes, offset %u", size, off);
+			}
+		}
+	}
+	is(wrong, 0, "chunk starts and chunk numbers from one multiply: every offset, every class");
+}
+
 int main(void)
 {
+	test_chunk_start();
 	test_classes();
 	test_bad_frees();
 	test_write();
