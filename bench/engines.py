@@ -479,15 +479,17 @@ def replace_marked(path, body):
 
 
 def readme_excerpt(rows):
-    md = ["| workload | preload / plain (wall, median) | peak RSS MiB, plain / preload | "
-          "engine code | huge-mapped |",
-          "|---|---:|---:|---:|---:|"]
+    md = ["| workload | preload / plain (wall, median) | pairs: median ratio [interval] | "
+          "peak RSS MiB, plain / preload | engine code | huge-mapped |",
+          "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "ratio" not in r:
             continue
         b = r["preload"]
-        md.append("| %s | %.2fx | %s / %s | %s MiB | %.0f%% |" % (
-            r["name"], r["ratio"], mib(r["plain"]["maxrss_kb"]), mib(b["maxrss_kb"]),
+        p = r["pairs"]
+        md.append("| %s | %.2fx | %.2fx [%.2f-%.2f] | %s / %s | %s MiB | %.0f%% |" % (
+            r["name"], r["ratio"], p["median"], p["low"], p["high"],
+            mib(r["plain"]["maxrss_kb"]), mib(b["maxrss_kb"]),
             mib(r["plain"]["code_kb"]),
             100.0 * b["code_huge_kb"] / b["code_kb"] if b["code_kb"] else 0.0))
     return "\n".join(md) + "\n"
