@@ -396,6 +396,9 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 	struct region *reg;
 	int rc = -1;
 	lock();
+	if (pkey < 0 && (rc = code_range_flip(start, end, prot)) <= 0)
+		goto out; /* YJIT's flips: code_range_flip.c */
+	rc = -1;
 	struct region *one = exactly_one(start, end);
 	if (!one && !regions_cover(start, end)) {
 		errno = ENOMEM; /* as mprotect(2) says of unmapped pages */

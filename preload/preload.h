@@ -330,6 +330,13 @@ int code_range_changed_apply(const struct code_range_changed *c);
 void code_range_unmap_begin(uintptr_t start, uintptr_t end);
 void code_range_unmap_end(uintptr_t start, uintptr_t end);
 
+/* ---- code_range_flip.c ------------------------------------------------- */
+
+/* mprotect of [start, end) (page-aligned, no key) when its pages all lie in
+ * the regions of one code range: 0, or -1 with errno; 1 if the call is not
+ * such (the caller takes the general path), nothing changed then. */
+int code_range_flip(uintptr_t start, uintptr_t end, int prot);
+
 /* ---- reserve.c --------------------------------------------------------- */
 
 /* A reservation the placement rule calls a code range: mapped by the

@@ -25,6 +25,9 @@
  *   thpoff   (alone: it is for the whole process) yjit after
  *            prctl(PR_SET_THP_DISABLE, 1), as Ruby 3.1 does at start;
  *            PR_GET_THP_DISABLE says 1 after it.
+ *   flips    YJIT's page and half flips on a range, with runs of any
+ *            protection and calls that change nothing between them,
+ *            each checked page by page against /proc/self/maps.
  *   map32    Mono's code chunks: 64 KiB RWX MAP_32BIT mappings, half of
  *            them hinted at the end of the last one, code written and
  *            called; every one below 2 GiB.
@@ -173,6 +176,97 @@ static void yjit(const char *name, uintptr_t hint, uintptr_t block_lo)
 		munmap(p, LEN);
 }
 
+/* The protection the kernel has for each page of [p, p + LEN), from
+ * /proc/self/maps, into @kp (LEN / PAGE bytes; -1 where unmapped). */
+static void kernel_prots(uintptr_t p, signed char *kp)
+{
+	memset(kp, -1, LEN / PAGE);
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perm[8];
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) != 3 || hi <= p || lo >= p + LEN)
+			continue;
+		int prot = (perm[0] == 'r' ? PROT_READ : 0) | (perm[1] == 'w' ? PROT_WRITE : 0) |
+			   (perm[2] == 'x' ? PROT_EXEC : 0);
+		for (uintptr_t a = lo > p ? lo : p; a < hi && a < p + LEN; a += PAGE)
+			kp[(a - p) / PAGE] = (signed char)prot;
+	}
+	if (f)
+		fclose(f);
+}
+
+/* YJIT's flips and others around them, each checked against the kernel's
+ * own protections (/proc/self/maps) page by page: the preload's fast path
+ * for calls inside one code range (preload/code_range_flip.c) must apply
+ * every change, skip none.  Prints the pages that lack a bit asked for (0
+ * everywhere); the facts line says how many differ at all (0 in exact
+ * mode; block mode merges a block of R and RX pages, or of NONE and RX,
+ * into RX) and how many of those asked RW or RX (0 in block mode too; rwx
+ * mode makes them RWX). */
+static void flips(uintptr_t hint)
+{
+	unsigned char *p = mmap((void *)hint, LEN, RX, NOREPL, -1, 0);
+	if (p == MAP_FAILED || (uintptr_t)p != hint) {
+		fail("flips");
+		return;
+	}
+	static signed char model[LEN / PAGE], kp[LEN / PAGE];
+	memset(model, RX, sizeof(model));
+	static const int prots[] = {RW, RX, PROT_READ, PROT_NONE, RX, RW};
+	const size_t half = LEN / 2 / PAGE;
+	unsigned long lacking = 0, differ = 0, wx = 0, seed = 12345;
+	int steps = 0;
+	for (int step = 0; step < 400; step++) {
+		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+		unsigned r = (unsigned)(seed >> 33);
+		size_t first, n;
+		int prot;
+		switch (step % 5) {
+		case 0: /* a page RW in one half, or two pages */
+		case 1:
+			first = (step % 2 ? half : 0) + r % 1024;
+			n = 1 + r % 2;
+			prot = RW;
+			break;
+		case 2: /* the half RX again */
+			first = (r % 2) * half;
+			n = half;
+			prot = RX;
+			break;
+		case 3: /* a run across what the steps above left, any protection */
+			first = r % 2048;
+			n = 1 + (r >> 11) % 64;
+			prot = prots[(r >> 17) % 6];
+			break;
+		default: /* what is recorded already (nothing to do), or a
+			  * page whose recorded protection differs */
+			first = r % 1024;
+			n = 1;
+			prot = r % 3 ? model[first] : (model[first] == RX ? RW : RX);
+			break;
+		}
+		if (mprotect(p + first * PAGE, n * PAGE, prot)) {
+			fail("flips mprotect");
+			break;
+		}
+		memset(&model[first], prot, n);
+		steps++;
+		if (step % 4 && step != 399)
+			continue;
+		kernel_prots((uintptr_t)p, kp);
+		for (size_t i = 0; i < LEN / PAGE; i++) {
+			lacking += kp[i] < 0 || (model[i] & ~kp[i]) != 0;
+			differ += kp[i] != model[i];
+			wx += (model[i] == RW || model[i] == RX) && kp[i] != model[i];
+		}
+	}
+	printf("flips: %d calls, pages lacking a protection asked for: %lu\n", steps, lacking);
+	fprintf(stderr, "facts flips differ %lu rw_rx_differ %lu\n", differ, wx);
+	munmap(p, LEN);
+}
+
 static void map32(void)
 {
 	enum { N = 16, SIZE = 64 << 10 };
@@ -241,6 +335,11 @@ int main(int argc, char **argv)
 	}
 	if (all || !strcmp(what, "map32"))
 		map32();
+	if (all || !strcmp(what, "flips")) {
+		uintptr_t lo = free_range(GIB, GIB);
+		if (lo)
+			flips(lo + 2 * MIB + UNALIGN);
+	}
 	if (!strcmp(what, "thpoff")) {
 		if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
 			fail("PR_SET_THP_DISABLE");
