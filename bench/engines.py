@@ -9,7 +9,8 @@ executable anonymous memory, how much of it the kernel maps huge; then
 ROUNDS timed pairs, plain first in odd rounds and preload first in even ones.
 Every run's output must match the workload's expected output and be the same
 both ways: a benchmark of a wrong answer is worthless.  For each workload:
-the median wall time both ways and their ratio, min-max, the median CPU
+the median wall time both ways and their ratio, min-max, each pair's own
+ratio (their median and an order-statistics interval for it), the median CPU
 time (user+sys) ratio, peak RSS both ways (GNU time's %M), the code the
 engine had mapped executable at the peak sample, the share of it huge-mapped
 under the preload, and thp_split_pmd during the runs (system-wide).
