@@ -238,7 +238,7 @@ static struct hp_chunk *chunk_new(struct hp_arena *a, unsigned nblocks)
 	c->arena = a;
 	c->alias_fd[0] = c->alias_fd[1] = -1;
 	for (unsigned i = c->lo; i < c->hi; i++)
-		hp_block_init(&c->blocks[i], base + i * HP_BLOCK_SIZE, c);
+		hp_block_init(&c->blocks[i], base + i * HP_BLOCK_SIZE, c, &c->pages[i]);
 	c->next = a->chunks;
 	a->chunks = c;
 	a->reserved_bytes += hp_chunk_end(c) - hp_chunk_start(c);

@@ -65,11 +65,16 @@ static int find_bit_rev(const uint64_t *map, int from, bool value)
 	return -1;
 }
 
-void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk)
+void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk,
+		   struct hp_block_pages *pages)
 {
-	memset(b, 0, sizeof(*b));
+	/* @b and @pages are zeroed metadata (os meta_alloc): only what is not
+	 * zero is written, and @pages is not touched at all, so a new chunk
+	 * faults in its small records only. */
 	b->base = base;
 	b->chunk = chunk;
+	b->astate = pages->astate;
+	b->prot = pages->prot;
 	b->bucket = -1;
 	b->state = HP_BLOCK_UNCOMMITTED;
 }
@@ -78,7 +83,7 @@ void hp_block_reset(struct hp_block *b, int prot)
 {
 	memset(b->used, 0, sizeof(b->used));
 	memset(b->start, 0, sizeof(b->start));
-	memset(b->prot, prot, sizeof(b->prot));
+	memset(b->prot, prot, HP_BLOCK_PAGES);
 	memset(b->nprot, 0, sizeof(b->nprot));
 	b->nprot[prot] = HP_BLOCK_PAGES;
 	b->nused = 0;

@@ -144,7 +144,10 @@ static inline bool hp_test_bit(const uint64_t *map, unsigned i)
 	return (map[i / 64] >> (i % 64)) & 1;
 }
 
-void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk);
+/* Set up the record of a block of a new chunk, zeroed metadata, with its
+ * per-page arrays @pages (left untouched). */
+void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk,
+		   struct hp_block_pages *pages);
 /* Reset the page state of a committed block: all free, all @prot. */
 void hp_block_reset(struct hp_block *b, int prot);
 /* Best-fitting free run of @n pages: its first page, or -1. */

@@ -137,14 +137,17 @@ enum hp_block_state {
 struct hp_block {
 	uintptr_t base;			 /* address of the block */
 	struct hp_chunk *chunk;		 /* chunk holding the block */
+	uint32_t *astate;		 /* [HP_BLOCK_PAGES], at an allocation's first page:
+					  * HP_A_* | pages << 2; in its chunk's pages[],
+					  * next to base: one cache line for hp_free */
+	uint8_t *prot;			 /* [HP_BLOCK_PAGES], each page's protection, as the
+					  * kernel has it; in its chunk's pages[] */
 	struct hp_block *next, *prev;	 /* free list or pool bucket */
 	struct hp_block *qnext;		 /* collapse queue */
 	uint64_t used[HP_BITMAP_WORDS];	 /* page handed out */
 	uint64_t start[HP_BITMAP_WORDS]; /* page starts an allocation */
 	uint64_t dirty[HP_BITMAP_WORDS]; /* page may hold non-zero bytes: handed out
 					  * or filled since the kernel zeroed it */
-	uint8_t prot[HP_BLOCK_PAGES];	 /* each page's protection, as the kernel has it */
-	uint32_t astate[HP_BLOCK_PAGES]; /* at an allocation's first page: HP_A_* | pages << 2 */
 	uint16_t nprot[HP_NCLASS];	 /* pages per protection */
 	uint16_t nused;			 /* pages handed out */
 	uint16_t longest_free;		 /* longest run of free pages */
@@ -251,6 +254,15 @@ struct hp_code_counts {
 /* ---------------------------------------------------------------------
  * The arena (arena.c): chunks, the blocks in them, pools and counters.
  * ------------------------------------------------------------------- */
+/* A block's per-page arrays, kept out of its record (struct hp_block
+ * points at them) so that a new chunk's records stay small: these are
+ * first touched when the block is committed, not when the chunk is made
+ * (its metadata is fresh, zero-filled memory). */
+struct hp_block_pages {
+	uint32_t astate[HP_BLOCK_PAGES];
+	uint8_t prot[HP_BLOCK_PAGES];
+};
+
 struct hp_chunk {
 	uintptr_t base;		/* 1 GiB aligned: the slot */
 	uint32_t lo, hi;	/* its blocks [lo, hi) are ours: the rest of a slot
@@ -262,6 +274,8 @@ struct hp_chunk {
 	int alias_fd[2];	/* memfds of aliased blocks: [0] shmem, [1] hugetlb; -1: none */
 	uintptr_t alias_base;	/* the chunk's RW alias view; 0: none yet */
 	struct hp_block blocks[HP_CHUNK_BLOCKS];
+	struct hp_block_pages pages[HP_CHUNK_BLOCKS]; /* blocks[i]'s arrays: last, so
+						       * a new chunk leaves them untouched */
 };
 
 /* Pool sets: blocks that are kept apart. */

@@ -6,6 +6,7 @@
 #include "tap.h"
 
 static struct hp_block b;
+static struct hp_block_pages pages;
 
 static int count_used(void)
 {
@@ -61,7 +62,7 @@ static void random_changes(void)
 
 int main(void)
 {
-	hp_block_init(&b, 0x200000, NULL);
+	hp_block_init(&b, 0x200000, NULL, &pages);
 	hp_block_reset(&b, PROT_READ | PROT_EXEC);
 	is(b.nprot[PROT_READ | PROT_EXEC], 512, "reset: all pages in the home class");
 	ok(hp_block_uniform(&b, NULL), "reset block is uniform");
