@@ -254,7 +254,9 @@ static inline uintptr_t hp_alias_of(const struct hp_block *b, uintptr_t addr)
 	return b->chunk->alias_base + (addr - b->chunk->base);
 }
 
-/* Set up @a on @os with backends already decided.  From @opt the arena
+/* Set up @a, zeroed memory (meta_alloc, calloc, BSS: only what is not
+ * zero is written, so the pools of nodes never used stay untouched), on
+ * @os with backends already decided.  From @opt the arena
  * keeps its own copy of what the lower layers read: verbose, the collapse
  * mode and the collapse thread's settings, and whether a dry hugetlb pool
  * falls back (opt->backend is auto).  The caller may change them after. */

@@ -10,7 +10,10 @@
  * are small and a block's page arrays are touched when it is used.  The
  * kernel's word for it: mincore(2) over the chunk's metadata after the
  * first allocation (a bound the old layout exceeds 5x), and the arrays of
- * the blocks used are resident (mincore sees the metadata at all).
+ * the blocks used are resident (mincore sees the metadata at all).  The
+ * default arena likewise: its 101 KiB, mostly the pools of NUMA nodes
+ * never used, were cleared whole; it is zeroed memory (BSS) and only what
+ * is used is touched.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "internal.h"
 #include "tap.h"
 
@@ -51,7 +55,7 @@ static long minflt(void)
 
 int main(void)
 {
-	tap_plan(4);
+	tap_plan(5);
 	long f0 = minflt();
 	char *p = hp_alloc(HP_PAGE_SIZE, RW);
 	long f1 = minflt();
@@ -71,6 +75,13 @@ int main(void)
 	ok(meta >= 0 && meta * HP_PAGE_SIZE <= 256 * 1024,
 	   "a new chunk's metadata: %ld KiB resident (<= 256 KiB; the old records took %u KiB)",
 	   meta * (long)(HP_PAGE_SIZE / 1024), nblocks * 2880u / 1024);
+
+	/* The default arena (BSS, zero): its pools of every NUMA node, most
+	 * never used, were cleared whole (101 KiB) when it was set up. */
+	long arena = resident(&hp_default_arena, sizeof(hp_default_arena));
+	ok(arena >= 0 && arena * HP_PAGE_SIZE <= 32 * 1024,
+	   "the default arena: %ld KiB resident of %zu (<= 32 KiB)",
+	   arena * (long)(HP_PAGE_SIZE / 1024), sizeof(hp_default_arena));
 
 	/* The used block's page arrays are resident: mincore sees them. */
 	struct hp_block *b = &c->blocks[((uintptr_t)p - c->base) >> HP_BLOCK_SHIFT];
