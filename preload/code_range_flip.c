@@ -28,12 +28,13 @@
 /* Do the regions of one code range hold all of [start, end), with no gap? */
 static bool in_one_code_range(uintptr_t start, uintptr_t end)
 {
-	const struct region *first = region_at(region_find(start)), *reg = first;
+	size_t i = region_find(start);
+	const struct region *first = region_at(i), *reg;
 	if (!first || first->kind != KIND_CODE_RANGE || first->start > start)
 		return false;
 	uintptr_t at = first->end;
-	for (size_t i = region_find(start) + 1, n = 0; at < end; i++, n++) {
-		reg = region_at(i);
+	for (size_t n = 0; at < end; n++) {
+		reg = region_at(++i);
 		if (!reg || n == FLIP_REGIONS || reg->start != at || reg->kind != KIND_CODE_RANGE ||
 		    reg->base != first->base)
 			return false;
