@@ -31,25 +31,44 @@
  * kernel, which refuses the hint and maps elsewhere.  LuaJIT's random
  * hints land inside a mapping rarely, and it then tries its next hint.
  * (PROCMAP_QUERY would tell a VMA's end exactly; not done.)
+ *
+ * The decision is grow_rule.c's pure function, which the simulator calls
+ * too (sim/grow_hint.c, on the address space a trace implies); here are
+ * the preload's answers to what it asks: mincore(2) and hp_owns() for the
+ * page below, the region table for the area that ends there.
  */
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "grow_rule.h"
 #include "preload.h"
 
+/* The rule itself is grow_rule.c's (the simulator decides with it too);
+ * here is what it is told of the page below the hint. */
 bool hint_grows_mapping(uintptr_t hint)
 {
+	struct hp_hint_below below = {0};
 	unsigned char vec;
-	if (hint < 2 * PAGE || hp_owns((void *)(hint - PAGE), PAGE))
-		return false;
-	return k_mincore((void *)(hint - PAGE), PAGE, &vec) == 0; /* ENOMEM: unmapped */
+	if (hint >= 2 * PAGE) {
+		below.ours = hp_owns((void *)(hint - PAGE), PAGE);
+		below.mapped = below.ours || k_mincore((void *)(hint - PAGE), PAGE, &vec) == 0;
+	}					   /* ENOMEM: unmapped */
+	return hp_hint_grows(hint, &below, false); /* ours and packed: hint_after_data */
 }
 
 bool hint_after_data(uintptr_t hint)
 {
-	if (preload_opt.flip != HP_PRELOAD_FLIP_BLOCK || !preload_opt.pack || hint < PAGE)
+	bool packed = preload_opt.flip == HP_PRELOAD_FLIP_BLOCK && preload_opt.pack;
+	if (!packed || hint < 2 * PAGE) /* the rule says no: not worth the lookup */
 		return false;
 	const struct region *r = region_at(region_find(hint - PAGE));
-	return r && r->start < hint && r->end == hint && r->kind == KIND_AREA && r->area &&
-	       !r->ran && (r->prot & PROT_WRITE);
+	struct hp_hint_below below = {0};
+	if (r) {
+		below.mapped = below.ours = true;
+		below.area_end =
+			r->start < hint && r->end == hint && r->kind == KIND_AREA && r->area;
+		below.ran = r->ran;
+		below.writable = r->prot & PROT_WRITE;
+	}
+	return hp_hint_grows(hint, &below, packed);
 }
