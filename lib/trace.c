@@ -50,10 +50,21 @@ static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 	return EINVAL;
 }
 
+/* A difference, small either way, as a small unsigned number. */
+static uint64_t zigzag(uint64_t diff)
+{
+	int64_t d = (int64_t)diff;
+	return ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+}
+
+static uint64_t unzigzag(uint64_t zz)
+{
+	return (uint64_t)((int64_t)(zz >> 1) ^ -(int64_t)(zz & 1));
+}
+
 size_t hp_trace_encode(struct hp_trace_enc *st, const struct hp_trace_event *ev, uint8_t *buf)
 {
-	int64_t dpage = (int64_t)(ev->page - st->page);
-	uint64_t zz = ((uint64_t)dpage << 1) ^ (uint64_t)(dpage >> 63);
+	uint64_t zz = zigzag(ev->page - st->page);
 	size_t n = 0;
 	buf[n++] = (uint8_t)((ev->type & 7) | 8 | (ev->prot & 0xf) << 4);
 	n += put_varint(buf + n, ev->flags);
@@ -61,6 +72,8 @@ size_t hp_trace_encode(struct hp_trace_enc *st, const struct hp_trace_event *ev,
 	n += put_varint(buf + n, ev->t_ns >= st->t_ns ? ev->t_ns - st->t_ns : 0);
 	n += put_varint(buf + n, zz);
 	n += put_varint(buf + n, ev->npages);
+	if (ev->flags & HP_TF_HINT_AT)
+		n += put_varint(buf + n, zigzag(ev->hint - (ev->page << HP_PAGE_SHIFT)));
 	st->t_ns = ev->t_ns >= st->t_ns ? ev->t_ns : st->t_ns;
 	st->page = ev->page;
 	return n;
@@ -77,13 +90,21 @@ int hp_trace_decode(struct hp_trace_enc *st, const uint8_t **p, const uint8_t *e
 	    get_varint(p, end, &dt) || get_varint(p, end, &zz) || get_varint(p, end, &npages) ||
 	    flags > 0xffff || tid > UINT32_MAX)
 		return EINVAL;
-	int64_t dpage = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+	ev->hint = 0;
+	if (st->version == 1) {
+		flags &= ~(uint64_t)HP_TF_HINT_AT; /* no hint address in version 1 */
+	} else if (flags & HP_TF_HINT_AT) {
+		uint64_t dhint;
+		if (get_varint(p, end, &dhint))
+			return EINVAL;
+		ev->hint = ((st->page + unzigzag(zz)) << HP_PAGE_SHIFT) + unzigzag(dhint);
+	}
 	ev->type = b & 7;
 	ev->prot = b >> 4;
 	ev->flags = (uint16_t)flags;
 	ev->tid = (uint32_t)tid;
 	ev->t_ns = st->t_ns + dt;
-	ev->page = st->page + (uint64_t)dpage;
+	ev->page = st->page + unzigzag(zz);
 	ev->npages = npages;
 	st->t_ns = ev->t_ns;
 	st->page = ev->page;
@@ -114,6 +135,7 @@ void hp_trace_header_encode(const struct hp_trace_header *h, uint8_t out[HP_TRAC
 {
 	memset(out, 0, HP_TRACE_HEADER);
 	memcpy(out, HP_TRACE_MAGIC, 8);
+	out[7] = (uint8_t)('0' + h->version % 10); /* "HPTRACE1" for a version 1 header */
 	put_u32(out + 8, h->version);
 	put_u32(out + 12, h->page_shift);
 	put_u64(out + 16, h->start_ns);
@@ -127,7 +149,7 @@ int hp_trace_header_decode(const uint8_t *in, size_t n, struct hp_trace_header *
 		return EINVAL;
 	h->version = (uint32_t)get_le(in + 8, 4);
 	h->page_shift = (uint32_t)get_le(in + 12, 4);
-	if (in[7] != '0' + HP_TRACE_VERSION || h->version != HP_TRACE_VERSION ||
+	if (h->version < 1 || h->version > HP_TRACE_VERSION || in[7] != '0' + h->version ||
 	    h->page_shift != HP_PAGE_SHIFT)
 		return ENOTSUP;
 	h->start_ns = get_le(in + 16, 8);
@@ -241,6 +263,18 @@ void hp_trace_record(struct hp_trace_writer *w, int type, uintptr_t addr, size_t
 	if (!__atomic_load_n(&w->on, __ATOMIC_ACQUIRE))
 		return;
 	make_event(&ev, type, addr, size, prot, flags, w->os->tid());
+	append(w, &ev, 1, w->os->now_ns());
+}
+
+void hp_trace_record_map(struct hp_trace_writer *w, uintptr_t addr, size_t size, int prot,
+			 int flags, uintptr_t hint)
+{
+	struct hp_trace_event ev;
+	if (!__atomic_load_n(&w->on, __ATOMIC_ACQUIRE))
+		return;
+	make_event(&ev, HP_EV_MAP, addr, size, prot,
+		   flags | (hint ? HP_TF_HINT | HP_TF_HINT_AT : 0), w->os->tid());
+	ev.hint = hint;
 	append(w, &ev, 1, w->os->now_ns());
 }
 

@@ -8,19 +8,23 @@
  * Addresses and lengths are in 4 KiB pages: a policy places pages, and a
  * write of a few bytes dirties its pages.
  *
- * Binary form (version 1), all integers little-endian:
- *   header  "HPTRACE1" | u32 version | u32 page_shift | u64 start_ns (CLOCK_REALTIME)
+ * Binary form (version 2), all integers little-endian:
+ *   header  "HPTRACE2" | u32 version | u32 page_shift | u64 start_ns (CLOCK_REALTIME)
  *           | char source[16] | char comm[32]                      (72 bytes)
  *   event   u8 type | 8 | prot << 4                  (one byte; bit 3 set)
  *           varint flags | varint tid | varint dt_ns (since the previous event)
  *           | zigzag varint (page - previous event's page) | varint npages
- * A typical event takes 8-12 bytes.  The text form (`hugeperm dump` writes
+ *           [| zigzag varint (hint - page's address), when flags has HP_TF_HINT_AT]
+ * A typical event takes 8-12 bytes.  Version 1 (HPTRACE1) is the same
+ * without the hint address: it is read as before (HP_TF_HINT_AT means
+ * nothing there), and written by nobody now.  The text form (`hugeperm dump` writes
  * it) is one line per event and is read back by the simulator, so
  * hand-made traces can be written in it:
  *   # hugeperm trace v1 source=... comm=...
  *   <t_us> <tid> <type> 0x<addr> <npages> <prot> [flags]
  * with type map|unmap|protect|write|discard|remap|remap-to, prot in the
- * form "rw-", "r-x", "---", and flags a '|'-list of fixed|noreserve|hint.
+ * form "rw-", "r-x", "---", and flags a '|'-list of
+ * fixed|noreserve|hint|noreplace, or hint=0x<address> (the hint itself).
  *
  * A remap is two events: `remap` (the old range) then `remap-to` (the new
  * one), as mremap(2) moves the pages and keeps their protections.
@@ -33,8 +37,8 @@
 
 struct hp_os;
 
-#define HP_TRACE_MAGIC	 "HPTRACE1"
-#define HP_TRACE_VERSION 1
+#define HP_TRACE_MAGIC	 "HPTRACE2"
+#define HP_TRACE_VERSION 2
 #define HP_TRACE_HEADER	 72
 
 enum hp_trace_type {
@@ -49,10 +53,11 @@ enum hp_trace_type {
 };
 
 /* Event flags: what the caller said. */
-#define HP_TF_FIXED	0x1 /* MAP_FIXED (or MAP_FIXED_NOREPLACE) */
-#define HP_TF_NORESERVE 0x2 /* MAP_NORESERVE: address space taken ahead of use */
-#define HP_TF_HINT	0x4 /* an address hint was given */
-#define HP_TF_NOREPLACE 0x8 /* MAP_FIXED_NOREPLACE (with HP_TF_FIXED): the address or nothing */
+#define HP_TF_FIXED	0x1  /* MAP_FIXED (or MAP_FIXED_NOREPLACE) */
+#define HP_TF_NORESERVE 0x2  /* MAP_NORESERVE: address space taken ahead of use */
+#define HP_TF_HINT	0x4  /* an address hint was given */
+#define HP_TF_NOREPLACE 0x8  /* MAP_FIXED_NOREPLACE (with HP_TF_FIXED): the address or nothing */
+#define HP_TF_HINT_AT	0x10 /* (with HP_TF_HINT) the hint's address is in .hint (version 2) */
 
 struct hp_trace_event {
 	uint64_t t_ns;	 /* since the trace began */
@@ -62,6 +67,7 @@ struct hp_trace_event {
 	uint8_t type;	 /* enum hp_trace_type */
 	uint8_t prot;	 /* PROT_* bits (map, protect) */
 	uint16_t flags;	 /* HP_TF_* */
+	uint64_t hint;	 /* the hint's address, in bytes, when flags has HP_TF_HINT_AT */
 };
 
 struct hp_trace_header {
@@ -72,10 +78,12 @@ struct hp_trace_header {
 	char comm[32];	   /* the program's name */
 };
 
-/* Encoding state: the previous event's time and page. */
+/* Encoding state: the previous event's time and page; for decoding, the
+ * trace's version too (0: HP_TRACE_VERSION). */
 struct hp_trace_enc {
 	uint64_t t_ns;
 	uint64_t page;
+	uint32_t version;
 };
 
 /* Encode @ev into @buf (at least HP_TRACE_MAX_EVENT bytes); returns bytes. */
@@ -115,6 +123,10 @@ int hp_trace_open(struct hp_trace_writer *w, const struct hp_os *os, const char 
 /* Record one event now (the time and the caller's thread are taken here). */
 void hp_trace_record(struct hp_trace_writer *w, int type, uintptr_t addr, size_t size, int prot,
 		     int flags);
+/* Record a map of [@addr, @addr+@size) asked for at @hint (0: none; else
+ * the event carries it, HP_TF_HINT | HP_TF_HINT_AT). */
+void hp_trace_record_map(struct hp_trace_writer *w, uintptr_t addr, size_t size, int prot,
+			 int flags, uintptr_t hint);
 /* Record an mremap: the old range and the new one, back to back. */
 void hp_trace_record_remap(struct hp_trace_writer *w, uintptr_t old, size_t old_size,
 			   uintptr_t addr, size_t size);

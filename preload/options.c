@@ -122,6 +122,15 @@ void note(int type, const void *addr, size_t len, int prot, int flags)
 	}
 }
 
+void note_map(const void *addr, size_t len, int prot, int flags, const void *hint)
+{
+	if (recording.on && !in_hook) {
+		in_hook++;
+		hp_trace_record_map(&recording, (uintptr_t)addr, len, prot, flags, (uintptr_t)hint);
+		in_hook--;
+	}
+}
+
 static void read_options(void)
 {
 	open_record();

@@ -77,7 +77,7 @@ static void *addr(uint64_t page)
 	return (void *)(uintptr_t)(page << SIM_PAGE_SHIFT);
 }
 
-static struct pblock *block_of(struct sim_pack *p, const struct sim_alloc *a)
+static struct pblock *block_of(const struct sim_pack *p, const struct sim_alloc *a)
 {
 	uint64_t base = a->at & ~(uint64_t)(SIM_BLOCK_PAGES - 1);
 	for (size_t i = 0; i < p->nb; i++)
@@ -319,4 +319,11 @@ void sim_pack_free(struct sim_pack *p, struct sim_alloc *a)
 			p->b[i] = p->b[--p->nb];
 	hp_arena_free(p->arena, addr(b->base));
 	free(b);
+}
+
+bool sim_pack_ran(const struct sim_pack *p, const struct sim_alloc *a)
+{
+	struct pblock *b = p ? block_of(p, a) : NULL;
+	int k = b ? index_of(b, a) : -1;
+	return k >= 0 && b->ran[k];
 }

@@ -15,9 +15,10 @@
  * the block; in rwx mode W<->X flips stay RWX), hp_arena_free (or, for
  * part of a mapping, protection NONE and a discard, as the preload does),
  * hp_arena_write for a write into pages that are not writable,
- * hp_arena_discard.  The trace keeps that a hint was given, not its
- * alignment: a hinted mapping is taken as the preload's 64 KiB-aligned
- * hint.  The arena
+ * hp_arena_discard.  A trace that recorded the hint's address is placed
+ * with its alignment and the preload's grow rule (grow_hint.c: a heap's
+ * next chunk is the kernel's); one that recorded only that a hint was
+ * given takes it as the preload's 64 KiB-aligned hint.  The arena
  * has the THP backend, RWX allowed (the program asked), no alias (an
  * alias needs real shared memory; writes go the /proc/self/mem way,
  * which changes no mapping either).
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow_rule.h"
 #include "internal.h"
 #include "placement.h"
 #include "sim_internal.h"
@@ -258,21 +260,29 @@ static void *create_rwx(struct sim *s)
 }
 
 /* Where the preload would put @a (its rule, placement.c), with the
- * preload's default options; a mapping it leaves to the kernel is
- * allocated as asked. */
-static int kind_of(const struct sim_alloc *a)
+ * preload's default options; a mapping it leaves to the kernel (-1) is
+ * allocated as asked.  A hint whose address the trace recorded is seen
+ * as the preload would see it (grow_hint.c): its alignment decides
+ * whether it asks for a code area, and a code area that continues a
+ * mapping is a heap's next chunk, the kernel's (grow.c's rule). */
+static int kind_of(const struct hpol *h, const struct sim_alloc *a, bool *grown)
 {
+	*grown = false;
 	size_t len = a->npages << SIM_PAGE_SHIFT;
-	return a->flags & HP_TF_NOREPLACE
-		       ? hp_place_fixed_kind(&hp_place_defaults, len, a->home)
-		       : hp_place_kind(&hp_place_defaults, len, a->home, a->flags & HP_TF_HINT,
-				       a->flags & HP_TF_NORESERVE);
+	if (a->flags & HP_TF_NOREPLACE)
+		return hp_place_fixed_kind(&hp_place_defaults, len, a->home);
+	struct hp_hint_below below;
+	uint64_t hint = sim_hint_seen(h->s, h->pack, a, &below);
+	bool area_hint = hint ? hint % HP_PLACE_AREA_ALIGN == 0 : (a->flags & HP_TF_HINT) != 0;
+	int kind = hp_place_kind(&hp_place_defaults, len, a->home, area_hint,
+				 a->flags & HP_TF_NORESERVE);
+	*grown = kind == KIND_AREA && hint && hp_hint_grows(hint, &below, h->pack != NULL);
+	return *grown ? -1 : kind;
 }
 
-static struct hp_placement place(const struct hpol *h, const struct sim_alloc *a)
+static struct hp_placement place(const struct hpol *h, const struct sim_alloc *a, int kind)
 {
 	size_t len = a->npages << SIM_PAGE_SHIFT;
-	int kind = kind_of(a);
 	if (kind < 0)
 		return (struct hp_placement){.cls = a->home, .size = len};
 	return hp_place(kind, h->flip, a->home, len);
@@ -300,8 +310,11 @@ static int map(void *p, struct sim_alloc *a)
 {
 	struct hpol *h = p;
 	cur = h->s;
+	bool grown;
+	int kind = kind_of(h, a, &grown);
+	h->s->n_grown += grown;
+	h->s->n_areas += kind == KIND_AREA;
 	if (h->pack) { /* block mode: the preload's reserve.c and pack.c */
-		int kind = kind_of(a);
 		struct sim_alloc *resv = a->flags & HP_TF_FIXED && a->home & PROT_EXEC
 						 ? sim_alloc_at(h->s, a->page)
 						 : NULL;
@@ -314,12 +327,13 @@ static int map(void *p, struct sim_alloc *a)
 		if (kind == KIND_AREA)
 			return sim_pack_map(h->pack, h->s, a);
 	}
-	struct hp_placement pl = place(h, a);
+	struct hp_placement pl = place(h, a, kind);
 	void *ptr = hp_arena_alloc(h->a, pl.size, pl.cls);
 	if (!ptr)
 		return errno;
 	a->at = PG(ptr);
-	a->pv = (pl.own_block ? PV_OWN_BLOCK : 0) | (pl.relaxed ? PV_RELAXED : 0);
+	a->pv = (pl.own_block ? PV_OWN_BLOCK : 0) | (pl.relaxed ? PV_RELAXED : 0) |
+		(kind < 0 ? SIM_PV_KERNEL : 0);
 	return 0;
 }
 

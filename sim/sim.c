@@ -60,12 +60,42 @@ static int parse_prot(const char *s, int *prot)
 	return 0;
 }
 
-static int parse_flags(const char *s, int *flags)
+/* "0x<hex>" or "<hex>" of @n bytes at @s, not 0 and within 64 bits, into *out. */
+static bool parse_hint(const char *s, size_t n, uint64_t *out)
+{
+	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		s += 2;
+		n -= 2;
+	}
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		int d = s[i] >= '0' && s[i] <= '9'   ? s[i] - '0'
+			: s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
+			: s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10
+						     : -1;
+		if (d < 0 || v >> 60)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return n > 0 && v != 0;
+}
+
+/* The flags list; a bad hint=0x<address> says so in @bad (EINVAL). */
+static int parse_flags(const char *s, int *flags, uint64_t *hint, char *bad, size_t badlen)
 {
 	*flags = 0;
+	*hint = 0;
 	while (*s) {
 		size_t n = strcspn(s, "|");
-		if (n == 5 && !strncmp(s, "fixed", 5))
+		if (n >= 5 && !strncmp(s, "hint=", 5)) {
+			if (!parse_hint(s + 5, n - 5, hint)) {
+				snprintf(bad, badlen, "bad hint address '%.*s' (hint=0x<address>)",
+					 (int)(n - 5), s + 5);
+				return EINVAL;
+			}
+			*flags |= HP_TF_HINT | HP_TF_HINT_AT;
+		} else if (n == 5 && !strncmp(s, "fixed", 5))
 			*flags |= HP_TF_FIXED;
 		else if (n == 9 && !strncmp(s, "noreserve", 9))
 			*flags |= HP_TF_NORESERVE;
@@ -120,15 +150,21 @@ static int parse_text(const char *data, size_t size, struct sim_trace *t, char *
 			       &npages, prot, flags);
 		struct hp_trace_event ev = {.tid = tid, .npages = npages, .page = addr >> 12};
 		int type_id = 0, pr = 0, fl = 0;
+		char bad[96] = "";
 		for (int k = 1; k < HP_EV_NTYPES; k++)
 			if (!strcmp(type, hp_trace_type_name(k)))
 				type_id = k;
 		if (n < 5 || type_id == 0 || (addr & 0xfff) || !(t_us >= 0 && t_us < 1.8e16) ||
-		    parse_prot(prot, &pr) || parse_flags(flags, &fl) || !in_space(&ev)) {
-			snprintf(err, errlen,
-				 "line %zu: expected '<t_us> <tid> <type> 0x<addr> <npages> <rwx> "
-				 "[flags]', got '%s'",
-				 line, c);
+		    parse_prot(prot, &pr) || parse_flags(flags, &fl, &ev.hint, bad, sizeof(bad)) ||
+		    !in_space(&ev)) {
+			if (bad[0])
+				snprintf(err, errlen, "line %zu: %s, in '%s'", line, bad, c);
+			else
+				snprintf(
+					err, errlen,
+					"line %zu: expected '<t_us> <tid> <type> 0x<addr> <npages> "
+					"<rwx> [flags]', got '%s'",
+					line, c);
 			return EINVAL;
 		}
 		ev.t_ns = (uint64_t)(t_us * 1000.0 + 0.5);
@@ -161,7 +197,7 @@ int sim_trace_parse(const uint8_t *data, size_t size, struct sim_trace *t, char 
 				      : "truncated header");
 		return e;
 	}
-	struct hp_trace_enc st = {0, 0};
+	struct hp_trace_enc st = {0, 0, t->h.version};
 	const uint8_t *p = data + HP_TRACE_HEADER, *end = data + size;
 	while (p < end) {
 		struct hp_trace_event ev;
@@ -285,6 +321,16 @@ struct sim_alloc *sim_alloc_at(struct sim *s, uint64_t page)
 	return NULL;
 }
 
+struct sim_alloc *sim_alloc_mapping(struct sim *s, uint64_t page)
+{
+	for (size_t i = first_near(s, page); i < s->na && s->a[i]->page <= page; i++) {
+		struct sim_alloc *a = s->a[i];
+		if (page < a->page + a->npages && a->prot[page - a->page] != SIM_UNMAPPED)
+			return a;
+	}
+	return NULL;
+}
+
 /* A piece op: on runs of still-mapped pages of @a in [off, off+n). */
 typedef void (*piece_fn)(struct sim *s, struct sim_alloc *a, uint64_t off, uint64_t n, int arg);
 
@@ -364,9 +410,9 @@ static void do_discard(struct sim *s, struct sim_alloc *a, uint64_t off, uint64_
 	s->pol->discard(s->pp, a, off, n);
 }
 
-/* A new mapping of @n pages at @page; its pages' protections from @prots
- * (NULL: all @prot). */
-static int do_map(struct sim *s, uint64_t page, uint64_t n, int prot, int flags,
+/* A new mapping of @n pages at @page, asked for at @hint (0: no address
+ * recorded); its pages' protections from @prots (NULL: all @prot). */
+static int do_map(struct sim *s, uint64_t page, uint64_t n, int prot, int flags, uint64_t hint,
 		  const uint8_t *prots)
 {
 	if (n == 0)
@@ -381,8 +427,13 @@ static int do_map(struct sim *s, uint64_t page, uint64_t n, int prot, int flags,
 		free(pa);
 		return ENOMEM;
 	}
-	*a = (struct sim_alloc){
-		.page = page, .npages = n, .nlive = n, .prot = pa, .home = prot, .flags = flags};
+	*a = (struct sim_alloc){.page = page,
+				.npages = n,
+				.nlive = n,
+				.prot = pa,
+				.home = prot,
+				.flags = flags,
+				.hint = flags & HP_TF_HINT_AT ? hint : 0};
 	memset(pa, prot, n);
 	int err = s->pol->map(s->pp, a);
 	if (!err)
@@ -439,7 +490,7 @@ static int do_remap(struct sim *s, const struct hp_trace_event *from,
 	for_pieces(s, from->page, from->npages, do_unmap, 0);
 	int err = 0;
 	if (first >= 0) /* else nothing of ours moved */
-		err = do_map(s, to->page, to->npages, first, 0, prots);
+		err = do_map(s, to->page, to->npages, first, 0, 0, prots);
 	free(prots);
 	free(old);
 	return first >= 0 ? err : -1;
@@ -515,7 +566,7 @@ static int replay_event(struct sim *s, struct sim_result *r, const struct sim_tr
 	s->tid = ev->tid;
 	switch (ev->type) {
 	case HP_EV_MAP:
-		err = do_map(s, ev->page, ev->npages, ev->prot, ev->flags, NULL);
+		err = do_map(s, ev->page, ev->npages, ev->prot, ev->flags, ev->hint, NULL);
 		break;
 	case HP_EV_UNMAP:
 		missed = for_pieces(s, ev->page, ev->npages, do_unmap, 0);
@@ -633,6 +684,8 @@ static int run(const struct sim_trace *t, const struct sim_policy *pol, struct h
 	r->n_madvise = s->mm.n_madvise;
 	r->n_copy = s->n_copy;
 	r->n_alias = s->n_alias;
+	r->n_areas = s->n_areas;
+	r->n_grown = s->n_grown;
 	r->syscalls = r->n_mmap + r->n_mprotect + r->n_munmap + r->n_madvise;
 	if (s->pp)
 		pol->destroy(s->pp); /* after the counts: tearing down is not replayed */

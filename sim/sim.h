@@ -96,6 +96,8 @@ struct sim_result {
 	struct sim_block_view *map; /* with sim_options.map_at: the block map */
 	size_t nmap;
 	size_t map_event; /* the event after which the map was taken */
+	uint64_t n_areas; /* hugeperm policies: hinted code areas served (the preload's "areas") */
+	uint64_t n_grown; /* ... hinted areas given to the kernel as a heap's next chunk (grow.c) */
 };
 
 struct sim_options {

@@ -81,6 +81,7 @@ struct sim_alloc {
 	int home;	/* the protection it was mapped with */
 	int flags;	/* HP_TF_* of its map event */
 	uint64_t pv;	/* the policy's own */
+	uint64_t hint;	/* the hint's address its map event recorded (HP_TF_HINT_AT), or 0 */
 };
 
 struct sim;
@@ -110,7 +111,8 @@ struct sim {
 	uint64_t now_ns;   /* trace time of the event being replayed */
 	int collapse_mode; /* sim_options.collapse_mode */
 	uint64_t n_copy, n_alias;
-	struct sim_alloc **a; /* live allocations, sorted by first page */
+	uint64_t n_areas, n_grown; /* sim_result's */
+	struct sim_alloc **a;	   /* live allocations, sorted by first page */
 	size_t na, cap;
 	uint64_t maxlen;	/* the longest npages of any allocation so far */
 	uint64_t npages;	/* npages of the live allocations, summed (<= SIM_MAX_PAGES) */
@@ -125,6 +127,8 @@ struct sim {
 void sim_move(struct sim *s, struct sim_alloc *a, uint64_t at);
 /* The live mapping whose range (holes included) holds page @page, or NULL. */
 struct sim_alloc *sim_alloc_at(struct sim *s, uint64_t page);
+/* The live mapping that maps page @page (not a hole of it), or NULL. */
+struct sim_alloc *sim_alloc_mapping(struct sim *s, uint64_t page);
 
 extern const struct sim_policy sim_naive, sim_pte_cache, sim_migratetype, sim_cpa_merge, sim_pack,
 	sim_hugeperm, sim_hugeperm_sync, sim_hugeperm_block;
@@ -141,6 +145,9 @@ extern const struct sim_policy sim_hugeperm_rwx;
  * ------------------------------------------------------------------- */
 #define SIM_PV_HELD   4 /* a reservation the kernel holds at the program's address */
 #define SIM_PV_PACKED 8 /* an area in a packed block */
+#define SIM_PV_KERNEL                                                                              \
+	16 /* a mapping the preload leaves to the kernel (placed in the                            \
+	    * policy's arena as asked; the program's is at its own address) */
 
 /* @a, a PROT_NONE code range, is mapped by the kernel where the program
  * asked (the naive policy's map) and held until it holds code. */
@@ -165,6 +172,22 @@ void sim_pack_protect(struct sim_pack *p, struct sim_alloc *a, uint64_t off, uin
 /* Every page of packed @a unmapped: its block takes the protection of
  * the areas left, or goes back to the arena with its last area. */
 void sim_pack_free(struct sim_pack *p, struct sim_alloc *a);
+/* Was packed @a made executable once (code, not data)? */
+bool sim_pack_ran(const struct sim_pack *p, const struct sim_alloc *a);
+
+/* ---------------------------------------------------------------------
+ * The preload's grow rule (grow_hint.c, on preload/grow_rule.c)
+ * ------------------------------------------------------------------- */
+struct hp_hint_below;
+/*
+ * The hint @a's map asked for as the preload would have seen it, and what
+ * is below it then (*below), from the address space the trace implies:
+ * the kernel's mappings where the trace recorded them, the served ones
+ * where the policy put them (@pack: block mode's packed areas, or NULL).
+ * 0 when the trace recorded no hint address for @a.
+ */
+uint64_t sim_hint_seen(struct sim *s, const struct sim_pack *pack, const struct sim_alloc *a,
+		       struct hp_hint_below *below);
 
 /* ---------------------------------------------------------------------
  * Carving (carve.c): 2 MiB blocks taken whole from a bump range above

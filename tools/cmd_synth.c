@@ -23,7 +23,7 @@ static int write_binary(const struct sim_trace *t, const char *path)
 	uint8_t head[HP_TRACE_HEADER], ev[HP_TRACE_MAX_EVENT];
 	hp_trace_header_encode(&t->h, head);
 	fwrite(head, 1, sizeof(head), f);
-	struct hp_trace_enc st = {0, 0};
+	struct hp_trace_enc st = {0};
 	for (size_t i = 0; i < t->n; i++)
 		fwrite(ev, 1, hp_trace_encode(&st, &t->ev[i], ev), f);
 	if (fclose(f))

@@ -97,13 +97,16 @@ void tool_print_trace(const struct sim_trace *t, FILE *out)
 	fputs("# t_us tid type addr npages prot flags\n", out);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct hp_trace_event *e = &t->ev[i];
-		char prot[4], flags[40] = "";
+		char prot[4], flags[72] = "";
 		hp_trace_prot_str(e->prot, prot);
 		if (e->flags & HP_TF_FIXED)
 			strcat(flags, "|fixed");
 		if (e->flags & HP_TF_NORESERVE)
 			strcat(flags, "|noreserve");
-		if (e->flags & HP_TF_HINT)
+		if (e->flags & HP_TF_HINT_AT) /* the hint's address, which implies hint */
+			snprintf(flags + strlen(flags), sizeof(flags) - strlen(flags),
+				 "|hint=0x%" PRIx64, e->hint);
+		else if (e->flags & HP_TF_HINT)
 			strcat(flags, "|hint");
 		if (e->flags & HP_TF_NOREPLACE)
 			strcat(flags, "|noreplace");

@@ -11,7 +11,7 @@ srcdir=${srcdir:-..}
 tool=./tools/hugeperm
 export HUGEPERM_PRELOAD_LIB=$(pwd)/.libs/libhugeperm-preload.so
 n=0
-echo "1..28"
+echo "1..32"
 check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
 skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); i=$((i + 1)); echo "ok $n # SKIP $2"; done; }
 tmp=$(mktemp -d)
@@ -55,6 +55,29 @@ check "replay --policy frob: exit 2, EINVAL, the policies listed" \
 "$tool" synth --threads 0 -o "$tmp/x.hpt" 2> "$tmp/err"; rc=$?
 check "synth --threads 0: exit 2, EINVAL, nothing written" \
 	'[ $rc = 2 ] && grep -q "EINVAL" "$tmp/err" && [ ! -e "$tmp/x.hpt" ]'
+
+# the preload's grow rule (preload/grow.c): a hinted area whose hint continues
+# a kernel mapping is a heap's next chunk, the kernel's, when the trace holds
+# the hints' addresses; without them (version 1 traces) served, as before.
+cat > "$tmp/heap.txt" << 'EOF'
+# hugeperm trace v2 source=text comm=heap
+0.000 1 map 0x7f0000000000 64 rw-
+1.000 1 map 0x7f0000040000 32 rw- hint=0x7f0000040000
+2.000 1 map 0x7f0000060000 32 rw- hint=0x7f0000060000
+3.000 1 map 0x7f1000000000 16 rw- hint=0x7f1000000000
+4.000 1 protect 0x7f1000000000 16 r-x
+EOF
+sed 's/hint=0x[0-9a-f]*/hint/' "$tmp/heap.txt" > "$tmp/heap1.txt"
+"$tool" replay "$tmp/heap.txt" --policy hugeperm-block,hugeperm --format json > "$tmp/heap.json"
+"$tool" replay "$tmp/heap1.txt" --policy hugeperm-block,hugeperm --format json > "$tmp/heap1.json"
+check "replay: heap chunks continuing a kernel mapping go to the kernel, the JIT's area is served" \
+	'json "$tmp/heap.json" "b=p[\"hugeperm-block\"]; sys.exit(0 if all(r[\"areas_served\"] == 1 and r[\"heap_chunks_passed\"] == 2 for r in p.values()) and b[\"blocks_peak\"] == 2 else 1)"'
+check "... without the hints' addresses, all three served as before (a block more)" \
+	'json "$tmp/heap1.json" "b=p[\"hugeperm-block\"]; sys.exit(0 if all(r[\"areas_served\"] == 3 and r[\"heap_chunks_passed\"] == 0 for r in p.values()) and b[\"blocks_peak\"] == 3 else 1)"'
+sed 's/hint=0x7f0000060000/hint=0x7f00000600zz/' "$tmp/heap.txt" > "$tmp/badhint.txt"
+"$tool" replay "$tmp/badhint.txt" > /dev/null 2> "$tmp/err"; rc=$?
+check "replay: a bad hint address: exit 2, EINVAL, naming the line and the value" \
+	'[ $rc = 2 ] && grep -q "line 4: bad hint address .0x7f00000600zz.*(EINVAL)" "$tmp/err"'
 
 # damaged and absurd traces (issue 15 defect 19): exit 2 and the errno named.
 # Memory is bounded by 256 MiB of address space; in a sanitizer build (whose
@@ -113,9 +136,12 @@ if $preload && command -v luajit > /dev/null 2>&1; then
 	check "record luajit: the same output" 'cmp -s "$tmp/plain.out" "$tmp/rec.out"'
 	"$tool" dump "$tmp/lj.hpt" > "$tmp/lj.txt"
 	check "record luajit: hinted RW areas, made RX, from the trace's own process" \
-		'grep -q " map .* rw- hint$" "$tmp/lj.txt" && [ $(grep -c " protect .* r-x$" "$tmp/lj.txt") -gt 10 ] && grep -q "comm=luajit" "$tmp/lj.txt"'
+		'grep -q " map .* rw- hint=0x[0-9a-f]*$" "$tmp/lj.txt" && [ $(grep -c " protect .* r-x$" "$tmp/lj.txt") -gt 10 ] && grep -q "comm=luajit" "$tmp/lj.txt"'
+	# The hint's address, as LuaJIT asked (its mcode areas: 64 KiB-aligned).
+	check "record luajit: a version 2 trace with the hints' addresses, 64 KiB-aligned ones among them" \
+		'head -1 "$tmp/lj.txt" | grep -q "trace v2 " && grep -Eq " hint=0x[0-9a-f]*0000$" "$tmp/lj.txt"'
 else
-	skip 2 "no luajit, or a sanitizer build (the preload cannot load there)"
+	skip 3 "no luajit, or a sanitizer build (the preload cannot load there)"
 fi
 
 # the docs' tables

@@ -39,43 +39,69 @@ static struct sim_result run(const struct sim_trace *t, const char *policy)
 static void test_format(void)
 {
 	/* Binary round trip, with times, pages and flags that need every varint width. */
-	struct hp_trace_event in[6] = {
-		{0, 0x7f0000000, 16, 1000, HP_EV_MAP, PROT_READ | PROT_WRITE, HP_TF_HINT},
-		{5, 0x7f0000000, 16, 1000, HP_EV_PROTECT, PROT_READ | PROT_EXEC, 0},
-		{1ULL << 40, 0x10, 1ULL << 30, 4000000, HP_EV_MAP, 0, HP_TF_NORESERVE},
-		{(1ULL << 40) + 1, 0x7f0000000, 16, 1, HP_EV_UNMAP, 0, 0},
-		{(1ULL << 40) + 2, 0x400, 2, 1, HP_EV_REMAP, 0, 0},
-		{(1ULL << 40) + 2, 0x800, 4, 1, HP_EV_REMAP_TO, 0, HP_TF_FIXED},
+	const int hinted = HP_TF_HINT | HP_TF_HINT_AT; /* with the hint's address */
+	struct hp_trace_event in[8] = {
+		{0, 0x7f0000000, 16, 1000, HP_EV_MAP, PROT_READ | PROT_WRITE, HP_TF_HINT, 0},
+		{5, 0x7f0000000, 16, 1000, HP_EV_PROTECT, PROT_READ | PROT_EXEC, 0, 0},
+		{1ULL << 40, 0x10, 1ULL << 30, 4000000, HP_EV_MAP, 0, HP_TF_NORESERVE, 0},
+		{(1ULL << 40) + 1, 0x7f0000000, 16, 1, HP_EV_UNMAP, 0, 0, 0},
+		{(1ULL << 40) + 2, 0x400, 2, 1, HP_EV_REMAP, 0, 0, 0},
+		{(1ULL << 40) + 2, 0x800, 4, 1, HP_EV_REMAP_TO, 0, HP_TF_FIXED, 0},
+		/* hints: where the kernel put it, below it, far above it */
+		{(1ULL << 40) + 3, 0x7f0000010, 32, 1, HP_EV_MAP, PROT_READ | PROT_WRITE, hinted,
+		 0x7f0000010000},
+		{(1ULL << 40) + 4, 0x7f0000030, 32, 1, HP_EV_MAP, PROT_READ, hinted, 0x1230000},
 	};
-	uint8_t buf[HP_TRACE_HEADER + 6 * HP_TRACE_MAX_EVENT];
+	uint8_t buf[HP_TRACE_HEADER + 8 * HP_TRACE_MAX_EVENT];
 	struct hp_trace_header h = {.version = HP_TRACE_VERSION, .page_shift = 12};
 	strcpy(h.source, "test");
 	strcpy(h.comm, "sim.t");
 	hp_trace_header_encode(&h, buf);
 	size_t n = HP_TRACE_HEADER;
-	struct hp_trace_enc st = {0, 0};
-	for (int i = 0; i < 6; i++)
+	struct hp_trace_enc st = {0};
+	size_t six = 0;
+	for (int i = 0; i < 8; i++) {
 		n += hp_trace_encode(&st, &in[i], buf + n);
-	ok(n < HP_TRACE_HEADER + 6 * 16, "6 events in %zu bytes after the header",
-	   n - HP_TRACE_HEADER);
+		six = i == 5 ? n : six;
+	}
+	ok(six < HP_TRACE_HEADER + 6 * 16, "6 events in %zu bytes after the header",
+	   six - HP_TRACE_HEADER);
+	ok(n - six < 2 * 16, "2 with hint addresses in %zu", n - six);
 	struct sim_trace t;
 	char err[256];
 	is(sim_trace_parse(buf, n, &t, err, sizeof(err)), 0, "the binary trace parses");
-	bool same = t.n == 6 && !strcmp(t.h.comm, "sim.t");
-	for (size_t i = 0; same && i < 6; i++)
+	bool same = t.n == 8 && !strcmp(t.h.comm, "sim.t") && t.h.version == 2;
+	for (size_t i = 0; same && i < 8; i++)
 		same = t.ev[i].t_ns == in[i].t_ns && t.ev[i].page == in[i].page &&
 		       t.ev[i].npages == in[i].npages && t.ev[i].tid == in[i].tid &&
 		       t.ev[i].type == in[i].type && t.ev[i].prot == in[i].prot &&
-		       t.ev[i].flags == in[i].flags;
-	ok(same, "every field comes back as written");
+		       t.ev[i].flags == in[i].flags && t.ev[i].hint == in[i].hint;
+	ok(same, "every field comes back as written, hint addresses too");
+	sim_trace_free(&t);
+
+	/* Version 1 (every trace before hint addresses): read as it always was. */
+	uint8_t v1[HP_TRACE_HEADER + 8 * HP_TRACE_MAX_EVENT];
+	h.version = 1;
+	hp_trace_header_encode(&h, v1);
+	ok(!memcmp(v1, "HPTRACE1", 8), "a version 1 header says HPTRACE1");
+	memcpy(v1 + HP_TRACE_HEADER, buf + HP_TRACE_HEADER, six - HP_TRACE_HEADER);
+	is(sim_trace_parse(v1, six, &t, err, sizeof(err)), 0, "a version 1 trace parses");
+	ok(t.n == 6 && t.h.version == 1 && t.ev[0].flags == HP_TF_HINT && t.ev[0].hint == 0,
+	   "... its events as written, no hint address");
+	sim_trace_free(&t);
+	v1[HP_TRACE_HEADER + 1] |= HP_TF_HINT_AT; /* the first event's flags varint */
+	is(sim_trace_parse(v1, six, &t, err, sizeof(err)), 0,
+	   "version 1 with the flag set: no hint address is read (as before)");
+	ok(t.n == 6 && t.ev[0].flags == HP_TF_HINT && t.ev[1].page == in[1].page,
+	   "... the flag means nothing there, the next events are where they were");
 	sim_trace_free(&t);
 
 	is(sim_trace_parse(buf, n - 1, &t, err, sizeof(err)), EINVAL,
-	   "a trace cut inside an event: EINVAL");
+	   "a trace cut inside an event (its hint address): EINVAL");
 	ok(strstr(err, "bad event at byte") != NULL, "... saying where: %s", err);
-	buf[7] = '2';
+	buf[7] = '3';
 	is(sim_trace_parse(buf, n, &t, err, sizeof(err)), ENOTSUP, "another version: ENOTSUP");
-	buf[7] = '1';
+	buf[7] = '2';
 	buf[12] = 21; /* page shift */
 	is(sim_trace_parse(buf, n, &t, err, sizeof(err)), ENOTSUP, "another page size: ENOTSUP");
 
@@ -89,6 +115,31 @@ static void test_format(void)
 	const char *prot = "1.0 7 map 0x1000 4 rwz\n";
 	is(sim_trace_parse((const uint8_t *)prot, strlen(prot), &t, err, sizeof(err)), EINVAL,
 	   "a protection that is not [r-][w-][x-]: EINVAL");
+
+	const char *hint = "1.0 7 map 0x7f0000010000 4 rw- noreserve|hint=0x7f0000010000\n"
+			   "2.0 7 map 0x7f0000020000 4 rw- hint=7F0000030000\n";
+	t = parse(hint);
+	ok(t.n == 2 && t.ev[0].hint == 0x7f0000010000 && t.ev[1].hint == 0x7f0000030000 &&
+		   t.ev[0].flags == (HP_TF_NORESERVE | HP_TF_HINT | HP_TF_HINT_AT) &&
+		   t.ev[1].flags == (HP_TF_HINT | HP_TF_HINT_AT),
+	   "text: hint=<address> gives the hint and its address");
+	sim_trace_free(&t);
+	static const char *const bad_hints[] = {"hint=",
+						"hint=0",
+						"hint=0x",
+						"hint=0x12zz",
+						"hint=0x10000000000000000",
+						"hint=-4096",
+						"hint=0x1000|bogus"};
+	for (size_t i = 0; i < sizeof(bad_hints) / sizeof(bad_hints[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text),
+			 "# c\n1.0 7 map 0x1000 4 rw-\n2.0 7 map 0x2000 4 rw- %s\n", bad_hints[i]);
+		is(sim_trace_parse((const uint8_t *)text, strlen(text), &t, err, sizeof(err)),
+		   EINVAL, "text: '%s': EINVAL", bad_hints[i]);
+		ok(strstr(err, "line 3") && (i == 6 || strstr(err, "bad hint address")),
+		   "... naming the line and the value: %s", err);
+	}
 
 	struct sim_result r;
 	t = parse("0 1 map 0x40000000 1 rw-\n");
@@ -554,6 +605,110 @@ static void test_packed(void)
 	sim_trace_free(&t);
 }
 
+/* @text under @policy: the hinted areas served and those given to the kernel. */
+static void areas_of(const char *text, const char *policy, uint64_t *served, uint64_t *grown,
+		     uint64_t *blocks)
+{
+	struct sim_trace t = parse(text);
+	struct sim_result r = run(&t, policy);
+	*served = r.n_areas;
+	*grown = r.n_grown;
+	*blocks = r.blocks_peak;
+	sim_result_free(&r);
+	sim_trace_free(&t);
+}
+
+/* @text with every hint's address dropped ("hint" alone, as version 1
+ * traces say it), into @out. */
+static void without_addresses(const char *text, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = text; *p && n + 1 < size;) {
+		if (!strncmp(p, "hint=", 5)) {
+			p += 5 + strspn(p + 5, "0123456789abcdefx");
+			memcpy(out + n, "hint", 4);
+			n += 4;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = 0;
+}
+
+/*
+ * The preload's grow rule (preload/grow.c, grow_rule.c), which the
+ * hugeperm policies apply when the trace recorded the hints' addresses: a
+ * hinted area whose hint continues a kernel mapping is a heap's next
+ * chunk, the kernel's; in block mode one at the end of a served area that
+ * is writable and never ran is too.  Without the addresses (version 1
+ * traces), every hinted mapping is taken as a 64 KiB-aligned hint and
+ * served, as before.
+ */
+static void test_grow(void)
+{
+	uint64_t served, grown, blocks, served0, grown0, blocks0;
+	char old[1024];
+	/* Boehm's heap: a chunk, then two more each asked at the end of the
+	 * last (64 KiB-aligned by chance). */
+	const char *heap = "0 1 map 0x7f0000000000 64 rw-\n"
+			   "1 1 map 0x7f0000040000 32 rw- hint=0x7f0000040000\n"
+			   "2 1 map 0x7f0000060000 32 rw- hint=0x7f0000060000\n";
+	without_addresses(heap, old, sizeof(old));
+	areas_of(heap, "hugeperm-block", &served, &grown, &blocks);
+	areas_of(old, "hugeperm-block", &served0, &grown0, &blocks0);
+	ok(served == 0 && grown == 2,
+	   "a heap's chunks that continue its kernel mapping: the "
+	   "kernel's (%llu served, %llu given)",
+	   (unsigned long long)served, (unsigned long long)grown);
+	ok(served0 == 2 && grown0 == 0 && blocks == 1 && blocks0 == 2,
+	   "... without the hints' addresses served as before (%llu), a block more "
+	   "(%llu, %llu)",
+	   (unsigned long long)served0, (unsigned long long)blocks, (unsigned long long)blocks0);
+	areas_of(heap, "hugeperm", &served, &grown, &blocks);
+	ok(served == 0 && grown == 2, "... in exact mode too (%llu given)",
+	   (unsigned long long)grown);
+
+	/* The first chunk served by chance (nothing below its hint), the next
+	 * asked at its end: in block mode, the end of a served area that never
+	 * ran and is writable is data's; exact mode does not know what ran. */
+	const char *chance = "0 1 map 0x7f0000100000 32 rw- hint=0x7f0000100000\n"
+			     "1 1 map 0x7f0000120000 32 rw- hint=0x7f0000120000\n";
+	areas_of(chance, "hugeperm-block", &served, &grown, &blocks);
+	ok(served == 1 && grown == 1,
+	   "block: a hint at the end of a served area that never ran: the kernel's (%llu, %llu)",
+	   (unsigned long long)served, (unsigned long long)grown);
+	areas_of(chance, "hugeperm", &served, &grown, &blocks);
+	ok(served == 2 && grown == 0, "exact: served, growing from ours (%llu, %llu)",
+	   (unsigned long long)served, (unsigned long long)grown);
+	const char *code = "0 1 map 0x7f0000100000 16 rw- hint=0x7f0000100000\n"
+			   "1 1 protect 0x7f0000100000 16 r-x\n"
+			   "2 1 map 0x7f0000110000 16 rw- hint=0x7f0000110000\n";
+	areas_of(code, "hugeperm-block", &served, &grown, &blocks);
+	ok(served == 2 && grown == 0 && blocks == 1,
+	   "block: a JIT's area asked at the end of its last, which ran: served, packed (%llu, "
+	   "%llu blocks)",
+	   (unsigned long long)served, (unsigned long long)blocks);
+
+	/* The hint's alignment is the preload's test: 32 KiB-aligned is no area. */
+	const char *odd = "0 1 map 0x7f0000208000 16 rw- hint=0x7f0000208000\n";
+	without_addresses(odd, old, sizeof(old));
+	areas_of(odd, "hugeperm-block", &served, &grown, &blocks);
+	areas_of(old, "hugeperm-block", &served0, &grown0, &blocks0);
+	ok(served == 0 && grown == 0 && served0 == 1,
+	   "a hint not 64 KiB-aligned asks for no area (%llu); without its address it was one "
+	   "(%llu)",
+	   (unsigned long long)served, (unsigned long long)served0);
+
+	/* A hole below the hint (the kernel mapping's last page unmapped): nothing
+	 * is continued. */
+	const char *hole = "0 1 map 0x7f0000300000 64 rw-\n"
+			   "1 1 unmap 0x7f000033f000 1\n"
+			   "2 1 map 0x7f0000340000 32 rw- hint=0x7f0000340000\n";
+	areas_of(hole, "hugeperm-block", &served, &grown, &blocks);
+	ok(served == 1 && grown == 0, "a hint above an unmapped page: served (%llu)",
+	   (unsigned long long)served);
+}
+
 int main(void)
 {
 	test_format();
@@ -569,5 +724,6 @@ int main(void)
 	test_overlap();
 	test_held();
 	test_packed();
+	test_grow();
 	return tap_done();
 }

@@ -169,7 +169,7 @@ static uint8_t *load(const char *path, size_t *size)
 /* @t as a binary trace into @buf (room for HP_TRACE_HEADER + n * HP_TRACE_MAX_EVENT). */
 static size_t encode(const struct sim_trace *t, uint8_t *buf)
 {
-	struct hp_trace_enc st = {0, 0};
+	struct hp_trace_enc st = {0};
 	hp_trace_header_encode(&t->h, buf);
 	size_t n = HP_TRACE_HEADER;
 	for (size_t i = 0; i < t->n; i++)
