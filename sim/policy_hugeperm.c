@@ -202,6 +202,9 @@ struct hpol {
 	char *zeros;   /* the source of replayed writes */
 	size_t nzeros;
 	struct sim_pack *pack; /* block mode: packed areas (pack_areas.c) */
+	bool remapped;	       /* a map or a free since the served blocks were counted */
+	uint64_t *blk;	       /* their indices, while they are counted */
+	size_t nblk, capblk;
 };
 
 static void *create(struct sim *s, int mode, int flip)
@@ -298,6 +301,7 @@ static void destroy(void *p)
 		free(h->a);
 	}
 	free(h->zeros);
+	free(h->blk);
 	free(h);
 }
 
@@ -313,6 +317,7 @@ static int map(void *p, struct sim_alloc *a)
 	bool grown;
 	int kind = kind_of(h, a, &grown);
 	h->s->n_grown += grown;
+	h->remapped = true;
 	h->s->n_areas += kind == KIND_AREA;
 	if (h->pack) { /* block mode: the preload's reserve.c and pack.c */
 		struct sim_alloc *resv = a->flags & HP_TF_FIXED && a->home & PROT_EXEC
@@ -378,6 +383,7 @@ static void release(void *p, struct sim_alloc *a)
 {
 	struct hpol *h = p;
 	cur = h->s;
+	h->remapped = true;
 	if (a->pv & SIM_PV_PACKED)
 		sim_pack_free(h->pack, a);
 	else if (!(a->pv & SIM_PV_HELD)) /* a held one is unmapped already */
@@ -417,10 +423,63 @@ static void discard(void *p, struct sim_alloc *a, uint64_t off, uint64_t n)
 		hp_arena_discard(h->a, addr_of(a, off), n << SIM_PAGE_SHIFT);
 }
 
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* Add block @index to those counted; false if there is no room. */
+static bool add_block(struct hpol *h, uint64_t index)
+{
+	if (h->nblk && h->blk[h->nblk - 1] == index)
+		return true;
+	if (h->nblk == h->capblk) {
+		size_t cap = h->capblk ? 2 * h->capblk : 64;
+		uint64_t *nb = realloc(h->blk, cap * sizeof(*nb));
+		if (!nb)
+			return false;
+		h->blk = nb;
+		h->capblk = cap;
+	}
+	h->blk[h->nblk++] = index;
+	return true;
+}
+
+/* The blocks that hold a live page of a mapping the policy serves (what the
+ * preload's hp_stats counts as its blocks; the kernel's mappings, which the
+ * policy places in its arena as asked, are not counted). */
+static void count_served(struct hpol *h)
+{
+	struct sim *s = h->s;
+	h->nblk = 0;
+	for (size_t i = 0; i < s->na; i++) {
+		const struct sim_alloc *a = s->a[i];
+		if (a->pv & (SIM_PV_KERNEL | SIM_PV_HELD))
+			continue;
+		for (uint64_t j = 0; j < a->npages; j++)
+			if (a->prot[j] != SIM_UNMAPPED &&
+			    (a->prot[j] & (PROT_READ | PROT_WRITE | PROT_EXEC)) &&
+			    !add_block(h, (a->at + j) / SIM_BLOCK_PAGES))
+				return;
+	}
+	qsort(h->blk, h->nblk, sizeof(*h->blk), cmp_u64);
+	size_t n = 0;
+	for (size_t i = 0; i < h->nblk; i++)
+		n += !i || h->blk[i] != h->blk[i - 1];
+	s->served_blocks = n;
+	if (n > s->served_blocks_peak)
+		s->served_blocks_peak = n;
+}
+
 static void tick(void *p, uint64_t t_ns)
 {
 	struct hpol *h = p;
 	cur = h->s;
+	if (h->remapped) {
+		h->remapped = false;
+		count_served(h);
+	}
 	if (!h->borrowed && h->a->collapse_mode == HP_COLLAPSE_DEFERRED &&
 	    __atomic_load_n(&h->a->nqueued, __ATOMIC_RELAXED))
 		hp_collapse_run(h->a, 0, 0, NULL);

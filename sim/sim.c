@@ -686,6 +686,8 @@ static int run(const struct sim_trace *t, const struct sim_policy *pol, struct h
 	r->n_alias = s->n_alias;
 	r->n_areas = s->n_areas;
 	r->n_grown = s->n_grown;
+	r->served_blocks_peak = s->served_blocks_peak;
+	r->served_blocks_end = s->served_blocks;
 	r->syscalls = r->n_mmap + r->n_mprotect + r->n_munmap + r->n_madvise;
 	if (s->pp)
 		pol->destroy(s->pp); /* after the counts: tearing down is not replayed */

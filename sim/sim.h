@@ -98,6 +98,8 @@ struct sim_result {
 	size_t map_event; /* the event after which the map was taken */
 	uint64_t n_areas; /* hugeperm policies: hinted code areas served (the preload's "areas") */
 	uint64_t n_grown; /* ... hinted areas given to the kernel as a heap's next chunk (grow.c) */
+	uint64_t served_blocks_peak; /* ... blocks holding served memory, at most */
+	uint64_t served_blocks_end;  /* ... after the last event (the preload's "blocks" at exit) */
 };
 
 struct sim_options {

@@ -112,7 +112,8 @@ struct sim {
 	int collapse_mode; /* sim_options.collapse_mode */
 	uint64_t n_copy, n_alias;
 	uint64_t n_areas, n_grown; /* sim_result's */
-	struct sim_alloc **a;	   /* live allocations, sorted by first page */
+	uint64_t served_blocks, served_blocks_peak;
+	struct sim_alloc **a; /* live allocations, sorted by first page */
 	size_t na, cap;
 	uint64_t maxlen;	/* the longest npages of any allocation so far */
 	uint64_t npages;	/* npages of the live allocations, summed (<= SIM_MAX_PAGES) */

@@ -96,13 +96,16 @@ static void print_results(const struct sim_result *r, int n, const char *format,
 				", \"munmap\": %" PRIu64 ", \"madvise\": %" PRIu64
 				", \"copies\": %" PRIu64 ", \"alias_writes\": %" PRIu64
 				", \"ignored\": %" PRIu64 ", \"areas_served\": %" PRIu64
-				", \"heap_chunks_passed\": %" PRIu64 "}",
+				", \"heap_chunks_passed\": %" PRIu64
+				", \"served_blocks_peak\": %" PRIu64
+				", \"served_blocks_end\": %" PRIu64 "}",
 				k ? "," : "", r[k].policy, r[k].splits, r[k].collapses,
 				r[k].blocks_peak, r[k].blocks_avg, r[k].coverage_avg,
 				pct(r[k].coverage_end, "null", 1), r[k].coverage_min,
 				r[k].live_peak_pages, r[k].syscalls, r[k].n_mmap, r[k].n_mprotect,
 				r[k].n_munmap, r[k].n_madvise, r[k].n_copy, r[k].n_alias,
-				r[k].ignored, r[k].n_areas, r[k].n_grown);
+				r[k].ignored, r[k].n_areas, r[k].n_grown, r[k].served_blocks_peak,
+				r[k].served_blocks_end);
 		fputs("\n]}\n", out);
 		return;
 	}

@@ -1,7 +1,10 @@
 #!/bin/sh
 # record.sh - record the sample traces of docs/sim.md again, from the JITs
 # installed here: LuaJIT (tests/e2e/engines/jit.lua), PCRE2's JIT (pcre2test on
-# patterns generated below) and node (V8).  Usage, from the build tree:
+# patterns generated below) and node (V8); and, served as the preload serves
+# by default, Guile 3 (tests/e2e/engines/jit.scm) and LuaJIT on
+# bench/engines/lua_bigcode.lua, whose heap chunks show the grow rule
+# (docs/sim.md), with the preload's own report of the same run.  Usage, from the build tree:
 #   sh ../sim/traces/record.sh tools/hugeperm ../sim/traces
 # The traces are what the programs asked for (hugeperm record serves
 # nothing), so they differ a little from run to run and machine to machine.
@@ -41,3 +44,12 @@ for (let i = 0; i < 200; i++) {
 console.log(s);
 JS
 (cd "$tmp" && "$tool" record -o "$out/node.hpt" -- node fns.js > /dev/null)
+
+# Served as by default, so that the preload's report (printed) is of the run
+# the trace is: its areas and blocks against the simulator's (docs/sim.md).
+report() { sed -n 's/^  \(served\|kernel\): */# \1 /p; s/^  blocks  *\([0-9]*\)$/# blocks \1/p'; }
+HUGEPERM_PRELOAD_REPORT=1 "$tool" record --serve exec,areas,reservations -o "$out/guile.hpt" -- \
+	guile --no-auto-compile "$engines/jit.scm" 40 2>&1 > /dev/null | report
+HUGEPERM_PRELOAD_REPORT=1 "$tool" record --serve exec,areas,reservations \
+	-o "$out/luajit-bigcode.hpt" -- luajit -Omaxtrace=65000 -Omaxmcode=262144 \
+	"$here/../../bench/engines/lua_bigcode.lua" 1500 40 3000 4 2>&1 > /dev/null | report
