@@ -455,13 +455,24 @@ static void count_served(struct hpol *h)
 	h->nblk = 0;
 	for (size_t i = 0; i < s->na; i++) {
 		const struct sim_alloc *a = s->a[i];
-		if (a->pv & (SIM_PV_KERNEL | SIM_PV_HELD))
+		if (a->pv & (SIM_PV_KERNEL | SIM_PV_HELD) || !a->npages)
 			continue;
-		for (uint64_t j = 0; j < a->npages; j++)
-			if (a->prot[j] != SIM_UNMAPPED &&
-			    (a->prot[j] & (PROT_READ | PROT_WRITE | PROT_EXEC)) &&
-			    !add_block(h, (a->at + j) / SIM_BLOCK_PAGES))
+		/* Page by page only in the blocks the model has live pages in:
+		 * a lazily committed code range spans hundreds of empty ones. */
+		uint64_t last = (a->at + a->npages - 1) / SIM_BLOCK_PAGES;
+		for (uint64_t b = a->at / SIM_BLOCK_PAGES; b <= last; b++) {
+			const struct sim_mblock *mb = sim_mm_block(&s->mm, b, false);
+			uint64_t from =
+				b * SIM_BLOCK_PAGES > a->at ? b * SIM_BLOCK_PAGES - a->at : 0;
+			uint64_t to = (b + 1) * SIM_BLOCK_PAGES - a->at;
+			bool live = false;
+			for (uint64_t j = from; mb && mb->nused && !live && j < to && j < a->npages;
+			     j++)
+				live = a->prot[j] != SIM_UNMAPPED &&
+				       (a->prot[j] & (PROT_READ | PROT_WRITE | PROT_EXEC));
+			if (live && !add_block(h, b))
 				return;
+		}
 	}
 	qsort(h->blk, h->nblk, sizeof(*h->blk), cmp_u64);
 	size_t n = 0;

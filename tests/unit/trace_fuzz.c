@@ -198,7 +198,7 @@ static int damage_events(const char *sample, const struct sim_trace *t, int coun
 		for (int d = 0; d < 1 + (int)(next() % 4); d++) { /* 1-4 kinds at once */
 			size_t i = next() % m.n;
 			struct hp_trace_event *ev = &m.ev[i];
-			switch (next() % 8) {
+			switch (next() % 9) {
 			case 0: /* a map again, shifted: overlapping the first */
 				if (m.n < cap) {
 					memmove(ev + 1, ev, (m.n - i) * sizeof(*ev));
@@ -236,6 +236,13 @@ static int damage_events(const char *sample, const struct sim_trace *t, int coun
 			case 6:
 				ev->t_ns = next() % 2 ? 0 : next(); /* time backwards, huge */
 				what = "time";
+				break;
+			case 7: /* a hint's address anywhere: below, inside, beyond the space */
+				ev->flags |= HP_TF_HINT | HP_TF_HINT_AT;
+				ev->hint = next() % 2 ? (m.ev[next() % m.n].page + next() % 3 - 1)
+								<< 12
+						      : next();
+				what = "hint address";
 				break;
 			default: /* events swapped */
 				if (m.n > 1) {
@@ -301,7 +308,8 @@ static int damage_bytes(const char *sample, const uint8_t *data, size_t size)
 
 int main(void)
 {
-	static const char *const samples[] = {"pcre2.hpt", "node.hpt", "luajit.hpt"};
+	static const char *const samples[] = {"pcre2.hpt", "node.hpt", "luajit.hpt",
+					      "guile.hpt" /* version 2: hint addresses */};
 	const char *srcdir = getenv("srcdir") ? getenv("srcdir") : HP_SRCDIR;
 	struct sigaction sa = {.sa_handler = on_signal};
 	tap_fd = dup(1);
