@@ -11,7 +11,8 @@
  * gets no flip: the preload commits a code range by reconciling it, which
  * the simulator does not model.  In block mode the simulator, as the
  * preload, holds it for the kernel until it is made executable: it is
- * compared as the flip to RX places it.)
+ * compared as the flip to RX places it.)  And the grow rule both ask, on
+ * what is below a hint (grow_rule.c).
  *
  * The simulator's side is observed, not asked: hp_arena_alloc and
  * hp_arena_protect are wrapped (-Wl,--wrap), so what is compared is what
@@ -25,6 +26,7 @@
 
 #include <hugeperm.h>
 
+#include "grow_rule.h"
 #include "placement.h"
 #include "sim_internal.h"
 #include "tap.h"
@@ -225,6 +227,27 @@ int main(void)
 	ok(fx.cls == PROT_NONE && !fx.relaxed, "a PROT_NONE code range (V8's) is not relaxed");
 	fx = hp_place(KIND_CODE_RANGE, HP_PRELOAD_FLIP_BLOCK, RX, 4 * MIB);
 	ok(!fx.relaxed && !fx.own_block, "a fixed range in block mode: exact flips, merged blocks");
+
+	/* The grow rule (grow_rule.c), which grow.c and the simulator both ask. */
+	const struct hp_hint_below unmapped = {0}, kernel = {.mapped = true};
+	const struct hp_hint_below data = {
+		.mapped = true, .ours = true, .area_end = true, .writable = true};
+	struct hp_hint_below ran = data, mid = data, ro = data;
+	ran.ran = true;
+	mid.area_end = false;
+	ro.writable = false;
+	ok(!hp_hint_grows(0x7f0000040000, &unmapped, true), "grow: nothing below: an area");
+	ok(hp_hint_grows(0x7f0000040000, &kernel, false),
+	   "grow: continuing a kernel mapping: the kernel's, in any mode");
+	ok(!hp_hint_grows(4096, &kernel, true), "grow: a hint below 2 pages: never");
+	ok(hp_hint_grows(0x7f0000040000, &data, true) &&
+		   !hp_hint_grows(0x7f0000040000, &data, false),
+	   "grow: at the end of a packed area, writable, never ran: the kernel's in block mode "
+	   "only");
+	ok(!hp_hint_grows(0x7f0000040000, &ran, true) &&
+		   !hp_hint_grows(0x7f0000040000, &mid, true) &&
+		   !hp_hint_grows(0x7f0000040000, &ro, true),
+	   "grow: one that ran, one not at its end, one not writable: served");
 
 	uint64_t page = 0x7f0000000ULL;
 	for (size_t m = 0; m < NMODES; m++) {
