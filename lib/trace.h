@@ -20,7 +20,7 @@
  * nothing there), and written by nobody now.  The text form (`hugeperm dump` writes
  * it) is one line per event and is read back by the simulator, so
  * hand-made traces can be written in it:
- *   # hugeperm trace v1 source=... comm=...
+ *   # hugeperm trace v2 source=... comm=...
  *   <t_us> <tid> <type> 0x<addr> <npages> <prot> [flags]
  * with type map|unmap|protect|write|discard|remap|remap-to, prot in the
  * form "rw-", "r-x", "---", and flags a '|'-list of

@@ -474,7 +474,8 @@ static void count_served(struct hpol *h)
 				return;
 		}
 	}
-	qsort(h->blk, h->nblk, sizeof(*h->blk), cmp_u64);
+	if (h->nblk)
+		qsort(h->blk, h->nblk, sizeof(*h->blk), cmp_u64);
 	size_t n = 0;
 	for (size_t i = 0; i < h->nblk; i++)
 		n += !i || h->blk[i] != h->blk[i - 1];
