@@ -11,7 +11,7 @@ srcdir=${srcdir:-..}
 tool=./tools/hugeperm
 export HUGEPERM_PRELOAD_LIB=$(pwd)/.libs/libhugeperm-preload.so
 n=0
-echo "1..34"
+echo "1..35"
 check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
 skip() { i=0; while [ $i -lt "$1" ]; do n=$((n + 1)); i=$((i + 1)); echo "ok $n # SKIP $2"; done; }
 tmp=$(mktemp -d)
@@ -154,8 +154,17 @@ if $preload && command -v luajit > /dev/null 2>&1; then
 	# The hint's address, as LuaJIT asked (its mcode areas: 64 KiB-aligned).
 	check "record luajit: a version 2 trace with the hints' addresses, 64 KiB-aligned ones among them" \
 		'head -1 "$tmp/lj.txt" | grep -q "trace v2 " && grep -Eq " hint=0x[0-9a-f]*0000$" "$tmp/lj.txt"'
+	# Hints of our own through LuaJIT's FFI: the one the kernel took, and
+	# one inside that mapping, which it did not: each kept as asked.
+	"$tool" record -o "$tmp/hint.hpt" -- luajit -e 'local ffi = require("ffi")
+ffi.cdef[[void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off);]]
+ffi.C.mmap(ffi.cast("void *", 0x7e5a5a5b0000ULL), 196608, 3, 0x22, -1, 0)
+ffi.C.mmap(ffi.cast("void *", 0x7e5a5a5c3000ULL), 8192, 3, 0x22, -1, 0)' 2> /dev/null
+	"$tool" dump "$tmp/hint.hpt" > "$tmp/hint.txt"
+	check "record: the hint's address as the program asked, taken or not" \
+		'grep -q " map 0x[0-9a-f]* 48 rw- hint=0x7e5a5a5b0000$" "$tmp/hint.txt" && grep -q " map 0x[0-9a-f]* 2 rw- hint=0x7e5a5a5c3000$" "$tmp/hint.txt"'
 else
-	skip 3 "no luajit, or a sanitizer build (the preload cannot load there)"
+	skip 4 "no luajit, or a sanitizer build (the preload cannot load there)"
 fi
 
 # the docs' tables
