@@ -24,7 +24,7 @@
  *   <t_us> <tid> <type> 0x<addr> <npages> <prot> [flags]
  * with type map|unmap|protect|write|discard|remap|remap-to, prot in the
  * form "rw-", "r-x", "---", and flags a '|'-list of
- * fixed|noreserve|hint|noreplace, or hint=0x<address> (the hint itself).
+ * fixed|noreserve|hint|noreplace|grows, or hint=0x<address> (the hint itself).
  *
  * A remap is two events: `remap` (the old range) then `remap-to` (the new
  * one), as mremap(2) moves the pages and keeps their protections.
@@ -58,6 +58,9 @@ enum hp_trace_type {
 #define HP_TF_HINT	0x4  /* an address hint was given */
 #define HP_TF_NOREPLACE 0x8  /* MAP_FIXED_NOREPLACE (with HP_TF_FIXED): the address or nothing */
 #define HP_TF_HINT_AT	0x10 /* (with HP_TF_HINT) the hint's address is in .hint (version 2) */
+#define HP_TF_GROWS                                                                                \
+	0x20 /* (with HP_TF_HINT) when it was asked, the page below the hint                       \
+	      * was mapped, not by hugeperm (preload/grow.c's probe) */
 
 struct hp_trace_event {
 	uint64_t t_ns;	 /* since the trace began */

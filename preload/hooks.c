@@ -291,9 +291,23 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	return p ? (void *)p : k_mmap(addr, len, prot, flags, fd, off);
 }
 
+/* While recording, before a hinted anonymous private map: is the page
+ * below its hint mapped, not by hugeperm (grow.c's probe)?  HP_TF_GROWS for
+ * the trace, which shows the program's anonymous private mappings only:
+ * the simulator learns from it what is below a hint it cannot see (a file,
+ * a stack, the brk heap). */
+static int probe_hint(const void *addr, int flags)
+{
+	if (!recording.on || in_hook || !addr || (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) ||
+	    !(flags & MAP_ANONYMOUS) || (flags & MAP_TYPE) != MAP_PRIVATE)
+		return 0;
+	return hint_grows_mapping((uintptr_t)addr) ? HP_TF_GROWS : 0;
+}
+
 /* Record a mapping the program made: anonymous private ones are ours to
- * trace; anything else MAP_FIXED replaced what was there. */
-static void *note_mmap(void *p, void *addr, size_t len, int prot, int flags)
+ * trace (@grows: probe_hint's); anything else MAP_FIXED replaced what was
+ * there. */
+static void *note_mmap(void *p, void *addr, size_t len, int prot, int flags, int grows)
 {
 	if (p == MAP_FAILED || !recording.on)
 		return p;
@@ -301,7 +315,7 @@ static void *note_mmap(void *p, void *addr, size_t len, int prot, int flags)
 	if ((flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE) /* with the hint */
 		note_map(p, len, prot,
 			 (fixed ? HP_TF_FIXED : 0) | (flags & MAP_NORESERVE ? HP_TF_NORESERVE : 0) |
-				 (flags & MAP_FIXED_NOREPLACE ? HP_TF_NOREPLACE : 0),
+				 (flags & MAP_FIXED_NOREPLACE ? HP_TF_NOREPLACE : 0) | grows,
 			 fixed ? NULL : addr);
 	else if (fixed)
 		note(HP_EV_UNMAP, p, len, 0, 0);
@@ -310,12 +324,14 @@ static void *note_mmap(void *p, void *addr, size_t len, int prot, int flags)
 
 HOOK void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
+	int grows = probe_hint(addr, flags);
+	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags, grows);
 }
 
 HOOK void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags);
+	int grows = probe_hint(addr, flags);
+	return note_mmap(do_mmap(addr, len, prot, flags, fd, off), addr, len, prot, flags, grows);
 }
 
 static int k_munmap3(void *addr, size_t len, int unused)

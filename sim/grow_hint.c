@@ -19,8 +19,10 @@
  * is then the preload's too (a hint at the end of a packed 128 KiB area
  * is 64 KiB-aligned whatever the kernel's was).
  *
- * Not seen: mappings the trace does not record (files, stacks, the brk
- * heap, shared memory): a hint right above one counts as unmapped below.
+ * Mappings the trace does not record (files, shared memory, the brk heap,
+ * the loader's) are known by what the recorder saw when the map was asked
+ * for (HP_TF_GROWS: the page below the hint mapped, not by hugeperm); with
+ * no recorded mapping below, that answers.
  * A trace without hint addresses (version 1, or `hint` alone) is placed as
  * before: every hinted mapping as the 64 KiB-aligned hint the preload looks
  * for, and no grow rule.
@@ -40,8 +42,10 @@ uint64_t sim_hint_seen(struct sim *s, const struct sim_pack *pack, const struct 
 	if (!hint || pg == 0 || hint % (1UL << SIM_PAGE_SHIFT))
 		return hint; /* mincore(2) on an unaligned page says nothing is there */
 	struct sim_alloc *m = sim_alloc_mapping(s, pg - 1);
-	if (!m)
+	if (!m) { /* none the trace shows: a file, a stack... as the recorder saw */
+		below->mapped = (a->flags & HP_TF_GROWS) != 0;
 		return hint;
+	}
 	below->mapped = true;
 	if (m->pv & (SIM_PV_KERNEL | SIM_PV_HELD))
 		return hint; /* the kernel's, where the trace says */

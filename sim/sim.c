@@ -101,6 +101,8 @@ static int parse_flags(const char *s, int *flags, uint64_t *hint, char *bad, siz
 			*flags |= HP_TF_NORESERVE;
 		else if (n == 4 && !strncmp(s, "hint", 4))
 			*flags |= HP_TF_HINT;
+		else if (n == 5 && !strncmp(s, "grows", 5))
+			*flags |= HP_TF_GROWS;
 		else if (n == 9 && !strncmp(s, "noreplace", 9))
 			*flags |= HP_TF_FIXED | HP_TF_NOREPLACE;
 		else if (!(n == 1 && *s == '-'))

@@ -110,6 +110,8 @@ void tool_print_trace(const struct sim_trace *t, FILE *out)
 			strcat(flags, "|hint");
 		if (e->flags & HP_TF_NOREPLACE)
 			strcat(flags, "|noreplace");
+		if (e->flags & HP_TF_GROWS)
+			strcat(flags, "|grows");
 		fprintf(out, "%" PRIu64 ".%03" PRIu64 " %u %s 0x%" PRIx64 " %" PRIu64 " %s%s%s\n",
 			e->t_ns / 1000, e->t_ns % 1000, e->tid, hp_trace_type_name(e->type),
 			e->page << 12, e->npages, prot, flags[0] ? " " : "",

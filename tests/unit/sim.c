@@ -50,7 +50,8 @@ static void test_format(void)
 		/* hints: where the kernel put it, below it, far above it */
 		{(1ULL << 40) + 3, 0x7f0000010, 32, 1, HP_EV_MAP, PROT_READ | PROT_WRITE, hinted,
 		 0x7f0000010000},
-		{(1ULL << 40) + 4, 0x7f0000030, 32, 1, HP_EV_MAP, PROT_READ, hinted, 0x1230000},
+		{(1ULL << 40) + 4, 0x7f0000030, 32, 1, HP_EV_MAP, PROT_READ, hinted | HP_TF_GROWS,
+		 0x1230000},
 	};
 	uint8_t buf[HP_TRACE_HEADER + 8 * HP_TRACE_MAX_EVENT];
 	struct hp_trace_header h = {.version = HP_TRACE_VERSION, .page_shift = 12};
@@ -117,11 +118,11 @@ static void test_format(void)
 	   "a protection that is not [r-][w-][x-]: EINVAL");
 
 	const char *hint = "1.0 7 map 0x7f0000010000 4 rw- noreserve|hint=0x7f0000010000\n"
-			   "2.0 7 map 0x7f0000020000 4 rw- hint=7F0000030000\n";
+			   "2.0 7 map 0x7f0000020000 4 rw- hint=7F0000030000|grows\n";
 	t = parse(hint);
 	ok(t.n == 2 && t.ev[0].hint == 0x7f0000010000 && t.ev[1].hint == 0x7f0000030000 &&
 		   t.ev[0].flags == (HP_TF_NORESERVE | HP_TF_HINT | HP_TF_HINT_AT) &&
-		   t.ev[1].flags == (HP_TF_HINT | HP_TF_HINT_AT),
+		   t.ev[1].flags == (HP_TF_HINT | HP_TF_HINT_AT | HP_TF_GROWS),
 	   "text: hint=<address> gives the hint and its address");
 	sim_trace_free(&t);
 	static const char *const bad_hints[] = {"hint=",
@@ -698,6 +699,22 @@ static void test_grow(void)
 	   "a hint not 64 KiB-aligned asks for no area (%llu); without its address it was one "
 	   "(%llu)",
 	   (unsigned long long)served, (unsigned long long)served0);
+
+	/* What the trace does not show (a file, a stack): the recorder's probe. */
+	const char *file = "0 1 map 0x7f0000400000 16 rw- hint=0x7f0000400000|grows\n"
+			   "1 1 map 0x7f0000500000 16 rw- hint=0x7f0000500000\n";
+	areas_of(file, "hugeperm-block", &served, &grown, &blocks);
+	ok(served == 1 && grown == 1,
+	   "a hint above a mapping the trace does not show (grows): the kernel's (%llu, %llu)",
+	   (unsigned long long)served, (unsigned long long)grown);
+	const char *shown = "0 1 map 0x7f0000600000 16 rw- hint=0x7f0000600000\n"
+			    "1 1 protect 0x7f0000600000 16 r-x\n"
+			    "2 1 map 0x7f0000610000 16 rw- hint=0x7f0000610000|grows\n";
+	areas_of(shown, "hugeperm-block", &served, &grown, &blocks);
+	ok(served == 2 && grown == 0,
+	   "... but a mapping the trace shows answers first: the served area below, which ran "
+	   "(%llu, %llu)",
+	   (unsigned long long)served, (unsigned long long)grown);
 
 	/* A hole below the hint (the kernel mapping's last page unmapped): nothing
 	 * is continued. */
