@@ -669,18 +669,6 @@ static void test_grow(void)
 	ok(served == 0 && grown == 2, "... in exact mode too (%llu given)",
 	   (unsigned long long)grown);
 
-	/* The first chunk served by chance (nothing below its hint), the next
-	 * asked at its end: in block mode, the end of a served area that never
-	 * ran and is writable is data's; exact mode does not know what ran. */
-	const char *chance = "0 1 map 0x7f0000100000 32 rw- hint=0x7f0000100000\n"
-			     "1 1 map 0x7f0000120000 32 rw- hint=0x7f0000120000\n";
-	areas_of(chance, "hugeperm-block", &served, &grown, &blocks);
-	ok(served == 1 && grown == 1,
-	   "block: a hint at the end of a served area that never ran: the kernel's (%llu, %llu)",
-	   (unsigned long long)served, (unsigned long long)grown);
-	areas_of(chance, "hugeperm", &served, &grown, &blocks);
-	ok(served == 2 && grown == 0, "exact: served, growing from ours (%llu, %llu)",
-	   (unsigned long long)served, (unsigned long long)grown);
 	const char *code = "0 1 map 0x7f0000100000 16 rw- hint=0x7f0000100000\n"
 			   "1 1 protect 0x7f0000100000 16 r-x\n"
 			   "2 1 map 0x7f0000110000 16 rw- hint=0x7f0000110000\n";
@@ -700,30 +688,50 @@ static void test_grow(void)
 	   "(%llu)",
 	   (unsigned long long)served, (unsigned long long)served0);
 
-	/* What the trace does not show (a file, a stack): the recorder's probe. */
-	const char *file = "0 1 map 0x7f0000400000 16 rw- hint=0x7f0000400000|grows\n"
-			   "1 1 map 0x7f0000500000 16 rw- hint=0x7f0000500000\n";
-	areas_of(file, "hugeperm-block", &served, &grown, &blocks);
-	ok(served == 1 && grown == 1,
-	   "a hint above a mapping the trace does not show (grows): the kernel's (%llu, %llu)",
-	   (unsigned long long)served, (unsigned long long)grown);
-	const char *shown = "0 1 map 0x7f0000600000 16 rw- hint=0x7f0000600000\n"
-			    "1 1 protect 0x7f0000600000 16 r-x\n"
-			    "2 1 map 0x7f0000610000 16 rw- hint=0x7f0000610000|grows\n";
-	areas_of(shown, "hugeperm-block", &served, &grown, &blocks);
-	ok(served == 2 && grown == 0,
-	   "... but a mapping the trace shows answers first: the served area below, which ran "
-	   "(%llu, %llu)",
-	   (unsigned long long)served, (unsigned long long)grown);
-
-	/* A hole below the hint (the kernel mapping's last page unmapped): nothing
-	 * is continued. */
-	const char *hole = "0 1 map 0x7f0000300000 64 rw-\n"
-			   "1 1 unmap 0x7f000033f000 1\n"
-			   "2 1 map 0x7f0000340000 32 rw- hint=0x7f0000340000\n";
-	areas_of(hole, "hugeperm-block", &served, &grown, &blocks);
-	ok(served == 1 && grown == 0, "a hint above an unmapped page: served (%llu)",
-	   (unsigned long long)served);
+	/* Served or the kernel's, case by case: areas served, heap chunks given. */
+	static const struct {
+		const char *what, *policy, *text;
+		uint64_t served, grown;
+	} cases[] = {
+		/* The first chunk served by chance (nothing below its hint), the
+		 * next asked at its end: in block mode, the end of a served area
+		 * that never ran and is writable is data's; exact mode does not
+		 * know what ran. */
+		{"block: a hint at the end of a served area that never ran: the kernel's",
+		 "hugeperm-block",
+		 "0 1 map 0x7f0000100000 32 rw- hint=0x7f0000100000\n"
+		 "1 1 map 0x7f0000120000 32 rw- hint=0x7f0000120000\n",
+		 1, 1},
+		{"exact: served, growing from ours", "hugeperm",
+		 "0 1 map 0x7f0000100000 32 rw- hint=0x7f0000100000\n"
+		 "1 1 map 0x7f0000120000 32 rw- hint=0x7f0000120000\n",
+		 2, 0},
+		/* What the trace does not show (a file, a stack): the recorder's probe. */
+		{"a hint above a mapping the trace does not show (grows): the kernel's",
+		 "hugeperm-block",
+		 "0 1 map 0x7f0000400000 16 rw- hint=0x7f0000400000|grows\n"
+		 "1 1 map 0x7f0000500000 16 rw- hint=0x7f0000500000\n",
+		 1, 1},
+		{"... but a mapping the trace shows answers first: the served area below, which "
+		 "ran",
+		 "hugeperm-block",
+		 "0 1 map 0x7f0000600000 16 rw- hint=0x7f0000600000\n"
+		 "1 1 protect 0x7f0000600000 16 r-x\n"
+		 "2 1 map 0x7f0000610000 16 rw- hint=0x7f0000610000|grows\n",
+		 2, 0},
+		/* A hole below the hint (the kernel mapping's last page unmapped). */
+		{"a hint above an unmapped page: served", "hugeperm-block",
+		 "0 1 map 0x7f0000300000 64 rw-\n"
+		 "1 1 unmap 0x7f000033f000 1\n"
+		 "2 1 map 0x7f0000340000 32 rw- hint=0x7f0000340000\n",
+		 1, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		areas_of(cases[i].text, cases[i].policy, &served, &grown, &blocks);
+		ok(served == cases[i].served && grown == cases[i].grown,
+		   "%s (%llu served, %llu given)", cases[i].what, (unsigned long long)served,
+		   (unsigned long long)grown);
+	}
 }
 
 int main(void)
