@@ -106,6 +106,24 @@ def svg_bars(path, title, groups, series, values, unit, log=False):
         f.write("\n".join(out) + "\n")
 
 
+def code_pairs(path):
+    """code_pairs' lines, {threads: [(hugeperm ns, mimalloc ns, ratio) a thread]}; {} without the file."""
+    out = {}
+    try:
+        with open(path) as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        w = line.split()
+        if not w:
+            continue
+        if len(w) != 10 or w[0::2] != ["threads", "thread", "hugeperm_ns", "mimalloc_ns", "ratio"]:
+            sys.exit(f"report.py: {path}: not a code_pairs line: {line!r}")
+        out.setdefault(int(w[1]), []).append((float(w[5]), float(w[7]), float(w[9])))
+    return out
+
+
 def main():
     ctx, runs = load(sys.argv[1])
     outdir = sys.argv[2]
@@ -243,7 +261,23 @@ def main():
     md.append("")
 
     # 8. packed code
-    md.append("## 8. Packed code: alloc + free of 64-256 bytes, ns per pair (all threads)\n")
+    md.append("## 8. Packed code: alloc + free of 64-256 bytes, ns per pair\n")
+    pairs = code_pairs(f"{outdir}/code_pairs.txt")
+    if pairs:
+        md.append("Timed as alternating batches of 20,000 pairs of each allocator in one thread, "
+                  "on the thread's CPU clock (bench/code_pairs.c, `make bench-code`): medians of the "
+                  "batches, and the median of the per-batch ratios. The targets are read here.\n")
+        md.append("| threads | thread | hp_code_alloc + hp_code_free | mi_malloc + mi_free | hugeperm / mimalloc |")
+        md.append("|---:|---:|---:|---:|---:|")
+        for n in sorted(pairs):
+            for i, (hv, mv, r) in enumerate(pairs[n]):
+                md.append(f"| {n} | {i} | {fmt(hv)} | {fmt(mv)} | {fmt(r, 2)}x |")
+            worst = max(r for _, _, r in pairs[n])
+            targets.append((f"8: packed code alloc+free <= 1.5x mimalloc ({n} thread{'s' if n > 1 else ''}"
+                            f"{', the slower thread' if n > 1 else ''})",
+                            worst, worst <= 1.5, f"{fmt(worst, 2)}x"))
+        md.append("\nThe same pattern in hpbench, 0.2 s repetitions timed with the wall clock "
+                  "(all threads; each repetition's luck on a shared machine moves these rows):\n")
     md.append("| threads | hp_code_alloc + hp_code_free | mi_malloc + mi_free | hugeperm / mimalloc |")
     md.append("|---:|---:|---:|---:|")
     for n in (1, 2):
@@ -253,8 +287,9 @@ def main():
         mv = ns_per_item(m) if m else None
         r = hv / mv if hv and mv else None
         md.append(f"| {n} | {fmt(hv)} | {fmt(mv)} | {fmt(r, 2)}x |")
-        targets.append((f"8: packed code alloc+free <= 1.5x mimalloc ({n} thread{'s' if n > 1 else ''})",
-                        r, r is not None and r <= 1.5, f"{fmt(r, 2)}x"))
+        if not pairs:
+            targets.append((f"8: packed code alloc+free <= 1.5x mimalloc ({n} thread{'s' if n > 1 else ''})",
+                            r, r is not None and r <= 1.5, f"{fmt(r, 2)}x"))
     fill = get("code/trap-fill")
     md.append(f"\nThe trap fill on its own (the library's in-line fill, code_store.h, of the same sizes rounded to 64 bytes, through the alias; 32-byte stores where the CPU has AVX2, as hp_code_free's ifunc picks, else 16-byte ones): "
               f"{fmt(ns_per_item(fill) if fill else None)} ns.\n")

@@ -4,12 +4,14 @@
 # report.py turns it into a summary with its targets table and plots.
 # bench/preload_calls (make bench-preload) runs a few rounds under the
 # preload (fixed ranges served, for its flip_fixed case) and prints its
-# cases.  Timings are not checked here: performance
+# cases.  bench/code_pairs (packed code against mimalloc, alternating
+# batches) prints a line a thread, which report.py puts in section 8 and
+# reads the packed-code targets from.  Timings are not checked here: performance
 # claims live in make bench and make bench-preload.
 set -u
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "1..5"
+echo "1..7"
 if HPBENCH_QUICK=1 ./bench/hpbench --benchmark_filter='pages/.*/1$|patch/hp_write$|collapse/shmem' \
 	--benchmark_min_time=0.01 --benchmark_out_format=json --benchmark_out="$out/b.json" \
 	>"$out/run.log" 2>&1; then
@@ -28,23 +30,47 @@ if grep -q "^## Targets" "$out/summary.md" && grep -q "pages/\|hugeperm" "$out/s
 else
 	echo "not ok 3 - summary.md has the targets table, pages.svg was drawn"
 fi
+if ./bench/code_pairs 1 3 >"$out/code_pairs.txt" 2>"$out/cp.err" &&
+	./bench/code_pairs 2 3 >>"$out/code_pairs.txt" 2>>"$out/cp.err" &&
+	python3 "$srcdir/bench/report.py" "$out/b.json" "$out" >"$out/report.log" 2>&1 &&
+	[ "$(awk '$1 == "threads" && $5 == "hugeperm_ns" && $9 == "ratio" && $10 > 0' "$out/code_pairs.txt" | wc -l)" = 3 ] &&
+	grep -q "^| 2 | 1 | " "$out/summary.md" &&
+	grep -q "^| 8: packed code alloc+free <= 1.5x mimalloc (2 threads, the slower thread) |" "$out/summary.md"; then
+	echo "ok 4 - code_pairs times 1 and 2 threads; report.py puts its rows and targets in section 8"
+else
+	echo "not ok 4 - code_pairs times 1 and 2 threads; report.py puts its rows and targets in section 8"
+	sed 's/^/# /' "$out/code_pairs.txt" "$out/cp.err" "$out/report.log"
+fi
+echo "threads 1 thread 0 hugeperm_ns 12.0" >"$out/code_pairs.txt"
+python3 "$srcdir/bench/report.py" "$out/b.json" "$out" >"$out/report.log" 2>&1
+rc_report=$?
+./bench/code_pairs 0 >/dev/null 2>"$out/cp.err"
+rc_pairs=$?
+if [ $rc_report -ne 0 ] && grep -q "not a code_pairs line" "$out/report.log" &&
+	[ $rc_pairs -eq 2 ] && grep -q "^usage: code_pairs" "$out/cp.err"; then
+	echo "ok 5 - a cut code_pairs line and a bad thread count are errors that say so"
+else
+	echo "not ok 5 - a cut code_pairs line and a bad thread count are errors that say so"
+	sed 's/^/# /' "$out/report.log" "$out/cp.err"
+fi
+rm -f "$out/code_pairs.txt"
 lib=$(pwd)/.libs/libhugeperm-preload.so
 case "${HP_LDFLAGS:-}" in *sanitize*)
-	echo "ok 4 # SKIP the preload runs in the plain build (a sanitizer runtime must load first)"
-	echo "ok 5 # SKIP the preload runs in the plain build"
+	echo "ok 6 # SKIP the preload runs in the plain build (a sanitizer runtime must load first)"
+	echo "ok 7 # SKIP the preload runs in the plain build"
 	exit 0 ;;
 esac
 if LD_PRELOAD=$lib HUGEPERM_PRELOAD_SERVE=exec,areas,reservations,fixed \
 	./bench/preload_calls 4 >"$out/calls.log" 2>&1; then
-	echo "ok 4 - bench/preload_calls runs under the preload"
+	echo "ok 6 - bench/preload_calls runs under the preload"
 else
-	echo "not ok 4 - bench/preload_calls runs under the preload"; sed 's/^/# /' "$out/calls.log"
+	echo "not ok 6 - bench/preload_calls runs under the preload"; sed 's/^/# /' "$out/calls.log"
 fi
 cases=$(awk '$1 == "case" && $3 == "served_ns" && $5 == "plain_ns" && $7 == "ratio" { print $2 }' \
 	"$out/calls.log" | tr '\n' ' ')
 if [ "$cases" = "flip_whole flip_sub flip_fixed mmap munmap mmap_touch " ] &&
 	grep -q "^# huge-mapped pages of the 2 MiB blocks flipped: served 512," "$out/calls.log"; then
-	echo "ok 5 - it times every case against the plain call, on a huge-mapped served block"
+	echo "ok 7 - it times every case against the plain call, on a huge-mapped served block"
 else
-	echo "not ok 5 - it times every case against the plain call ($cases)"; sed 's/^/# /' "$out/calls.log"
+	echo "not ok 7 - it times every case against the plain call ($cases)"; sed 's/^/# /' "$out/calls.log"
 fi
