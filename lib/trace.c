@@ -259,21 +259,17 @@ static void append(struct hp_trace_writer *w, struct hp_trace_event *ev, int n, 
 void hp_trace_record(struct hp_trace_writer *w, int type, uintptr_t addr, size_t size, int prot,
 		     int flags)
 {
-	struct hp_trace_event ev;
-	if (!__atomic_load_n(&w->on, __ATOMIC_ACQUIRE))
-		return;
-	make_event(&ev, type, addr, size, prot, flags, w->os->tid());
-	append(w, &ev, 1, w->os->now_ns());
+	hp_trace_record_hinted(w, type, addr, size, prot, flags, 0);
 }
 
-void hp_trace_record_map(struct hp_trace_writer *w, uintptr_t addr, size_t size, int prot,
-			 int flags, uintptr_t hint)
+void hp_trace_record_hinted(struct hp_trace_writer *w, int type, uintptr_t addr, size_t size,
+			    int prot, int flags, uintptr_t hint)
 {
 	struct hp_trace_event ev;
 	if (!__atomic_load_n(&w->on, __ATOMIC_ACQUIRE))
 		return;
-	make_event(&ev, HP_EV_MAP, addr, size, prot,
-		   flags | (hint ? HP_TF_HINT | HP_TF_HINT_AT : 0), w->os->tid());
+	make_event(&ev, type, addr, size, prot, flags | (hint ? HP_TF_HINT | HP_TF_HINT_AT : 0),
+		   w->os->tid());
 	ev.hint = hint;
 	append(w, &ev, 1, w->os->now_ns());
 }

@@ -126,10 +126,10 @@ int hp_trace_open(struct hp_trace_writer *w, const struct hp_os *os, const char 
 /* Record one event now (the time and the caller's thread are taken here). */
 void hp_trace_record(struct hp_trace_writer *w, int type, uintptr_t addr, size_t size, int prot,
 		     int flags);
-/* Record a map of [@addr, @addr+@size) asked for at @hint (0: none; else
- * the event carries it, HP_TF_HINT | HP_TF_HINT_AT). */
-void hp_trace_record_map(struct hp_trace_writer *w, uintptr_t addr, size_t size, int prot,
-			 int flags, uintptr_t hint);
+/* The same, for a call asked for at @hint (a map's; 0: none; else the
+ * event carries it, HP_TF_HINT | HP_TF_HINT_AT). */
+void hp_trace_record_hinted(struct hp_trace_writer *w, int type, uintptr_t addr, size_t size,
+			    int prot, int flags, uintptr_t hint);
 /* Record an mremap: the old range and the new one, back to back. */
 void hp_trace_record_remap(struct hp_trace_writer *w, uintptr_t old, size_t old_size,
 			   uintptr_t addr, size_t size);

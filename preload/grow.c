@@ -43,16 +43,14 @@
 #include "grow_rule.h"
 #include "preload.h"
 
-/* The rule itself is grow_rule.c's (the simulator decides with it too);
- * here is what it is told of the page below the hint. */
 bool hint_grows_mapping(uintptr_t hint)
 {
 	struct hp_hint_below below = {0};
 	unsigned char vec;
-	if (hint >= 2 * PAGE) {
+	if (hint >= 2 * PAGE) { /* mincore: 0 mapped, ENOMEM unmapped */
 		below.ours = hp_owns((void *)(hint - PAGE), PAGE);
 		below.mapped = below.ours || k_mincore((void *)(hint - PAGE), PAGE, &vec) == 0;
-	}					   /* ENOMEM: unmapped */
+	}
 	return hp_hint_grows(hint, &below, false); /* ours and packed: hint_after_data */
 }
 

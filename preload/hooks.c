@@ -313,10 +313,11 @@ static void *note_mmap(void *p, void *addr, size_t len, int prot, int flags, int
 		return p;
 	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
 	if ((flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE) /* with the hint */
-		note_map(p, len, prot,
-			 (fixed ? HP_TF_FIXED : 0) | (flags & MAP_NORESERVE ? HP_TF_NORESERVE : 0) |
-				 (flags & MAP_FIXED_NOREPLACE ? HP_TF_NOREPLACE : 0) | grows,
-			 fixed ? NULL : addr);
+		note_hinted(HP_EV_MAP, p, len, prot,
+			    (fixed ? HP_TF_FIXED : 0) |
+				    (flags & MAP_NORESERVE ? HP_TF_NORESERVE : 0) |
+				    (flags & MAP_FIXED_NOREPLACE ? HP_TF_NOREPLACE : 0) | grows,
+			    fixed ? NULL : addr);
 	else if (fixed)
 		note(HP_EV_UNMAP, p, len, 0, 0);
 	return p;

@@ -115,18 +115,15 @@ static void open_record(void)
 
 void note(int type, const void *addr, size_t len, int prot, int flags)
 {
-	if (recording.on && !in_hook) {
-		in_hook++; /* the writer's lock is held: _exit must not wait for it */
-		hp_trace_record(&recording, type, (uintptr_t)addr, len, prot, flags);
-		in_hook--;
-	}
+	note_hinted(type, addr, len, prot, flags, NULL);
 }
 
-void note_map(const void *addr, size_t len, int prot, int flags, const void *hint)
+void note_hinted(int type, const void *addr, size_t len, int prot, int flags, const void *hint)
 {
 	if (recording.on && !in_hook) {
-		in_hook++;
-		hp_trace_record_map(&recording, (uintptr_t)addr, len, prot, flags, (uintptr_t)hint);
+		in_hook++; /* the writer's lock is held: _exit must not wait for it */
+		hp_trace_record_hinted(&recording, type, (uintptr_t)addr, len, prot, flags,
+				       (uintptr_t)hint);
 		in_hook--;
 	}
 }

@@ -181,8 +181,8 @@ bool ready(void);
 bool set_up(void);
 /* Record one event of the program's, unless it was made inside a hook. */
 void note(int type, const void *addr, size_t len, int prot, int flags);
-/* Record a map the program made, asked for at @hint (NULL: none). */
-void note_map(const void *addr, size_t len, int prot, int flags, const void *hint);
+/* The same, for a call asked for at @hint (a map's; NULL: none). */
+void note_hinted(int type, const void *addr, size_t len, int prot, int flags, const void *hint);
 
 /* ---- regions.c --------------------------------------------------------- */
 
