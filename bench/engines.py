@@ -76,7 +76,7 @@ WORKLOADS = [
               "change per trace (issue 16's workload)"),
     dict(LUAJIT_FLIPS, name="luajit-flips-exact", preload_env={"HUGEPERM_PRELOAD_FLIP": "exact"},
          what="luajit-flips with HUGEPERM_PRELOAD_FLIP=exact: areas share blocks, "
-              "flips split and collapse them"),
+              "flips are applied to the pages as asked (split blocks are collapsed once quiet)"),
     dict(LUAJIT_FLIPS, name="luajit-flips-rwx", preload_env={"HUGEPERM_PRELOAD_FLIP": "rwx"},
          what="luajit-flips with HUGEPERM_PRELOAD_FLIP=rwx: flips between RW and RX "
               "left undone (the code stays writable)"),

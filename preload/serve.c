@@ -97,7 +97,11 @@ static int arena_for(uintptr_t hint)
 	}
 	if (arenas.n == MAX_ARENAS)
 		return best;
-	struct hp_arena *a = arena_make(hint, 0);
+	/* Exact mode splits a block at every RW flip of an area in it: a block
+	 * flipped again and again is collapsed once quiet (lib/collapse.c),
+	 * not after every flip (16x plain on luajit-flips, docs/preload.md). */
+	struct hp_arena *a = arena_make(
+		hint, preload_opt.flip == HP_PRELOAD_FLIP_EXACT ? HP_ARENA_COLLAPSE_QUIET : 0);
 	if (!a)
 		return best;
 	register_fork();
