@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """rounds.py - one command timed under several environments in shuffled
-rounds, the shared test lock held for each round: wall, user and system
+rounds (a lock file, --lock, held for each round): wall, user and system
 time, minor faults, context switches, and the system-wide deltas of the
 kernel's THP counters and TLB-shootdown interrupts of each run; then, for
 every environment against each reference, the median of the per-round
@@ -13,7 +13,7 @@ ratios with a bootstrap 95% interval, and the ratio of the medians.
 those variables (PREFIX=taskset -c 1 puts a command before CMD).  Every
 run must print the same.  Issue 17 measured served YJIT with it:
 
-  bench/rounds.py -n 16 --ref plain --ref default --env plain= \\
+  bench/rounds.py -n 16 --lock /tmp/hp-kernel.lock --ref plain --ref default --env plain= \\
       --env default=LD_PRELOAD=$SO \\
       --env fixed="LD_PRELOAD=$SO;HUGEPERM_PRELOAD_SERVE=exec,areas,reservations,fixed" \\
       -- ruby --yjit tests/e2e/engines/yjit.rb 3000
@@ -77,15 +77,19 @@ def interval(xs, n=2000):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=15, help="rounds (default 15)")
-    ap.add_argument("--lock", default="/tmp/hp-kernel.lock", help="held for each round")
+    ap.add_argument("--lock", default="", help="a file locked (flock) for each round")
     ap.add_argument("--json", help="append every run to this file, a line each")
     ap.add_argument("--ref", action="append", default=[], help="a NAME to compare with")
     ap.add_argument("--env", action="append", required=True, help="NAME=VAR=VALUE;...")
     ap.add_argument("cmd", nargs="+")
     a = ap.parse_args()
+    if a.n < 1:
+        sys.exit("rounds.py: -n %d: at least one round (EINVAL)" % a.n)
     peers = []
     for spec in a.env:
         name, _, body = spec.partition("=")
+        if not name or name in [n for n, _ in peers]:
+            sys.exit("rounds.py: --env %r: each needs a name of its own (EINVAL)" % spec)
         env = dict(os.environ)
         for kv in filter(None, body.split(";")):
             k, _, v = kv.partition("=")
@@ -93,16 +97,18 @@ def main():
         peers.append((name, env))
     names = [n for n, _ in peers]
     refs = a.ref or names[:1]
-    if any(r not in names for r in refs):
-        sys.exit("rounds.py: --ref names no --env")
+    for r in refs:
+        if r not in names:
+            sys.exit("rounds.py: --ref %s names no --env (EINVAL)" % r)
     res = {n: [] for n in names}
     ref_out = None
     log = open(a.json, "a") if a.json else None
     for r in range(a.n):
         order = list(peers)
         random.shuffle(order)
-        with open(a.lock, "w") as lk:
-            fcntl.flock(lk, fcntl.LOCK_EX)
+        with open(a.lock or os.devnull, "a") as lk:
+            if a.lock:
+                fcntl.flock(lk, fcntl.LOCK_EX)
             for name, env in order:
                 out, rec = run(a.cmd, env)
                 if ref_out is None:

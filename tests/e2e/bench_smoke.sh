@@ -6,12 +6,13 @@
 # preload (fixed ranges served, for its flip_fixed case) and prints its
 # cases.  bench/code_pairs (packed code against mimalloc, alternating
 # batches) prints a line a thread, which report.py puts in section 8 and
-# reads the packed-code targets from.  Timings are not checked here: performance
+# reads the packed-code targets from.  bench/rounds.py times one command
+# under several environments and compares them round by round.  Timings are not checked here: performance
 # claims live in make bench and make bench-preload.
 set -u
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "1..7"
+echo "1..9"
 if HPBENCH_QUICK=1 ./bench/hpbench --benchmark_filter='pages/.*/1$|patch/hp_write$|collapse/shmem' \
 	--benchmark_min_time=0.01 --benchmark_out_format=json --benchmark_out="$out/b.json" \
 	>"$out/run.log" 2>&1; then
@@ -73,4 +74,26 @@ if [ "$cases" = "flip_whole flip_sub flip_fixed mmap munmap mmap_touch " ] &&
 	echo "ok 7 - it times every case against the plain call, on a huge-mapped served block"
 else
 	echo "not ok 7 - it times every case against the plain call ($cases)"; sed 's/^/# /' "$out/calls.log"
+fi
+rounds="$srcdir/bench/rounds.py"
+if python3 "$rounds" -n 3 --ref plain --env plain= --env other="HP_SMOKE=1" -- /bin/echo hi \
+	>"$out/rounds.log" 2>&1 &&
+	[ "$(awk '$1 == "plain" || $1 == "other"' "$out/rounds.log" | wc -l)" = 2 ] &&
+	grep -q "^other/plain wall per-round median [0-9.]* \[[0-9.]*-[0-9.]*\], ratio of medians [0-9.]*$" \
+		"$out/rounds.log"; then
+	echo "ok 8 - bench/rounds.py times two environments in rounds and gives their per-round ratio"
+else
+	echo "not ok 8 - bench/rounds.py times two environments in rounds"; sed 's/^/# /' "$out/rounds.log"
+fi
+bad=0
+python3 "$rounds" -n 2 --ref nope --env plain= -- /bin/true 2>"$out/r1" && bad=1
+grep -q "ref nope names no --env (EINVAL)" "$out/r1" || bad=1
+python3 "$rounds" -n 0 --env plain= -- /bin/true 2>"$out/r2" && bad=1
+grep -q "at least one round (EINVAL)" "$out/r2" || bad=1
+python3 "$rounds" -n 1 --env a= --env b="PREFIX=/bin/echo" -- /bin/echo hi >"$out/r3" 2>&1 && bad=1
+grep -q "printed something else" "$out/r3" || bad=1
+if [ $bad = 0 ]; then
+	echo "ok 9 - rounds.py refuses an unknown --ref, no rounds and runs that print differently, and says so"
+else
+	echo "not ok 9 - rounds.py refuses bad input and says so"; cat "$out/r1" "$out/r2" "$out/r3" | sed 's/^/# /'
 fi
