@@ -242,9 +242,28 @@ static void failed_adoption(void)
 	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
-int main(void)
+/* `reserve_ops v8`: a V8 code range's life, for reserve.sh to count its
+ * system calls: reserved, its tail trimmed, a header RW, the first code
+ * RWX (the range adopted), code run, the range unmapped.  Prints
+ * "adopted 1" when it was served. */
+static int v8_life(void)
+{
+	size_t len = 512 * MB + 252 * KB;
+	unsigned char *r = reserve(len);
+	if (!r || munmap(r + 512 * MB, 252 * KB) || mprotect(r, 8 * KB, RW))
+		return 1;
+	memset(r, 0x11, 8 * KB);
+	if (mprotect(r + 12 * KB, 240 * KB, RWX) || run_code(r + 12 * KB, 7) != 7)
+		return 1;
+	printf("adopted %d\n", owns && owns(r, 1));
+	return munmap(r, 512 * MB) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
 {
 	owns = preloaded_owns();
+	if (argc > 1 && !strcmp(argv[1], "v8"))
+		return v8_life();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
 	tap_plan(29);
