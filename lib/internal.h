@@ -175,6 +175,24 @@ void hp_fresh_committed(struct hp_block *b, bool filled);
 void hp_fresh_dirty(struct hp_block *b, unsigned first, size_t n);
 /* [first, first+n) of @b, free, read as zero again (dropped). */
 void hp_fresh_clean(struct hp_block *b, unsigned first, size_t n);
+
+/* ---------------------------------------------------------------------
+ * held blocks (held_blocks.c): which whole blocks of a run a discard
+ * must drop (the kernel has pages of them).  Lock held.
+ * ------------------------------------------------------------------- */
+#define HP_HELD_SPAN (512 * HP_BLOCK_SIZE) /* blocks one scan answers for */
+struct hp_held {
+	uintptr_t lo, hi, end; /* the blocks scanned, the run's end */
+	uint64_t map[8];       /* bit k: block lo + k blocks holds pages */
+	bool on, known;	       /* asking at all (2+ whole blocks); the scan worked */
+};
+/* Start discarding pages [first, first + n) of run @b: waits for the
+ * collapses and purges in flight on it (the lock may be dropped). */
+void hp_held_begin(struct hp_arena *a, struct hp_held *h, struct hp_block *b, size_t first,
+		   size_t n);
+/* Must whole block @blk of the run be discarded?  False only when the
+ * kernel says it holds no page. */
+bool hp_held_block(struct hp_arena *a, struct hp_held *h, const struct hp_block *blk);
 /* The first dirty page of @b in [from, end), its run's length in *len (0
  * and end when there is none). */
 unsigned hp_fresh_next_dirty(const struct hp_block *b, unsigned from, unsigned end, unsigned *len);

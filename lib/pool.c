@@ -531,8 +531,12 @@ static int zero_dirty(struct hp_arena *a, struct hp_block *b, size_t first, size
  * huge mapping without a split and becomes lazy (populated again before its
  * next collapse); part of a huge block is split by the kernel, and counted.
  */
-static int discard_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n)
+static int discard_pages(struct hp_arena *a, struct hp_block *b, size_t first, size_t n,
+			 struct hp_held *held)
 {
+	struct hp_held own; /* whole blocks with no page need no call */
+	if (!held)
+		hp_held_begin(a, held = &own, b, first, n);
 	for (size_t p = first; p < first + n;) {
 		struct hp_block *blk = nth_block(b, p);
 		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
@@ -540,7 +544,10 @@ static int discard_pages(struct hp_arena *a, struct hp_block *b, size_t first, s
 		hp_block_wait_collapse(a, blk);
 		if (k < HP_BLOCK_PAGES)
 			hp_block_learn_huge(a, blk);
-		int err = a->os->discard(blk->base + (uintptr_t)i * HP_PAGE_SIZE, k * HP_PAGE_SIZE);
+		int err = k == HP_BLOCK_PAGES && !hp_held_block(a, held, blk)
+				  ? 0
+				  : a->os->discard(blk->base + (uintptr_t)i * HP_PAGE_SIZE,
+						   k * HP_PAGE_SIZE);
 		if (err)
 			return err;
 		if (k == HP_BLOCK_PAGES) {
@@ -578,7 +585,7 @@ void hp_pool_give_back(struct hp_arena *a, struct hp_block *b, unsigned first, s
  * zeros are written.  0 or errno. */
 static int drop_pages(struct hp_arena *a, struct hp_block *b, unsigned first, size_t n)
 {
-	int err = discard_pages(a, b, first, n);
+	int err = discard_pages(a, b, first, n, NULL);
 	if (err)
 		err = fill_pages(a, b, first, n, zero_page);
 	return err;
@@ -671,6 +678,8 @@ int hp_pool_discard(struct hp_arena *a, uintptr_t addr, size_t npages)
 		return ENOMEM;
 	struct hp_block *at = hp_block_of(addr);
 	size_t page = (addr - at->base) >> HP_PAGE_SHIFT;
+	struct hp_held held;
+	hp_held_begin(a, &held, at, page, npages);
 	for (size_t p = page; p < page + npages;) {
 		struct hp_block *blk = nth_block(at, p);
 		unsigned i = (unsigned)(p % HP_BLOCK_PAGES);
@@ -688,7 +697,7 @@ int hp_pool_discard(struct hp_arena *a, uintptr_t addr, size_t npages)
 			if (err)
 				return err;
 		} else {
-			int err = discard_pages(a, blk, i, k);
+			int err = discard_pages(a, blk, i, k, &held);
 			if (err)
 				return err;
 		}

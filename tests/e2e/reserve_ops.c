@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "kernel.h"
+#include "pagemap_scan.h"
 #include "preloaded.h"
 #include "sysfault.h"
 #include "tap.h"
@@ -242,17 +243,72 @@ static void failed_adoption(void)
 	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
-int main(void)
+/* A kernel without PAGEMAP_SCAN (before Linux 6.7: ENOTTY, through
+ * seccomp): the adoption reads /proc/self/pagemap instead, and a page
+ * written before it keeps its bytes. */
+static int no_pagemap_scan(long nr, const long args[6])
+{
+	return nr == SYS_ioctl && (unsigned long)args[1] == PM_PAGEMAP_SCAN ? ENOTTY : 0;
+}
+
+static void old_kernel_adoption(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		unsigned char *r = reserve(128 * MB);
+		if (!r || mprotect(r + 8 * MB, 4 * KB, RW) || sysfault_install())
+			_exit(2);
+		r[8 * MB] = 0x44;
+		if (mprotect(r + 8 * MB, 4 * KB, PROT_NONE))
+			_exit(2);
+		sysfault_policy = no_pagemap_scan;
+		sysfault_armed = true;
+		int rc = mprotect(r + 64 * KB, 64 * KB, RWX);
+		sysfault_armed = false;
+		bool good = rc == 0 && sysfault_failed > 0 && owns(r, 1) &&
+			    mprotect(r + 8 * MB, 4 * KB, PROT_READ) == 0 && r[8 * MB] == 0x44 &&
+			    run_code(r + 64 * KB, 9) == 9;
+		_exit(good ? 0 : 1);
+	}
+	int st = -1;
+	bool waited = pid > 0 && waitpid(pid, &st, 0) == pid;
+	ok(waited && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "no PAGEMAP_SCAN (ENOTTY): adopted, a page written before kept its bytes (status %d)",
+	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+/* `reserve_ops v8`: a V8 code range's life, for reserve.sh to count its
+ * system calls: reserved, its tail trimmed, a header RW, the first code
+ * RWX (the range adopted), code run, the range unmapped.  Prints
+ * "adopted 1" when it was served. */
+static int v8_life(void)
+{
+	size_t len = 512 * MB + 252 * KB;
+	unsigned char *r = reserve(len);
+	if (!r || munmap(r + 512 * MB, 252 * KB) || mprotect(r, 8 * KB, RW))
+		return 1;
+	memset(r, 0x11, 8 * KB);
+	if (mprotect(r + 12 * KB, 240 * KB, RWX) || run_code(r + 12 * KB, 7) != 7)
+		return 1;
+	printf("adopted %d\n", owns && owns(r, 1));
+	return munmap(r, 512 * MB) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
 {
 	owns = preloaded_owns();
+	if (argc > 1 && !strcmp(argv[1], "v8"))
+		return v8_life();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(29);
+	tap_plan(30);
 	data_area();
 	code_range();
 	holes_and_fork();
 	files_and_moves();
 	limits();
 	failed_adoption();
+	old_kernel_adoption();
 	return tap_done();
 }

@@ -23,6 +23,7 @@ const char *const fake_hook_names[FH_NHOOKS] = {
 	"discard",    "populate",    "protect",	     "collapse",     "name",
 	"guard",      "huge_mapped", "alias_create", "alias_commit", "alias_decommit",
 	"alias_copy", "alias_remap", "mem_write",    "meta_alloc",   "advise_huge",
+	"held",
 };
 
 /* The 2 MiB units with memory behind them: what the fake machine has
@@ -379,6 +380,23 @@ static int f_huge_mapped(uintptr_t addr, size_t size, bool *huge)
 	return ENOTTY; /* no khugepaged here: our bookkeeping is the truth */
 }
 
+static int f_held(uintptr_t addr, size_t size, uint64_t map[8])
+{
+	int err = fault(FH_HELD);
+	if (err)
+		return err;
+	if (!fake.held_answer)
+		return ENOTTY;
+	fake.held_calls++;
+	memset(map, 0, 8 * sizeof(map[0]));
+	for (int i = 0; i < fake.nheld_at; i++)
+		if (fake.held_at[i] >= addr && fake.held_at[i] < addr + size) {
+			size_t k = (fake.held_at[i] - addr) / HP_BLOCK_SIZE;
+			map[k / 64] |= 1ULL << (k % 64);
+		}
+	return 0;
+}
+
 static void f_meta_free(void *p, size_t size)
 {
 	fake.meta_live--;
@@ -411,6 +429,7 @@ const struct hp_os fake_os = {
 	.meta_free = f_meta_free,
 	.synchronize = f_synchronize,
 	.huge_mapped = f_huge_mapped,
+	.held = f_held,
 	.cpu_node = f_cpu_node,
 	.cond_wait_until = f_cond_wait_until,
 	.realtime_ns = f_realtime,

@@ -35,6 +35,7 @@ enum fake_hook {
 	FH_MEM_WRITE,
 	FH_META_ALLOC, /* fails as NULL: the errno is ignored */
 	FH_ADVISE_HUGE,
+	FH_HELD,
 	FH_NHOOKS
 };
 extern const char *const fake_hook_names[FH_NHOOKS];
@@ -81,6 +82,13 @@ struct fake_os_state {
 	int last_commit_node;	    /* node the last commit was bound to (-1: none) */
 	uintptr_t busy_lo, busy_hi; /* a mapping of the program's that chunks avoid */
 	int reserve_in_calls;	    /* slots tried for an arena with near */
+
+	/* held (which blocks hold pages): ENOTTY, as before Linux 6.7, unless
+	 * held_answer; then the blocks at held_at[0..nheld_at) hold pages. */
+	bool held_answer;
+	uintptr_t held_at[8];
+	int nheld_at;
+	int held_calls;
 };
 
 extern struct fake_os_state fake;

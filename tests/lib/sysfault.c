@@ -49,7 +49,7 @@ __asm__(".text\n"
 	".size sysfault_raw, . - sysfault_raw\n");
 
 static const long trapped[] = {SYS_mmap,	 SYS_munmap,	SYS_mprotect, SYS_madvise,
-			       SYS_memfd_create, SYS_fallocate, SYS_pwrite64};
+			       SYS_memfd_create, SYS_fallocate, SYS_pwrite64, SYS_ioctl};
 #define NTRAPPED (sizeof(trapped) / sizeof(trapped[0]))
 
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)

@@ -4,7 +4,7 @@
  * real-kernel fault tests.
  *
  * A seccomp filter sends mmap, munmap, mprotect, madvise, memfd_create,
- * fallocate and pwrite64 to a SIGSYS handler, which asks sysfault_policy
+ * fallocate, pwrite64 and ioctl to a SIGSYS handler, which asks sysfault_policy
  * whether to fail the call (an errno) or to make it (through a stub whose
  * address the filter lets through).  The filter cannot be removed: install
  * it in a child process.  The policy runs in the signal handler: it must

@@ -51,6 +51,7 @@ static const int hook_errnos[FH_NHOOKS][5] = {
 	[FH_MEM_WRITE] = {EIO, EFAULT, ENOMEM, EACCES},
 	[FH_META_ALLOC] = {ENOMEM},
 	[FH_ADVISE_HUGE] = {EINVAL, ENOMEM, EAGAIN},
+	[FH_HELD] = {ENOTTY, EINVAL, EFAULT},
 };
 
 enum variant { V_ALIAS, V_FLIP, V_HUGETLB, NVARIANTS };

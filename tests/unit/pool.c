@@ -342,6 +342,48 @@ static void test_fresh_bits(void)
 	is(bad_runs, 0, "fresh bitmap: the next dirty run matches the model");
 }
 
+/* A run of whole blocks whose memory is dropped (a freed or discarded
+ * NONE span: V8's untouched code range under the preload) asks the kernel
+ * once which blocks hold pages and drops only those; when it cannot ask
+ * (before Linux 6.7, or the scan fails), every block, as before. */
+static void test_held_blocks(void)
+{
+	fake_reset();
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+	fake.held_answer = true;
+	void *r = hp_pool_alloc(a, 6 * HP_BLOCK_PAGES, PROT_NONE, PROT_NONE, false);
+	struct hp_block *b = r ? blk(r) : NULL;
+	ok(b && b->lazy, "held: a 6-block NONE span, lazy");
+	if (!b)
+		return;
+	fake.held_at[0] = b[2].base;
+	fake.held_at[1] = b[5].base + 7 * HP_PAGE_SIZE;
+	fake.nheld_at = 2;
+	int d0 = fake.discard_calls, h0 = fake.held_calls;
+	is(hp_pool_discard(a, (uintptr_t)r, 6 * HP_BLOCK_PAGES), 0, "held: the span discarded");
+	is(fake.discard_calls - d0, 2, "held: only the 2 blocks with pages dropped (of 6)");
+	is(fake.held_calls - h0, 1, "held: in one scan");
+	ok(b[0].lazy && b[2].lazy && !b[2].huge, "held: every block lazy after");
+	d0 = fake.discard_calls;
+	is(hp_pool_discard(a, (uintptr_t)r + 4 * HP_PAGE_SIZE, 8), 0,
+	   "held: part of one block discarded");
+	is(fake.discard_calls - d0, 1, "held: part of a block: dropped without asking");
+	fake.fault_hook = FH_HELD;
+	fake.fault_at = fake.calls[FH_HELD] + 1;
+	fake.fault_err = EFAULT;
+	d0 = fake.discard_calls;
+	is(hp_pool_free(a, (uintptr_t)r), 0, "held: the span freed while the scan fails");
+	is(fake.discard_calls - d0, 6, "held: the scan failed: all 6 blocks dropped");
+	is(fake.faults_hit, 1, "held: the scan's failure was injected");
+	fake.fault_at = 0;
+	fake.held_answer = false; /* an old kernel: ENOTTY */
+	r = hp_pool_alloc(a, 3 * HP_BLOCK_PAGES, PROT_NONE, PROT_NONE, false);
+	d0 = fake.discard_calls;
+	ok(r && hp_pool_free(a, (uintptr_t)r) == 0 && fake.discard_calls - d0 == 3,
+	   "held: no PAGEMAP_SCAN: every block dropped (%d)", fake.discard_calls - d0);
+	fake_arena_free(a);
+}
+
 int main(void)
 {
 	test_packing();
@@ -354,5 +396,6 @@ int main(void)
 	test_guards();
 	test_zeroed();
 	test_fresh_bits();
+	test_held_blocks();
 	return tap_done();
 }
