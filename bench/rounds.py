@@ -57,7 +57,9 @@ def run(cmd, env):
     wall = time.monotonic() - t0
     c1 = counters()
     if status:
-        sys.exit("rounds.py: %s failed (status %d)" % (" ".join(cmd), status))
+        how = ("exit %d" % os.WEXITSTATUS(status) if os.WIFEXITED(status)
+               else "signal %d" % os.WTERMSIG(status))
+        sys.exit("rounds.py: %s failed (%s)" % (" ".join(cmd), how))
     rec = dict(wall=wall, user=ru.ru_utime, sys=ru.ru_stime, cpu=ru.ru_utime + ru.ru_stime,
                minflt=ru.ru_minflt, vcsw=ru.ru_nvcsw, ivcsw=ru.ru_nivcsw)
     rec.update({k: c1[k] - c0[k] for k in c0})

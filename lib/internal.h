@@ -175,6 +175,9 @@ void hp_fresh_committed(struct hp_block *b, bool filled);
 void hp_fresh_dirty(struct hp_block *b, unsigned first, size_t n);
 /* [first, first+n) of @b, free, read as zero again (dropped). */
 void hp_fresh_clean(struct hp_block *b, unsigned first, size_t n);
+/* The first dirty page of @b in [from, end), its run's length in *len (0
+ * and end when there is none). */
+unsigned hp_fresh_next_dirty(const struct hp_block *b, unsigned from, unsigned end, unsigned *len);
 
 /* ---------------------------------------------------------------------
  * held blocks (held_blocks.c): which whole blocks of a run a discard
@@ -193,9 +196,6 @@ void hp_held_begin(struct hp_arena *a, struct hp_held *h, struct hp_block *b, si
 /* Must whole block @blk of the run be discarded?  False only when the
  * kernel says it holds no page. */
 bool hp_held_block(struct hp_arena *a, struct hp_held *h, const struct hp_block *blk);
-/* The first dirty page of @b in [from, end), its run's length in *len (0
- * and end when there is none). */
-unsigned hp_fresh_next_dirty(const struct hp_block *b, unsigned from, unsigned end, unsigned *len);
 
 /* ---------------------------------------------------------------------
  * collapse (collapse.c): the queue, its policy, the optional thread.

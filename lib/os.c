@@ -335,9 +335,11 @@ static int os_huge_mapped(uintptr_t addr, size_t size, bool *huge)
 
 /* Which blocks of [addr, addr+size) hold pages (present or swapped)?
  * One ioctl for the range: a 512 MiB code range V8 never touched is a
- * walk of empty page tables, not 256 MADV_DONTNEED calls (held.c). */
+ * walk of empty page tables, not 256 MADV_DONTNEED calls (held_blocks.c). */
 static int os_held(uintptr_t addr, size_t size, uint64_t map[8])
 {
+	if ((addr | size) & (HP_BLOCK_SIZE - 1) || !size || size > 512 * HP_BLOCK_SIZE)
+		return EINVAL; /* map[] holds 512 blocks */
 	int fd;
 	int err = proc_fd(PROC_PAGEMAP, &fd);
 	if (err)

@@ -75,9 +75,9 @@ struct hp_os {
 	int (*huge_mapped)(uintptr_t addr, size_t size, bool *huge);
 	/* Which 2 MiB blocks of [addr, addr + size) (block-aligned, at most
 	 * 512 blocks) hold a page, present or swapped, not the zero page
-	 * (PAGEMAP_SCAN): bit i
-	 * of @map[i / 64] for block i.  0 with @map; ENOTTY or EINVAL before
-	 * Linux 6.7, EFAULT. */
+	 * (PAGEMAP_SCAN): bit i of @map[i / 64] for block i.  0 with @map;
+	 * EINVAL for a range not so; ENOTTY or EINVAL before Linux 6.7,
+	 * EFAULT; what opening /proc/self/pagemap gives (EACCES, EMFILE). */
 	int (*held)(uintptr_t addr, size_t size, uint64_t map[8]);
 	/* Ask for huge pages in the range (MADV_HUGEPAGE, which MADV_COLLAPSE
 	 * needs in a process that switched THP off but for advised ranges)

@@ -92,8 +92,13 @@ python3 "$rounds" -n 0 --env plain= -- /bin/true 2>"$out/r2" && bad=1
 grep -q "at least one round (EINVAL)" "$out/r2" || bad=1
 python3 "$rounds" -n 1 --env a= --env b="PREFIX=/bin/echo" -- /bin/echo hi >"$out/r3" 2>&1 && bad=1
 grep -q "printed something else" "$out/r3" || bad=1
+python3 "$rounds" -n 1 --env a= --env a= -- /bin/true 2>>"$out/r2" && bad=1
+python3 "$rounds" -n 1 --env =X=1 -- /bin/true 2>>"$out/r2" && bad=1
+[ "$(grep -c "each needs a name of its own (EINVAL)" "$out/r2")" = 2 ] || bad=1
+python3 "$rounds" -n 1 --env a= -- /bin/false 2>"$out/r4" && bad=1
+grep -q "/bin/false failed (exit 1)" "$out/r4" || bad=1
 if [ $bad = 0 ]; then
-	echo "ok 9 - rounds.py refuses an unknown --ref, no rounds and runs that print differently, and says so"
+	echo "ok 9 - rounds.py refuses an unknown --ref, no rounds, nameless or doubled --env, runs that print differently or fail, and says so"
 else
-	echo "not ok 9 - rounds.py refuses bad input and says so"; cat "$out/r1" "$out/r2" "$out/r3" | sed 's/^/# /'
+	echo "not ok 9 - rounds.py refuses bad input and says so"; cat "$out/r1" "$out/r2" "$out/r3" "$out/r4" | sed 's/^/# /'
 fi

@@ -162,6 +162,29 @@ static int flips(long n)
 	return a && done == n ? 0 : 1;
 }
 
+/* "flipsquiet N": N RW/RX flip pairs of a served area, written while RW,
+ * ending RX; then up to 4 s for its block to be huge-mapped again (exact
+ * mode collapses a flapping block once it has been quiet a while).  Prints
+ * the area's protection as the kernel has it and its VMA's AnonHugePages. */
+static int flips_quiet(long n)
+{
+	unsigned char *a = lj_area();
+	long done = 0, huge = -1;
+	for (long i = 0; a && i < n; i++) {
+		done += mprotect(a, 64 * KB, RW) == 0;
+		a[i % (64 * KB)] = (unsigned char)i;
+		done += mprotect(a, 64 * KB, RX) == 0;
+	}
+	for (int t = 0; a && t < 400; t++) {
+		if ((huge = vma_kb((uintptr_t)a, "AnonHugePages")) >= 2048)
+			break;
+		usleep(10000);
+	}
+	printf("flips %ld served %d prot %d huge %ld\n", done / 2, a != NULL,
+	       a ? kernel_prot_at((uintptr_t)a) : -1, huge);
+	return a && done == 2 * n ? 0 : 1;
+}
+
 /* "handlers": SIGUSR1 from a second thread, as fast as it can, while this
  * thread flips a served area RW<->RX for half a second.  The handler maps,
  * protects and unmaps memory of its own (the kernel's), and changes the
@@ -405,6 +428,8 @@ int main(int argc, char **argv)
 		return handlers();
 	if (argc > 2 && !strcmp(argv[1], "flips"))
 		return flips(atol(argv[2]));
+	if (argc > 2 && !strcmp(argv[1], "flipsquiet"))
+		return flips_quiet(atol(argv[2]));
 	if (argc > 1 && (!strcmp(argv[1], "clearenv") || !strcmp(argv[1], "_exit") ||
 			 !strcmp(argv[1], "exit_group")))
 		return leave(argv[1]);

@@ -263,6 +263,10 @@ static void workload(enum variant v)
 	if (hp_arena_collapse_pending(A) < 0)
 		violate("collapse_pending failed", NULL);
 	done("collapse_pending");
+	/* A run of whole blocks: one `held` answer says which hold pages. */
+	alloc(12, 3 * HP_BLOCK_PAGES, PROT_NONE, false, "alloc 3 NONE blocks (lazy)");
+	discard(12, 0, 3 * HP_BLOCK_PAGES, "discard 3 whole NONE blocks (held)");
+	release(12, "free 3 NONE blocks (held)");
 	release(2, "free RX");
 	release(3, "free NONE");
 	release(6, "free guarded");
@@ -302,6 +306,7 @@ static struct hp_arena *make_arena(enum variant v)
 					HP_COLLAPSE_DEFERRED);
 	a->alias = v != V_FLIP;
 	a->guard_madvise = true;
+	fake.held_answer = true; /* PAGEMAP_SCAN answers: held_blocks.c asks it */
 	if (v == V_FLIP) {
 		fake.mem_write_refuse = EACCES; /* no /proc/self/mem: flips */
 		a->near = 0x600000000000UL;	/* chunks by reserve_in */
