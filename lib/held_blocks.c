@@ -25,41 +25,33 @@
 
 #include "internal.h"
 
-/* The whole blocks of [first, first + n) of run @b: at least two? */
-static bool many_whole(size_t first, size_t n)
-{
-	size_t lo = (first + HP_BLOCK_PAGES - 1) / HP_BLOCK_PAGES,
-	       hi = (first + n) / HP_BLOCK_PAGES;
-	return hi > lo + 1;
-}
-
 void hp_held_begin(struct hp_arena *a, struct hp_held *h, struct hp_block *b, size_t first,
 		   size_t n)
 {
-	h->lo = h->hi = 0;
-	h->on = many_whole(first, n);
-	h->end = b->base + (first + n) * HP_PAGE_SIZE;
-	if (!h->on)
-		return;
+	size_t lo = (first + HP_BLOCK_PAGES - 1) / HP_BLOCK_PAGES,
+	       hi = (first + n) / HP_BLOCK_PAGES;
+	h->known = false;
+	if (hi < lo + 2)
+		return; /* fewer than two whole blocks: the scan costs a call too */
 	/* No collapse or purge in flight on any block of the run: waiting
-	 * drops the lock, so wait until a whole pass needs none. */
+	 * drops the lock, so wait until a whole pass needs none.  From here
+	 * to the last discard the lock is held, and the answer holds. */
 	for (bool waited = true; waited;) {
 		waited = false;
 		for (size_t p = first; p < first + n; p += HP_BLOCK_PAGES - p % HP_BLOCK_PAGES)
 			waited |= hp_block_wait_collapse(a, b + p / HP_BLOCK_PAGES);
 	}
+	h->lo = b->base + lo * HP_BLOCK_SIZE;
+	h->hi = b->base + hi * HP_BLOCK_SIZE;
+	if (h->hi - h->lo > HP_HELD_SPAN) /* not within one chunk: never */
+		h->hi = h->lo + HP_HELD_SPAN;
+	h->known = a->os->held && a->os->held(h->lo, h->hi - h->lo, h->map) == 0;
 }
 
-bool hp_held_block(struct hp_arena *a, struct hp_held *h, const struct hp_block *blk)
+bool hp_held_block(const struct hp_held *h, const struct hp_block *blk)
 {
-	if (!h->on || blk->aliased)
+	if (!h->known || blk->aliased || blk->base < h->lo || blk->base >= h->hi)
 		return true;
-	if (blk->base < h->lo || blk->base >= h->hi) {
-		h->lo = blk->base;
-		h->hi = h->end - h->lo > HP_HELD_SPAN ? h->lo + HP_HELD_SPAN : h->end;
-		h->hi &= ~(uintptr_t)(HP_BLOCK_SIZE - 1);
-		h->known = a->os->held && a->os->held(h->lo, h->hi - h->lo, h->map) == 0;
-	}
 	size_t k = (blk->base - h->lo) / HP_BLOCK_SIZE;
-	return !h->known || (h->map[k / 64] >> (k % 64) & 1);
+	return h->map[k / 64] >> (k % 64) & 1;
 }

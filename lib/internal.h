@@ -185,17 +185,19 @@ unsigned hp_fresh_next_dirty(const struct hp_block *b, unsigned from, unsigned e
  * ------------------------------------------------------------------- */
 #define HP_HELD_SPAN (512 * HP_BLOCK_SIZE) /* blocks one scan answers for */
 struct hp_held {
-	uintptr_t lo, hi, end; /* the blocks scanned, the run's end */
-	uint64_t map[8];       /* bit k: block lo + k blocks holds pages */
-	bool on, known;	       /* asking at all (2+ whole blocks); the scan worked */
+	uintptr_t lo, hi; /* the whole blocks scanned */
+	uint64_t map[8];  /* bit k: block lo + k blocks holds pages */
+	bool known;	  /* the scan was made and worked */
 };
 /* Start discarding pages [first, first + n) of run @b: waits for the
- * collapses and purges in flight on it (the lock may be dropped). */
+ * collapses and purges in flight on it (the lock may be dropped), then
+ * asks the kernel once which of its whole blocks hold pages (when there
+ * are two or more). */
 void hp_held_begin(struct hp_arena *a, struct hp_held *h, struct hp_block *b, size_t first,
 		   size_t n);
 /* Must whole block @blk of the run be discarded?  False only when the
  * kernel says it holds no page. */
-bool hp_held_block(struct hp_arena *a, struct hp_held *h, const struct hp_block *blk);
+bool hp_held_block(const struct hp_held *h, const struct hp_block *blk);
 
 /* ---------------------------------------------------------------------
  * collapse (collapse.c): the queue, its policy, the optional thread.

@@ -370,7 +370,14 @@ static int os_held(uintptr_t addr, size_t size, uint64_t map[8])
 		}
 		if (n < 32 || arg.walk_end <= at)
 			break; /* the whole range walked */
+		/* The vector filled.  One answer a block is all we need: when
+		 * the block the walk stopped in is known to hold a page, go on
+		 * at the next one (pages scattered over 512 blocks: at most 512
+		 * calls, not one a 32 runs of pages). */
 		at = arg.walk_end;
+		size_t k = (at - addr) / HP_BLOCK_SIZE;
+		if (at < addr + size && (map[k / 64] >> (k % 64) & 1))
+			at = (at + HP_BLOCK_SIZE - 1) & ~(uintptr_t)(HP_BLOCK_SIZE - 1);
 	}
 	return 0;
 }

@@ -544,7 +544,7 @@ static int discard_pages(struct hp_arena *a, struct hp_block *b, size_t first, s
 		hp_block_wait_collapse(a, blk);
 		if (k < HP_BLOCK_PAGES)
 			hp_block_learn_huge(a, blk);
-		int err = k == HP_BLOCK_PAGES && !hp_held_block(a, held, blk)
+		int err = k == HP_BLOCK_PAGES && !hp_held_block(held, blk)
 				  ? 0
 				  : a->os->discard(blk->base + (uintptr_t)i * HP_PAGE_SIZE,
 						   k * HP_PAGE_SIZE);
