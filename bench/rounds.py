@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """rounds.py - one command timed under several environments in shuffled
 rounds (a lock file, --lock, held for each round): wall, user and system
-time, minor faults, context switches, and the system-wide deltas of the
+time, peak RSS, minor faults, context switches, and the system-wide deltas of the
 kernel's THP counters and TLB-shootdown interrupts of each run; then, for
 every environment against each reference, the median of the per-round
 ratios with a bootstrap 95% interval, and the ratio of the medians.
@@ -61,7 +61,8 @@ def run(cmd, env):
                else "signal %d" % os.WTERMSIG(status))
         sys.exit("rounds.py: %s failed (%s)" % (" ".join(cmd), how))
     rec = dict(wall=wall, user=ru.ru_utime, sys=ru.ru_stime, cpu=ru.ru_utime + ru.ru_stime,
-               minflt=ru.ru_minflt, vcsw=ru.ru_nvcsw, ivcsw=ru.ru_nivcsw)
+               minflt=ru.ru_minflt, vcsw=ru.ru_nvcsw, ivcsw=ru.ru_nivcsw,
+               rss_mib=ru.ru_maxrss / 1024)
     rec.update({k: c1[k] - c0[k] for k in c0})
     return out, rec
 
@@ -121,7 +122,7 @@ def main():
                 if log:
                     log.write(json.dumps(dict(rec, round=r, name=name)) + "\n")
                     log.flush()
-    keys = ["wall", "user", "sys", "minflt", "vcsw"] + [k for k in res[names[0]][0]
+    keys = ["wall", "user", "sys", "rss_mib", "minflt", "vcsw"] + [k for k in res[names[0]][0]
                                                        if k in VMSTAT or k == "tlb_ipi"]
     w = [max(len(k) + 2, 10) for k in keys]
     print("%-10s" % "median" + "".join("%*s" % (wk, k) for wk, k in zip(w, keys)))

@@ -54,16 +54,13 @@ static void run_add(struct run *r, uintptr_t s, uintptr_t e, int prot)
 /* Blocks with nothing committed in them, [start, end) of @a: back to NONE
  * and their memory dropped in one call each, not one a block (V8's
  * untouched 512 MiB: the library then asks the kernel once which of them
- * hold pages, held_blocks.c).  Empties the span. */
-static int drop_empty(struct hp_arena *a, struct run *e)
+ * hold pages, held_blocks.c).  0 or -1. */
+static int drop_empty(struct hp_arena *a, uintptr_t start, uintptr_t end)
 {
-	int rc = 0;
-	if (e->end > e->start &&
-	    (hp_arena_protect(a, (void *)e->start, e->end - e->start, PROT_NONE) ||
-	     hp_arena_discard(a, (void *)e->start, e->end - e->start)))
-		rc = -1;
-	e->start = e->end = 0;
-	return rc;
+	return start < end && (hp_arena_protect(a, (void *)start, end - start, PROT_NONE) ||
+			       hp_arena_discard(a, (void *)start, end - start))
+		       ? -1
+		       : 0;
 }
 
 /* The protection @reg's pages get: the program's, but RWX for RW and RX in
@@ -81,7 +78,8 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 	uintptr_t base = any->base, end = base + any->alloc_size;
 	bool tainted = any->tainted;
 	const struct region *reg;
-	struct run run = {.a = a}, empty = {.a = a};
+	struct run run = {.a = a};
+	uintptr_t empty_lo = 0, empty_hi = 0; /* the empty blocks not yet dropped */
 	int rc = 0;
 
 	for (uintptr_t bs = from & ~(BLOCK - 1); bs < to && bs < end; bs += BLOCK) {
@@ -103,10 +101,11 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 			/* Nothing committed in it: the whole block back to NONE and its
 			 * memory dropped at once (no split); the program's own
 			 * MADV_DONTNEED of pieces then finds nothing to do. */
-			if (empty.end != lo)
-				rc |= drop_empty(a, &empty);
-			empty.start = empty.end ? empty.start : lo;
-			empty.end = hi;
+			if (empty_hi != lo) { /* not contiguous: drop what was gathered */
+				rc |= drop_empty(a, empty_lo, empty_hi);
+				empty_lo = lo;
+			}
+			empty_hi = hi;
 			continue;
 		}
 		bool exact = preload_opt.flip == HP_PRELOAD_FLIP_EXACT;
@@ -147,7 +146,7 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 			preload_counts.code_range_merged++;
 	}
 	run_add(&run, end, end, -1); /* flush */
-	rc |= run.rc | drop_empty(a, &empty);
+	rc |= run.rc | drop_empty(a, empty_lo, empty_hi);
 	return rc ? -1 : 0;
 }
 
