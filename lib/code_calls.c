@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "code_fast.h"
+#include "cpu_avx2.h"
 
 /* The fill of a free takes half the stores with AVX2: hp_code_free and
  * hp_arena_code_free are ifuncs, each resolved once by the dynamic linker
@@ -155,10 +156,13 @@ static int code_free_sse(void *code)
  * instrumented (ASan's shadow memory is not mapped yet). */
 #define RESOLVER __attribute__((no_sanitize("address", "undefined")))
 
+/* Asked once for both resolvers (they run before any thread exists). */
 static RESOLVER bool has_avx2(void)
 {
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2");
+	static int known; /* 0 not asked, 1 no, 2 yes */
+	if (!known)
+		known = hp_cpu_avx2() ? 2 : 1;
+	return known == 2;
 }
 
 static RESOLVER int (*resolve_arena_code_free(void))(struct hp_arena *, void *)
