@@ -87,20 +87,30 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 		unsigned seen = 0;
 		int u = 0;
 		bool keyed = false;
+		uintptr_t covered = lo; /* the block's pages in regions, from lo */
 		size_t first = region_find(lo);
 		for (size_t i = first; (reg = region_at(i)) && reg->start < hi; i++) {
 			if (reg->base != base)
 				continue;
 			keyed |= reg->keyed;
+			if (reg->start <= covered && reg->end > covered)
+				covered = reg->end;
 			if (reg->prot != PROT_NONE) {
 				seen |= 1u << prot_of(reg);
 				u |= prot_of(reg);
 			}
 		}
-		if (!seen && !keyed && !tainted) {
+		/* A block whose every page is in a region holds no kernel
+		 * mapping, whatever the rest of a tainted allocation holds. */
+		bool block_tainted = tainted && covered < hi;
+		if (!seen && !keyed && !block_tainted) {
 			/* Nothing committed in it: the whole block back to NONE and its
 			 * memory dropped at once (no split); the program's own
-			 * MADV_DONTNEED of pieces then finds nothing to do. */
+			 * MADV_DONTNEED of pieces then finds nothing to do.  Left
+			 * huge, that MADV_DONTNEED of NONE pages split it: V8 frees
+			 * its code pages so at exit, 12 splits a node-bigcode run
+			 * whose builtins V8 had mapped into its range (a file: the
+			 * allocation tainted). */
 			if (empty_hi != lo) { /* not contiguous: drop what was gathered */
 				rc |= drop_empty(a, empty_lo, empty_hi);
 				empty_lo = lo;
@@ -130,7 +140,7 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 			if (in && reg->base != base)
 				continue;
 			uintptr_t s = in ? (reg->start > lo ? reg->start : lo) : hi;
-			if (s > at && !tainted) { /* pages in no region */
+			if (s > at && !block_tainted) { /* pages in no region */
 				run_add(&run, at, s, gap);
 				relaxed |= gap != PROT_NONE;
 			}

@@ -303,6 +303,27 @@ static void fork_child(void)
 	pk_unlock();
 }
 
+/* The huge page of the window at @off of the preload's file, made now,
+ * while it holds one zero byte: a collapse clears 2 MiB instead of copying
+ * the pages chunks will have written, and every later write lands in the
+ * huge page (each re-collapse only maps it again).  Made through a mapping
+ * of its own, unmapped whole at once: made in the window, the PMD was
+ * split by the chunk that is mapped over the window next, one split a
+ * window (erlang-modules: BEAM's one small view, 1 split a run).  A window
+ * the kernel will not collapse is used all the same, on 4 KiB pages until
+ * the collapser gets it. */
+static void window_fill_huge(off_t off)
+{
+	if (k_pwrite(pk.fd, "", 1, off) != 1)
+		return;
+	void *t = shared_map_skewed(BLOCK, PROT_READ, MAP_SHARED, pk.fd, off, 0);
+	if (t == MAP_FAILED)
+		return;
+	if (k_madvise(t, BLOCK, MADV_COLLAPSE) == 0)
+		preload_counts.shared_packed_collapsed++;
+	k_munmap(t, BLOCK);
+}
+
 /* A new window, in the preload's file; -1 if the kernel refuses. */
 static int window_new(void)
 {
@@ -328,13 +349,7 @@ static int window_new(void)
 	w->off = pk.size;
 	w->fd = pk.fd;
 	pk.size += (off_t)BLOCK;
-	/* Its huge page made now, while it holds one zero byte: a collapse
-	 * clears 2 MiB instead of copying the pages chunks will have written,
-	 * and every later write lands in the huge page (each re-collapse only
-	 * maps it again).  A window the kernel will not collapse is used all
-	 * the same, on 4 KiB pages until the collapser gets it. */
-	if (k_pwrite(pk.fd, "", 1, w->off) == 1 && k_madvise(p, BLOCK, MADV_COLLAPSE) == 0)
-		preload_counts.shared_packed_collapsed++;
+	window_fill_huge(w->off);
 	if (!pk.lo || w->start < pk.lo)
 		__atomic_store_n(&pk.lo, w->start, __ATOMIC_RELAXED);
 	if (w->start + BLOCK > pk.hi)

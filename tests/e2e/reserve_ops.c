@@ -179,6 +179,86 @@ static void files_and_moves(void)
 		munmap(m, 64 * MB);
 }
 
+/* Pages of [p, p + len) the kernel holds memory for (mincore), or -1. */
+static long resident(const unsigned char *p, size_t len)
+{
+	static unsigned char vec[2 * MB / 4096];
+	if (len > sizeof(vec) * 4096 || mincore((void *)p, len, vec))
+		return -1;
+	long n = 0;
+	for (size_t i = 0; i < len / 4096; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/* Is the block at @b one huge mapping?  PAGEMAP_SCAN, else smaps. */
+static bool block_huge(const unsigned char *b)
+{
+	long pages = kernel_huge_pages((uintptr_t)b, 2 * MB);
+	if (pages >= 0)
+		return pages == 512;
+	return kernel_smaps_kb((uintptr_t)b, (uintptr_t)b + 2 * MB, "AnonHugePages") >= 2048;
+}
+
+/* V8 placed out of reach of its binary's builtins maps them into its code
+ * range (a file there: part of the range is the kernel's), and at exit
+ * frees its code pages one by one: each made PROT_NONE, then
+ * MADV_DONTNEED.  The block whose last page goes is dropped whole, not
+ * split by that MADV_DONTNEED (main at 8bc7ff1: one split a block, 12 in a
+ * node-bigcode run whose range had landed out of reach). */
+static void builtins_teardown(void)
+{
+	size_t len = 512 * MB + 252 * KB;
+	int fd = (int)syscall(SYS_memfd_create, "builtins", 0);
+	unsigned char stamp[4096];
+	memset(stamp, 0x5c, sizeof(stamp));
+	ok(fd >= 0 && ftruncate(fd, 1600 * KB) == 0 && pwrite(fd, stamp, 4096, 0) == 4096,
+	   "a builtins file");
+	unsigned char *r = reserve(len), *bi = r + 510 * MB + 256 * KB;
+	ok(r && munmap(r + 512 * MB, 252 * KB) == 0 &&
+		   mmap(bi, 1600 * KB, RX, MAP_PRIVATE | MAP_FIXED, fd, 0) == bi && owns(r, 1),
+	   "a V8 code range with its builtins mapped into it: adopted");
+	if (!r)
+		return;
+	unsigned char *b = r + 2 * MB; /* one block: 8 V8 pages of 256 KiB */
+	bool good = true;
+	for (int i = 0; i < 8; i++) {
+		unsigned char *pg = b + i * 256 * KB;
+		good &= mprotect(pg, 8 * KB, RW) == 0 &&
+			mprotect(pg + 8 * KB, 4 * KB, PROT_NONE) == 0 &&
+			mprotect(pg + 12 * KB, 240 * KB, RWX) == 0 &&
+			mprotect(pg + 252 * KB, 4 * KB, PROT_NONE) == 0;
+		if (!good)
+			break;
+		memset(pg, 0x11, 8 * KB);
+		good &= run_code(pg + 12 * KB, i) == i;
+	}
+	ok(good && block_huge(b), "8 V8 pages committed in one block, code run there: it is huge");
+	long s0 = kernel_vmstat("thp_split_pmd");
+	bool huge_till_last = true;
+	for (int i = 0; i < 8 && good; i++) {
+		unsigned char *pg = b + i * 256 * KB;
+		good &= mprotect(pg, 256 * KB, PROT_NONE) == 0 &&
+			madvise(pg, 256 * KB, MADV_DONTNEED) == 0;
+		if (i < 7)
+			huge_till_last &= block_huge(b);
+	}
+	long splits = kernel_vmstat("thp_split_pmd") - s0;
+	ok(good && splits == 0 && huge_till_last,
+	   "freed page by page as V8 does at exit (NONE, then MADV_DONTNEED): no split "
+	   "(thp_split_pmd +%ld), the block huge until its last page went",
+	   splits);
+	long res = resident(b, 2 * MB);
+	ok(kernel_prot_at((uintptr_t)b) == PROT_NONE && res == 0,
+	   "the block is PROT_NONE and holds no memory (%ld pages resident)", res);
+	ok(mprotect(b, 2 * MB, RW) == 0 && bytes_are(b, 2 * MB, 0),
+	   "committed again, it reads zero");
+	ok(kernel_prot_at((uintptr_t)bi) == RX && bytes_are(bi, 4096, 0x5c),
+	   "the builtins' mapping is untouched");
+	munmap(r, 512 * MB);
+	close(fd);
+}
+
 /* More reservations than the preload notes; adoptions it cannot make
  * because its arenas are used up. */
 static void limits(void)
@@ -302,11 +382,12 @@ int main(int argc, char **argv)
 		return v8_life();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(30);
+	tap_plan(37);
 	data_area();
 	code_range();
 	holes_and_fork();
 	files_and_moves();
+	builtins_teardown();
 	limits();
 	failed_adoption();
 	old_kernel_adoption();

@@ -366,10 +366,22 @@ static void chunks(bool wait)
 {
 	static struct chunk c[NCHUNKS + 100];
 	int n = 300;
+	long s0 = kernel_vmstat("thp_split_pmd");
 	for (int i = 0; i < n; i++) {
 		if (!chunk_alloc(&c[i], CHUNK))
 			return;
 		gen_chunk(&c[i], i, 0);
+		if (i == 0 && huge_check) {
+			/* Its window is new: huge in the preload's file, not yet
+			 * mapped huge, so mapping the chunk there split nothing. */
+			long split = kernel_vmstat("thp_split_pmd") - s0;
+			fprintf(stderr, "shared_code: the first chunk: thp_split_pmd +%ld\n",
+				split);
+			if (split) {
+				errno = 0;
+				fail("the first chunk split its window's huge mapping");
+			}
+		}
 	}
 	printf("chunks: %d chunks of 64 KiB, code written through RW, run through RX: %08x\n", n,
 	       sum_all(c, n));
