@@ -66,6 +66,22 @@
  * program's thread no longer waits for a MADV_COLLAPSE (1-4 ms each for
  * YJIT's blocks on a VM, with a fresh huge page to fault in).
  *
+ * The thread sleeps until the first queued block can be due (its delay or
+ * quiet period after uniform_since_ns, its backoff: thread_until_ns), one
+ * timed wait on a lock of its own.  A flip that turns the block that set
+ * that deadline uniform again moves the deadline on (a store, no system
+ * call); the thread, woken at the old one, sees it moved and sleeps on,
+ * without the arena lock.  It takes the lock and looks at the queue only
+ * when a block can be due, or when a call kicks it for a block queued
+ * that can be due sooner.  A flapping block split again stays queued
+ * while it turned uniform within its quiet period (lingers()), and leaves
+ * the queue once it has stayed mixed a whole period.  A JIT flipping its
+ * block holds the arena lock most of the time: a thread waiting there is
+ * woken by each unlock, a system call of the JIT's, only to find the lock
+ * taken again (8bc7ff1, tests/kernel/quiet.t: 770-1,340 context switches
+ * of the thread a second, a wait on the lock three times a wakeup, now
+ * 10: one a 100 ms quiet period; docs/preload.md for LuaJIT).
+ *
  * The delay, rate and retries are the arena's settings (hp_arena_init),
  * and every time here is the OS layer's now_ns: the thread sleeps on the
  * clock its deadlines use (os->cond_wait_until), so a fake clock drives
@@ -106,6 +122,21 @@ static void queue_push(struct hp_arena *a, struct hp_block *b)
 static uint64_t quiet_ns(const struct hp_block *b)
 {
 	return b->nflaps ? QUIET_NS << (b->nflaps - 1) : 0;
+}
+
+/* How long @b must stay uniform before a hp_collapse_run under @flags
+ * collapses it: the delay, or its quiet period if longer. */
+static uint64_t wait_ns(const struct hp_arena *a, const struct hp_block *b, int flags)
+{
+	uint64_t delay = flags & HP_RUN_NOW ? 0 : (uint64_t)a->collapse_delay_ms * NS_PER_MS;
+	return delay > quiet_ns(b) ? delay : quiet_ns(b);
+}
+
+/* When the thread can collapse queued, uniform block @b at the earliest. */
+static uint64_t due_ns(const struct hp_arena *a, const struct hp_block *b)
+{
+	uint64_t at = b->uniform_since_ns + wait_ns(a, b, 0);
+	return at > b->retry_at_ns ? at : b->retry_at_ns;
 }
 
 void hp_collapse_note_split(struct hp_arena *a, struct hp_block *b)
@@ -177,12 +208,8 @@ bool hp_block_wait_collapse(struct hp_arena *a, struct hp_block *b)
 	return waited;
 }
 
-/* Start the collapse thread if it is not running, and wake it; with
- * @parked_only, only when it is waiting for work (a flapping block is not
- * due before its quiet period, and the thread looks at the queue at least
- * every collapse_delay_ms / 2 while it holds any: waking it at every flip
- * would cost a context switch each).  Lock held. */
-static void thread_wake(struct hp_arena *a, bool parked_only)
+/* Start the collapse thread if it is not running.  Lock held. */
+static void thread_start(struct hp_arena *a)
 {
 	if (!a->thread_running && !a->thread_stop) {
 		pthread_attr_t attr;
@@ -191,25 +218,59 @@ static void thread_wake(struct hp_arena *a, bool parked_only)
 		sigset_t all; /* signals are the program's business, not ours */
 		hp_background_sigset(&all);
 		pthread_attr_setsigmask_np(&attr, &all);
+		a->thread_kick = true; /* it looks at the queue before it sleeps */
+		/* No thread uses them (a child after fork may hold the parent's
+		 * state of them). */
+		pthread_mutex_init(&a->thread_lock, NULL);
+		pthread_cond_init(&a->thread_wake, NULL);
 		if (pthread_create(&a->thread, &attr, collapse_thread, a) == 0)
 			__atomic_store_n(&a->thread_running, true, __ATOMIC_RELAXED);
 		pthread_attr_destroy(&attr);
 	}
-	if (!parked_only || a->thread_parked)
-		pthread_cond_signal(&a->thread_wake);
+}
+
+/* Queued block @b turned uniform (again): tell the running thread when it
+ * can be due.  The block that set the thread's deadline moves it on, and
+ * nobody is woken: the thread, woken at the old one, finds it moved and
+ * sleeps on without the arena lock.  A block due before the deadline
+ * kicks it.  Lock held. */
+static void thread_note(struct hp_arena *a, struct hp_block *b)
+{
+	uint64_t due = due_ns(a, b);
+	uint64_t until = __atomic_load_n(&a->thread_until_ns, __ATOMIC_RELAXED);
+	if (b == a->thread_next) {
+		uint64_t next = due < a->thread_next2_ns ? due : a->thread_next2_ns;
+		if (next >= until || !until) {
+			__atomic_store_n(&a->thread_until_ns, next, __ATOMIC_RELAXED);
+			return;
+		}
+	} else {
+		a->thread_next2_ns = due < a->thread_next2_ns ? due : a->thread_next2_ns;
+		if (due >= until)
+			return;
+	}
+	__atomic_store_n(&a->thread_until_ns, 0, __ATOMIC_RELAXED); /* one kick is enough */
+	a->thread_signals++;
+	pthread_mutex_lock(&a->thread_lock);
+	a->thread_kick = true;
+	pthread_cond_signal(&a->thread_wake);
+	pthread_mutex_unlock(&a->thread_lock);
 }
 
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 {
-	if (!hp_collapse_enqueue(a, b))
-		return;
+	bool pushed = hp_collapse_enqueue(a, b);
 	/* A flapping block waits for quiet, in sync mode too: the thread
 	 * collapses it then (a deferred arena without a thread leaves it to
 	 * hp_collapse_pending(), as every block). */
-	if (a->collapse_mode == HP_COLLAPSE_DEFERRED && a->collapse_thread)
-		thread_wake(a, false);
-	else if (a->collapse_mode == HP_COLLAPSE_SYNC && (b->nflaps || hp_collapse_threaded(a)))
-		thread_wake(a, b->nflaps != 0);
+	if (!b->queued ||
+	    !((a->collapse_mode == HP_COLLAPSE_DEFERRED && a->collapse_thread) ||
+	      (a->collapse_mode == HP_COLLAPSE_SYNC && (b->nflaps || hp_collapse_threaded(a)))))
+		return;
+	if (pushed)
+		thread_start(a);
+	if (a->thread_running)
+		thread_note(a, b);
 }
 
 void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b)
@@ -237,29 +298,48 @@ static bool wanted(const struct hp_block *b)
 	       hp_block_uniform(b, NULL) && !lazy_none(b) && !b->purging && !b->cold;
 }
 
-/* Take the next block due for a collapse off the queue, or NULL. */
+/* Does the thread keep queued block @b, split again, for now?  A flapping
+ * block that was uniform within its wait is being written in bursts, and
+ * turns uniform again soon: queued, it pushes its own deadline then, where
+ * a block dropped and queued again would wake the thread each time (twice
+ * a quiet period).  One that stayed mixed a whole wait leaves the queue. */
+static bool lingers(const struct hp_arena *a, const struct hp_block *b, uint64_t now)
+{
+	return a->collapse_quiet && b->nflaps && b->state != HP_BLOCK_UNCOMMITTED && !b->huge &&
+	       !b->collapse_off && !b->purging && !b->cold && !hp_block_uniform(b, NULL) &&
+	       now < b->uniform_since_ns + wait_ns(a, b, 0);
+}
+
+static void queue_drop(struct hp_arena *a, struct hp_block **pp)
+{
+	struct hp_block *b = *pp;
+	*pp = b->qnext;
+	b->queued = false;
+	fresh_clear(a, b);
+	b->qnext = NULL;
+	__atomic_store_n(&a->nqueued, a->nqueued - 1, __ATOMIC_RELAXED);
+}
+
+/* Take the next block due for a collapse off the queue, or NULL.  The
+ * thread's look (@flags 0) keeps lingering blocks. */
 static struct hp_block *queue_pop_due(struct hp_arena *a, int flags, uint64_t now)
 {
-	uint64_t delay = flags & HP_RUN_NOW ? 0 : (uint64_t)a->collapse_delay_ms * NS_PER_MS;
 	bool force = flags & HP_RUN_FORCE;
 	bool fresh = flags & HP_RUN_FRESH;
 	struct hp_block **pp = &a->queue;
 
 	while (*pp) {
 		struct hp_block *b = *pp;
-		if (fresh && !b->fresh_q && wanted(b)) {
+		if ((fresh && !b->fresh_q && wanted(b)) ||
+		    (!flags && !wanted(b) && lingers(a, b, now))) {
 			pp = &b->qnext;
 			continue;
 		}
-		uint64_t wait = delay > quiet_ns(b) ? delay : quiet_ns(b);
 		bool due = force || fresh ||
-			   (now >= b->uniform_since_ns + wait && now >= b->retry_at_ns);
+			   (now >= b->uniform_since_ns + wait_ns(a, b, flags) &&
+			    now >= b->retry_at_ns);
 		if (!wanted(b) || due) {
-			*pp = b->qnext;
-			b->queued = false;
-			fresh_clear(a, b);
-			b->qnext = NULL;
-			__atomic_store_n(&a->nqueued, a->nqueued - 1, __ATOMIC_RELAXED);
+			queue_drop(a, pp);
 			if (wanted(b))
 				return b;
 			continue;
@@ -269,20 +349,46 @@ static struct hp_block *queue_pop_due(struct hp_arena *a, int flags, uint64_t no
 	return NULL;
 }
 
+uint64_t hp_collapse_next_ns(struct hp_arena *a, uint64_t now)
+{
+	uint64_t next = UINT64_MAX, next2 = UINT64_MAX;
+	struct hp_block **pp = &a->queue;
+	a->thread_next = NULL;
+	while (*pp) {
+		struct hp_block *b = *pp;
+		uint64_t at;
+		if (wanted(b))
+			at = due_ns(a, b);
+		else if (lingers(a, b, now)) /* uniform from now at the soonest */
+			at = now + wait_ns(a, b, 0) > b->retry_at_ns ? now + wait_ns(a, b, 0)
+								     : b->retry_at_ns;
+		else {
+			queue_drop(a, pp);
+			continue;
+		}
+		if (at < next) {
+			next2 = next;
+			next = at;
+			a->thread_next = b;
+		} else if (at < next2) {
+			next2 = at;
+		}
+		pp = &b->qnext;
+	}
+	a->thread_next2_ns = next2;
+	return next;
+}
+
 void hp_collapse_forget(struct hp_arena *a, struct hp_chunk *c)
 {
 	struct hp_block **pp = &a->queue;
+	if (a->thread_next && a->thread_next->chunk == c)
+		a->thread_next = NULL; /* its chunk goes */
 	while (*pp) {
-		struct hp_block *b = *pp;
-		if (b->chunk != c) {
-			pp = &b->qnext;
-			continue;
-		}
-		*pp = b->qnext;
-		b->queued = false;
-		fresh_clear(a, b);
-		b->qnext = NULL;
-		__atomic_store_n(&a->nqueued, a->nqueued - 1, __ATOMIC_RELAXED);
+		if ((*pp)->chunk == c)
+			queue_drop(a, pp);
+		else
+			pp = &(*pp)->qnext;
 	}
 }
 
@@ -396,37 +502,61 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 	return done;
 }
 
-static void *collapse_thread(void *arg)
+/* The thread's look at the queue, the arena lock held: the collapses due
+ * (the lock dropped for each), at most collapse_rate a second
+ * (@next_try); then its deadline, which calls see and move. */
+static uint64_t thread_look(struct hp_arena *a, uint64_t *next_try)
 {
-	struct hp_arena *a = arg;
-	uint64_t gap = 1000000000ULL / (uint64_t)a->collapse_rate;
-	uint64_t idle = (uint64_t)a->collapse_delay_ms * NS_PER_MS / 2 + NS_PER_MS;
-
-	pthread_mutex_lock(&a->lock);
-	while (!a->thread_stop) {
-		if (a->nqueued == 0) {
-			a->thread_parked = true;
-			pthread_cond_wait(&a->thread_wake, &a->lock);
-			a->thread_parked = false;
-			continue;
+	for (;;) {
+		uint64_t now = a->os->now_ns();
+		uint64_t next = hp_collapse_next_ns(a, now);
+		if (next != UINT64_MAX && next < *next_try)
+			next = *next_try;
+		if (next > now || a->thread_stop) {
+			__atomic_store_n(&a->thread_until_ns, next, __ATOMIC_RELAXED);
+			return next;
 		}
 		pthread_mutex_unlock(&a->lock);
 		int tried = 0;
 		hp_collapse_run(a, 0, 1, &tried);
 		pthread_mutex_lock(&a->lock);
-		/* Nothing was due: sleep at least idle, or until the first
-		 * flapping block can be due (its quiet period is longer). */
-		uint64_t now = a->os->now_ns(), wait = tried ? gap : idle;
-		if (!tried && a->collapse_quiet) {
-			uint64_t quiet = UINT64_MAX;
-			for (struct hp_block *b = a->queue; b; b = b->qnext)
-				quiet = quiet_ns(b) < quiet ? quiet_ns(b) : quiet;
-			wait = quiet != UINT64_MAX && quiet > wait ? quiet : wait;
-		}
-		if (!a->thread_stop)
-			a->os->cond_wait_until(&a->thread_wake, &a->lock, now + wait);
+		if (tried)
+			*next_try = now + 1000000000ULL / (uint64_t)a->collapse_rate;
 	}
-	pthread_mutex_unlock(&a->lock);
+}
+
+/* The thread: asleep until its deadline, on a lock of its own; woken, it
+ * looks at the queue only when kicked or when the deadline has not moved
+ * on meanwhile.  A JIT that flips its block holds the arena lock most of
+ * the time, and a waiter there is woken by each unlock only to find it
+ * taken again (main at 8bc7ff1, tests/kernel/quiet.t: hundreds of futex
+ * waits a second for the thread, and as many wakes, system calls, for the
+ * JIT), for nothing: a block flipped is not due. */
+static void *collapse_thread(void *arg)
+{
+	struct hp_arena *a = arg;
+	uint64_t next_try = 0; /* the rate: no collapse before this */
+	pthread_setname_np(pthread_self(), "hugeperm-collap"); /* top -H, /proc: 15 chars */
+
+	pthread_mutex_lock(&a->thread_lock);
+	while (!__atomic_load_n(&a->thread_stop, __ATOMIC_RELAXED)) {
+		uint64_t until = __atomic_load_n(&a->thread_until_ns, __ATOMIC_RELAXED);
+		if (a->thread_kick || a->os->now_ns() >= until) {
+			a->thread_kick = false;
+			pthread_mutex_unlock(&a->thread_lock);
+			pthread_mutex_lock(&a->lock);
+			until = thread_look(a, &next_try);
+			pthread_mutex_unlock(&a->lock);
+			pthread_mutex_lock(&a->thread_lock);
+			if (a->thread_kick)
+				continue;
+		}
+		if (until == UINT64_MAX)
+			pthread_cond_wait(&a->thread_wake, &a->thread_lock);
+		else
+			a->os->cond_wait_until(&a->thread_wake, &a->thread_lock, until);
+	}
+	pthread_mutex_unlock(&a->thread_lock);
 	return NULL;
 }
 
@@ -434,10 +564,15 @@ void hp_collapse_thread_stop(struct hp_arena *a)
 {
 	pthread_mutex_lock(&a->lock);
 	bool running = a->thread_running;
-	a->thread_stop = true;
-	pthread_cond_broadcast(&a->thread_wake);
+	__atomic_store_n(&a->thread_stop, true, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&a->lock);
-	if (running)
+	if (running) {
+		pthread_mutex_lock(&a->thread_lock);
+		a->thread_kick = true;
+		pthread_cond_broadcast(&a->thread_wake);
+		pthread_mutex_unlock(&a->thread_lock);
 		pthread_join(a->thread, NULL);
+		pthread_mutex_destroy(&a->thread_lock);
+	}
 	__atomic_store_n(&a->thread_running, false, __ATOMIC_RELAXED);
 }

@@ -240,6 +240,12 @@ void hp_collapse_fresh(struct hp_arena *a, struct hp_block *b);
  * error: failures are counted in a->n and retried later). */
 int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried);
 void hp_collapse_thread_stop(struct hp_arena *a);
+/* The collapse thread's look at the queue at @now: blocks that no longer
+ * want a collapse leave it, and the answer is when the first one left can
+ * be due (at or before @now: one is due; UINT64_MAX: the queue is empty),
+ * which the thread sleeps until; that block and when the others can be
+ * due go to a->thread_next and thread_next2_ns.  Lock held. */
+uint64_t hp_collapse_next_ns(struct hp_arena *a, uint64_t now);
 /* Take the blocks of chunk @c off the queue.  Lock held. */
 void hp_collapse_forget(struct hp_arena *a, struct hp_chunk *c);
 /* Wait until no collapse (nor purge: purge.c) is in flight on @b.  Lock

@@ -383,9 +383,18 @@ struct hp_arena {
 	struct hp_counters n; /* event counters */
 	pthread_t thread;     /* background collapse thread */
 	bool thread_running, thread_stop;
-	bool thread_parked;	     /* the collapse thread waits for a block to be queued */
+	/* The collapse thread sleeps until no queued block can be due before
+	 * (UINT64_MAX: none queued; atomic): calls move it on as they push
+	 * thread_next's deadline, and kick the thread for a block due sooner
+	 * (collapse.c).  thread_next2_ns: when the others can be due. */
+	uint64_t thread_until_ns;
+	struct hp_block *thread_next;
+	uint64_t thread_next2_ns;
+	uint32_t thread_signals;     /* kicks (tests) */
+	bool thread_kick;	     /* kicked since it last looked (thread_lock) */
 	struct hp_arena *next_arena; /* the registry of arenas (fork.c) */
-	pthread_cond_t thread_wake;
+	pthread_cond_t thread_wake;  /* the collapse thread sleeps on it with thread_lock, */
+	pthread_mutex_t thread_lock; /* not with the arena lock (collapse.c) */
 	/* Giving free blocks back on their own (purge.c). */
 	int32_t purge_ms;	/* -1: never, 0: at once, else after this long free */
 	bool purge_threaded;	/* a purge thread may be started (real arenas) */

@@ -42,7 +42,7 @@ build() { # build DIR CONFIGURE-ARGS...
 		{ cat "$top/$dir.build.log"; echo "build in $dir failed" >&2; exit 1; }
 }
 
-tsan_tests="tests/kernel/threads.t tests/kernel/stress.t tests/kernel/fork.t tests/kernel/cache.t tests/kernel/storm.t tests/kernel/owns.t tests/kernel/code.t"
+tsan_tests="tests/kernel/threads.t tests/kernel/stress.t tests/kernel/fork.t tests/kernel/cache.t tests/kernel/storm.t tests/kernel/owns.t tests/kernel/code.t tests/kernel/quiet.t"
 
 case "$mode" in
 demo)

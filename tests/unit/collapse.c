@@ -118,6 +118,150 @@ static void quiet(void)
 }
 
 /*
+ * The collapse thread, simulated on the fake clock (a real one would spin
+ * on it), as collapse.c's runs: asleep until its timer or a kick; woken, it
+ * takes the arena lock and looks at the queue (collapses what is due,
+ * sleeps until hp_collapse_next_ns) only when kicked or when its deadline
+ * has not moved on meanwhile, else sleeps until the moved one.  Counts its
+ * wakeups and its looks.
+ */
+static uint64_t sim_timer;
+static int sim_looks;
+
+static int thread_step(struct hp_arena *a)
+{
+	if (!a->thread_kick && fake.now_ns < sim_timer)
+		return 0;
+	if (a->thread_kick || fake.now_ns >= a->thread_until_ns) {
+		a->thread_kick = false;
+		sim_looks++;
+		uint64_t next;
+		pthread_mutex_lock(&a->lock);
+		while ((next = hp_collapse_next_ns(a, fake.now_ns)) <= fake.now_ns) {
+			pthread_mutex_unlock(&a->lock);
+			hp_collapse_run(a, 0, 1, NULL);
+			pthread_mutex_lock(&a->lock);
+		}
+		a->thread_until_ns = next;
+		pthread_mutex_unlock(&a->lock);
+	}
+	sim_timer = a->thread_until_ns;
+	return 1;
+}
+
+/*
+ * The thread sleeps until a block can be due: 100,000 RW/RX flip pairs of
+ * a flapping block over a second wake it about once a quiet period, and
+ * it never takes the arena lock for them (each flip moves the block's
+ * deadline on; main at 8bc7ff1 took the lock three times a wakeup, and
+ * dropped the block whenever it found it split, to be woken again by the
+ * next flip: twice a period).  Once the flips stop, the block is collapsed
+ * at its deadline; one left mixed for a whole quiet period leaves the
+ * queue and the thread sleeps until kicked; a block that can be due
+ * sooner than the thread's deadline kicks it, a flip of a queued one never.
+ */
+static void thread_sleeps(void)
+{
+	fake_reset();
+	hp_opt.collapse_delay_ms = 50;
+	fake.now_ns = 1000 * MS;
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_SYNC);
+	a->collapse_quiet = true;
+	a->thread_stop = true; /* no real thread: thread_step is it */
+	a->thread_running = true;
+	a->thread_until_ns = sim_timer = UINT64_MAX; /* asleep, nothing queued */
+	struct hp_block *b = uniform_again(a);
+	uintptr_t p = b->base;
+	ok(b->queued && a->thread_signals == 1 && a->thread_kick,
+	   "thread: a block queued kicks the sleeping thread");
+	ok(thread_step(a) && sim_looks == 1 && a->thread_until_ns == b->uniform_since_ns + 50 * MS,
+	   "thread: it looks, and sleeps until the block is due (the 50 ms delay)");
+	fake.now_ns += 50 * MS;
+	ok(thread_step(a) && b->huge && a->thread_until_ns == UINT64_MAX,
+	   "thread: at the deadline it collapses the block, then sleeps until kicked");
+
+	fake.now_ns += 10 * MS;
+	hp_pool_protect(a, p, 1, RW);
+	hp_pool_protect(a, p, 1, RX);
+	ok(b->nflaps == 1 && b->queued && a->thread_signals == 2 && thread_step(a) &&
+		   a->thread_until_ns == b->uniform_since_ns + 100 * MS,
+	   "thread: split again 10 ms later (a flap), queued: kicked, it sleeps a quiet period");
+	uint64_t splits = a->n.splits[RX], collapses = a->n.collapses[RX];
+	unsigned signals = a->thread_signals;
+	int wakes = 0, looks = sim_looks;
+	uint32_t rnd = 1;
+	for (int i = 0; i < 100000; i++) { /* RW for 1-10 us, RX for 1-10 us */
+		rnd = rnd * 1103515245u + 12345u;
+		fake.now_ns += 1000 + (rnd >> 16) % 10 * 1000;
+		hp_pool_protect(a, p, 1, RW);
+		wakes += thread_step(a);
+		rnd = rnd * 1103515245u + 12345u;
+		fake.now_ns += 1000 + (rnd >> 16) % 10 * 1000;
+		hp_pool_protect(a, p, 1, RX);
+		wakes += thread_step(a);
+	}
+	is(a->n.collapses[RX] - collapses, 0, "thread: 100,000 flip pairs in 1.1 s: no collapse");
+	is(a->n.splits[RX] - splits, 0, "thread: ... no split (4K-mapped)");
+	is(a->thread_signals - signals, 0, "thread: ... no kick");
+	ok(wakes >= 10 && wakes <= 12, "thread: it woke %d times, once a 100 ms quiet period",
+	   wakes);
+	is(sim_looks - looks, 0, "thread: ... and never took the arena lock");
+
+	uint64_t last = fake.now_ns;
+	while (!b->huge && fake.now_ns < last + 500 * MS) {
+		fake.now_ns += MS / 10;
+		thread_step(a);
+	}
+	ok(b->huge && fake.now_ns >= last + 100 * MS && fake.now_ns < last + 101 * MS,
+	   "thread: the flips over, the block is collapsed 100 ms later (%llu us)",
+	   (unsigned long long)(fake.now_ns - last) / 1000);
+
+	/* Split, queued, split again and left mixed: it leaves the queue after
+	 * its quiet period, and the thread sleeps until kicked. */
+	fake.now_ns += 10 * MS;
+	hp_pool_protect(a, p, 1, RW);
+	hp_pool_protect(a, p, 1, RX);
+	thread_step(a);
+	hp_pool_protect(a, p, 1, RW);
+	wakes = 0;
+	looks = sim_looks;
+	for (int i = 0; i < 2000; i++) {
+		fake.now_ns += MS;
+		wakes += thread_step(a);
+	}
+	ok(b->nflaps == 2 && !b->queued && a->thread_until_ns == UINT64_MAX && wakes == 1 &&
+		   sim_looks == looks + 1,
+	   "thread: a block left mixed leaves the queue after its 200 ms quiet period (1 "
+	   "wakeup in 2 s: %d), the thread sleeps until kicked",
+	   wakes);
+	signals = a->thread_signals;
+	hp_pool_protect(a, p, 1, RX);
+	ok(b->queued && a->thread_signals == signals + 1 && thread_step(a),
+	   "thread: uniform again, it is queued and kicks the thread");
+
+	/* Another block, due (50 ms) before the thread's deadline (200 ms):
+	 * it kicks the thread; a flip of the first one, later, does not. */
+	signals = a->thread_signals;
+	void *q = hp_pool_alloc(a, HP_BLOCK_PAGES, RW, RX, false); /* a block of its own */
+	hp_pool_protect(a, (uintptr_t)q, 1, RX);
+	hp_pool_protect(a, (uintptr_t)q + HP_PAGE_SIZE, HP_BLOCK_PAGES - 1, RX);
+	struct hp_block *c = hp_block_of((uintptr_t)q);
+	ok(c != b && c->nflaps == 0 && c->queued && a->thread_signals == signals + 1 &&
+		   thread_step(a) && a->thread_until_ns == c->uniform_since_ns + 50 * MS,
+	   "thread: a block due sooner than the thread's deadline kicks it");
+	hp_pool_protect(a, p, 1, RW);
+	hp_pool_protect(a, p, 1, RX);
+	is(a->thread_signals, signals + 1, "thread: a flip of a queued block kicks nobody");
+	fake.now_ns += 50 * MS;
+	ok(thread_step(a) && c->huge && !b->huge &&
+		   a->thread_until_ns == b->uniform_since_ns + 200 * MS,
+	   "thread: the second block collapsed at its deadline; the thread sleeps until the "
+	   "first one's");
+	a->thread_running = false;
+	fake_arena_free(a);
+}
+
+/*
  * HP_ARENA_LAZY_SMALL: lazy blocks advised small at commit (cold), one call
  * for the blocks committed together; made accessible whole, neither
  * populated nor collapsed; a protection change of part of one advises it
@@ -402,6 +546,7 @@ int main(void)
 	fake_arena_free(a);
 
 	quiet();
+	thread_sleeps();
 	lazy_small();
 	never_under_lock(HP_COLLAPSE_DEFERRED);
 	never_under_lock(HP_COLLAPSE_SYNC);

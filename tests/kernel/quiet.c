@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * quiet.t - a flapping block and the collapse thread (HP_ARENA_COLLAPSE_QUIET,
+ * sync mode, as the preload's exact mode) on the real kernel.
+ *
+ * Two 64 KiB areas share an RX-home block, as exact mode places LuaJIT's;
+ * one is flipped RW and back RX, written between, as fast as it goes for a
+ * second.  The kernel's truth: every flip is exact in /proc/self/maps (the
+ * area RW or RX as asked, its neighbour RX), thp_split_pmd and
+ * thp_collapse_alloc move a few times, not once a flip, and the block is
+ * PMD-mapped again (pagemap) a quiet period after the flips stop, not
+ * before.  The collapse thread (named hugeperm-collap) is woken about once
+ * a quiet period, not once a burst: its context switches in
+ * /proc/self/task/TID/status (main at 8bc7ff1: it dropped the block each
+ * time it found it split and was woken again by the next flip, twice a
+ * period, and waited on the arena lock at each of its three acquisitions
+ * a wakeup).
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kernel.h"
+#include "tap.h"
+
+#define RW (PROT_READ | PROT_WRITE)
+#define RX (PROT_READ | PROT_EXEC)
+#define KB 1024
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The thread of ours that is not the main one nor the purge thread (-1:
+ * none); its name in @comm. */
+static long other_thread(char *comm, size_t len)
+{
+	DIR *d = opendir("/proc/self/task");
+	long found = -1;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		long tid = atol(e->d_name);
+		if (tid <= 0 || tid == (long)getpid())
+			continue;
+		char path[64], name[32] = "";
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", tid);
+		FILE *f = fopen(path, "r");
+		if (f && fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = 0;
+		if (f)
+			fclose(f);
+		if (!strcmp(name, "hugeperm-purge"))
+			continue;
+		found = tid;
+		snprintf(comm, len, "%s", name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Voluntary and involuntary context switches of thread @tid. */
+static long switches(long tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
+	FILE *f = fopen(path, "r");
+	long n = 0, v;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+		    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+			n += v;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+int main(void)
+{
+	struct hp_probe pr;
+	hp_os_linux.probe(&pr);
+	if (!pr.thp || !pr.collapse || kernel_huge_pages(0, 0) < 0)
+		tap_skip_all("no THP, no MADV_COLLAPSE, or no PAGEMAP_SCAN to read PMD mappings "
+			     "with (before Linux 6.7)");
+	tap_plan(8);
+
+	struct hp_config cfg = {
+		.size = sizeof(cfg),
+		.backend = HP_BACKEND_THP,
+		.collapse_mode = HP_COLLAPSE_SYNC,
+		.flags = HP_ARENA_COLLAPSE_QUIET | HP_ARENA_NO_ALIAS,
+	};
+	struct hp_arena *a = hp_arena_create(&cfg);
+	unsigned char *x = a ? hp_arena_alloc(a, 64 * KB, RW | HP_HOME(RX)) : NULL;
+	unsigned char *y = a ? hp_arena_alloc(a, 64 * KB, RW | HP_HOME(RX)) : NULL;
+	uintptr_t blk = (uintptr_t)x & ~(uintptr_t)(HP_BLOCK_SIZE - 1);
+	if (!x || !y || ((uintptr_t)y & ~(uintptr_t)(HP_BLOCK_SIZE - 1)) != blk) {
+		tap_diag("two 64 KiB RX-home areas, not in one block: %p %p", (void *)x, (void *)y);
+		return 1;
+	}
+	memset(x, 0xc3, 64 * KB);
+	memset(y, 0xc3, 64 * KB);
+	/* The second area's flips come right after the first one's collapse:
+	 * the block flaps, and waits for quiet in the thread from now on. */
+	hp_arena_protect(a, x, 64 * KB, RX);
+	hp_arena_protect(a, y, 64 * KB, RX);
+	hp_arena_protect(a, y, 64 * KB, RW);
+	hp_arena_protect(a, y, 64 * KB, RX);
+
+	usleep(20000); /* the thread, just started, has had its first look */
+	char comm[32] = "";
+	long tid = other_thread(comm, sizeof(comm));
+	long sw0 = tid > 0 ? switches(tid) : 0;
+	long split0 = kernel_vmstat("thp_split_pmd"), coll0 = kernel_vmstat("thp_collapse_alloc");
+
+	long flips = 0, wrong = 0, checks = 0;
+	double t0 = now_s(), t;
+	while ((t = now_s()) < t0 + 1.0) {
+		hp_arena_protect(a, x, 64 * KB, RW);
+		x[flips % (64 * KB)] = 0xc3;
+		if (flips % 4096 == 0) {
+			checks++;
+			wrong += kernel_prot_at((uintptr_t)x) != RW ||
+				 kernel_prot_at((uintptr_t)x + 64 * KB - 1) != RW ||
+				 kernel_prot_at((uintptr_t)y) != RX;
+		}
+		hp_arena_protect(a, x, 64 * KB, RX);
+		if (flips % 4096 == 0)
+			wrong += kernel_prot_at((uintptr_t)x) != RX ||
+				 kernel_prot_at((uintptr_t)x + 64 * KB - 1) != RX;
+		flips++;
+	}
+	long sw = tid > 0 ? switches(tid) - sw0 : -1;
+	ok(tid > 0 && other_thread(comm, sizeof(comm)) == tid && !strcmp(comm, "hugeperm-collap"),
+	   "the block flaps: the collapse thread runs, named for top -H (%s)", comm);
+	long splits = kernel_vmstat("thp_split_pmd") - split0;
+	long colls = kernel_vmstat("thp_collapse_alloc") - coll0;
+	tap_diag("%ld flip pairs in %.2f s; collapse thread: %ld context switches; thp_split_pmd "
+		 "+%ld, "
+		 "thp_collapse_alloc +%ld",
+		 flips, t - t0, sw, splits, colls);
+	ok(flips > 1000, "%ld flip pairs of one area in a second", flips);
+	is(wrong, 0,
+	   "each of %ld samples: the area RW or RX as asked in /proc/self/maps, its "
+	   "neighbour RX",
+	   checks);
+	ok(splits <= 3 && colls <= 3,
+	   "a few splits and collapses in all, not one a flip (thp_split_pmd +%ld, "
+	   "thp_collapse_alloc +%ld)",
+	   splits, colls);
+	ok(sw >= 0 && sw <= 30,
+	   "the collapse thread switched %ld times in 1 s: about once a 100 ms quiet period "
+	   "(at most 3), not at each unlock",
+	   sw);
+
+	/* The flips over, RX: PMD-mapped again once quiet, not at once. */
+	double stop = now_s();
+	long huge = kernel_huge_pages(blk, HP_BLOCK_SIZE);
+	ok(huge < 512, "right after the last flip the block is still 4K-mapped (%ld of 512)", huge);
+	while ((huge = kernel_huge_pages(blk, HP_BLOCK_SIZE)) < 512 && now_s() < stop + 4.0)
+		usleep(2000);
+	double after = now_s() - stop;
+	ok(huge == 512 && after >= 0.095,
+	   "PMD-mapped again %.0f ms after the flips stopped (the quiet period: 100 ms or more)",
+	   after * 1000);
+	ok(x[0] == 0xc3 && y[64 * KB - 1] == 0xc3 && kernel_prot_at((uintptr_t)x) == RX,
+	   "contents kept, the area RX");
+	hp_arena_destroy(a);
+	return tap_done();
+}
