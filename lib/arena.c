@@ -76,6 +76,7 @@ void hp_arena_init(struct hp_arena *a, const struct hp_os *os, int backend, int 
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->collapse_done, NULL);
 	pthread_cond_init(&a->thread_wake, NULL);
+	pthread_mutex_init(&a->thread_lock, NULL);
 	a->os = os;
 	a->numa = HP_NUMA_LOCAL;
 	a->nnodes = 1;
@@ -155,6 +156,7 @@ void hp_arena_fini(struct hp_arena *a)
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->collapse_done);
 	pthread_cond_destroy(&a->thread_wake);
+	pthread_mutex_destroy(&a->thread_lock);
 }
 
 static uintptr_t slot_distance(uintptr_t slot, uintptr_t near)

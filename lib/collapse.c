@@ -219,10 +219,6 @@ static void thread_start(struct hp_arena *a)
 		hp_background_sigset(&all);
 		pthread_attr_setsigmask_np(&attr, &all);
 		a->thread_kick = true; /* it looks at the queue before it sleeps */
-		/* No thread uses them (a child after fork may hold the parent's
-		 * state of them). */
-		pthread_mutex_init(&a->thread_lock, NULL);
-		pthread_cond_init(&a->thread_wake, NULL);
 		if (pthread_create(&a->thread, &attr, collapse_thread, a) == 0)
 			__atomic_store_n(&a->thread_running, true, __ATOMIC_RELAXED);
 		pthread_attr_destroy(&attr);
@@ -259,7 +255,7 @@ static void thread_note(struct hp_arena *a, struct hp_block *b)
 
 void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 {
-	bool pushed = hp_collapse_enqueue(a, b);
+	hp_collapse_enqueue(a, b);
 	/* A flapping block waits for quiet, in sync mode too: the thread
 	 * collapses it then (a deferred arena without a thread leaves it to
 	 * hp_collapse_pending(), as every block). */
@@ -267,8 +263,7 @@ void hp_collapse_note_uniform(struct hp_arena *a, struct hp_block *b)
 	    !((a->collapse_mode == HP_COLLAPSE_DEFERRED && a->collapse_thread) ||
 	      (a->collapse_mode == HP_COLLAPSE_SYNC && (b->nflaps || hp_collapse_threaded(a)))))
 		return;
-	if (pushed)
-		thread_start(a);
+	thread_start(a); /* queued before a fork, its thread in the parent */
 	if (a->thread_running)
 		thread_note(a, b);
 }
@@ -495,6 +490,10 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 		struct hp_block *b = later;
 		later = b->qnext;
 		queue_push(a, b);
+		/* A caller's run (hp_arena_collapse_pending): the thread may have
+		 * looked while the block was off the queue, and sleeps past it. */
+		if (flags && a->thread_running)
+			thread_note(a, b);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (tried)
@@ -572,7 +571,6 @@ void hp_collapse_thread_stop(struct hp_arena *a)
 		pthread_cond_broadcast(&a->thread_wake);
 		pthread_mutex_unlock(&a->thread_lock);
 		pthread_join(a->thread, NULL);
-		pthread_mutex_destroy(&a->thread_lock);
 	}
 	__atomic_store_n(&a->thread_running, false, __ATOMIC_RELAXED);
 }

@@ -194,6 +194,15 @@ int hp_arena_fork_child(struct hp_arena *a)
 	/* The collapse thread and the collapses it had in flight stayed in the
 	 * parent. */
 	a->thread_running = false;
+	/* Their threads may have been waiting on these: a copy of a condition
+	 * with waiters blocks pthread_cond_destroy for ever (glibc), and the
+	 * thread's deadline and kick were the parent thread's. */
+	pthread_cond_init(&a->thread_wake, NULL);
+	pthread_cond_init(&a->collapse_done, NULL);
+	pthread_mutex_init(&a->thread_lock, NULL);
+	a->thread_kick = false;
+	a->thread_until_ns = 0;
+	a->thread_next = NULL;
 	for (struct hp_chunk *c = a->chunks; c && !err; c = c->next) {
 		for (unsigned i = c->lo; i < c->hi; i++)
 			c->blocks[i].collapsing = false;
