@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "../lib/code_store.h" /* fill_traps_as: the trap fill row measures the library's own */
+#include "../lib/cpu_avx2.h"
 #include "gbench.h"
 #include "kview.h"
 
@@ -503,8 +504,7 @@ static void bm_code(gb_state *st, void *arg)
 		}
 		/* The library's own in-line fill (code_store.h), as hp_code_free
 		 * runs it here, over the chunk sizes the rows above allocate. */
-		__builtin_cpu_init();
-		if (__builtin_cpu_supports("avx2"))
+		if (hp_cpu_avx2()) /* code_calls.c's resolvers' answer */
 			fill_loop_wide(st, fill);
 		else
 			fill_loop(st, fill);

@@ -156,13 +156,17 @@ static int code_free_sse(void *code)
  * instrumented (ASan's shadow memory is not mapped yet). */
 #define RESOLVER __attribute__((no_sanitize("address", "undefined")))
 
-/* Asked once for both resolvers (they run before any thread exists). */
+/* Asked once for both resolvers.  Under lazy binding two threads may
+ * resolve at once: both store the same answer. */
 static RESOLVER bool has_avx2(void)
 {
 	static int known; /* 0 not asked, 1 no, 2 yes */
-	if (!known)
-		known = hp_cpu_avx2() ? 2 : 1;
-	return known == 2;
+	int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+	if (!k) {
+		k = hp_cpu_avx2() ? 2 : 1;
+		__atomic_store_n(&known, k, __ATOMIC_RELAXED);
+	}
+	return k == 2;
 }
 
 static RESOLVER int (*resolve_arena_code_free(void))(struct hp_arena *, void *)

@@ -18,22 +18,35 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 
-/* AVX2 usable: the CPU has AVX and AVX2 (cpuid 1 ECX, 7.0 EBX) and the
- * kernel saves the YMM state (OSXSAVE, XCR0's SSE and AVX bits). */
-static inline __attribute__((no_sanitize("address", "undefined"))) bool hp_cpu_avx2(void)
+#define HP_NOSAN __attribute__((no_sanitize("address", "undefined")))
+
+/* The rule, from what cpuid and xgetbv said: leaf 7 exists (@max_leaf),
+ * the CPU has AVX (leaf 1 ECX) and AVX2 (leaf 7.0 EBX), and the kernel
+ * saves the YMM state (OSXSAVE in leaf 1 ECX, XCR0's SSE and AVX bits:
+ * @xcr0 is read only when OSXSAVE is set).  glibc's rule; GCC's leaves out
+ * the AVX bit, so a CPU reporting AVX2 without AVX gets the SSE code here
+ * (the safe way). */
+static inline HP_NOSAN bool hp_avx2_usable(unsigned int max_leaf, unsigned int ecx1,
+					   unsigned long long xcr0, unsigned int ebx7)
 {
-	unsigned int a, b, c, d;
-	if (__get_cpuid_max(0, 0) < 7)
+	return max_leaf >= 7 && (ecx1 & bit_OSXSAVE) && (ecx1 & bit_AVX) && (xcr0 & 6) == 6 &&
+	       (ebx7 & bit_AVX2);
+}
+
+static inline HP_NOSAN bool hp_cpu_avx2(void)
+{
+	unsigned int max, a, b, c, d;
+	__cpuid(0, max, b, c, d); /* a macro: no call (__get_cpuid_max is one) */
+	if (max < 7)
 		return false;
 	__cpuid(1, a, b, c, d);
-	if (!(c & bit_OSXSAVE) || !(c & bit_AVX))
+	unsigned int ecx1 = c;
+	if (!(ecx1 & bit_OSXSAVE)) /* xgetbv would fault */
 		return false;
 	unsigned int lo, hi;
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	if ((lo & 6) != 6)
-		return false;
 	__cpuid_count(7, 0, a, b, c, d);
-	return (b & bit_AVX2) != 0;
+	return hp_avx2_usable(max, ecx1, ((unsigned long long)hi << 32) | lo, b);
 }
 #endif
 
