@@ -366,7 +366,7 @@ static void chunks(bool wait)
 {
 	static struct chunk c[NCHUNKS + 100];
 	int n = 300;
-	long s0 = kernel_vmstat("thp_split_pmd");
+	long s0 = kernel_vmstat("thp_split_pmd"), c0 = kernel_vmstat("thp_collapse_alloc");
 	for (int i = 0; i < n; i++) {
 		if (!chunk_alloc(&c[i], CHUNK))
 			return;
@@ -375,12 +375,16 @@ static void chunks(bool wait)
 			/* Its window is new: huge in the preload's file, not yet
 			 * mapped huge, so mapping the chunk there split nothing. */
 			long split = kernel_vmstat("thp_split_pmd") - s0;
-			fprintf(stderr, "shared_code: the first chunk: thp_split_pmd +%ld\n",
-				split);
-			if (split) {
-				errno = 0;
+			long made = kernel_vmstat("thp_collapse_alloc") - c0;
+			fprintf(stderr,
+				"shared_code: the first chunk: thp_split_pmd +%ld, "
+				"thp_collapse_alloc +%ld\n",
+				split, made);
+			errno = 0;
+			if (split)
 				fail("the first chunk split its window's huge mapping");
-			}
+			if (made < 1)
+				fail("no huge page was made for the first chunk's window");
 		}
 	}
 	printf("chunks: %d chunks of 64 KiB, code written through RW, run through RX: %08x\n", n,
