@@ -118,7 +118,9 @@ struct hp_stats {
 	uint64_t collapse_ebusy;
 	uint64_t collapse_einval;
 	uint64_t collapse_other;
-	uint64_t collapse_pending; /* blocks queued for collapse now */
+	uint64_t collapse_pending; /* blocks queued for collapse now (a flapping
+				    * block split again stays queued for up to
+				    * two quiet periods: HP_ARENA_COLLAPSE_QUIET) */
 	uint64_t steals;	   /* allocations served from another class's block */
 	uint64_t mprotect_calls;   /* mprotect calls made for protection changes */
 	uint64_t allocs, frees;	   /* successful hp_alloc / hp_free calls */
