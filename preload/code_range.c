@@ -13,8 +13,8 @@
  * one of them (V8: RW headers, RWX code and NONE guards give RWX).  A
  * program that flips pages between RW and RX gets no RWX it did not ask
  * for: its blocks stay exact.  Inside a merged block, pages asked to be
- * PROT_NONE (guards, uncommitted or unmapped pages) are accessible: the one
- * relaxation, documented in docs/preload.md.
+ * PROT_NONE (guards, uncommitted or unmapped pages) are accessible: the main
+ * relaxation (the others: docs/preload.md, "Reservations").
  *
  * The hooks record the protection the program asks for in the regions;
  * code_range_reconcile() applies it, block by block.  The pages the program

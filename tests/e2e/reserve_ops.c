@@ -280,6 +280,16 @@ static int read_byte(const volatile unsigned char *p)
 	return v;
 }
 
+/* The first page of @blk committed RW, written and made PROT_NONE again (a
+ * reconcile of the block), then: is @at still @prot and 64 KiB of 0x5c? */
+static bool survives_cycle(unsigned char *blk, unsigned char *at, int prot)
+{
+	bool cycled = mprotect(blk, 4 * KB, RW) == 0 && memset(blk, 1, 4 * KB) &&
+		      mprotect(blk, 4 * KB, PROT_NONE) == 0;
+	return cycled && kernel_prot_at((uintptr_t)at) == prot && read_byte(at) == 0x5c &&
+	       read_byte(at + 64 * KB - 1) == 0x5c;
+}
+
 /* Kernel mappings the program puts inside an adopted code range, where no
  * region of it was (a file mapped into a hole; an anonymous mapping moved
  * there with mremap), keep the kernel's semantics when the blocks around
@@ -306,10 +316,7 @@ static void kernel_mappings_inside(void)
 	ok(munmap(f, 64 * KB) == 0 &&
 		   mmap(f, 64 * KB, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == f,
 	   "the file mapped into a hole the program unmapped");
-	bool cycled = mprotect(b, 4 * KB, RW) == 0 && memset(b, 1, 4 * KB) &&
-		      mprotect(b, 4 * KB, PROT_NONE) == 0;
-	ok(cycled && kernel_prot_at((uintptr_t)f) == PROT_READ && read_byte(f) == 0x5c &&
-		   read_byte(f + 64 * KB - 1) == 0x5c,
+	ok(survives_cycle(b, f, PROT_READ),
 	   "a page of its block committed, written and freed: the file is still r--p and "
 	   "reads 0x5c (got %d)",
 	   read_byte(f));
@@ -319,10 +326,7 @@ static void kernel_mappings_inside(void)
 	ok(a != MAP_FAILED && memset(a, 0x5c, 64 * KB) &&
 		   mremap(a, 64 * KB, 64 * KB, MREMAP_MAYMOVE | MREMAP_FIXED, m) == m,
 	   "an anonymous mapping moved into the range with mremap(MREMAP_FIXED)");
-	cycled = mprotect(c, 4 * KB, RW) == 0 && memset(c, 1, 4 * KB) &&
-		 mprotect(c, 4 * KB, PROT_NONE) == 0;
-	ok(cycled && kernel_prot_at((uintptr_t)m) == RW && read_byte(m) == 0x5c &&
-		   read_byte(m + 64 * KB - 1) == 0x5c,
+	ok(survives_cycle(c, m, RW),
 	   "a page of its block committed, written and freed: the moved mapping is still "
 	   "rw-p and reads 0x5c (got %d)",
 	   read_byte(m));
