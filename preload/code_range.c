@@ -13,14 +13,17 @@
  * one of them (V8: RW headers, RWX code and NONE guards give RWX).  A
  * program that flips pages between RW and RX gets no RWX it did not ask
  * for: its blocks stay exact.  Inside a merged block, pages asked to be
- * PROT_NONE (guards, uncommitted or unmapped pages) are accessible: the one
- * relaxation, documented in docs/preload.md.
+ * PROT_NONE (guards, uncommitted or unmapped pages) are accessible: the main
+ * relaxation (the others: docs/preload.md, "Reservations").
  *
  * The hooks record the protection the program asks for in the regions;
  * code_range_reconcile() applies it, block by block.  The pages the program
  * asked for are the regions; pages of the allocation in no region are ours
- * to set, unless some went to a kernel mapping (tainted), where they are
- * left alone.
+ * to set, but for those given to a kernel mapping (a file the program
+ * mapped or moved there: the given ranges), which are left alone.  Taint
+ * is judged block by block from the given ranges: a block some page of
+ * which is given is never dropped whole, whatever the allocation's flag
+ * says (a file mapped into a hole, where no region was, taints no region).
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -63,6 +66,33 @@ static int drop_empty(struct hp_arena *a, uintptr_t start, uintptr_t end)
 		       : 0;
 }
 
+/* The next part of [*s, e) no kernel mapping was given: *s moved to its
+ * start, and its end returned (*s == e when there is none). */
+static uintptr_t ungiven_next(uintptr_t *s, uintptr_t e)
+{
+	uintptr_t gs, ge;
+	bool found;
+	while ((found = given_next(*s, &gs, &ge)) && gs <= *s)
+		*s = ge;
+	if (*s >= e) {
+		*s = e;
+		return e;
+	}
+	return found && gs < e ? gs : e;
+}
+
+/* Pages of [s, e) in no region: @gap, but for the parts given to kernel
+ * mappings, which are the kernel's and left alone.  Whether any got it. */
+static bool gap_add(struct run *run, uintptr_t s, uintptr_t e, int gap)
+{
+	bool any = false;
+	for (uintptr_t to; (to = ungiven_next(&s, e)) > s; s = to) {
+		run_add(run, s, to, gap);
+		any = true;
+	}
+	return any;
+}
+
 /* The protection @reg's pages get: the program's, but RWX for RW and RX in
  * rwx mode when the range was relaxed (a fixed range: placement.c). */
 static int prot_of(const struct region *reg)
@@ -76,7 +106,6 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 {
 	struct hp_arena *a = arena_at(any->arena);
 	uintptr_t base = any->base, end = base + any->alloc_size;
-	bool tainted = any->tainted;
 	const struct region *reg;
 	struct run run = {.a = a};
 	uintptr_t empty_lo = 0, empty_hi = 0; /* the empty blocks not yet dropped */
@@ -100,9 +129,10 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 				u |= prot_of(reg);
 			}
 		}
-		/* A block whose every page is in a region holds no kernel
-		 * mapping, whatever the rest of a tainted allocation holds. */
-		bool block_tainted = tainted && covered < hi;
+		/* A block holds a kernel mapping when some page of it in no
+		 * region is given: one whose every page is in a region holds
+		 * none, whatever the rest of the allocation holds. */
+		bool block_tainted = covered < hi && given_meets(lo, hi);
 		if (!seen && !keyed && !block_tainted) {
 			/* Nothing committed in it: the whole block back to NONE and its
 			 * memory dropped at once (no split); the program's own
@@ -140,10 +170,8 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 			if (in && reg->base != base)
 				continue;
 			uintptr_t s = in ? (reg->start > lo ? reg->start : lo) : hi;
-			if (s > at && !block_tainted) { /* pages in no region */
-				run_add(&run, at, s, gap);
-				relaxed |= gap != PROT_NONE;
-			}
+			if (s > at) /* pages in no region */
+				relaxed |= gap_add(&run, at, s, gap) && gap != PROT_NONE;
 			if (!in)
 				break;
 			uintptr_t e = reg->end < hi ? reg->end : hi;
@@ -248,8 +276,16 @@ void code_range_unmap_begin(uintptr_t start, uintptr_t end)
 	}
 }
 
+/* Discard [s, e) of @a but its given parts (the kernel's mappings). */
+static void discard_ungiven(struct hp_arena *a, uintptr_t s, uintptr_t e)
+{
+	for (uintptr_t to; (to = ungiven_next(&s, e)) > s; s = to)
+		hp_arena_discard(a, (void *)s, to - s);
+}
+
 /* Pages unmapped from a code range that lives on: their blocks are
- * reconciled, and the pages dropped (or zeroed, in a merged block). */
+ * reconciled, and the pages dropped (or zeroed, in a merged block), in a
+ * tainted range too: only the given parts are the kernel's to unmap. */
 void code_range_unmap_end(uintptr_t start, uintptr_t end)
 {
 	for (int k = 0; k < nunmapped; k++) {
@@ -259,7 +295,6 @@ void code_range_unmap_end(uintptr_t start, uintptr_t end)
 		uintptr_t s = start > reg.base ? start : reg.base;
 		uintptr_t e = end < reg.base + reg.alloc_size ? end : reg.base + reg.alloc_size;
 		code_range_reconcile(&reg, s, e);
-		if (!reg.tainted)
-			hp_arena_discard(arena_at(reg.arena), (void *)s, e - s);
+		discard_ungiven(arena_at(reg.arena), s, e);
 	}
 }

@@ -168,6 +168,37 @@ static bool may_map_over(uintptr_t start, uintptr_t end)
 	return true;
 }
 
+/* Is there room to note [start, end) as given to a kernel mapping the
+ * program puts there (a file, shared memory, a mapping it moves there with
+ * mremap)?  One given range per slot at most.  If not, errno is ENOMEM. */
+static bool may_give(uintptr_t start, uintptr_t end)
+{
+	if (given_room() <= ((end - 1) >> 30) - (start >> 30)) {
+		errno = ENOMEM;
+		return false;
+	}
+	return true;
+}
+
+/* [start, end) now belongs to the kernel's mapping: given, until the
+ * program unmaps it.  Every allocation it meets is tainted (never goes back
+ * to hugeperm), holes where no region was included. */
+static void gave(uintptr_t start, uintptr_t end)
+{
+	for (uintptr_t p = start; p < end;) {
+		const struct region *reg = alloc_of(p);
+		if (!reg) {
+			p += PAGE;
+			continue;
+		}
+		alloc_set_tainted(reg);
+		p = reg->base + reg->alloc_size;
+	}
+	chunk_parts(start, end, NULL, note_given, 0);
+	cut(start, end, CUT_GIVE);
+	preload_counts.fixed_given++;
+}
+
 /* MAP_FIXED over our address space.  Returns the address, or MAP_FAILED. */
 static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
@@ -181,19 +212,12 @@ static void *fixed_over_ours(void *addr, size_t len, int prot, int flags, int fd
 	bool all_ours = true;
 	for (uintptr_t p = start; p < end; p += PAGE)
 		all_ours &= hp_owns((void *)p, PAGE) && !given_has(p);
-	if (!anon || !all_ours) {
-		/* Those pages now belong to the kernel's mapping: given, until the
-		 * program unmaps them.  One given range per slot at most. */
-		if (given_room() <= ((end - 1) >> 30) - (start >> 30)) {
-			errno = ENOMEM;
+	if (!anon || !all_ours) { /* the kernel's mapping */
+		if (!may_give(start, end))
 			return MAP_FAILED;
-		}
 		void *p = k_mmap(addr, len, prot, flags, fd, off);
-		if (p == MAP_FAILED)
-			return p;
-		chunk_parts(start, end, NULL, note_given, 0);
-		cut(start, end, CUT_GIVE);
-		preload_counts.fixed_given++;
+		if (p != MAP_FAILED)
+			gave(start, end);
 		return p;
 	}
 	/* Fresh zero pages in place, allocation by allocation. */
@@ -658,8 +682,39 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 	return (void *)to;
 }
 
+/* mremap(MREMAP_FIXED) of a mapping not ours to @to, some of which is ours:
+ * the pages there go to the moved mapping, given, as a MAP_FIXED file's
+ * would (fixed_over_ours).  Pages of ours not the program's to map over
+ * (not in an allocation of its) refuse it with ENOMEM, as MAP_FIXED does. */
+static void *remap_into_ours(void *old, size_t oldlen, size_t newlen, int flags, void *to)
+{
+	uintptr_t start, end;
+	if (!page_range(to, newlen, &start, &end) || nested(ENOMEM))
+		return MAP_FAILED;
+	bool held = reserve_meets(old, oldlen ? oldlen : 1);
+	void *p = MAP_FAILED;
+	lock();
+	if (!may_map_over(start, end))
+		errno = ENOMEM;
+	else if (may_give(start, end) &&
+		 (p = k_mremap(old, oldlen, newlen, flags, to)) != MAP_FAILED) {
+		gave(start, end);
+		if (held)
+			reserve_unmapped((uintptr_t)old, (uintptr_t)old + page_up(oldlen));
+	}
+	unlock();
+	if (p != MAP_FAILED) {
+		shared_pack_moving(old, oldlen);
+		shared_unmapped(old, oldlen);
+	}
+	return p;
+}
+
 static void *do_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to)
 {
+	if (ready() && !in_hook && (flags & MREMAP_FIXED) && newlen && hp_owns(to, newlen) &&
+	    !hp_owns(old, oldlen ? oldlen : 1))
+		return remap_into_ours(old, oldlen, newlen, flags, to);
 	if (!ready() || !hp_owns(old, oldlen ? oldlen : 1)) {
 		bool held = ready() && !in_hook &&
 			    (reserve_meets(old, oldlen ? oldlen : 1) ||

@@ -240,6 +240,11 @@ bool given_add(uintptr_t start, uintptr_t end);
 size_t given_room(void);
 /* Is the page at @addr given? */
 bool given_has(uintptr_t addr);
+/* Is some page of [start, end) given? */
+bool given_meets(uintptr_t start, uintptr_t end);
+/* The first given range that ends above @addr, in *start, *end; false if
+ * there is none. */
+bool given_next(uintptr_t addr, uintptr_t *start, uintptr_t *end);
 /* Call @fn(addr, len, @arg) on each given part of [start, end): 0, or -1 if
  * any call failed. */
 int given_each(uintptr_t start, uintptr_t end, int (*fn)(void *, size_t, int), int arg);

@@ -242,6 +242,22 @@ bool given_has(uintptr_t addr)
 	return i < given.n && given.r[i].start <= addr;
 }
 
+bool given_meets(uintptr_t start, uintptr_t end)
+{
+	size_t i = given_find(start + 1);
+	return i < given.n && given.r[i].start < end;
+}
+
+bool given_next(uintptr_t addr, uintptr_t *start, uintptr_t *end)
+{
+	size_t i = given_find(addr + 1);
+	if (i == given.n)
+		return false;
+	*start = given.r[i].start;
+	*end = given.r[i].end;
+	return true;
+}
+
 int given_each(uintptr_t start, uintptr_t end, int (*fn)(void *, size_t, int), int arg)
 {
 	int rc = 0;

@@ -15,6 +15,8 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +261,125 @@ static void builtins_teardown(void)
 	close(fd);
 }
 
+static sigjmp_buf segv_jump;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(segv_jump, 1);
+}
+
+/* The byte at @p, or -1 if reading it faults (SIGSEGV). */
+static int read_byte(const volatile unsigned char *p)
+{
+	struct sigaction sa = {.sa_handler = on_segv}, old;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old);
+	int v = sigsetjmp(segv_jump, 1) ? -1 : *p;
+	sigaction(SIGSEGV, &old, NULL);
+	return v;
+}
+
+/* The first page of @blk committed RW, written and made PROT_NONE again (a
+ * reconcile of the block), then: is @at still @prot and 64 KiB of 0x5c? */
+static bool survives_cycle(unsigned char *blk, unsigned char *at, int prot)
+{
+	bool cycled = mprotect(blk, 4 * KB, RW) == 0 && memset(blk, 1, 4 * KB) &&
+		      mprotect(blk, 4 * KB, PROT_NONE) == 0;
+	return cycled && kernel_prot_at((uintptr_t)at) == prot && read_byte(at) == 0x5c &&
+	       read_byte(at + 64 * KB - 1) == 0x5c;
+}
+
+/* Kernel mappings the program puts inside an adopted code range, where no
+ * region of it was (a file mapped into a hole; an anonymous mapping moved
+ * there with mremap), keep the kernel's semantics when the blocks around
+ * them are reconciled; and pages the program unmaps from a range holding
+ * such mappings fault and hold no memory, as in any other (integ10 at
+ * b3982c4: the file and the moved mapping became PROT_NONE and faulted;
+ * the unmapped pages kept their bytes). */
+static void kernel_mappings_inside(void)
+{
+	size_t len = 512 * MB + 252 * KB;
+	int fd = (int)syscall(SYS_memfd_create, "inside", 0);
+	static unsigned char stamp[64 * KB];
+	memset(stamp, 0x5c, sizeof(stamp));
+	ok(fd >= 0 && ftruncate(fd, 64 * KB) == 0 && pwrite(fd, stamp, 64 * KB, 0) == 64 * KB,
+	   "a 64 KiB file of 0x5c");
+	unsigned char *r = reserve(len);
+	ok(r && munmap(r + 512 * MB, 252 * KB) == 0 && mprotect(r, 8 * KB, RW) == 0 &&
+		   mprotect(r + 12 * KB, 240 * KB, RWX) == 0 && owns(r, 1),
+	   "a V8 code range, adopted on its first RWX commit");
+	if (!r)
+		return;
+
+	unsigned char *b = r + 6 * MB, *f = b + MB;
+	ok(munmap(f, 64 * KB) == 0 &&
+		   mmap(f, 64 * KB, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == f,
+	   "the file mapped into a hole the program unmapped");
+	ok(survives_cycle(b, f, PROT_READ),
+	   "a page of its block committed, written and freed: the file is still r--p and "
+	   "reads 0x5c");
+
+	unsigned char *c = r + 8 * MB, *m = c + MB;
+	unsigned char *a = mmap(NULL, 64 * KB, RW, ANON, -1, 0);
+	ok(a != MAP_FAILED && memset(a, 0x5c, 64 * KB) &&
+		   mremap(a, 64 * KB, 64 * KB, MREMAP_MAYMOVE | MREMAP_FIXED, m) == m,
+	   "an anonymous mapping moved into the range with mremap(MREMAP_FIXED)");
+	ok(survives_cycle(c, m, RW),
+	   "a page of its block committed, written and freed: the moved mapping is still "
+	   "rw-p and reads 0x5c");
+	ok(munmap(m, 64 * KB) == 0 && kernel_prot_at((uintptr_t)m) == PROT_NONE &&
+		   read_byte(m) == -1,
+	   "unmapped by the program: reserved again (---p), a read faults");
+	unsigned char *over = mmap(NULL, 64 * KB, RW, ANON, -1, 0),
+		      *dst = mmap(NULL, 64 * KB, PROT_READ, ANON, -1, 0);
+	ok(over != MAP_FAILED && dst != MAP_FAILED && memset(over, 0x5c, 64 * KB) &&
+		   mremap(over, 64 * KB, 64 * KB, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == dst &&
+		   !owns(dst, 64 * KB) && read_byte(dst) == 0x5c,
+	   "moved over a mapping of the kernel's, outside the range: moved, as ever");
+	munmap(dst, 64 * KB);
+
+	/* A file over the program's regions (V8's builtins): the allocation
+	 * was tainted on integ10 too. */
+	unsigned char *t = r + 20 * MB;
+	ok(mmap(t, 64 * KB, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == t && read_byte(t) == 0x5c,
+	   "a file mapped over its PROT_NONE pages");
+	unsigned char *w = r + 10 * MB;
+	bool wrote = mprotect(w, 2 * MB, RW) == 0 && memset(w, 7, 2 * MB);
+	ok(wrote && munmap(w, 2 * MB) == 0 && kernel_prot_at((uintptr_t)w) == PROT_NONE &&
+		   resident(w, 2 * MB) == 0 && read_byte(w) == -1 &&
+		   read_byte(w + 2 * MB - 1) == -1,
+	   "a block written and unmapped: ---p, no memory, a read faults");
+	unsigned char *v = t + MB; /* in the file's block */
+	wrote = mprotect(v, 8 * KB, RW) == 0 && memset(v, 7, 8 * KB);
+	ok(wrote && munmap(v, 8 * KB) == 0 && kernel_prot_at((uintptr_t)v) == PROT_NONE &&
+		   resident(v, 8 * KB) == 0 && read_byte(v) == -1,
+	   "two pages of the file's block written and unmapped: ---p, no memory, a read faults");
+	ok(kernel_prot_at((uintptr_t)t) == PROT_READ && read_byte(t + 64 * KB - 1) == 0x5c &&
+		   read_byte(f) == 0x5c,
+	   "the files are untouched");
+	munmap(r, 512 * MB);
+	close(fd);
+
+	/* hugeperm's address space the program was never given: a chunk's
+	 * free part, 8 MiB past a served RWX mapping's block. */
+	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	unsigned char *free_part = (unsigned char *)((uintptr_t)x & ~(2 * MB - 1)) + 8 * MB;
+	unsigned char *src = mmap(NULL, 64 * KB, RW, ANON, -1, 0);
+	ok(x != MAP_FAILED && src != MAP_FAILED && owns(x, 1) && owns(free_part, 1) &&
+		   kernel_prot_at((uintptr_t)free_part) == PROT_NONE && memset(src, 0x5c, 64 * KB),
+	   "a served RWX mapping; its chunk's free part, PROT_NONE");
+	errno = 0;
+	void *moved = mremap(src, 64 * KB, 64 * KB, MREMAP_MAYMOVE | MREMAP_FIXED, free_part);
+	ok(moved == MAP_FAILED && errno == ENOMEM && read_byte(src) == 0x5c &&
+		   kernel_prot_at((uintptr_t)free_part) == PROT_NONE,
+	   "mremap(MREMAP_FIXED) onto it: ENOMEM, as MAP_FIXED gives, nothing moved (%p, "
+	   "errno %d)",
+	   moved, errno);
+	munmap(src, 64 * KB);
+	munmap(x, 64 * KB);
+}
+
 /* More reservations than the preload notes; adoptions it cannot make
  * because its arenas are used up. */
 static void limits(void)
@@ -382,12 +503,13 @@ int main(int argc, char **argv)
 		return v8_life();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(37);
+	tap_plan(51);
 	data_area();
 	code_range();
 	holes_and_fork();
 	files_and_moves();
 	builtins_teardown();
+	kernel_mappings_inside();
 	limits();
 	failed_adoption();
 	old_kernel_adoption();

@@ -140,5 +140,13 @@ int main(void)
 	ok(regions_cover(b - ASIZE, b + 2 * ASIZE), "regions and a given range cover the span");
 	ok(given_add(b + ASIZE, b + 2 * ASIZE) && given_room() == 255,
 	   "a given range touching another joins it");
+	uintptr_t gs = 0, ge = 0;
+	ok(given_meets(b - PAGE, b + PAGE) && given_meets(b + 2 * ASIZE - PAGE, b + 3 * ASIZE) &&
+		   !given_meets(b - ASIZE, b) && !given_meets(b + 2 * ASIZE, b + 3 * ASIZE),
+	   "given_meets: a span with a given page, not the spans beside the range");
+	ok(given_next(b - ASIZE, &gs, &ge) && gs == b && ge == b + 2 * ASIZE &&
+		   given_next(b + ASIZE, &gs, &ge) && gs == b &&
+		   !given_next(b + 2 * ASIZE, &gs, &ge),
+	   "given_next: the range ending above an address, none past the last");
 	return tap_done();
 }
