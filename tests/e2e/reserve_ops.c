@@ -294,8 +294,8 @@ static bool survives_cycle(unsigned char *blk, unsigned char *at, int prot)
  * region of it was (a file mapped into a hole; an anonymous mapping moved
  * there with mremap), keep the kernel's semantics when the blocks around
  * them are reconciled; and pages the program unmaps from a range holding
- * such mappings fault and hold no memory, as in any other (integ10 at
- * b3982c4: the file and the moved mapping became PROT_NONE and faulted;
+ * such mappings fault and hold no memory, as in any other (main at
+ * 8bc7ff1: the file and the moved mapping became PROT_NONE and faulted;
  * the unmapped pages kept their bytes). */
 static void kernel_mappings_inside(void)
 {
@@ -340,7 +340,7 @@ static void kernel_mappings_inside(void)
 	munmap(dst, 64 * KB);
 
 	/* A file over the program's regions (V8's builtins): the allocation
-	 * was tainted on integ10 too. */
+	 * was tainted before this change too. */
 	unsigned char *t = r + 20 * MB;
 	ok(mmap(t, 64 * KB, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == t && read_byte(t) == 0x5c,
 	   "a file mapped over its PROT_NONE pages");
