@@ -187,12 +187,14 @@ static void gave(uintptr_t start, uintptr_t end)
 {
 	for (uintptr_t p = start; p < end;) {
 		const struct region *reg = alloc_of(p);
-		if (!reg) {
-			p += PAGE;
-			continue;
+		if (reg) {
+			alloc_set_tainted(reg);
+			p = reg->base + reg->alloc_size;
+		} else if ((reg = region_at(region_find(p)))) {
+			p = reg->base; /* the next allocation starts above @p */
+		} else {
+			break;
 		}
-		alloc_set_tainted(reg);
-		p = reg->base + reg->alloc_size;
 	}
 	chunk_parts(start, end, NULL, note_given, 0);
 	cut(start, end, CUT_GIVE);

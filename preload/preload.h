@@ -309,8 +309,8 @@ int region_protect(struct region *reg, bool whole, int prot);
 enum cut_mode {
 	CUT_FREE,  /* munmap: an allocation with no region left goes back */
 	CUT_REUSE, /* the pages get a new region at once: keep the allocation */
-	CUT_GIVE,  /* a MAP_FIXED from the kernel takes the pages: the allocation
-		    * is tainted and never returns to hugeperm */
+	CUT_GIVE,  /* a kernel mapping takes the pages: the allocation, tainted
+		    * by the caller (hooks.c gave()), never returns to hugeperm */
 };
 /* Take [start, end) out of the regions. */
 void cut(uintptr_t start, uintptr_t end, enum cut_mode mode);

@@ -255,8 +255,6 @@ void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
 	size_t i = region_find(start);
 	struct region *at;
 	while ((at = region_at(i)) && at->start < end) {
-		if (mode == CUT_GIVE)
-			alloc_set_tainted(at);
 		struct region reg = *at;
 		region_delete(i);
 		struct region lo = reg, hi = reg;
