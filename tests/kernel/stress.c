@@ -26,32 +26,14 @@
 #include "kernel.h"
 #include "tap.h"
 
-#define SLOTS		 256
-#define PAGE		 4096
-#define KHUGEPAGED_SLEEP "/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs"
+#define SLOTS 256
+#define PAGE  4096
 
 /* khugepaged may collapse one of our uniform blocks between our look at it
  * (pagemap) and the mprotect that splits it: a split we cannot count, and
  * the comparison with thp_split_pmd below fails (seen here once in a few
- * dozen runs, under TSan).  It sleeps while this test runs (docs/design.md,
- * "What khugepaged does behind our back", says what it does to us). */
-static long khugepaged_old = -1;
-static void khugepaged_back(void)
-{
-	if (khugepaged_old >= 0)
-		kernel_write_long(KHUGEPAGED_SLEEP, khugepaged_old);
-}
-static void khugepaged_pause(void)
-{
-	khugepaged_old = kernel_read_long(KHUGEPAGED_SLEEP);
-	if (khugepaged_old < 0 || kernel_write_long(KHUGEPAGED_SLEEP, 3600 * 1000)) {
-		khugepaged_old = -1;
-		return;
-	}
-	atexit(khugepaged_back);
-	/* The write wakes it for one last scan: let that pass first. */
-	usleep(200 * 1000);
-}
+ * dozen runs, under TSan).  It sleeps while this test runs
+ * (kernel_khugepaged_pause). */
 
 struct item {
 	unsigned char *p;
@@ -239,7 +221,7 @@ int main(int argc, char **argv)
 	}
 	for (int k = 0; k < SLOTS; k++)
 		pthread_mutex_init(&slot[k].lock, NULL);
-	khugepaged_pause();
+	kernel_khugepaged_pause();
 	race_arena = hp_arena_create(NULL);
 	long split0 = kernel_vmstat("thp_split_pmd");
 	long coll0 = kernel_vmstat("thp_collapse_alloc");

@@ -5,10 +5,12 @@
  * pools), and single numbers in /proc and /sys files (the tests that
  * reserve hugetlb pages write them back as they were).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "kernel.h"
 
@@ -146,5 +148,33 @@ int kernel_pool_set(const char *path, long n)
 		kernel_pool_restore();
 		return -1;
 	}
+	return 0;
+}
+
+static long khugepaged_old = -1;
+static pid_t khugepaged_pauser; /* a forked child's exit leaves it paused */
+
+void kernel_khugepaged_resume(void)
+{
+	if (khugepaged_old >= 0 && getpid() == khugepaged_pauser)
+		kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, khugepaged_old);
+	khugepaged_old = -1;
+}
+
+int kernel_khugepaged_pause(void)
+{
+	static bool registered;
+	if (khugepaged_old >= 0)
+		return 0; /* paused already */
+	long old = kernel_read_long(KERNEL_KHUGEPAGED_SLEEP);
+	if (old < 0 || kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, 3600 * 1000))
+		return -1;
+	khugepaged_old = old;
+	khugepaged_pauser = getpid();
+	if (!registered)
+		atexit(kernel_khugepaged_resume);
+	registered = true;
+	/* The write wakes it for one last scan: let that pass first. */
+	usleep(200 * 1000);
 	return 0;
 }

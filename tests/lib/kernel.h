@@ -40,4 +40,15 @@ int kernel_pool_set(const char *path, long n);
 void kernel_pool_restore(void);
 long kernel_pool_old(const char *path);
 
+/* khugepaged asleep while a test runs: it may collapse one of our uniform
+ * blocks behind our back (docs/design.md, "What khugepaged does behind our
+ * back"), which a test that times or counts our collapses must not see.
+ * kernel_khugepaged_pause sets its scan interval to an hour, remembering
+ * the old one, which kernel_khugepaged_resume (also run at exit) puts
+ * back; 0, or -1 when the interval cannot be set (not root). */
+#define KERNEL_KHUGEPAGED_SLEEP                                                                    \
+	"/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs"
+int kernel_khugepaged_pause(void);
+void kernel_khugepaged_resume(void);
+
 #endif
