@@ -99,9 +99,10 @@ static uintptr_t fence_at(uintptr_t lo, uintptr_t hi, uintptr_t at, size_t len,
 }
 
 /* Where a held reservation of @len bytes goes: 2 MiB-aligned and fenced;
- * near @hint when it has one (the hint's block, else the start of the
- * nearest free slot, as the library places a chunk near a hint); else at
- * the start of a free slot.  0 when the kernel has no room. */
+ * near @hint when it has one (the hint's block, else right above the
+ * break's room when the hint is in it, else the start of the nearest free
+ * slot, as the library places a chunk near a hint); else at the start of
+ * a free slot.  0 when the kernel has no room. */
 static uintptr_t place(uintptr_t hint, size_t len, struct span fence[2])
 {
 	uintptr_t p, home = hint & ~(SLOT - 1);
@@ -110,6 +111,21 @@ static uintptr_t place(uintptr_t hint, size_t len, struct span fence[2])
 		uintptr_t lo = at - PAGE, hi = at + len + 2 * BLOCK;
 		if (may_hold(lo, hi) && (p = fence_at(lo, hi, at, len, fence)))
 			return p;
+		/* A hint in the break's room (V8 asks right above the break or
+		 * right after its binary, non-PIE node's being at 4 MiB): the
+		 * first block above the room, when the range ends there before
+		 * the slot after the next.  The next free slot may be out of
+		 * V8's reach (0x80000000 when the break is above 768 MiB), and
+		 * V8 then maps a copy of its builtins into the range. */
+		uintptr_t brk_now = k_brk_now();
+		if (brk_now && hint < brk_now + BRK_ROOM) {
+			at = (brk_now + BRK_ROOM + PAGE + BLOCK - 1) & ~(BLOCK - 1);
+			lo = at - PAGE;
+			hi = at + len + 2 * BLOCK;
+			if (hi <= home + 2 * SLOT && may_hold(lo, hi) &&
+			    (p = fence_at(lo, hi, at, len, fence)))
+				return p;
+		}
 		for (uintptr_t d = 1; d <= NEAR_SLOTS; d++)
 			for (int side = 0; side < 2; side++) {
 				uintptr_t s = side ? home - d * SLOT : home + d * SLOT;

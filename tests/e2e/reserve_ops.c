@@ -119,6 +119,29 @@ static void code_range(void)
 	   "unmapped: gone, its address space given back");
 }
 
+/* V8 asks for its range at a hint right above the program break (or
+ * right after node's binary, below it): held right above the break's room
+ * (256 MiB the heap grows into), not at the next free 1 GiB slot, which
+ * may be out of reach of V8's builtins (0x80000000 for non-PIE node when
+ * the break is above 768 MiB: V8 then maps a copy of its builtins into the
+ * range).  Adopted there as any code range. */
+static void near_break(void)
+{
+	uintptr_t brk_now = (uintptr_t)sbrk(0), room = brk_now + 256 * MB;
+	size_t len = 512 * MB;
+	unsigned char *r = mmap((void *)(brk_now + 2 * MB), len, PROT_NONE, RESV, -1, 0);
+	ok(r != MAP_FAILED && (uintptr_t)r >= room && (uintptr_t)r <= room + 2 * MB + 4 * KB &&
+		   kernel_prot_at((uintptr_t)r) == PROT_NONE && kernel_prot_at(room - 1) == -1,
+	   "a range hinted right above the break: held right above the break's room (%#lx, "
+	   "break %#lx), the room left free",
+	   (unsigned long)(uintptr_t)r, (unsigned long)brk_now);
+	if (r == MAP_FAILED)
+		return;
+	ok(mprotect(r, 64 * KB, RWX) == 0 && owns(r, 1) && run_code(r, 5) == 5 &&
+		   munmap(r, len) == 0 && !owns(r, 1),
+	   "adopted there on its first RWX commit, and unmapped");
+}
+
 /* A hole made in a reservation, a child that adopts its own copy, the two
  * halves adopted one by one. */
 static void holes_and_fork(void)
@@ -503,9 +526,10 @@ int main(int argc, char **argv)
 		return v8_life();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(51);
+	tap_plan(53);
 	data_area();
 	code_range();
+	near_break();
 	holes_and_fork();
 	files_and_moves();
 	builtins_teardown();
