@@ -524,6 +524,22 @@ static uint64_t thread_look(struct hp_arena *a, uint64_t *next_try)
 	}
 }
 
+bool hp_collapse_thread_wakeup(struct hp_arena *a, uint64_t *next_try, uint64_t *until,
+			       bool *looked)
+{
+	*until = __atomic_load_n(&a->thread_until_ns, __ATOMIC_RELAXED);
+	*looked = a->thread_kick || a->os->now_ns() >= *until;
+	if (!*looked)
+		return true;
+	a->thread_kick = false;
+	pthread_mutex_unlock(&a->thread_lock);
+	pthread_mutex_lock(&a->lock);
+	*until = thread_look(a, next_try);
+	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_lock(&a->thread_lock);
+	return !a->thread_kick;
+}
+
 /* The thread: asleep until its deadline, on a lock of its own; woken, it
  * looks at the queue only when kicked or when the deadline has not moved
  * on meanwhile.  A JIT that flips its block holds the arena lock most of
@@ -539,17 +555,10 @@ static void *collapse_thread(void *arg)
 
 	pthread_mutex_lock(&a->thread_lock);
 	while (!__atomic_load_n(&a->thread_stop, __ATOMIC_RELAXED)) {
-		uint64_t until = __atomic_load_n(&a->thread_until_ns, __ATOMIC_RELAXED);
-		if (a->thread_kick || a->os->now_ns() >= until) {
-			a->thread_kick = false;
-			pthread_mutex_unlock(&a->thread_lock);
-			pthread_mutex_lock(&a->lock);
-			until = thread_look(a, &next_try);
-			pthread_mutex_unlock(&a->lock);
-			pthread_mutex_lock(&a->thread_lock);
-			if (a->thread_kick)
-				continue;
-		}
+		uint64_t until;
+		bool looked;
+		if (!hp_collapse_thread_wakeup(a, &next_try, &until, &looked))
+			continue;
 		if (until == UINT64_MAX)
 			pthread_cond_wait(&a->thread_wake, &a->thread_lock);
 		else

@@ -246,6 +246,15 @@ void hp_collapse_thread_stop(struct hp_arena *a);
  * which the thread sleeps until; that block and when the others can be
  * due go to a->thread_next and thread_next2_ns.  Lock held. */
 uint64_t hp_collapse_next_ns(struct hp_arena *a, uint64_t now);
+/* One wakeup of the collapse thread, a->thread_lock held (dropped and
+ * taken again around a look): when kicked or at its deadline, it looks at
+ * the queue with the arena lock (the collapses due, at most collapse_rate
+ * a second: @next_try); else it sleeps on, the lock untouched.  Its
+ * deadline goes to *@until, whether it looked to *@looked; false when it
+ * was kicked again meanwhile (wake it again before it sleeps).  The
+ * thread's loop and tests/unit/collapse.t's simulated clock call it. */
+bool hp_collapse_thread_wakeup(struct hp_arena *a, uint64_t *next_try, uint64_t *until,
+			       bool *looked);
 /* Take the blocks of chunk @c off the queue.  Lock held. */
 void hp_collapse_forget(struct hp_arena *a, struct hp_chunk *c);
 /* Wait until no collapse (nor purge: purge.c) is in flight on @b.  Lock

@@ -118,34 +118,30 @@ static void quiet(void)
 }
 
 /*
- * The collapse thread, simulated on the fake clock (a real one would spin
- * on it), as collapse.c's runs: asleep until its timer or a kick; woken, it
- * takes the arena lock and looks at the queue (collapses what is due,
- * sleeps until hp_collapse_next_ns) only when kicked or when its deadline
- * has not moved on meanwhile, else sleeps until the moved one.  Counts its
- * wakeups and its looks.
+ * The collapse thread on the fake clock (a real one would spin on it): its
+ * sleep is simulated, asleep until its timer or a kick; each wakeup is the
+ * thread's own, hp_collapse_thread_wakeup(), which takes the arena lock and
+ * looks at the queue (collapses what is due, sleeps until
+ * hp_collapse_next_ns) only when kicked or when its deadline has not moved
+ * on meanwhile, else sleeps until the moved one.  Counts its wakeups and
+ * its looks.
  */
 static uint64_t sim_timer;
 static int sim_looks;
 
 static int thread_step(struct hp_arena *a)
 {
+	static uint64_t next_try; /* the thread's rate */
 	if (!a->thread_kick && fake.now_ns < sim_timer)
-		return 0;
-	if (a->thread_kick || fake.now_ns >= a->thread_until_ns) {
-		a->thread_kick = false;
+		return 0; /* asleep */
+	uint64_t until;
+	bool looked;
+	pthread_mutex_lock(&a->thread_lock);
+	while (!hp_collapse_thread_wakeup(a, &next_try, &until, &looked))
 		sim_looks++;
-		uint64_t next;
-		pthread_mutex_lock(&a->lock);
-		while ((next = hp_collapse_next_ns(a, fake.now_ns)) <= fake.now_ns) {
-			pthread_mutex_unlock(&a->lock);
-			hp_collapse_run(a, 0, 1, NULL);
-			pthread_mutex_lock(&a->lock);
-		}
-		a->thread_until_ns = next;
-		pthread_mutex_unlock(&a->lock);
-	}
-	sim_timer = a->thread_until_ns;
+	pthread_mutex_unlock(&a->thread_lock);
+	sim_looks += looked;
+	sim_timer = until;
 	return 1;
 }
 
@@ -167,8 +163,7 @@ static void thread_sleeps(void)
 	fake.now_ns = 1000 * MS;
 	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_SYNC);
 	a->collapse_quiet = true;
-	a->thread_stop = true; /* no real thread: thread_step is it */
-	a->thread_running = true;
+	a->thread_running = true;		     /* none started: thread_step is it */
 	a->thread_until_ns = sim_timer = UINT64_MAX; /* asleep, nothing queued */
 	struct hp_block *b = uniform_again(a);
 	uintptr_t p = b->base;
