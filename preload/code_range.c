@@ -24,6 +24,18 @@
  * is judged block by block from the given ranges: a block some page of
  * which is given is never dropped whole, whatever the allocation's flag
  * says (a file mapped into a hole, where no region was, taints no region).
+ *
+ * A page keeps its bytes until the program discards it (MADV_DONTNEED,
+ * munmap, MAP_FIXED over it), PROT_NONE or not, as the kernel keeps them:
+ * a region's `bytes` says its pages were accessible since their last
+ * discard.  A block with no such page, none accessible, keyed or given, has
+ * nothing the program could read again: it goes back to PROT_NONE whole and
+ * its memory is dropped, in one call, no split.  A MADV_DONTNEED of
+ * PROT_NONE pages only marks them `stale` (code_range_discard()): their
+ * memory is zeroed when they are opened (or made accessible in a merged
+ * block), or dropped with their block, so that V8's exit (each code page
+ * made NONE, then discarded: the block empties with its last page) splits
+ * no huge block, as a MADV_DONTNEED of part of one would.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -41,23 +53,29 @@ struct run {
 	int prot, rc;
 };
 
+static void run_flush(struct run *r)
+{
+	if (r->end > r->start)
+		r->rc |= hp_arena_protect(r->a, (void *)r->start, r->end - r->start, r->prot);
+	r->start = r->end = 0;
+}
+
 static void run_add(struct run *r, uintptr_t s, uintptr_t e, int prot)
 {
 	if (r->end == s && r->prot == prot) {
 		r->end = e;
 		return;
 	}
-	if (r->end > r->start)
-		r->rc |= hp_arena_protect(r->a, (void *)r->start, r->end - r->start, r->prot);
+	run_flush(r);
 	r->start = s;
 	r->end = e;
 	r->prot = prot;
 }
 
-/* Blocks with nothing committed in them, [start, end) of @a: back to NONE
- * and their memory dropped in one call each, not one a block (V8's
- * untouched 512 MiB: the library then asks the kernel once which of them
- * hold pages, held_blocks.c).  0 or -1. */
+/* Blocks with no page the program could read a byte of again, [start, end)
+ * of @a: back to NONE and their memory dropped in one call each, not one a
+ * block (V8's untouched 512 MiB: the library then asks the kernel once
+ * which of them hold pages, held_blocks.c).  0 or -1. */
 static int drop_empty(struct hp_arena *a, uintptr_t start, uintptr_t end)
 {
 	return start < end && (hp_arena_protect(a, (void *)start, end - start, PROT_NONE) ||
@@ -100,6 +118,47 @@ static int prot_of(const struct region *reg)
 	return reg->relaxed && hp_place_stays_rwx(reg->prot) ? PROTS : reg->prot;
 }
 
+/* Block [lo, hi) of the allocation at @base is dropped whole: the stale
+ * regions inside it are zero now.  One that goes on into another block
+ * stays stale: its pages there are zeroed when they are opened. */
+static void stale_dropped(size_t first, uintptr_t base, uintptr_t lo, uintptr_t hi)
+{
+	struct region *reg;
+	for (size_t i = first; (reg = region_at(i)) && reg->start < hi; i++)
+		if (reg->base == base && reg->start >= lo && reg->end <= hi)
+			reg->stale = 0;
+}
+
+/* The stale regions of block [lo, hi) (the allocation at @base; its
+ * protection applied) that it made accessible, opened by the program or
+ * inside a merged block: zeroed now, before the program can read them,
+ * as MADV_DONTNEED left them.  One still PROT_NONE in a block not merged
+ * waits: no system call, and no split of a huge block.  @done_lo: the
+ * first block this reconcile went over.  0 or -1. */
+static int stale_open(struct hp_arena *a, size_t first, uintptr_t base, uintptr_t lo, uintptr_t hi,
+		      bool merge, uintptr_t done_lo)
+{
+	struct region *reg;
+	int rc = 0;
+	for (size_t i = first; (reg = region_at(i)) && reg->start < hi; i++) {
+		if (reg->base != base || !reg->stale)
+			continue;
+		bool open = prot_of(reg) != PROT_NONE;
+		if (!open && !merge)
+			continue;
+		uintptr_t s = reg->start > lo ? reg->start : lo, e = reg->end < hi ? reg->end : hi;
+		if (hp_arena_discard(a, (void *)s, e - s)) {
+			rc = -1;
+			continue;
+		}
+		/* Zeroed whole: all in this block, or opened, so zeroed in each
+		 * of its blocks, every one of them reconciled in this call. */
+		if (reg->end <= hi && (reg->start >= lo || (open && reg->start >= done_lo)))
+			reg->stale = 0;
+	}
+	return rc;
+}
+
 /* Apply the program's protections to the blocks of @any's allocation that
  * meet [from, to). */
 int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
@@ -109,19 +168,22 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 	const struct region *reg;
 	struct run run = {.a = a};
 	uintptr_t empty_lo = 0, empty_hi = 0; /* the empty blocks not yet dropped */
+	uintptr_t done_lo = from & ~(BLOCK - 1);
 	int rc = 0;
 
 	for (uintptr_t bs = from & ~(BLOCK - 1); bs < to && bs < end; bs += BLOCK) {
 		uintptr_t lo = bs > base ? bs : base, hi = bs + BLOCK < end ? bs + BLOCK : end;
 		unsigned seen = 0;
 		int u = 0;
-		bool keyed = false;
+		bool keyed = false, bytes = false, stale = false;
 		uintptr_t covered = lo; /* the block's pages in regions, from lo */
 		size_t first = region_find(lo);
 		for (size_t i = first; (reg = region_at(i)) && reg->start < hi; i++) {
 			if (reg->base != base)
 				continue;
 			keyed |= reg->keyed;
+			bytes |= reg->bytes;
+			stale |= reg->stale;
 			if (reg->start <= covered && reg->end > covered)
 				covered = reg->end;
 			if (reg->prot != PROT_NONE) {
@@ -133,19 +195,22 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 		 * region is given: one whose every page is in a region holds
 		 * none, whatever the rest of the allocation holds. */
 		bool block_tainted = covered < hi && given_meets(lo, hi);
-		if (!seen && !keyed && !block_tainted) {
-			/* Nothing committed in it: the whole block back to NONE and its
-			 * memory dropped at once (no split); the program's own
-			 * MADV_DONTNEED of pieces then finds nothing to do.  Left
-			 * huge, that MADV_DONTNEED of NONE pages split it: V8 frees
-			 * its code pages so at exit, 12 splits a node-bigcode run
-			 * whose builtins V8 had mapped into its range (a file: the
-			 * allocation tainted). */
+		if (!seen && !keyed && !bytes && !block_tainted) {
+			/* No page the program could read a byte of again (none
+			 * accessible, none written since its last discard): the
+			 * whole block back to NONE and its memory dropped at once,
+			 * no split.  V8 frees its code pages so at exit: each made
+			 * NONE, then MADV_DONTNEED; the block goes with the last
+			 * one's MADV_DONTNEED, which discarding the page alone, in
+			 * a block still huge, split (12 splits a node-bigcode run
+			 * whose builtins V8 had mapped into its range). */
 			if (empty_hi != lo) { /* not contiguous: drop what was gathered */
 				rc |= drop_empty(a, empty_lo, empty_hi);
 				empty_lo = lo;
 			}
 			empty_hi = hi;
+			if (stale)
+				stale_dropped(first, base, lo, hi);
 			continue;
 		}
 		bool exact = preload_opt.flip == HP_PRELOAD_FLIP_EXACT;
@@ -182,8 +247,12 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 		}
 		if (relaxed)
 			preload_counts.code_range_merged++;
+		if (stale) { /* the block's protection first: writable pages zeroed in place */
+			run_flush(&run);
+			rc |= stale_open(a, first, base, lo, hi, merge, done_lo);
+		}
 	}
-	run_add(&run, end, end, -1); /* flush */
+	run_flush(&run);
 	rc |= run.rc | drop_empty(a, empty_lo, empty_hi);
 	return rc ? -1 : 0;
 }
@@ -224,7 +293,8 @@ static bool mergeable(const struct region *a, const struct region *b)
 	return a->kind == KIND_CODE_RANGE && a->end == b->start && a->base == b->base &&
 	       a->alloc_size == b->alloc_size && a->arena == b->arena && a->kind == b->kind &&
 	       a->prot == b->prot && a->relaxed == b->relaxed && a->own_block == b->own_block &&
-	       a->keyed == b->keyed && a->tainted == b->tainted;
+	       a->keyed == b->keyed && a->tainted == b->tainted && a->bytes == b->bytes &&
+	       a->stale == b->stale;
 }
 
 /* Merge the code range regions around [lo, hi) that are alike and meet, as
@@ -254,6 +324,56 @@ int code_range_changed_apply(const struct code_range_changed *c)
 	for (int i = 0; i < c->n; i++)
 		coalesce(c->lo[i], c->hi[i]);
 	return rc;
+}
+
+/* Make @addr a region boundary if the region there is a code range's,
+ * PROT_NONE and holding bytes: what code_range_discard() marks.  Left
+ * whole if there is no memory for it. */
+static void split_bytes(uintptr_t addr)
+{
+	const struct region *reg = region_at(region_find(addr));
+	if (reg && reg->start < addr && reg->kind == KIND_CODE_RANGE && reg->prot == PROT_NONE &&
+	    reg->bytes)
+		(void)region_split_at(addr);
+}
+
+int code_range_discard(uintptr_t start, uintptr_t end)
+{
+	struct code_range_changed changed = {0};
+	struct region *reg;
+	split_bytes(start);
+	split_bytes(end);
+	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
+		if (reg->kind != KIND_CODE_RANGE)
+			continue;
+		uintptr_t s = reg->start > start ? reg->start : start;
+		uintptr_t e = reg->end < end ? reg->end : end;
+		if (reg->prot == PROT_NONE && !reg->bytes)
+			continue; /* nothing to read: never written since its last discard */
+		if (reg->prot != PROT_NONE || s > reg->start || e < reg->end) {
+			/* Accessible (or not split off: no memory for a region):
+			 * zeroed now, as the kernel would. */
+			zero(reg, s, e - s);
+			continue;
+		}
+		/* PROT_NONE: no bytes left to read.  Those it had are the
+		 * memory's until its block is dropped or the pages opened. */
+		reg->bytes = 0;
+		reg->stale = 1;
+		code_range_changed_note(&changed, reg);
+	}
+	return code_range_changed_apply(&changed);
+}
+
+void code_range_keep(uintptr_t start, uintptr_t end)
+{
+	struct region *reg;
+	(void)region_split_at(start); /* else the whole region holds them */
+	(void)region_split_at(end);
+	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++)
+		if (reg->kind == KIND_CODE_RANGE)
+			reg->bytes = 1;
+	coalesce(start, end);
 }
 
 /* The code ranges a munmap cuts into, kept from before the cut to after. */

@@ -65,7 +65,7 @@ int code_range_flip(uintptr_t start, uintptr_t end, int prot)
 	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
 		if (reg->prot != prot)
 			code_range_changed_note(&changed, reg);
-		reg->prot = (unsigned char)prot;
+		region_set_prot(reg, prot);
 	}
 	return code_range_changed_apply(&changed) ? -1 : 0;
 }

@@ -216,6 +216,7 @@ static uintptr_t serve_blocks(uintptr_t start, uintptr_t end, uintptr_t lo, uint
 			.kind = KIND_CODE_RANGE,
 			.prot = (unsigned char)prot,
 			.relaxed = pl.relaxed,
+			.bytes = prot != PROT_NONE,
 		};
 		made[i] = NULL; /* the table has it now */
 		if (!region_insert(&reg))

@@ -470,7 +470,7 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 			bool keyed = reg->keyed || pkey >= 0;
 			if (reg->prot != prot || reg->keyed != keyed)
 				code_range_changed_note(&changed, reg);
-			reg->prot = (unsigned char)prot;
+			region_set_prot(reg, prot);
 			reg->keyed = keyed;
 			continue;
 		}
@@ -576,10 +576,17 @@ static int do_madvise(void *addr, size_t len, int advice)
 			rc = -1;
 			break;
 		}
+		/* Code ranges first: their PROT_NONE pages are zeroed when their
+		 * block is dropped or they are opened (code_range.c). */
+		if (code_range_discard(start, end)) {
+			errno = ENOMEM;
+			rc = -1;
+		}
 		for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
 			uintptr_t s = reg->start > start ? reg->start : start;
 			uintptr_t e = reg->end < end ? reg->end : end;
-			zero(reg, s, e - s);
+			if (reg->kind != KIND_CODE_RANGE)
+				zero(reg, s, e - s);
 		}
 		preload_counts.dontneed++;
 		break;

@@ -200,6 +200,10 @@ struct region {
 	unsigned char own_block; /* block mode: flips of the whole area take the block */
 	unsigned char keyed;	 /* a protection key was set on these pages */
 	unsigned char tainted;	 /* some pages of the allocation went to the kernel */
+	unsigned char bytes;	 /* code range: the pages may hold bytes of the program's
+				  * (accessible since their last discard) */
+	unsigned char stale;	 /* code range: discarded while PROT_NONE, their memory
+				  * still there: zeroed before they are accessible */
 	unsigned char applied;	 /* a packed block's protection now (pack.c) */
 	unsigned char ran;	 /* packed: its area was executable once (code, not data) */
 	unsigned short area;	 /* packed: 1 + the page of its area's start in the block
@@ -213,6 +217,9 @@ struct region *region_at(size_t i);
 size_t region_find(uintptr_t addr);
 bool region_insert(const struct region *reg);
 void region_delete(size_t i);
+/* The program gave @reg @prot: made accessible, its pages may hold bytes
+ * of the program's from now until they are discarded. */
+void region_set_prot(struct region *reg, int prot);
 /* Make @addr a region boundary; false (no memory) if it cannot. */
 bool region_split_at(uintptr_t addr);
 /* Is every page of [start, end) that hugeperm owns inside a region? */
@@ -332,6 +339,16 @@ void code_range_changed_note(struct code_range_changed *c, const struct region *
 /* code_range_reconcile_range() each span, then merge the regions there
  * that are alike and meet: 0, or -1 if a reconcile failed. */
 int code_range_changed_apply(const struct code_range_changed *c);
+/* MADV_DONTNEED of [start, end), every page in a region: the code range
+ * regions there read zero after.  Accessible ones are zeroed now; PROT_NONE
+ * ones lose their bytes in the record (stale until zeroed), and a block
+ * left with no bytes to read is dropped whole, no split.  0, or -1 if a
+ * reconcile failed. */
+int code_range_discard(uintptr_t start, uintptr_t end);
+/* [start, end) of a code range holds bytes of the program's that the
+ * regions do not know of (a reservation's pages copied in as it is
+ * adopted): its blocks are never dropped while they hold them. */
+void code_range_keep(uintptr_t start, uintptr_t end);
 /* Around a munmap of [start, end): note the code ranges it cuts into, then
  * reconcile and drop the pages of those that live on. */
 void code_range_unmap_begin(uintptr_t start, uintptr_t end);

@@ -91,6 +91,12 @@ void region_delete(size_t i)
 	table.n--;
 }
 
+void region_set_prot(struct region *reg, int prot)
+{
+	reg->prot = (unsigned char)prot;
+	reg->bytes |= prot != PROT_NONE;
+}
+
 bool region_split_at(uintptr_t addr)
 {
 	size_t i = region_find(addr);

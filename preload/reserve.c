@@ -321,14 +321,18 @@ static bool read_pieces(uintptr_t start, uintptr_t end, struct piece *pc, int *n
 }
 
 /* Page @pg of [start, ...) has contents: with @to, copy it to @to + its
- * offset, which is served memory.  0, or -1. */
+ * offset, which is served memory, and noted as holding bytes (a page made
+ * PROT_NONE keeps them: its block is not dropped).  0, or -1. */
 static int page_held(uintptr_t pg, uintptr_t start, uintptr_t to)
 {
 	if (!to)
 		return 0;
 	uintptr_t dst = to + (pg - start);
 	const struct region *reg = alloc_of(dst);
-	return reg && !hp_arena_write(arena_at(reg->arena), (void *)dst, (void *)pg, PAGE) ? 0 : -1;
+	if (!reg || hp_arena_write(arena_at(reg->arena), (void *)dst, (void *)pg, PAGE))
+		return -1;
+	code_range_keep(dst, dst + PAGE);
+	return 0;
 }
 
 /* pages_held() by PAGEMAP_SCAN: one ioctl for a range with nothing in it
@@ -483,7 +487,7 @@ static int adopt(int i)
 		}
 		for (size_t j = region_find(pc[k].start);
 		     (reg = region_at(j)) && reg->start < pc[k].end; j++)
-			reg->prot = (unsigned char)pc[k].prot;
+			region_set_prot(reg, pc[k].prot);
 	}
 	rc |= code_range_reconcile_range(start, end);
 	for (int k = 0; k < n; k++)

@@ -199,7 +199,7 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 	reg.prot = (unsigned char)(reg.relaxed ? PROTS : prot);
 	if (kind != KIND_CODE_RANGE && !whole)
 		zero(&reg, reg.start, len);
-	reg.prot = (unsigned char)prot;
+	region_set_prot(&reg, prot);
 	if (!region_insert(&reg)) {
 		hp_arena_free(a, p);
 		errno = ENOMEM;
@@ -301,7 +301,8 @@ int region_protect(struct region *reg, bool whole, int prot)
 int fresh(struct region *reg, int prot)
 {
 	if (reg->kind == KIND_CODE_RANGE) { /* code_range_reconcile() applies the protection */
-		reg->prot = (unsigned char)prot;
+		reg->bytes = reg->stale = 0;
+		region_set_prot(reg, prot);
 		return hp_arena_discard(arenas.arena[reg->arena], (void *)reg->start,
 					reg->end - reg->start);
 	}

@@ -303,6 +303,76 @@ static int read_byte(const volatile unsigned char *p)
 	return v;
 }
 
+/* A page of a served code range made PROT_NONE keeps its bytes, as the
+ * kernel keeps them until munmap or MADV_DONTNEED, when no page of its
+ * block is accessible too; a page the program discards reads zero when it
+ * is opened again, page for page; a huge block whose pages are all
+ * PROT_NONE stays huge, its memory kept, and is not split by the
+ * MADV_DONTNEED of some of them (main at 1f75cc2 dropped the memory of a
+ * block with no page accessible: such a page read zero). */
+static void none_keeps_bytes(void)
+{
+	size_t len = 512 * MB + 252 * KB;
+	unsigned char *r = reserve(len);
+	/* A V8 code range, adopted on its first RWX commit. */
+	bool good = r && munmap(r + 512 * MB, 252 * KB) == 0 && mprotect(r, 8 * KB, RW) == 0 &&
+		    mprotect(r + 12 * KB, 240 * KB, RWX) == 0 && owns(r, 1);
+	if (!good) {
+		for (int i = 0; i < 5; i++)
+			ok(false, "a V8 code range adopted on its first RWX commit");
+		return;
+	}
+	unsigned char *b = r + 4 * MB, *c = b + 64 * KB; /* a block of their own */
+	good = mprotect(b, 4 * KB, RW) == 0 && memset(b, 0x6b, 4 * KB) &&
+	       mprotect(b, 4 * KB, PROT_NONE) == 0;
+	long res = resident(b, 2 * MB);
+	ok(good && kernel_prot_at((uintptr_t)b) == PROT_NONE && read_byte(b) == -1 && res > 0 &&
+		   mprotect(b, 4 * KB, PROT_READ) == 0 && bytes_are(b, 4 * KB, 0x6b),
+	   "in an adopted V8 code range, a page committed RW, written, made PROT_NONE (its "
+	   "block has no page accessible): its memory kept (%ld pages resident), readable "
+	   "again it holds its bytes",
+	   res);
+	good = mprotect(c, 4 * KB, RW) == 0 && memset(c, 0x6c, 4 * KB) &&
+	       mprotect(b, 128 * KB, PROT_NONE) == 0 && madvise(b, 4 * KB, MADV_DONTNEED) == 0 &&
+	       mprotect(b, 128 * KB, PROT_READ) == 0;
+	ok(good && bytes_are(b, 4 * KB, 0) && bytes_are(c, 4 * KB, 0x6c),
+	   "it and a second page made PROT_NONE, it discarded (MADV_DONTNEED): opened again, it "
+	   "reads zero and the second holds its bytes");
+
+	/* A huge block of two 1 MiB pieces of code (V8's pages, larger). */
+	unsigned char *h = r + 8 * MB;
+	good = mprotect(h, MB, RWX) == 0 && mprotect(h + MB, MB, RWX) == 0 && memset(h, 0x21, MB) &&
+	       memset(h + MB, 0x22, MB) && block_huge(h) && mprotect(h, 2 * MB, PROT_NONE) == 0;
+	res = resident(h, 2 * MB);
+	ok(good && kernel_prot_at((uintptr_t)h) == PROT_NONE && res == 512 && block_huge(h),
+	   "a huge block of code made PROT_NONE whole: still huge, its memory kept (%ld pages)",
+	   res);
+	long s0 = kernel_vmstat("thp_split_pmd");
+	good = madvise(h, MB, MADV_DONTNEED) == 0 && block_huge(h) && mprotect(h, 2 * MB, RWX) == 0;
+	long splits = kernel_vmstat("thp_split_pmd") - s0;
+	ok(good && splits == 0 && block_huge(h) && bytes_are(h, MB, 0) &&
+		   bytes_are(h + MB, MB, 0x22),
+	   "its first piece discarded, both made RWX again: no split (thp_split_pmd +%ld), the "
+	   "discarded piece reads zero, the other holds its bytes",
+	   splits);
+	s0 = kernel_vmstat("thp_split_pmd");
+	bool huge_till_last = true;
+	for (int i = 0; i < 2 && good; i++) {
+		good &= mprotect(h + i * MB, MB, PROT_NONE) == 0 &&
+			madvise(h + i * MB, MB, MADV_DONTNEED) == 0;
+		if (i == 0)
+			huge_till_last &= block_huge(h);
+	}
+	splits = kernel_vmstat("thp_split_pmd") - s0;
+	res = resident(h, 2 * MB);
+	ok(good && splits == 0 && huge_till_last && res == 0 && mprotect(h, 2 * MB, RW) == 0 &&
+		   bytes_are(h, 2 * MB, 0),
+	   "freed piece by piece as V8 does (NONE, then MADV_DONTNEED): huge until the last went, "
+	   "then dropped whole (thp_split_pmd +%ld, %ld pages resident), zero when committed again",
+	   splits, res);
+	munmap(r, 512 * MB);
+}
+
 /* The first page of @blk committed RW, written and made PROT_NONE again (a
  * reconcile of the block), then: is @at still @prot and 64 KiB of 0x5c? */
 static bool survives_cycle(unsigned char *blk, unsigned char *at, int prot)
@@ -526,13 +596,14 @@ int main(int argc, char **argv)
 		return v8_life();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(53);
+	tap_plan(58);
 	data_area();
 	code_range();
 	near_break();
 	holes_and_fork();
 	files_and_moves();
 	builtins_teardown();
+	none_keeps_bytes();
 	kernel_mappings_inside();
 	limits();
 	failed_adoption();
