@@ -337,7 +337,7 @@ static void split_bytes(uintptr_t addr)
 		(void)region_split_at(addr);
 }
 
-int code_range_discard(uintptr_t start, uintptr_t end)
+int code_range_discard(uintptr_t start, uintptr_t end, bool none_only)
 {
 	struct code_range_changed changed = {0};
 	struct region *reg;
@@ -350,6 +350,8 @@ int code_range_discard(uintptr_t start, uintptr_t end)
 		uintptr_t e = reg->end < end ? reg->end : end;
 		if (reg->prot == PROT_NONE && !reg->bytes)
 			continue; /* nothing to read: never written since its last discard */
+		if (reg->prot != PROT_NONE && none_only)
+			continue; /* MADV_FREE: may keep its bytes */
 		if (reg->prot != PROT_NONE || s > reg->start || e < reg->end) {
 			/* Accessible (or not split off: no memory for a region):
 			 * zeroed now, as the kernel would. */

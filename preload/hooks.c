@@ -578,7 +578,7 @@ static int do_madvise(void *addr, size_t len, int advice)
 		}
 		/* Code ranges first: their PROT_NONE pages are zeroed when their
 		 * block is dropped or they are opened (code_range.c). */
-		if (code_range_discard(start, end)) {
+		if (code_range_discard(start, end, false)) {
 			errno = ENOMEM;
 			rc = -1;
 		}
@@ -590,7 +590,17 @@ static int do_madvise(void *addr, size_t len, int advice)
 		}
 		preload_counts.dontneed++;
 		break;
-	case MADV_FREE:	  /* the pages may keep their contents: allowed */
+	case MADV_FREE: /* the pages may keep their contents: allowed */
+		if (!regions_cover(start, end)) {
+			errno = ENOMEM;
+			rc = -1;
+		} else if (code_range_discard(start, end, true)) {
+			/* or read zero: a code range's PROT_NONE ones do, so
+			 * that their block can be dropped as with DONTNEED */
+			errno = ENOMEM;
+			rc = -1;
+		}
+		break;
 	case MADV_NORMAL: /* access hints: nothing to do for resident memory */
 	case MADV_RANDOM:
 	case MADV_SEQUENTIAL:

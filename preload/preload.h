@@ -342,9 +342,10 @@ int code_range_changed_apply(const struct code_range_changed *c);
 /* MADV_DONTNEED of [start, end), every page in a region: the code range
  * regions there read zero after.  Accessible ones are zeroed now; PROT_NONE
  * ones lose their bytes in the record (stale until zeroed), and a block
- * left with no bytes to read is dropped whole, no split.  0, or -1 if a
- * reconcile failed. */
-int code_range_discard(uintptr_t start, uintptr_t end);
+ * left with no bytes to read is dropped whole, no split.  @none_only
+ * (MADV_FREE: the pages may keep their bytes or read zero) leaves the
+ * accessible ones alone.  0, or -1 if a reconcile failed. */
+int code_range_discard(uintptr_t start, uintptr_t end, bool none_only);
 /* [start, end) of a code range holds bytes of the program's that the
  * regions do not know of (a reservation's pages copied in as it is
  * adopted): its blocks are never dropped while they hold them. */

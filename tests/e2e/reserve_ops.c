@@ -370,6 +370,21 @@ static void none_keeps_bytes(void)
 	   "freed piece by piece as V8 does (NONE, then MADV_DONTNEED): huge until the last went, "
 	   "then dropped whole (thp_split_pmd +%ld, %ld pages resident), zero when committed again",
 	   splits, res);
+	/* MADV_FREE lets the pages keep their bytes or read zero: the
+	 * PROT_NONE ones are discarded as with MADV_DONTNEED (main at 1f75cc2
+	 * dropped the block at the second PROT_NONE). */
+	unsigned char *f = r + 12 * MB;
+	good = mprotect(f, 2 * MB, RWX) == 0 && memset(f, 0x23, 2 * MB) && block_huge(f);
+	s0 = kernel_vmstat("thp_split_pmd");
+	for (int i = 0; i < 2 && good; i++)
+		good &= mprotect(f + i * MB, MB, PROT_NONE) == 0 &&
+			madvise(f + i * MB, MB, MADV_FREE) == 0;
+	splits = kernel_vmstat("thp_split_pmd") - s0;
+	res = resident(f, 2 * MB);
+	ok(good && splits == 0 && res == 0,
+	   "freed so with MADV_FREE: dropped whole with its last piece (thp_split_pmd +%ld, %ld "
+	   "pages resident)",
+	   splits, res);
 	munmap(r, 512 * MB);
 }
 
@@ -596,7 +611,7 @@ int main(int argc, char **argv)
 		return v8_life();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(58);
+	tap_plan(59);
 	data_area();
 	code_range();
 	near_break();
