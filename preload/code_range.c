@@ -32,8 +32,8 @@
  * nothing the program could read again: it goes back to PROT_NONE whole and
  * its memory is dropped, in one call, no split.  A MADV_DONTNEED of
  * PROT_NONE pages only marks them `stale` (code_range_discard()): their
- * memory is zeroed when they are opened (or made accessible in a merged
- * block), or dropped with their block, so that V8's exit (each code page
+ * memory is zeroed in place before they are opened (or made accessible in
+ * a merged block), or dropped with their block, so that V8's exit (each code page
  * made NONE, then discarded: the block empties with its last page) splits
  * no huge block, as a MADV_DONTNEED of part of one would.
  */
@@ -120,7 +120,7 @@ static int prot_of(const struct region *reg)
 
 /* Block [lo, hi) of the allocation at @base is dropped whole: the stale
  * regions inside it are zero now.  One that goes on into another block
- * stays stale: its pages there are zeroed when they are opened. */
+ * stays stale: zeroed whole before it is opened. */
 static void stale_dropped(size_t first, uintptr_t base, uintptr_t lo, uintptr_t hi)
 {
 	struct region *reg;
@@ -129,31 +129,36 @@ static void stale_dropped(size_t first, uintptr_t base, uintptr_t lo, uintptr_t 
 			reg->stale = 0;
 }
 
-/* The stale regions of block [lo, hi) (the allocation at @base; its
- * protection applied) that it made accessible, opened by the program or
- * inside a merged block: zeroed now, before the program can read them,
- * as MADV_DONTNEED left them.  One still PROT_NONE in a block not merged
- * waits: no system call, and no split of a huge block.  @done_lo: the
- * first block this reconcile went over.  0 or -1. */
-static int stale_open(struct hp_arena *a, size_t first, uintptr_t base, uintptr_t lo, uintptr_t hi,
-		      bool merge, uintptr_t done_lo)
+/* [s, e) of @a zeroed in place, its memory kept, whatever its protection
+ * (hp_arena_write: a store where writable, else through /proc/self/mem,
+ * which changes no mapping and splits no huge block); if that fails,
+ * discarded (MADV_DONTNEED where not writable: a split).  0 or -1. */
+static int zero_in_place(struct hp_arena *a, uintptr_t s, uintptr_t e)
+{
+	static const char zeros[64 * 1024];
+	for (uintptr_t at = s; at < e; at += sizeof(zeros))
+		if (hp_arena_write(a, (void *)at, zeros,
+				   e - at < sizeof(zeros) ? e - at : sizeof(zeros)))
+			return hp_arena_discard(a, (void *)s, e - s);
+	return 0;
+}
+
+/* The stale regions of block [lo, hi) (the allocation at @base) that its
+ * protection is about to make accessible, opened by the program or inside
+ * a merged block: zeroed now, whole, while still as they were, so that no
+ * thread ever reads the bytes MADV_DONTNEED took, and a huge block stays
+ * huge.  One still PROT_NONE in a block not merged waits: no system call.
+ * 0 or -1. */
+static int stale_open(struct hp_arena *a, size_t first, uintptr_t base, uintptr_t hi, bool merge)
 {
 	struct region *reg;
 	int rc = 0;
 	for (size_t i = first; (reg = region_at(i)) && reg->start < hi; i++) {
-		if (reg->base != base || !reg->stale)
+		if (reg->base != base || !reg->stale || (prot_of(reg) == PROT_NONE && !merge))
 			continue;
-		bool open = prot_of(reg) != PROT_NONE;
-		if (!open && !merge)
-			continue;
-		uintptr_t s = reg->start > lo ? reg->start : lo, e = reg->end < hi ? reg->end : hi;
-		if (hp_arena_discard(a, (void *)s, e - s)) {
+		if (zero_in_place(a, reg->start, reg->end))
 			rc = -1;
-			continue;
-		}
-		/* Zeroed whole: all in this block, or opened, so zeroed in each
-		 * of its blocks, every one of them reconciled in this call. */
-		if (reg->end <= hi && (reg->start >= lo || (open && reg->start >= done_lo)))
+		else
 			reg->stale = 0;
 	}
 	return rc;
@@ -168,7 +173,6 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 	const struct region *reg;
 	struct run run = {.a = a};
 	uintptr_t empty_lo = 0, empty_hi = 0; /* the empty blocks not yet dropped */
-	uintptr_t done_lo = from & ~(BLOCK - 1);
 	int rc = 0;
 
 	for (uintptr_t bs = from & ~(BLOCK - 1); bs < to && bs < end; bs += BLOCK) {
@@ -227,6 +231,8 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 			: !exact && !keyed && (u & PROT_EXEC) && (seen & (1u << (u & ~PROT_WRITE)))
 				? u & ~PROT_WRITE
 				: PROT_NONE;
+		if (stale) /* before the block's protection opens them */
+			rc |= stale_open(a, first, base, hi, merge);
 		bool relaxed = false;
 		uintptr_t at = lo;
 		for (size_t i = first; at < hi; i++) {
@@ -247,10 +253,6 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 		}
 		if (relaxed)
 			preload_counts.code_range_merged++;
-		if (stale) { /* the block's protection first: writable pages zeroed in place */
-			run_flush(&run);
-			rc |= stale_open(a, first, base, lo, hi, merge, done_lo);
-		}
 	}
 	run_flush(&run);
 	rc |= run.rc | drop_empty(a, empty_lo, empty_hi);
