@@ -118,13 +118,29 @@ static int prot_of(const struct region *reg)
 	return reg->relaxed && hp_place_stays_rwx(reg->prot) ? PROTS : reg->prot;
 }
 
+/* Make @addr a region boundary if the code range region that goes across
+ * it is stale (@stale), or PROT_NONE and holding bytes (what
+ * code_range_discard() marks stale).  Left whole if there is no memory
+ * for it. */
+static void split_across(uintptr_t addr, bool stale)
+{
+	const struct region *reg = region_at(region_find(addr));
+	if (reg && reg->start < addr && reg->end > addr && reg->kind == KIND_CODE_RANGE &&
+	    (stale ? reg->stale : reg->prot == PROT_NONE && reg->bytes))
+		(void)region_split_at(addr);
+}
+
 /* Block [lo, hi) of the allocation at @base is dropped whole: the stale
- * regions inside it are zero now.  One that goes on into another block
- * stays stale: zeroed whole before it is opened. */
-static void stale_dropped(size_t first, uintptr_t base, uintptr_t lo, uintptr_t hi)
+ * regions inside it are zero now, and so the part inside it of one that
+ * goes on into another block (split off there), which stays stale
+ * elsewhere: zeroed before it is opened, its dropped part not written
+ * (zeros written there would take memory again, a huge page perhaps). */
+static void stale_dropped(uintptr_t base, uintptr_t lo, uintptr_t hi)
 {
 	struct region *reg;
-	for (size_t i = first; (reg = region_at(i)) && reg->start < hi; i++)
+	split_across(lo, true);
+	split_across(hi, true);
+	for (size_t i = region_find(lo); (reg = region_at(i)) && reg->start < hi; i++)
 		if (reg->base == base && reg->start >= lo && reg->end <= hi)
 			reg->stale = 0;
 }
@@ -214,7 +230,7 @@ int code_range_reconcile(const struct region *any, uintptr_t from, uintptr_t to)
 			}
 			empty_hi = hi;
 			if (stale)
-				stale_dropped(first, base, lo, hi);
+				stale_dropped(base, lo, hi);
 			continue;
 		}
 		bool exact = preload_opt.flip == HP_PRELOAD_FLIP_EXACT;
@@ -328,23 +344,12 @@ int code_range_changed_apply(const struct code_range_changed *c)
 	return rc;
 }
 
-/* Make @addr a region boundary if the region there is a code range's,
- * PROT_NONE and holding bytes: what code_range_discard() marks.  Left
- * whole if there is no memory for it. */
-static void split_bytes(uintptr_t addr)
-{
-	const struct region *reg = region_at(region_find(addr));
-	if (reg && reg->start < addr && reg->kind == KIND_CODE_RANGE && reg->prot == PROT_NONE &&
-	    reg->bytes)
-		(void)region_split_at(addr);
-}
-
 int code_range_discard(uintptr_t start, uintptr_t end, bool none_only)
 {
 	struct code_range_changed changed = {0};
 	struct region *reg;
-	split_bytes(start);
-	split_bytes(end);
+	split_across(start, false);
+	split_across(end, false);
 	for (size_t i = region_find(start); (reg = region_at(i)) && reg->start < end; i++) {
 		if (reg->kind != KIND_CODE_RANGE)
 			continue;

@@ -486,6 +486,21 @@ static void stale_pages(void)
 	   "a huge block of code made PROT_NONE, a page of it discarded, the block opened RX: "
 	   "the page reads zero, the rest its bytes, still huge (thp_split_pmd +%ld)",
 	   splits);
+
+	/* Its block above dropped (nothing else there), its block below kept
+	 * (another page holds bytes): opened, the dropped part is not
+	 * written with zeros, which would take its memory again. */
+	unsigned char *ab = r + 42 * MB, *x = ab - 64 * KB;
+	good = r && mprotect(ab - 2 * MB, 4 * KB, RW) == 0 && memset(ab - 2 * MB, 1, 4 * KB) &&
+	       mprotect(x, 128 * KB, RW) == 0 && memset(x, 0x55, 128 * KB) &&
+	       mprotect(x, 128 * KB, PROT_NONE) == 0 && madvise(x, 128 * KB, MADV_DONTNEED) == 0;
+	long above = resident(ab, 2 * MB);
+	good = good && mprotect(x, 128 * KB, RW) == 0;
+	long opened = resident(ab, 2 * MB);
+	ok(good && above == 0 && opened == 0 && bytes_are(x, 128 * KB, 0),
+	   "discarded across a block boundary, the block above dropped: opened, it reads zero and "
+	   "that block takes no memory (%ld, then %ld pages resident)",
+	   above, opened);
 	if (r)
 		munmap(r, 512 * MB);
 }
@@ -713,7 +728,7 @@ int main(int argc, char **argv)
 		return v8_life();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(62);
+	tap_plan(63);
 	data_area();
 	code_range();
 	near_break();
