@@ -266,8 +266,11 @@ static int os_alias_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off
 
 /* /proc/self/mem and /proc/self/pagemap, each opened once.  Such an fd is
  * bound to the mm of the process that opened it: a child after fork()
- * must not inherit it, or its writes would land in the parent. */
+ * must not inherit it, or its writes would land in the parent.  fork()
+ * runs the atfork handler; a child made without it (syscall(SYS_fork),
+ * clone(): Chromium's zygote) is told by the pid the fds were opened in. */
 static int proc_fds[2] = {-1, -1};
+static pid_t proc_pid;
 static pthread_once_t proc_once = PTHREAD_ONCE_INIT;
 enum { PROC_MEM, PROC_PAGEMAP };
 
@@ -282,6 +285,7 @@ static void proc_forget(void)
 
 static void proc_atfork(void)
 {
+	__atomic_store_n(&proc_pid, getpid(), __ATOMIC_RELEASE);
 	pthread_atfork(NULL, NULL, proc_forget);
 }
 
@@ -291,6 +295,10 @@ static int proc_fd(int which, int *fd)
 	static const char *const path[2] = {"/proc/self/mem", "/proc/self/pagemap"};
 	static const int flags[2] = {O_RDWR | O_CLOEXEC, O_RDONLY | O_CLOEXEC};
 	pthread_once(&proc_once, proc_atfork);
+	pid_t me = getpid(), was = __atomic_load_n(&proc_pid, __ATOMIC_ACQUIRE);
+	if (was != me && __atomic_compare_exchange_n(&proc_pid, &was, me, false, __ATOMIC_ACQ_REL,
+						     __ATOMIC_ACQUIRE))
+		proc_forget(); /* the parent's, inherited without the atfork handler */
 	*fd = __atomic_load_n(&proc_fds[which], __ATOMIC_ACQUIRE);
 	if (*fd >= 0)
 		return 0;
