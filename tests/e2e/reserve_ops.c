@@ -403,10 +403,13 @@ static void none_keeps_bytes(void)
 }
 
 /* A reader thread for stale_pages(): reads *reader_page while the main
- * thread discards it and opens it again, counting the reads made after
- * the discard returned (reader_phase 1) and those that saw the old bytes. */
+ * thread discards it and opens it again.  reader_seq is odd from the
+ * discard's return to the reopen's: a read between two equal odd values
+ * was made in that window, when the page must read zero (the main thread
+ * writes it only while reader_seq is even). */
 static volatile unsigned char *reader_page;
-static volatile int reader_phase, reader_stop;
+static volatile unsigned long reader_seq;
+static volatile int reader_stop;
 static volatile long reader_reads, reader_old;
 static __thread sigjmp_buf reader_jump;
 
@@ -422,9 +425,9 @@ static void *reader(void *unused)
 	while (!reader_stop) {
 		if (sigsetjmp(reader_jump, 1))
 			continue; /* PROT_NONE: a fault, as the kernel's */
-		int phase = reader_phase;
+		unsigned long before = __atomic_load_n(&reader_seq, __ATOMIC_ACQUIRE);
 		unsigned char v = reader_page[0];
-		if (phase == 1 && reader_phase == 1) {
+		if ((before & 1) && __atomic_load_n(&reader_seq, __ATOMIC_ACQUIRE) == before) {
 			reader_reads++;
 			reader_old += v == 0x55;
 		}
@@ -466,22 +469,23 @@ static void stale_pages(void)
 	sigaction(SIGSEGV, &sa, &old);
 	pthread_t t;
 	good = good && pthread_create(&t, NULL, reader, NULL) == 0;
-	for (int i = 0; i < 3000 && good; i++) {
+	int rounds = 0;
+	for (; rounds < 20000 && good && (rounds < 3000 || reader_reads < 200); rounds++) {
 		memset(page, 0x55, 4 * KB);
 		good = mprotect(page, 4 * KB, PROT_NONE) == 0 &&
 		       madvise(page, 4 * KB, MADV_DONTNEED) == 0;
-		reader_phase = 1;
+		__atomic_add_fetch(&reader_seq, 1, __ATOMIC_RELEASE); /* odd: discarded */
 		good = good && mprotect(page, 4 * KB, RW) == 0 && page[0] == 0;
-		reader_phase = 0;
+		__atomic_add_fetch(&reader_seq, 1, __ATOMIC_RELEASE);
 	}
 	reader_stop = 1;
 	if (good)
 		pthread_join(t, NULL);
 	sigaction(SIGSEGV, &old, NULL);
 	ok(good && reader_reads > 0 && reader_old == 0,
-	   "a page written, made PROT_NONE, discarded and opened RW, 3,000 times: another "
+	   "a page written, made PROT_NONE, discarded and opened RW, %d times: another "
 	   "thread's %ld reads after each discard returned never saw its old bytes (%ld did)",
-	   reader_reads, reader_old);
+	   rounds, reader_reads, reader_old);
 
 	/* Opened without write, the stale page is zeroed through
 	 * /proc/self/mem, not discarded: r16-keep's MADV_DONTNEED there

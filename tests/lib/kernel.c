@@ -169,7 +169,8 @@ int kernel_khugepaged_pause(void)
 		return 0; /* paused already */
 	long old = kernel_read_long(KERNEL_KHUGEPAGED_SLEEP);
 	if (old == PAUSED)
-		return 0; /* another test's pause: it puts the interval back */
+		return 0; /* another test's: it puts the interval back at its exit, which
+			   * may come first (tests run one at a time here) */
 	if (old < 0 || kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, PAUSED))
 		return -1;
 	khugepaged_old = old;
