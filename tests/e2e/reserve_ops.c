@@ -121,7 +121,7 @@ static void code_range(void)
 }
 
 /* V8 asks for its range at a hint right above the program break (or
- * right after node's binary, below it): held right above the break's room
+ * right after node's binary, below it): held 64 MiB above the break's room
  * (256 MiB the heap grows into), not at the next free 1 GiB slot, which
  * may be out of reach of V8's builtins (0x80000000 for non-PIE node when
  * the break is above 768 MiB: V8 then maps a copy of its builtins into the
@@ -129,14 +129,15 @@ static void code_range(void)
 static void near_break(void)
 {
 	uintptr_t brk_now = (uintptr_t)sbrk(0), room = brk_now + 256 * MB;
-	/* Never in the first 1 GiB slot (a non-PIE build's break may be
+	/* 64 MiB above the room (the break grows before adoption);
+	 * never in the first 1 GiB slot (a non-PIE build's break may be
 	 * there): at its end then. */
-	uintptr_t want = room + 4 * KB < 1024 * MB ? 1024 * MB : room;
+	uintptr_t want = room + 64 * MB + 4 * KB < 1024 * MB ? 1024 * MB : room + 64 * MB;
 	size_t len = 512 * MB;
 	unsigned char *r = mmap((void *)(brk_now + 2 * MB), len, PROT_NONE, RESV, -1, 0);
 	ok(r != MAP_FAILED && (uintptr_t)r >= want && (uintptr_t)r <= want + 2 * MB + 4 * KB &&
 		   kernel_prot_at((uintptr_t)r) == PROT_NONE && kernel_prot_at(room - 1) == -1,
-	   "a range hinted right above the break: held right above the break's room (%#lx, "
+	   "a range hinted right above the break: held 64 MiB above the break's room (%#lx, "
 	   "break %#lx), the room left free",
 	   (unsigned long)(uintptr_t)r, (unsigned long)brk_now);
 	if (r == MAP_FAILED)
