@@ -178,6 +178,11 @@ static void check_run(struct hp_arena *a, struct slot *slots, int n, int nthread
 	   "(%.3fx)",
 	   how, st.committed_bytes / 1048576.0, sum / 1048576.0, nthreads,
 	   (double)st.committed_bytes / (double)sum);
+	/* A fresh block whose fault got small pages (no free huge page at that
+	 * moment) is queued for a collapse later, by design: run those first
+	 * (seen once under TSan: one block of 15 4K-mapped, coverage 93%). */
+	int late = hp_arena_collapse_pending(a);
+	st = stats(a);
 	uintptr_t chunk = (uintptr_t)slots[0].p & ~(CHUNK - 1);
 	long rss = kernel_smaps_kb(chunk, chunk + CHUNK, "Rss");
 	ok(rss * 1024.0 <= bound, "%s: the kernel's Rss of the code, %ld kB, is within it too", how,
@@ -190,10 +195,10 @@ static void check_run(struct hp_arena *a, struct slot *slots, int n, int nthread
 	is(rwx_maps(), 0, "%s: no mapping of the process is writable and executable", how);
 	tap_diag(
 		"%s: %d live, %.2f MiB rounded, %llu code pages (%.1f%% full), committed %.2f MiB, "
-		"lost to classes %llu B",
+		"lost to classes %llu B; %d block(s) collapsed late",
 		how, n, sum / 1048576.0, (unsigned long long)st.code_pages,
 		100.0 * (double)sum / ((double)st.code_pages * 4096),
-		st.committed_bytes / 1048576.0, (unsigned long long)st.code_lost_bytes);
+		st.committed_bytes / 1048576.0, (unsigned long long)st.code_lost_bytes, late);
 }
 
 static void test_churn(bool alias_writes)
@@ -281,6 +286,11 @@ static void test_no_alias(void)
 	ok(!hp_arena_writable(a, slots[0].p) && errno == EOPNOTSUPP,
 	   "no alias: hp_writable is EOPNOTSUPP");
 	is(rwx_maps(), 0, "no alias: no mapping is writable and executable");
+	/* A fresh block whose fault got small pages (no free huge page at that
+	 * moment) is queued for a collapse later, by design: run those first
+	 * (seen once under TSan: one block of 15 4K-mapped, coverage 93%). */
+	int late = hp_arena_collapse_pending(a);
+	st = stats(a);
 	uintptr_t chunk = (uintptr_t)slots[0].p & ~(CHUNK - 1);
 	long rss = kernel_smaps_kb(chunk, chunk + CHUNK, "Rss");
 	is(kernel_huge_kb(chunk, chunk + CHUNK), rss, "no alias: huge-mapped (%ld kB)", rss);
