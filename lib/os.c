@@ -268,11 +268,16 @@ static int os_alias_decommit(uintptr_t addr, uintptr_t alias, int fd, size_t off
  * bound to the mm of the process that opened it: a child after fork()
  * must not inherit it, or its writes would land in the parent.  fork()
  * runs the atfork handler; a child made without it (syscall(SYS_fork),
- * clone(): Chromium's zygote) is told by the pid the fds were opened in. */
+ * clone(): Chromium's zygote) is told by proc_mark, below. */
 static int proc_fds[2] = {-1, -1};
-static pid_t proc_pid;
 static pthread_once_t proc_once = PTHREAD_ONCE_INIT;
 enum { PROC_MEM, PROC_PAGEMAP };
+/* How a child is told, without a system call on every use (PAGEMAP_SCAN
+ * runs before partial protection changes): a byte that is 1 in the
+ * process that opened the fds and 0 in any child (MADV_WIPEONFORK, Linux
+ * 4.14); where that page cannot be had, the pid they were opened in. */
+static unsigned char *proc_mark;
+static pid_t proc_pid;
 
 static void proc_forget(void)
 {
@@ -285,8 +290,34 @@ static void proc_forget(void)
 
 static void proc_atfork(void)
 {
-	__atomic_store_n(&proc_pid, getpid(), __ATOMIC_RELEASE);
+	void *p = sys_mmap(NULL, HP_PAGE_SIZE, PROT_READ | PROT_WRITE, ANON, -1, 0);
+	if (p != MAP_FAILED && sys_madvise(p, HP_PAGE_SIZE, MADV_WIPEONFORK) == 0) {
+		*(unsigned char *)p = 1;
+		__atomic_store_n(&proc_mark, (unsigned char *)p, __ATOMIC_RELEASE);
+	} else {
+		if (p != MAP_FAILED)
+			sys_munmap(p, HP_PAGE_SIZE);
+		__atomic_store_n(&proc_pid, getpid(), __ATOMIC_RELEASE);
+	}
 	pthread_atfork(NULL, NULL, proc_forget);
+}
+
+/* In a child (forked with or without the atfork handler), the fds are
+ * its parent's: forgotten, once. */
+static void proc_child_check(void)
+{
+	if (proc_mark) {
+		unsigned char zero = 0;
+		if (!__atomic_load_n(proc_mark, __ATOMIC_ACQUIRE) &&
+		    __atomic_compare_exchange_n(proc_mark, &zero, 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			proc_forget();
+		return;
+	}
+	pid_t me = getpid(), was = __atomic_load_n(&proc_pid, __ATOMIC_ACQUIRE);
+	if (was != me && __atomic_compare_exchange_n(&proc_pid, &was, me, false, __ATOMIC_ACQ_REL,
+						     __ATOMIC_ACQUIRE))
+		proc_forget();
 }
 
 /* The fd of /proc/self/<which> in *fd.  0 or errno. */
@@ -295,10 +326,7 @@ static int proc_fd(int which, int *fd)
 	static const char *const path[2] = {"/proc/self/mem", "/proc/self/pagemap"};
 	static const int flags[2] = {O_RDWR | O_CLOEXEC, O_RDONLY | O_CLOEXEC};
 	pthread_once(&proc_once, proc_atfork);
-	pid_t me = getpid(), was = __atomic_load_n(&proc_pid, __ATOMIC_ACQUIRE);
-	if (was != me && __atomic_compare_exchange_n(&proc_pid, &was, me, false, __ATOMIC_ACQ_REL,
-						     __ATOMIC_ACQUIRE))
-		proc_forget(); /* the parent's, inherited without the atfork handler */
+	proc_child_check();
 	*fd = __atomic_load_n(&proc_fds[which], __ATOMIC_ACQUIRE);
 	if (*fd >= 0)
 		return 0;
