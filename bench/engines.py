@@ -75,9 +75,11 @@ WORKLOADS = [
          what="3,000 generated hot loops x 15 rounds: trace flushes, a protection "
               "change per trace (issue 16's workload)"),
     dict(LUAJIT_FLIPS, name="luajit-flips-exact", preload_env={"HUGEPERM_PRELOAD_FLIP": "exact"},
+         kind="opt-in",
          what="luajit-flips with HUGEPERM_PRELOAD_FLIP=exact: areas share blocks, "
               "flips are applied to the pages as asked (split blocks are collapsed once quiet)"),
     dict(LUAJIT_FLIPS, name="luajit-flips-rwx", preload_env={"HUGEPERM_PRELOAD_FLIP": "rwx"},
+         kind="opt-in",
          what="luajit-flips with HUGEPERM_PRELOAD_FLIP=rwx: flips between RW and RX "
               "left undone (the code stays writable)"),
     dict(name="luajit-long", engine=["luajit"],
@@ -150,11 +152,15 @@ WORKLOADS = [
     dict(RUBY_YJIT, name="ruby-yjit",
          what="3,000 generated methods compiled by YJIT into its 256 MiB "
               "MAP_FIXED_NOREPLACE code range (the kernel's by default)"),
-    dict(RUBY_YJIT, name="ruby-yjit-fixed",
+    dict(RUBY_YJIT, name="ruby-yjit-fixed", kind="opt-in",
          preload_env={"HUGEPERM_PRELOAD_SERVE": "exec,areas,reservations,fixed"},
          what="ruby-yjit with its code range served (opt-in: --serve ...,fixed): "
               "a block YJIT writes page by page is collapsed once quiet, its fill "
               "stays on small pages"),
+    dict(RUBY_YJIT, name="ruby-yjit-aa", control=True, kind="A/A",
+         what="ruby-yjit plain against plain, both sides without the preload and with "
+              "environments of one size: how far the ratio of two identical runs strays "
+              "here (Ruby's time moves with its environment's size alone)"),
     dict(name="mono-methods", engine=["mono", "mcs"],
          argv=["mono", "{work}/Jit.exe"],
          quick=["mono", "{work}/Jit.exe"],
@@ -242,9 +248,33 @@ class Runner:
         self.preload = os.path.join(os.path.abspath(build), ".libs", "libhugeperm-preload.so")
         self.lock = lock
 
-    def run(self, argv, preload, work, sample=False, preload_env=None):
+    def env_args(self, preload, preload_env=None, stats=None):
+        """The VAR=VALUE arguments env(1) gives the engine.  Preloaded:
+        LD_PRELOAD (ours before any the caller set), the preload's settings,
+        HUGEPERM_STATS_DIR for a sampled run.  Plain: the same number of
+        variables with the same number of bytes, and nothing loaded: the
+        process's environment, so its stack, starts at the same offset both
+        ways (the size of the environment alone moved Ruby's time by 7%
+        here: docs/bench-results.md), and the ratio measures the preload.
+        LD_PRELOAD is kept, blanks for our library's path (ld.so skips
+        them); every other variable is HUGEPERM_BENCH_PADn of equal length."""
+        old = os.environ.get("LD_PRELOAD")
+        args = ["LD_PRELOAD=" + " ".join(filter(None, [self.preload, old]))]
+        if stats:
+            args.append("HUGEPERM_STATS_DIR=" + stats)
+        args += ["%s=%s" % kv for kv in sorted((preload_env or {}).items())]
+        if preload:
+            return args
+        pad = ["LD_PRELOAD=" + " " * (len(self.preload) + (1 if old else 0)) + (old or "")]
+        for i, a in enumerate(args[1:]):
+            name = "HUGEPERM_BENCH_PAD%d=" % i
+            pad.append(name + "x" * max(len(a) - len(name), 0))
+        return pad
+
+    def run(self, argv, preload, work, sample=False, preload_env=None, control=False):
         """One run: wall s, cpu s, peak RSS KiB, stdout, split delta,
-        preload reports (list), peak code sample (rss KiB, huge KiB)."""
+        preload reports (list), peak code sample (rss KiB, huge KiB).
+        control: the preloaded side of an A/A row, run plain as well."""
         stats = tempfile.mkdtemp(dir=work)
         # The engine starts from env(1) under GNU time, both small: a
         # process's peak RSS counts the memory it had before exec, and ours
@@ -255,13 +285,8 @@ class Runner:
         # A report is three files a process (PID.started, .txt, .json),
         # 1-2 ms of inode allocation each process on this machine's ext4,
         # which Erlang's seven processes would pay in every timed run.
-        full = ["env"]
-        if preload:
-            full += ["LD_PRELOAD=" + " ".join(filter(None, [self.preload,
-                                                            os.environ.get("LD_PRELOAD")]))]
-            if sample:
-                full += ["HUGEPERM_STATS_DIR=" + stats]
-            full += ["%s=%s" % kv for kv in sorted((preload_env or {}).items())]
+        full = ["env"] + self.env_args(preload and not control, preload_env,
+                                       stats if sample else None)
         rss_file = os.path.join(stats, "maxrss")
         if TIME:
             full = [TIME, "-f", "%M", "-o", rss_file] + full
@@ -303,14 +328,15 @@ class Runner:
         return dict(wall=wall, cpu=ru.ru_utime + ru.ru_stime, maxrss=maxrss,
                     out=text, splits=s1 - s0, reports=reps, code=peak[0])
 
-    def pair(self, argv, work, preload_first, sample=False, preload_env=None):
+    def pair(self, argv, work, preload_first, sample=False, preload_env=None, control=False):
         fd = None
         if self.lock:
             fd = open(self.lock, "a")
             fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             order = (True, False) if preload_first else (False, True)
-            got = {mode: self.run(argv, mode, work, sample, preload_env) for mode in order}
+            got = {mode: self.run(argv, mode, work, sample, preload_env, control)
+                   for mode in order}
         finally:
             if fd:
                 fd.close()
@@ -343,7 +369,8 @@ def subst(argv, dirs):
 
 def measure(w, runner, src, rounds, quick):
     need = [e for e in w["engine"] if not shutil.which(e)]
-    row = dict(name=w["name"], engine=" ".join(w["engine"]), what=w["what"])
+    row = dict(name=w["name"], engine=" ".join(w["engine"]), what=w["what"],
+               kind=w.get("kind", ""))
     if need:
         row["absent"] = "not installed (%s)" % ", ".join(need)
         return row
@@ -357,10 +384,12 @@ def measure(w, runner, src, rounds, quick):
         row["argv"] = " ".join(w["quick"] if quick else w["argv"])
         # The warm-up pair: untimed, sampled.
         penv = w.get("preload_env")
-        plain, pre = runner.pair(argv, work, False, sample=True, preload_env=penv)
+        ctl = w.get("control", False)
+        plain, pre = runner.pair(argv, work, False, sample=True, preload_env=penv, control=ctl)
         runs = {False: [], True: []}
         for r in range(rounds):
-            a, b = runner.pair(argv, work, preload_first=(r % 2 == 1), preload_env=penv)
+            a, b = runner.pair(argv, work, preload_first=(r % 2 == 1), preload_env=penv,
+                               control=ctl)
             runs[False].append(a)
             runs[True].append(b)
         outs = {x["out"] for x in [plain, pre] + runs[False] + runs[True]}
@@ -402,6 +431,11 @@ def mib(kb):
     return "%.1f" % (kb / 1024.0)
 
 
+def label(r):
+    """A row's name in the tables: opt-in modes and A/A rows say so."""
+    return r["name"] + (" (%s)" % r["kind"] if r.get("kind") else "")
+
+
 def table(rows, rounds):
     md = ["| workload | plain s, median (min-max) | preload s, median (min-max) | "
           "preload / plain | pairs: median ratio [interval], preload faster in | "
@@ -413,7 +447,7 @@ def table(rows, rounds):
     for r in rows:
         if "absent" in r or "error" in r:
             md.append("| %s | %s | | | | | | | | | |" % (
-                r["name"], r.get("absent") or "FAILED: " + r["error"].replace("|", "/")))
+                label(r), r.get("absent") or "FAILED: " + r["error"].replace("|", "/")))
             continue
         a, b = r["plain"], r["preload"]
         pct = 100.0 * b["code_huge_kb"] / b["code_kb"] if b["code_kb"] else 0.0
@@ -421,7 +455,7 @@ def table(rows, rounds):
         md.append("| %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) | **%.2fx** | "
                   "%.2fx [%.2f-%.2f], %d of %d | %.2fx | "
                   "%s / %s | %s | %s of %s (%.0f%%) | %d / %d | %s |" % (
-                      r["name"], a["median_s"], a["min_s"], a["max_s"], b["median_s"],
+                      label(r), a["median_s"], a["min_s"], a["max_s"], b["median_s"],
                       b["min_s"], b["max_s"], r["ratio"], p["median"], p["low"], p["high"],
                       p["faster"], len(p["ratios"]), r["cpu_ratio"],
                       mib(a["maxrss_kb"]), mib(b["maxrss_kb"]), mib(a["code_kb"]),
@@ -463,7 +497,13 @@ def section(rows, rounds, note, src):
              "with %.1f%% coverage "
              "(order statistics of the %d pairs, no assumption about the noise's shape: "
              "an interval across 1.00 means the run cannot tell the preload from plain), "
-             "and in how many pairs the preloaded run was the faster.\n\n"
+             "and in how many pairs the preloaded run was the faster. Both runs of a pair "
+             "see environments of one size (the plain run's LD_PRELOAD holds blanks where "
+             "the other's names the preload, and each preload setting has a pad variable "
+             "of its length): the size of the environment alone moves some engines' time "
+             "by several percent. Rows marked (opt-in) run a mode the preload uses only "
+             "when asked; the (A/A) row runs plain on both sides, so its interval is how "
+             "far two identical runs' ratio strays here.\n\n"
              % (100 * median_interval([0.0] * rounds)[3], rounds))
     return head + table(rows, rounds) + expl + key(rows)
 
@@ -489,7 +529,7 @@ def readme_excerpt(rows):
         b = r["preload"]
         p = r["pairs"]
         md.append("| %s | %.2fx | %.2fx [%.2f-%.2f] | %s / %s | %s MiB | %.0f%% |" % (
-            r["name"], r["ratio"], p["median"], p["low"], p["high"],
+            label(r), r["ratio"], p["median"], p["low"], p["high"],
             mib(r["plain"]["maxrss_kb"]), mib(b["maxrss_kb"]),
             mib(r["plain"]["code_kb"]),
             100.0 * b["code_huge_kb"] / b["code_kb"] if b["code_kb"] else 0.0))
