@@ -47,7 +47,6 @@
 #define PAGE	    4096
 #define MAXLIVE	    40
 #define CHECK_EVERY 25
-#define POOL_2M	    "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 #define RWX	    (PROT_READ | PROT_WRITE | PROT_EXEC)
 
 struct setting {
@@ -529,36 +528,25 @@ static void run(void *arg)
 	       ops_done, diverged, stale_exec, stale_none, failed_calls, leak);
 }
 
-static long old_pool = -1;
-static void restore_pool(void)
-{
-	if (old_pool >= 0)
-		kernel_write_long(POOL_2M, old_pool);
-	old_pool = -1;
-}
-
 int main(void)
 {
 	const char *only = getenv("HP_FUZZ_SETTINGS");
 	const char *seed = getenv("HP_FUZZ_SEED") ? getenv("HP_FUZZ_SEED") : "1";
 	static char out[1 << 16];
-	atexit(restore_pool);
 	for (size_t k = 0; k < sizeof(settings) / sizeof(settings[0]); k++) {
 		const struct setting *s = &settings[k];
 		if (only && !strstr(only, s->name))
 			continue;
 		if (s->hugetlb) { /* 64 pages: the run's blocks fit, no fallback */
-			old_pool = kernel_read_long(POOL_2M);
-			if (old_pool < 0 || kernel_write_long(POOL_2M, old_pool + 64) ||
-			    kernel_read_long(POOL_2M) < old_pool + 64) {
-				restore_pool();
+			long old = kernel_read_long(KERNEL_POOL_2M);
+			if (old < 0 || kernel_pool_set(KERNEL_POOL_2M, old + 64)) {
 				ok(false, "%s: reserve 64 2 MiB hugetlb pages (root, memory)",
 				   s->name);
 				continue;
 			}
 		}
 		int st = tap_child(run, (void *)s, NULL, out, sizeof(out));
-		restore_pool();
+		kernel_pool_restore();
 		long ops = 0, div = -1, sx = -1, sn = -1, fails = -1;
 		int leak = -1;
 		char *res = strstr(out, "RESULT ");

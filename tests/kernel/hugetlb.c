@@ -3,38 +3,27 @@
  * hugetlb.t - the hugetlb backends on the real kernel.  As root it
  * reserves pages in the pool, checks HugePages_Free moves as blocks are
  * used and trimmed, that protection changes only apply to whole pages, and
- * puts the pool back as it was.  Skips with the reason otherwise.
+ * puts the pool back as it was.  Skips with the reason otherwise.  Last, a
+ * test killed with its pool set and khugepaged paused: the settings come
+ * back all the same (tests/lib/kernel.c's guardian).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "kernel.h"
 #include "tap.h"
 
-#define POOL_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-#define POOL_1G "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
-#define RW	(PROT_READ | PROT_WRITE)
-#define RX	(PROT_READ | PROT_EXEC)
-
-static long old_2m = -1, old_1g = -1;
-
-static void restore(void)
-{
-	if (old_2m >= 0)
-		kernel_write_long(POOL_2M, old_2m);
-	if (old_1g >= 0)
-		kernel_write_long(POOL_1G, old_1g);
-}
+#define RW (PROT_READ | PROT_WRITE)
+#define RX (PROT_READ | PROT_EXEC)
 
 static void test_2m(void)
 {
-	old_2m = kernel_read_long(POOL_2M);
-	if (old_2m < 0 || kernel_write_long(POOL_2M, old_2m + 4) ||
-	    kernel_read_long(POOL_2M) < old_2m + 4) {
-		restore();
-		old_2m = -1;
+	long old_2m = kernel_read_long(KERNEL_POOL_2M);
+	if (old_2m < 0 || kernel_pool_set(KERNEL_POOL_2M, old_2m + 4)) {
 		tap_skip(15,
 			 "could not reserve 4 more 2 MiB hugetlb pages (not root, or no memory)");
 		return;
@@ -91,21 +80,18 @@ static void test_2m(void)
 	is(kernel_meminfo("HugePages_Free"), free0,
 	   "after free + trim the pool has its pages back");
 	hp_arena_destroy(a);
-	restore();
-	is(kernel_read_long(POOL_2M), old_2m, "nr_hugepages restored to %ld", old_2m);
-	old_2m = -1;
+	kernel_pool_restore();
+	is(kernel_read_long(KERNEL_POOL_2M), old_2m, "nr_hugepages restored to %ld", old_2m);
 }
 
 static void test_1g(void)
 {
-	if (access(POOL_1G, F_OK)) {
+	if (access(KERNEL_POOL_1G, F_OK)) {
 		tap_skip(6, "the kernel has no 1 GiB hugetlb pool (no hugepages-1048576kB)");
 		return;
 	}
-	old_1g = kernel_read_long(POOL_1G);
-	if (kernel_write_long(POOL_1G, old_1g + 1) || kernel_read_long(POOL_1G) < old_1g + 1) {
-		restore();
-		old_1g = -1;
+	long old_1g = kernel_read_long(KERNEL_POOL_1G);
+	if (old_1g < 0 || kernel_pool_set(KERNEL_POOL_1G, old_1g + 1)) {
 		tap_skip(6, "could not reserve a 1 GiB hugetlb page (memory too fragmented?)");
 		return;
 	}
@@ -145,15 +131,47 @@ static void test_1g(void)
 	   "hugetlb-1g arena",
 	   nmore);
 	hp_arena_destroy(a);
-	restore();
-	old_1g = -1;
+	kernel_pool_restore();
+}
+
+/* A test that dies with settings changed runs no atexit handler: its
+ * guardian puts them back. */
+static void test_killed(void)
+{
+	long pool = kernel_read_long(KERNEL_POOL_2M);
+	long sleep_ms = kernel_read_long(KERNEL_KHUGEPAGED_SLEEP);
+	if (pool < 0 || sleep_ms < 0 || geteuid()) {
+		tap_skip(3, "needs root: the pool and khugepaged's interval are set as root");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (!kernel_pool_set(KERNEL_POOL_2M, pool + 2) && !kernel_khugepaged_pause() &&
+		    kernel_read_long(KERNEL_POOL_2M) == pool + 2 &&
+		    kernel_read_long(KERNEL_KHUGEPAGED_SLEEP) != sleep_ms)
+			raise(SIGKILL);
+		_exit(1);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+	   "a child set nr_hugepages to %ld and paused khugepaged, then was killed", pool + 2);
+	long p = -1, ms = -1;
+	for (int i = 0; i < 300 && (p != pool || ms != sleep_ms); i++) {
+		if (i)
+			usleep(10 * 1000);
+		p = kernel_read_long(KERNEL_POOL_2M);
+		ms = kernel_read_long(KERNEL_KHUGEPAGED_SLEEP);
+	}
+	is(p, pool, "its guardian put nr_hugepages back to %ld", pool);
+	is(ms, sleep_ms, "... and khugepaged's scan interval to %ld ms", sleep_ms);
 }
 
 int main(void)
 {
-	tap_plan(21);
+	tap_plan(24);
 	test_2m();
 	test_1g();
-	restore();
+	test_killed();
 	return tap_done();
 }

@@ -3,13 +3,16 @@
  * kernel.c - the kernel's view that only the tests read: the protection
  * /proc/self/maps gives an address, /proc/meminfo fields (the hugetlb
  * pools), and single numbers in /proc and /sys files (the tests that
- * reserve hugetlb pages write them back as they were).
+ * reserve hugetlb pages write them back as they were, and a guardian
+ * process writes them back if the test dies first).
  */
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kernel.h"
@@ -112,6 +115,108 @@ int kernel_write_long(const char *path, long v)
 	return r;
 }
 
+/*
+ * The guardian: a process forked at the first setting a test changes,
+ * holding the read end of a pipe whose only write end is the test's.
+ * Each change is a record on the pipe (the file and the value to put
+ * back), each restore another (drop it).  When the pipe reads end of file
+ * the test is gone, however it went (an abort, a crash, SIGKILL from a
+ * harness's timeout: atexit runs for none of them), and the guardian
+ * writes back what was never restored.  It uses system calls only (the
+ * test may have threads when it forks).
+ */
+struct guard_rec {
+	char path[120];
+	long old; /* -1: restored, forget it */
+};
+static int guard_fd = -1;
+static pid_t guard_owner; /* a forked child starts a guardian of its own */
+
+static void guard_put(const char *path, long v)
+{
+	char buf[24];
+	int n = sizeof(buf);
+	buf[--n] = '\n';
+	do
+		buf[--n] = (char)('0' + v % 10);
+	while ((v /= 10) && n > 0);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t w = write(fd, buf + n, sizeof(buf) - (size_t)n);
+		(void)w;
+		close(fd);
+	}
+}
+
+static void guard_run(int rfd)
+{
+	struct guard_rec live[8], r;
+	int nlive = 0;
+	struct rlimit rl;
+	int top = getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur > 4096 ? 4096 : (int)rl.rlim_cur;
+	/* Hold nothing of the test's: not its TAP pipe (the harness reads it
+	 * to end of file), not its files. */
+	for (int fd = 0; fd < top; fd++)
+		if (fd != rfd)
+			close(fd);
+	while (read(rfd, &r, sizeof(r)) == (ssize_t)sizeof(r)) {
+		int i = 0;
+		r.path[sizeof(r.path) - 1] = 0;
+		while (i < nlive && strcmp(live[i].path, r.path))
+			i++;
+		if (r.old < 0) {
+			if (i < nlive)
+				live[i] = live[--nlive];
+		} else if (i < nlive) {
+			live[i].old = r.old;
+		} else if (nlive < 8) {
+			live[nlive++] = r;
+		}
+	}
+	for (int i = 0; i < nlive; i++)
+		guard_put(live[i].path, live[i].old);
+	_exit(0);
+}
+
+static void guard_send(const char *path, long old)
+{
+	struct guard_rec r = {.old = old};
+	if (guard_fd >= 0 && guard_owner != getpid()) {
+		close(guard_fd); /* the parent's guardian: it stays the parent's */
+		guard_fd = -1;
+	}
+	if (guard_fd < 0) {
+		int p[2];
+		if (pipe(p))
+			return;
+		fcntl(p[1], F_SETFD, FD_CLOEXEC); /* a test's exec'd helper holds no end */
+		pid_t pid = fork();
+		if (pid == 0)
+			guard_run(p[0]);
+		close(p[0]);
+		if (pid < 0) {
+			close(p[1]);
+			return;
+		}
+		guard_fd = p[1];
+		guard_owner = getpid();
+	}
+	snprintf(r.path, sizeof(r.path), "%s", path);
+	ssize_t w = write(guard_fd, &r, sizeof(r)); /* <= PIPE_BUF: one record */
+	(void)w;
+}
+
+void kernel_guard(const char *path, long old)
+{
+	guard_send(path, old);
+}
+
+void kernel_unguard(const char *path)
+{
+	if (guard_fd >= 0 && guard_owner == getpid())
+		guard_send(path, -1);
+}
+
 /* The pools kernel_pool_set changed, and what they held before. */
 static struct {
 	const char *path;
@@ -121,8 +226,10 @@ static int npools;
 
 void kernel_pool_restore(void)
 {
-	for (int i = 0; i < npools; i++)
+	for (int i = 0; i < npools; i++) {
 		kernel_write_long(pools[i].path, pools[i].old);
+		kernel_unguard(pools[i].path);
+	}
 }
 
 long kernel_pool_old(const char *path)
@@ -144,6 +251,7 @@ int kernel_pool_set(const char *path, long n)
 		pools[npools].path = path;
 		pools[npools++].old = old;
 	}
+	kernel_guard(path, kernel_pool_old(path));
 	if (kernel_write_long(path, n) || kernel_read_long(path) < n) {
 		kernel_pool_restore();
 		return -1;
@@ -157,8 +265,10 @@ static pid_t khugepaged_pauser; /* a forked child's exit leaves it paused */
 
 void kernel_khugepaged_resume(void)
 {
-	if (khugepaged_old >= 0 && getpid() == khugepaged_pauser)
+	if (khugepaged_old >= 0 && getpid() == khugepaged_pauser) {
 		kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, khugepaged_old);
+		kernel_unguard(KERNEL_KHUGEPAGED_SLEEP);
+	}
 	khugepaged_old = -1;
 }
 
@@ -171,8 +281,11 @@ int kernel_khugepaged_pause(void)
 	if (old == PAUSED)
 		return 0; /* another test's: it puts the interval back at its exit, which
 			   * may come first (tests run one at a time here) */
-	if (old < 0 || kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, PAUSED))
+	kernel_guard(KERNEL_KHUGEPAGED_SLEEP, old);
+	if (old < 0 || kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, PAUSED)) {
+		kernel_unguard(KERNEL_KHUGEPAGED_SLEEP);
 		return -1;
+	}
 	khugepaged_old = old;
 	khugepaged_pauser = getpid();
 	if (!registered)

@@ -28,6 +28,14 @@ long kernel_meminfo(const char *field);
 long kernel_read_long(const char *path);
 int kernel_write_long(const char *path, long v);
 
+/* A setting a test changed (a /proc or /sys file and the value to put
+ * back): kernel_guard before changing it, kernel_unguard once it is back.
+ * If the test dies in between, however it dies (abort, a crash, SIGKILL:
+ * no atexit runs), a guardian process it forked writes the value back.
+ * kernel_pool_set and kernel_khugepaged_pause use it. */
+void kernel_guard(const char *path, long old);
+void kernel_unguard(const char *path);
+
 /* The hugetlb pools, and setting them for a test: kernel_pool_set makes
  * @path's nr_hugepages @n (0, or -1 when the kernel gives fewer: not
  * root, memory too fragmented; then every pool set is back as it was),
