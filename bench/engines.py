@@ -254,8 +254,8 @@ class Runner:
         HUGEPERM_STATS_DIR for a sampled run.  Plain: the same number of
         variables with the same number of bytes, and nothing loaded: the
         process's environment, so its stack, starts at the same offset both
-        ways (the size of the environment alone moved Ruby's time by 7%
-        here: docs/bench-results.md), and the ratio measures the preload.
+        ways (the size of the environment alone moved Ruby's time by up to
+        5-7% here: bench/README.md), and the ratio measures the preload.
         LD_PRELOAD is kept, blanks for our library's path (ld.so skips
         them); every other variable is HUGEPERM_BENCH_PADn of equal length."""
         old = os.environ.get("LD_PRELOAD")

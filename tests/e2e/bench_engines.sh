@@ -51,7 +51,7 @@ check "peak RSS measured both ways (smallest $rss KiB)" '[ "${rss:-0}" -gt 500 ]
 
 # Both runs of a pair see environments of one size (count and bytes), the
 # plain one (and both sides of an A/A row) with nothing preloaded: the size
-# of the environment alone moved Ruby's time by 7% here.
+# of the environment alone moved Ruby's time by up to 5-7% here.
 envs=$(python3 -c "
 import sys, tempfile; sys.argv = ['x']; sys.path.insert(0, '$src/bench'); import engines
 r = engines.Runner('.', '')
