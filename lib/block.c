@@ -51,20 +51,6 @@ static unsigned find_bit(const uint64_t *map, unsigned from, bool value)
 	return HP_BLOCK_PAGES;
 }
 
-/* Index of the last bit at or before @from that equals @value, or -1. */
-static int find_bit_rev(const uint64_t *map, int from, bool value)
-{
-	while (from >= 0) {
-		unsigned w = (unsigned)from / 64, bit = (unsigned)from % 64;
-		uint64_t word = value ? map[w] : ~map[w];
-		word &= bit == 63 ? ~0ULL : (1ULL << (bit + 1)) - 1;
-		if (word)
-			return (int)(w * 64 + 63 - (unsigned)__builtin_clzll(word));
-		from = (int)(w * 64) - 1;
-	}
-	return -1;
-}
-
 void hp_block_init(struct hp_block *b, uintptr_t base, struct hp_chunk *chunk,
 		   struct hp_block_pages *pages)
 {
@@ -155,19 +141,35 @@ unsigned hp_block_alloc_len(const struct hp_block *b, unsigned first)
 	if (first >= HP_BLOCK_PAGES || !hp_test_bit(b->start, first) ||
 	    !hp_test_bit(b->used, first))
 		return 0;
-	unsigned next_start = find_bit(b->start, first + 1, true);
-	unsigned next_free = find_bit(b->used, first + 1, false);
-	return (next_start < next_free ? next_start : next_free) - first;
+	/* It ends at the next allocation's start or the next free page,
+	 * whichever comes first: one pass over both maps, a word at a time. */
+	for (unsigned from = first + 1; from < HP_BLOCK_PAGES;) {
+		unsigned w = from / 64;
+		uint64_t end = (b->start[w] | ~b->used[w]) & (~0ULL << (from % 64));
+		if (end)
+			return w * 64 + (unsigned)__builtin_ctzll(end) - first;
+		from = (w + 1) * 64;
+	}
+	return HP_BLOCK_PAGES - first;
 }
 
 int hp_block_alloc_start(const struct hp_block *b, unsigned page)
 {
 	if (page >= HP_BLOCK_PAGES || !hp_test_bit(b->used, page))
 		return -1;
-	/* The nearest start bit at or before @page, with no free page between. */
-	int start = find_bit_rev(b->start, (int)page, true);
-	int hole = find_bit_rev(b->used, (int)page, false);
-	return start > hole ? start : -1;
+	/* The nearest start bit at or before @page, with no free page between:
+	 * the nearest of either, one pass over both maps. */
+	for (int from = (int)page; from >= 0;) {
+		unsigned w = (unsigned)from / 64, bit = (unsigned)from % 64;
+		uint64_t mark =
+			(b->start[w] | ~b->used[w]) & (bit == 63 ? ~0ULL : (1ULL << (bit + 1)) - 1);
+		if (mark) {
+			unsigned i = w * 64 + 63 - (unsigned)__builtin_clzll(mark);
+			return hp_test_bit(b->used, i) ? (int)i : -1;
+		}
+		from = (int)(w * 64) - 1;
+	}
+	return -1;
 }
 
 /* How many pages from @i on, up to @end, carry the protection page @i

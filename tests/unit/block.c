@@ -60,6 +60,46 @@ static void random_changes(void)
 	ok(memcmp(b.prot, model, sizeof(model)) == 0, "every page's protection is the model's");
 }
 
+/* Random takes and gives of runs of 1-80 pages, word-aligned or not,
+ * against a plain model (the owner of each page): for every page,
+ * hp_block_alloc_start() and, at a start, hp_block_alloc_len() must say
+ * what a page-by-page walk of the model says. */
+static void random_allocs(void)
+{
+	int owner[HP_BLOCK_PAGES]; /* the first page of its allocation, or -1 */
+	unsigned seed = 7, bad_start = 0, bad_len = 0, checked = 0;
+	hp_block_reset(&b, PROT_READ | PROT_WRITE);
+	for (unsigned i = 0; i < HP_BLOCK_PAGES; i++)
+		owner[i] = -1;
+	for (int round = 0; round < 3000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned at = (seed >> 8) % HP_BLOCK_PAGES;
+		if (owner[at] >= 0) { /* give the allocation that holds it */
+			unsigned first = (unsigned)owner[at], n = 0;
+			while (first + n < HP_BLOCK_PAGES && owner[first + n] == (int)first)
+				owner[first + n++] = -1;
+			hp_block_give(&b, first, n);
+		} else { /* take the free run from @at, up to 1-80 pages */
+			unsigned want = 1 + (seed >> 20) % 80, n = 0;
+			while (n < want && at + n < HP_BLOCK_PAGES && owner[at + n] < 0)
+				owner[at + n] = (int)at, n++;
+			hp_block_take(&b, at, n);
+		}
+		for (unsigned p = 0; p < HP_BLOCK_PAGES; p++, checked++) {
+			bad_start += hp_block_alloc_start(&b, p) != owner[p];
+			unsigned len = 0;
+			while (owner[p] == (int)p && p + len < HP_BLOCK_PAGES &&
+			       owner[p + len] == (int)p)
+				len++;
+			bad_len += hp_block_alloc_len(&b, p) != len;
+		}
+	}
+	ok(bad_start == 0 && bad_len == 0,
+	   "random runs: each page's allocation start and length are the model's "
+	   "(%u pages checked, %u starts and %u lengths wrong)",
+	   checked, bad_start, bad_len);
+}
+
 int main(void)
 {
 	hp_block_init(&b, 0x200000, NULL, &pages);
@@ -120,5 +160,6 @@ int main(void)
 	   "runs are read across the word boundary");
 	ok(hp_block_prot_is(&b, 0, 0, PROT_READ), "an empty range has any protection");
 	random_changes();
+	random_allocs();
 	return tap_done();
 }
