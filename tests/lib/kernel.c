@@ -6,13 +6,17 @@
  * reserve hugetlb pages write them back as they were, and a guardian
  * process writes them back if the test dies first).
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kernel.h"
@@ -116,14 +120,19 @@ int kernel_write_long(const char *path, long v)
 }
 
 /*
- * The guardian: a process forked at the first setting a test changes,
- * holding the read end of a pipe whose only write end is the test's.
- * Each change is a record on the pipe (the file and the value to put
- * back), each restore another (drop it).  When the pipe reads end of file
- * the test is gone, however it went (an abort, a crash, SIGKILL from a
- * harness's timeout: atexit runs for none of them), and the guardian
- * writes back what was never restored.  It uses system calls only (the
- * test may have threads when it forks).
+ * The guardian: a process forked at the first setting a test changes.
+ * Each change is a record on a pipe from the test (the file and the value
+ * to put back), each restore another (drop it).  When the test is gone,
+ * however it went (an abort, a crash, SIGKILL from a harness's timeout:
+ * atexit runs for none of them), the guardian writes back what was never
+ * restored.  It learns that the test is gone from a pidfd (so a child the
+ * test forked, which holds the pipe's write end, does not delay it), or
+ * from the pipe's end of file where there is no pidfd_open.  It is made
+ * with the raw fork system call (the library's atfork handlers, which copy
+ * aliased blocks, do not run for it), makes raw system calls only (the
+ * test may have threads, and sanitizers' wrappers, when it forks), leaves
+ * the test's session (a signal to the test's process group, Ctrl-C or
+ * timeout(1), does not reach it) and blocks every signal it can.
  */
 struct guard_rec {
 	char path[120];
@@ -131,6 +140,11 @@ struct guard_rec {
 };
 static int guard_fd = -1;
 static pid_t guard_owner; /* a forked child starts a guardian of its own */
+
+static long sys(long nr, long a, long b, long c, long d)
+{
+	return syscall(nr, a, b, c, d);
+}
 
 static void guard_put(const char *path, long v)
 {
@@ -140,29 +154,53 @@ static void guard_put(const char *path, long v)
 	do
 		buf[--n] = (char)('0' + v % 10);
 	while ((v /= 10) && n > 0);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	long fd = sys(SYS_openat, AT_FDCWD, (long)path, O_WRONLY | O_CLOEXEC, 0);
 	if (fd >= 0) {
-		ssize_t w = write(fd, buf + n, sizeof(buf) - (size_t)n);
-		(void)w;
-		close(fd);
+		sys(SYS_write, fd, (long)(buf + n), (long)sizeof(buf) - n, 0);
+		sys(SYS_close, fd, 0, 0, 0);
 	}
 }
 
-static void guard_run(int rfd)
+static bool same_path(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+static void guard_run(int rfd, pid_t owner)
 {
 	struct guard_rec live[8], r;
 	int nlive = 0;
-	struct rlimit rl;
-	int top = getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur > 4096 ? 4096 : (int)rl.rlim_cur;
+	uint64_t all = ~0ULL;
+	sys(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, sizeof(all));
+	sys(SYS_setsid, 0, 0, 0, 0);
 	/* Hold nothing of the test's: not its TAP pipe (the harness reads it
 	 * to end of file), not its files. */
-	for (int fd = 0; fd < top; fd++)
-		if (fd != rfd)
-			close(fd);
-	while (read(rfd, &r, sizeof(r)) == (ssize_t)sizeof(r)) {
+	if (sys(SYS_close_range, 0, rfd - 1, 0, 0) || sys(SYS_close_range, rfd + 1, ~0U, 0, 0))
+		for (int fd = 0; fd < 4096; fd++)
+			if (fd != rfd)
+				sys(SYS_close, fd, 0, 0, 0);
+	long pidfd = sys(SYS_pidfd_open, owner, 0, 0, 0);
+	/* The test may be dead already (then this process has another
+	 * parent): what it sent is in the pipe, read without waiting. */
+	bool gone = (pidfd < 0 && pidfd != -ENOSYS) || sys(SYS_getppid, 0, 0, 0, 0) != owner;
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = rfd, .events = POLLIN},
+					{.fd = (int)pidfd, .events = POLLIN}};
+		if (!gone && sys(SYS_poll, (long)pfd, pidfd >= 0 ? 2 : 1, -1, 0) < 0)
+			continue; /* EINTR: a stop and continue */
+		if (!gone && pidfd >= 0 && pfd[1].revents)
+			gone = true;
+		else if (!gone && !pfd[0].revents)
+			continue;
+		if (gone)
+			sys(SYS_fcntl, rfd, F_SETFL, O_NONBLOCK, 0);
+		if (sys(SYS_read, rfd, (long)&r, sizeof(r), 0) != (long)sizeof(r))
+			break; /* end of file, or nothing more once the test is gone */
 		int i = 0;
 		r.path[sizeof(r.path) - 1] = 0;
-		while (i < nlive && strcmp(live[i].path, r.path))
+		while (i < nlive && !same_path(live[i].path, r.path))
 			i++;
 		if (r.old < 0) {
 			if (i < nlive)
@@ -175,7 +213,7 @@ static void guard_run(int rfd)
 	}
 	for (int i = 0; i < nlive; i++)
 		guard_put(live[i].path, live[i].old);
-	_exit(0);
+	sys(SYS_exit_group, 0, 0, 0, 0);
 }
 
 static void guard_send(const char *path, long old)
@@ -186,20 +224,22 @@ static void guard_send(const char *path, long old)
 		guard_fd = -1;
 	}
 	if (guard_fd < 0) {
+		if (old < 0)
+			return; /* nothing to guard */
 		int p[2];
-		if (pipe(p))
+		pid_t owner = getpid();
+		if (sys(SYS_pipe2, (long)p, O_CLOEXEC, 0, 0))
 			return;
-		fcntl(p[1], F_SETFD, FD_CLOEXEC); /* a test's exec'd helper holds no end */
-		pid_t pid = fork();
+		long pid = sys(SYS_fork, 0, 0, 0, 0);
 		if (pid == 0)
-			guard_run(p[0]);
+			guard_run(p[0], owner);
 		close(p[0]);
 		if (pid < 0) {
 			close(p[1]);
 			return;
 		}
 		guard_fd = p[1];
-		guard_owner = getpid();
+		guard_owner = owner;
 	}
 	snprintf(r.path, sizeof(r.path), "%s", path);
 	ssize_t w = write(guard_fd, &r, sizeof(r)); /* <= PIPE_BUF: one record */
@@ -223,9 +263,12 @@ static struct {
 	long old;
 } pools[4];
 static int npools;
+static pid_t pools_owner; /* a forked child's pools are its own */
 
 void kernel_pool_restore(void)
 {
+	if (pools_owner != getpid())
+		return; /* a forked child's exit: the pools are its parent's */
 	for (int i = 0; i < npools; i++) {
 		kernel_write_long(pools[i].path, pools[i].old);
 		kernel_unguard(pools[i].path);
@@ -242,6 +285,10 @@ long kernel_pool_old(const char *path)
 
 int kernel_pool_set(const char *path, long n)
 {
+	if (pools_owner != getpid()) {
+		npools = 0; /* a forked child: it puts back what it found */
+		pools_owner = getpid();
+	}
 	if (kernel_pool_old(path) < 0) {
 		long old = kernel_read_long(path);
 		if (old < 0 || npools == (int)(sizeof(pools) / sizeof(pools[0])))
@@ -281,8 +328,10 @@ int kernel_khugepaged_pause(void)
 	if (old == PAUSED)
 		return 0; /* another test's: it puts the interval back at its exit, which
 			   * may come first (tests run one at a time here) */
+	if (old < 0)
+		return -1;
 	kernel_guard(KERNEL_KHUGEPAGED_SLEEP, old);
-	if (old < 0 || kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, PAUSED)) {
+	if (kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, PAUSED)) {
 		kernel_unguard(KERNEL_KHUGEPAGED_SLEEP);
 		return -1;
 	}
