@@ -251,25 +251,33 @@ class Runner:
     def env_args(self, preload, preload_env=None, stats=None):
         """The VAR=VALUE arguments env(1) gives the engine.  Preloaded:
         LD_PRELOAD (ours before any the caller set), the preload's settings,
-        HUGEPERM_STATS_DIR for a sampled run.  Plain: the same number of
-        variables with the same number of bytes, and nothing loaded: the
-        process's environment, so its stack, starts at the same offset both
-        ways (the size of the environment alone moved Ruby's time by up to
-        5-7% here: bench/README.md), and the ratio measures the preload.
-        LD_PRELOAD is kept, blanks for our library's path (ld.so skips
-        them); every other variable is HUGEPERM_BENCH_PADn of equal length."""
-        old = os.environ.get("LD_PRELOAD")
-        args = ["LD_PRELOAD=" + " ".join(filter(None, [self.preload, old]))]
+        HUGEPERM_STATS_DIR for a sampled run.  Plain: nothing loaded, and an
+        environment of the same size, in variables and bytes, so that the
+        process's stack starts at the same offset both ways (the size of
+        the environment alone moved Ruby's time by up to 5-7% here:
+        bench/README.md) and the ratio measures the preload.  Each variable
+        the preloaded run adds is a HUGEPERM_BENCH_PADn= here; the bytes
+        left over are blanks in LD_PRELOAD, which ld.so skips."""
+        base = os.environ
+        old = base.get("LD_PRELOAD")
+        sets = [("LD_PRELOAD", " ".join(filter(None, [self.preload, old])))]
         if stats:
-            args.append("HUGEPERM_STATS_DIR=" + stats)
-        args += ["%s=%s" % kv for kv in sorted((preload_env or {}).items())]
+            sets.append(("HUGEPERM_STATS_DIR", stats))
+        sets += sorted((preload_env or {}).items())
         if preload:
-            return args
-        pad = ["LD_PRELOAD=" + " " * (len(self.preload) + (1 if old else 0)) + (old or "")]
-        for i, a in enumerate(args[1:]):
-            name = "HUGEPERM_BENCH_PAD%d=" % i
-            pad.append(name + "x" * max(len(a) - len(name), 0))
-        return pad
+            return ["%s=%s" % kv for kv in sets]
+
+        def size(env):
+            return sum(len(k) + len(v) + 2 for k, v in env.items())
+        pre = dict(base)
+        pre.update(sets)
+        pads = ["HUGEPERM_BENCH_PAD%d" % i
+                for i in range(sum(1 for k, _ in sets[1:] if k not in base))]
+        plain = dict(base, LD_PRELOAD=old or "", **{p: "" for p in pads})
+        blanks = size(pre) - size(plain)
+        if blanks < 0 or len(pre) != len(plain):
+            raise RuntimeError("cannot pad the plain run's environment to the preloaded one's")
+        return ["LD_PRELOAD=" + " " * blanks + (old or "")] + [p + "=" for p in pads]
 
     def run(self, argv, preload, work, sample=False, preload_env=None, control=False):
         """One run: wall s, cpu s, peak RSS KiB, stdout, split delta,
@@ -498,9 +506,9 @@ def section(rows, rounds, note, src):
              "(order statistics of the %d pairs, no assumption about the noise's shape: "
              "an interval across 1.00 means the run cannot tell the preload from plain), "
              "and in how many pairs the preloaded run was the faster. Both runs of a pair "
-             "see environments of one size (the plain run's LD_PRELOAD holds blanks where "
-             "the other's names the preload, and each preload setting has a pad variable "
-             "of its length): the size of the environment alone moves some engines' time "
+             "see environments of one size, in variables and bytes (the plain run has a "
+             "pad variable for each one the preloaded run adds, and blanks in LD_PRELOAD, "
+             "which load nothing): the size of the environment alone moves some engines' time "
              "by several percent. Rows marked (opt-in) run a mode the preload uses only "
              "when asked; the (A/A) row runs plain on both sides, so its interval is how "
              "far two identical runs' ratio strays here.\n\n"

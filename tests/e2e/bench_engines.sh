@@ -51,20 +51,24 @@ check "peak RSS measured both ways (smallest $rss KiB)" '[ "${rss:-0}" -gt 500 ]
 
 # Both runs of a pair see environments of one size (count and bytes), the
 # plain one (and both sides of an A/A row) with nothing preloaded: the size
-# of the environment alone moved Ruby's time by up to 5-7% here.
+# of the environment alone moved Ruby's time by up to 5-7% here.  Also
+# with a setting shorter than a pad's name, and under an outer LD_PRELOAD
+# and an outer variable that a setting overrides.
 envs=$(python3 -c "
-import sys, tempfile; sys.argv = ['x']; sys.path.insert(0, '$src/bench'); import engines
+import os, sys, tempfile; sys.argv = ['x']; sys.path.insert(0, '$src/bench'); import engines
 r = engines.Runner('.', '')
 w = tempfile.mkdtemp(dir='$tmp')
 prog = ['python3', '-c', 'import os; e = os.environb; print(len(e), sum(len(k) + len(v) + 2 for k, v in e.items()), int(b\"hugeperm\" in open(\"/proc/self/maps\", \"rb\").read()))']
-for pe in (None, {'HUGEPERM_PRELOAD_FLIP': 'exact'}):
-    for s in (False, True):
-        print(*(r.run(prog, p, w, sample=s, preload_env=pe, control=c)['out'].strip().replace(' ', ':')
-                for p, c in ((False, False), (True, False), (True, True))))")
+for outer in ({}, {'HUGEPERM_PRELOAD_FLIP': 'rwx', 'LD_PRELOAD': 'libc.so.6'}):
+    os.environ.update(outer)
+    for pe in (None, {'HUGEPERM_PRELOAD_FLIP': 'exact'}, {'X': '1'}):
+        for s in (False, True):
+            print(*(r.run(prog, p, w, sample=s, preload_env=pe, control=c)['out'].strip().replace(' ', ':')
+                    for p, c in ((False, False), (True, False), (True, True))))")
 echo "$envs" | sed 's/^/# plain, preloaded, A\/A (count:bytes:loaded): /'
 same=$(echo "$envs" | awk '{ split($1, a, ":"); split($2, b, ":"); split($3, c, ":");
 	if (a[1] != b[1] || a[2] != b[2] || a[1] != c[1] || a[2] != c[2] || a[3] != 0 || b[3] != 1 || c[3] != 0) bad++ }
-	END { print NR == 4 && !bad }')
+	END { print NR == 12 && !bad }')
 check "a pair's environments are one size; the plain and A/A runs load nothing" '[ "$same" = 1 ]'
 
 # An engine that is not on PATH: a row that says so, and the rest measured.
