@@ -217,7 +217,7 @@ static void guard_run(int rfd, pid_t owner)
 	sys(SYS_exit_group, 0, 0, 0, 0);
 }
 
-static void guard_send(const char *path, long old)
+void kernel_guard(const char *path, long old)
 {
 	struct guard_rec r = {.old = old};
 	if (guard_fd >= 0 && guard_owner != getpid()) {
@@ -247,15 +247,10 @@ static void guard_send(const char *path, long old)
 	(void)w;
 }
 
-void kernel_guard(const char *path, long old)
-{
-	guard_send(path, old);
-}
-
 void kernel_unguard(const char *path)
 {
 	if (guard_fd >= 0 && guard_owner == getpid())
-		guard_send(path, -1);
+		kernel_guard(path, -1);
 }
 
 /* The pools kernel_pool_set changed, and what they held before. */
@@ -294,8 +289,10 @@ int kernel_pool_set(const char *path, long n)
 		long old = kernel_read_long(path);
 		if (old < 0 || npools == (int)(sizeof(pools) / sizeof(pools[0])))
 			return -1;
-		if (npools == 0)
+		static bool registered; /* once, a forked child's too */
+		if (!registered)
 			atexit(kernel_pool_restore);
+		registered = true;
 		pools[npools].path = path;
 		pools[npools++].old = old;
 	}
@@ -307,7 +304,6 @@ int kernel_pool_set(const char *path, long n)
 	return 0;
 }
 
-#define PAUSED (3600 * 1000L) /* ms: an hour */
 static long khugepaged_old = -1;
 static pid_t khugepaged_pauser; /* a forked child's exit leaves it paused */
 
@@ -326,13 +322,13 @@ int kernel_khugepaged_pause(void)
 	if (khugepaged_old >= 0)
 		return 0; /* paused already */
 	long old = kernel_read_long(KERNEL_KHUGEPAGED_SLEEP);
-	if (old == PAUSED)
+	if (old == KERNEL_KHUGEPAGED_PAUSED)
 		return 0; /* another test's: it puts the interval back at its exit, which
 			   * may come first (tests run one at a time here) */
 	if (old < 0)
 		return -1;
 	kernel_guard(KERNEL_KHUGEPAGED_SLEEP, old);
-	if (kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, PAUSED)) {
+	if (kernel_write_long(KERNEL_KHUGEPAGED_SLEEP, KERNEL_KHUGEPAGED_PAUSED)) {
 		kernel_unguard(KERNEL_KHUGEPAGED_SLEEP);
 		return -1;
 	}

@@ -56,6 +56,7 @@ long kernel_pool_old(const char *path);
  * back; 0, or -1 when the interval cannot be set (not root). */
 #define KERNEL_KHUGEPAGED_SLEEP                                                                    \
 	"/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs"
+#define KERNEL_KHUGEPAGED_PAUSED (3600 * 1000L) /* ms: an hour */
 int kernel_khugepaged_pause(void);
 void kernel_khugepaged_resume(void);
 
