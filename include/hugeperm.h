@@ -150,6 +150,13 @@ struct hp_stats {
 	 * used_bytes, cached_bytes or free_bytes. */
 	uint64_t lazy_blocks; /* such blocks */
 	uint64_t lazy_bytes;  /* pages handed out in them */
+	/* What fresh memory and collapses cost in time, wall clock of the
+	 * system calls (the kernel clears the pages it faults in; on a virtual
+	 * machine the host may have to back them as well). */
+	uint64_t fresh_blocks; /* 2 MiB blocks given memory by the kernel: populated
+				* at commit, or a lazy block's first fault */
+	uint64_t fresh_ns;     /* ... the calls that did it (map, populate, fill) */
+	uint64_t collapse_ns;  /* time in MADV_COLLAPSE calls, all attempts */
 };
 
 /*

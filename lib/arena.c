@@ -385,6 +385,7 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 
 	if (a->max_bytes && a->committed_bytes + size > a->max_bytes)
 		return ENOMEM;
+	uint64_t t0 = a->os->now_ns();
 	if (wants_alias(a, cls) && backend != HP_BACKEND_HUGETLB_1G) {
 		err = chunk_alias(a, c, backend);
 		if (!err)
@@ -405,6 +406,12 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 		err = a->os->commit(base, size, cls, backend, fill, bind_to(a, node));
 		if (err)
 			return err;
+	}
+	/* A lazy block (as block_committed says) has no memory yet: its
+	 * populate is counted where it is made (collapse.c). */
+	if (cls != PROT_NONE || hp_backend_is_hugetlb(backend)) {
+		a->n.fresh_blocks += n;
+		a->n.fresh_ns += a->os->now_ns() - t0;
 	}
 	for (unsigned i = first; i < first + n; i++)
 		block_committed(a, &c->blocks[i], set, backend, cls, aliased, node);

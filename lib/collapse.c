@@ -434,23 +434,34 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 
 		int err = 0, attempts = 0;
 		bool faulted = false; /* the populate took a huge page: no collapse */
+		bool populated = false;
+		uint64_t t0 = a->os->now_ns(), t1 = t0;
 		if (lazy && (cls & PROT_WRITE)) {
 			err = a->os->populate(b->base, HP_BLOCK_SIZE);
+			populated = !err;
+			t1 = a->os->now_ns();
 			bool huge;
 			faulted = !err && a->os->huge_mapped(b->base, HP_BLOCK_SIZE, &huge) == 0 &&
 				  huge;
 		}
+		uint64_t t2 = a->os->now_ns();
 		if (!err && !faulted) {
 			do {
 				err = a->os->collapse(b->base, HP_BLOCK_SIZE);
 				attempts++;
 			} while (err == EAGAIN && attempts <= retries);
 		}
+		uint64_t t3 = attempts ? a->os->now_ns() : t2;
 
 		pthread_mutex_lock(&a->lock);
 		b->collapsing = false;
 		pthread_cond_broadcast(&a->collapse_done);
 		a->n.collapse_attempts += (uint64_t)attempts;
+		a->n.collapse_ns += t3 - t2;
+		if (populated) { /* a lazy block's first memory */
+			a->n.fresh_blocks++;
+			a->n.fresh_ns += t1 - t0;
+		}
 		switch (err) {
 		case 0:
 			b->huge = true;

@@ -112,6 +112,9 @@ void hp_stats_collect(struct hp_arena *a, struct hp_stats *st)
 	st->purged_blocks = a->n.purged_blocks;
 	st->purged_bytes = a->n.purged_blocks * HP_BLOCK_SIZE;
 	st->purge_failed = a->n.purge_failed;
+	st->fresh_blocks = a->n.fresh_blocks;
+	st->fresh_ns = a->n.fresh_ns;
+	st->collapse_ns = a->n.collapse_ns;
 	hp_code_stats(a, st);
 	pthread_mutex_unlock(&a->lock);
 }
@@ -151,6 +154,12 @@ static bool has_lazy(const struct hp_stats *st)
 	return st->size >= offsetof(struct hp_stats, lazy_bytes) + sizeof(st->lazy_bytes);
 }
 
+/* Does @st reach the time counters? */
+static bool has_fresh(const struct hp_stats *st)
+{
+	return st->size >= offsetof(struct hp_stats, collapse_ns) + sizeof(st->collapse_ns);
+}
+
 static void write_json(const struct hp_stats *st, struct hp_buf *b)
 {
 	hp_buf_str(b, "{\"backend\":\"");
@@ -173,12 +182,14 @@ static void write_json(const struct hp_stats *st, struct hp_buf *b)
 		F(code_allocs), F(code_frees), F(code_bytes), F(code_lost_bytes), F(code_pages);
 	if (has_lazy(st))
 		F(lazy_blocks), F(lazy_bytes);
+	if (has_fresh(st))
+		F(fresh_blocks), F(fresh_ns), F(collapse_ns);
 #undef F
 	hp_buf_str(b, ",\"classes\":{");
 	bool first = true;
 	for (int c = 0; c < HP_NCLASS; c++) {
 		const struct hp_class_stats *cs = &st->cls[c];
-		if (!cs->blocks && !cs->used_bytes && !cs->splits && !cs->steals)
+		if (!cs->blocks && !cs->used_bytes && !cs->splits && !cs->collapses && !cs->steals)
 			continue;
 		hp_buf_str(b, first ? "\"" : ",\"");
 		first = false;
@@ -207,7 +218,7 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 	hp_buf_str(b, "  class  used KiB  huge KiB  blocks  huge  splits  collapses  steals\n");
 	for (int c = 0; c < HP_NCLASS; c++) {
 		const struct hp_class_stats *cs = &st->cls[c];
-		if (!cs->blocks && !cs->used_bytes && !cs->splits && !cs->steals)
+		if (!cs->blocks && !cs->used_bytes && !cs->splits && !cs->collapses && !cs->steals)
 			continue;
 		hp_buf_str(b, "  ");
 		hp_buf_str(b, hp_class_name(c));
@@ -239,6 +250,8 @@ static void write_table(const struct hp_stats *st, struct hp_buf *b)
 		F(code_allocs), F(code_frees), F(code_bytes), F(code_lost_bytes), F(code_pages);
 	if (has_lazy(st))
 		F(lazy_blocks), F(lazy_bytes);
+	if (has_fresh(st))
+		F(fresh_blocks), F(fresh_ns), F(collapse_ns);
 #undef F
 }
 

@@ -301,6 +301,8 @@ struct hp_counters {
 	uint64_t khugepaged; /* blocks found huge that we had not collapsed */
 	/* Free blocks given back on their own, and refused (purge.c). */
 	uint64_t purged_blocks, purge_failed;
+	/* Fresh memory faulted in, and the time it and the collapses took. */
+	uint64_t fresh_blocks, fresh_ns, collapse_ns;
 };
 
 /* Per-thread caches (cache.c): bins of 1, 2, 4, 8, 16 pages per class. */

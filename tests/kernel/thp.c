@@ -18,6 +18,13 @@
 #define RW (PROT_READ | PROT_WRITE)
 #define RX (PROT_READ | PROT_EXEC)
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 static struct hp_stats stats(struct hp_arena *a)
 {
 	struct hp_stats st = {.size = sizeof(st)};
@@ -53,8 +60,20 @@ int main(void)
 	struct hp_arena *a = hp_arena_create(&cfg);
 	ok(a != NULL, "THP arena");
 
-	/* hp_alloc of RX memory: the block is huge-mapped, says the kernel. */
+	/* hp_alloc of RX memory: the block is huge-mapped, says the kernel;
+	 * the kernel faulted it in (thp_fault_alloc), which our fresh_blocks
+	 * counts, and its time is part of the call's. */
+	long fault0 = kernel_vmstat("thp_fault_alloc");
+	uint64_t t0 = now_ns();
 	char *code = hp_arena_alloc(a, 8 * 4096, RX);
+	uint64_t took = now_ns() - t0;
+	struct hp_stats fresh = stats(a);
+	is(kernel_vmstat("thp_fault_alloc") - fault0, 1, "vmstat: thp_fault_alloc +1");
+	is(fresh.fresh_blocks, 1, "our fresh_blocks: 1");
+	ok(fresh.fresh_ns > 0 && fresh.fresh_ns <= took,
+	   "fresh_ns (%llu) is part of the call's time (%llu ns)",
+	   (unsigned long long)fresh.fresh_ns, (unsigned long long)took);
+	is(fresh.collapse_ns, 0, "collapse_ns: 0, nothing collapsed");
 	uintptr_t blk = (uintptr_t)code & ~(HP_BLOCK_SIZE - 1);
 	uintptr_t chunk = (uintptr_t)code & ~(HP_CHUNK_SIZE - 1);
 	ok(code != NULL, "8 RX pages");
@@ -90,7 +109,12 @@ int main(void)
 	is(stats(a).collapse_pending, 1, "one collapse queued (deferred)");
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 0,
 	   "smaps: still 4K-mapped before the collapse");
+	t0 = now_ns();
 	is(hp_arena_collapse_pending(a), 1, "hp_collapse_pending collapses one block");
+	took = now_ns() - t0;
+	ok(stats(a).collapse_ns > 0 && stats(a).collapse_ns <= took,
+	   "collapse_ns (%llu) is part of the call's time (%llu ns)",
+	   (unsigned long long)stats(a).collapse_ns, (unsigned long long)took);
 	is(kernel_vmstat("thp_collapse_alloc") - coll0, 1, "vmstat: thp_collapse_alloc +1");
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 2048,
 	   "smaps: AnonHugePages 2048 kB again");
@@ -115,6 +139,9 @@ int main(void)
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 3 * 2048,
 	   "smaps: three huge blocks");
 	is(stats(a).huge_blocks, 3, "and we believe the same");
+	is(stats(a).fresh_blocks, 3,
+	   "fresh_blocks: 3 (the collapse took a new page, not a fresh block)");
+	is(kernel_vmstat("thp_fault_alloc") - fault0, 3, "vmstat: thp_fault_alloc +3 in all");
 
 	/* Whole-block change: no split, still huge. */
 	split0 = kernel_vmstat("thp_split_pmd");
@@ -170,13 +197,11 @@ int main(void)
 	blk = (uintptr_t)s & ~(HP_BLOCK_SIZE - 1);
 	hp_arena_protect(a, s, 4096, RW);
 	hp_arena_protect(a, s, 4096, RX);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ns();
 	is(stats(a).collapses, 0, "thread: not collapsed at once");
 	for (int i = 0; i < 300 && stats(a).collapses == 0; i++)
 		usleep(10000);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	double ms = (double)(now_ns() - t0) / 1e6;
 	is(stats(a).collapses, 1, "thread: collapsed in the background (after %.0f ms)", ms);
 	ok(ms >= 90, "thread: not before the block stayed uniform for the delay (100 ms)");
 	is(kernel_huge_pages(blk, HP_BLOCK_SIZE), hp >= 0 ? 512 : -1, "thread: PMD-mapped");

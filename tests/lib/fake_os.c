@@ -125,6 +125,7 @@ static int f_commit(uintptr_t addr, size_t size, int prot, int backend, int fill
 	if (fake.commit_fail_after > 0)
 		fake.commit_fail_after--;
 	fake.commit_calls++;
+	fake.now_ns += fake.commit_cost_ns;
 	track(addr, size, true);
 	if (backend == HP_BACKEND_THP && prot != PROT_NONE) { /* NONE: lazy, no memory */
 		fresh_lo = addr;
@@ -158,6 +159,7 @@ static int f_alias_commit(uintptr_t addr, uintptr_t alias, int fd, size_t off, s
 		return err;
 	if (fake.shm_refuse)
 		return fake.shm_refuse;
+	fake.now_ns += fake.commit_cost_ns;
 	fake.shm_commits++;
 	track(addr, size, true);
 	if (backend == HP_BACKEND_THP) { /* the alias view populated, the exec view not */
@@ -252,6 +254,7 @@ static int f_populate(uintptr_t addr, size_t size)
 	if (err)
 		return err;
 	fake.populate_calls++;
+	fake.now_ns += fake.populate_cost_ns;
 	return 0;
 }
 
@@ -285,6 +288,7 @@ static int f_collapse(uintptr_t addr, size_t size)
 	int err = fault(FH_COLLAPSE);
 	if (err)
 		return err;
+	fake.now_ns += fake.collapse_cost_ns; /* a refusal takes time too */
 	int i = fake.collapse_calls++;
 	return i < fake.ncollapse_script ? fake.collapse_script[i] : 0;
 }

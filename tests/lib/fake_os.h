@@ -53,7 +53,10 @@ struct fake_os_state {
 	int fds_open;		 /* alias_create - close */
 	long meta_live;		 /* meta_alloc - meta_free */
 
-	uint64_t now_ns;	 /* the fake clock */
+	uint64_t now_ns; /* the fake clock */
+	/* What a successful commit (either kind), populate and collapse call
+	 * moves the fake clock on by: the time the kernel would take. */
+	uint64_t commit_cost_ns, populate_cost_ns, collapse_cost_ns;
 	int collapse_script[64]; /* errnos to answer, in order; then 0 */
 	int ncollapse_script;
 	int collapse_calls;	/* MADV_COLLAPSE calls */

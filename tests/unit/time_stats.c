@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * time_stats.t - what fresh memory and collapses cost in time, on fake OS
+ * hooks whose calls move a fake clock on: fresh_blocks counts the blocks
+ * the kernel gave memory to (a populated commit, a lazy block's populate
+ * before its collapse), fresh_ns the time of those calls, collapse_ns the
+ * time of every MADV_COLLAPSE attempt, refused ones too; a lazy commit
+ * and a failed one count nothing; a caller built before these counters
+ * gets none of them.
+ */
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fake_os.h"
+#include "tap.h"
+
+#define RW  (PROT_READ | PROT_WRITE)
+#define MiB (1024UL * 1024)
+#define MS  1000000ULL
+
+static struct hp_stats snap(struct hp_arena *a)
+{
+	struct hp_stats st = {.size = sizeof(st)};
+	ok(hp_arena_stats_get(a, &st) == 0, "stats read");
+	return st;
+}
+
+int main(void)
+{
+	fake_reset();
+	fake.commit_cost_ns = 3 * MS;
+	fake.populate_cost_ns = 5 * MS;
+	fake.collapse_cost_ns = 7 * MS;
+	struct hp_arena *a = fake_arena(HP_BACKEND_THP, HP_COLLAPSE_DEFERRED);
+
+	struct hp_stats st = snap(a);
+	ok(st.fresh_blocks == 0 && st.fresh_ns == 0 && st.collapse_ns == 0, "a new arena: none");
+
+	char *d = hp_arena_alloc(a, 4096, RW);
+	st = snap(a);
+	ok(d != NULL, "a 4 KiB RW allocation");
+	is(st.fresh_blocks, 1, "its block is fresh memory");
+	is(st.fresh_ns, 3 * MS, "... its commit took 3 ms");
+	is(st.collapse_ns, 0, "no collapse: the commit's fault took a huge page");
+
+	char *r = hp_arena_alloc(a, 4 * MiB, PROT_NONE);
+	st = snap(a);
+	ok(r != NULL, "a 4 MiB PROT_NONE reservation");
+	is(st.fresh_blocks, 1, "its two lazy blocks hold no memory: not fresh");
+	is(st.fresh_ns, 3 * MS, "... and took no counted time");
+
+	/* The first lazy block made RW whole: populated, then collapsed (the
+	 * fake kernel cannot say whether the populate took a huge page). */
+	fake.collapse_script[0] = EAGAIN; /* busy once: two attempts */
+	fake.ncollapse_script = 1;
+	ok(hp_arena_protect(a, r, 2 * MiB, RW) == 0, "its first block made RW");
+	is(hp_arena_collapse_pending(a), 1, "its collapse ran");
+	st = snap(a);
+	is(fake.populate_calls, 1, "it was populated first");
+	is(st.fresh_blocks, 2, "a lazy block's populate is fresh memory");
+	is(st.fresh_ns, 8 * MS, "... 5 ms more");
+	is(fake.collapse_calls, 2, "two MADV_COLLAPSE calls (EAGAIN, then done)");
+	is(st.collapse_ns, 14 * MS, "collapse_ns counts both attempts: 14 ms");
+
+	/* A commit the fake kernel refuses adds nothing. */
+	fake.fault_hook = FH_COMMIT;
+	fake.fault_at = fake.calls[FH_COMMIT] + 1;
+	fake.fault_err = ENOMEM;
+	char *none = hp_arena_alloc(a, 3 * MiB, RW);
+	fake.fault_at = 0;
+	st = snap(a);
+	ok(none == NULL, "a 3 MiB allocation whose commit fails");
+	is(st.fresh_blocks, 2, "... is no fresh memory");
+	is(st.fresh_ns, 8 * MS, "... and no time");
+
+	/* Printed both ways. */
+	int fds[2];
+	ok(pipe(fds) == 0, "a pipe");
+	hp_arena_stats_print(a, fds[1], HP_STATS_JSON);
+	hp_arena_stats_print(a, fds[1], 0);
+	close(fds[1]);
+	char out[16384] = {0};
+	size_t n = 0;
+	for (ssize_t k;
+	     n < sizeof(out) - 1 && (k = read(fds[0], out + n, sizeof(out) - 1 - n)) > 0;)
+		n += (size_t)k;
+	close(fds[0]);
+	ok(strstr(out, "\"fresh_blocks\":2,\"fresh_ns\":8000000,\"collapse_ns\":14000000") != NULL,
+	   "the JSON has them");
+	const char *table = strstr(out, "hugeperm stats");
+	ok(table && strstr(table, "fresh_blocks") && strstr(table, "fresh_ns") &&
+		   strstr(table, "collapse_ns"),
+	   "the table has them");
+
+	/* A caller built before the time counters: its struct ends earlier. */
+	struct {
+		struct hp_stats st;
+		uint64_t canary;
+	} old;
+	memset(&old, 0xab, sizeof(old));
+	old.st.size = offsetof(struct hp_stats, fresh_blocks);
+	ok(hp_arena_stats_get(a, &old.st) == 0, "an older caller's stats read");
+	const unsigned char *tail = (const unsigned char *)&old.st.fresh_blocks;
+	bool untouched = true;
+	for (size_t i = 0; i < sizeof(old.st) - offsetof(struct hp_stats, fresh_blocks); i++)
+		untouched &= tail[i] == 0xab;
+	ok(untouched && old.canary == 0xababababababababULL, "nothing written past its size");
+	is(old.st.lazy_blocks, 1, "it gets the counters it knows");
+
+	fake_check_arena(a, "at the end");
+	fake_arena_free(a);
+	return tap_done();
+}
