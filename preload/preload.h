@@ -63,6 +63,9 @@ void *k_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int k_munmap(void *addr, size_t len);
 int k_mprotect(void *addr, size_t len, int prot);
 int k_madvise(void *addr, size_t len, int advice);
+/* MADV_COLLAPSE of the 2 MiB of shared code at @addr, timed into
+ * preload_counts.shared_collapse_ns; as madvise(2) returns. */
+int k_collapse(void *addr);
 void *k_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *to);
 int k_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
 int k_mincore(void *addr, size_t len, unsigned char *vec);
@@ -153,6 +156,7 @@ struct hp_preload_counts {
 	uint64_t shared_packed_windows;	  /* 2 MiB windows made */
 	uint64_t shared_packed_collapsed; /* window collapses (MADV_COLLAPSE) */
 	uint64_t shared_packed_failed;	  /* placements, adoptions, collapses refused */
+	uint64_t shared_collapse_ns;	  /* time in the MADV_COLLAPSE calls of both (atomic) */
 };
 
 /* Counted under the lock, but `passed` (atomic: it is counted without). */
@@ -456,6 +460,9 @@ uintptr_t low_serve(int kind, size_t len, int prot);
 /* The counters as the report reads them, and the arenas' statistics summed. */
 void hp_preload_counts(struct hp_preload_counts *out);
 int hp_preload_stats(struct hp_stats *sum);
+/* Keep what arena @a did (its event counters) for the report: before it
+ * is destroyed. */
+void hp_preload_retire(struct hp_arena *a);
 void hp_stats_add(struct hp_stats *sum, const struct hp_stats *st);
 void hp_preload_report(void);
 

@@ -41,11 +41,31 @@ void hp_preload_counts(struct hp_preload_counts *out)
 	out->flip_mode = preload_opt.flip;
 }
 
-/* hugeperm's statistics, summed over the preload's arenas. */
+/* What the arenas destroyed so far did: their event counters.  Under the
+ * preload's lock (serve.c). */
+static struct hp_stats retired = {.size = sizeof(retired)};
+
+void hp_preload_retire(struct hp_arena *a)
+{
+	struct hp_stats st = {.size = sizeof(st)};
+	if (hp_arena_stats_get(a, &st))
+		return;
+	/* What it holds goes with it: only what it did stays. */
+	st.reserved_bytes = st.committed_bytes = st.used_bytes = st.free_bytes = 0;
+	st.cached_bytes = st.blocks = st.free_blocks = st.huge_blocks = st.mixed_blocks = 0;
+	st.huge_used_bytes = st.collapse_pending = st.aliased_blocks = 0;
+	st.code_bytes = st.code_lost_bytes = st.code_pages = st.lazy_blocks = st.lazy_bytes = 0;
+	for (int c = 0; c < HP_NCLASS; c++)
+		st.cls[c].used_bytes = st.cls[c].huge_used_bytes = st.cls[c].blocks =
+			st.cls[c].huge_blocks = 0;
+	hp_stats_add(&retired, &st);
+}
+
+/* hugeperm's statistics, summed over the preload's arenas, with what the
+ * destroyed ones did. */
 int hp_preload_stats(struct hp_stats *sum)
 {
-	memset(sum, 0, sizeof(*sum));
-	sum->size = sizeof(*sum);
+	*sum = retired;
 	for (int i = 0; i < arena_count(); i++) {
 		struct hp_stats st = {.size = sizeof(st)};
 		if (!arena_at(i)) /* a fixed range's, gone with it (serve.c) */
@@ -111,6 +131,11 @@ static void comm(char *out, size_t n)
 			*s = '?';
 }
 
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
 static void write_table(int fd, const char *name, const struct hp_preload_counts *n,
 			const struct hp_stats *st)
 {
@@ -136,7 +161,9 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		"  packed:    %llu small code views packed in %llu windows: %llu adopted, %llu "
 		"kept the program's, %llu freed, %llu lost; %llu window collapses, %llu refused\n"
 		"  reserved:  %llu reservations held for the kernel until they hold code: %llu "
-		"adopted as code, %llu left the kernel's\n",
+		"adopted as code, %llu left the kernel's\n"
+		"  time:      %llu fresh 2 MiB blocks faulted in, %.1f ms; MADV_COLLAPSE %.1f ms "
+		"for blocks, %.1f ms for shared code\n",
 		(int)getpid(), name, hp_flip_name(n->flip_mode), (unsigned long long)n->exec,
 		(unsigned long long)n->areas, (unsigned long long)(n->served_bytes >> 10),
 		(unsigned long long)n->code_ranges, (unsigned long long)n->code_range_merged,
@@ -160,7 +187,9 @@ static void write_table(int fd, const char *name, const struct hp_preload_counts
 		(unsigned long long)n->shared_packed_lost,
 		(unsigned long long)n->shared_packed_collapsed,
 		(unsigned long long)n->shared_packed_failed, (unsigned long long)n->resv_held,
-		(unsigned long long)n->resv_adopted, (unsigned long long)n->resv_kept);
+		(unsigned long long)n->resv_adopted, (unsigned long long)n->resv_kept,
+		(unsigned long long)st->fresh_blocks, ms(st->fresh_ns), ms(st->collapse_ns),
+		ms(n->shared_collapse_ns));
 	hp_preload_write(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
 	if (n->arenas)
 		hp_stats_write(st, fd, 0);
@@ -215,6 +244,7 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 		{"shared_packed_windows", n->shared_packed_windows},
 		{"shared_packed_collapsed", n->shared_packed_collapsed},
 		{"shared_packed_failed", n->shared_packed_failed},
+		{"shared_collapse_ns", n->shared_collapse_ns},
 	};
 	char buf[2048];
 	size_t len = (size_t)snprintf(buf, sizeof(buf),

@@ -245,6 +245,7 @@ static void release(struct region reg)
 	if (arenas.fixed[reg.arena]) {
 		/* A fixed range's arena held it alone: its address space goes
 		 * back, so the program can map there again. */
+		hp_preload_retire(arenas.arena[reg.arena]);
 		hp_arena_destroy(arenas.arena[reg.arena]);
 		arenas.arena[reg.arena] = NULL;
 	}

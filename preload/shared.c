@@ -51,9 +51,6 @@
 #include "os.h"
 #include "preload.h"
 
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
 #ifndef MAP_HUGETLB
 #define MAP_HUGETLB 0x40000
 #endif
@@ -510,7 +507,7 @@ static bool pass(void)
 			if (!unit_touched(a))
 				continue;
 			found = true;
-			if (k_madvise((void *)a, BLOCK, MADV_COLLAPSE) == 0)
+			if (k_collapse((void *)a) == 0)
 				set_bit(done, u);
 			else if (errno != EAGAIN) /* EAGAIN: busy pages, try again */
 				set_bit(failed, u);

@@ -67,9 +67,6 @@
 
 #include "preload.h"
 
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 1U
 #endif
@@ -319,7 +316,7 @@ static void window_fill_huge(off_t off)
 	void *t = shared_map_skewed(BLOCK, PROT_READ, MAP_SHARED, pk.fd, off, 0);
 	if (t == MAP_FAILED)
 		return;
-	if (k_madvise(t, BLOCK, MADV_COLLAPSE) == 0)
+	if (k_collapse(t) == 0)
 		preload_counts.shared_packed_collapsed++;
 	k_munmap(t, BLOCK);
 }
@@ -749,7 +746,7 @@ bool shared_pack_pass(void)
 	}
 	pk_unlock();
 	for (int i = 0; i < n; i++) {
-		int rc = k_madvise((void *)todo[i], BLOCK, MADV_COLLAPSE), err = errno;
+		int rc = k_collapse((void *)todo[i]), err = errno;
 		pk_lock();
 		if (rc == 0)
 			preload_counts.shared_packed_collapsed++;

@@ -16,7 +16,7 @@ esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0
-echo "1..31"
+echo "1..32"
 check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; sed 's/^/# /' "$tmp/err" "$tmp/hp.out" 2>/dev/null; fi; }
 # fact NAME FIELD: a number from the facts line of NAME.
 fact() { awk -v k="$1" -v f="$2" '$1 == "facts" && $2 == k { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$tmp/err"; }
@@ -72,7 +72,13 @@ for flip in block exact rwx; do
 	exact) check "exact: flips: $(fact flips differ) pages differ from what was asked, in /proc/self/maps" \
 		'[ "$(fact flips differ)" = 0 ]' ;;
 	block) check "block: flips: $(fact flips rw_rx_differ) pages asked RW or RX differ from it, in /proc/self/maps" \
-		'[ "$(fact flips rw_rx_differ)" = 0 ]' ;;
+		'[ "$(fact flips rw_rx_differ)" = 0 ]'
+		# Every fixed range was unmapped, and its arena destroyed, before
+		# the exit's report: what they did is in it all the same.
+		coll=$(awk '$1 == "collapses" { print $2 }' "$tmp/err")
+		cns=$(awk '$1 == "collapse_ns" { print $2 }' "$tmp/err")
+		check "block: the report keeps what the ranges' arenas did: $coll collapses, $cns ns in them" \
+			'[ "${coll:-0}" -ge 9 ] && [ "${cns:-0}" -gt 0 ] && grep -q "MADV_COLLAPSE [1-9][0-9.]* ms for blocks" "$tmp/err"' ;;
 	esac
 	rss=$(fact map32 rss_kb) huge=$(fact map32 huge_kb)
 	check "$flip: map32: the chunks' block is huge-mapped ($huge of $rss KiB)" \
