@@ -420,6 +420,14 @@ def measure(w, runner, src, rounds, quick):
             protects=sum(p["protects"] for p in rep),
             code_exit_kb=sum(p["code_bytes"] for p in rep) >> 10,
             code_exit_huge_kb=sum(p["code_huge_bytes"] for p in rep) >> 10)
+        # What the warm-up run's fresh huge pages and collapses took (the
+        # library's blocks and the preload's shared code), in all processes.
+        lib = [p.get("hugeperm", {}) for p in pre["reports"]]
+        row["served"].update(
+            fresh_blocks=sum(h.get("fresh_blocks", 0) for h in lib),
+            fresh_ms=sum(h.get("fresh_ns", 0) for h in lib) / 1e6,
+            collapse_ms=(sum(h.get("collapse_ns", 0) for h in lib)
+                         + sum(p.get("shared_collapse_ns", 0) for p in rep)) / 1e6)
         row["ratio"] = row["preload"]["median_s"] / row["plain"]["median_s"]
         row["cpu_ratio"] = row["preload"]["cpu_s"] / max(row["plain"]["cpu_s"], 1e-9)
         # Each pair ran back to back: its ratio cancels the load of its moment.
@@ -449,25 +457,31 @@ def table(rows, rounds):
           "preload / plain | pairs: median ratio [interval], preload faster in | "
           "CPU preload / plain | peak RSS MiB plain / preload | "
           "engine code, MiB | under the preload: huge-mapped MiB of code | "
+          "fresh 2 MiB blocks: ms (of plain time); collapses: ms | "
           "thp_split_pmd, plain / preload | "
           "same output |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         if "absent" in r or "error" in r:
-            md.append("| %s | %s | | | | | | | | | |" % (
+            md.append("| %s | %s | | | | | | | | | | |" % (
                 label(r), r.get("absent") or "FAILED: " + r["error"].replace("|", "/")))
             continue
         a, b = r["plain"], r["preload"]
         pct = 100.0 * b["code_huge_kb"] / b["code_kb"] if b["code_kb"] else 0.0
         p = r["pairs"]
+        s = r["served"]
+        fresh = "%d: %.1f (%.1f%%); %.1f" % (
+            s["fresh_blocks"], s["fresh_ms"], s["fresh_ms"] / 10.0 / a["median_s"],
+            s["collapse_ms"])
         md.append("| %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) | **%.2fx** | "
                   "%.2fx [%.2f-%.2f], %d of %d | %.2fx | "
-                  "%s / %s | %s | %s of %s (%.0f%%) | %d / %d | %s |" % (
+                  "%s / %s | %s | %s of %s (%.0f%%) | %s | %d / %d | %s |" % (
                       label(r), a["median_s"], a["min_s"], a["max_s"], b["median_s"],
                       b["min_s"], b["max_s"], r["ratio"], p["median"], p["low"], p["high"],
                       p["faster"], len(p["ratios"]), r["cpu_ratio"],
                       mib(a["maxrss_kb"]), mib(b["maxrss_kb"]), mib(a["code_kb"]),
-                      mib(b["code_huge_kb"]), mib(b["code_kb"]), pct, a["splits"], b["splits"],
+                      mib(b["code_huge_kb"]), mib(b["code_kb"]), pct, fresh, a["splits"],
+                      b["splits"],
                       "yes" if r["same_output"] and r["expected"] else "NO"))
     return "\n".join(md) + "\n"
 
@@ -495,7 +509,14 @@ def section(rows, rounds, note, src):
             "memory: the JIT's code, not the engine's binary) at the largest of smaps samples taken every 20 ms in the warm-up "
             "runs: plain, then under the preload with the part of it the kernel maps "
             "huge (AnonHugePages + ShmemPmdMapped + hugetlb; the preload's blocks are "
-            "2 MiB, so it can exceed the plain figure). thp_split_pmd: the most "
+            "2 MiB, so it can exceed the plain figure). Fresh 2 MiB blocks: those the "
+            "kernel gave the preload memory for in the warm-up run (all its processes) "
+            "and the wall time of the system calls that did it (map, populate, fill; "
+            "the library's `fresh_blocks` and `fresh_ns`), with its share of the plain "
+            "run's median time: what they add where nothing overlaps them, the "
+            "preload's one cost a plain run has no counterpart for but its page faults. "
+            "Collapses: the time in MADV_COLLAPSE, for blocks and for shared code, "
+            "mostly on a background thread. thp_split_pmd: the most "
             "counted system-wide during one run each way (other programs' splits count "
             "too). On a busy machine (see the load average) the figures move by several "
             "percent from run to run, and wall time more than CPU time: trust the "

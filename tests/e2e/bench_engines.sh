@@ -12,14 +12,14 @@ srcdir=${srcdir:-..}
 src=$(cd "$srcdir" && pwd)
 engines=$src/bench/engines.py
 . "$srcdir/tests/lib/tap.sh"
-echo "1..11"
+echo "1..12"
 
 case "${HP_LDFLAGS:-}" in *sanitize*)
-	skip 11 "the preload is tested in the plain build"
+	skip 12 "the preload is tested in the plain build"
 	exit 0 ;;
 esac
 if ! command -v luajit >/dev/null 2>&1 || ! command -v pcre2grep >/dev/null 2>&1; then
-	skip 11 "needs luajit and pcre2grep (apt-get install luajit pcre2-utils)"
+	skip 12 "needs luajit and pcre2grep (apt-get install luajit pcre2-utils)"
 	exit 0
 fi
 json() { python3 -c "import json,sys; d={r['name']: r for r in json.load(open(sys.argv[1]))}; print($2)" "$1"; }
@@ -36,6 +36,12 @@ set -- $(json "$tmp/out/engines.json" 'd["luajit-flips"]["served"]["exec"], d["p
 lj=${1:-0} re=${2:-0}
 check "the preload was loaded and served their code ($lj JIT areas, $re RWX mappings)" \
 	'[ "$lj" -gt 0 ] && [ "$re" -gt 0 ]'
+# The fresh blocks the warm-up run's reports gave, and their time, in the
+# row and its column: a served JIT's code is on at least one fresh block.
+set -- $(json "$tmp/out/engines.json" 'd["pcre2grep"]["served"]["fresh_blocks"], d["pcre2grep"]["served"]["fresh_ms"] > 0')
+fb=${1:-0} fms=${2:-False}
+check "the fresh 2 MiB blocks and their time, from the reports ($fb blocks, time > 0: $fms)" \
+	'[ "$fb" -ge 1 ] && [ "$fms" = True ] && grep -q "^| pcre2grep .* | $fb: [0-9.]* ([0-9.]*%); [0-9.]* | " "$tmp/out/engines.md"'
 pr=$(json "$tmp/out/engines.json" 'len(d["pcre2grep"]["pairs"]["ratios"]) == 1 and d["pcre2grep"]["pairs"]["faster"] in (0, 1)')
 check "the timed pair's ratio is in the row ($pr)" '[ "$pr" = True ] && grep -q "^| pcre2grep .*x \[.*\], [01] of 1 |" "$tmp/out/engines.md"'
 # Order statistics: 7 pairs give min-max (1 - 2/128), 11 the 2nd to the
