@@ -153,8 +153,10 @@ struct hp_stats {
 	/* What fresh memory and collapses cost in time, wall clock of the
 	 * system calls (the kernel clears the pages it faults in; on a virtual
 	 * machine the host may have to back them as well). */
-	uint64_t fresh_blocks; /* 2 MiB blocks given memory by the kernel: populated
-				* at commit, or a lazy block's first fault */
+	uint64_t fresh_blocks; /* 2 MiB blocks the library's calls gave memory: a
+				* commit that populated or filled them, a lazy
+				* block's populate before its collapse when the
+				* kernel says it held no page (Linux 6.7+) */
 	uint64_t fresh_ns;     /* ... the calls that did it (map, populate, fill) */
 	uint64_t collapse_ns;  /* time in MADV_COLLAPSE calls, all attempts */
 };

@@ -407,9 +407,11 @@ static int commit_run(struct hp_arena *a, struct hp_chunk *c, unsigned first, un
 		if (err)
 			return err;
 	}
-	/* A lazy block (as block_committed says) has no memory yet: its
-	 * populate is counted where it is made (collapse.c). */
-	if (cls != PROT_NONE || hp_backend_is_hugetlb(backend)) {
+	/* Fresh memory where the commit faulted it in (os.h): an alias view
+	 * is populated, a THP block but a lazy one too, any block filled.  A
+	 * lazy block's populate is counted where it is made (collapse.c);
+	 * hugetlb and small pages unfilled take their memory at first touch. */
+	if (aliased || fill >= 0 || (backend == HP_BACKEND_THP && cls != PROT_NONE)) {
 		a->n.fresh_blocks += n;
 		a->n.fresh_ns += a->os->now_ns() - t0;
 	}

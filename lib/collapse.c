@@ -434,12 +434,19 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 
 		int err = 0, attempts = 0;
 		bool faulted = false; /* the populate took a huge page: no collapse */
-		bool populated = false;
-		uint64_t t0 = a->os->now_ns(), t1 = t0;
+		bool fresh = false;   /* the populate gave the block its first memory */
+		uint64_t t0 = 0, t1 = 0;
 		if (lazy && (cls & PROT_WRITE)) {
+			/* Fresh memory only if the kernel says the block had no
+			 * page (the program may have touched it first; a retry
+			 * after a back-off finds the last populate's). */
+			uint64_t map[8];
+			bool empty = a->os->held && a->os->held(b->base, HP_BLOCK_SIZE, map) == 0 &&
+				     !(map[0] & 1);
+			t0 = a->os->now_ns();
 			err = a->os->populate(b->base, HP_BLOCK_SIZE);
-			populated = !err;
 			t1 = a->os->now_ns();
+			fresh = !err && empty;
 			bool huge;
 			faulted = !err && a->os->huge_mapped(b->base, HP_BLOCK_SIZE, &huge) == 0 &&
 				  huge;
@@ -458,7 +465,7 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 		pthread_cond_broadcast(&a->collapse_done);
 		a->n.collapse_attempts += (uint64_t)attempts;
 		a->n.collapse_ns += t3 - t2;
-		if (populated) { /* a lazy block's first memory */
+		if (fresh) {
 			a->n.fresh_blocks++;
 			a->n.fresh_ns += t1 - t0;
 		}

@@ -41,11 +41,14 @@ struct hp_os {
 	/* --- memory behind a reservation --- */
 
 	/* Back [addr, addr+size) with memory of @backend, protection @prot,
-	 * populated, each byte set to @fill (-1: left zero), preferably on
-	 * NUMA node @node (-1: no policy: the kernel's default).  Replaces the
-	 * reservation there.  PROT_NONE on THP or small pages is not populated
-	 * (a lazy block): the range may take huge pages, but takes no memory
-	 * until it is made accessible and touched.  ENOMEM (a dry hugetlb pool,
+	 * each byte set to @fill (-1: left zero), preferably on NUMA node
+	 * @node (-1: no policy: the kernel's default).  Replaces the
+	 * reservation there.  THP is populated (MADV_POPULATE_WRITE: huge
+	 * pages where the kernel has them); hugetlb and small pages are
+	 * faulted in by their first touch, at once if @fill says so.
+	 * PROT_NONE on THP or small pages is not populated (a lazy block): the
+	 * range may take huge pages, but takes no memory until it is made
+	 * accessible and touched.  ENOMEM (a dry hugetlb pool,
 	 * no memory, vm.max_map_count), EAGAIN, EINVAL, EFAULT/EIO (populate,
 	 * mbind); the reservation is put back. */
 	int (*commit)(uintptr_t addr, size_t size, int prot, int backend, int fill, int node);

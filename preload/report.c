@@ -37,6 +37,8 @@ void hp_preload_counts(struct hp_preload_counts *out)
 {
 	*out = preload_counts;
 	out->passed = __atomic_load_n(&preload_counts.passed, __ATOMIC_RELAXED);
+	out->shared_collapse_ns =
+		__atomic_load_n(&preload_counts.shared_collapse_ns, __ATOMIC_RELAXED);
 	out->live_regions = region_count();
 	out->flip_mode = preload_opt.flip;
 }

@@ -143,6 +143,26 @@ int main(void)
 	   "fresh_blocks: 3 (the collapse took a new page, not a fresh block)");
 	is(kernel_vmstat("thp_fault_alloc") - fault0, 3, "vmstat: thp_fault_alloc +3 in all");
 
+	/* A lazy block the program writes before its collapse runs: the
+	 * program's fault gave it memory, not ours.  One made RW and
+	 * collapsed untouched: the collapse run's populate did. */
+	char *lz = hp_arena_alloc(a, 2 * HP_BLOCK_SIZE, PROT_NONE);
+	ok(lz != NULL, "a 4 MiB PROT_NONE reservation (lazy blocks)");
+	fault0 = kernel_vmstat("thp_fault_alloc");
+	uint64_t fb0 = stats(a).fresh_blocks;
+	is(hp_arena_protect(a, lz, HP_BLOCK_SIZE, RW), 0, "its first block made RW");
+	memset(lz, 1, HP_BLOCK_SIZE);
+	hp_arena_collapse_pending(a);
+	is(kernel_vmstat("thp_fault_alloc") - fault0, 1,
+	   "written: the program's fault, thp_fault_alloc +1");
+	is(stats(a).fresh_blocks - fb0, 0, "not fresh memory of ours");
+	is(hp_arena_protect(a, lz + HP_BLOCK_SIZE, HP_BLOCK_SIZE, RW), 0,
+	   "its second block made RW, not touched");
+	hp_arena_collapse_pending(a);
+	is(kernel_vmstat("thp_fault_alloc") - fault0, 2, "the collapse run's populate: +1 more");
+	is(stats(a).fresh_blocks - fb0, 1, "fresh memory of ours: 1");
+	hp_arena_free(a, lz);
+
 	/* Whole-block change: no split, still huge. */
 	split0 = kernel_vmstat("thp_split_pmd");
 	char *whole = hp_arena_alloc(a, HP_BLOCK_SIZE, RW);

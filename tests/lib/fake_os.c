@@ -255,6 +255,8 @@ static int f_populate(uintptr_t addr, size_t size)
 		return err;
 	fake.populate_calls++;
 	fake.now_ns += fake.populate_cost_ns;
+	if (fake.held_answer && fake.nheld_at < 8) /* it holds pages now */
+		fake.held_at[fake.nheld_at++] = addr;
 	return 0;
 }
 
