@@ -503,3 +503,19 @@ void fake_check_arena(struct hp_arena *a, const char *when)
 	if (!ok(err == 0, "the arena's invariants hold %s", when))
 		tap_diag("  %s", buf);
 }
+
+bool fake_stats_sized(struct hp_arena *a, size_t size, struct hp_stats *st)
+{
+	struct {
+		struct hp_stats st;
+		uint64_t canary;
+	} old;
+	memset(&old, 0xab, sizeof(old));
+	old.st.size = size;
+	bool ok = hp_arena_stats_get(a, &old.st) == 0 && old.st.size == size;
+	const unsigned char *tail = (const unsigned char *)&old.st + size;
+	for (size_t i = 0; i < sizeof(old) - size; i++)
+		ok &= tail[i] == 0xab;
+	*st = old.st;
+	return ok;
+}

@@ -105,5 +105,9 @@ int fake_arena_check(struct hp_arena *a, char *why, size_t n);
 /* TAP checks that @a's statistics add up (free + cached + used ==
  * committed) and its invariants hold (hp_arena_check), @when. */
 void fake_check_arena(struct hp_arena *a, const char *when);
+/* @a's statistics as a caller built when struct hp_stats ended at @size
+ * reads them, into *@st: true if the call succeeded and wrote nothing
+ * past @size (the rest of *@st and a canary after it keep a pattern). */
+bool fake_stats_sized(struct hp_arena *a, size_t size, struct hp_stats *st);
 
 #endif
