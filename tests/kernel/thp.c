@@ -4,7 +4,7 @@
  * counters are system-wide): an RX block is huge in smaps and pagemap; a
  * partial protection change splits it (thp_split_pmd +1, ours +1); putting
  * it back and collapsing restores it (thp_collapse_alloc +1); classes keep
- * apart.  The probe faults no page in.
+ * apart.  The probe faults no page in.  khugepaged is paused meanwhile.
  */
 #include <string.h>
 #include <sys/resource.h>
@@ -32,6 +32,21 @@ static struct hp_stats stats(struct hp_arena *a)
 	return st;
 }
 
+/* Do the kernel's collapse allocations since @coll0 agree with @a's
+ * attempts since @st0?  thp_collapse_alloc counts each huge page allocated
+ * for a collapse: none where the block's pages were still one huge folio,
+ * mapped again with a PMD without a copy; up to two for one MADV_COLLAPSE
+ * call (a page still in a per-CPU batch fails its isolation: the kernel
+ * drains the batches and tries once more, allocating again), and each
+ * attempt we retry after EAGAIN allocates too (seen: +2 for one call). */
+static bool collapses_agree(struct hp_arena *a, long coll0, const struct hp_stats *st0,
+			    long *kernel)
+{
+	struct hp_stats st = stats(a);
+	*kernel = kernel_vmstat("thp_collapse_alloc") - coll0;
+	return *kernel >= 0 && *kernel <= 2 * (long)(st.collapse_attempts - st0->collapse_attempts);
+}
+
 int main(void)
 {
 	struct hp_probe pr;
@@ -46,11 +61,20 @@ int main(void)
 	 * page into a scratch block: a 2 MiB clear in every process the
 	 * preload served).  A second probe: the first faulted our stack in. */
 	struct rusage ru0, ru1;
+	long probe0 = kernel_vmstat("thp_fault_alloc");
 	getrusage(RUSAGE_SELF, &ru0);
 	hp_os_linux.probe(&pr);
 	getrusage(RUSAGE_SELF, &ru1);
-	is(ru1.ru_minflt - ru0.ru_minflt, 0, "the probe faults no page in");
+	is(kernel_vmstat("thp_fault_alloc") - probe0, 0,
+	   "the probe faults no huge page in (%ld minor faults in all)",
+	   ru1.ru_minflt - ru0.ru_minflt);
 	ok(pr.collapse && pr.thp, "and finds MADV_COLLAPSE (collapsed below) and THP again");
+	/* The vmstat counters below are the whole machine's: khugepaged's own
+	 * collapses would count in thp_collapse_alloc too.  (After the probe's
+	 * checks: pausing forks a guardian, whose copy-on-write pages would
+	 * fault on our next writes.) */
+	if (kernel_khugepaged_pause())
+		tap_diag("khugepaged's scan interval could not be set: its collapses may count");
 
 	struct hp_config cfg = {.size = sizeof(cfg),
 				.backend = HP_BACKEND_THP,
@@ -90,7 +114,12 @@ int main(void)
 	long split0 = kernel_vmstat("thp_split_pmd");
 	struct hp_stats st0 = stats(a);
 	is(hp_arena_protect(a, code, 4096, RW), 0, "hp_protect one page RW");
-	is(kernel_vmstat("thp_split_pmd") - split0, 1, "vmstat: thp_split_pmd +1");
+	/* The kernel's counts are the whole machine's: on this kind of machine
+	 * DAMON's pageout scheme splits huge pages it finds cold (no swap to
+	 * page them out to), ours among them, at any moment: they are at
+	 * least ours, and smaps and pagemap say what became of our block. */
+	ok(kernel_vmstat("thp_split_pmd") - split0 >= 1, "vmstat: thp_split_pmd +%ld (>= 1)",
+	   kernel_vmstat("thp_split_pmd") - split0);
 	is(stats(a).splits - st0.splits, 1, "our split count +1");
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 0,
 	   "smaps: AnonHugePages 0 for the split block");
@@ -104,7 +133,8 @@ int main(void)
 	ok(stats(a).coverage < 0.01, "coverage fell to 0");
 
 	/* Back to RX: uniform again; the collapse restores the huge mapping. */
-	long coll0 = kernel_vmstat("thp_collapse_alloc");
+	long coll0 = kernel_vmstat("thp_collapse_alloc"), kcoll;
+	struct hp_stats stc = stats(a);
 	is(hp_arena_protect(a, code, 4096, RX), 0, "hp_protect it back to RX");
 	is(stats(a).collapse_pending, 1, "one collapse queued (deferred)");
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 0,
@@ -115,7 +145,11 @@ int main(void)
 	ok(stats(a).collapse_ns > 0 && stats(a).collapse_ns <= took,
 	   "collapse_ns (%llu) is part of the call's time (%llu ns)",
 	   (unsigned long long)stats(a).collapse_ns, (unsigned long long)took);
-	is(kernel_vmstat("thp_collapse_alloc") - coll0, 1, "vmstat: thp_collapse_alloc +1");
+	bool agree = collapses_agree(a, coll0, &stc, &kcoll);
+	ok(agree && stats(a).collapses - stc.collapses == 1,
+	   "vmstat: thp_collapse_alloc +%ld for our %llu collapse in %llu attempts", kcoll,
+	   (unsigned long long)(stats(a).collapses - stc.collapses),
+	   (unsigned long long)(stats(a).collapse_attempts - stc.collapse_attempts));
 	is(kernel_smaps_kb(chunk, chunk + HP_CHUNK_SIZE, "AnonHugePages"), 2048,
 	   "smaps: AnonHugePages 2048 kB again");
 	if (hp >= 0)
@@ -160,14 +194,17 @@ int main(void)
 	   "its second block made RW, not touched");
 	hp_arena_collapse_pending(a);
 	is(kernel_vmstat("thp_fault_alloc") - fault0, 2, "the collapse run's populate: +1 more");
-	is(stats(a).fresh_blocks - fb0, 1, "fresh memory of ours: 1");
+	if (hp >= 0) /* PAGEMAP_SCAN says the block held no page */
+		is(stats(a).fresh_blocks - fb0, 1, "fresh memory of ours: 1");
+	else
+		tap_skip(1, "no PAGEMAP_SCAN on this kernel: a lazy populate is not counted");
 	hp_arena_free(a, lz);
 
 	/* Whole-block change: no split, still huge. */
-	split0 = kernel_vmstat("thp_split_pmd");
+	st0 = stats(a);
 	char *whole = hp_arena_alloc(a, HP_BLOCK_SIZE, RW);
 	is(hp_arena_protect(a, whole, HP_BLOCK_SIZE, PROT_READ), 0, "protect a whole block R");
-	is(kernel_vmstat("thp_split_pmd") - split0, 0, "no split for a whole-block change");
+	is(stats(a).splits - st0.splits, 0, "no split for a whole-block change");
 	if (hp >= 0)
 		is(kernel_huge_pages((uintptr_t)whole, HP_BLOCK_SIZE), 512, "still PMD-mapped");
 	else
@@ -177,6 +214,7 @@ int main(void)
 	split0 = kernel_vmstat("thp_split_pmd");
 	coll0 = kernel_vmstat("thp_collapse_alloc");
 	st0 = stats(a);
+	stc = st0;
 	char *fn[300];
 	for (int i = 0; i < 300; i++) {
 		fn[i] = hp_arena_alloc(a, 4096, RW | HP_HOME(RX));
@@ -184,13 +222,14 @@ int main(void)
 		hp_arena_protect(a, fn[i], 4096, RX);
 	}
 	st = stats(a);
-	is(st.splits - st0.splits, kernel_vmstat("thp_split_pmd") - split0,
-	   "300 write-then-exec functions: our splits equal the kernel's (%ld)",
-	   kernel_vmstat("thp_split_pmd") - split0);
+	ok(st.splits - st0.splits <= (uint64_t)(kernel_vmstat("thp_split_pmd") - split0),
+	   "300 write-then-exec functions: our splits (%llu) are the kernel's (%ld) or fewer",
+	   (unsigned long long)(st.splits - st0.splits), kernel_vmstat("thp_split_pmd") - split0);
 	ok(st.splits - st0.splits <= 1, "at most one split for 300 functions");
 	int n = hp_arena_collapse_pending(a);
-	is(kernel_vmstat("thp_collapse_alloc") - coll0, n,
-	   "collapses: ours (%d) equal the kernel's", n);
+	agree = collapses_agree(a, coll0, &stc, &kcoll);
+	ok(agree, "collapses: ours (%d, %llu attempts) agree with the kernel's allocations (%ld)",
+	   n, (unsigned long long)(stats(a).collapse_attempts - stc.collapse_attempts), kcoll);
 	st = stats(a);
 	ok(st.cls[RX].used_bytes > 0 && st.cls[RX].huge_used_bytes == st.cls[RX].used_bytes,
 	   "all RX bytes are huge-mapped after the collapse");
@@ -202,9 +241,12 @@ int main(void)
 	char *s = hp_arena_alloc(a, 4096, RX);
 	blk = (uintptr_t)s & ~(HP_BLOCK_SIZE - 1);
 	coll0 = kernel_vmstat("thp_collapse_alloc");
+	stc = stats(a);
 	hp_arena_protect(a, s, 4096, RW);
 	is(hp_arena_protect(a, s, 4096, RX), 0, "sync: back to RX");
-	is(kernel_vmstat("thp_collapse_alloc") - coll0, 1, "sync: collapsed within the call");
+	agree = collapses_agree(a, coll0, &stc, &kcoll);
+	ok(agree && stats(a).collapses - stc.collapses == 1,
+	   "sync: collapsed within the call (thp_collapse_alloc +%ld)", kcoll);
 	is(kernel_huge_pages(blk, HP_BLOCK_SIZE), hp >= 0 ? 512 : -1, "sync: PMD-mapped on return");
 	hp_arena_destroy(a);
 
