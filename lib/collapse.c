@@ -435,7 +435,7 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 		int err = 0, attempts = 0;
 		bool faulted = false; /* the populate took a huge page: no collapse */
 		bool fresh = false;   /* the populate gave the block its first memory */
-		uint64_t t0 = 0, t1 = 0;
+		uint64_t populate_ns = 0, collapse_ns = 0;
 		if (lazy && (cls & PROT_WRITE)) {
 			/* Fresh memory only if the kernel says the block had no
 			 * page (the program may have touched it first; a retry
@@ -443,31 +443,31 @@ int hp_collapse_run(struct hp_arena *a, int flags, int budget, int *tried)
 			uint64_t map[8];
 			bool empty = a->os->held && a->os->held(b->base, HP_BLOCK_SIZE, map) == 0 &&
 				     !(map[0] & 1);
-			t0 = a->os->now_ns();
+			uint64_t t0 = a->os->now_ns();
 			err = a->os->populate(b->base, HP_BLOCK_SIZE);
-			t1 = a->os->now_ns();
+			populate_ns = a->os->now_ns() - t0;
 			fresh = !err && empty;
 			bool huge;
 			faulted = !err && a->os->huge_mapped(b->base, HP_BLOCK_SIZE, &huge) == 0 &&
 				  huge;
 		}
-		uint64_t t2 = a->os->now_ns();
 		if (!err && !faulted) {
+			uint64_t t0 = a->os->now_ns();
 			do {
 				err = a->os->collapse(b->base, HP_BLOCK_SIZE);
 				attempts++;
 			} while (err == EAGAIN && attempts <= retries);
+			collapse_ns = a->os->now_ns() - t0;
 		}
-		uint64_t t3 = attempts ? a->os->now_ns() : t2;
 
 		pthread_mutex_lock(&a->lock);
 		b->collapsing = false;
 		pthread_cond_broadcast(&a->collapse_done);
 		a->n.collapse_attempts += (uint64_t)attempts;
-		a->n.collapse_ns += t3 - t2;
+		a->n.collapse_ns += collapse_ns;
 		if (fresh) {
 			a->n.fresh_blocks++;
-			a->n.fresh_ns += t1 - t0;
+			a->n.fresh_ns += populate_ns;
 		}
 		switch (err) {
 		case 0:

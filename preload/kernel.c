@@ -24,9 +24,9 @@
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "os.h" /* hp_os_linux: the library's clock */
 #include "preload.h"
 
 #ifndef MADV_COLLAPSE
@@ -79,18 +79,12 @@ int k_madvise(void *addr, size_t len, int advice)
 			    : (int)syscall(SYS_madvise, addr, len, advice);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 int k_collapse(void *addr)
 {
-	uint64_t t0 = mono_ns();
-	int rc = k_madvise(addr, 2u << 20, MADV_COLLAPSE), err = errno;
-	__atomic_fetch_add(&preload_counts.shared_collapse_ns, mono_ns() - t0, __ATOMIC_RELAXED);
+	uint64_t t0 = hp_os_linux.now_ns();
+	int rc = k_madvise(addr, BLOCK, MADV_COLLAPSE), err = errno;
+	__atomic_fetch_add(&preload_counts.shared_collapse_ns, hp_os_linux.now_ns() - t0,
+			   __ATOMIC_RELAXED);
 	errno = err;
 	return rc;
 }
