@@ -26,19 +26,14 @@ static struct hp_stats stats(struct hp_arena *a)
 	return st;
 }
 
-/* Do the kernel's collapse allocations since @coll0 agree with @a's
- * attempts since @st0?  thp_collapse_alloc counts each huge page allocated
- * for a collapse: none where the block's pages were still one huge folio,
- * mapped again with a PMD without a copy; up to two for one MADV_COLLAPSE
- * call (a page still in a per-CPU batch fails its isolation: the kernel
- * drains the batches and tries once more, allocating again), and each
- * attempt we retry after EAGAIN allocates too (seen: +2 for one call). */
+/* Do the kernel's collapse allocations since @coll0 fit @a's attempts
+ * since @st0 (kernel_collapse_allocs_fit)? */
 static bool collapses_agree(struct hp_arena *a, long coll0, const struct hp_stats *st0,
 			    long *kernel)
 {
-	struct hp_stats st = stats(a);
 	*kernel = kernel_vmstat("thp_collapse_alloc") - coll0;
-	return *kernel >= 0 && *kernel <= 2 * (long)(st.collapse_attempts - st0->collapse_attempts);
+	return kernel_collapse_allocs_fit(*kernel,
+					  stats(a).collapse_attempts - st0->collapse_attempts);
 }
 
 int main(void)

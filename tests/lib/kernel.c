@@ -79,6 +79,11 @@ int kernel_prot_at(uintptr_t addr)
 	return kernel_maps_load() ? -1 : kernel_maps_prot(addr);
 }
 
+bool kernel_collapse_allocs_fit(long allocs, unsigned long attempts)
+{
+	return allocs >= 0 && (unsigned long)allocs <= 2 * attempts;
+}
+
 long kernel_meminfo(const char *field)
 {
 	FILE *f = fopen("/proc/meminfo", "r");

@@ -8,6 +8,8 @@
 #ifndef HP_TEST_KERNEL_H
 #define HP_TEST_KERNEL_H
 
+#include <stdbool.h>
+
 #include "kview.h"
 
 /* PROT_* of the VMA holding @addr, or -1 if none (a fresh snapshot, below). */
@@ -22,6 +24,16 @@ int kernel_maps_load(void);
 /* The snapshot's VMAs, and the PROT_* of the one holding @addr (-1: none). */
 const struct kernel_vma *kernel_maps(size_t *n);
 int kernel_maps_prot(uintptr_t addr);
+/* The kernel's THP event counters in /proc/vmstat are the whole machine's
+ * and count more than our calls: do @allocs, thp_collapse_alloc's rise over
+ * @attempts MADV_COLLAPSE calls of ours (none of them khugepaged's: pause
+ * it), fit them?  The kernel allocates no huge page where a block's pages
+ * are still one huge folio (it maps it again with a PMD, no copy), and up
+ * to two for one call (a page still in a per-CPU batch fails isolation:
+ * it drains the batches and tries once more, allocating again; seen +2 for
+ * one call in 6 runs of 20, +26 for 24 calls in random.t). */
+bool kernel_collapse_allocs_fit(long allocs, unsigned long attempts);
+
 /* A /proc/meminfo field (HugePages_Free ...), or -1. */
 long kernel_meminfo(const char *field);
 /* Read / write a long in a /proc or /sys file; write returns 0 or -1. */
