@@ -227,12 +227,15 @@ time.sleep(3600)' "$tmp/known" &
 				$(sed -n 's/.*library counted \([0-9]*\) splits, \([0-9]*\) collapses.*/\1 \2/p' "$tmp/real")
 			ss=${1:-x} sc=${2:-x} rs=${3:-y} rc=${4:-y} ls=${5:-z} lc=${6:-z}
 			[ "$rs" = "$ls" ] && [ "$rc" = "$lc" ] && break
+			[ "$try" = 2 ] && break
 			echo "# the kernel counted $rs/$rc, the library $ls/$lc: measured again"
 		done
 		name=$(basename "$tr")
 		check "validation $name: simulated splits $ss, kernel's $rs (within 5%)" 'within "$ss" "$rs"'
-		check "validation $name: simulated collapses $sc, kernel's $rc (within 5%); the library counted $ls/$lc" \
-			'within "$sc" "$rc" && [ "$ls" = "$ss" ] && [ "$lc" = "$sc" ]'
+		# thp_collapse_alloc counts huge pages allocated, not collapses
+		# made: up to two a collapse (kernel_collapse_allocs_fit).
+		check "validation $name: simulated collapses $sc, the library's $lc (equal), the kernel's allocations $rc (at most two a collapse); the library counted $ls splits" \
+			'[ "$lc" = "$sc" ] && [ "$ls" = "$ss" ] && [ "$rc" -ge 0 ] && [ "$rc" -le $((2 * lc)) ]'
 	done
 else
 	skip 6 "THP is '$thp' or MADV_COLLAPSE does not work here: no real replay"
