@@ -28,6 +28,13 @@
  *               calls).  Served: a fixed range (HUGEPERM_PRELOAD_SERVE
  *               must list `fixed`, the default), the page flipped exactly
  *               in its block; plain, the kernel's range.
+ *   pass_protect  a call the preload does not serve, which every program
+ *               under it makes (Ruby's YJIT: 40,000 a run): a page of
+ *               memory the kernel mapped made RX, then RW, through the
+ *               hook (which finds it is not ours and makes the call) and
+ *               by syscall(2).
+ *   pass_map    the same for a 64 KiB RW mmap without a hint, and its
+ *               munmap (a pair is 2 calls).
  *
  * Usage: LD_PRELOAD=.../libhugeperm-preload.so preload_calls [ROUNDS [CASE]]
  * (`make bench-preload` runs it); CASE: only that case and its peers (for
@@ -175,6 +182,22 @@ static double flip_batch(void *p, size_t len, bool hooked)
 	return (double)(now_ns() - t0) / BATCH;
 }
 
+/* ns per call of mmap and munmap pairs the preload passes on. */
+static double pass_map_batch(bool hooked)
+{
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < BATCH / 2; i++) {
+		void *m = hooked ? mmap(NULL, AREA, RW, ANON, -1, 0) : k_mmap(NULL, AREA, RW, ANON);
+		if (m == MAP_FAILED)
+			die("mmap failed");
+		if (hooked && owns(m, 1))
+			die("an mmap without a hint was served: not a pass-through call");
+		if (hooked ? munmap(m, AREA) : syscall(SYS_munmap, m, AREA))
+			die("munmap failed");
+	}
+	return (double)(now_ns() - t0) / BATCH;
+}
+
 enum { MAP_ONLY, UNMAP_ONLY, MAP_TOUCH };
 
 static double map_batch(int k, bool hooked, int what)
@@ -294,6 +317,32 @@ int main(int argc, char **argv)
 			}
 		}
 		report("flip_fixed", s, p, rounds, NULL);
+	}
+
+	if (want(only, "pass_protect")) {
+		char *k = plain_area();
+		for (int r = 0; r < rounds; r++) {
+			if (r % 2) {
+				s[r] = flip_batch(k, 4096, true);
+				p[r] = flip_batch(k, 4096, false);
+			} else {
+				p[r] = flip_batch(k, 4096, false);
+				s[r] = flip_batch(k, 4096, true);
+			}
+		}
+		report("pass_protect", s, p, rounds, NULL);
+	}
+	if (want(only, "pass_map")) {
+		for (int r = 0; r < rounds; r++) {
+			if (r % 2) {
+				s[r] = pass_map_batch(true);
+				p[r] = pass_map_batch(false);
+			} else {
+				p[r] = pass_map_batch(false);
+				s[r] = pass_map_batch(true);
+			}
+		}
+		report("pass_map", s, p, rounds, NULL);
 	}
 
 	static const char *const names[] = {"mmap", "munmap", "mmap_touch"};
