@@ -402,8 +402,15 @@ static int do_munmap(void *addr, size_t len)
 	return rc;
 }
 
+/* What a munmap of memory not ours may meet: a reservation, a packed view
+ * or window, a shared view followed or noted (they go with it), and the
+ * recording. */
+#define UNMAP_MEETS (HOLDS_RESERVATIONS | HOLDS_PACK | HOLDS_SHARED | HOLDS_VIEWS | HOLDS_RECORDING)
+
 HOOK int munmap(void *addr, size_t len)
 {
+	if (passes(addr, len, UNMAP_MEETS))
+		return k_munmap(addr, len);
 	int rc = do_munmap(addr, len);
 	if (rc == 0)
 		note(HP_EV_UNMAP, addr, len, 0, 0);
@@ -523,8 +530,15 @@ static int protect_held(void *addr, size_t len, int prot, int pkey, bool *ours)
 	return rc;
 }
 
+/* What an mprotect of memory not ours may meet: a reservation (adopted
+ * when it is made code), a shared view (its code followed), and the
+ * recording. */
+#define PROTECT_MEETS (HOLDS_RESERVATIONS | HOLDS_SHARED | HOLDS_RECORDING)
+
 HOOK int mprotect(void *addr, size_t len, int prot)
 {
+	if (passes(addr, len, PROTECT_MEETS))
+		return k_mprotect(addr, len, prot);
 	bool ours = false;
 	if (ready() && len && !in_hook && reserve_meets(addr, len)) {
 		int rc = protect_held(addr, len, prot, -1, &ours);
@@ -542,6 +556,8 @@ HOOK int mprotect(void *addr, size_t len, int prot)
 
 HOOK int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
+	if (passes(addr, len, PROTECT_MEETS))
+		return k_pkey_mprotect(addr, len, prot, pkey);
 	bool ours = false;
 	if (ready() && len && !in_hook && reserve_meets(addr, len)) {
 		int rc = protect_held(addr, len, prot, pkey, &ours);

@@ -29,7 +29,8 @@
 struct preload_options preload_opt;
 struct hp_trace_writer recording;
 
-static int setup_state; /* 0: not set up, 1: setting up, 2: ready */
+int setup_state;
+unsigned preload_holds;
 
 static size_t env_num(const char *name, size_t def, size_t hi)
 {
@@ -110,12 +111,8 @@ static void open_record(void)
 		hp_preload_say("); not recording\n");
 		return;
 	}
+	preload_hold(HOLDS_RECORDING);
 	pthread_atfork(recording_prepare, NULL, recording_child);
-}
-
-void note(int type, const void *addr, size_t len, int prot, int flags)
-{
-	note_hinted(type, addr, len, prot, flags, NULL);
 }
 
 void note_hinted(int type, const void *addr, size_t len, int prot, int flags, const void *hint)
@@ -170,7 +167,7 @@ static void read_options(void)
 			       "files\n");
 }
 
-bool ready(void)
+bool ready_slow(void)
 {
 	int s = __atomic_load_n(&setup_state, __ATOMIC_ACQUIRE);
 	if (s == 2)
@@ -185,11 +182,6 @@ bool ready(void)
 	in_hook--;
 	__atomic_store_n(&setup_state, 2, __ATOMIC_RELEASE);
 	return true;
-}
-
-bool set_up(void)
-{
-	return setup_state == 2;
 }
 
 /* Options take effect before main (HUGEPERM_PRELOAD_INHERIT=0 must edit the

@@ -178,15 +178,54 @@ extern struct preload_options preload_opt;
 /* The program's mmap stream, for `hugeperm record` (HUGEPERM_PRELOAD_RECORD). */
 extern struct hp_trace_writer recording;
 
-/* Set up on first use: false while another thread is setting up (its
- * calls go to the kernel meanwhile). */
-bool ready(void);
+/* Set-up: 0 not begun, 1 under way (in one thread), 2 done. */
+extern int setup_state;
 /* Has set-up finished? */
-bool set_up(void);
+static inline bool set_up(void)
+{
+	return __atomic_load_n(&setup_state, __ATOMIC_ACQUIRE) == 2;
+}
+/* Set up on first use: false while another thread is setting up (its
+ * calls go to the kernel meanwhile).  Inline: after set-up, one load. */
+bool ready_slow(void);
+static inline bool ready(void)
+{
+	return set_up() || ready_slow();
+}
+
+/* What the preload holds besides its arenas' memory, as the bits of one
+ * word: a call that meets no memory of ours (hp_owns) and none of the
+ * kinds of thing it asks about goes to the kernel after reading that
+ * word, not after a look in each table (every program makes such calls:
+ * Ruby's YJIT 40,000 mprotect calls a run, none of them served by
+ * default).  A bit is set before the first thing of its kind is
+ * published, and stays set. */
+enum {
+	HOLDS_RESERVATIONS = 1 << 0, /* reserve.c: address space held for the kernel */
+	HOLDS_SHARED = 1 << 1,	     /* shared.c: shared-memory views followed */
+	HOLDS_VIEWS = 1 << 2,	     /* shared_adopt.c: tmpfs views noted */
+	HOLDS_PACK = 1 << 3,	     /* shared_pack.c: windows of packed views */
+	HOLDS_RECORDING = 1 << 4,    /* options.c: the program's calls recorded */
+};
+extern unsigned preload_holds;
+static inline void preload_hold(unsigned kinds)
+{
+	__atomic_fetch_or(&preload_holds, kinds, __ATOMIC_RELEASE);
+}
+/* Set up, and [addr, addr+len) neither ours nor anything of @kinds? */
+static inline bool passes(const void *addr, size_t len, unsigned kinds)
+{
+	return set_up() && !(__atomic_load_n(&preload_holds, __ATOMIC_ACQUIRE) & kinds) &&
+	       !hp_owns(addr, len);
+}
+
 /* Record one event of the program's, unless it was made inside a hook. */
-void note(int type, const void *addr, size_t len, int prot, int flags);
-/* The same, for a call asked for at @hint (a map's; NULL: none). */
 void note_hinted(int type, const void *addr, size_t len, int prot, int flags, const void *hint);
+static inline void note(int type, const void *addr, size_t len, int prot, int flags)
+{
+	if (__atomic_load_n(&preload_holds, __ATOMIC_RELAXED) & HOLDS_RECORDING)
+		note_hinted(type, addr, len, prot, flags, NULL);
+}
 
 /* ---- regions.c --------------------------------------------------------- */
 

@@ -163,6 +163,8 @@ static void held_set(int i, uintptr_t start, uintptr_t end)
 {
 	if (start >= end)
 		start = end = 0;
+	else
+		preload_hold(HOLDS_RESERVATIONS);
 	__atomic_store_n(&held[i].end, 0, __ATOMIC_RELEASE); /* no reader sees a mix */
 	__atomic_store_n(&held[i].start, start, __ATOMIC_RELAXED);
 	__atomic_store_n(&held[i].end, end, __ATOMIC_RELEASE);

@@ -216,6 +216,7 @@ static struct view *new_view(uintptr_t start, uintptr_t end, uintptr_t off)
 		if (v->nunits > MAX_UNITS)
 			v->nunits = MAX_UNITS;
 	}
+	preload_hold(HOLDS_SHARED);
 	__atomic_store_n(&shared.n, shared.n + 1, __ATOMIC_RELEASE);
 	preload_counts.shared_views++;
 	return v;

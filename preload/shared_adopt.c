@@ -120,15 +120,17 @@ void shared_views_note(int fd, const void *addr, size_t len, off_t off)
 		return;
 	shared_views_ready();
 	vt_lock();
-	if (vt.n < MAX_VIEWS && vt.atfork)
+	if (vt.n < MAX_VIEWS && vt.atfork) {
+		preload_hold(HOLDS_VIEWS);
 		vt.v[vt.n++] =
 			(struct view){.start = (uintptr_t)addr,
 				      .end = (uintptr_t)addr + ((len + PAGE - 1) & ~(PAGE - 1)),
 				      .off = off,
 				      .dev = st.st_dev,
 				      .ino = st.st_ino};
-	else
+	} else {
 		vt.unsure = true;
+	}
 	vt_unlock();
 }
 

@@ -351,6 +351,7 @@ static int window_new(void)
 		__atomic_store_n(&pk.lo, w->start, __ATOMIC_RELAXED);
 	if (w->start + BLOCK > pk.hi)
 		__atomic_store_n(&pk.hi, w->start + BLOCK, __ATOMIC_RELAXED);
+	preload_hold(HOLDS_PACK);
 	__atomic_store_n(&pk.nwin, pk.nwin + 1, __ATOMIC_RELEASE);
 	preload_counts.shared_packed_windows++;
 	return pk.nwin - 1;
