@@ -232,8 +232,8 @@ time.sleep(3600)' "$tmp/known" &
 		done
 		name=$(basename "$tr")
 		check "validation $name: simulated splits $ss, kernel's $rs (within 5%)" 'within "$ss" "$rs"'
-		# thp_collapse_alloc counts huge pages allocated, not collapses
-		# made: up to two a collapse (kernel_collapse_allocs_fit).
+		# thp_collapse_alloc counts huge pages allocated by anyone,
+		# khugepaged too: up to two a collapse (kernel_collapse_allocs_fit).
 		check "validation $name: simulated collapses $sc, the library's $lc (equal), the kernel's allocations $rc (at most two a collapse); the library counted $ls splits" \
 			'[ "$lc" = "$sc" ] && [ "$ls" = "$ss" ] && [ "$rc" -ge 0 ] && [ "$rc" -le $((2 * lc)) ]'
 	done

@@ -24,14 +24,16 @@ int kernel_maps_load(void);
 /* The snapshot's VMAs, and the PROT_* of the one holding @addr (-1: none). */
 const struct kernel_vma *kernel_maps(size_t *n);
 int kernel_maps_prot(uintptr_t addr);
-/* The kernel's THP event counters in /proc/vmstat are the whole machine's
- * and count more than our calls: do @allocs, thp_collapse_alloc's rise over
- * @attempts MADV_COLLAPSE calls of ours (none of them khugepaged's: pause
- * it), fit them?  The kernel allocates no huge page where a block's pages
- * are still one huge folio (it maps it again with a PMD, no copy), and up
- * to two for one call (a page still in a per-CPU batch fails isolation:
- * it drains the batches and tries once more, allocating again; seen +2 for
- * one call in 6 runs of 20, +26 for 24 calls in random.t). */
+/* The kernel's THP event counters in /proc/vmstat are the whole machine's:
+ * does @allocs, thp_collapse_alloc's rise over @attempts MADV_COLLAPSE
+ * calls of ours, fit them?  It counts the huge pages allocated for a
+ * collapse, by anyone: none where a block's pages are still one huge folio
+ * (mapped again with a PMD, no copy), one for each of ours otherwise, and
+ * khugepaged's besides.  With khugepaged asleep (kernel_khugepaged_pause)
+ * thp.t and random.t read exactly ours in 16 runs; before the pause really
+ * put it to sleep they read up to two a call (+2 for one call in 6 runs of
+ * 20, 24-27 for 24).  A scan of khugepaged's that still slips in must not
+ * fail a test: up to two a call. */
 bool kernel_collapse_allocs_fit(long allocs, unsigned long attempts);
 
 /* A /proc/meminfo field (HugePages_Free ...), or -1. */
