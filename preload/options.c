@@ -100,6 +100,7 @@ static void open_record(void)
 	const char *pid = getenv("HUGEPERM_PRELOAD_RECORD_PID");
 	if (!path || !*path || (pid && strtol(pid, NULL, 10) != (long)getpid()))
 		return;
+	preload_hold(HOLDS_RECORDING); /* before recording.on: a call in between is noted */
 	int err = hp_trace_open(&recording, &hp_os_linux, path, "preload",
 				program_invocation_short_name);
 	if (err) {
@@ -111,7 +112,6 @@ static void open_record(void)
 		hp_preload_say("); not recording\n");
 		return;
 	}
-	preload_hold(HOLDS_RECORDING);
 	pthread_atfork(recording_prepare, NULL, recording_child);
 }
 

@@ -321,16 +321,17 @@ void kernel_khugepaged_resume(void)
 	khugepaged_old = -1;
 }
 
-/* Make khugepaged know this process before it is paused.  A process
- * becomes known to it at its first fault in a region it may collapse;
- * while it knows none, khugepaged waits for the first, not for its
- * interval, and scans that one as soon as it comes, paused or not
- * (random.t: khugepaged's collapse allocations at its 2nd-35th operation,
- * none of them our calls, in 5 runs of 6; once one of our blocks
- * collapsed behind our back, then split uncounted).  A read of an
- * advised block faults in the huge zero page: no memory, no
- * thp_fault_alloc.  The region stays: khugepaged forgets a process only
- * at its exit. */
+/* Make khugepaged know this process before it is paused.  While it knows
+ * no process with memory it may collapse, khugepaged waits for the first,
+ * not for its interval, and scans that one as soon as it comes, paused or
+ * not (random.t: khugepaged's collapse allocations at its 2nd-35th
+ * operation, none of them our calls, in 5 runs of 6; once one of our
+ * blocks collapsed behind our back, then split uncounted).  Here an
+ * advised block alone did not keep it asleep, one that was also read did.
+ * The read faults in the huge zero page: no memory, no thp_fault_alloc
+ * (with use_zero_page 0, a huge page: the tests read their counters after
+ * the pause).  The region stays: khugepaged forgets a process only at its
+ * exit. */
 static void khugepaged_know_us(void)
 {
 	size_t len = 4UL << 20;
