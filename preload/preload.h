@@ -8,6 +8,7 @@
  *   counters.c    the counters: the hooks count, the report reads
  *   options.c     options from the environment, recording, set-up (ready)
  *   regions.c     the region table: the program's mapped ranges
+ *   ranges.c      a call's range: its pages, ours and the kernel's parts
  *   grow.c        a hint at the end of a heap chunk: data, not code
  *   pack.c        packed areas: several of a thread's areas in one block
  *   serve.c       the arenas, serving a mapping, protecting, cutting
@@ -52,6 +53,11 @@
 #define PAGE  4096UL
 #define BLOCK (2UL << 20)
 #define PROTS (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+static inline size_t page_up(size_t n)
+{
+	return (n + PAGE - 1) & ~(PAGE - 1);
+}
 
 /* ---- kernel.c ---------------------------------------------------------- */
 
@@ -301,6 +307,21 @@ int given_each(uintptr_t start, uintptr_t end, int (*fn)(void *, size_t, int), i
 /* The program unmapped [start, end): its given parts are reserved again
  * (PROT_NONE, no memory) and are no longer given.  0, or -1. */
 int given_unmap(uintptr_t start, uintptr_t end);
+
+/* ---- ranges.c ---------------------------------------------------------- */
+
+/* The pages [*start, *end) of a call's range; false with EINVAL when @addr
+ * is not page-aligned or the range wraps, as the kernel says. */
+bool page_range(const void *addr, size_t len, uintptr_t *start, uintptr_t *end);
+/* Call @out(addr, len, @arg) on the parts of [start, end) outside
+ * hugeperm's chunks, and @in on those inside (either may be NULL).  0, or
+ * -1 if any call failed. */
+int chunk_parts(uintptr_t start, uintptr_t end, int (*out)(void *, size_t, int),
+		int (*in)(void *, size_t, int), int arg);
+/* Call @kernel(addr, len, @arg) on the kernel's parts of [start, end): what
+ * hugeperm's chunks do not cover, and what in them is given to kernel
+ * mappings.  0, or -1 if any call failed. */
+int kernel_parts(uintptr_t start, uintptr_t end, int (*kernel)(void *, size_t, int), int arg);
 
 /* ---- grow.c ------------------------------------------------------------ */
 
