@@ -279,7 +279,7 @@ uintptr_t fixed_serve(uintptr_t addr, size_t len, int prot, bool flips_pages)
 	 * HotSpot maps a whole code heap RWX at once, and it is huge at once. */
 	unsigned small = preload_opt.flip == HP_PRELOAD_FLIP_RWX ? 0 : HP_ARENA_LAZY_SMALL;
 	unsigned flags = flips_pages ? HP_ARENA_COLLAPSE_QUIET | small : 0;
-	uintptr_t start = addr, end = addr + ((len + PAGE - 1) & ~(PAGE - 1)), lo, hi, r = 0;
+	uintptr_t start = addr, end = addr + page_up(len), lo, hi, r = 0;
 	int bad = -1, npiece = 0;
 
 	if (start % PAGE || end < start || start < BLOCK || !blocks_free(start, end))

@@ -146,7 +146,7 @@ static bool on_tmpfs(int fd)
  * trimmed.  MAP_FAILED (nothing mapped) when there is no room for it. */
 void *shared_map_skewed(size_t len, int prot, int flags, int fd, off_t off, uintptr_t skew)
 {
-	size_t size = (len + PAGE - 1) & ~(PAGE - 1), span = size + BLOCK;
+	size_t size = page_up(len), span = size + BLOCK;
 	void *r = k_mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r == MAP_FAILED)
 		return r;
@@ -293,7 +293,7 @@ static void *shared_map(void *addr, size_t len, int prot, int flags, int fd, off
 				 : map_aligned(len, prot, flags, fd, off, skew);
 	if (p == MAP_FAILED)
 		return p;
-	uintptr_t start = (uintptr_t)p, end = start + ((len + PAGE - 1) & ~(PAGE - 1));
+	uintptr_t start = (uintptr_t)p, end = start + page_up(len);
 	shared_lock();
 	if (!shared.atfork && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
 		shared.atfork = true;
@@ -316,7 +316,7 @@ void shared_unmapped(const void *addr, size_t len)
 	if (!__atomic_load_n(&shared.n, __ATOMIC_ACQUIRE) || in_hook)
 		return;
 	shared_lock();
-	drop_views((uintptr_t)addr, (uintptr_t)addr + ((len + PAGE - 1) & ~(PAGE - 1)));
+	drop_views((uintptr_t)addr, (uintptr_t)addr + page_up(len));
 	shared_unlock();
 }
 
@@ -324,7 +324,7 @@ void shared_protected(const void *addr, size_t len, int prot)
 {
 	if (!(prot & PROT_EXEC) || !__atomic_load_n(&shared.n, __ATOMIC_ACQUIRE) || in_hook)
 		return;
-	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE - 1) & ~(PAGE - 1));
+	uintptr_t start = (uintptr_t)addr, end = start + page_up(len);
 	shared_lock();
 	for (int i = 0; i < shared.n; i++) {
 		struct view *v = &shared.v[i];

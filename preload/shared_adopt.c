@@ -122,12 +122,11 @@ void shared_views_note(int fd, const void *addr, size_t len, off_t off)
 	vt_lock();
 	if (vt.n < MAX_VIEWS && vt.atfork) {
 		preload_hold(HOLDS_VIEWS);
-		vt.v[vt.n++] =
-			(struct view){.start = (uintptr_t)addr,
-				      .end = (uintptr_t)addr + ((len + PAGE - 1) & ~(PAGE - 1)),
-				      .off = off,
-				      .dev = st.st_dev,
-				      .ino = st.st_ino};
+		vt.v[vt.n++] = (struct view){.start = (uintptr_t)addr,
+					     .end = (uintptr_t)addr + page_up(len),
+					     .off = off,
+					     .dev = st.st_dev,
+					     .ino = st.st_ino};
 	} else {
 		vt.unsure = true;
 	}

@@ -592,7 +592,7 @@ static int unmap_in(struct window *w, uintptr_t a, uintptr_t b)
 
 int shared_pack_munmap(void *addr, size_t len)
 {
-	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE - 1) & ~(PAGE - 1));
+	uintptr_t start = (uintptr_t)addr, end = start + page_up(len);
 	if (start % PAGE || end <= start) {
 		errno = EINVAL;
 		return -1;
@@ -630,7 +630,7 @@ int shared_pack_munmap(void *addr, size_t len)
 
 void shared_pack_changed(const void *addr, size_t len)
 {
-	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE - 1) & ~(PAGE - 1));
+	uintptr_t start = (uintptr_t)addr, end = start + page_up(len);
 	if (in_hook ||
 	    (!__atomic_load_n(&pk.nrw, __ATOMIC_ACQUIRE) && !shared_pack_meets(addr, end - start)))
 		return;
@@ -668,7 +668,7 @@ void shared_pack_changed(const void *addr, size_t len)
 
 void shared_pack_moving(const void *addr, size_t len)
 {
-	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE - 1) & ~(PAGE - 1));
+	uintptr_t start = (uintptr_t)addr, end = start + page_up(len);
 	if (in_hook)
 		return;
 	shared_views_moved(start, end);
