@@ -136,19 +136,53 @@ int arena_adopt_fixed(struct hp_arena *a, uintptr_t near)
 	return i;
 }
 
-void zero(const struct region *reg, uintptr_t p, size_t len)
+#define TRAP_BYTE 0xcc /* int3: what the library fills freed code with */
+
+/* Write @byte over @len bytes at @p of @reg's pages: a store where the
+ * program may write them, else as hp_write writes (through the block's
+ * alias, /proc/self/mem, or a flip). */
+static void fill(const struct region *reg, uintptr_t p, size_t len, int byte)
 {
 	static const char zeros[PAGE];
+	static const char traps[PAGE] = {[0 ... PAGE - 1] = (char)TRAP_BYTE};
+	if ((reg->prot & PROT_WRITE) && !reg->keyed) {
+		memset((void *)p, byte, len);
+		return;
+	}
+	for (size_t off = 0; off < len; off += PAGE)
+		hp_arena_write(arenas.arena[reg->arena], (void *)(p + off), byte ? traps : zeros,
+			       PAGE);
+}
+
+void zero(const struct region *reg, uintptr_t p, size_t len)
+{
 	if (reg->kind == KIND_CODE_RANGE) { /* pages may be NONE, or merged: the library knows */
 		hp_arena_discard(arenas.arena[reg->arena], (void *)p, len);
 		return;
 	}
-	if ((reg->prot & PROT_WRITE) && !reg->keyed) {
-		memset((void *)p, 0, len);
-		return;
-	}
-	for (size_t off = 0; off < len; off += PAGE)
-		hp_arena_write(arenas.arena[reg->arena], (void *)(p + off), zeros, PAGE);
+	fill(reg, p, len, 0);
+}
+
+/*
+ * [from, to) of @reg, just unmapped by the program, while the rest of its
+ * allocation stays in use (the other areas of a packed block, the rest of
+ * an area unmapped in part): the pages stay mapped, at the protection the
+ * block takes, until the allocation goes back.  If they are executable, or
+ * ran (a packed area that was RX once), they may hold code a stale pointer
+ * still reaches: they are filled with int3, as the library fills freed
+ * pages of executable classes, so that a jump there traps, as it faults
+ * on the kernel's unmapped page, instead of running old code.  Bytes that
+ * never ran in a block that is not executable are left (a packed block's
+ * areas are RW together while one is written: bytes written then run once
+ * the block is RX, whichever area they are in); a packed gap is zeroed
+ * when it is handed out again (pack.c).  Code ranges drop such pages
+ * themselves (code_range_unmap_end).
+ */
+static void scrub(const struct region *reg, uintptr_t from, uintptr_t to)
+{
+	bool exec = reg->area ? (reg->applied & PROT_EXEC) || reg->ran : (reg->prot & PROT_EXEC);
+	if (reg->kind != KIND_CODE_RANGE && exec)
+		fill(reg, from, to - from, TRAP_BYTE);
 }
 
 uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
@@ -269,7 +303,11 @@ void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
 			region_insert(&hi);
 			i++;
 		}
-		if (reg.start >= start && reg.end <= end && mode != CUT_REUSE)
+		bool whole = reg.start >= start && reg.end <= end;
+		if (mode == CUT_FREE && (!whole || alloc_in_use(&reg)))
+			scrub(&reg, reg.start > start ? reg.start : start,
+			      reg.end < end ? reg.end : end);
+		if (whole && mode != CUT_REUSE)
 			release(reg);
 	}
 }

@@ -92,13 +92,42 @@ static bool all_zero(const void *p, size_t n)
 	return true;
 }
 
-/* Put "mov eax, imm32; ret" at @p and call it. */
-static int run_code(unsigned char *code, unsigned char *write_at, int value)
+/* Put "mov eax, imm32; ret" at @p. */
+static void put_code(unsigned char *p, int value)
 {
 	unsigned char insn[6] = {0xb8, 0, 0, 0, 0, 0xc3};
 	memcpy(insn + 1, &value, 4);
-	memcpy(write_at, insn, sizeof(insn));
-	return ((int (*)(void))(void *)code)();
+	memcpy(p, insn, sizeof(insn));
+}
+
+static int call_at(const unsigned char *code)
+{
+	return ((int (*)(void))(const void *)code)();
+}
+
+/* Put "mov eax, imm32; ret" at @write_at and call @code. */
+static int run_code(unsigned char *code, unsigned char *write_at, int value)
+{
+	put_code(write_at, value);
+	return call_at(code);
+}
+
+/* Do @n bytes at @p all read @byte through /proc/self/mem (whatever
+ * their protection, and whether the program may touch them or not)? */
+static bool proc_mem_all(const void *p, size_t n, unsigned char byte)
+{
+	unsigned char buf[4096];
+	int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	bool same = fd >= 0;
+	for (size_t off = 0; same && off < n; off += sizeof(buf)) {
+		size_t k = n - off < sizeof(buf) ? n - off : sizeof(buf);
+		same = pread(fd, buf, k, (off_t)((uintptr_t)p + off)) == (ssize_t)k;
+		for (size_t i = 0; same && i < k; i++)
+			same = buf[i] == byte;
+	}
+	if (fd >= 0)
+		close(fd);
+	return same;
 }
 
 static uintptr_t dist(uintptr_t a, uintptr_t b)
@@ -437,7 +466,7 @@ int main(int argc, char **argv)
 		return unmap_and_leave();
 	if (!owns)
 		tap_skip_all("not running under libhugeperm-preload.so");
-	tap_plan(68);
+	tap_plan(75);
 
 	/* 1. Executable at map time (PCRE2's sljit): served, zero, runs. */
 	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
@@ -732,7 +761,46 @@ int main(int argc, char **argv)
 	   "and its address space is hugeperm's again, given to no one");
 	close(mfd);
 
-	/* 16. Unmap everything served. */
+	/* 16. Pages the program unmapped while the rest of their block stays
+	 * in use (a packed area beside another, half an area) are still
+	 * mapped, at the block's protection: they hold int3, not the code that
+	 * was there, so a stale jump traps (the kernel's unmapped page would
+	 * fault); the block stays huge, and a new area there reads zero. */
+	unsigned char *g1 = lj_area(), *g2 = lj_area();
+	bool packed = g1 && g2 && (uintptr_t)g1 >> 21 == (uintptr_t)g2 >> 21;
+	tap_diag("two areas at %p and %p", (void *)g1, (void *)g2);
+	if (packed) {
+		put_code(g1, 11);
+		put_code(g2, 12);
+		put_code(g2 + 32 * KB, 13);
+	}
+	ok(packed && mprotect(g1, 64 * KB, RX) == 0 && mprotect(g2, 64 * KB, RX) == 0 &&
+		   call_at(g1) == 11 && call_at(g2) == 12 && call_at(g2 + 32 * KB) == 13,
+	   "two LuaJIT areas packed into one block, their code written and run");
+	long gsplit = kernel_vmstat("thp_split_pmd");
+	ok(packed && munmap(g1, 64 * KB) == 0 && proc_mem_all(g1, 64 * KB, 0xcc) &&
+		   kernel_prot_at((uintptr_t)g1) == RX,
+	   "one unmapped: its 64 KiB hold int3 (/proc/self/mem), still RX with its block");
+	int gst = 0;
+	pid_t gpid = packed ? fork() : -1;
+	if (gpid == 0)
+		_exit(call_at(g1) == 11 ? 0 : 1);
+	bool waited = gpid > 0 && waitpid(gpid, &gst, 0) == gpid;
+	ok(waited && WIFSIGNALED(gst) && WTERMSIG(gst) == SIGTRAP,
+	   "a call to its old code traps (a child: killed by signal %d)",
+	   WIFSIGNALED(gst) ? WTERMSIG(gst) : 0);
+	ok(packed && munmap(g2 + 32 * KB, 32 * KB) == 0 &&
+		   proc_mem_all(g2 + 32 * KB, 32 * KB, 0xcc) && call_at(g2) == 12,
+	   "half of the other unmapped: int3 there, the half left runs");
+	ok(vma_kb((uintptr_t)g2, "AnonHugePages") >= 2048 &&
+		   kernel_vmstat("thp_split_pmd") == gsplit,
+	   "the block is huge-mapped throughout (%ld kB), thp_split_pmd +%ld",
+	   vma_kb((uintptr_t)g2, "AnonHugePages"), kernel_vmstat("thp_split_pmd") - gsplit);
+	unsigned char *g3 = lj_area();
+	ok(g3 == g1 && all_zero(g3, 64 * KB), "a new area takes the gap, and reads zero");
+	ok((!g3 || munmap(g3, 64 * KB) == 0) && (!g2 || munmap(g2, 32 * KB) == 0), "both unmapped");
+
+	/* 17. Unmap everything served. */
 	ok(munmap(x, 64 * KB) == 0 && munmap(a, 64 * KB) == 0, "munmap of the rest");
 	errno = 0;
 	ok(mprotect(a, 4096, RX) == -1 && errno == ENOMEM, "and it is gone");
