@@ -377,8 +377,10 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 	}
 	if (one && pkey < 0) { /* one mprotect and a few stores */
 		rc = region_protect(one, alloc_within(one, start, end), prot);
-		if (rc == 0)
+		if (rc == 0) {
 			one->prot = (unsigned char)prot;
+			one->ran |= (prot & PROT_EXEC) != 0;
+		}
 		goto out;
 	}
 	if (!region_split_at(start) || !region_split_at(end)) {
@@ -398,14 +400,25 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 			reg->keyed = keyed;
 			continue;
 		}
+		int old = reg->prot;
 		if (region_protect(reg, alloc_within(reg, start, end), prot))
 			goto out;
+		reg->prot = (unsigned char)prot;
 		if (pkey >= 0) {
-			if (k_pkey_mprotect((void *)reg->start, reg->end - reg->start, prot, pkey))
+			if (k_pkey_mprotect((void *)reg->start, reg->end - reg->start, prot,
+					    pkey)) {
+				/* A key the kernel refuses (EINVAL: not allocated)
+				 * fails the first region: it gets its protection
+				 * back, and the call has changed nothing. */
+				int err = errno;
+				if (!region_protect(reg, alloc_within(reg, start, end), old))
+					reg->prot = (unsigned char)old;
+				errno = err;
 				goto out;
+			}
 			alloc_set_keyed(reg);
 		}
-		reg->prot = (unsigned char)prot;
+		reg->ran |= (prot & PROT_EXEC) != 0;
 	}
 	if (code_range_changed_apply(&changed))
 		goto out;
@@ -627,8 +640,9 @@ static void *remap_ours(uintptr_t old, size_t oldlen, size_t newlen, int flags)
 	uintptr_t to = serve(reg.kind, arena_near(reg.arena), newlen, reg.prot, false);
 	if (!to)
 		return MAP_FAILED;
-	hp_arena_write(arena_at(region_at(region_find(to))->arena), (void *)to, (void *)old,
-		       oldlen);
+	struct region *moved = region_at(region_find(to));
+	hp_arena_write(arena_at(moved->arena), (void *)to, (void *)old, oldlen);
+	moved->ran |= reg.ran; /* its code moved with it */
 	cut(old, old + oldlen, CUT_FREE);
 	preload_counts.remaps++;
 	return (void *)to;

@@ -174,6 +174,9 @@ int pack_fresh(struct region *reg, int prot)
 	if (apply(reg, reg, reg))
 		return -1;
 	zero(reg, reg->start, reg->end - reg->start);
+	for (int i = 0; i < OPEN_MAX; i++) /* an area grown in place: its pages are handed out */
+		if (open_blocks[i].base == reg->base && open_blocks[i].fresh < reg->end)
+			open_blocks[i].fresh = reg->end;
 	return 0;
 }
 
@@ -251,7 +254,6 @@ uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach)
 	if (p) {
 		reg = *blk;
 		reg.prot = (unsigned char)prot;
-		reg.ran = 0;
 	} else {
 		void *b = hp_arena_alloc(a, BLOCK, prot | HP_ZERO);
 		if (!b)
@@ -273,6 +275,7 @@ uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach)
 	}
 	reg.start = p;
 	reg.end = p + len;
+	reg.ran = (prot & PROT_EXEC) != 0; /* an area moved by mremap may be RX */
 	reg.area = (unsigned short)((p - reg.base) / PAGE + 1);
 	reg.own_block = 0;
 	unsigned newest = open_blocks[e].newest;

@@ -136,6 +136,8 @@ struct hp_preload_counts {
 	uint64_t fixed_fresh;	    /* MAP_FIXED anonymous over served memory */
 	uint64_t fixed_given;	    /* MAP_FIXED of other kinds over it: pages given away */
 	uint64_t given_bytes;	    /* allocations kept out of use for good because of that */
+	uint64_t scrubbed;	    /* unmapped pieces of code left mapped, filled with int3 */
+	uint64_t scrub_failed;	    /* ... that could not be filled (old code left there) */
 	uint64_t live_regions;	    /* served ranges mapped now (filled in by the report) */
 	int flip_mode;		    /* enum hp_preload_flip (filled in by the report) */
 	/* Shared-memory code (shared.c), counted under its own lock: */
@@ -254,7 +256,8 @@ struct region {
 	unsigned char stale;	 /* code range: discarded while PROT_NONE, their memory
 				  * still there: zeroed before they are accessible */
 	unsigned char applied;	 /* a packed block's protection now (pack.c) */
-	unsigned char ran;	 /* packed: its area was executable once (code, not data) */
+	unsigned char ran;	 /* its pages were executable once (packed: the area is code,
+				  * not data) */
 	unsigned short area;	 /* packed: 1 + the page of its area's start in the block
 				  * (the pieces of one area share it); 0: not packed */
 };

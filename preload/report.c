@@ -230,6 +230,8 @@ static void write_json(int fd, const char *name, const struct hp_preload_counts 
 		{"fixed_fresh", n->fixed_fresh},
 		{"fixed_given", n->fixed_given},
 		{"given_bytes", n->given_bytes},
+		{"scrubbed", n->scrubbed},
+		{"scrub_failed", n->scrub_failed},
 		{"code_bytes", code},
 		{"code_huge_bytes", code_huge},
 		{"shared_views", n->shared_views},

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -138,20 +139,40 @@ int arena_adopt_fixed(struct hp_arena *a, uintptr_t near)
 
 #define TRAP_BYTE 0xcc /* int3: what the library fills freed code with */
 
+/* Write @n pages of @page at @p through /proc/self/mem: a protection key
+ * does not stop it (the kernel checks keys on the process's own accesses
+ * only), nor does the pages' protection.  0 or -1. */
+static int fill_by_proc_mem(uintptr_t p, size_t len, const char *page)
+{
+	int fd = k_open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	int rc = fd < 0 ? -1 : 0;
+	for (size_t off = 0; !rc && off < len; off += PAGE)
+		rc = k_pwrite(fd, page, PAGE, (off_t)(p + off)) == (long)PAGE ? 0 : -1;
+	if (fd >= 0)
+		k_close(fd);
+	return rc;
+}
+
 /* Write @byte over @len bytes at @p of @reg's pages: a store where the
  * program may write them, else as hp_write writes (through the block's
- * alias, /proc/self/mem, or a flip). */
-static void fill(const struct region *reg, uintptr_t p, size_t len, int byte)
+ * alias, /proc/self/mem, or a flip); pages with a protection key, through
+ * /proc/self/mem (a store, even the library's, could meet the key).
+ * 0, or -1 if some bytes could not be written. */
+static int fill(const struct region *reg, uintptr_t p, size_t len, int byte)
 {
 	static const char zeros[PAGE];
 	static const char traps[PAGE] = {[0 ... PAGE - 1] = (char)TRAP_BYTE};
-	if ((reg->prot & PROT_WRITE) && !reg->keyed) {
+	const char *page = byte ? traps : zeros;
+	if (reg->keyed)
+		return fill_by_proc_mem(p, len, page);
+	if (reg->prot & PROT_WRITE) {
 		memset((void *)p, byte, len);
-		return;
+		return 0;
 	}
+	int rc = 0;
 	for (size_t off = 0; off < len; off += PAGE)
-		hp_arena_write(arenas.arena[reg->arena], (void *)(p + off), byte ? traps : zeros,
-			       PAGE);
+		rc |= hp_arena_write(arenas.arena[reg->arena], (void *)(p + off), page, PAGE);
+	return rc ? -1 : 0;
 }
 
 void zero(const struct region *reg, uintptr_t p, size_t len)
@@ -160,29 +181,35 @@ void zero(const struct region *reg, uintptr_t p, size_t len)
 		hp_arena_discard(arenas.arena[reg->arena], (void *)p, len);
 		return;
 	}
-	fill(reg, p, len, 0);
+	(void)fill(reg, p, len, 0);
 }
 
 /*
- * [from, to) of @reg, just unmapped by the program, while the rest of its
- * allocation stays in use (the other areas of a packed block, the rest of
- * an area unmapped in part): the pages stay mapped, at the protection the
- * block takes, until the allocation goes back.  If they are executable, or
- * ran (a packed area that was RX once), they may hold code a stale pointer
- * still reaches: they are filled with int3, as the library fills freed
- * pages of executable classes, so that a jump there traps, as it faults
- * on the kernel's unmapped page, instead of running old code.  Bytes that
- * never ran in a block that is not executable are left (a packed block's
- * areas are RW together while one is written: bytes written then run once
- * the block is RX, whichever area they are in); a packed gap is zeroed
- * when it is handed out again (pack.c).  Code ranges drop such pages
- * themselves (code_range_unmap_end).
+ * [from, to) of @reg, just unmapped by the program, while its pages stay
+ * mapped: the rest of its allocation is in use (the other areas of a
+ * packed block, the rest of an area unmapped in part), or the allocation
+ * is never reused (tainted, or keyed and not cleaned: release()).  They
+ * stay at the protection their block takes.  If they are executable or
+ * ever were (ran; rwx mode's pages are RWX whatever was asked), they may
+ * hold code a stale pointer still reaches: they are filled with int3, as
+ * the library fills freed pages of executable classes, so that a jump
+ * there traps, as it faults on the kernel's unmapped page, instead of
+ * running old code.  Bytes that never ran in a block that is not
+ * executable are left (a packed block's areas are RW together while one
+ * is written: bytes written then run once the block is RX, whichever area
+ * they are in); a packed gap is zeroed when it is handed out again
+ * (pack.c).  Code ranges drop such pages themselves (code_range_unmap_end).
  */
 static void scrub(const struct region *reg, uintptr_t from, uintptr_t to)
 {
-	bool exec = reg->area ? (reg->applied & PROT_EXEC) || reg->ran : (reg->prot & PROT_EXEC);
-	if (reg->kind != KIND_CODE_RANGE && exec)
-		fill(reg, from, to - from, TRAP_BYTE);
+	bool exec = reg->ran || reg->relaxed || (reg->prot & PROT_EXEC) ||
+		    (reg->area && (reg->applied & PROT_EXEC));
+	if (reg->kind == KIND_CODE_RANGE || !exec)
+		return;
+	if (fill(reg, from, to - from, TRAP_BYTE))
+		preload_counts.scrub_failed++;
+	else
+		preload_counts.scrubbed++;
 }
 
 uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
@@ -205,6 +232,7 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach)
 		.kind = (unsigned char)kind,
 		.relaxed = pl.relaxed,
 		.own_block = pl.own_block,
+		.ran = (prot & PROT_EXEC) != 0,
 	};
 
 	/* The library zeroes an allocation the program maps whole, and only
@@ -304,7 +332,8 @@ void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
 			i++;
 		}
 		bool whole = reg.start >= start && reg.end <= end;
-		if (mode == CUT_FREE && (!whole || alloc_in_use(&reg)))
+		bool kept = !whole || alloc_in_use(&reg) || reg.tainted || reg.keyed;
+		if (mode == CUT_FREE && kept)
 			scrub(&reg, reg.start > start ? reg.start : start,
 			      reg.end < end ? reg.end : end);
 		if (whole && mode != CUT_REUSE)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -27,6 +28,7 @@
 
 #include "kernel.h"
 #include "preloaded.h"
+#include "sysfault.h"
 #include "tap.h"
 
 static owns_fn owns;
@@ -401,6 +403,216 @@ static int unmap_and_leave(void)
 	return rc;
 }
 
+/* In a child (no core file): call the code at @p; the value it returned,
+ * or minus the signal that ended it. */
+static int call_old(const unsigned char *p)
+{
+	struct rlimit none = {0, 0};
+	setrlimit(RLIMIT_CORE, &none);
+	return call_at(p);
+}
+
+/* Does a call to the code at @p, which the program unmapped, stop with
+ * SIGTRAP (our int3) or SIGSEGV (the kernel's unmapped page), as plain
+ * would, rather than run the old code? */
+static bool stale_call_stops(const unsigned char *p)
+{
+	int st = 0;
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(call_old(p) & 0x7f);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return false;
+	return WIFSIGNALED(st) && (WTERMSIG(st) == SIGTRAP || WTERMSIG(st) == SIGSEGV);
+}
+
+static unsigned char *lj_area_of(size_t len)
+{
+	void *hint = (void *)(((uintptr_t)(void *)&lj_area & ~(64 * KB - 1)) + 64 * MB);
+	unsigned char *a = mmap(hint, len, RW, ANON, -1, 0);
+	return a != MAP_FAILED ? a : NULL;
+}
+
+/* Write "mov eax, @value; ret" into the RX area at @p (made RW for it, RX
+ * again) and call it. */
+static int run_code_rx(unsigned char *p, int value)
+{
+	if (mprotect(p, 64 * KB, RW))
+		return -1;
+	put_code(p, value);
+	return mprotect(p, 64 * KB, RX) ? -1 : call_at(p);
+}
+
+/* Does the preload run a flip mode other than `block` (exact, rwx)? */
+static bool preload_opt_not_block(void)
+{
+	const char *flip = getenv("HUGEPERM_PRELOAD_FLIP");
+	return flip && strcmp(flip, "block") != 0;
+}
+
+static const char *stale_why; /* the first step of a case that failed */
+
+/* A step of a "stale" case: @ok, or the case fails here, at @what. */
+static bool step(bool ok, const char *what)
+{
+	if (!ok && !stale_why)
+		stale_why = what;
+	return ok;
+}
+
+static void stale_case(const char *name, int *bad)
+{
+	printf("stale %s %s%s\n", name, stale_why ? "FAILED at " : "ok",
+	       stale_why ? stale_why : "");
+	*bad += stale_why != NULL;
+	stale_why = NULL;
+}
+
+/*
+ * "stale": code the program unmapped never runs again, whatever the
+ * preload's mode (tests/e2e/preload.sh runs it in each): a call there stops
+ * (SIGTRAP or SIGSEGV), where pieces of served memory stay mapped after a
+ * munmap.  Prints "stale CASE ok" for each case; exits 1 if one failed.
+ */
+static int stale(void)
+{
+	int bad = 0;
+	if (!owns) {
+		printf("stale: not run under the preload\n");
+		return 1;
+	}
+	/* An area that ran, RW again, half unmapped, the rest made RX (a
+	 * block flip takes the unmapped half along). */
+	unsigned char *a = lj_area_of(64 * KB);
+	if (step(a && owns(a, 1), "served")) {
+		put_code(a + 32 * KB, 21);
+		(void)(step(mprotect(a, 64 * KB, RX) == 0 && call_at(a + 32 * KB) == 21, "ran") &&
+		       step(mprotect(a, 64 * KB, RW) == 0 && munmap(a + 32 * KB, 32 * KB) == 0 &&
+				    mprotect(a, 32 * KB, RX) == 0,
+			    "RW, half unmapped, the rest RX") &&
+		       step(stale_call_stops(a + 32 * KB), "the old code stops"));
+		munmap(a, 32 * KB);
+	}
+	stale_case("ran-then-rw", &bad);
+
+	/* An area that ran, moved by mremap (unless it can grow in place); the
+	 * copy unmapped while RW beside a new area of its size, then made RX.
+	 * (The second area is mapped once the first ran: beside a writable
+	 * area that never ran, LuaJIT's heap, a hint goes to the kernel.) */
+	unsigned char *g1 = lj_area_of(64 * KB), *g2 = NULL, *m = MAP_FAILED;
+	if (step(g1 && owns(g1, 1), "served")) {
+		put_code(g1, 22);
+		(void)(step(mprotect(g1, 64 * KB, RX) == 0 && call_at(g1) == 22, "ran") &&
+		       step((g2 = lj_area_of(64 * KB)) && owns(g2, 1) &&
+				    mprotect(g2, 64 * KB, RX) == 0,
+			    "a second area served") &&
+		       step((m = mremap(g1, 64 * KB, 128 * KB, MREMAP_MAYMOVE)) != MAP_FAILED &&
+				    call_at(m) == 22,
+			    "moved (or grown), runs") &&
+		       step(m == g1 || stale_call_stops(g1), "the old place stops"));
+	}
+	unsigned char *h = lj_area_of(128 * KB);
+	(void)(step(h && m != MAP_FAILED && mprotect(m, 128 * KB, RW) == 0 &&
+			    munmap(m, 128 * KB) == 0 && mprotect(h, 128 * KB, RX) == 0,
+		    "the copy RW, unmapped, a new area RX") &&
+	       step(stale_call_stops(m), "the copy's old code stops"));
+	stale_case("moved", &bad);
+
+	/* An area grown in place by mremap, run, unmapped while an area that
+	 * ran stays beside it: areas mapped there again read zero.  (Where its
+	 * allocation has no room, exact and rwx modes, mremap says ENOMEM, as
+	 * the kernel may.) */
+	unsigned char *k1 = lj_area_of(64 * KB), *k2 = NULL, *gr = MAP_FAILED;
+	if (step(k1 && owns(k1, 1) && mprotect(k1, 64 * KB, RX) == 0 && run_code_rx(k1, 26) == 26,
+		 "an area served, ran") &&
+	    step((k2 = lj_area_of(64 * KB)) && owns(k2, 1), "a second area served"))
+		gr = mremap(k2, 64 * KB, 128 * KB, 0);
+	if (!stale_why && gr == MAP_FAILED && errno == ENOMEM && preload_opt_not_block()) {
+		printf("stale grown no room (ENOMEM)\n");
+	} else {
+		if (step(gr != MAP_FAILED && owns(gr, 1), "the second grown in place")) {
+			memset(gr, 0x90, 128 * KB);
+			put_code(gr + 64 * KB, 23);
+			step(mprotect(gr, 128 * KB, RX) == 0 && call_at(gr + 64 * KB) == 23 &&
+				     munmap(gr, 128 * KB) == 0,
+			     "ran, unmapped");
+		}
+		unsigned char *n1 = lj_area_of(64 * KB), *n2 = lj_area_of(64 * KB);
+		step(n1 && n2 && all_zero(n1, 64 * KB) && all_zero(n2, 64 * KB),
+		     "two new areas read zero");
+		stale_case("grown", &bad);
+	}
+
+	/* pkey_mprotect with a key the kernel refuses: nothing changes, and
+	 * half of the mapping unmapped afterwards is not run. */
+	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	if (step(x != MAP_FAILED && owns(x, 1), "served")) {
+		put_code(x + 32 * KB, 24);
+		(void)(step(pkey_mprotect(x, 64 * KB, PROT_READ, 15) == -1 && errno == EINVAL,
+			    "key 15 refused (EINVAL)") &&
+		       step(kernel_prot_at((uintptr_t)x) == RWX && call_at(x + 32 * KB) == 24,
+			    "nothing changed") &&
+		       step(munmap(x + 32 * KB, 32 * KB) == 0 && stale_call_stops(x + 32 * KB),
+			    "half unmapped: its old code stops"));
+	}
+	stale_case("pkey-refused", &bad);
+
+	/* A file mapped over half of a mapping (the allocation is never reused),
+	 * then the other half unmapped. */
+	int fd = memfd(32 * KB);
+	unsigned char *t = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
+	if (step(fd >= 0 && t != MAP_FAILED && owns(t, 1) && run_code(t, t, 25) == 25,
+		 "served, ran"))
+		(void)(step(mmap(t + 32 * KB, 32 * KB, RW, MAP_SHARED | MAP_FIXED, fd, 0) ==
+					    t + 32 * KB &&
+				    munmap(t, 32 * KB) == 0,
+			    "a file over one half, the other unmapped") &&
+		       step(stale_call_stops(t), "the old code stops"));
+	stale_case("tainted", &bad);
+	if (fd >= 0)
+		close(fd);
+	return bad ? 1 : 0;
+}
+
+static int deny_writes(long nr, const long args[6])
+{
+	(void)args;
+	return nr == SYS_pwrite64 || nr == SYS_mprotect ? EPERM : 0;
+}
+
+/*
+ * "scrub [denied]": two packed areas that ran; the first unmapped.  Its
+ * pages, RX with their block, are filled with int3 through /proc/self/mem,
+ * or by a flip.  With "denied", a seccomp filter fails every pwrite64 and
+ * mprotect meanwhile, so the fill cannot be made: the munmap still
+ * succeeds, and the preload's report counts it (scrub_failed), for
+ * tests/e2e/preload.sh.  Prints "scrub munmap RC int3 0|1".
+ */
+static int scrub(bool denied)
+{
+	unsigned char *g1 = lj_area(), *g2 = NULL;
+	if (g1) {
+		put_code(g1, 27);
+		g2 = mprotect(g1, 64 * KB, RX) == 0 && call_at(g1) == 27 ? lj_area() : NULL;
+	}
+	if (!g2 || mprotect(g2, 64 * KB, RX) || (uintptr_t)g1 >> 21 != (uintptr_t)g2 >> 21) {
+		printf("scrub: two areas that ran were not packed into one block\n");
+		return 1;
+	}
+	if (denied) {
+		sysfault_policy = deny_writes;
+		if (sysfault_install()) {
+			printf("scrub: no seccomp\n");
+			return 1;
+		}
+		sysfault_armed = true;
+	}
+	int rc = munmap(g1, 64 * KB);
+	sysfault_armed = false;
+	printf("scrub munmap %d int3 %d\n", rc, proc_mem_all(g1, 64 * KB, 0xcc));
+	return rc ? 1 : 0;
+}
+
 /* Take [lo, hi) of the address space, as the program's other mappings would. */
 static bool block_out(uintptr_t lo, uintptr_t hi)
 {
@@ -462,6 +674,10 @@ int main(int argc, char **argv)
 	if (argc > 1 && (!strcmp(argv[1], "clearenv") || !strcmp(argv[1], "_exit") ||
 			 !strcmp(argv[1], "exit_group")))
 		return leave(argv[1]);
+	if (argc > 1 && !strcmp(argv[1], "stale"))
+		return stale();
+	if (argc > 1 && !strcmp(argv[1], "scrub"))
+		return scrub(argc > 2 && !strcmp(argv[2], "denied"));
 	if (argc > 1 && !strcmp(argv[1], "unmap"))
 		return unmap_and_leave();
 	if (!owns)
@@ -784,7 +1000,7 @@ int main(int argc, char **argv)
 	int gst = 0;
 	pid_t gpid = packed ? fork() : -1;
 	if (gpid == 0)
-		_exit(call_at(g1) == 11 ? 0 : 1);
+		_exit(call_old(g1) == 11 ? 0 : 1);
 	bool waited = gpid > 0 && waitpid(gpid, &gst, 0) == gpid;
 	ok(waited && WIFSIGNALED(gst) && WTERMSIG(gst) == SIGTRAP,
 	   "a call to its old code traps (a child: killed by signal %d)",
