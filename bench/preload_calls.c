@@ -21,6 +21,11 @@
  *   mmap_touch  mapped, every page written, unmapped: what a program pays
  *               for fresh memory (the served mmap zeroes it up front, the
  *               plain one takes a page fault and a page clear a page).
+ *   munmap_code the munmap of an area whose code was written and ran (RX):
+ *               served, its pages stay mapped with their block and are
+ *               filled with int3 (through /proc/self/mem: the block is RX),
+ *               but for the block's last area, which frees the block;
+ *               plain, the kernel frees 16 pages.
  *   flip_fixed  Ruby's YJIT writing code: a page of its 256 MiB
  *               MAP_FIXED_NOREPLACE RX range made RW, written, and the
  *               128 MiB half that holds it made RX again, the page in the
@@ -198,7 +203,7 @@ static double pass_map_batch(bool hooked)
 	return (double)(now_ns() - t0) / BATCH;
 }
 
-enum { MAP_ONLY, UNMAP_ONLY, MAP_TOUCH };
+enum { MAP_ONLY, UNMAP_ONLY, MAP_TOUCH, UNMAP_CODE };
 
 static double map_batch(int k, bool hooked, int what)
 {
@@ -213,7 +218,18 @@ static double map_batch(int k, bool hooked, int what)
 			for (size_t o = 0; o < AREA; o += 4096)
 				((volatile char *)p[i])[o] = 1;
 	}
-	if (what != UNMAP_ONLY)
+	if (what == UNMAP_CODE) { /* code written, then run (all RX: a packed block's
+				   * areas run once none is being written) */
+		for (int i = 0; i < BATCH; i++) {
+			memset(p[i], 0xc3, AREA);
+			if (hooked ? mprotect(p[i], AREA, RX)
+				   : syscall(SYS_mprotect, p[i], AREA, RX))
+				die("mprotect failed");
+		}
+		for (int i = 0; i < BATCH; i++)
+			((void (*)(void))p[i])();
+	}
+	if (what == MAP_ONLY || what == MAP_TOUCH)
 		t = now_ns() - t0;
 	if (hooked && !owns(p[0], 1))
 		die("a hinted area was not served");
@@ -345,8 +361,8 @@ int main(int argc, char **argv)
 		report("pass_map", s, p, rounds, NULL);
 	}
 
-	static const char *const names[] = {"mmap", "munmap", "mmap_touch"};
-	for (int what = MAP_ONLY; what <= MAP_TOUCH; what++) {
+	static const char *const names[] = {"mmap", "munmap", "mmap_touch", "munmap_code"};
+	for (int what = MAP_ONLY; what <= UNMAP_CODE; what++) {
 		int n = rounds / 4 ? rounds / 4 : 1;
 		if (!want(only, names[what]))
 			continue;

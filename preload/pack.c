@@ -194,6 +194,24 @@ void pack_forget(uintptr_t base)
 			open_blocks[i].base = 0;
 }
 
+/* Writing a gap while the block is RX: the block is the writer's for the
+ * moment, as when one of its areas is written (a whole-block flip, no
+ * split; the premise of packing is that its areas run no code meanwhile).
+ * Cheaper than what the library would do, a write through /proc/self/mem,
+ * 13 µs for 64 KiB here against 4 µs. */
+int pack_fill(const struct region *gone, uintptr_t from, uintptr_t to, int byte)
+{
+	struct hp_arena *a = arena_at(gone->arena);
+	int was = gone->applied;
+	if (was == PACK_EXACT || gone->tainted ||
+	    hp_arena_protect(a, (void *)gone->base, gone->alloc_size, PROT_READ | PROT_WRITE))
+		return -1;
+	memset((void *)from, byte, to - from);
+	if (hp_arena_protect(a, (void *)gone->base, gone->alloc_size, was))
+		set_applied(gone->base, gone->alloc_size, NULL, PROT_READ | PROT_WRITE);
+	return 0;
+}
+
 /* The first gap of @len bytes in the block at @base, or 0. */
 static uintptr_t gap(uintptr_t base, size_t size, size_t len)
 {

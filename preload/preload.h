@@ -354,6 +354,10 @@ int pack_fresh(struct region *reg, int prot);
 void pack_settle(const struct region *gone);
 /* The block at @base went back to hugeperm: no thread packs into it. */
 void pack_forget(uintptr_t base);
+/* Set [from, to) of @gone's block (packed; its region just unmapped, the
+ * block not writable now) to @byte, by a whole-block flip to RW and back.
+ * 0, or -1 (an exact block, or the kernel refused): nothing written. */
+int pack_fill(const struct region *gone, uintptr_t from, uintptr_t to, int byte);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

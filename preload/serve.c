@@ -169,6 +169,8 @@ static int fill(const struct region *reg, uintptr_t p, size_t len, int byte)
 		memset((void *)p, byte, len);
 		return 0;
 	}
+	if (reg->area && !pack_fill(reg, p, p + len, byte))
+		return 0;
 	int rc = 0;
 	for (size_t off = 0; off < len; off += PAGE)
 		rc |= hp_arena_write(arenas.arena[reg->arena], (void *)(p + off), page, PAGE);

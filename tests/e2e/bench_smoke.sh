@@ -69,7 +69,7 @@ else
 fi
 cases=$(awk '$1 == "case" && $3 == "served_ns" && $5 == "plain_ns" && $7 == "ratio" { print $2 }' \
 	"$out/calls.log" | tr '\n' ' ')
-if [ "$cases" = "flip_whole flip_sub flip_fixed pass_protect pass_map mmap munmap mmap_touch " ] &&
+if [ "$cases" = "flip_whole flip_sub flip_fixed pass_protect pass_map mmap munmap mmap_touch munmap_code " ] &&
 	grep -q "^# huge-mapped pages of the 2 MiB blocks flipped: served 512," "$out/calls.log"; then
 	echo "ok 7 - it times every case against the plain call, on a huge-mapped served block"
 else
