@@ -23,7 +23,7 @@
  *               plain one takes a page fault and a page clear a page).
  *   munmap_code the munmap of an area whose code was written and ran (RX):
  *               served, its pages stay mapped with their block and are
- *               filled with int3 (through /proc/self/mem: the block is RX),
+ *               filled with int3 (the block, RX, flipped RW and back),
  *               but for the block's last area, which frees the block;
  *               plain, the kernel frees 16 pages.
  *   flip_fixed  Ruby's YJIT writing code: a page of its 256 MiB

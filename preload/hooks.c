@@ -354,6 +354,23 @@ static struct region *exactly_one(uintptr_t start, uintptr_t end)
 	return reg;
 }
 
+/* Would the kernel take protection key @pkey (allocated by the program)?
+ * Asked of a page of our own, PROT_NONE, before any of the program's pages
+ * change (their protection first, then the key: a key refused after the
+ * protection changed would leave a block of its own protected as asked).
+ * true, or false with errno (EINVAL). */
+static bool key_usable(int pkey)
+{
+	static void *probe;
+	if (!probe) {
+		void *p = k_mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return false;
+		probe = p;
+	}
+	return k_pkey_mprotect(probe, PAGE, PROT_NONE, pkey) == 0;
+}
+
 /* mprotect or pkey_mprotect (@pkey >= 0) over a range that touches ours. */
 static int do_protect(void *addr, size_t len, int prot, int pkey)
 {
@@ -375,6 +392,8 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 		errno = EINVAL;
 		goto out;
 	}
+	if (pkey >= 0 && !key_usable(pkey))
+		goto out;      /* EINVAL, as the kernel says it, before anything changed */
 	if (one && pkey < 0) { /* one mprotect and a few stores */
 		rc = region_protect(one, alloc_within(one, start, end), prot);
 		if (rc == 0) {
@@ -400,22 +419,12 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 			reg->keyed = keyed;
 			continue;
 		}
-		int old = reg->prot;
 		if (region_protect(reg, alloc_within(reg, start, end), prot))
 			goto out;
 		reg->prot = (unsigned char)prot;
 		if (pkey >= 0) {
-			if (k_pkey_mprotect((void *)reg->start, reg->end - reg->start, prot,
-					    pkey)) {
-				/* A key the kernel refuses (EINVAL: not allocated)
-				 * fails the first region: it gets its protection
-				 * back, and the call has changed nothing. */
-				int err = errno;
-				if (!region_protect(reg, alloc_within(reg, start, end), old))
-					reg->prot = (unsigned char)old;
-				errno = err;
+			if (k_pkey_mprotect((void *)reg->start, reg->end - reg->start, prot, pkey))
 				goto out;
-			}
 			alloc_set_keyed(reg);
 		}
 		reg->ran |= (prot & PROT_EXEC) != 0;

@@ -137,7 +137,8 @@ struct hp_preload_counts {
 	uint64_t fixed_given;	    /* MAP_FIXED of other kinds over it: pages given away */
 	uint64_t given_bytes;	    /* allocations kept out of use for good because of that */
 	uint64_t scrubbed;	    /* unmapped pieces of code left mapped, filled with int3 */
-	uint64_t scrub_failed;	    /* ... that could not be filled (old code left there) */
+	uint64_t scrub_failed;	    /* ... not filled (old code left there), or their block
+				     * not given its protection back (left RW) */
 	uint64_t live_regions;	    /* served ranges mapped now (filled in by the report) */
 	int flip_mode;		    /* enum hp_preload_flip (filled in by the report) */
 	/* Shared-memory code (shared.c), counted under its own lock: */
@@ -282,6 +283,8 @@ bool regions_cover(uintptr_t start, uintptr_t end);
 size_t alloc_first(const struct region *reg);
 /* Does any region still live in @reg's allocation? */
 bool alloc_in_use(const struct region *reg);
+/* ... one outside [start, end), which a cut is about to take? */
+bool alloc_kept_after(const struct region *reg, uintptr_t start, uintptr_t end);
 /* A region of the allocation holding @addr, or NULL if none is left. */
 const struct region *alloc_of(uintptr_t addr);
 /* Do all regions of @reg's allocation lie inside [start, end)? */
@@ -354,10 +357,14 @@ int pack_fresh(struct region *reg, int prot);
 void pack_settle(const struct region *gone);
 /* The block at @base went back to hugeperm: no thread packs into it. */
 void pack_forget(uintptr_t base);
-/* Set [from, to) of @gone's block (packed; its region just unmapped, the
- * block not writable now) to @byte, by a whole-block flip to RW and back.
- * 0, or -1 (an exact block, or the kernel refused): nothing written. */
-int pack_fill(const struct region *gone, uintptr_t from, uintptr_t to, int byte);
+/* Is @reg's packed block executable now (an exact block: @reg's pages)? */
+bool pack_executable(const struct region *reg);
+/* Set [from, to) of @reg's block (packed, not writable now) to @byte by a
+ * whole-block flip to RW and back, if the block is this thread's open
+ * block.  0: written; 1: written, but the block's protection could not be
+ * given back (it is RW); -1: not this thread's, exact, or the kernel
+ * refused the flip: nothing written. */
+int pack_fill(const struct region *reg, uintptr_t from, uintptr_t to, int byte);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

@@ -155,6 +155,14 @@ bool alloc_in_use(const struct region *reg)
 	return in_alloc(alloc_first(reg), reg->base, reg->alloc_size);
 }
 
+bool alloc_kept_after(const struct region *reg, uintptr_t start, uintptr_t end)
+{
+	for (size_t i = alloc_first(reg); in_alloc(i, reg->base, reg->alloc_size); i++)
+		if (table.r[i].end <= start || table.r[i].start >= end)
+			return true;
+	return false;
+}
+
 const struct region *alloc_of(uintptr_t addr)
 {
 	/* The allocation's regions are neighbours: if it has any, one of them

@@ -154,10 +154,12 @@ static int fill_by_proc_mem(uintptr_t p, size_t len, const char *page)
 }
 
 /* Write @byte over @len bytes at @p of @reg's pages: a store where the
- * program may write them, else as hp_write writes (through the block's
- * alias, /proc/self/mem, or a flip); pages with a protection key, through
- * /proc/self/mem (a store, even the library's, could meet the key).
- * 0, or -1 if some bytes could not be written. */
+ * program may write them; in this thread's packed block, a flip of the
+ * block (pack_fill); else as hp_write writes (through the block's alias,
+ * /proc/self/mem, or a flip of those pages); pages with a protection key,
+ * through /proc/self/mem (a store, even the library's, could meet the key).
+ * 0, or -1 if some bytes could not be written, or a block could not be
+ * given its protection back. */
 static int fill(const struct region *reg, uintptr_t p, size_t len, int byte)
 {
 	static const char zeros[PAGE];
@@ -169,8 +171,9 @@ static int fill(const struct region *reg, uintptr_t p, size_t len, int byte)
 		memset((void *)p, byte, len);
 		return 0;
 	}
-	if (reg->area && !pack_fill(reg, p, p + len, byte))
-		return 0;
+	int packed = reg->area ? pack_fill(reg, p, p + len, byte) : -1;
+	if (packed >= 0)
+		return packed ? -1 : 0;
 	int rc = 0;
 	for (size_t off = 0; off < len; off += PAGE)
 		rc |= hp_arena_write(arenas.arena[reg->arena], (void *)(p + off), page, PAGE);
@@ -205,7 +208,7 @@ void zero(const struct region *reg, uintptr_t p, size_t len)
 static void scrub(const struct region *reg, uintptr_t from, uintptr_t to)
 {
 	bool exec = reg->ran || reg->relaxed || (reg->prot & PROT_EXEC) ||
-		    (reg->area && (reg->applied & PROT_EXEC));
+		    (reg->area && pack_executable(reg));
 	if (reg->kind == KIND_CODE_RANGE || !exec)
 		return;
 	if (fill(reg, from, to - from, TRAP_BYTE))
@@ -334,7 +337,8 @@ void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
 			i++;
 		}
 		bool whole = reg.start >= start && reg.end <= end;
-		bool kept = !whole || alloc_in_use(&reg) || reg.tainted || reg.keyed;
+		bool kept =
+			!whole || alloc_kept_after(&reg, start, end) || reg.tainted || reg.keyed;
 		if (mode == CUT_FREE && kept)
 			scrub(&reg, reg.start > start ? reg.start : start,
 			      reg.end < end ? reg.end : end);

@@ -15,7 +15,7 @@ LD_PRELOAD=$lib ./tests/e2e/preload_ops > "$tap" 2>&1
 rc=$?
 # Renumber preload_ops' plan into ours: its tests, then our own.
 plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tap")
-echo "1..$((plan + 21))"
+echo "1..$((plan + 22))"
 grep -v '^1\.\.' "$tap"
 n=$plan
 [ $rc -eq 0 ] || echo "# preload_ops exited with $rc"
@@ -49,8 +49,8 @@ for mode in "HUGEPERM_PRELOAD_FLIP=block" "HUGEPERM_PRELOAD_PACK=0" \
 	out=$(env "$mode" LD_PRELOAD=$lib ./tests/e2e/preload_ops stale 2>&1)
 	rc=$?
 	cases=$(echo "$out" | grep -c -E '^stale [a-z-]+ (ok|no room \(ENOMEM\))$')
-	if [ $rc -eq 0 ] && [ "$cases" -eq 5 ]; then
-		echo "ok $n - $mode: unmapped code never runs again (5 cases: $(echo "$out" | grep -c ' ok$') ok)"
+	if [ $rc -eq 0 ] && [ "$cases" -eq 6 ]; then
+		echo "ok $n - $mode: unmapped code never runs again (6 cases: $(echo "$out" | grep -c ' ok$') ok)"
 	else
 		echo "not ok $n - $mode: unmapped code never runs again"
 		echo "$out" | sed 's/^/# /'
@@ -59,21 +59,23 @@ done
 
 # The fill of an unmapped area's pages, counted in the report; when the
 # kernel refuses every way to write them (pwrite64 to /proc/self/mem and
-# mprotect failed by a seccomp filter), the munmap still succeeds and the
-# report says so (scrub_failed).
+# mprotect failed by a seccomp filter), or refuses to make the block RX
+# again after the fill (mprotect with PROT_EXEC refused), the munmap still
+# succeeds and the report says so (scrub_failed).
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[0]['preload']['$1'])" "$2" 2>/dev/null; }
-for how in "" denied; do
+for how in "" denied noexec; do
 	HUGEPERM_PRELOAD_LIB=$lib ./tools/hugeperm run --json -o "$tmp/s.json" -- \
 		./tests/e2e/preload_ops scrub $how > "$tmp/err" 2>&1
 	rc=$?
 	got="$(cat "$tmp/err"), scrubbed $(field scrubbed "$tmp/s.json"), scrub_failed $(field scrub_failed "$tmp/s.json")"
-	if [ -z "$how" ]; then
-		want="scrub munmap 0 int3 1, scrubbed 1, scrub_failed 0"
-		what="an unmapped packed area that ran holds int3, counted (scrubbed)"
-	else
-		want="scrub munmap 0 int3 0, scrubbed 0, scrub_failed 1"
-		what="pwrite64 and mprotect refused: the munmap succeeds, the fill that could not be made is counted (scrub_failed)"
-	fi
+	case "$how" in
+	"") want="scrub munmap 0 int3 1 prot 5, scrubbed 1, scrub_failed 0"
+	    what="an unmapped packed area that ran holds int3, its block RX again, counted (scrubbed)" ;;
+	denied) want="scrub munmap 0 int3 0 prot 5, scrubbed 0, scrub_failed 1"
+	    what="pwrite64 and mprotect refused: the munmap succeeds, the fill that could not be made is counted (scrub_failed)" ;;
+	noexec) want="scrub munmap 0 int3 1 prot 3, scrubbed 0, scrub_failed 1"
+	    what="PROT_EXEC refused after the fill: the munmap succeeds, the block left RW is counted (scrub_failed)" ;;
+	esac
 	n=$((n + 1))
 	if [ $rc -eq 0 ] && [ "$got" = "$want" ]; then echo "ok $n - $what"
 	else echo "not ok $n - $what ($got)"; fi

@@ -468,6 +468,37 @@ static void stale_case(const char *name, int *bad)
 	stale_why = NULL;
 }
 
+#define RUNNER_AREAS 8
+
+struct runner {
+	unsigned char *area[RUNNER_AREAS];
+	volatile int ready, stop, failed; /* ready: 1 served and packed, -1 not */
+	volatile unsigned long calls;
+};
+
+/* A thread that maps areas (packed into its block in block mode), runs
+ * them, then calls the first one until told to stop. */
+static void *runner(void *arg)
+{
+	struct runner *r = arg;
+	bool good = true;
+	for (int i = 0; good && i < RUNNER_AREAS; i++) {
+		r->area[i] = lj_area_of(64 * KB);
+		good = r->area[i] && owns(r->area[i], 1);
+		if (good) {
+			put_code(r->area[i], 30 + i);
+			good = mprotect(r->area[i], 64 * KB, RX) == 0 &&
+			       call_at(r->area[i]) == 30 + i;
+		}
+	}
+	r->ready = good ? 1 : -1;
+	while (good && !r->stop) {
+		r->failed |= call_at(r->area[0]) != 30;
+		r->calls++;
+	}
+	return NULL;
+}
+
 /*
  * "stale": code the program unmapped never runs again, whatever the
  * preload's mode (tests/e2e/preload.sh runs it in each): a call there stops
@@ -517,6 +548,10 @@ static int stale(void)
 		    "the copy RW, unmapped, a new area RX") &&
 	       step(stale_call_stops(m), "the copy's old code stops"));
 	stale_case("moved", &bad);
+	if (h)
+		munmap(h, 128 * KB);
+	if (g2)
+		munmap(g2, 64 * KB);
 
 	/* An area grown in place by mremap, run, unmapped while an area that
 	 * ran stays beside it: areas mapped there again read zero.  (Where its
@@ -537,23 +572,42 @@ static int stale(void)
 				     munmap(gr, 128 * KB) == 0,
 			     "ran, unmapped");
 		}
-		unsigned char *n1 = lj_area_of(64 * KB), *n2 = lj_area_of(64 * KB);
-		step(n1 && n2 && all_zero(n1, 64 * KB) && all_zero(n2, 64 * KB),
-		     "two new areas read zero");
+		/* (Each run before the next is mapped: see "moved".) */
+		unsigned char *n1 = lj_area_of(64 * KB), *n2 = NULL;
+		(void)(step(n1 && owns(n1, 1) && all_zero(n1, 64 * KB),
+			    "a new area, served, reads zero") &&
+		       step(mprotect(n1, 64 * KB, RX) == 0 && run_code_rx(n1, 28) == 28,
+			    "it runs") &&
+		       step((n2 = lj_area_of(64 * KB)) && owns(n2, 1) && all_zero(n2, 64 * KB),
+			    "another new area, served, reads zero"));
+		if (n2)
+			munmap(n2, 64 * KB);
+		if (n1)
+			munmap(n1, 64 * KB);
 		stale_case("grown", &bad);
 	}
 
-	/* pkey_mprotect with a key the kernel refuses: nothing changes, and
-	 * half of the mapping unmapped afterwards is not run. */
-	unsigned char *x = mmap(NULL, 64 * KB, RWX, ANON, -1, 0);
-	if (step(x != MAP_FAILED && owns(x, 1), "served")) {
+	/* pkey_mprotect with a key the kernel refuses: nothing changes (an
+	 * area with an RW and an RX half: a block of its own with packing off,
+	 * which a whole-block flip would make one protection), and half of it
+	 * unmapped afterwards is not run. */
+	unsigned char *x = lj_area_of(64 * KB);
+	if (step(x && owns(x, 1), "served")) {
 		put_code(x + 32 * KB, 24);
-		(void)(step(pkey_mprotect(x, 64 * KB, PROT_READ, 15) == -1 && errno == EINVAL,
+		int lo = -1, hi = -1;
+		(void)(step(mprotect(x + 32 * KB, 32 * KB, RX) == 0 && call_at(x + 32 * KB) == 24,
+			    "its second half RX, run") &&
+		       step((lo = kernel_prot_at((uintptr_t)x),
+			     hi = kernel_prot_at((uintptr_t)x + 32 * KB),
+			     pkey_mprotect(x, 64 * KB, PROT_READ, 15) == -1 && errno == EINVAL),
 			    "key 15 refused (EINVAL)") &&
-		       step(kernel_prot_at((uintptr_t)x) == RWX && call_at(x + 32 * KB) == 24,
-			    "nothing changed") &&
+		       step(kernel_prot_at((uintptr_t)x) == lo &&
+				    kernel_prot_at((uintptr_t)x + 32 * KB) == hi &&
+				    call_at(x + 32 * KB) == 24,
+			    "nothing changed (the kernel's protections)") &&
 		       step(munmap(x + 32 * KB, 32 * KB) == 0 && stale_call_stops(x + 32 * KB),
 			    "half unmapped: its old code stops"));
+		munmap(x, 32 * KB);
 	}
 	stale_case("pkey-refused", &bad);
 
@@ -571,6 +625,26 @@ static int stale(void)
 	stale_case("tainted", &bad);
 	if (fd >= 0)
 		close(fd);
+
+	/* Another thread's areas unmapped while it runs code in their block:
+	 * the pages are filled without taking X from that code. */
+	pthread_t th;
+	struct runner run = {0};
+	bool started = step(pthread_create(&th, NULL, runner, &run) == 0, "a thread started");
+	while (started && !run.ready)
+		usleep(100);
+	if (started && step(run.ready > 0, "its areas served and run")) {
+		for (int i = 1; i < RUNNER_AREAS; i++) {
+			step(munmap(run.area[i], 64 * KB) == 0, "munmap from this thread");
+			usleep(200);
+		}
+		step(stale_call_stops(run.area[1]), "the unmapped areas' old code stops");
+	}
+	run.stop = 1;
+	if (started)
+		pthread_join(th, NULL);
+	step(run.calls > 0 && !run.failed, "the thread ran its code throughout");
+	stale_case("other-thread", &bad);
 	return bad ? 1 : 0;
 }
 
@@ -580,16 +654,24 @@ static int deny_writes(long nr, const long args[6])
 	return nr == SYS_pwrite64 || nr == SYS_mprotect ? EPERM : 0;
 }
 
-/*
- * "scrub [denied]": two packed areas that ran; the first unmapped.  Its
- * pages, RX with their block, are filled with int3 through /proc/self/mem,
- * or by a flip.  With "denied", a seccomp filter fails every pwrite64 and
- * mprotect meanwhile, so the fill cannot be made: the munmap still
- * succeeds, and the preload's report counts it (scrub_failed), for
- * tests/e2e/preload.sh.  Prints "scrub munmap RC int3 0|1".
- */
-static int scrub(bool denied)
+static int deny_exec(long nr, const long args[6])
 {
+	return nr == SYS_mprotect && (args[2] & PROT_EXEC) ? EACCES : 0;
+}
+
+/*
+ * "scrub [denied|noexec]": two packed areas that ran; the first unmapped.
+ * Its pages, RX with their block, are filled with int3 by a flip of the
+ * block to RW and back.  With "denied", a seccomp filter fails every
+ * pwrite64 and mprotect meanwhile, so the fill cannot be made; with
+ * "noexec", every mprotect that asks for PROT_EXEC, so the block cannot be
+ * made RX again after the fill.  The munmap succeeds either way, and the
+ * preload's report counts the failure (scrub_failed), for
+ * tests/e2e/preload.sh.  Prints "scrub munmap RC int3 0|1 prot P".
+ */
+static int scrub(const char *how)
+{
+	bool denied = how && !strcmp(how, "denied"), noexec = how && !strcmp(how, "noexec");
 	unsigned char *g1 = lj_area(), *g2 = NULL;
 	if (g1) {
 		put_code(g1, 27);
@@ -599,8 +681,8 @@ static int scrub(bool denied)
 		printf("scrub: two areas that ran were not packed into one block\n");
 		return 1;
 	}
-	if (denied) {
-		sysfault_policy = deny_writes;
+	if (denied || noexec) {
+		sysfault_policy = denied ? deny_writes : deny_exec;
 		if (sysfault_install()) {
 			printf("scrub: no seccomp\n");
 			return 1;
@@ -609,7 +691,8 @@ static int scrub(bool denied)
 	}
 	int rc = munmap(g1, 64 * KB);
 	sysfault_armed = false;
-	printf("scrub munmap %d int3 %d\n", rc, proc_mem_all(g1, 64 * KB, 0xcc));
+	printf("scrub munmap %d int3 %d prot %d\n", rc, proc_mem_all(g1, 64 * KB, 0xcc),
+	       kernel_prot_at((uintptr_t)g2));
 	return rc ? 1 : 0;
 }
 
@@ -677,7 +760,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "stale"))
 		return stale();
 	if (argc > 1 && !strcmp(argv[1], "scrub"))
-		return scrub(argc > 2 && !strcmp(argv[2], "denied"));
+		return scrub(argc > 2 ? argv[2] : NULL);
 	if (argc > 1 && !strcmp(argv[1], "unmap"))
 		return unmap_and_leave();
 	if (!owns)
@@ -982,16 +1065,24 @@ int main(int argc, char **argv)
 	 * mapped, at the block's protection: they hold int3, not the code that
 	 * was there, so a stale jump traps (the kernel's unmapped page would
 	 * fault); the block stays huge, and a new area there reads zero. */
-	unsigned char *g1 = lj_area(), *g2 = lj_area();
-	bool packed = g1 && g2 && (uintptr_t)g1 >> 21 == (uintptr_t)g2 >> 21;
+	/* (The second area is mapped once the first ran, as LuaJIT does: a
+	 * hint right after a writable area that never ran, a heap's, goes to
+	 * the kernel.) */
+	unsigned char *g1 = lj_area(), *g2 = NULL;
+	bool g1_ran = false;
+	if (g1) {
+		put_code(g1, 11);
+		g1_ran = mprotect(g1, 64 * KB, RX) == 0 && call_at(g1) == 11;
+		g2 = lj_area();
+	}
+	bool packed = g1_ran && g2 && (uintptr_t)g1 >> 21 == (uintptr_t)g2 >> 21;
 	tap_diag("two areas at %p and %p", (void *)g1, (void *)g2);
 	if (packed) {
-		put_code(g1, 11);
 		put_code(g2, 12);
 		put_code(g2 + 32 * KB, 13);
 	}
-	ok(packed && mprotect(g1, 64 * KB, RX) == 0 && mprotect(g2, 64 * KB, RX) == 0 &&
-		   call_at(g1) == 11 && call_at(g2) == 12 && call_at(g2 + 32 * KB) == 13,
+	ok(packed && mprotect(g2, 64 * KB, RX) == 0 && call_at(g1) == 11 && call_at(g2) == 12 &&
+		   call_at(g2 + 32 * KB) == 13,
 	   "two LuaJIT areas packed into one block, their code written and run");
 	long gsplit = kernel_vmstat("thp_split_pmd");
 	ok(packed && munmap(g1, 64 * KB) == 0 && proc_mem_all(g1, 64 * KB, 0xcc) &&
