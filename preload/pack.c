@@ -31,7 +31,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -41,7 +40,7 @@
 #define PACK_EXACT 0xff /* applied: the block is protected page by page */
 
 static struct {
-	pthread_t thread;
+	unsigned long thread; /* the thread's serial (this_thread()) */
 	int arena;
 	size_t len;	    /* the size of its areas */
 	uintptr_t base;	    /* the block's allocation; 0: a free entry */
@@ -50,6 +49,18 @@ static struct {
 	unsigned long used; /* when last packed into, for replacement */
 } open_blocks[OPEN_MAX];
 static unsigned long pack_clock;
+
+/* This thread's serial number, never reused (a pthread_t is: a new thread
+ * gets a dead one's, and would take its open blocks for its own).  Taken
+ * under the preload's lock, as every caller here is. */
+static unsigned long this_thread(void)
+{
+	static unsigned long threads;
+	static __thread unsigned long serial __attribute__((tls_model("initial-exec")));
+	if (!serial)
+		serial = ++threads;
+	return serial;
+}
 
 /* The area served last into the block at @base, if it is open; else 0. */
 static unsigned newest_area(uintptr_t base)
@@ -211,8 +222,7 @@ int pack_fill(const struct region *reg, uintptr_t from, uintptr_t to, int byte)
 	struct hp_arena *a = arena_at(reg->arena);
 	bool mine = false;
 	for (int i = 0; i < OPEN_MAX; i++)
-		mine |= open_blocks[i].base == reg->base &&
-			pthread_equal(open_blocks[i].thread, pthread_self());
+		mine |= open_blocks[i].base == reg->base && open_blocks[i].thread == this_thread();
 	int was = reg->applied;
 	if (!mine || was == PACK_EXACT || reg->tainted ||
 	    hp_arena_protect(a, (void *)reg->base, reg->alloc_size, PROT_READ | PROT_WRITE))
@@ -247,11 +257,11 @@ static uintptr_t distance(uintptr_t a, uintptr_t b)
  * (or the least recently used) entry for a new one. */
 static int open_for(int ai, size_t len, bool *found)
 {
-	pthread_t self = pthread_self();
+	unsigned long self = this_thread();
 	int pick = 0;
 	for (int i = 0; i < OPEN_MAX; i++) {
 		if (open_blocks[i].base && open_blocks[i].arena == ai &&
-		    open_blocks[i].len == len && pthread_equal(open_blocks[i].thread, self)) {
+		    open_blocks[i].len == len && open_blocks[i].thread == self) {
 			*found = true;
 			return i;
 		}
@@ -298,7 +308,7 @@ uintptr_t pack_serve(int ai, uintptr_t hint, size_t len, int prot, size_t reach)
 		reg.base = p;
 		reg.alloc_size = hp_usable_size(b) ? hp_usable_size(b) : BLOCK;
 		reg.applied = (unsigned char)prot;
-		open_blocks[e].thread = pthread_self();
+		open_blocks[e].thread = this_thread();
 		open_blocks[e].arena = ai;
 		open_blocks[e].len = len;
 		open_blocks[e].base = p;

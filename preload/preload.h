@@ -283,7 +283,7 @@ bool regions_cover(uintptr_t start, uintptr_t end);
 size_t alloc_first(const struct region *reg);
 /* Does any region still live in @reg's allocation? */
 bool alloc_in_use(const struct region *reg);
-/* ... one outside [start, end), which a cut is about to take? */
+/* ... one not wholly inside [start, end), which a cut is about to take? */
 bool alloc_kept_after(const struct region *reg, uintptr_t start, uintptr_t end);
 /* A region of the allocation holding @addr, or NULL if none is left. */
 const struct region *alloc_of(uintptr_t addr);

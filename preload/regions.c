@@ -158,8 +158,8 @@ bool alloc_in_use(const struct region *reg)
 bool alloc_kept_after(const struct region *reg, uintptr_t start, uintptr_t end)
 {
 	for (size_t i = alloc_first(reg); in_alloc(i, reg->base, reg->alloc_size); i++)
-		if (table.r[i].end <= start || table.r[i].start >= end)
-			return true;
+		if (table.r[i].start < start || table.r[i].end > end)
+			return true; /* not all of it in [start, end): not cut whole */
 	return false;
 }
 

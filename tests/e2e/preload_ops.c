@@ -472,9 +472,32 @@ static void stale_case(const char *name, int *bad)
 
 struct runner {
 	unsigned char *area[RUNNER_AREAS];
-	volatile int ready, stop, failed; /* ready: 1 served and packed, -1 not */
+	volatile int ready, stop, failed; /* ready: 1 served and run, -1 not */
 	volatile unsigned long calls;
+	int keep; /* 0: map and run the areas, then return at once */
 };
+
+static void *run_first(void *arg)
+{
+	struct runner *r = arg;
+	while (!r->ready && !r->stop)
+		usleep(50);
+	while (r->ready > 0 && !r->stop) {
+		r->failed |= call_at(r->area[0]) != 30;
+		r->calls++;
+	}
+	return NULL;
+}
+
+static void *unmap_rest(void *arg)
+{
+	struct runner *r = arg;
+	for (int i = 1; i < RUNNER_AREAS; i++) {
+		r->failed |= munmap(r->area[i], 64 * KB) != 0;
+		usleep(200);
+	}
+	return NULL;
+}
 
 /* A thread that maps areas (packed into its block in block mode), runs
  * them, then calls the first one until told to stop. */
@@ -492,10 +515,8 @@ static void *runner(void *arg)
 		}
 	}
 	r->ready = good ? 1 : -1;
-	while (good && !r->stop) {
-		r->failed |= call_at(r->area[0]) != 30;
-		r->calls++;
-	}
+	if (good && r->keep)
+		run_first(r);
 	return NULL;
 }
 
@@ -629,7 +650,7 @@ static int stale(void)
 	/* Another thread's areas unmapped while it runs code in their block:
 	 * the pages are filled without taking X from that code. */
 	pthread_t th;
-	struct runner run = {0};
+	struct runner run = {.keep = 1};
 	bool started = step(pthread_create(&th, NULL, runner, &run) == 0, "a thread started");
 	while (started && !run.ready)
 		usleep(100);
@@ -645,6 +666,76 @@ static int stale(void)
 		pthread_join(th, NULL);
 	step(run.calls > 0 && !run.failed, "the thread ran its code throughout");
 	stale_case("other-thread", &bad);
+
+	/* A munmap that takes the first half of an area that ran, whose second
+	 * half is a region of its own (R: not taken for data), and part of it;
+	 * packed, the next area's first half too: the old code stops (the
+	 * cut's last region reaches past its end). */
+	unsigned char *s1 = lj_area_of(64 * KB), *s2 = NULL;
+	if (step(s1 && owns(s1, 1), "served")) {
+		put_code(s1, 31);
+		(void)(step(mprotect(s1, 32 * KB, RX) == 0 && call_at(s1) == 31 &&
+				    mprotect(s1 + 32 * KB, 32 * KB, PROT_READ) == 0,
+			    "its first half RX, ran, the second R") &&
+		       step((s2 = lj_area_of(64 * KB)) && owns(s2, 1), "a second area served") &&
+		       step((put_code(s2, 33), mprotect(s2, 64 * KB, RX) == 0 && call_at(s2) == 33),
+			    "it ran"));
+		if (s2 == s1 + 64 * KB) /* packed next to it: one munmap over both */
+			(void)(step(munmap(s1, 96 * KB) == 0, "96 KiB over both unmapped") &&
+			       step(stale_call_stops(s1) && stale_call_stops(s2),
+				    "their old code stops"));
+		else
+			(void)(step(munmap(s1, 48 * KB) == 0, "48 KiB of the first unmapped") &&
+			       step(stale_call_stops(s1), "its old code stops"));
+		if (s2 == s1 + 64 * KB) { /* what is left of both */
+			munmap(s2 + 32 * KB, 32 * KB);
+		} else {
+			munmap(s1 + 48 * KB, 16 * KB);
+			if (s2)
+				munmap(s2, 64 * KB);
+		}
+	}
+	stale_case("straddled", &bad);
+
+	/* Part of an area that ran moved by mremap: the old place stops. */
+	unsigned char *p1 = lj_area_of(64 * KB), *pm = MAP_FAILED;
+	if (step(p1 && owns(p1, 1), "served")) {
+		put_code(p1, 34);
+		(void)(step(mprotect(p1, 32 * KB, RX) == 0 && call_at(p1) == 34,
+			    "its first half RX, ran") &&
+		       step((pm = mremap(p1, 48 * KB, 96 * KB, MREMAP_MAYMOVE)) != MAP_FAILED,
+			    "48 KiB of it moved (or grown)") &&
+		       step(pm == p1 || stale_call_stops(p1), "the old place stops"));
+		if (pm != MAP_FAILED)
+			munmap(pm, 96 * KB);
+		munmap(p1, 64 * KB);
+	}
+	stale_case("moved-part", &bad);
+
+	/* A thread packs areas, runs them and exits; the next thread made
+	 * (glibc gives it the dead one's pthread_t) unmaps them while another,
+	 * made first, runs the first area: its code keeps running. */
+	struct runner dead = {.keep = 0};
+	pthread_t t1, t2, t3;
+	bool ran = step(pthread_create(&t3, NULL, run_first, &dead) == 0, "a runner started");
+	if (ran && step(pthread_create(&t1, NULL, runner, &dead) == 0, "a thread started")) {
+		pthread_join(t1, NULL);
+		if (step(dead.ready > 0, "its areas served and run")) {
+			usleep(1000);
+			if (step(pthread_create(&t2, NULL, unmap_rest, &dead) == 0,
+				 "an unmapper")) {
+				pthread_join(t2, NULL);
+				printf("# the unmapper has the dead thread's pthread_t: %s\n",
+				       pthread_equal(t1, t2) ? "yes" : "no");
+			}
+		}
+	}
+	dead.stop = 1;
+	if (ran)
+		pthread_join(t3, NULL);
+	step(dead.ready > 0 && dead.calls > 0 && !dead.failed,
+	     "the runner ran the first area throughout");
+	stale_case("recycled-thread", &bad);
 	return bad ? 1 : 0;
 }
 
