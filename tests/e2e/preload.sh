@@ -41,12 +41,12 @@ case "$out" in "guard 0 huge 0")
 # Code the program unmapped never runs again, in every flip mode and with
 # packing off: pieces of served memory that stay mapped after a munmap (a
 # packed area's block, half an area, an allocation never reused) hold int3
-# if they held code (preload_ops stale: a call there stops with SIGTRAP or
+# if they held code (stale_ops stale: a call there stops with SIGTRAP or
 # SIGSEGV, as on the kernel's unmapped page; new areas read zero).
 for mode in "HUGEPERM_PRELOAD_FLIP=block" "HUGEPERM_PRELOAD_PACK=0" \
 	"HUGEPERM_PRELOAD_FLIP=exact" "HUGEPERM_PRELOAD_FLIP=rwx"; do
 	n=$((n + 1))
-	out=$(env "$mode" LD_PRELOAD=$lib ./tests/e2e/preload_ops stale 2>&1)
+	out=$(env "$mode" LD_PRELOAD=$lib ./tests/e2e/stale_ops stale 2>&1)
 	rc=$?
 	cases=$(echo "$out" | grep -c -E '^stale [a-z-]+ (ok|no room \(ENOMEM\))$')
 	if [ $rc -eq 0 ] && [ "$cases" -eq 9 ]; then
@@ -65,7 +65,7 @@ done
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[0]['preload']['$1'])" "$2" 2>/dev/null; }
 for how in "" denied noexec; do
 	HUGEPERM_PRELOAD_LIB=$lib ./tools/hugeperm run --json -o "$tmp/s.json" -- \
-		./tests/e2e/preload_ops scrub $how > "$tmp/err" 2>&1
+		./tests/e2e/stale_ops scrub $how > "$tmp/err" 2>&1
 	rc=$?
 	got="$(cat "$tmp/err"), scrubbed $(field scrubbed "$tmp/s.json"), scrub_failed $(field scrub_failed "$tmp/s.json")"
 	case "$how" in
