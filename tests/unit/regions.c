@@ -110,6 +110,14 @@ int main(void)
 	ok(alloc_within(a, b, b + ASIZE) && !alloc_within(a, b + PAGE, b + ASIZE),
 	   "alloc_within sees both of its regions");
 	ok(!alloc_within(a, b + 5 * PAGE, b + ASIZE), "... and not only the upper one");
+	/* A cut about to take [start, end) frees the allocation only if every
+	 * region left is wholly inside it (cut() fills the pages otherwise). */
+	ok(!alloc_kept_after(a, b, b + ASIZE) && !alloc_kept_after(a, b - ASIZE, b + 2 * ASIZE),
+	   "alloc_kept_after: a cut over all of its regions frees it");
+	ok(alloc_kept_after(a, b, b + 6 * PAGE) && alloc_kept_after(a, b + PAGE, b + ASIZE),
+	   "... one that ends or starts inside a region keeps it (the region reaches past)");
+	ok(alloc_kept_after(a, b, b + 3 * PAGE) && alloc_kept_after(a, b + 5 * PAGE, b + ASIZE),
+	   "... one over only one of its regions keeps it");
 
 	/* Set on the allocation: both regions, not the neighbours. */
 	alloc_set_prot(a, PROT_READ | PROT_EXEC);
