@@ -203,14 +203,18 @@ void zero(const struct region *reg, uintptr_t p, size_t len)
  * executable are left (a packed block's areas are RW together while one
  * is written: bytes written then run once the block is RX, whichever area
  * they are in); a packed gap is zeroed when it is handed out again
- * (pack.c).  Code ranges drop such pages themselves (code_range_unmap_end).
+ * (pack.c).  Code ranges drop such pages themselves (code_range_unmap_end):
+ * none of this is asked for them.
  */
+static bool may_hold_code(const struct region *reg)
+{
+	return reg->kind != KIND_CODE_RANGE &&
+	       (reg->ran || reg->relaxed || (reg->prot & PROT_EXEC) ||
+		(reg->area && pack_executable(reg)));
+}
+
 static void scrub(const struct region *reg, uintptr_t from, uintptr_t to)
 {
-	bool exec = reg->ran || reg->relaxed || (reg->prot & PROT_EXEC) ||
-		    (reg->area && pack_executable(reg));
-	if (reg->kind == KIND_CODE_RANGE || !exec)
-		return;
 	if (fill(reg, from, to - from, TRAP_BYTE))
 		preload_counts.scrub_failed++;
 	else
@@ -337,9 +341,8 @@ void cut(uintptr_t start, uintptr_t end, enum cut_mode mode)
 			i++;
 		}
 		bool whole = reg.start >= start && reg.end <= end;
-		bool kept =
-			!whole || alloc_kept_after(&reg, start, end) || reg.tainted || reg.keyed;
-		if (mode == CUT_FREE && kept)
+		if (mode == CUT_FREE && may_hold_code(&reg) &&
+		    (!whole || reg.tainted || reg.keyed || alloc_kept_after(&reg, start, end)))
 			scrub(&reg, reg.start > start ? reg.start : start,
 			      reg.end < end ? reg.end : end);
 		if (whole && mode != CUT_REUSE)
