@@ -396,10 +396,8 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 		goto out;      /* EINVAL, as the kernel says it, before anything changed */
 	if (one && pkey < 0) { /* one mprotect and a few stores */
 		rc = region_protect(one, alloc_within(one, start, end), prot);
-		if (rc == 0) {
+		if (rc == 0)
 			one->prot = (unsigned char)prot;
-			one->ran |= (prot & PROT_EXEC) != 0;
-		}
 		goto out;
 	}
 	if (!region_split_at(start) || !region_split_at(end)) {
@@ -427,7 +425,6 @@ static int do_protect(void *addr, size_t len, int prot, int pkey)
 				goto out;
 			alloc_set_keyed(reg);
 		}
-		reg->ran |= (prot & PROT_EXEC) != 0;
 	}
 	if (code_range_changed_apply(&changed))
 		goto out;

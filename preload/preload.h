@@ -388,7 +388,8 @@ uintptr_t serve(int kind, uintptr_t hint, size_t len, int prot, bool reach);
 void zero(const struct region *reg, uintptr_t p, size_t len);
 /* Make @reg's pages fresh (zero, then @prot), as a new mapping of the kernel's. */
 int fresh(struct region *reg, int prot);
-/* Apply @prot to @reg; @whole: the change covers all of reg's allocation. */
+/* Apply @prot to @reg (and note it ran, if @prot has X); @whole: the change
+ * covers all of reg's allocation. */
 int region_protect(struct region *reg, bool whole, int prot);
 
 enum cut_mode {

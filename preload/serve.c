@@ -371,6 +371,7 @@ int region_protect(struct region *reg, bool whole, int prot)
 	}
 	if (hp_arena_protect(a, (void *)from, to - from, want))
 		return -1;
+	reg->ran |= (prot & PROT_EXEC) != 0; /* as pack_protect keeps it */
 	preload_counts.protects++;
 	return 0;
 }

@@ -115,9 +115,8 @@ static void on_alarm(int sig)
  * our code; NULL if it was not served. */
 static unsigned char *lj_area(void)
 {
-	void *hint = (void *)(((uintptr_t)(void *)&lj_area & ~(64 * KB - 1)) + 64 * MB);
-	unsigned char *a = mmap(hint, 64 * KB, RW, ANON, -1, 0);
-	return a != MAP_FAILED && owns && owns(a, 1) ? a : NULL;
+	unsigned char *a = lj_area_mapped(64 * KB);
+	return a && owns && owns(a, 1) ? a : NULL;
 }
 
 /* "flips N": N RX/RW flip pairs of a served area, for tests/e2e/preload.sh
@@ -732,14 +731,9 @@ int main(int argc, char **argv)
 	ok(packed && munmap(g1, 64 * KB) == 0 && proc_mem_all(g1, 64 * KB, 0xcc) &&
 		   kernel_prot_at((uintptr_t)g1) == RX,
 	   "one unmapped: its 64 KiB hold int3 (/proc/self/mem), still RX with its block");
-	int gst = 0;
-	pid_t gpid = packed ? fork() : -1;
-	if (gpid == 0)
-		_exit(call_no_core(g1) == 11 ? 0 : 1);
-	bool waited = gpid > 0 && waitpid(gpid, &gst, 0) == gpid;
-	ok(waited && WIFSIGNALED(gst) && WTERMSIG(gst) == SIGTRAP,
-	   "a call to its old code traps (a child: killed by signal %d)",
-	   WIFSIGNALED(gst) ? WTERMSIG(gst) : 0);
+	int ended = packed ? call_in_child(g1) : 0;
+	ok(ended == -SIGTRAP, "a call to its old code traps (a child: killed by signal %d)",
+	   ended < 0 ? -ended : 0);
 	ok(packed && munmap(g2 + 32 * KB, 32 * KB) == 0 &&
 		   proc_mem_all(g2 + 32 * KB, 32 * KB, 0xcc) && call_at(g2) == 12,
 	   "half of the other unmapped: int3 there, the half left runs");

@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jitcode.h"
@@ -40,20 +39,8 @@ static owns_fn owns;
  * would, rather than run the old code? */
 static bool stale_call_stops(const unsigned char *p)
 {
-	int st = 0;
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(call_no_core(p) & 0x7f);
-	if (pid < 0 || waitpid(pid, &st, 0) != pid)
-		return false;
-	return WIFSIGNALED(st) && (WTERMSIG(st) == SIGTRAP || WTERMSIG(st) == SIGSEGV);
-}
-
-static unsigned char *lj_area_of(size_t len)
-{
-	void *hint = (void *)(((uintptr_t)(void *)&lj_area_of & ~(64 * KB - 1)) + 64 * MB);
-	unsigned char *a = mmap(hint, len, RW, ANON, -1, 0);
-	return a != MAP_FAILED ? a : NULL;
+	int ended = call_in_child(p);
+	return ended == -SIGTRAP || ended == -SIGSEGV;
 }
 
 /* Write "mov eax, @value; ret" into the RX area at @p (made RW for it, RX
@@ -129,7 +116,7 @@ static void *runner(void *arg)
 	struct runner *r = arg;
 	bool good = true;
 	for (int i = 0; good && i < RUNNER_AREAS; i++) {
-		r->area[i] = lj_area_of(64 * KB);
+		r->area[i] = lj_area_mapped(64 * KB);
 		good = r->area[i] && owns(r->area[i], 1);
 		if (good) {
 			put_code(r->area[i], 30 + i);
@@ -158,7 +145,7 @@ static int stale(void)
 	}
 	/* An area that ran, RW again, half unmapped, the rest made RX (a
 	 * block flip takes the unmapped half along). */
-	unsigned char *a = lj_area_of(64 * KB);
+	unsigned char *a = lj_area_mapped(64 * KB);
 	if (step(a && owns(a, 1), "served")) {
 		put_code(a + 32 * KB, 21);
 		(void)(step(mprotect(a, 64 * KB, RX) == 0 && call_at(a + 32 * KB) == 21, "ran") &&
@@ -174,11 +161,11 @@ static int stale(void)
 	 * copy unmapped while RW beside a new area of its size, then made RX.
 	 * (The second area is mapped once the first ran: beside a writable
 	 * area that never ran, LuaJIT's heap, a hint goes to the kernel.) */
-	unsigned char *g1 = lj_area_of(64 * KB), *g2 = NULL, *m = MAP_FAILED;
+	unsigned char *g1 = lj_area_mapped(64 * KB), *g2 = NULL, *m = MAP_FAILED;
 	if (step(g1 && owns(g1, 1), "served")) {
 		put_code(g1, 22);
 		(void)(step(mprotect(g1, 64 * KB, RX) == 0 && call_at(g1) == 22, "ran") &&
-		       step((g2 = lj_area_of(64 * KB)) && owns(g2, 1) &&
+		       step((g2 = lj_area_mapped(64 * KB)) && owns(g2, 1) &&
 				    mprotect(g2, 64 * KB, RX) == 0,
 			    "a second area served") &&
 		       step((m = mremap(g1, 64 * KB, 128 * KB, MREMAP_MAYMOVE)) != MAP_FAILED &&
@@ -186,7 +173,7 @@ static int stale(void)
 			    "moved (or grown), runs") &&
 		       step(m == g1 || stale_call_stops(g1), "the old place stops"));
 	}
-	unsigned char *h = lj_area_of(128 * KB);
+	unsigned char *h = lj_area_mapped(128 * KB);
 	(void)(step(h && m != MAP_FAILED && mprotect(m, 128 * KB, RW) == 0 &&
 			    munmap(m, 128 * KB) == 0 && mprotect(h, 128 * KB, RX) == 0,
 		    "the copy RW, unmapped, a new area RX") &&
@@ -201,10 +188,10 @@ static int stale(void)
 	 * ran stays beside it: areas mapped there again read zero.  (Where its
 	 * allocation has no room, exact and rwx modes, mremap says ENOMEM, as
 	 * the kernel may.) */
-	unsigned char *k1 = lj_area_of(64 * KB), *k2 = NULL, *gr = MAP_FAILED;
+	unsigned char *k1 = lj_area_mapped(64 * KB), *k2 = NULL, *gr = MAP_FAILED;
 	if (step(k1 && owns(k1, 1) && mprotect(k1, 64 * KB, RX) == 0 && run_code_rx(k1, 26) == 26,
 		 "an area served, ran") &&
-	    step((k2 = lj_area_of(64 * KB)) && owns(k2, 1), "a second area served"))
+	    step((k2 = lj_area_mapped(64 * KB)) && owns(k2, 1), "a second area served"))
 		gr = mremap(k2, 64 * KB, 128 * KB, 0);
 	if (!stale_why && gr == MAP_FAILED && errno == ENOMEM && preload_opt_not_block()) {
 		printf("stale grown no room (ENOMEM)\n");
@@ -217,12 +204,12 @@ static int stale(void)
 			     "ran, unmapped");
 		}
 		/* (Each run before the next is mapped: see "moved".) */
-		unsigned char *n1 = lj_area_of(64 * KB), *n2 = NULL;
+		unsigned char *n1 = lj_area_mapped(64 * KB), *n2 = NULL;
 		(void)(step(n1 && owns(n1, 1) && all_zero(n1, 64 * KB),
 			    "a new area, served, reads zero") &&
 		       step(mprotect(n1, 64 * KB, RX) == 0 && run_code_rx(n1, 28) == 28,
 			    "it runs") &&
-		       step((n2 = lj_area_of(64 * KB)) && owns(n2, 1) && all_zero(n2, 64 * KB),
+		       step((n2 = lj_area_mapped(64 * KB)) && owns(n2, 1) && all_zero(n2, 64 * KB),
 			    "another new area, served, reads zero"));
 		if (n2)
 			munmap(n2, 64 * KB);
@@ -235,7 +222,7 @@ static int stale(void)
 	 * area with an RW and an RX half: a block of its own with packing off,
 	 * which a whole-block flip would make one protection), and half of it
 	 * unmapped afterwards is not run. */
-	unsigned char *x = lj_area_of(64 * KB);
+	unsigned char *x = lj_area_mapped(64 * KB);
 	if (step(x && owns(x, 1), "served")) {
 		put_code(x + 32 * KB, 24);
 		int lo = -1, hi = -1;
@@ -294,13 +281,14 @@ static int stale(void)
 	 * half is a region of its own (R: not taken for data), and part of it;
 	 * packed, the next area's first half too: the old code stops (the
 	 * cut's last region reaches past its end). */
-	unsigned char *s1 = lj_area_of(64 * KB), *s2 = NULL;
+	unsigned char *s1 = lj_area_mapped(64 * KB), *s2 = NULL;
 	if (step(s1 && owns(s1, 1), "served")) {
 		put_code(s1, 31);
 		(void)(step(mprotect(s1, 32 * KB, RX) == 0 && call_at(s1) == 31 &&
 				    mprotect(s1 + 32 * KB, 32 * KB, PROT_READ) == 0,
 			    "its first half RX, ran, the second R") &&
-		       step((s2 = lj_area_of(64 * KB)) && owns(s2, 1), "a second area served") &&
+		       step((s2 = lj_area_mapped(64 * KB)) && owns(s2, 1),
+			    "a second area served") &&
 		       step((put_code(s2, 33), mprotect(s2, 64 * KB, RX) == 0 && call_at(s2) == 33),
 			    "it ran"));
 		if (s2 == s1 + 64 * KB) /* packed next to it: one munmap over both */
@@ -321,7 +309,7 @@ static int stale(void)
 	stale_case("straddled", &bad);
 
 	/* Part of an area that ran moved by mremap: the old place stops. */
-	unsigned char *p1 = lj_area_of(64 * KB), *pm = MAP_FAILED;
+	unsigned char *p1 = lj_area_mapped(64 * KB), *pm = MAP_FAILED;
 	if (step(p1 && owns(p1, 1), "served")) {
 		put_code(p1, 34);
 		(void)(step(mprotect(p1, 32 * KB, RX) == 0 && call_at(p1) == 34,
@@ -386,10 +374,10 @@ static int deny_exec(long nr, const long args[6])
 static int scrub(const char *how)
 {
 	bool denied = how && !strcmp(how, "denied"), noexec = how && !strcmp(how, "noexec");
-	unsigned char *g1 = lj_area_of(64 * KB), *g2 = NULL;
+	unsigned char *g1 = lj_area_mapped(64 * KB), *g2 = NULL;
 	if (g1) {
 		put_code(g1, 27);
-		g2 = mprotect(g1, 64 * KB, RX) == 0 && call_at(g1) == 27 ? lj_area_of(64 * KB)
+		g2 = mprotect(g1, 64 * KB, RX) == 0 && call_at(g1) == 27 ? lj_area_mapped(64 * KB)
 									 : NULL;
 	}
 	if (!g2 || !owns || !owns(g1, 1) || !owns(g2, 1) || mprotect(g2, 64 * KB, RX) ||

@@ -6,13 +6,16 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jitcode.h"
+#include "preloaded.h"
 
 /* A memfd of @len bytes, or -1. */
 int memfd(size_t len)
@@ -72,11 +75,23 @@ bool proc_mem_all(const void *p, size_t n, unsigned char byte)
 	return same;
 }
 
-/* In a child (no core file): call the code at @p; the value it returned,
- * or minus the signal that ended it. */
-int call_no_core(const unsigned char *p)
+int call_in_child(const unsigned char *p)
 {
-	struct rlimit none = {0, 0};
-	setrlimit(RLIMIT_CORE, &none);
-	return call_at(p);
+	int st = 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit none = {0, 0};
+		setrlimit(RLIMIT_CORE, &none);
+		_exit(call_at(p) & 0x7f);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return INT_MIN;
+	return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+unsigned char *lj_area_mapped(size_t len)
+{
+	void *hint = (void *)(((uintptr_t)(void *)&lj_area_mapped & ~(64 * KB - 1)) + 64 * MB);
+	unsigned char *a = mmap(hint, len, RW, ANON, -1, 0);
+	return a != MAP_FAILED ? a : NULL;
 }

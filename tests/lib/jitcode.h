@@ -22,7 +22,11 @@ int run_code(unsigned char *code, unsigned char *write_at, int value);
 /* Do @n bytes at @p all read @byte through /proc/self/mem (whatever their
  * protection, and whether the program may touch them or not)? */
 bool proc_mem_all(const void *p, size_t n, unsigned char byte);
-/* call_at(@p) with no core file if it kills the process: in a child. */
-int call_no_core(const unsigned char *p);
+/* call_at(@p) in a child (no core file if it dies): the value it returned
+ * (0-127), minus the signal that ended it, or INT_MIN if no child ran. */
+int call_in_child(const unsigned char *p);
+/* @len bytes RW, as LuaJIT asks for its areas: hinted at a 64 KiB-aligned
+ * address 64 MiB above the program's code; NULL if the kernel refused. */
+unsigned char *lj_area_mapped(size_t len);
 
 #endif
